@@ -1,0 +1,131 @@
+import os from 'node:os';
+import type { Logger } from 'pino';
+import type { ConnectionEvent, ConnectionState, ConnectionStats } from '../protocol/connection-state.js';
+import type { Broadcast, Command } from '../protocol/messages.js';
+import { type Clock, type Random, systemClock, systemRandom } from './clock.js';
+import { devicesListCommand } from './commands/adb-devices.js';
+import { CommandRegistry } from './commands/registry.js';
+import { systemInfoCommand } from './commands/system-info.js';
+import type { AgentSettings } from './config/agent-settings.js';
+import { AgentConnection } from './connection/connection.js';
+import { errorInfo } from './errors.js';
+import { SystemUsage } from './system/system-usage.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface AgentDeps {
+  logger: Logger;
+  clock?: Clock;
+  random?: Random;
+  /** Shared by many agents in one process (benchmarks), or one per agent. */
+  usage?: SystemUsage;
+}
+
+/** Bounded history of transitions, newest last, for the panel's timeline. */
+const EVENT_HISTORY = 200;
+
+/**
+ * One FarmLink agent: the resilient connection to the hub plus what the agent does with it
+ * (answer commands, take broadcasts). Knows nothing of Electron or of any UI.
+ */
+export class Agent {
+  readonly connection: AgentConnection;
+  readonly commands: CommandRegistry;
+  private readonly log: Logger;
+  private readonly history: ConnectionEvent[] = [];
+  private lastBroadcast: Broadcast | undefined;
+
+  constructor(
+    readonly settings: AgentSettings,
+    deps: AgentDeps,
+  ) {
+    this.log = deps.logger;
+    const usage = deps.usage ?? new SystemUsage();
+    this.connection = new AgentConnection({
+      servers: settings.servers,
+      timing: settings.timing,
+      identity: {
+        ...settings.identity,
+        version: AGENT_VERSION,
+        hostname: os.hostname(),
+        platform: `${process.platform}-${process.arch}`,
+      },
+      clock: deps.clock ?? systemClock,
+      random: deps.random ?? systemRandom,
+      logger: deps.logger,
+      usage: () => usage.sample(),
+    });
+    this.commands = new CommandRegistry(settings.adb.timeoutMs)
+      .register('system.info', systemInfoCommand(usage, AGENT_VERSION))
+      .register('devices.list', devicesListCommand(settings.adb.path));
+
+    this.connection.events.on('state', (event) => {
+      this.history.push(event);
+      if (this.history.length > EVENT_HISTORY) this.history.shift();
+    });
+    this.connection.events.on('message', (message) => {
+      if (message.type === 'command') void this.runCommand(message);
+      else if (message.type === 'broadcast') this.lastBroadcast = message;
+    });
+  }
+
+  start(): void {
+    const { servers } = this.settings;
+    this.log.info(
+      { agent_id: this.settings.identity.id, servers: servers.length },
+      `FarmLink agent ${AGENT_VERSION} starting as ${this.settings.identity.name} (${this.settings.identity.id}); ${servers.length === 1 ? 'one server, no fallbacks' : `primary and ${servers.length - 1} fallback(s)`}`,
+    );
+    this.connection.start();
+  }
+
+  stop(): Promise<void> {
+    return this.connection.stop();
+  }
+
+  reconnectNow(message?: string): void {
+    this.connection.reconnectNow(message);
+  }
+
+  state(): ConnectionState {
+    return this.connection.getState();
+  }
+
+  stats(): ConnectionStats {
+    return this.connection.getStats();
+  }
+
+  recentEvents(): readonly ConnectionEvent[] {
+    return this.history;
+  }
+
+  latestBroadcast(): Broadcast | undefined {
+    return this.lastBroadcast;
+  }
+
+  private async runCommand(command: Command): Promise<void> {
+    this.log.info({ command: command.name, id: command.id }, `Running command ${command.name} (${command.id})`);
+    const outcome = await this.commands.run(command.name, command.args);
+    const result = outcome.ok
+      ? { type: 'result' as const, id: command.id, ok: true as const, data: outcome.data }
+      : { type: 'result' as const, id: command.id, ok: false as const, error: outcome.error };
+    if (!outcome.ok) this.log.warn({ command: command.name, id: command.id, error: outcome.error }, `Command ${command.name} failed: ${outcome.error.message}`);
+    try {
+      this.connection.send(result);
+    } catch (error) {
+      const info = errorInfo(error);
+      if (info.code === 'MESSAGE_TOO_LARGE') {
+        // Answer anyway, so the hub's caller learns why instead of timing out.
+        this.trySend({ type: 'result', id: command.id, ok: false, error: { code: 'RESULT_TOO_LARGE', message: info.message } });
+      } else {
+        this.log.warn({ command: command.name, id: command.id, code: info.code }, `Result of ${command.name} not delivered: ${info.message}`);
+      }
+    }
+  }
+
+  private trySend(message: Parameters<AgentConnection['send']>[0]): void {
+    try {
+      this.connection.send(message);
+    } catch (error) {
+      this.log.warn({ type: message.type, error: errorInfo(error) }, `Could not send ${message.type}`);
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import type { ConnectionStats, ErrorAt, Reason, RttSample, ServerRef, ServerStats } from '../../protocol/connection-state.js';
+import type { Clock } from '../clock.js';
+
+export interface StatsOptions {
+  /** Heartbeat round trips older than this are dropped (the panel graphs 15 minutes). */
+  rttWindowMs?: number;
+  /** And never more than this many, however short the heartbeat interval. */
+  rttMaxSamples?: number;
+}
+
+/**
+ * ConnectionStats (seed 000) plus what the panel and the operator need: which server, per-server
+ * attempts/errors/successes, the last error, and heartbeat round trips.
+ */
+export class ConnectionStatsTracker {
+  private connectedAt: number | null = null;
+  private lastMessageAt: number | null = null;
+  private registrations = 0;
+  private messagesSent = 0;
+  private messagesReceived = 0;
+  private bytesSent = 0;
+  private bytesReceived = 0;
+  private server: ServerRef | null = null;
+  private lastError: ErrorAt | null = null;
+  private lastSuccessAt: number | null = null;
+  private lastHeartbeatRtt: number | null = null;
+  private lastPingRtt: number | null = null;
+  private readonly rtt: RttSample[] = [];
+  private readonly servers: ServerStats[];
+  private readonly rttWindowMs: number;
+  private readonly rttMaxSamples: number;
+
+  constructor(
+    urls: readonly string[],
+    private readonly clock: Clock,
+    options: StatsOptions = {},
+  ) {
+    this.servers = urls.map((url, index) => ({
+      index,
+      url,
+      attempts: 0,
+      failures: 0,
+      registrations: 0,
+      last_error: null,
+      last_success_at: null,
+    }));
+    this.rttWindowMs = options.rttWindowMs ?? 15 * 60_000;
+    this.rttMaxSamples = options.rttMaxSamples ?? 2_000;
+  }
+
+  attempt(index: number): void {
+    const s = this.servers[index];
+    if (s) s.attempts += 1;
+  }
+
+  failure(index: number, reason: Reason): void {
+    const error: ErrorAt = { ...reason, at: this.clock.now() };
+    this.lastError = error;
+    const s = this.servers[index];
+    if (s) {
+      s.failures += 1;
+      s.last_error = error;
+    }
+  }
+
+  registered(server: ServerRef): void {
+    const now = this.clock.now();
+    this.registrations += 1;
+    this.connectedAt = now;
+    this.lastSuccessAt = now;
+    this.server = server;
+    const s = this.servers[server.index];
+    if (s) {
+      s.registrations += 1;
+      s.last_success_at = now;
+    }
+  }
+
+  disconnected(): void {
+    this.connectedAt = null;
+    this.server = null;
+  }
+
+  sent(bytes: number): void {
+    this.messagesSent += 1;
+    this.bytesSent += bytes;
+  }
+
+  received(bytes: number): void {
+    this.messagesReceived += 1;
+    this.bytesReceived += bytes;
+    this.lastMessageAt = this.clock.now();
+  }
+
+  heartbeatRtt(rttMs: number): void {
+    const now = this.clock.now();
+    this.lastHeartbeatRtt = rttMs;
+    this.rtt.push({ at: now, rtt_ms: rttMs });
+    const cutoff = now - this.rttWindowMs;
+    let drop = 0;
+    while (drop < this.rtt.length && (this.rtt[drop]!.at < cutoff || this.rtt.length - drop > this.rttMaxSamples)) drop += 1;
+    if (drop > 0) this.rtt.splice(0, drop);
+  }
+
+  pingRtt(rttMs: number): void {
+    this.lastPingRtt = rttMs;
+  }
+
+  snapshot(): ConnectionStats {
+    return {
+      connected_at: this.connectedAt,
+      last_message_at: this.lastMessageAt,
+      reconnect_count: Math.max(0, this.registrations - 1),
+      messages_sent: this.messagesSent,
+      messages_received: this.messagesReceived,
+      bytes_sent: this.bytesSent,
+      bytes_received: this.bytesReceived,
+      server: this.server ? { ...this.server } : null,
+      servers: this.servers.map((s) => ({ ...s, last_error: s.last_error ? { ...s.last_error } : null })),
+      last_error: this.lastError ? { ...this.lastError } : null,
+      last_success_at: this.lastSuccessAt,
+      last_heartbeat_rtt_ms: this.lastHeartbeatRtt,
+      last_ping_rtt_ms: this.lastPingRtt,
+      heartbeat_rtt: this.rtt.map((s) => ({ ...s })),
+    };
+  }
+}

@@ -1,0 +1,36 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { FarmlinkError } from '../agent/errors.js';
+
+export class UsageError extends FarmlinkError {
+  constructor(message: string) {
+    super('USAGE', message);
+    this.name = 'UsageError';
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** node:util parseArgs, strict, with its errors turned into UsageError naming the command. */
+export function parseFlags<T extends Options>(command: string, argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false, allowNegative: true });
+  } catch (error) {
+    throw new UsageError(`farmlink ${command}: ${(error as Error).message.replace(/\. To specify a positional.*$/s, '')}`);
+  }
+}
+
+/** A flag's value as a number, or a UsageError naming the flag. */
+export function numberFlag(name: string, value: string | undefined, { integer = false, min = 0 } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) {
+    throw new UsageError(`--${name}: expected ${integer ? 'a whole number' : 'a number'} ≥ ${min}, got "${value}"`);
+  }
+  return n;
+}
+
+/** Seconds on the command line (fractions allowed) → milliseconds. */
+export function secondsFlag(name: string, value: string | undefined): number | undefined {
+  const s = numberFlag(name, value);
+  return s === undefined ? undefined : Math.round(s * 1000);
+}

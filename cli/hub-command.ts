@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { ConfigError } from '../agent/errors.js';
+import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
+import { LOG_LEVELS, type LogLevel } from '../protocol/config.js';
+import { Hub } from '../server/hub.js';
+import { HubOptionsSchema, type HubOptionsInput } from '../server/hub-options.js';
+import { UsageError, numberFlag, parseFlags, secondsFlag } from './args.js';
+import { ExitCode } from './exit-codes.js';
+import { onShutdownSignal } from './signals.js';
+
+export const HUB_HELP = `Usage: farmlink hub [options]
+
+Runs a hub: agents connect to ws://HOST:PORT/api/v1/pc/ws.
+The signing secret comes from FARMLINK_HUB_SECRET (at least 32 characters). On a loopback
+host with no secret set, one is generated for this run and printed.
+
+Options (times in seconds, fractions allowed):
+  --host H                   address to listen on        [FARMLINK_HUB_HOST, default 127.0.0.1]
+  --port P                   port (0 = any free one)     [FARMLINK_HUB_PORT, default 8080]
+  --hub-id ID                name of this hub in logs and "registered" [default host:port]
+  --max-payload BYTES        largest frame accepted, else close 1009 [65536]
+  --max-connections N        connections beyond this are closed with 1013 [20000]
+  --rate N                   messages per second per connection, else close 4429 [20]
+  --burst N                  messages allowed in a burst above the rate [100]
+  --hello-timeout S          close 4408 when no hello within this [10]
+  --ping-interval S          ping every connection this often; no pong by the next → dropped [20]
+  --max-buffered BYTES       close 4508 when unsent data for one connection passes this [1048576]
+  --drain-timeout S          on SIGTERM, wait this long for agents to leave [1800]
+  --drain-progress-interval S  log drain progress this often [10]
+  --broadcast-interval S     periodic status broadcast to agents, 0 = off [10]
+  --command-timeout S        default wait for a command result via the admin API [30]
+  --per-message-deflate      enable compression (off by default: it costs memory per connection)
+  --log-level L              ${LOG_LEVELS.join('|')} [info]
+  --log-format F             pretty|json [pretty on a terminal, json otherwise]
+`;
+
+const LOOPBACK = (host: string) => host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
+
+export function logFormatFlag(value: string | undefined): ConsoleFormat {
+  if (value === undefined) return process.stdout.isTTY ? 'pretty' : 'json';
+  if (value !== 'pretty' && value !== 'json') throw new UsageError(`--log-format: expected pretty or json, got "${value}"`);
+  return value;
+}
+
+export function logLevelFlag(value: string | undefined): LogLevel {
+  if (value === undefined) return 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${value}"`);
+  return value as LogLevel;
+}
+
+/** The secret for a hub: FARMLINK_HUB_SECRET, or on loopback a fresh one (said so by the caller). */
+export function hubSecret(host: string, env = process.env): { secret: string; generated: boolean } {
+  const fromEnv = env.FARMLINK_HUB_SECRET;
+  if (fromEnv) return { secret: fromEnv, generated: false };
+  if (LOOPBACK(host)) return { secret: randomBytes(32).toString('base64url'), generated: true };
+  throw new ConfigError([
+    `FARMLINK_HUB_SECRET (environment): required when the hub listens on ${host} (not loopback): expected a random string of at least 32 characters, e.g. from \`openssl rand -base64 32\``,
+  ]);
+}
+
+export async function hubCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags('hub', argv, {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'hub-id': { type: 'string' },
+    'max-payload': { type: 'string' },
+    'max-connections': { type: 'string' },
+    rate: { type: 'string' },
+    burst: { type: 'string' },
+    'hello-timeout': { type: 'string' },
+    'ping-interval': { type: 'string' },
+    'max-buffered': { type: 'string' },
+    'drain-timeout': { type: 'string' },
+    'drain-progress-interval': { type: 'string' },
+    'broadcast-interval': { type: 'string' },
+    'command-timeout': { type: 'string' },
+    'per-message-deflate': { type: 'boolean' },
+    'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(HUB_HELP);
+    return ExitCode.OK;
+  }
+  const host = values.host ?? process.env.FARMLINK_HUB_HOST ?? '127.0.0.1';
+  const { secret, generated } = hubSecret(host);
+  const input: HubOptionsInput = {
+    host,
+    port: numberFlag('port', values.port ?? process.env.FARMLINK_HUB_PORT, { integer: true }),
+    secret,
+    hub_id: values['hub-id'],
+    max_payload_bytes: numberFlag('max-payload', values['max-payload'], { integer: true, min: 1024 }),
+    max_connections: numberFlag('max-connections', values['max-connections'], { integer: true, min: 1 }),
+    rate_per_second: numberFlag('rate', values.rate),
+    rate_burst: numberFlag('burst', values.burst, { integer: true, min: 1 }),
+    hello_timeout_ms: secondsFlag('hello-timeout', values['hello-timeout']),
+    ping_interval_ms: secondsFlag('ping-interval', values['ping-interval']),
+    max_buffered_bytes: numberFlag('max-buffered', values['max-buffered'], { integer: true, min: 1024 }),
+    drain_timeout_ms: secondsFlag('drain-timeout', values['drain-timeout']),
+    drain_progress_interval_ms: secondsFlag('drain-progress-interval', values['drain-progress-interval']),
+    broadcast_interval_ms: secondsFlag('broadcast-interval', values['broadcast-interval']),
+    command_timeout_ms: secondsFlag('command-timeout', values['command-timeout']),
+    per_message_deflate: values['per-message-deflate'],
+  };
+  const parsed = HubOptionsSchema.safeParse(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)));
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `hub option ${i.path.join('.')}: ${i.message}`));
+  }
+  const { logger, close: closeLog } = await createLogger({
+    level: logLevelFlag(values['log-level']),
+    console: logFormatFlag(values['log-format']),
+    component: 'hub',
+  });
+  const hub = new Hub(parsed.data, logger);
+  const address = await hub.listen();
+  if (generated) {
+    logger.warn(`FARMLINK_HUB_SECRET is not set: generated a secret for this run (local mode). To mint tokens for this hub: export FARMLINK_HUB_SECRET='${secret}'`);
+  }
+  // Scripts that start a hub on port 0 read this line to learn the port.
+  logger.info({ event: 'listening', port: address.port, url: address.url }, `Ready: ${address.url}`);
+
+  return new Promise<number>((resolve) => {
+    onShutdownSignal(
+      async (signal) => {
+        logger.info({ signal }, `${signal} received: draining (refusing new connections with 1001; send the signal again to stop at once)`);
+        await hub.drain(`hub received ${signal}`);
+        await hub.close();
+        await closeLog();
+        resolve(ExitCode.OK);
+      },
+      (signal) => {
+        logger.warn({ signal }, `${signal} received again: closing every connection now`);
+        void hub.close().finally(() => resolve(ExitCode.FORCED));
+      },
+    );
+  });
+}

@@ -1,0 +1,43 @@
+import { mintToken } from '../server/auth.js';
+import { AgentIdSchema } from '../protocol/messages.js';
+import { ConfigError } from '../agent/errors.js';
+import { UsageError, parseFlags } from './args.js';
+import { ExitCode } from './exit-codes.js';
+
+export const TOKEN_HELP = `Usage: farmlink token (--agent AGENT_ID | --admin) [--expires-in DURATION]
+
+Prints a JWT signed with FARMLINK_HUB_SECRET (the same secret the hub runs with).
+  --agent ID          a token for that agent (put it in agent.token or FARMLINK_AGENT_TOKEN)
+  --admin             a token for the hub's admin API (Authorization: Bearer …)
+  --expires-in D      lifetime such as 12h, 30d, 1y [agent tokens: none; admin tokens: 24h]
+`;
+
+export async function tokenCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags('token', argv, {
+    agent: { type: 'string' },
+    admin: { type: 'boolean' },
+    'expires-in': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(TOKEN_HELP);
+    return ExitCode.OK;
+  }
+  if (Boolean(values.agent) === Boolean(values.admin)) throw new UsageError('farmlink token: give exactly one of --agent AGENT_ID or --admin');
+  if (values.agent !== undefined && !AgentIdSchema.safeParse(values.agent).success) {
+    throw new UsageError(`--agent: "${values.agent}" is not a valid agent id (1–128 letters, digits, "_", ".", ":" or "-")`);
+  }
+  const secret = process.env.FARMLINK_HUB_SECRET;
+  if (!secret) throw new ConfigError(['FARMLINK_HUB_SECRET (environment): required: the secret your hub runs with; tokens are signed with it']);
+  const expiresIn = values['expires-in'] ?? (values.admin ? '24h' : undefined);
+  let token: string;
+  try {
+    token = await mintToken(secret, values.admin ? { role: 'admin', expiresIn } : { role: 'agent', agentId: values.agent!, expiresIn });
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/time period|duration|format/i.test(message)) throw new UsageError(`--expires-in: expected a duration such as 12h, 30d or 1y, got "${expiresIn}"`);
+    throw error;
+  }
+  process.stdout.write(`${token}\n`);
+  return ExitCode.OK;
+}

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { AGENT_ID_PATTERN } from './messages.js';
+import { isServerUrl } from './server-url.js';
+
+/**
+ * The agent's YAML configuration file (seed 000's keys, plus ours). Times are in seconds and
+ * may be fractional, so tests can run with millisecond timings. The same schema validates the
+ * panel's Settings form, so an error there reads exactly like an error in the file.
+ */
+
+const seconds = (what: string) =>
+  z
+    .number({ error: `expected ${what} as a number of seconds (fractions allowed)` })
+    .positive({ error: `expected ${what} greater than 0 seconds` })
+    .max(86_400 * 365, { error: `expected ${what} of at most one year` });
+
+const serverUrl = z
+  .string({
+    error: (issue) =>
+      issue.input === undefined
+        ? 'required: the hub to connect to, such as "https://hub.example.com"'
+        : 'expected a URL string such as "https://hub.example.com"',
+  })
+  .refine(isServerUrl, { error: 'expected an http://, https://, ws:// or wss:// URL with a host name' });
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const ServerSectionSchema = z.strictObject(
+  {
+    url: serverUrl,
+    fallback_urls: z.array(serverUrl, { error: 'expected a list of URLs' }).max(32).default([]),
+  },
+  {
+    error: (issue) =>
+      issue.input === undefined
+        ? 'required: a "server:" section with at least "url:" (the hub to connect to)'
+        : 'expected a mapping with "url:" and optionally "fallback_urls:"',
+  },
+);
+
+export const ConnectionSectionSchema = z
+  .strictObject({
+    heartbeat_interval: seconds('the heartbeat interval').default(30),
+    connect_timeout: seconds('the connect timeout').default(30),
+    max_reconnect_delay: seconds('the largest reconnect delay').default(60),
+    initial_reconnect_delay: seconds('the first reconnect delay').default(1),
+    /** ± fraction of each backoff delay that is randomised, so a fleet does not reconnect in step. */
+    reconnect_jitter: z.number({ error: 'expected a fraction between 0 and 1' }).min(0).max(1).default(0.2),
+    /** hello → registered must complete within this. */
+    registration_timeout: seconds('the registration timeout').default(15),
+    ping_interval: seconds('the WebSocket ping interval').default(20),
+    ping_timeout: seconds('the WebSocket ping timeout').default(20),
+    /** No heartbeat_ack for this long → the connection is dead. */
+    dead_timeout: seconds('the dead-connection timeout').default(90),
+    /** A connection that has lasted this long is stable: the backoff starts again from the first delay. */
+    stable_after: seconds('the stable-connection time').default(60),
+  })
+  .superRefine((c, ctx) => {
+    if (c.initial_reconnect_delay > c.max_reconnect_delay) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['initial_reconnect_delay'],
+        message: `expected at most max_reconnect_delay (${c.max_reconnect_delay}), got ${c.initial_reconnect_delay}`,
+      });
+    }
+    if (c.dead_timeout <= c.heartbeat_interval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dead_timeout'],
+        message: `expected more than heartbeat_interval (${c.heartbeat_interval}) so one late ack is not fatal, got ${c.dead_timeout}`,
+      });
+    }
+  });
+
+export const AgentSectionSchema = z.strictObject({
+  id: z
+    .string({ error: 'expected a string' })
+    .regex(AGENT_ID_PATTERN, { error: 'expected 1–128 letters, digits, "_", ".", ":" or "-"' })
+    .optional(),
+  name: z.string({ error: 'expected a string' }).min(1).max(128).optional(),
+  token: z.string({ error: 'expected a string (a JWT from `farmlink token --agent ID`)' }).min(1).optional(),
+});
+
+export const LogSectionSchema = z.strictObject({
+  level: z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  /** Path of the rotating log file; relative paths are relative to the config file. `false` turns it off. */
+  file: z.union([z.string().min(1), z.literal(false)], { error: 'expected a file path or false' }).optional(),
+  max_size_mb: z.number({ error: 'expected a size in MB' }).positive().max(10_000).default(10),
+  max_files: z.number({ error: 'expected a whole number of files' }).int().min(1).max(1000).default(5),
+});
+
+export const AdbSectionSchema = z.strictObject({
+  path: z.string({ error: 'expected the path of the adb executable' }).min(1).default('adb'),
+  timeout: seconds('the adb command timeout').default(15),
+});
+
+export const AgentConfigSchema = z.strictObject({
+  server: ServerSectionSchema,
+  connection: ConnectionSectionSchema.prefault({}),
+  agent: AgentSectionSchema.prefault({}),
+  log: LogSectionSchema.prefault({}),
+  adb: AdbSectionSchema.prefault({}),
+});
+
+/** The file as written (optional keys optional). */
+export type AgentConfigInput = z.input<typeof AgentConfigSchema>;
+/** The file after validation, defaults filled in. */
+export type AgentConfig = z.output<typeof AgentConfigSchema>;

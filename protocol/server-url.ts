@@ -1,0 +1,46 @@
+import { AGENT_WS_PATH } from './version.js';
+
+const ACCEPTED = new Set(['http:', 'https:', 'ws:', 'wss:']);
+
+/** True when `raw` is a URL the agent can connect to (http, https, ws or wss, with a host). */
+export function isServerUrl(raw: string): boolean {
+  try {
+    const url = new URL(raw);
+    return ACCEPTED.has(url.protocol) && url.hostname.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The WebSocket endpoint for a configured server URL.
+ * ws(s):// URLs are used exactly as written. http(s):// URLs are base URLs: the scheme becomes
+ * ws(s) and the agent path is appended to whatever base path they carry, so
+ * "https://adb.example.com" → "wss://adb.example.com/api/v1/pc/ws" and
+ * "https://example.com/farm/" → "wss://example.com/farm/api/v1/pc/ws" (for hubs behind a path prefix).
+ */
+export function toAgentEndpoint(raw: string): string {
+  const url = new URL(raw);
+  if (url.protocol === 'ws:' || url.protocol === 'wss:') return url.toString();
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError(`not an http(s) or ws(s) URL: ${raw}`);
+  }
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.pathname = url.pathname.replace(/\/+$/, '') + AGENT_WS_PATH;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
+
+/** URL with any userinfo and query removed, for logs and the panel. */
+export function redactUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    url.username = '';
+    url.password = '';
+    if (url.search) url.search = '?…';
+    return url.toString();
+  } catch {
+    return raw;
+  }
+}

@@ -1,0 +1,134 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { FarmlinkError } from '../agent/errors.js';
+import { AGENT_VERSION } from '../agent/version.js';
+import { describeIssues } from '../protocol/messages.js';
+import { AGENT_WS_PATH } from '../protocol/version.js';
+import { bearerToken } from './auth.js';
+import { readJsonBody, sendError, sendJson } from './http-util.js';
+import type { Hub } from './hub.js';
+
+const CommandRequestSchema = z.object({
+  name: z.string().min(1).max(128),
+  args: z.record(z.string(), z.unknown()).default({}),
+  timeout_ms: z.number().int().positive().max(600_000).optional(),
+});
+
+const BroadcastRequestSchema = z.object({ data: z.record(z.string(), z.unknown()) });
+const DrainRequestSchema = z.object({ reason: z.string().max(200).optional() });
+
+const AGENT_PATH = /^\/api\/v1\/admin\/agents\/([^/]+)$/;
+const COMMAND_PATH = /^\/api\/v1\/admin\/agents\/([^/]+)\/commands$/;
+
+/**
+ * HTTP side of the hub: /health and /metrics (open, for load balancers and Prometheus) and the
+ * admin API under /api/v1/admin (Bearer admin token from `farmlink token --admin`).
+ */
+export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://hub');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+  try {
+    if (path === '/health' && method === 'GET') {
+      const draining = hub.draining;
+      sendJson(res, draining ? 503 : 200, {
+        status: draining ? 'draining' : 'ok',
+        hub_id: hub.id,
+        version: AGENT_VERSION,
+        agents_connected: hub.agents().length,
+        connections_open: hub.connectionCount(),
+        uptime_s: Math.round((Date.now() - hub.startedAt) / 1000),
+      });
+      return;
+    }
+    if (path === '/metrics' && method === 'GET') {
+      const text = await hub.metrics.text();
+      res.writeHead(200, { 'content-type': hub.metrics.contentType });
+      res.end(text);
+      return;
+    }
+    if (path === '/' && method === 'GET') {
+      sendJson(res, 200, {
+        service: 'farmlink-hub',
+        hub_id: hub.id,
+        endpoints: { agents: AGENT_WS_PATH, health: '/health', metrics: '/metrics', admin: '/api/v1/admin/agents' },
+      });
+      return;
+    }
+    if (path.startsWith('/api/v1/admin/')) {
+      await handleAdmin(hub, req, res, path, method);
+      return;
+    }
+    sendError(res, 404, 'NOT_FOUND', `No route for ${method} ${path}`);
+  } catch (error) {
+    if (error instanceof FarmlinkError) {
+      const status = error.code === 'PAYLOAD_TOO_LARGE' ? 413 : error.code === 'UNAUTHORIZED' ? 401 : error.code === 'FORBIDDEN' ? 403 : 400;
+      sendError(res, status, error.code, error.message);
+      return;
+    }
+    hub.logger.error({ err: error, path }, `Admin API ${method} ${path} failed`);
+    if (!res.headersSent) sendError(res, 500, 'INTERNAL', 'internal error');
+  }
+}
+
+async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, path: string, method: string): Promise<void> {
+  const token = bearerToken(req.headers.authorization);
+  if (!token) throw new FarmlinkError('UNAUTHORIZED', 'send Authorization: Bearer <admin token> (farmlink token --admin)');
+  const claims = await hub.verifier.verify(token);
+  if (claims.role !== 'admin') throw new FarmlinkError('FORBIDDEN', `a ${claims.role} token cannot use the admin API`);
+
+  if (path === '/api/v1/admin/agents' && method === 'GET') {
+    sendJson(res, 200, { hub_id: hub.id, draining: hub.draining, agents: hub.agents() });
+    return;
+  }
+  const commandMatch = COMMAND_PATH.exec(path);
+  if (commandMatch && method === 'POST') {
+    const agentId = decodeURIComponent(commandMatch[1]!);
+    const body = parseBody(CommandRequestSchema, await readJsonBody(req));
+    const outcome = await hub.command(agentId, body.name, body.args, body.timeout_ms);
+    switch (outcome.status) {
+      case 'ok':
+        sendJson(res, 200, { ok: true, data: outcome.data });
+        return;
+      case 'error':
+        sendJson(res, 200, { ok: false, error: outcome.error });
+        return;
+      case 'not_connected':
+        sendError(res, 404, 'AGENT_NOT_CONNECTED', `No agent "${agentId}" is connected to this hub`);
+        return;
+      case 'agent_gone':
+        sendError(res, 502, 'AGENT_DISCONNECTED', `Agent "${agentId}" disconnected before answering`);
+        return;
+      case 'timeout':
+        sendError(res, 504, 'COMMAND_TIMEOUT', `Agent "${agentId}" did not answer ${body.name} in time`);
+        return;
+    }
+  }
+  const agentMatch = AGENT_PATH.exec(path);
+  if (agentMatch && method === 'GET') {
+    const agentId = decodeURIComponent(agentMatch[1]!);
+    const agent = hub.agent(agentId);
+    if (agent) sendJson(res, 200, agent);
+    else sendError(res, 404, 'AGENT_NOT_CONNECTED', `No agent "${agentId}" is connected to this hub`);
+    return;
+  }
+  if (path === '/api/v1/admin/broadcast' && method === 'POST') {
+    const body = parseBody(BroadcastRequestSchema, await readJsonBody(req));
+    sendJson(res, 200, { delivered: hub.broadcast(body.data) });
+    return;
+  }
+  if (path === '/api/v1/admin/drain' && method === 'POST') {
+    const body = parseBody(DrainRequestSchema, await readJsonBody(req));
+    const started = !hub.draining;
+    void hub.drain(body.reason);
+    sendJson(res, 202, { draining: true, started, connections_open: hub.connectionCount() });
+    return;
+  }
+  sendError(res, 404, 'NOT_FOUND', `No admin route for ${method} ${path}`);
+}
+
+function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw new FarmlinkError('BAD_REQUEST', `invalid body: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}

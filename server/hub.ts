@@ -1,0 +1,323 @@
+import http, { type IncomingMessage } from 'node:http';
+import os from 'node:os';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CloseCode } from '../protocol/close-codes.js';
+import type { HubLimits, Result } from '../protocol/messages.js';
+import { AGENT_WS_PATH } from '../protocol/version.js';
+import { AGENT_VERSION } from '../agent/version.js';
+import { handleHttp } from './admin-api.js';
+import { AgentSession, type SessionContext } from './agent-session.js';
+import { TokenVerifier, bearerToken } from './auth.js';
+import { CommandDispatcher, type CommandOutcome } from './command-dispatcher.js';
+import { drainConnections, type DrainResult } from './drain.js';
+import type { HubOptions } from './hub-options.js';
+import { HubMetrics } from './metrics.js';
+
+export interface AgentSummary {
+  agent_id: string;
+  name: string;
+  version: string;
+  hostname: string | null;
+  platform: string | null;
+  address: string;
+  session_id: string;
+  connected_since: number;
+  last_heartbeat_at: number | null;
+  cpu_usage: number | null;
+  ram_usage: number | null;
+  messages_in: number;
+  messages_out: number;
+}
+
+/**
+ * The hub agents connect to: the agent WebSocket endpoint, the admin API, /health and /metrics,
+ * and seed 004's graceful shutdown. One process; Redis scale-out comes with the cache issue.
+ */
+export class Hub {
+  readonly id: string;
+  readonly metrics: HubMetrics;
+  readonly startedAt = Date.now();
+  readonly verifier: TokenVerifier;
+  private readonly log: Logger;
+  private readonly server: http.Server;
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<AgentSession>();
+  private readonly registry = new Map<string, AgentSession>();
+  private readonly dispatcher = new CommandDispatcher();
+  private readonly context: SessionContext;
+  private readonly emptyWaiters: Array<() => void> = [];
+  private pingTimer: NodeJS.Timeout | undefined;
+  private broadcastTimer: NodeJS.Timeout | undefined;
+  private drainPromise: Promise<DrainResult> | undefined;
+  private closed = false;
+
+  constructor(
+    readonly options: HubOptions,
+    logger: Logger,
+  ) {
+    this.log = logger;
+    this.id = options.hub_id ?? `${os.hostname()}:${options.port}`;
+    this.verifier = new TokenVerifier(options.secret);
+    this.metrics = new HubMetrics({ agentsConnected: () => this.registry.size, connectionsOpen: () => this.sessions.size });
+    const limits: HubLimits = {
+      max_payload_bytes: options.max_payload_bytes,
+      max_messages_per_second: options.rate_per_second,
+      burst_messages: options.rate_burst,
+    };
+    this.context = {
+      hubId: this.id,
+      logger,
+      metrics: this.metrics,
+      verifier: this.verifier,
+      limits,
+      maxBufferedBytes: options.max_buffered_bytes,
+      helloTimeoutMs: options.hello_timeout_ms,
+      isDraining: () => this.draining,
+      register: (session) => this.register(session),
+      closed: (session, code, reason) => this.onSessionClosed(session, code, reason),
+      onResult: (session, result: Result) => {
+        if (!this.dispatcher.resolve(session, result)) {
+          this.log.warn({ agent_id: session.agent?.id, id: result.id }, `Result ${result.id} from ${session.label} matches no waiting command (late or unknown)`);
+        }
+      },
+      onEvent: (session, event) => {
+        this.log.info({ agent_id: session.agent?.id, event: event.name }, `Event ${event.name} from ${session.label}`);
+      },
+    };
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: options.max_payload_bytes,
+      perMessageDeflate: options.per_message_deflate,
+    });
+    this.server = http.createServer((req, res) => void handleHttp(this, req, res));
+    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    // Keep idle admin/health connections from holding a drain open for long.
+    this.server.keepAliveTimeout = 5000;
+  }
+
+  get draining(): boolean {
+    return this.drainPromise !== undefined;
+  }
+
+  get logger(): Logger {
+    return this.log;
+  }
+
+  /** Starts listening; resolves with the bound address (port 0 picks a free one). */
+  listen(): Promise<{ host: string; port: number; url: string }> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.server.once('error', onError);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', onError);
+        const address = this.server.address();
+        const port = typeof address === 'object' && address ? address.port : this.options.port;
+        const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
+        const url = `http://${host}:${port}`;
+        this.startTimers();
+        this.log.info({ hub_id: this.id, url, version: AGENT_VERSION }, `Hub ${this.id} listening on ${url} (agents: ws://${host}:${port}${AGENT_WS_PATH})`);
+        resolve({ host: this.options.host, port, url });
+      });
+    });
+  }
+
+  agents(): AgentSummary[] {
+    return [...this.registry.values()].map(summarize);
+  }
+
+  agent(id: string): AgentSummary | undefined {
+    const session = this.registry.get(id);
+    return session ? summarize(session) : undefined;
+  }
+
+  connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Sends a command to a registered agent and waits for its result. */
+  async command(agentId: string, name: string, args: Record<string, unknown>, timeoutMs = this.options.command_timeout_ms): Promise<CommandOutcome | { status: 'not_connected' }> {
+    const session = this.registry.get(agentId);
+    if (!session) {
+      this.metrics.command('not_connected');
+      return { status: 'not_connected' };
+    }
+    const outcome = await this.dispatcher.send(session, name, args, timeoutMs);
+    this.metrics.command(outcome.status);
+    return outcome;
+  }
+
+  /** Sends a broadcast to every registered agent; returns how many it was sent to. */
+  broadcast(data: Record<string, unknown>): number {
+    const text = Buffer.from(JSON.stringify({ type: 'broadcast', server_time: Date.now(), data }));
+    let sent = 0;
+    for (const session of this.registry.values()) {
+      session.sendRaw(text, 'broadcast');
+      sent += 1;
+    }
+    return sent;
+  }
+
+  /**
+   * Graceful shutdown (seed 004): refuse new connections with 1001, tell every agent, wait until
+   * they have all left or the drain timeout passes, then close the rest. Idempotent.
+   */
+  drain(reason = 'hub shutting down', timeoutMs = this.options.drain_timeout_ms): Promise<DrainResult> {
+    if (this.drainPromise) return this.drainPromise;
+    this.metrics.draining.set(1);
+    this.stopBroadcasts();
+    this.drainPromise = drainConnections(
+      {
+        connectionCount: () => this.sessions.size,
+        notifyDraining: (why, deadline) => {
+          const text = Buffer.from(JSON.stringify({ type: 'draining', reason: why, deadline }));
+          for (const session of this.sessions) {
+            if (session.phase === 'registered') session.sendRaw(text, 'draining');
+            // Not registered yet: nothing to move, just refuse as a new connection would be.
+            else session.close(CloseCode.GOING_AWAY, 'hub is draining');
+          }
+        },
+        closeAll: () => {
+          for (const session of this.sessions) {
+            session.closedBy = 'drain_timeout';
+            session.close(CloseCode.GOING_AWAY, 'hub shutting down: drain timeout');
+          }
+        },
+        whenEmpty: () => this.whenEmpty(),
+      },
+      { reason, timeoutMs, progressIntervalMs: this.options.drain_progress_interval_ms, logger: this.log },
+    );
+    return this.drainPromise;
+  }
+
+  /** Stops everything now: closes every connection with 1001 and the listener. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopBroadcasts();
+    clearInterval(this.pingTimer);
+    for (const session of this.sessions) session.close(CloseCode.GOING_AWAY, 'hub shutting down');
+    await Promise.race([this.whenEmpty(), new Promise((resolve) => setTimeout(resolve, 1500))]);
+    for (const session of this.sessions) session.ws.terminate();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    this.wss.close();
+    this.log.info({ hub_id: this.id }, `Hub ${this.id} stopped`);
+  }
+
+  // ---- connections ------------------------------------------------------------------------
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== AGENT_WS_PATH) {
+      socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo WebSocket endpoint at ${path}; agents connect to ${AGENT_WS_PATH}\n`);
+      return;
+    }
+    socket.on('error', () => this.metrics.error('socket_error'));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const address = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    // Refusals are accepted and closed with a code, so the agent learns why rather than guessing.
+    if (this.draining || this.closed) {
+      this.metrics.error('refused_draining');
+      ws.close(CloseCode.GOING_AWAY, 'hub is draining');
+      return;
+    }
+    if (this.sessions.size >= this.options.max_connections) {
+      this.metrics.error('at_capacity');
+      this.log.warn({ address, limit: this.options.max_connections }, `Refusing ${address}: at the connection limit (${this.options.max_connections})`);
+      ws.close(CloseCode.TRY_AGAIN_LATER, `hub at capacity (${this.options.max_connections} connections)`);
+      return;
+    }
+    this.metrics.connectionsTotal.inc();
+    const session = new AgentSession(ws, address, bearerToken(req.headers.authorization), this.context);
+    this.sessions.add(session);
+  }
+
+  private register(session: AgentSession): void {
+    const agent = session.agent!;
+    const previous = this.registry.get(agent.id);
+    if (previous && previous !== session) {
+      previous.closedBy = 'replaced';
+      this.log.warn({ agent_id: agent.id, old: previous.address, new: session.address }, `Agent ${session.label} connected again from ${session.address}; closing its older connection from ${previous.address}`);
+      previous.close(CloseCode.REPLACED, `replaced by a newer connection from ${session.address}`);
+    }
+    this.registry.set(agent.id, session);
+    this.metrics.registrations.inc();
+    this.log.info({ agent_id: agent.id, name: agent.name, address: session.address, session: session.sessionId }, `✓ Agent ${session.label} registered from ${session.address}`);
+  }
+
+  private onSessionClosed(session: AgentSession, code: number, reason: string): void {
+    this.sessions.delete(session);
+    this.dispatcher.sessionClosed(session);
+    if (session.agent && this.registry.get(session.agent.id) === session) {
+      this.registry.delete(session.agent.id);
+      const kind = session.closedBy ?? (session.disconnectReason !== undefined ? 'graceful' : 'closed');
+      this.metrics.disconnect(kind);
+      const how = kind === 'graceful' ? `gracefully (${session.disconnectReason})` : `${kind}, close code ${code}${reason ? ` "${reason}"` : ''}`;
+      this.log.info({ agent_id: session.agent.id, kind, close_code: code, reason: session.disconnectReason ?? reason }, `Agent ${session.label} disconnected ${how}`);
+    } else if (session.agent && session.closedBy === 'replaced') {
+      this.metrics.disconnect('replaced');
+    }
+    if (this.sessions.size === 0) {
+      for (const wake of this.emptyWaiters.splice(0)) wake();
+    }
+  }
+
+  private whenEmpty(): Promise<void> {
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
+  }
+
+  private startTimers(): void {
+    if (this.options.ping_interval_ms > 0) {
+      this.pingTimer = setInterval(() => {
+        for (const session of this.sessions) {
+          if (!session.ping()) {
+            this.metrics.error('ping_timeout');
+            this.log.warn({ agent_id: session.agent?.id, address: session.address }, `${session.label} did not answer a ping within ${this.options.ping_interval_ms} ms: dropping it`);
+            session.closedBy = 'error';
+            session.ws.terminate();
+          }
+        }
+      }, this.options.ping_interval_ms);
+      this.pingTimer.unref();
+    }
+    if (this.options.broadcast_interval_ms > 0) {
+      this.broadcastTimer = setInterval(() => {
+        this.broadcast({ kind: 'status', hub_id: this.id, agents_connected: this.registry.size, draining: false });
+      }, this.options.broadcast_interval_ms);
+      this.broadcastTimer.unref();
+    }
+  }
+
+  private stopBroadcasts(): void {
+    clearInterval(this.broadcastTimer);
+    this.broadcastTimer = undefined;
+  }
+}
+
+function summarize(session: AgentSession): AgentSummary {
+  const agent = session.agent!;
+  return {
+    agent_id: agent.id,
+    name: agent.name,
+    version: agent.version,
+    hostname: agent.hostname,
+    platform: agent.platform,
+    address: session.address,
+    session_id: session.sessionId,
+    connected_since: session.connectedAt,
+    last_heartbeat_at: session.lastHeartbeatAt,
+    cpu_usage: session.cpuUsage,
+    ram_usage: session.ramUsage,
+    messages_in: session.messagesIn,
+    messages_out: session.messagesOut,
+  };
+}

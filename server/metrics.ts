@@ -1,0 +1,110 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Kinds of connection errors, one label value each on farmlink_errors_total. */
+export type ErrorKind =
+  | 'invalid_json'
+  | 'invalid_message'
+  | 'unsupported_data'
+  | 'message_too_big'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'unsupported_protocol'
+  | 'hello_timeout'
+  | 'rate_limited'
+  | 'slow_consumer'
+  | 'ping_timeout'
+  | 'at_capacity'
+  | 'refused_draining'
+  | 'internal'
+  | 'socket_error';
+
+/** How a registered agent's connection ended, on farmlink_agent_disconnects_total. */
+export type DisconnectKind = 'graceful' | 'closed' | 'replaced' | 'error' | 'drain_timeout';
+
+const MESSAGE_TYPES = ['hello', 'heartbeat', 'disconnect', 'result', 'event', 'registered', 'heartbeat_ack', 'command', 'draining', 'broadcast'];
+
+/**
+ * The hub's Prometheus metrics, in a registry of its own so that several hubs in one process
+ * (tests) keep separate counts.
+ */
+export class HubMetrics {
+  readonly registry = new Registry();
+  readonly registrations: Counter;
+  readonly connectionsTotal: Counter;
+  readonly bytesReceived: Counter;
+  readonly bytesSent: Counter;
+  readonly draining: Gauge;
+  private readonly messagesReceived: Counter<'type'>;
+  private readonly messagesSent: Counter<'type'>;
+  private readonly errors: Counter<'kind'>;
+  private readonly disconnects: Counter<'kind'>;
+  private readonly commands: Counter<'outcome'>;
+  // Labelled children looked up once: these are on the per-message path.
+  private readonly receivedByType = new Map<string, ReturnType<Counter<'type'>['labels']>>();
+  private readonly sentByType = new Map<string, ReturnType<Counter<'type'>['labels']>>();
+
+  constructor(gauges: { agentsConnected: () => number; connectionsOpen: () => number }) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'farmlink_agents_connected',
+      help: 'Agents registered on this hub right now',
+      registers,
+      collect() {
+        this.set(gauges.agentsConnected());
+      },
+    });
+    new Gauge({
+      name: 'farmlink_connections_open',
+      help: 'WebSocket connections open right now, registered or not',
+      registers,
+      collect() {
+        this.set(gauges.connectionsOpen());
+      },
+    });
+    this.registrations = new Counter({ name: 'farmlink_agent_registrations_total', help: 'Successful hello → registered handshakes', registers });
+    this.connectionsTotal = new Counter({ name: 'farmlink_connections_total', help: 'WebSocket connections accepted', registers });
+    this.bytesReceived = new Counter({ name: 'farmlink_bytes_received_total', help: 'Payload bytes received from agents', registers });
+    this.bytesSent = new Counter({ name: 'farmlink_bytes_sent_total', help: 'Payload bytes sent to agents', registers });
+    this.messagesReceived = new Counter({ name: 'farmlink_messages_received_total', help: 'Messages received from agents, by type', labelNames: ['type'], registers });
+    this.messagesSent = new Counter({ name: 'farmlink_messages_sent_total', help: 'Messages sent to agents, by type', labelNames: ['type'], registers });
+    this.errors = new Counter({ name: 'farmlink_errors_total', help: 'Connections closed or refused by the hub, by kind of error', labelNames: ['kind'], registers });
+    this.disconnects = new Counter({ name: 'farmlink_agent_disconnects_total', help: 'Registered agents that left, by how', labelNames: ['kind'], registers });
+    this.commands = new Counter({ name: 'farmlink_commands_total', help: 'Commands sent through the admin API, by outcome', labelNames: ['outcome'], registers });
+    this.draining = new Gauge({ name: 'farmlink_draining', help: '1 while the hub is draining for shutdown', registers });
+    for (const type of MESSAGE_TYPES) {
+      this.receivedByType.set(type, this.messagesReceived.labels(type));
+      this.sentByType.set(type, this.messagesSent.labels(type));
+    }
+  }
+
+  received(type: string, bytes: number): void {
+    (this.receivedByType.get(type) ?? this.messagesReceived.labels('other')).inc();
+    this.bytesReceived.inc(bytes);
+  }
+
+  sent(type: string, bytes: number, count = 1): void {
+    (this.sentByType.get(type) ?? this.messagesSent.labels('other')).inc(count);
+    this.bytesSent.inc(bytes * count);
+  }
+
+  error(kind: ErrorKind): void {
+    this.errors.labels(kind).inc();
+  }
+
+  disconnect(kind: DisconnectKind): void {
+    this.disconnects.labels(kind).inc();
+  }
+
+  command(outcome: 'ok' | 'error' | 'timeout' | 'agent_gone' | 'not_connected'): void {
+    this.commands.labels(outcome).inc();
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
