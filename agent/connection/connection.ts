@@ -59,6 +59,8 @@ export interface AgentConnectionOptions {
   usage: () => UsageSample;
   /** Largest frame accepted from the hub. */
   maxIncomingBytes?: number;
+  /** Source address to dial from (benchmarks spread thousands of agents over 127.0.0.x). */
+  localAddress?: string;
 }
 
 export interface ConnectionEvents extends Record<string, unknown> {
@@ -244,6 +246,7 @@ export class AgentConnection {
       perMessageDeflate: false,
       maxPayload: this.options.maxIncomingBytes ?? DEFAULT_MAX_INCOMING,
       followRedirects: false,
+      ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
     });
     const attempt: Attempt = { server, ws, phase: 'connecting', ended: false };
     this.attempt = attempt;
