@@ -36,10 +36,8 @@ export function toAgentEndpoint(raw: string): string {
 export function redactUrl(raw: string): string {
   try {
     const url = new URL(raw);
-    url.username = '';
-    url.password = '';
-    if (url.search) url.search = '?…';
-    return url.toString();
+    // Built by hand: assigning "…" to url.search would percent-encode it.
+    return `${url.protocol}//${url.host}${url.pathname}${url.search ? '?…' : ''}`;
   } catch {
     return raw;
   }

@@ -41,8 +41,9 @@ export class CommandRegistry {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        controller.abort();
+        // Reject before aborting: a handler that resolves on abort must not win the race.
         reject(new FarmlinkError('COMMAND_TIMEOUT', `${name} did not finish within ${this.timeoutMs} ms`));
+        controller.abort();
       }, this.timeoutMs);
     });
     try {

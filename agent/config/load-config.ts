@@ -136,12 +136,14 @@ function readYamlFile(file: string): Record<string, unknown> {
     const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
     throw new ConfigError([`${file}: cannot read the config file: ${why}`]);
   }
-  const doc = YAML.parseDocument(text, { prettyErrors: false });
+  // prettyErrors fills in linePos; the message's own "at line …" tail is dropped since we prefix it.
+  const doc = YAML.parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => {
         const pos = e.linePos?.[0];
-        return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`;
+        const message = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+        return `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${message}`;
       }),
     );
   }

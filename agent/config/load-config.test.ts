@@ -1,0 +1,188 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../errors.js';
+import { resolveAgentSettings } from './agent-settings.js';
+import { envOverrides, flagOverrides, loadAgentConfig, validateAgentConfig } from './load-config.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-config-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, text);
+  return p;
+}
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const SEED_000 = `
+server:
+  url: "https://adb.leetpc.com"
+  fallback_urls:
+    - "https://sphereadb-api-v2.ru.tuna.am"
+    - "https://backup1.leetpc.com"
+    - "https://backup2.leetpc.com"
+    - "http://192.168.1.100:8000"  # local server
+
+connection:
+  heartbeat_interval: 30
+  connect_timeout: 30
+  max_reconnect_delay: 60
+  initial_reconnect_delay: 1
+`;
+
+describe('loadAgentConfig', () => {
+  it('reads seed 000\'s configuration as written, mapping http(s) base URLs to the agent endpoint', () => {
+    const f = file('seed.yaml', SEED_000);
+    const { config } = loadAgentConfig({ file: f });
+    const settings = resolveAgentSettings({ ...config, agent: { ...config.agent, id: 'pc-1' } }, { file: f, dataDir: dir });
+    expect(settings.servers).toEqual([
+      'wss://adb.leetpc.com/api/v1/pc/ws',
+      'wss://sphereadb-api-v2.ru.tuna.am/api/v1/pc/ws',
+      'wss://backup1.leetpc.com/api/v1/pc/ws',
+      'wss://backup2.leetpc.com/api/v1/pc/ws',
+      'ws://192.168.1.100:8000/api/v1/pc/ws',
+    ]);
+    expect(settings.timing).toMatchObject({
+      heartbeatIntervalMs: 30_000,
+      connectTimeoutMs: 30_000,
+      maxReconnectDelayMs: 60_000,
+      initialReconnectDelayMs: 1000,
+      pingIntervalMs: 20_000,
+      pingTimeoutMs: 20_000,
+      deadTimeoutMs: 90_000,
+    });
+  });
+
+  it('accepts fractional seconds so tests can run in milliseconds', () => {
+    const f = file('fast.yaml', 'server: {url: "ws://127.0.0.1:9/x"}\nconnection: {heartbeat_interval: 0.05, dead_timeout: 0.2, initial_reconnect_delay: 0.01, max_reconnect_delay: 0.1}\n');
+    const { config } = loadAgentConfig({ file: f });
+    const settings = resolveAgentSettings({ ...config, agent: { id: 'x' } }, { file: f, dataDir: dir });
+    expect(settings.servers).toEqual(['ws://127.0.0.1:9/x']); // ws URLs are used as written
+    expect(settings.timing.heartbeatIntervalMs).toBe(50);
+    expect(settings.timing.deadTimeoutMs).toBe(200);
+    expect(settings.timing.initialReconnectDelayMs).toBe(10);
+  });
+
+  it('reports every problem at once, each with the file, the key path and what was expected', () => {
+    const f = file('bad.yaml', `
+server:
+  url: "ftp://nope"
+  fallback_urls: ["https://ok.example.com", 42]
+connection:
+  heartbeat_intervall: 15
+  connect_timeout: -1
+  max_reconnect_delay: "soon"
+log:
+  level: loud
+`);
+    const list = problems(() => loadAgentConfig({ file: f }));
+    expect(list).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`^${f}: server\\.url: expected an http://, https://, ws:// or wss:// URL`)),
+        expect.stringMatching(new RegExp(`^${f}: server\\.fallback_urls\\.1: expected a URL string`)),
+        `${f}: connection.heartbeat_intervall: unknown key — did you mean "heartbeat_interval"?`,
+        expect.stringMatching(new RegExp(`^${f}: connection\\.connect_timeout: expected the connect timeout greater than 0 seconds`)),
+        expect.stringMatching(new RegExp(`^${f}: connection\\.max_reconnect_delay: expected the largest reconnect delay as a number of seconds`)),
+        expect.stringMatching(new RegExp(`^${f}: log\\.level: expected one of trace, debug, info`)),
+      ]),
+    );
+    expect(list).toHaveLength(6);
+  });
+
+  it('says a missing server.url is required, and what it is', () => {
+    const f = file('empty-server.yaml', 'connection:\n  heartbeat_interval: 10\n');
+    expect(problems(() => loadAgentConfig({ file: f }))).toEqual([`${f}: server: required: a "server:" section with at least "url:" (the hub to connect to)`]);
+    const g = file('no-url.yaml', 'server:\n  fallback_urls: []\n');
+    expect(problems(() => loadAgentConfig({ file: g }))).toEqual([`${g}: server.url: required: the hub to connect to, such as "https://hub.example.com"`]);
+  });
+
+  it('checks settings against each other', () => {
+    const f = file('cross.yaml', 'server: {url: "https://h.example"}\nconnection: {initial_reconnect_delay: 90, max_reconnect_delay: 60, heartbeat_interval: 30, dead_timeout: 30}\n');
+    const list = problems(() => loadAgentConfig({ file: f }));
+    expect(list).toEqual([
+      `${f}: connection.initial_reconnect_delay: expected at most max_reconnect_delay (60), got 90`,
+      `${f}: connection.dead_timeout: expected more than heartbeat_interval (30) so one late ack is not fatal, got 30`,
+    ]);
+  });
+
+  it('names the line and column of a YAML syntax error', () => {
+    const f = file('syntax.yaml', 'server:\n  url: "https://h.example\n  fallback_urls: [\n');
+    const [first] = problems(() => loadAgentConfig({ file: f }));
+    expect(first).toMatch(new RegExp(`^${f}:\\d+:\\d+: invalid YAML: `));
+  });
+
+  it('explains a file that is missing or is not a mapping', () => {
+    expect(problems(() => loadAgentConfig({ file: path.join(dir, 'absent.yaml') }))).toEqual([`${path.join(dir, 'absent.yaml')}: cannot read the config file: file not found`]);
+    const f = file('list.yaml', '- a\n- b\n');
+    expect(problems(() => loadAgentConfig({ file: f }))[0]).toMatch(/expected a YAML mapping .* found a list/);
+  });
+
+  it('lets the environment override the file, and flags override both, naming the source in errors', () => {
+    const f = file('base.yaml', 'server:\n  url: "https://file.example"\nagent:\n  name: from-file\n');
+    const env = { FARMLINK_SERVER_URL: 'https://env.example', FARMLINK_FALLBACK_URLS: 'https://f1.example, https://f2.example', FARMLINK_AGENT_TOKEN: 'tok' };
+    const { config } = loadAgentConfig({ file: f, overrides: [...envOverrides(env), ...flagOverrides({ name: 'from-flag', set: ['connection.heartbeat_interval=5'] })] });
+    expect(config.server.url).toBe('https://env.example');
+    expect(config.server.fallback_urls).toEqual(['https://f1.example', 'https://f2.example']);
+    expect(config.agent).toMatchObject({ name: 'from-flag', token: 'tok' });
+    expect(config.connection.heartbeat_interval).toBe(5);
+
+    const list = problems(() =>
+      loadAgentConfig({ file: f, overrides: [...envOverrides({ FARMLINK_SERVER_URL: 'nonsense' }), ...flagOverrides({ set: ['connection.ping_timeout=-3'] })] }),
+    );
+    expect(list).toEqual([
+      expect.stringMatching(/^FARMLINK_SERVER_URL \(environment\): server\.url: expected an http/),
+      expect.stringMatching(/^--set connection\.ping_timeout: connection\.ping_timeout: expected the WebSocket ping timeout greater than 0/),
+    ]);
+  });
+
+  it('rejects a malformed --set', () => {
+    expect(() => flagOverrides({ set: ['no-equals-sign'] })).toThrow(ConfigError);
+  });
+});
+
+describe('resolveAgentSettings', () => {
+  it('persists a generated agent id in the data dir and reuses it', () => {
+    const dataDir = path.join(dir, 'data');
+    const { config } = loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example' }) });
+    const first = resolveAgentSettings(config, { file: undefined, dataDir });
+    const second = resolveAgentSettings(config, { file: undefined, dataDir });
+    expect(first.identity.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(second.identity.id).toBe(first.identity.id);
+    expect(fs.readFileSync(path.join(dataDir, 'agent-id'), 'utf8').trim()).toBe(first.identity.id);
+    expect(first.identity.name).toBe(os.hostname());
+    expect(first.log.file).toBe(path.join(dataDir, 'logs', 'agent.log'));
+  });
+
+  it('resolves a relative log file against the config file, and false turns it off', () => {
+    const f = file('logs.yaml', 'server: {url: "https://h.example"}\nagent: {id: a1}\nlog: {file: "logs/agent.log"}\n');
+    expect(resolveAgentSettings(loadAgentConfig({ file: f }).config, { file: f, dataDir: dir }).log.file).toBe(path.join(dir, 'logs', 'agent.log'));
+    const g = file('nolog.yaml', 'server: {url: "https://h.example"}\nagent: {id: a1}\nlog: {file: false}\n');
+    expect(resolveAgentSettings(loadAgentConfig({ file: g }).config, { file: g, dataDir: dir }).log.file).toBeNull();
+  });
+});
+
+describe('validateAgentConfig', () => {
+  it('returns field-level problems for a form', () => {
+    const result = validateAgentConfig({ server: { url: 'x', bogus: 1 } });
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.problems).toEqual(
+        expect.arrayContaining([
+          { path: 'server.url', message: expect.stringMatching(/expected an http/) as string },
+          { path: 'server.bogus', message: 'unknown key' },
+        ]),
+      );
+    }
+  });
+});
