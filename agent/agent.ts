@@ -1,3 +1,4 @@
+import type { LookupFunction } from 'node:net';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from '../protocol/connection-state.js';
@@ -18,6 +19,8 @@ export interface AgentDeps {
   random?: Random;
   /** Shared by many agents in one process (benchmarks), or one per agent. */
   usage?: SystemUsage;
+  /** Name resolution for every dial (tests); dns.lookup by default. */
+  lookup?: LookupFunction;
 }
 
 /** Bounded history of transitions, newest last, for the panel's timeline. */
@@ -53,6 +56,7 @@ export class Agent {
       random: deps.random ?? systemRandom,
       logger: deps.logger,
       usage: () => usage.sample(),
+      ...(deps.lookup ? { lookup: deps.lookup } : {}),
     });
     this.commands = new CommandRegistry(settings.adb.timeoutMs)
       .register('system.info', systemInfoCommand(usage, AGENT_VERSION))

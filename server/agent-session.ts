@@ -111,7 +111,8 @@ export class AgentSession {
   /** Sends pre-serialised text (broadcasts serialise once for everyone). */
   sendRaw(text: string | Buffer, type: string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.ws.send(text);
+    // ws sends a Buffer as a binary frame unless told otherwise; the protocol is text frames.
+    this.ws.send(text, { binary: false });
     this.messagesOut += 1;
     this.ctx.metrics.sent(type, typeof text === 'string' ? Buffer.byteLength(text) : text.length);
     if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {

@@ -1,3 +1,4 @@
+import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { CONFIGURATION_CLOSE_CODES, CloseCode, closeCodeName } from '../../protocol/close-codes.js';
@@ -61,6 +62,11 @@ export interface AgentConnectionOptions {
   maxIncomingBytes?: number;
   /** Source address to dial from (benchmarks spread thousands of agents over 127.0.0.x). */
   localAddress?: string;
+  /**
+   * Host name resolution, called on every dial (dns.lookup by default — Node keeps no DNS cache,
+   * so a hub that moved to a new IP is found on the next attempt). Tests inject one to move a hub.
+   */
+  lookup?: LookupFunction;
 }
 
 export interface ConnectionEvents extends Record<string, unknown> {
@@ -112,6 +118,12 @@ export class AgentConnection {
   private readonly log: Logger;
   private state: ConnectionState = { phase: 'idle' };
   private attempt: Attempt | undefined;
+  /**
+   * A connection to a draining hub, kept while the next server is dialled (make before break):
+   * the draining hub still serves, so the agent leaves it only once registered elsewhere — or
+   * when there is nowhere else to go right now (see releaseHandover).
+   */
+  private handoverFrom: Attempt | undefined;
   private reconnectTimer: TimerHandle | undefined;
   private lastDialledIndex = -1;
   /** Dials since the last registration, for "attempt #N" in state and logs. */
@@ -172,12 +184,14 @@ export class AgentConnection {
       case 'stopped':
         return;
       case 'reconnecting':
+        this.releaseHandover(reason);
         this.options.clock.clearTimeout(this.reconnectTimer);
         this.reconnectTimer = undefined;
         this.rotation.restartAtPrimary();
         this.dial(0, reason);
         return;
       default:
+        this.releaseHandover(reason);
         if (this.attempt) {
           this.log.info(`${message}: reconnecting to the primary server now`);
           this.endAttempt(this.attempt, reason, { graceful: this.attempt.phase === 'connected', restartAtPrimary: true });
@@ -191,7 +205,7 @@ export class AgentConnection {
    * the hub announced a smaller frame limit.
    */
   send(message: AgentMessage): void {
-    const attempt = this.attempt;
+    const attempt = this.attempt?.phase === 'connected' ? this.attempt : this.handoverFrom;
     if (!attempt || attempt.phase !== 'connected' || attempt.ws.readyState !== WebSocket.OPEN) {
       throw new FarmlinkError('NOT_CONNECTED', `Cannot send ${message.type}: not connected to a hub`);
     }
@@ -210,6 +224,7 @@ export class AgentConnection {
     this.options.clock.clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.transition({ phase: 'stopping' }, reason);
+    this.releaseHandover(reason);
     if (this.attempt) this.endAttempt(this.attempt, reason, { graceful: this.attempt.phase === 'connected' });
     await Promise.all([...this.closing]);
     this.transition({ phase: 'stopped' }, reason);
@@ -239,14 +254,14 @@ export class AgentConnection {
 
     const headers: Record<string, string> = { 'user-agent': `farmlink-agent/${this.options.identity.version}` };
     if (this.options.identity.token) headers.authorization = `Bearer ${this.options.identity.token}`;
-    // A fresh socket per attempt: Node resolves the host name again on every dial (no DNS
-    // cache), so a hub that moved to a new IP is found on the next attempt.
+    // A fresh socket per attempt, and with it a fresh name resolution.
     const ws = new WebSocket(url, {
       headers,
       perMessageDeflate: false,
       maxPayload: this.options.maxIncomingBytes ?? DEFAULT_MAX_INCOMING,
       followRedirects: false,
       ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
+      ...(this.options.lookup ? { lookup: this.options.lookup } : {}),
     });
     const attempt: Attempt = { server, ws, phase: 'connecting', ended: false };
     this.attempt = attempt;
@@ -302,7 +317,7 @@ export class AgentConnection {
   }
 
   private onMessage(attempt: Attempt, data: Buffer, isBinary: boolean): void {
-    if (attempt.ended || attempt !== this.attempt) return;
+    if (attempt.ended || (attempt !== this.attempt && attempt !== this.handoverFrom)) return;
     this.stats.received(data.length);
     if (isBinary) {
       this.log.warn({ bytes: data.length }, 'Ignoring a binary frame from the hub (the protocol is JSON text)');
@@ -331,7 +346,7 @@ export class AgentConnection {
         attempt.heartbeat?.handleAck(message);
         return;
       case 'draining':
-        this.onDraining(attempt, message.reason);
+        if (attempt !== this.handoverFrom) this.onDraining(attempt, message.reason);
         return;
       default:
         if (attempt.phase === 'connected') this.events.emit('message', message);
@@ -391,16 +406,30 @@ export class AgentConnection {
     this.events.emit('registered', { server: attempt.server, registered });
     attempt.heartbeat.start();
     attempt.ping.start();
+    this.releaseHandover({ code: 'drained', message: `Moved to ${this.describeServer(attempt.server.index)}` }, true);
   }
 
   private onDraining(attempt: Attempt, hubReason: string): void {
     const next = this.describeNext();
-    this.log.warn({ url: redactUrl(attempt.server.url), reason: hubReason }, `Hub is draining (${hubReason}): moving to ${next} now`);
-    this.endAttempt(attempt, { code: 'drained', message: `Hub is draining: ${hubReason}` }, { graceful: attempt.phase === 'connected' });
+    const reason: Reason = { code: 'drained', message: `Hub is draining: ${hubReason}` };
+    if (attempt.phase !== 'connected' || this.options.servers.length === 1) {
+      this.log.warn({ url: redactUrl(attempt.server.url), reason: hubReason }, `Hub is draining (${hubReason}): reconnecting`);
+      this.endAttempt(attempt, reason, { graceful: attempt.phase === 'connected' });
+      return;
+    }
+    this.log.warn(
+      { url: redactUrl(attempt.server.url), reason: hubReason },
+      `Hub is draining (${hubReason}): moving to ${next} now, staying on this hub until registered there`,
+    );
+    clearTimerFields(this.options.clock, attempt);
+    this.handoverFrom = attempt;
+    this.attempt = undefined;
+    this.stats.failure(attempt.server.index, reason);
+    this.schedule(this.rotation.afterFailure(), reason);
   }
 
   private onClose(attempt: Attempt, code: number, reasonText: string): void {
-    if (attempt.ended || attempt !== this.attempt) return;
+    if (attempt.ended || (attempt !== this.attempt && attempt !== this.handoverFrom)) return;
     let reason: Reason;
     if (attempt.socketError && attempt.phase === 'connecting') {
       reason = classifySocketError(attempt.socketError, attempt.server.url);
@@ -428,11 +457,14 @@ export class AgentConnection {
 
   private endAttempt(attempt: Attempt, reason: Reason, options: EndOptions): void {
     if (attempt.ended) return;
+    if (attempt === this.handoverFrom) {
+      // The draining hub closed on us (or went silent) before the successor registered.
+      this.log.info({ url: redactUrl(attempt.server.url) }, `Draining hub connection ended: ${reason.message}`);
+      this.releaseHandover(reason);
+      return;
+    }
     attempt.ended = true;
-    const { clock } = this.options;
-    clock.clearTimeout(attempt.connectTimer);
-    clock.clearTimeout(attempt.registrationTimer);
-    clock.clearTimeout(attempt.stableTimer);
+    clearTimerFields(this.options.clock, attempt);
     attempt.heartbeat?.stop();
     attempt.ping?.stop();
     const wasConnected = attempt.phase === 'connected';
@@ -465,6 +497,12 @@ export class AgentConnection {
   }
 
   private schedule(next: NextAttempt, reason: Reason): void {
+    const handover = this.handoverFrom;
+    if (handover && (next.delayMs > 0 || next.index === handover.server.index)) {
+      // Nowhere else answered in this round: free the draining hub so it can finish its
+      // shutdown (and be replaced on the same address) instead of waiting out its drain timeout.
+      this.releaseHandover({ code: 'drained', message: 'No other server answered; leaving the draining hub' });
+    }
     if (next.delayMs === 0) {
       this.dial(next.index, reason);
       return;
@@ -525,6 +563,25 @@ export class AgentConnection {
     this.stats.sent(bytes);
   }
 
+  /** Leave the draining hub (if any) gracefully. `movedOn` when a successor is registered. */
+  private releaseHandover(reason: Reason, movedOn = false): void {
+    const old = this.handoverFrom;
+    if (!old) return;
+    this.handoverFrom = undefined;
+    old.ended = true;
+    clearTimerFields(this.options.clock, old);
+    old.heartbeat?.stop();
+    old.ping?.stop();
+    if (!movedOn && this.attempt?.phase !== 'connected') this.stats.disconnected();
+    if (old.ws.readyState === WebSocket.OPEN) {
+      const closing = this.closeGracefully(old, { ...reason, code: 'drained' });
+      this.closing.add(closing);
+      void closing.finally(() => this.closing.delete(closing));
+    } else {
+      old.ws.terminate();
+    }
+  }
+
   // ---- state ------------------------------------------------------------------------------
 
   private transition(to: ConnectionState, reason: Reason): void {
@@ -539,11 +596,18 @@ export class AgentConnection {
   }
 
   private describeNext(): string {
-    const total = this.options.servers.length;
-    if (total === 1) return 'reconnecting';
-    const next = (this.rotation.current + 1) % total;
-    return next === 0 ? 'the primary server' : `fallback #${next}/${total - 1}`;
+    return this.describeServer((this.rotation.current + 1) % this.options.servers.length);
   }
+
+  private describeServer(index: number): string {
+    return index === 0 ? 'the primary server' : `fallback #${index}/${this.options.servers.length - 1}`;
+  }
+}
+
+function clearTimerFields(clock: Clock, attempt: Attempt): void {
+  clock.clearTimeout(attempt.connectTimer);
+  clock.clearTimeout(attempt.registrationTimer);
+  clock.clearTimeout(attempt.stableTimer);
 }
 
 /** "1.5s", "250ms", "2m 5s" — for log lines people read. */

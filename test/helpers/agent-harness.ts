@@ -1,3 +1,4 @@
+import type { LookupFunction } from 'node:net';
 import { Agent } from '../../agent/agent.js';
 import type { AgentSettings } from '../../agent/config/agent-settings.js';
 import type { ConnectionTiming } from '../../agent/connection/connection.js';
@@ -34,6 +35,7 @@ export interface HarnessOptions {
   timing?: Partial<ConnectionTiming>;
   /** Print the agent's logs (debugging a test). */
   verbose?: boolean;
+  lookup?: LookupFunction;
 }
 
 /** An in-process agent against real hubs, with every transition recorded. */
@@ -41,8 +43,8 @@ export class AgentHarness {
   readonly agent: Agent;
   readonly events: ConnectionEvent[] = [];
 
-  private constructor(settings: AgentSettings, verbose: boolean) {
-    this.agent = new Agent(settings, { logger: verbose ? pino({ level: 'debug' }) : silentLogger(), usage: sharedUsage });
+  private constructor(settings: AgentSettings, verbose: boolean, lookup: LookupFunction | undefined) {
+    this.agent = new Agent(settings, { logger: verbose ? pino({ level: 'debug' }) : silentLogger(), usage: sharedUsage, ...(lookup ? { lookup } : {}) });
     this.agent.connection.events.on('state', (e) => this.events.push(e));
   }
 
@@ -59,7 +61,7 @@ export class AgentHarness {
       dataDir: '/nonexistent',
       configFile: undefined,
     };
-    return new AgentHarness(settings, options.verbose ?? false);
+    return new AgentHarness(settings, options.verbose ?? false, options.lookup);
   }
 
   start(): this {
