@@ -1,0 +1,198 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { TokenVerifier } from '../server/auth.js';
+import { runCli, spawnCli, type CliProcess } from './helpers/cli-process.js';
+import { TEST_SECRET, startHub, type HubProcess } from './helpers/hub-process.js';
+import { freePort } from './helpers/ports.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-cli-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** An environment with no FarmLink settings and a HOME of its own, so no real config is picked up. */
+function cleanEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
+  const home = fs.mkdtempSync(path.join(tmp, 'home-'));
+  return {
+    HOME: home,
+    XDG_CONFIG_HOME: path.join(home, '.config'),
+    XDG_STATE_HOME: path.join(home, '.local', 'state'),
+    FARMLINK_HUB_SECRET: undefined,
+    FARMLINK_CONFIG: undefined,
+    FARMLINK_SERVER_URL: undefined,
+    FARMLINK_AGENT_TOKEN: undefined,
+    FARMLINK_AGENT_ID: undefined,
+    FARMLINK_DATA_DIR: undefined,
+    ...extra,
+  };
+}
+
+const children: Array<CliProcess | HubProcess> = [];
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    if ('kill' in child && 'waitForOutput' in child) {
+      child.kill('SIGKILL');
+      await child.exited;
+    } else {
+      await child.kill();
+    }
+  }
+});
+
+function write(name: string, text: string): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+describe('farmlink agent: configuration errors', () => {
+  it('a bad file exits 78 and lists every problem with the file, the key and what was expected', async () => {
+    const file = write('bad.yaml', 'server:\n  url: "not a url"\nconnection:\n  heartbeat_interval: fast\n  conect_timeout: 5\n');
+    const run = await runCli(['agent', '--config', file], cleanEnv());
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain(`${file}: server.url: expected an http://, https://, ws:// or wss:// URL`);
+    expect(run.stderr).toContain(`${file}: connection.heartbeat_interval: expected the heartbeat interval as a number of seconds`);
+    expect(run.stderr).toContain(`${file}: connection.conect_timeout: unknown key — did you mean "connect_timeout"?`);
+  });
+
+  it('a config file that does not exist exits 78 and says so', async () => {
+    const run = await runCli(['agent', '--config', path.join(tmp, 'missing.yaml')], cleanEnv());
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('missing.yaml: cannot read the config file: file not found');
+  });
+
+  it('no configuration at all exits 78 and says where to put one', async () => {
+    const env = cleanEnv();
+    const run = await runCli(['agent'], env);
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain(`${env.XDG_CONFIG_HOME}/farmlink/agent.yaml does not exist`);
+    expect(run.stderr).toContain('farmlink start');
+  });
+
+  it('a bad environment value names the variable', async () => {
+    const run = await runCli(['agent'], cleanEnv({ FARMLINK_SERVER_URL: 'hub.example.com' }));
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('FARMLINK_SERVER_URL (environment): server.url: expected an http://');
+  });
+
+  it('an unknown flag or command exits 2', async () => {
+    expect((await runCli(['agent', '--bogus'], cleanEnv())).code).toBe(2);
+    const run = await runCli(['frobnicate'], cleanEnv());
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it('prints help and version', async () => {
+    const help = await runCli(['--help'], cleanEnv());
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Commands:\s+start/);
+    expect((await runCli(['--version'], cleanEnv())).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect((await runCli(['hub', '--help'], cleanEnv())).stdout).toContain('--drain-timeout');
+  });
+});
+
+describe('farmlink token', () => {
+  it('mints agent and admin tokens the hub accepts', async () => {
+    const verifier = new TokenVerifier(TEST_SECRET);
+    const agent = await runCli(['token', '--agent', 'pc-42'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }));
+    expect(agent.code).toBe(0);
+    await expect(verifier.verify(agent.stdout.trim())).resolves.toMatchObject({ role: 'agent', subject: 'pc-42', expiresAt: null });
+    const admin = await runCli(['token', '--admin'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }));
+    const claims = await verifier.verify(admin.stdout.trim());
+    expect(claims.role).toBe('admin');
+    expect(claims.expiresAt).toBeGreaterThan(Date.now());
+  });
+
+  it('explains what is missing', async () => {
+    const noSecret = await runCli(['token', '--agent', 'pc-1'], cleanEnv());
+    expect(noSecret.code).toBe(78);
+    expect(noSecret.stderr).toContain('FARMLINK_HUB_SECRET');
+    expect((await runCli(['token'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }))).code).toBe(2);
+    const badId = await runCli(['token', '--agent', 'has spaces'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }));
+    expect(badId.code).toBe(2);
+    expect(badId.stderr).toContain('not a valid agent id');
+  });
+});
+
+describe('farmlink hub', () => {
+  it('refuses to listen beyond loopback without a secret', async () => {
+    const run = await runCli(['hub', '--host', '0.0.0.0', '--port', '0'], cleanEnv());
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('FARMLINK_HUB_SECRET (environment): required when the hub listens on 0.0.0.0');
+  });
+
+  it('on loopback without a secret, generates one and says so', async () => {
+    const hub = spawnCli(['hub', '--port', '0', '--log-format', 'json'], cleanEnv());
+    children.push(hub);
+    await hub.waitForOutput('generated a secret for this run');
+    expect(hub.stdout).toMatch(/export FARMLINK_HUB_SECRET='[A-Za-z0-9_-]{43}'/);
+  });
+});
+
+describe('farmlink agent process', () => {
+  it('logs as seed 000 shows, writes a rotating log file, and SIGTERM disconnects gracefully as the hub sees it', async () => {
+    const hub = await startHub();
+    children.push(hub);
+    const dataDir = path.join(tmp, 'agent-data');
+    const agent = spawnCli(
+      ['agent', '--server-url', hub.url, '--agent-id', 'pc-sigterm', '--token', await hub.agentToken('pc-sigterm'), '--name', 'MyPC', '--data-dir', dataDir],
+      cleanEnv(),
+    );
+    children.push(agent);
+    await agent.waitForOutput('✓ Registered as MyPC (pc-sigte...)');
+    expect(agent.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| INFO {5}\| agent \| Connecting to ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws\.\.\.$/m);
+    expect(agent.stdout).toMatch(/\| INFO {5}\| agent \| ✓ Connected to server$/m);
+    agent.kill('SIGTERM');
+    const run = await agent.exited;
+    expect(run.code).toBe(0);
+    const left = await hub.waitForLog('graceful disconnect', (l) => l.agent_id === 'pc-sigterm' && l.kind === 'graceful');
+    expect(left.reason).toBe('agent_shutdown');
+    const metrics = await hub.get('/metrics');
+    expect(metrics.text).toMatch(/farmlink_agent_disconnects_total\{kind="graceful"\} 1/);
+    const logs = fs.readdirSync(path.join(dataDir, 'logs'));
+    expect(logs.length).toBeGreaterThan(0);
+    const lines = fs.readFileSync(path.join(dataDir, 'logs', logs[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+    expect(lines.map((l) => l.msg)).toContain('✓ Connected to server');
+  });
+
+  it('never exits because the first connection failed: it keeps retrying until a signal', async () => {
+    const port = await freePort();
+    const agent = spawnCli(
+      ['agent', '--server-url', `http://127.0.0.1:${port}`, '--agent-id', 'pc-patient', '--no-log-file', '--set', 'connection.initial_reconnect_delay=0.05', '--set', 'connection.max_reconnect_delay=0.2'],
+      cleanEnv(),
+    );
+    children.push(agent);
+    await agent.waitForOutput(/backoff #4/);
+    expect(agent.proc.exitCode).toBeNull();
+    expect(agent.stdout).toContain(`Connection refused by 127.0.0.1:${port}`);
+    agent.kill('SIGINT');
+    expect((await agent.exited).code).toBe(0);
+  });
+});
+
+describe('farmlink start (npm start)', () => {
+  it('with no configuration, starts a local hub, connects to it and says so', async () => {
+    const start = spawnCli(['start', '--hub-port', '0', '--no-log-file'], cleanEnv());
+    children.push(start);
+    await start.waitForOutput('✓ Registered as');
+    expect(start.stdout).toMatch(/No configuration found at .*agent\.yaml: started a local hub at http:\/\/127\.0\.0\.1:\d+ and connected this agent to it/);
+    const url = /local hub at (http:\/\/127\.0\.0\.1:\d+)/.exec(start.stdout)![1]!;
+    const health = await fetch(`${url}/health`);
+    expect(health.status).toBe(200);
+    start.kill('SIGTERM');
+    const run = await start.exited;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('disconnected gracefully (agent_shutdown)');
+  });
+
+  it('with a configuration, runs the agent against it instead', async () => {
+    const hub = await startHub();
+    children.push(hub);
+    const file = write('start.yaml', `server:\n  url: "${hub.url}"\nagent:\n  id: pc-start\n  token: "${await hub.agentToken('pc-start')}"\nlog:\n  file: false\n`);
+    const start = spawnCli(['start', '--config', file], cleanEnv());
+    children.push(start);
+    await start.waitForOutput('✓ Registered as');
+    expect(start.stdout).not.toContain('local hub');
+    await hub.waitForLog('pc-start registered', (l) => l.agent_id === 'pc-start');
+  });
+});

@@ -1,0 +1,66 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { FARMLINK_BIN } from './hub-process.js';
+import { waitUntil } from './wait.js';
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliProcess {
+  proc: ChildProcess;
+  readonly stdout: string;
+  readonly stderr: string;
+  exited: Promise<CliRun>;
+  /** Waits until stdout contains `text` (or matches it). */
+  waitForOutput(text: string | RegExp, timeoutMs?: number): Promise<void>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL');
+});
+
+/** Starts the built `farmlink` CLI with the given arguments and environment. */
+export function spawnCli(args: string[], env: Record<string, string | undefined> = {}): CliProcess {
+  const proc = spawn(process.execPath, [FARMLINK_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(proc);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<CliRun>((resolve) => {
+    proc.once('close', (code, signal) => {
+      running.delete(proc);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return {
+    proc,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    exited,
+    waitForOutput: async (text, timeoutMs = 15_000) => {
+      await waitUntil(`CLI output ${String(text)} (stdout so far: ${stdout.slice(-500)} / stderr: ${stderr.slice(-500)})`, () =>
+        typeof text === 'string' ? stdout.includes(text) : text.test(stdout),
+      timeoutMs);
+    },
+    kill: (signal = 'SIGTERM') => proc.kill(signal),
+  };
+}
+
+/** Runs the CLI to completion (bounded: killed after `timeoutMs`). */
+export async function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 20_000): Promise<CliRun> {
+  const cli = spawnCli(args, env);
+  const timer = setTimeout(() => cli.kill('SIGKILL'), timeoutMs);
+  const result = await cli.exited;
+  clearTimeout(timer);
+  return result;
+}
