@@ -1,5 +1,4 @@
 declare module 'pino-roll' {
-  import type SonicBoom from 'sonic-boom';
   interface PinoRollOptions {
     file: string | (() => string);
     size?: string | number;
@@ -11,5 +10,12 @@ declare module 'pino-roll' {
     dateFormat?: string;
     sync?: boolean;
   }
-  export default function pinoRoll(options: PinoRollOptions): Promise<SonicBoom>;
+  /** The SonicBoom stream pino-roll returns, as much of it as FarmLink uses. */
+  interface RollStream {
+    write(chunk: string): boolean;
+    end(): void;
+    readonly destroyed: boolean;
+    once(event: 'close' | 'error', listener: (...args: unknown[]) => void): this;
+  }
+  export default function pinoRoll(options: PinoRollOptions): Promise<RollStream>;
 }

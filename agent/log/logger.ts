@@ -20,7 +20,7 @@ export interface LoggerOptions {
 export interface LoggerHandle {
   logger: Logger;
   /** Flushes and closes the file. */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 const LEVEL_LABEL: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARNING', 50: 'ERROR', 60: 'CRITICAL' };

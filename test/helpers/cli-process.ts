@@ -30,8 +30,8 @@ export function spawnCli(args: string[], env: Record<string, string | undefined>
   running.add(proc);
   let stdout = '';
   let stderr = '';
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<CliRun>((resolve) => {
     proc.once('close', (code, signal) => {
       running.delete(proc);

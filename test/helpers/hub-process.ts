@@ -60,7 +60,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
   const logs: LogLine[] = [];
   const stderr: string[] = [];
   let buffer = '';
-  proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     buffer += chunk;
     let nl: number;
     while ((nl = buffer.indexOf('\n')) >= 0) {
@@ -73,7 +73,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
       }
     }
   });
-  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
     proc.once('exit', (code, signal) => {
       running.delete(proc);
