@@ -88,9 +88,10 @@ export class AgentSession {
       this.awaitingPong = false;
     });
     ws.on('error', (error: Error & { code?: string }) => {
-      // ws reports oversize frames as an error, then closes with 1009 itself.
+      // ws reports frame-level violations as errors and closes the connection itself
+      // (1009 for an oversize frame, 1002/1007 for malformed ones).
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.countError('message_too_big', CloseCode.MESSAGE_TOO_BIG, error.message);
-      else this.ctx.metrics.error('socket_error');
+      else this.countError('protocol_error', 1002, error.message);
     });
     ws.on('close', (code: number, reason: Buffer) => {
       clearTimeout(this.helloTimer);

@@ -16,6 +16,7 @@ export type ErrorKind =
   | 'at_capacity'
   | 'refused_draining'
   | 'internal'
+  | 'protocol_error'
   | 'socket_error';
 
 /** How a registered agent's connection ended, on farmlink_agent_disconnects_total. */

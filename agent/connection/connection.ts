@@ -93,6 +93,8 @@ interface Attempt {
   stableTimer?: TimerHandle;
   heartbeat?: HeartbeatMonitor;
   ping?: PingMonitor;
+  /** What this hub said it accepts, from its `registered`. */
+  limits?: HubLimits;
 }
 
 interface EndOptions {
@@ -128,7 +130,6 @@ export class AgentConnection {
   private lastDialledIndex = -1;
   /** Dials since the last registration, for "attempt #N" in state and logs. */
   private attemptsSinceRegistered = 0;
-  private limits: HubLimits | undefined;
   private readonly closing = new Set<Promise<void>>();
   private stopPromise: Promise<void> | undefined;
 
@@ -156,9 +157,9 @@ export class AgentConnection {
     return this.stats.snapshot();
   }
 
-  /** The hub's limits from the last `registered`, if any. */
+  /** The limits of the hub the agent is registered with, if any. */
   getHubLimits(): HubLimits | undefined {
-    return this.limits;
+    return this.attempt?.phase === 'connected' ? this.attempt.limits : this.handoverFrom?.limits;
   }
 
   get servers(): readonly string[] {
@@ -357,7 +358,7 @@ export class AgentConnection {
     const { clock, timing, identity } = this.options;
     clock.clearTimeout(attempt.registrationTimer);
     attempt.phase = 'connected';
-    this.limits = registered.limits;
+    attempt.limits = registered.limits;
     this.attemptsSinceRegistered = 0;
     this.stats.registered(attempt.server);
     attempt.stableTimer = clock.setTimeout(() => {
@@ -555,7 +556,7 @@ export class AgentConnection {
   private sendOn(attempt: Attempt, message: AgentMessage): void {
     const text = JSON.stringify(message);
     const bytes = Buffer.byteLength(text);
-    const limit = this.limits?.max_payload_bytes;
+    const limit = attempt.limits?.max_payload_bytes;
     if (limit !== undefined && bytes > limit) {
       throw new FarmlinkError('MESSAGE_TOO_LARGE', `${message.type} is ${bytes} bytes; the hub accepts at most ${limit}`);
     }
