@@ -1,7 +1,10 @@
 /**
  * WebSocket close codes used between agent and hub. 1000–1015 are RFC 6455 / IANA codes;
  * 4000–4999 are ours, numbered after the nearest HTTP status so they read at a glance.
- * Every close the hub initiates carries one of these codes and a short reason (≤ 123 bytes).
+ * Every close the hub initiates carries one of these codes and a short reason (≤ 123 bytes) —
+ * except 1009, which the WebSocket layer sends as soon as a frame header announces a payload over
+ * the limit, before reading (let alone buffering) it; the limit itself is announced in
+ * `registered.limits.max_payload_bytes`.
  */
 export const CloseCode = {
   /** Graceful disconnect (the agent sent `disconnect` first). */
@@ -10,7 +13,7 @@ export const CloseCode = {
   GOING_AWAY: 1001,
   /** A binary frame: the protocol is JSON text frames only. */
   UNSUPPORTED_DATA: 1003,
-  /** A frame larger than the hub's max payload (sent by ws itself). */
+  /** A frame larger than the hub's max payload (sent by ws itself, without a reason: see above). */
   MESSAGE_TOO_BIG: 1009,
   /** The hub failed while handling a message. */
   INTERNAL_ERROR: 1011,

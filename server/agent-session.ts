@@ -90,6 +90,7 @@ export class AgentSession {
     ws.on('error', (error: Error & { code?: string }) => {
       // ws reports frame-level violations as errors and closes the connection itself
       // (1009 for an oversize frame, 1002/1007 for malformed ones).
+      this.closedBy = 'error';
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.countError('message_too_big', CloseCode.MESSAGE_TOO_BIG, error.message);
       else this.countError('protocol_error', 1002, error.message);
     });
@@ -259,7 +260,7 @@ export class AgentSession {
       return;
     }
     if (claims.role !== 'agent') {
-      this.fail('forbidden', CloseCode.FORBIDDEN, `a ${claims.role} token cannot register an agent`);
+      this.fail('forbidden', CloseCode.FORBIDDEN, `an ${claims.role} token cannot register an agent`);
       return;
     }
     if (claims.subject !== hello.agent_id) {

@@ -214,6 +214,7 @@ export class Hub {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '').split('?')[0];
     if (path !== AGENT_WS_PATH) {
+      this.metrics.error('wrong_path');
       socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo WebSocket endpoint at ${path}; agents connect to ${AGENT_WS_PATH}\n`);
       return;
     }

@@ -17,6 +17,7 @@ export type ErrorKind =
   | 'refused_draining'
   | 'internal'
   | 'protocol_error'
+  | 'wrong_path'
   | 'socket_error';
 
 /** How a registered agent's connection ended, on farmlink_agent_disconnects_total. */

@@ -57,7 +57,7 @@ export class AgentHarness {
       timing: { ...FAST_TIMING, ...options.timing },
       identity: { id, name: `harness-${id}`, token },
       log: { level: 'silent', file: null, maxSizeMb: 1, maxFiles: 1 },
-      adb: { path: 'adb', timeoutMs: 5000 },
+      adb: { path: 'adb', timeoutMs: 30_000 }, // the first `adb devices` starts adb's server
       dataDir: '/nonexistent',
       configFile: undefined,
     };
