@@ -114,7 +114,7 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
   }
   if (path === '/api/v1/admin/broadcast' && method === 'POST') {
     const body = parseBody(BroadcastRequestSchema, await readJsonBody(req));
-    sendJson(res, 200, { delivered: hub.broadcast(body.data) });
+    sendJson(res, 200, { recipients: hub.broadcast(body.data) });
     return;
   }
   if (path === '/api/v1/admin/drain' && method === 'POST') {

@@ -14,6 +14,12 @@ import { CommandDispatcher, type CommandOutcome } from './command-dispatcher.js'
 import { drainConnections, type DrainResult } from './drain.js';
 import type { HubOptions } from './hub-options.js';
 import { HubMetrics } from './metrics.js';
+import { SlicedSweep } from './sliced-sweep.js';
+
+/** Node's default is 511; a fleet reconnecting at once overflowed it (kernel caps it at somaxconn). */
+const LISTEN_BACKLOG = 4096;
+/** Broadcasts yield to the event loop after this many sends, so heartbeats are not held up behind them. */
+const BROADCAST_BATCH = 500;
 
 export interface AgentSummary {
   agent_id: string;
@@ -48,7 +54,7 @@ export class Hub {
   private readonly dispatcher = new CommandDispatcher();
   private readonly context: SessionContext;
   private readonly emptyWaiters: Array<() => void> = [];
-  private pingTimer: NodeJS.Timeout | undefined;
+  private readonly pingSweep: SlicedSweep<AgentSession>;
   private broadcastTimer: NodeJS.Timeout | undefined;
   private drainPromise: Promise<DrainResult> | undefined;
   private closed = false;
@@ -92,6 +98,7 @@ export class Hub {
       maxPayload: options.max_payload_bytes,
       perMessageDeflate: options.per_message_deflate,
     });
+    this.pingSweep = new SlicedSweep(options.ping_interval_ms, (session) => this.pingOrDrop(session));
     this.server = http.createServer((req, res) => void handleHttp(this, req, res));
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     // Keep idle admin/health connections from holding a drain open for long.
@@ -111,7 +118,7 @@ export class Hub {
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       this.server.once('error', onError);
-      this.server.listen(this.options.port, this.options.host, () => {
+      this.server.listen({ port: this.options.port, host: this.options.host, backlog: LISTEN_BACKLOG }, () => {
         this.server.off('error', onError);
         const address = this.server.address();
         const port = typeof address === 'object' && address ? address.port : this.options.port;
@@ -149,15 +156,20 @@ export class Hub {
     return outcome;
   }
 
-  /** Sends a broadcast to every registered agent; returns how many it was sent to. */
+  /**
+   * Sends a broadcast to every registered agent (serialised once), in batches that yield to the
+   * event loop; returns how many agents it is being sent to.
+   */
   broadcast(data: Record<string, unknown>): number {
     const text = Buffer.from(JSON.stringify({ type: 'broadcast', server_time: Date.now(), data }));
-    let sent = 0;
-    for (const session of this.registry.values()) {
-      session.sendRaw(text, 'broadcast');
-      sent += 1;
-    }
-    return sent;
+    const targets = [...this.registry.values()];
+    const sendFrom = (start: number) => {
+      const end = Math.min(targets.length, start + BROADCAST_BATCH);
+      for (let i = start; i < end; i += 1) targets[i]!.sendRaw(text, 'broadcast');
+      if (end < targets.length) setImmediate(sendFrom, end);
+    };
+    sendFrom(0);
+    return targets.length;
   }
 
   /**
@@ -197,7 +209,7 @@ export class Hub {
     if (this.closed) return;
     this.closed = true;
     this.stopBroadcasts();
-    clearInterval(this.pingTimer);
+    this.pingSweep.stop();
     for (const session of this.sessions) session.close(CloseCode.GOING_AWAY, 'hub shutting down');
     await Promise.race([this.whenEmpty(), new Promise((resolve) => setTimeout(resolve, 1500))]);
     for (const session of this.sessions) session.ws.terminate();
@@ -218,12 +230,19 @@ export class Hub {
       socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo WebSocket endpoint at ${path}; agents connect to ${AGENT_WS_PATH}\n`);
       return;
     }
-    socket.on('error', () => this.metrics.error('socket_error'));
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
+    socket.on('error', this.countSocketError);
+    // Only what the session needs is taken from the request: a closure over `req` would keep
+    // every upgrade request alive for the connection's life (seen in a heap snapshot).
+    const address = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const token = bearerToken(req.headers.authorization);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, address, token));
   }
 
-  private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const address = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+  private readonly countSocketError = (): void => {
+    this.metrics.error('socket_error');
+  };
+
+  private onConnection(ws: WebSocket, address: string, token: string | undefined): void {
     // Refusals are accepted and closed with a code, so the agent learns why rather than guessing.
     if (this.draining || this.closed) {
       this.metrics.error('refused_draining');
@@ -237,8 +256,9 @@ export class Hub {
       return;
     }
     this.metrics.connectionsTotal.inc();
-    const session = new AgentSession(ws, address, bearerToken(req.headers.authorization), this.context);
+    const session = new AgentSession(ws, address, token, this.context);
     this.sessions.add(session);
+    this.pingSweep.add(session);
   }
 
   private register(session: AgentSession): void {
@@ -256,6 +276,7 @@ export class Hub {
 
   private onSessionClosed(session: AgentSession, code: number, reason: string): void {
     this.sessions.delete(session);
+    this.pingSweep.delete(session);
     this.dispatcher.sessionClosed(session);
     if (session.agent && this.registry.get(session.agent.id) === session) {
       this.registry.delete(session.agent.id);
@@ -276,20 +297,17 @@ export class Hub {
     return new Promise((resolve) => this.emptyWaiters.push(resolve));
   }
 
+  /** Each connection is pinged once per ping interval; one that has not answered the previous ping is dropped. */
+  private pingOrDrop(session: AgentSession): void {
+    if (session.ping()) return;
+    this.metrics.error('ping_timeout');
+    this.log.warn({ agent_id: session.agent?.id, address: session.address }, `${session.label} did not answer a ping within ${this.options.ping_interval_ms} ms: dropping it`);
+    session.closedBy = 'error';
+    session.ws.terminate();
+  }
+
   private startTimers(): void {
-    if (this.options.ping_interval_ms > 0) {
-      this.pingTimer = setInterval(() => {
-        for (const session of this.sessions) {
-          if (!session.ping()) {
-            this.metrics.error('ping_timeout');
-            this.log.warn({ agent_id: session.agent?.id, address: session.address }, `${session.label} did not answer a ping within ${this.options.ping_interval_ms} ms: dropping it`);
-            session.closedBy = 'error';
-            session.ws.terminate();
-          }
-        }
-      }, this.options.ping_interval_ms);
-      this.pingTimer.unref();
-    }
+    this.pingSweep.start();
     if (this.options.broadcast_interval_ms > 0) {
       this.broadcastTimer = setInterval(() => {
         this.broadcast({ kind: 'status', hub_id: this.id, agents_connected: this.registry.size, draining: false });

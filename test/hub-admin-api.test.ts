@@ -258,7 +258,7 @@ describe('hub admin API, /health and /metrics', () => {
     await waitForAgents([agentId]);
     const res = await hub.post('/api/v1/admin/broadcast', { data: { kind: 'notice', text: 'maintenance at 22:00' } }, admin);
     expect(res.status, res.text).toBe(200);
-    expect(res.body).toEqual({ delivered: 1 });
+    expect(res.body).toEqual({ recipients: 1 });
     await waitUntil(
       `the agent to receive the notice (latest: ${JSON.stringify(harness.agent.latestBroadcast())})`,
       () => harness.agent.latestBroadcast()?.data.kind === 'notice',

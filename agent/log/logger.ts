@@ -88,7 +88,9 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
   };
 }
 
-/** A logger that discards everything (unit tests, benchmarks). */
+const SILENT = pino({ level: 'silent' });
+
+/** A logger that discards everything (unit tests, benchmarks); one shared instance, no destination of its own. */
 export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
+  return SILENT;
 }
