@@ -204,7 +204,7 @@ export function loadTables(results: LoadResult[]): string {
     ]),
   );
   const health = table(
-    ['agents', 'start', `RTTs over ${SLOW_RTT_MS} ms, by second since the hub started (the hub broadcasts every 10 s and sweeps pings every 20 s from its start)`, 'hub gauge farmlink_agents_connected at end', 'unexpected agent transitions', 'hub warnings/errors', 'kernel TCP counters while connecting', 'kernel TCP counters in the window'],
+    ['agents', 'start', `RTTs over ${SLOW_RTT_MS} ms, by second since the hub started (the hub broadcasts every 10 s from its start; its ping sweep is spread evenly over each 20 s)`, 'hub gauge farmlink_agents_connected at end', 'unexpected agent transitions', 'hub warnings/errors', 'kernel TCP counters while connecting', 'kernel TCP counters in the window'],
     results.map((r) => [num(r.agents), startMode(r.rampRate), describeSlow(r), num(r.hubAgentsGauge), counts(r.unexpected), counts(r.hubProblems), counts(r.tcpConnect), counts(r.tcpWindow)]),
   );
   return `#### Connecting\n\n${connect}\n\n#### Steady state (measurement window)\n\n${steady}\n\n#### Sanity\n\n${health}`;
