@@ -1,7 +1,7 @@
 import type { LookupFunction } from 'node:net';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import type { ConnectionEvent, ConnectionState, ConnectionStats } from '../protocol/connection-state.js';
+import type { ConnectionState, ConnectionStats } from '../protocol/connection-state.js';
 import type { Broadcast, Command } from '../protocol/messages.js';
 import { type Clock, type Random, systemClock, systemRandom } from './clock.js';
 import { devicesListCommand } from './commands/adb-devices.js';
@@ -23,9 +23,6 @@ export interface AgentDeps {
   lookup?: LookupFunction;
 }
 
-/** Bounded history of transitions, newest last, for the panel's timeline. */
-const EVENT_HISTORY = 200;
-
 /**
  * One FarmLink agent: the resilient connection to the hub plus what the agent does with it
  * (answer commands, take broadcasts). Knows nothing of Electron or of any UI.
@@ -34,7 +31,6 @@ export class Agent {
   readonly connection: AgentConnection;
   readonly commands: CommandRegistry;
   private readonly log: Logger;
-  private readonly history: ConnectionEvent[] = [];
   private lastBroadcast: Broadcast | undefined;
 
   constructor(
@@ -62,10 +58,6 @@ export class Agent {
       .register('system.info', systemInfoCommand(usage, AGENT_VERSION))
       .register('devices.list', devicesListCommand(settings.adb.path));
 
-    this.connection.events.on('state', (event) => {
-      this.history.push(event);
-      if (this.history.length > EVENT_HISTORY) this.history.shift();
-    });
     this.connection.events.on('message', (message) => {
       if (message.type === 'command') void this.runCommand(message);
       else if (message.type === 'broadcast') this.lastBroadcast = message;
@@ -95,10 +87,6 @@ export class Agent {
 
   stats(): ConnectionStats {
     return this.connection.getStats();
-  }
-
-  recentEvents(): readonly ConnectionEvent[] {
-    return this.history;
   }
 
   latestBroadcast(): Broadcast | undefined {

@@ -1,11 +1,16 @@
 import fs from 'node:fs';
 import type { Logger } from 'pino';
-import { Agent } from '../agent/agent.js';
-import { resolveAgentSettings, type AgentSettings } from '../agent/config/agent-settings.js';
+import { resolveAgentSettings } from '../agent/config/agent-settings.js';
 import { envOverrides, flagOverrides, loadAgentConfig, type ConfigOverride } from '../agent/config/load-config.js';
 import { defaultConfigPath, defaultDataDir } from '../agent/config/paths.js';
 import { ConfigError } from '../agent/errors.js';
+import { AgentHost } from '../agent/host/agent-host.js';
+import { LogBuffer } from '../agent/host/log-buffer.js';
 import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
+import { PanelServer, isLoopbackHost } from '../agent/panel/panel-server.js';
+import { loadOrCreatePanelToken } from '../agent/panel/panel-token.js';
+import { findRendererDir } from '../agent/panel/static-files.js';
+import { PanelSectionSchema, type AgentConfig } from '../protocol/config.js';
 import { parseFlags } from './args.js';
 import { ExitCode } from './exit-codes.js';
 import { logFormatFlag } from './hub-command.js';
@@ -28,8 +33,12 @@ Options (each overrides the file and the environment):
   --log-file PATH        log.file                    [FARMLINK_LOG_FILE]
   --no-log-file          no log file
   --set KEY=VALUE        any key, e.g. --set connection.heartbeat_interval=15 (repeatable)
-  --data-dir DIR         where the agent id and logs live [FARMLINK_DATA_DIR, default ${defaultDataDir()}]
+  --data-dir DIR         where the agent id, logs and panel token live [FARMLINK_DATA_DIR, default ${defaultDataDir()}]
   --log-format F         console lines: pretty|json [pretty]
+  --panel-port P         panel.port: the headless panel's port [FARMLINK_PANEL_PORT, default 7878]
+  --panel-host H         panel.host [127.0.0.1]; anything but loopback needs --panel-allow-remote
+  --panel-allow-remote   panel.allow_remote: serve the panel beyond loopback (token-protected)
+  --no-panel             panel.enabled: false
 `;
 
 export const CONFIG_FLAG_OPTIONS = {
@@ -45,6 +54,10 @@ export const CONFIG_FLAG_OPTIONS = {
   set: { type: 'string', multiple: true },
   'data-dir': { type: 'string' },
   'log-format': { type: 'string' },
+  'panel-port': { type: 'string' },
+  'panel-host': { type: 'string' },
+  'panel-allow-remote': { type: 'boolean' },
+  'no-panel': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -61,6 +74,10 @@ export function overridesFrom(values: ConfigFlagValues, env = process.env): Conf
       name: values.name,
       logLevel: values['log-level'],
       logFile: values['no-log-file'] ? false : values['log-file'],
+      panelPort: values['panel-port'],
+      panelHost: values['panel-host'],
+      panel: values['no-panel'] ? false : undefined,
+      panelAllowRemote: values['panel-allow-remote'],
       set: values.set,
     }),
   ];
@@ -91,34 +108,76 @@ export async function agentCommand(argv: string[]): Promise<number> {
     ]);
   }
   const { config } = loadAgentConfig({ file, overrides });
-  const settings = resolveAgentSettings(config, { file, dataDir: dataDirFrom(values) });
-  return runAgent(settings, logFormatFlag(values['log-format'] ?? 'pretty'));
+  return runAgent({ config, file, overrides, dataDir: dataDirFrom(values), consoleFormat: logFormatFlag(values['log-format'] ?? 'pretty') });
 }
 
-/** Runs an agent until a signal; resolves with the exit code. */
-export async function runAgent(
-  settings: AgentSettings,
-  consoleFormat: ConsoleFormat,
-  options: { onStarted?: (agent: Agent, logger: Logger) => void; beforeExit?: () => Promise<void> } = {},
-): Promise<number> {
+export interface RunAgentInput {
+  config: AgentConfig;
+  file: string | undefined;
+  overrides: ConfigOverride[];
+  dataDir: string;
+  consoleFormat: ConsoleFormat;
+  /** Set when `farmlink start` made a local hub for an unconfigured agent. */
+  localHubUrl?: string;
+  beforeExit?: () => Promise<void>;
+}
+
+/** Runs the agent, its host and (unless turned off) the headless panel until a signal; resolves with the exit code. */
+export async function runAgent(input: RunAgentInput): Promise<number> {
+  const { config, dataDir } = input;
+  const panelConfig = config.panel;
+  if (panelConfig.enabled && !isLoopbackHost(panelConfig.host) && !panelConfig.allow_remote) {
+    throw new ConfigError([
+      `panel.host: ${panelConfig.host} is not a loopback address, so anyone on that network could open the panel; use 127.0.0.1, or set panel.allow_remote: true (--panel-allow-remote) if you mean it`,
+    ]);
+  }
+  const logs = new LogBuffer();
+  const { log } = resolveAgentSettings(config, { file: input.file, dataDir });
   const { logger, close: closeLog } = await createLogger({
-    level: settings.log.level,
-    console: consoleFormat,
+    level: log.level,
+    console: input.consoleFormat,
     component: 'agent',
-    file: settings.log.file ? { path: settings.log.file, maxSizeMb: settings.log.maxSizeMb, maxFiles: settings.log.maxFiles } : null,
+    memory: logs,
+    file: log.file ? { path: log.file, maxSizeMb: log.maxSizeMb, maxFiles: log.maxFiles } : null,
   });
-  if (settings.log.file) logger.debug({ file: settings.log.file }, `Logging to ${settings.log.file}`);
-  const agent = new Agent(settings, { logger });
-  keepRunningOnInternalErrors(logger, agent);
-  agent.start();
-  options.onStarted?.(agent, logger);
+  if (log.file) logger.debug({ file: log.file }, `Logging to ${log.file}`);
+  const host = new AgentHost({
+    config,
+    configFile: input.file,
+    defaultConfigFile: defaultConfigPath(),
+    overrides: input.overrides,
+    dataDir,
+    logger,
+    logs,
+    localHubUrl: input.localHubUrl,
+  });
+  keepRunningOnInternalErrors(logger, host);
+  host.start();
+
+  let panel: PanelServer | undefined;
+  if (panelConfig.enabled) {
+    panel = new PanelServer({
+      host: panelConfig.host,
+      port: panelConfig.port,
+      allowRemote: panelConfig.allow_remote,
+      fallbackToFreePort: panelConfig.port === DEFAULT_PANEL_PORT,
+      token: loadOrCreatePanelToken(dataDir),
+      rendererDir: findRendererDir(),
+      agentHost: host,
+      logger,
+    });
+    const url = await panel.listen();
+    // Scripts and tests read the `event: panel` line for the URL.
+    logger.info({ event: 'panel', url }, `Panel: ${url}`);
+  }
 
   return new Promise<number>((resolve) => {
     onShutdownSignal(
       async (signal) => {
         logger.info({ signal }, `${signal} received: disconnecting gracefully (send it again to exit at once)`);
-        await agent.stop();
-        await options.beforeExit?.();
+        await panel?.close();
+        await host.stop();
+        await input.beforeExit?.();
         logger.info('Agent stopped');
         await closeLog();
         resolve(ExitCode.OK);
@@ -131,16 +190,18 @@ export async function runAgent(
   });
 }
 
+const DEFAULT_PANEL_PORT = PanelSectionSchema.parse({}).port;
+
 /**
  * Seed 000: the agent never stops except on SIGINT/SIGTERM. A bug that throws outside the
  * connection's own handling is logged and the connection is rebuilt from scratch, rather than
  * taking the farm PC offline until someone notices.
  */
-function keepRunningOnInternalErrors(logger: Logger, agent: Agent): void {
+function keepRunningOnInternalErrors(logger: Logger, host: AgentHost): void {
   const recover = (kind: string) => (error: unknown) => {
     logger.error({ err: error }, `Internal error (${kind}); the agent keeps running and reconnects to reset its state`);
     try {
-      agent.reconnectNow('Recovering from an internal error');
+      host.reconnectNow('Recovering from an internal error');
     } catch (again) {
       logger.error({ err: again }, 'Reconnect after an internal error failed; the next backoff step will retry');
     }

@@ -95,12 +95,22 @@ export const AdbSectionSchema = z.strictObject({
   timeout: seconds('the adb command timeout').default(15),
 });
 
+export const PanelSectionSchema = z.strictObject({
+  /** Serve the panel to a browser (the headless mode); the desktop app shows it in its own window. */
+  enabled: z.boolean({ error: 'expected true or false' }).default(true),
+  host: z.string({ error: 'expected a host address such as 127.0.0.1' }).min(1).default('127.0.0.1'),
+  port: z.number({ error: 'expected a port number' }).int().min(0).max(65_535).default(7878),
+  /** Binding anywhere but loopback exposes the panel to the network; refused unless this is true. */
+  allow_remote: z.boolean({ error: 'expected true or false' }).default(false),
+});
+
 export const AgentConfigSchema = z.strictObject({
   server: ServerSectionSchema,
   connection: ConnectionSectionSchema.prefault({}),
   agent: AgentSectionSchema.prefault({}),
   log: LogSectionSchema.prefault({}),
   adb: AdbSectionSchema.prefault({}),
+  panel: PanelSectionSchema.prefault({}),
 });
 
 /** The file as written (optional keys optional). */

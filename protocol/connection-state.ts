@@ -73,6 +73,7 @@ export const REASON_CODES = [
   'backoff_elapsed',
   'reconnect_requested',
   'stop_requested',
+  'settings_changed',
   'protocol_error',
 ] as const;
 export const ReasonCodeSchema = z.enum(REASON_CODES);
@@ -130,5 +131,7 @@ export const ConnectionStatsSchema = z.object({
   last_ping_rtt_ms: z.number().nonnegative().nullable(),
   /** Recent heartbeat round trips, oldest first (bounded by count and age). */
   heartbeat_rtt: z.array(RttSampleSchema),
+  /** When recent heartbeats went unacked for a whole interval (same bounds). */
+  heartbeat_lost: z.array(EpochMs),
 });
 export type ConnectionStats = z.infer<typeof ConnectionStatsSchema>;

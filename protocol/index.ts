@@ -4,3 +4,7 @@ export * from './messages.js';
 export * from './server-url.js';
 export * from './config.js';
 export * from './connection-state.js';
+export * from './quality.js';
+export * from './agent-host.js';
+export * from './agent-host-client.js';
+export * from './panel-wire.js';

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import {
   AdbSectionSchema,
   AgentConfigSchema,
+  PanelSectionSchema,
   AgentSectionSchema,
   ConnectionSectionSchema,
   LogSectionSchema,
@@ -22,7 +23,7 @@ export interface ConfigOverride {
 
 type Env = Record<string, string | undefined>;
 
-const ENV_KEYS: ReadonlyArray<{ name: string; path: string[]; list?: boolean }> = [
+const ENV_KEYS: ReadonlyArray<{ name: string; path: string[]; list?: boolean; number?: boolean }> = [
   { name: 'FARMLINK_SERVER_URL', path: ['server', 'url'] },
   { name: 'FARMLINK_FALLBACK_URLS', path: ['server', 'fallback_urls'], list: true },
   { name: 'FARMLINK_AGENT_ID', path: ['agent', 'id'] },
@@ -30,6 +31,7 @@ const ENV_KEYS: ReadonlyArray<{ name: string; path: string[]; list?: boolean }> 
   { name: 'FARMLINK_AGENT_TOKEN', path: ['agent', 'token'] },
   { name: 'FARMLINK_LOG_LEVEL', path: ['log', 'level'] },
   { name: 'FARMLINK_LOG_FILE', path: ['log', 'file'] },
+  { name: 'FARMLINK_PANEL_PORT', path: ['panel', 'port'], number: true },
 ];
 
 /** Overrides from the environment (documented in the README's configuration table). */
@@ -38,7 +40,7 @@ export function envOverrides(env: Env): ConfigOverride[] {
   for (const key of ENV_KEYS) {
     const raw = env[key.name];
     if (raw === undefined || raw === '') continue;
-    const value = key.list ? raw.split(',').map((s) => s.trim()).filter(Boolean) : raw;
+    const value = key.list ? raw.split(',').map((s) => s.trim()).filter(Boolean) : key.number && /^\d+$/.test(raw) ? Number(raw) : raw;
     out.push({ path: key.path, value, source: `${key.name} (environment)` });
   }
   return out;
@@ -52,6 +54,11 @@ export interface ConfigFlags {
   token?: string | undefined;
   logLevel?: string | undefined;
   logFile?: string | false | undefined;
+  panelPort?: string | undefined;
+  panelHost?: string | undefined;
+  /** false: --no-panel */
+  panel?: boolean | undefined;
+  panelAllowRemote?: boolean | undefined;
   /** `--set connection.heartbeat_interval=0.05`: any key, the value read as YAML. */
   set?: readonly string[] | undefined;
 }
@@ -69,6 +76,10 @@ export function flagOverrides(flags: ConfigFlags): ConfigOverride[] {
   add(['agent', 'token'], flags.token, '--token');
   add(['log', 'level'], flags.logLevel, '--log-level');
   add(['log', 'file'], flags.logFile, flags.logFile === false ? '--no-log-file' : '--log-file');
+  add(['panel', 'port'], flags.panelPort === undefined ? undefined : /^\d+$/.test(flags.panelPort) ? Number(flags.panelPort) : flags.panelPort, '--panel-port');
+  add(['panel', 'host'], flags.panelHost, '--panel-host');
+  add(['panel', 'enabled'], flags.panel === false ? false : undefined, '--no-panel');
+  add(['panel', 'allow_remote'], flags.panelAllowRemote ? true : undefined, '--panel-allow-remote');
   for (const assignment of flags.set ?? []) {
     const eq = assignment.indexOf('=');
     const key = eq > 0 ? assignment.slice(0, eq).trim() : '';
@@ -173,6 +184,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   agent: Object.keys(AgentSectionSchema.shape),
   log: Object.keys(LogSectionSchema.shape),
   adb: Object.keys(AdbSectionSchema.shape),
+  panel: Object.keys(PanelSectionSchema.shape),
 };
 
 function describeIssue(issue: z.core.$ZodIssue, file: string | undefined, overrides: readonly ConfigOverride[]): string[] {

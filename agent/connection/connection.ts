@@ -201,6 +201,23 @@ export class AgentConnection {
   }
 
   /**
+   * The network changed or the machine woke up: if waiting out a backoff, dial now; if connected,
+   * ping at once so a link that did not survive is found within the ping timeout, not the next interval.
+   */
+  checkNow(message: string): void {
+    if (this.state.phase === 'reconnecting') {
+      const next = this.state.next_server.index;
+      this.options.clock.clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
+      this.log.info(`${message}: retrying now instead of waiting`);
+      this.dial(next, { code: 'reconnect_requested', message });
+    } else if (this.state.phase === 'connected') {
+      this.log.info(`${message}: checking the connection`);
+      this.attempt?.ping?.pingNow();
+    }
+  }
+
+  /**
    * Send a message to the hub on the registered connection. Throws NOT_CONNECTED when there is
    * none (the caller decides what to do — nothing is dropped silently) and MESSAGE_TOO_LARGE when
    * the hub announced a smaller frame limit.
@@ -375,6 +392,7 @@ export class AgentConnection {
         this.stats.heartbeatRtt(rtt);
         this.events.emit('heartbeatRtt', rtt);
       },
+      onLost: () => this.stats.heartbeatLost(),
       onDead: (silentFor) =>
         this.endAttempt(attempt, {
           code: 'heartbeat_timeout',

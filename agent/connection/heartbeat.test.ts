@@ -7,6 +7,7 @@ function setup(intervalMs = 30_000, deadTimeoutMs = 90_000) {
   const sent: Heartbeat[] = [];
   const rtts: number[] = [];
   const dead: number[] = [];
+  let lost = 0;
   const monitor = new HeartbeatMonitor({
     intervalMs,
     deadTimeoutMs,
@@ -14,10 +15,13 @@ function setup(intervalMs = 30_000, deadTimeoutMs = 90_000) {
     sample: () => ({ cpu_usage: 45, ram_usage: 60 }),
     send: (hb) => sent.push(hb),
     onRtt: (rtt) => rtts.push(rtt),
+    onLost: () => {
+      lost += 1;
+    },
     onDead: (silent) => dead.push(silent),
   });
   const ack = (hb: Heartbeat) => monitor.handleAck({ type: 'heartbeat_ack', seq: hb.seq, timestamp: hb.timestamp, server_time: Date.now() });
-  return { monitor, sent, rtts, dead, ack };
+  return { monitor, sent, rtts, dead, ack, lost: () => lost };
 }
 
 describe('HeartbeatMonitor', () => {
@@ -80,6 +84,21 @@ describe('HeartbeatMonitor', () => {
     expect(dead).toEqual([]);
     vi.advanceTimersByTime(1_000);
     expect(dead).toHaveLength(1);
+  });
+
+  it('counts a heartbeat unanswered for a whole interval as lost, once, even if its ack comes late', () => {
+    const { monitor, sent, ack, lost } = setup(1000, 10_000);
+    monitor.start(); // #1
+    ack(sent[0]!);
+    vi.advanceTimersByTime(1000); // #2 sent; #1 was acked
+    expect(lost()).toBe(0);
+    vi.advanceTimersByTime(1000); // #3 sent; #2 unanswered → lost
+    expect(lost()).toBe(1);
+    ack(sent[1]!); // late ack for #2 (and #1..#2 settled)
+    ack(sent[2]!);
+    vi.advanceTimersByTime(1000); // #4 sent; #3 was acked
+    expect(lost()).toBe(1);
+    monitor.stop();
   });
 
   it('ignores acks it did not ask for and acks after stop', () => {

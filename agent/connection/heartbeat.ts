@@ -10,6 +10,8 @@ export interface HeartbeatOptions {
   sample: () => UsageSample;
   send: (heartbeat: Heartbeat) => void;
   onRtt: (rttMs: number) => void;
+  /** A heartbeat got no ack within one interval (it may still come, late; it is counted lost once). */
+  onLost?: () => void;
   onDead: (silentForMs: number) => void;
 }
 
@@ -69,6 +71,8 @@ export class HeartbeatMonitor {
   private tick(): void {
     if (!this.running) return;
     const { clock } = this.options;
+    // The previous heartbeat went out one interval ago; unanswered by now, it counts as lost.
+    if (this.seq > 0 && this.inFlight.has(this.seq)) this.options.onLost?.();
     const seq = ++this.seq;
     this.inFlight.set(seq, clock.monotonic());
     if (this.inFlight.size > this.maxInFlight) {

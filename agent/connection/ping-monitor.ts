@@ -38,6 +38,14 @@ export class PingMonitor {
     this.outstanding.length = 0;
   }
 
+  /** Ping now, with the usual deadline (the network changed: find out at once whether the link survived). */
+  pingNow(): void {
+    if (!this.running) return;
+    this.outstanding.push(this.options.clock.monotonic());
+    if (this.outstanding.length === 1) this.armDeadline();
+    this.options.ping();
+  }
+
   handlePong(): void {
     if (!this.running) return;
     const sentAt = this.outstanding.shift();

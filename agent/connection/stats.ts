@@ -26,6 +26,7 @@ export class ConnectionStatsTracker {
   private lastHeartbeatRtt: number | null = null;
   private lastPingRtt: number | null = null;
   private readonly rtt: RttSample[] = [];
+  private readonly lost: number[] = [];
   private readonly servers: ServerStats[];
   private readonly rttWindowMs: number;
   private readonly rttMaxSamples: number;
@@ -96,10 +97,21 @@ export class ConnectionStatsTracker {
     const now = this.clock.now();
     this.lastHeartbeatRtt = rttMs;
     this.rtt.push({ at: now, rtt_ms: rttMs });
+    this.trim(this.rtt, now, (s) => s.at);
+  }
+
+  heartbeatLost(): void {
+    const now = this.clock.now();
+    this.lost.push(now);
+    this.trim(this.lost, now, (at) => at);
+  }
+
+  /** Keeps a history within the window's age and the sample cap. */
+  private trim<T>(history: T[], now: number, at: (item: T) => number): void {
     const cutoff = now - this.rttWindowMs;
     let drop = 0;
-    while (drop < this.rtt.length && (this.rtt[drop]!.at < cutoff || this.rtt.length - drop > this.rttMaxSamples)) drop += 1;
-    if (drop > 0) this.rtt.splice(0, drop);
+    while (drop < history.length && (at(history[drop]!) < cutoff || history.length - drop > this.rttMaxSamples)) drop += 1;
+    if (drop > 0) history.splice(0, drop);
   }
 
   pingRtt(rttMs: number): void {
@@ -122,6 +134,7 @@ export class ConnectionStatsTracker {
       last_heartbeat_rtt_ms: this.lastHeartbeatRtt,
       last_ping_rtt_ms: this.lastPingRtt,
       heartbeat_rtt: this.rtt.map((s) => ({ ...s })),
+      heartbeat_lost: [...this.lost],
     };
   }
 }

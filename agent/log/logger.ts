@@ -15,6 +15,8 @@ export interface LoggerOptions {
   consoleStream?: NodeJS.WritableStream;
   /** Rotating JSON-lines file: <dir>/<name>.1.log, .2.log …, the highest number newest. */
   file?: { path: string; maxSizeMb: number; maxFiles: number } | null;
+  /** Another destination for the same JSON lines (the panel's in-memory tail). */
+  memory?: { write(line: string): void } | undefined;
 }
 
 export interface LoggerHandle {
@@ -60,6 +62,7 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
   } else if (options.console === 'json') {
     streams.push({ level: level as Level, stream: { write: (line: string) => out.write(line) } });
   }
+  if (options.memory) streams.push({ level: level as Level, stream: options.memory });
   let file: Awaited<ReturnType<typeof pinoRoll>> | undefined;
   if (options.file) {
     fs.mkdirSync(path.dirname(options.file.path), { recursive: true });

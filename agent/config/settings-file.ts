@@ -1,0 +1,42 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { ConnectionSectionSchema } from '../../protocol/config.js';
+import type { Settings } from '../../protocol/agent-host.js';
+import { FarmlinkError } from '../errors.js';
+
+const CONNECTION_DEFAULTS = ConnectionSectionSchema.parse({});
+
+/**
+ * Writes the panel's Settings into the YAML config file, keeping everything else in it — other
+ * sections, comments, key order. A connection timing is written when it differs from its default
+ * or the file already names it, so a file stays as short as its owner made it. The write is
+ * atomic (temp file, then rename) and the file is readable by its owner only: it holds the token.
+ */
+export function writeSettingsFile(file: string, settings: Settings): void {
+  let doc: YAML.Document;
+  if (fs.existsSync(file)) {
+    doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
+    if (doc.errors.length > 0) {
+      throw new FarmlinkError('CONFIG_UNREADABLE', `${file} is not valid YAML (${doc.errors[0]?.message.split('\n')[0] ?? 'parse error'}); fix or remove it before saving from the panel`);
+    }
+  } else {
+    doc = new YAML.Document({});
+    doc.commentBefore = ' FarmLink agent configuration (README → Configuration). Written by the panel; comments you add are kept.';
+  }
+  doc.setIn(['server', 'url'], settings.server.url);
+  doc.setIn(['server', 'fallback_urls'], doc.createNode([...settings.server.fallback_urls]));
+  for (const [key, value] of Object.entries(settings.connection)) {
+    const keyPath = ['connection', key];
+    const isDefault = CONNECTION_DEFAULTS[key as keyof typeof CONNECTION_DEFAULTS] === value;
+    if (!isDefault || doc.hasIn(keyPath)) doc.setIn(keyPath, value);
+  }
+  if (settings.agent.name) doc.setIn(['agent', 'name'], settings.agent.name);
+  else if (doc.hasIn(['agent', 'name'])) doc.deleteIn(['agent', 'name']);
+  if (settings.agent.token) doc.setIn(['agent', 'token'], settings.agent.token);
+
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temp, doc.toString(), { mode: 0o600 });
+  fs.renameSync(temp, file);
+}

@@ -1,0 +1,306 @@
+import type { Logger } from 'pino';
+import {
+  SettingsSchema,
+  type AgentMode,
+  type LogEntry,
+  type Snapshot,
+  type ThroughputSample,
+} from '../../protocol/agent-host.js';
+import type { AgentConfig } from '../../protocol/config.js';
+import type { ConnectionEvent, ConnectionStats, RttSample } from '../../protocol/connection-state.js';
+import { connectionQuality } from '../../protocol/quality.js';
+import { Agent, type AgentDeps } from '../agent.js';
+import { type Clock, systemClock } from '../clock.js';
+import { resolveAgentSettings, type AgentSettings } from '../config/agent-settings.js';
+import { loadAgentConfig, type ConfigOverride } from '../config/load-config.js';
+import { writeSettingsFile } from '../config/settings-file.js';
+import { ConfigError } from '../errors.js';
+import { TypedEmitter } from '../events.js';
+import { AGENT_VERSION } from '../version.js';
+import { HostFailure, type AgentHostHandlers } from './call-router.js';
+import type { LogBuffer } from './log-buffer.js';
+import { panelServers } from './server-status.js';
+import { watchNetwork, watchWake } from '../system/network-watch.js';
+
+/** Overrides from this source are `farmlink start`'s local hub; saving real settings retires them. */
+export const LOCAL_HUB_SOURCE = 'local hub';
+
+const EVENT_HISTORY = 200;
+const HISTORY_MS = 15 * 60_000;
+
+export interface AgentHostOptions {
+  config: AgentConfig;
+  /** The config file in use, if any; Save writes here, or to `defaultConfigFile`. */
+  configFile: string | undefined;
+  defaultConfigFile: string;
+  /** Environment and flag overrides, re-applied whenever the file is read again. */
+  overrides: readonly ConfigOverride[];
+  dataDir: string;
+  logger: Logger;
+  logs: LogBuffer;
+  localHubUrl?: string | undefined;
+  clock?: Clock;
+  /** Counter sampling period for rates and the throughput graph. */
+  throughputIntervalMs?: number;
+  agentDeps?: Omit<AgentDeps, 'logger'>;
+}
+
+export interface HostEvents extends Record<string, unknown> {
+  /** Something in the snapshot changed (not coalesced: transports throttle). */
+  changed: undefined;
+  log: LogEntry;
+}
+
+/** What one agent accumulated, carried into the next when settings replace it. */
+interface CarryOver {
+  messages_sent: number;
+  messages_received: number;
+  bytes_sent: number;
+  bytes_received: number;
+  reconnect_count: number;
+  heartbeat_rtt: RttSample[];
+  heartbeat_lost: number[];
+}
+
+const EMPTY_CARRY: CarryOver = { messages_sent: 0, messages_received: 0, bytes_sent: 0, bytes_received: 0, reconnect_count: 0, heartbeat_rtt: [], heartbeat_lost: [] };
+
+/**
+ * The agent as the panel sees it: one object with a snapshot, a stream of changes and the
+ * commands (reconnect now, set mode, save settings, tail logs). The Electron main process and
+ * the headless panel server both expose exactly this, through `handlers()`.
+ */
+export class AgentHost {
+  readonly events: TypedEmitter<HostEvents>;
+  private agent: Agent;
+  private settings: AgentSettings;
+  private config: AgentConfig;
+  private configFile: string | undefined;
+  private overrides: readonly ConfigOverride[];
+  private localHubUrl: string | undefined;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly history: ConnectionEvent[] = [];
+  private readonly throughput: ThroughputSample[] = [];
+  private carry: CarryOver = EMPTY_CARRY;
+  private unsubscribeAgent: () => void = () => {};
+  private throughputTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  private saving: Promise<unknown> = Promise.resolve();
+  private stopWatchers: Array<() => void> = [];
+  private lastWakeAt = -Infinity;
+
+  constructor(private readonly options: AgentHostOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.log = options.logger;
+    this.events = new TypedEmitter((error, event) => this.log.error({ err: error, event }, `A panel listener of "${event}" threw`));
+    this.config = options.config;
+    this.configFile = options.configFile;
+    this.overrides = options.overrides;
+    this.localHubUrl = options.localHubUrl;
+    this.settings = resolveAgentSettings(this.config, { file: this.configFile, dataDir: options.dataDir });
+    this.agent = this.createAgent(this.settings);
+    options.logs.onEntry((entry) => this.events.emit('log', entry));
+  }
+
+  get currentAgent(): Agent {
+    return this.agent;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.agent.start();
+    this.throughputTimer = setInterval(() => this.sampleThroughput(), this.options.throughputIntervalMs ?? 5000);
+    this.throughputTimer.unref();
+    this.sampleThroughput();
+    this.stopWatchers = [
+      watchNetwork(() => this.systemEvent('network')),
+      watchWake((slept) => this.systemEvent('resume', `the clock jumped ${Math.round(slept / 1000)}s`)),
+    ];
+  }
+
+  /**
+   * The OS says something happened to the machine's connectivity. After a wake the old socket is
+   * almost surely dead: reconnect at once. After a network change it may have survived: check it.
+   * Two reports of one wake (Electron's powerMonitor and the clock-jump detector) reconnect once.
+   */
+  systemEvent(kind: 'resume' | 'network', detail?: string): void {
+    if (kind === 'resume') {
+      const now = this.clock.now();
+      if (now - this.lastWakeAt < 10_000) return;
+      this.lastWakeAt = now;
+      this.agent.reconnectNow(`Woke from sleep${detail ? ` (${detail})` : ''}`);
+    } else {
+      this.agent.connection.checkNow('Network changed');
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.throughputTimer);
+    for (const stop of this.stopWatchers) stop();
+    await this.saving.catch(() => undefined);
+    this.unsubscribeAgent();
+    await this.agent.stop();
+  }
+
+  reconnectNow(message = 'Reconnect requested from the panel'): void {
+    this.agent.reconnectNow(message);
+  }
+
+  setMode(mode: AgentMode): AgentMode {
+    if (mode !== 'legacy') throw new HostFailure('MODE_UNAVAILABLE', ENHANCED_UNAVAILABLE);
+    return 'legacy';
+  }
+
+  tailLogs(input: { limit: number; min_level: LogEntry['level']; after_seq?: number | undefined }): LogEntry[] {
+    return this.options.logs.tail({ limit: input.limit, minLevel: input.min_level, afterSeq: input.after_seq });
+  }
+
+  /**
+   * Validates the form with the config file's own schemas, writes it to the file and applies it
+   * without a restart: the running agent disconnects gracefully and one with the new settings
+   * takes over, keeping the timeline, the counters and the latency history. Nothing is written
+   * while anything is invalid.
+   */
+  saveSettings(raw: unknown): Promise<{ file: string }> {
+    const run = this.saving.catch(() => undefined).then(() => this.doSaveSettings(raw));
+    this.saving = run;
+    return run;
+  }
+
+  private async doSaveSettings(raw: unknown): Promise<{ file: string }> {
+    const parsed = SettingsSchema.safeParse(raw);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.flatMap((issue) =>
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((key) => ({ path: [...issue.path, key].join('.'), message: 'unknown key' }))
+          : [{ path: issue.path.join('.'), message: issue.message }],
+      );
+      throw new HostFailure('INVALID_SETTINGS', 'Some settings are not valid; nothing was saved', problems);
+    }
+    const file = this.configFile ?? this.options.defaultConfigFile;
+    writeSettingsFile(file, parsed.data);
+    // Real settings replace the local hub the agent was started on.
+    const overrides = this.overrides.filter((o) => o.source !== LOCAL_HUB_SOURCE);
+    let loaded;
+    try {
+      loaded = loadAgentConfig({ file, overrides });
+    } catch (error) {
+      if (error instanceof ConfigError) throw new HostFailure('CONFIG_INVALID', `Saved, but ${file} is not valid as a whole: ${error.problems.join('; ')}`);
+      throw error;
+    }
+    this.configFile = file;
+    this.overrides = overrides;
+    this.localHubUrl = undefined;
+    this.config = loaded.config;
+    this.log.info({ file }, `Settings saved to ${file}; applying them now`);
+    await this.replaceAgent(resolveAgentSettings(loaded.config, { file, dataDir: this.options.dataDir }));
+    return { file };
+  }
+
+  snapshot(): Snapshot {
+    const state = this.agent.state();
+    const stats = this.statsWithCarry(this.agent.stats());
+    return {
+      now: this.clock.now(),
+      agent: { id: this.settings.identity.id, name: this.settings.identity.name, version: AGENT_VERSION },
+      state,
+      servers: panelServers(state, stats.servers, this.settings.configuredServers),
+      stats,
+      throughput: [...this.throughput],
+      quality: connectionQuality(state, stats),
+      mode: { current: 'legacy', available: ['legacy'], unavailable: { enhanced: ENHANCED_UNAVAILABLE } },
+      events: [...this.history],
+      settings: {
+        values: {
+          server: { url: this.config.server.url, fallback_urls: [...this.config.server.fallback_urls] },
+          connection: { ...this.config.connection },
+          agent: { name: this.config.agent.name ?? this.settings.identity.name },
+        },
+        has_token: Boolean(this.settings.identity.token),
+        file: this.configFile ?? null,
+        default_file: this.options.defaultConfigFile,
+        overridden: this.overrides
+          .filter((o) => o.source !== LOCAL_HUB_SOURCE)
+          .map((o) => ({ path: o.path.join('.'), source: o.source })),
+      },
+      local_hub: this.localHubUrl ? { url: this.localHubUrl } : null,
+    };
+  }
+
+  /** The AgentHost API, for either transport's call router. */
+  handlers(): AgentHostHandlers {
+    return {
+      getSnapshot: () => this.snapshot(),
+      reconnectNow: () => {
+        this.reconnectNow();
+        return {};
+      },
+      setMode: ({ mode }) => ({ mode: this.setMode(mode) }),
+      saveSettings: ({ settings }) => this.saveSettings(settings),
+      tailLogs: (input) => this.tailLogs(input),
+    };
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private createAgent(settings: AgentSettings): Agent {
+    const agent = new Agent(settings, { logger: this.log, ...this.options.agentDeps });
+    const changed = () => this.events.emit('changed', undefined);
+    const offs = [
+      agent.connection.events.on('state', (event) => {
+        this.history.push(event);
+        if (this.history.length > EVENT_HISTORY) this.history.shift();
+        changed();
+      }),
+      agent.connection.events.on('heartbeatRtt', changed),
+      agent.connection.events.on('message', changed),
+    ];
+    this.unsubscribeAgent = () => offs.forEach((off) => off());
+    return agent;
+  }
+
+  private async replaceAgent(settings: AgentSettings): Promise<void> {
+    const old = this.agent;
+    await old.connection.stop('Applying new settings');
+    this.unsubscribeAgent();
+    this.carry = this.statsWithCarry(old.stats(), 1);
+    this.settings = settings;
+    this.agent = this.createAgent(settings);
+    if (this.started) this.agent.start();
+    this.events.emit('changed', undefined);
+  }
+
+  /** The current agent's stats plus what earlier agents (before a settings change) accumulated. */
+  private statsWithCarry(stats: ConnectionStats, extraReconnects = 0): ConnectionStats & CarryOver {
+    const cutoff = this.clock.now() - HISTORY_MS;
+    const registeredOnce = stats.reconnect_count > 0 || stats.last_success_at !== null;
+    return {
+      ...stats,
+      messages_sent: stats.messages_sent + this.carry.messages_sent,
+      messages_received: stats.messages_received + this.carry.messages_received,
+      bytes_sent: stats.bytes_sent + this.carry.bytes_sent,
+      bytes_received: stats.bytes_received + this.carry.bytes_received,
+      reconnect_count: stats.reconnect_count + this.carry.reconnect_count + (extraReconnects && registeredOnce ? extraReconnects : 0),
+      heartbeat_rtt: [...this.carry.heartbeat_rtt.filter((s) => s.at >= cutoff), ...stats.heartbeat_rtt],
+      heartbeat_lost: [...this.carry.heartbeat_lost.filter((at) => at >= cutoff), ...stats.heartbeat_lost],
+    };
+  }
+
+  private sampleThroughput(): void {
+    const stats = this.statsWithCarry(this.agent.stats());
+    const now = this.clock.now();
+    this.throughput.push({
+      at: now,
+      messages_sent: stats.messages_sent,
+      messages_received: stats.messages_received,
+      bytes_sent: stats.bytes_sent,
+      bytes_received: stats.bytes_received,
+    });
+    while (this.throughput.length > 0 && this.throughput[0]!.at < now - HISTORY_MS) this.throughput.shift();
+    this.events.emit('changed', undefined);
+  }
+}
+
+const ENHANCED_UNAVAILABLE =
+  'Enhanced mode (seed 003: batched frames, acknowledged resume after a reconnect) is not built yet; the agent runs in legacy mode, which every hub speaks.';

@@ -1,0 +1,173 @@
+import { z } from 'zod';
+import { AgentSectionSchema, ConnectionSectionSchema, LOG_LEVELS, ServerSectionSchema } from './config.js';
+import { ConnectionEventSchema, ConnectionStateSchema, ConnectionStatsSchema, ServerStatsSchema } from './connection-state.js';
+
+/**
+ * The AgentHost API: what the panel (Electron renderer or a browser) can see and do. One schema,
+ * like Mullvad's single IPC schema: the host side checks every call's input against it and the
+ * renderer's client is typed from it, over either transport (Electron IPC or the headless
+ * panel's WebSocket). Defined here once; nothing else declares these shapes.
+ */
+
+const EpochMs = z.number().nonnegative();
+
+export const AGENT_MODES = ['legacy', 'enhanced'] as const;
+export const AgentModeSchema = z.enum(AGENT_MODES);
+export type AgentMode = z.infer<typeof AgentModeSchema>;
+
+/** Where a server stands, for the panel's server list. */
+export const SERVER_STATUSES = ['active', 'connecting', 'failed', 'ok', 'untried'] as const;
+export const ServerStatusSchema = z.enum(SERVER_STATUSES);
+export type ServerStatus = z.infer<typeof ServerStatusSchema>;
+
+export const PanelServerSchema = ServerStatsSchema.extend({
+  /** The URL as configured (the stats' `url` is the WebSocket endpoint dialled). */
+  configured_url: z.string(),
+  role: z.enum(['primary', 'fallback']),
+  status: ServerStatusSchema,
+});
+export type PanelServer = z.infer<typeof PanelServerSchema>;
+
+export const ThroughputSampleSchema = z.object({
+  at: EpochMs,
+  messages_sent: z.number().int().nonnegative(),
+  messages_received: z.number().int().nonnegative(),
+  bytes_sent: z.number().int().nonnegative(),
+  bytes_received: z.number().int().nonnegative(),
+});
+export type ThroughputSample = z.infer<typeof ThroughputSampleSchema>;
+
+export const LogLevelNameSchema = z.enum(LOG_LEVELS);
+export const LogEntrySchema = z.object({
+  /** Increasing, so a client can ask for what it has not seen. */
+  seq: z.number().int().nonnegative(),
+  time: EpochMs,
+  level: LogLevelNameSchema,
+  msg: z.string(),
+  component: z.string().optional(),
+});
+export type LogEntry = z.infer<typeof LogEntrySchema>;
+
+/**
+ * What the Settings form edits: the servers, the connection timings, the agent's name and token.
+ * Built from the config file's own section schemas, so the form and the file accept and reject
+ * exactly the same values with the same messages.
+ */
+export const SettingsSchema = z.strictObject({
+  server: ServerSectionSchema,
+  connection: ConnectionSectionSchema,
+  agent: AgentSectionSchema.pick({ name: true }).extend({
+    /** A new token; omitted or empty keeps the current one (the current one is never sent out). */
+    token: z.string().optional(),
+  }),
+});
+export type SettingsInput = z.input<typeof SettingsSchema>;
+export type Settings = z.output<typeof SettingsSchema>;
+
+export const SnapshotSchema = z.object({
+  /** The host's clock when the snapshot was taken; countdowns are computed against it. */
+  now: EpochMs,
+  agent: z.object({ id: z.string(), name: z.string(), version: z.string() }),
+  state: ConnectionStateSchema,
+  servers: z.array(PanelServerSchema),
+  stats: ConnectionStatsSchema,
+  /** Cumulative counters sampled every few seconds over the last 15 minutes, for rates and the throughput graph. */
+  throughput: z.array(ThroughputSampleSchema),
+  quality: z.object({
+    level: z.enum(['excellent', 'good', 'poor', 'disconnected']),
+    median_rtt_ms: z.number().nullable(),
+    loss: z.number(),
+    samples: z.number().int(),
+  }),
+  mode: z.object({
+    current: AgentModeSchema,
+    available: z.array(AgentModeSchema),
+    /** Why a mode is not available, for the toggle to say instead of pretending. */
+    unavailable: z.record(z.string(), z.string()),
+  }),
+  /** Recent transitions with their reasons, oldest first. */
+  events: z.array(ConnectionEventSchema),
+  settings: z.object({
+    values: SettingsSchema,
+    has_token: z.boolean(),
+    /** Where Save writes; null until one exists (it is then created at `default_file`). */
+    file: z.string().nullable(),
+    default_file: z.string(),
+    /** Settings fixed by the environment or flags, which the file cannot change, and by what. */
+    overridden: z.array(z.object({ path: z.string(), source: z.string() })),
+  }),
+  /** Set when the agent runs against the local hub `farmlink start` made because nothing was configured. */
+  local_hub: z.object({ url: z.string() }).nullable(),
+});
+export type Snapshot = z.infer<typeof SnapshotSchema>;
+
+const NoInput = z.object({}).strict();
+
+/** Every method: its input and its output. */
+export const AgentHostMethods = {
+  getSnapshot: { input: NoInput, output: SnapshotSchema },
+  reconnectNow: { input: NoInput, output: z.object({}) },
+  setMode: { input: z.object({ mode: AgentModeSchema }).strict(), output: z.object({ mode: AgentModeSchema }) },
+  saveSettings: { input: z.object({ settings: z.unknown() }).strict(), output: z.object({ file: z.string() }) },
+  tailLogs: {
+    input: z
+      .object({
+        limit: z.number().int().min(1).max(2000).default(500),
+        min_level: LogLevelNameSchema.default('info'),
+        after_seq: z.number().int().nonnegative().optional(),
+      })
+      .strict(),
+    output: z.array(LogEntrySchema),
+  },
+} as const;
+
+/** Every event the host pushes: a coalesced snapshot, and batches of new log entries. */
+export const AgentHostEvents = {
+  snapshot: SnapshotSchema,
+  logs: z.array(LogEntrySchema),
+} as const;
+
+export type AgentHostMethod = keyof typeof AgentHostMethods;
+export type MethodInput<M extends AgentHostMethod> = z.input<(typeof AgentHostMethods)[M]['input']>;
+export type MethodOutput<M extends AgentHostMethod> = z.output<(typeof AgentHostMethods)[M]['output']>;
+export type AgentHostEvent = keyof typeof AgentHostEvents;
+export type EventPayload<E extends AgentHostEvent> = z.output<(typeof AgentHostEvents)[E]>;
+
+export const AGENT_HOST_METHODS = Object.keys(AgentHostMethods) as AgentHostMethod[];
+export const AGENT_HOST_EVENTS = Object.keys(AgentHostEvents) as AgentHostEvent[];
+
+/** A problem with one field of a submitted form, for an inline message beside it. */
+export const FieldProblemSchema = z.object({ path: z.string(), message: z.string() });
+export type FieldProblem = z.infer<typeof FieldProblemSchema>;
+
+/** Errors cross every transport as data, never as thrown exceptions. */
+export const HostErrorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  problems: z.array(FieldProblemSchema).optional(),
+});
+export type HostError = z.infer<typeof HostErrorSchema>;
+
+export const ResultEnvelopeSchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), value: z.unknown() }),
+  z.object({ ok: z.literal(false), error: HostErrorSchema }),
+]);
+export type ResultEnvelope<T = unknown> = { ok: true; value: T } | { ok: false; error: HostError };
+
+/** The renderer's view of the host: every method callable, every event subscribable. */
+export interface AgentHostClient {
+  call<M extends AgentHostMethod>(method: M, input: MethodInput<M>): Promise<ResultEnvelope<MethodOutput<M>>>;
+  on<E extends AgentHostEvent>(event: E, listener: (payload: EventPayload<E>) => void): () => void;
+}
+
+/**
+ * The transport underneath a client: untyped calls and events. The Electron preload exposes
+ * exactly this (as `window.farmlinkBridge`); the headless panel implements it over a WebSocket.
+ */
+export interface BridgeTransport {
+  call(method: string, input: unknown): Promise<unknown>;
+  subscribe(listener: (event: string, payload: unknown) => void): () => void;
+}
+
+/** Names of the Electron IPC channels. */
+export const IPC_CHANNELS = { call: 'farmlink:call', event: 'farmlink:event' } as const;
