@@ -67,6 +67,8 @@ export type Settings = z.output<typeof SettingsSchema>;
 export const SnapshotSchema = z.object({
   /** The host's clock when the snapshot was taken; countdowns are computed against it. */
   now: EpochMs,
+  /** When the host started, for how long the PC has been without a connection. */
+  started_at: EpochMs,
   agent: z.object({ id: z.string(), name: z.string(), version: z.string() }),
   state: ConnectionStateSchema,
   servers: z.array(PanelServerSchema),
@@ -169,5 +171,4 @@ export interface BridgeTransport {
   subscribe(listener: (event: string, payload: unknown) => void): () => void;
 }
 
-/** Names of the Electron IPC channels. */
-export const IPC_CHANNELS = { call: 'farmlink:call', event: 'farmlink:event' } as const;
+export { IPC_CHANNELS } from './ipc-channels.js';

@@ -8,3 +8,4 @@ export * from './quality.js';
 export * from './agent-host.js';
 export * from './agent-host-client.js';
 export * from './panel-wire.js';
+export * from './link-status.js';

@@ -87,10 +87,12 @@ export class AgentHost {
   private started = false;
   private saving: Promise<unknown> = Promise.resolve();
   private stopWatchers: Array<() => void> = [];
+  private readonly startedAt: number;
   private lastWakeAt = -Infinity;
 
   constructor(private readonly options: AgentHostOptions) {
     this.clock = options.clock ?? systemClock;
+    this.startedAt = this.clock.now();
     this.log = options.logger;
     this.events = new TypedEmitter((error, event) => this.log.error({ err: error, event }, `A panel listener of "${event}" threw`));
     this.config = options.config;
@@ -203,6 +205,7 @@ export class AgentHost {
     const stats = this.statsWithCarry(this.agent.stats());
     return {
       now: this.clock.now(),
+      started_at: this.startedAt,
       agent: { id: this.settings.identity.id, name: this.settings.identity.name, version: AGENT_VERSION },
       state,
       servers: panelServers(state, stats.servers, this.settings.configuredServers),

@@ -1,0 +1,23 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './components/App.js';
+import { createBridge, type LinkStatus } from './bridge/create-bridge.js';
+import { createPanelStore, type PanelStore } from './store/panel-store.js';
+import './styles.css';
+
+// The bridge reports its link before the store exists; the first report is replayed into it.
+let store: PanelStore | undefined;
+let earlyLink: LinkStatus = 'connecting';
+const client = createBridge((link) => {
+  if (store) store.getState().setLink(link);
+  else earlyLink = link;
+});
+store = createPanelStore(client);
+store.getState().setLink(earlyLink);
+void store.getState().start();
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App store={store} />
+  </StrictMode>,
+);

@@ -1,0 +1,119 @@
+import { createStore } from 'zustand/vanilla';
+import type { AgentHostClient, AgentMode, FieldProblem, HostError, LogEntry, SettingsInput, Snapshot } from '../../protocol/agent-host.js';
+import type { LogLevel } from '../../protocol/config.js';
+import type { LinkStatus } from '../bridge/ws-transport.js';
+
+const MAX_LOGS = 1000;
+
+export interface PanelState {
+  /** The panel's own link to the agent (not the agent's link to the hub). */
+  link: LinkStatus;
+  snapshot: Snapshot | null;
+  /** host clock − local clock, so countdowns use the agent's time. */
+  clockOffsetMs: number;
+  logs: LogEntry[];
+  logLevel: LogLevel;
+  /** The last action that failed, for a notice. */
+  error: HostError | null;
+  settingsProblems: FieldProblem[];
+  saving: boolean;
+  /** Set after a successful save: where it went. */
+  savedTo: string | null;
+}
+
+export interface PanelActions {
+  setLink(link: LinkStatus): void;
+  start(): Promise<void>;
+  reconnectNow(): Promise<void>;
+  setMode(mode: AgentMode): Promise<void>;
+  /** Saves and applies; false with `settingsProblems` filled when anything was refused. */
+  saveSettings(settings: SettingsInput): Promise<boolean>;
+  setLogLevel(level: LogLevel): Promise<void>;
+  dismissError(): void;
+}
+
+export type PanelStore = ReturnType<typeof createPanelStore>;
+
+/**
+ * The panel's state: the latest snapshot from the agent (pushed, coalesced), the log tail, and
+ * the outcome of the person's actions. Built over the typed client so it can be tested without a
+ * browser or an agent.
+ */
+export function createPanelStore(client: AgentHostClient, now: () => number = () => Date.now()) {
+  let subscribed = false;
+  return createStore<PanelState & PanelActions>()((set, get) => {
+    const applySnapshot = (snapshot: Snapshot) => set({ snapshot, clockOffsetMs: snapshot.now - now() });
+    const appendLogs = (entries: readonly LogEntry[]) => {
+      const min = LEVEL_RANK[get().logLevel];
+      const lastSeq = get().logs.at(-1)?.seq ?? 0;
+      const fresh = entries.filter((e) => e.seq > lastSeq && LEVEL_RANK[e.level] >= min);
+      if (fresh.length === 0) return;
+      set({ logs: [...get().logs, ...fresh].slice(-MAX_LOGS) });
+    };
+    return {
+      link: 'connecting',
+      snapshot: null,
+      clockOffsetMs: 0,
+      logs: [],
+      logLevel: 'info',
+      error: null,
+      settingsProblems: [],
+      saving: false,
+      savedTo: null,
+
+      setLink(link) {
+        set({ link });
+        // After the panel's socket comes back, fetch everything again rather than trust a gap.
+        if (link === 'open' && get().snapshot) void get().start();
+      },
+
+      async start() {
+        if (!subscribed) {
+          subscribed = true;
+          client.on('snapshot', applySnapshot);
+          client.on('logs', appendLogs);
+        }
+        const [snapshot, logs] = await Promise.all([
+          client.call('getSnapshot', {}),
+          client.call('tailLogs', { limit: 500, min_level: get().logLevel }),
+        ]);
+        if (snapshot.ok) applySnapshot(snapshot.value);
+        else set({ error: snapshot.error });
+        if (logs.ok) set({ logs: logs.value });
+      },
+
+      async reconnectNow() {
+        const result = await client.call('reconnectNow', {});
+        if (!result.ok) set({ error: result.error });
+      },
+
+      async setMode(mode) {
+        const result = await client.call('setMode', { mode });
+        if (!result.ok) set({ error: result.error });
+      },
+
+      async saveSettings(settings) {
+        set({ saving: true, settingsProblems: [], savedTo: null });
+        const result = await client.call('saveSettings', { settings });
+        if (result.ok) {
+          set({ saving: false, savedTo: result.value.file });
+          return true;
+        }
+        set({ saving: false, settingsProblems: result.error.problems ?? [], error: result.error.problems ? null : result.error });
+        return false;
+      },
+
+      async setLogLevel(level) {
+        set({ logLevel: level });
+        const logs = await client.call('tailLogs', { limit: 500, min_level: level });
+        if (logs.ok) set({ logs: logs.value });
+      },
+
+      dismissError() {
+        set({ error: null });
+      },
+    };
+  });
+}
+
+const LEVEL_RANK: Record<LogLevel, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, fatal: 5, silent: 6 };
