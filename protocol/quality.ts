@@ -27,8 +27,8 @@ export interface Quality {
 export function connectionQuality(state: ConnectionState, stats: Pick<ConnectionStats, 'heartbeat_rtt' | 'heartbeat_lost'>): Quality {
   const { window, excellent, good } = QUALITY_THRESHOLDS;
   const outcomes = [
-    ...stats.heartbeat_rtt.map((s) => ({ at: s.at, rtt: s.rtt_ms as number | null })),
-    ...stats.heartbeat_lost.map((at) => ({ at, rtt: null as number | null })),
+    ...stats.heartbeat_rtt.map((s): { at: number; rtt: number | null } => ({ at: s.at, rtt: s.rtt_ms })),
+    ...stats.heartbeat_lost.map((at) => ({ at, rtt: null })),
   ]
     .sort((a, b) => a.at - b.at)
     .slice(-window);

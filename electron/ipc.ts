@@ -1,0 +1,37 @@
+import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
+import { IPC_CHANNELS } from '../protocol/ipc-channels.js';
+import type { ResultEnvelope } from '../protocol/agent-host.js';
+import type { AgentHost } from '../agent/host/agent-host.js';
+import { routeCall } from '../agent/host/call-router.js';
+import { subscribeFeed } from '../agent/host/snapshot-feed.js';
+
+/**
+ * The Electron transport of the AgentHost API: one invoke channel for every call (checked against
+ * the schema by routeCall, answered with a result envelope — never a thrown error), one event
+ * channel for the coalesced feed. Calls from anything but our page's top frame are refused.
+ */
+export function registerAgentHostIpc(
+  ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>,
+  host: AgentHost,
+  isTrusted: (event: Pick<IpcMainInvokeEvent, 'senderFrame'>) => boolean,
+): () => void {
+  const handlers = host.handlers();
+  ipcMain.handle(IPC_CHANNELS.call, (event, message: unknown): Promise<ResultEnvelope> | ResultEnvelope => {
+    if (!isTrusted(event)) return { ok: false, error: { code: 'FORBIDDEN', message: 'This frame may not call the agent' } };
+    if (typeof message !== 'object' || message === null || typeof (message as { method?: unknown }).method !== 'string') {
+      return { ok: false, error: { code: 'INVALID_INPUT', message: 'Expected { method, input }' } };
+    }
+    const { method, input } = message as { method: string; input?: unknown };
+    return routeCall(handlers, method, input);
+  });
+  return () => ipcMain.removeHandler(IPC_CHANNELS.call);
+}
+
+/** Pushes the host's coalesced changes to one window for as long as it lives. */
+export function forwardFeed(host: AgentHost, contents: Pick<WebContents, 'send' | 'isDestroyed' | 'once'>): () => void {
+  const unsubscribe = subscribeFeed(host, (event, payload) => {
+    if (!contents.isDestroyed()) contents.send(IPC_CHANNELS.event, { event, payload });
+  });
+  contents.once('destroyed', unsubscribe);
+  return unsubscribe;
+}
