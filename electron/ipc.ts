@@ -2,7 +2,7 @@ import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
 import { IPC_CHANNELS } from '../protocol/ipc-channels.js';
 import type { ResultEnvelope } from '../protocol/agent-host.js';
 import type { AgentHost } from '../agent/host/agent-host.js';
-import { routeCall } from '../agent/host/call-router.js';
+import { routeCall, type AgentHostHandlers } from '../agent/host/call-router.js';
 import { subscribeFeed } from '../agent/host/snapshot-feed.js';
 
 /**
@@ -12,10 +12,9 @@ import { subscribeFeed } from '../agent/host/snapshot-feed.js';
  */
 export function registerAgentHostIpc(
   ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>,
-  host: AgentHost,
+  handlers: AgentHostHandlers,
   isTrusted: (event: Pick<IpcMainInvokeEvent, 'senderFrame'>) => boolean,
 ): () => void {
-  const handlers = host.handlers();
   ipcMain.handle(IPC_CHANNELS.call, (event, message: unknown): Promise<ResultEnvelope> | ResultEnvelope => {
     if (!isTrusted(event)) return { ok: false, error: { code: 'FORBIDDEN', message: 'This frame may not call the agent' } };
     if (typeof message !== 'object' || message === null || typeof (message as { method?: unknown }).method !== 'string') {

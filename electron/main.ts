@@ -15,7 +15,8 @@ import { START_FLAG_OPTIONS } from '../cli/start-command.js';
 import { setStartAtLogin, startAtLoginEnabled } from './autostart.js';
 import { forwardFeed, registerAgentHostIpc } from './ipc.js';
 import { TrayController } from './tray.js';
-import { createPanelWindow, isTrustedSender } from './window.js';
+import { isTrustedSender } from './trusted-sender.js';
+import { createPanelWindow } from './window.js';
 
 /**
  * The desktop app's main process: hosts the agent (through AgentHost, exactly as the headless
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
     win.show();
     win.focus();
   };
-  registerAgentHostIpc(ipcMain, host, (event) => isTrustedSender(event.senderFrame, rendererUrl));
+  registerAgentHostIpc(ipcMain, host.handlers(), (event) => isTrustedSender(event.senderFrame, rendererUrl));
 
   const onTrayAction = (action: TrayAction) => {
     switch (action) {

@@ -1,15 +1,5 @@
-import { BrowserWindow, session, shell, type WebFrameMain } from 'electron';
+import { BrowserWindow, session, shell } from 'electron';
 import { pathToFileURL } from 'node:url';
-
-/**
- * Only our own page, in the window's top frame, may call the agent: a frame's URL must be the
- * renderer's index file exactly (a fragment or query aside).
- */
-export function isTrustedSender(frame: Pick<WebFrameMain, 'url' | 'parent'> | null | undefined, rendererUrl: string): boolean {
-  if (!frame || frame.parent !== null) return false;
-  const url = frame.url.split(/[?#]/)[0];
-  return url === rendererUrl;
-}
 
 export interface PanelWindowOptions {
   rendererIndex: string;

@@ -36,6 +36,8 @@ export function ratePoints(samples: readonly ThroughputSample[]): RatePoint[] {
 
 /** The latest rates: over the last sample interval. */
 export function currentRates(samples: readonly ThroughputSample[]): Rates {
-  const points = ratePoints(samples.slice(-2));
-  return points[0] ?? ZERO;
+  const point = ratePoints(samples.slice(-2))[0];
+  if (!point) return ZERO;
+  const { at: _at, ...rates } = point;
+  return rates;
 }

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { createAgentHostClient } from '../../protocol/agent-host-client.js';
+import { HostFailure } from '../../agent/host/call-router.js';
+import { MemoryTransport, fakeHandlers, sampleSnapshot } from '../../test/helpers/fake-host.js';
+import { createPanelStore } from './panel-store.js';
+
+function setup(overrides = {}) {
+  const transport = new MemoryTransport(fakeHandlers(overrides));
+  const store = createPanelStore(createAgentHostClient(transport), () => 999_000);
+  return { transport, store };
+}
+
+describe('panel store', () => {
+  it('loads the snapshot and the log tail, and keeps the host clock offset for countdowns', async () => {
+    const { store } = setup();
+    await store.getState().start();
+    const state = store.getState();
+    expect(state.snapshot?.agent.id).toBe('pc-1');
+    expect(state.clockOffsetMs).toBe(1_000); // host 1_000_000 − local 999_000
+    expect(state.logs.map((l) => l.seq)).toEqual([1, 2]);
+  });
+
+  it('takes pushed snapshots, and ignores payloads that do not match the schema', async () => {
+    const { store, transport } = setup();
+    await store.getState().start();
+    transport.push('snapshot', sampleSnapshot({ now: 2_000_000 }));
+    expect(store.getState().snapshot?.now).toBe(2_000_000);
+    transport.push('snapshot', { now: 'garbage' });
+    expect(store.getState().snapshot?.now).toBe(2_000_000);
+  });
+
+  it('appends pushed log batches once each, at or above the chosen level, bounded', async () => {
+    const { store, transport } = setup();
+    await store.getState().start();
+    transport.push('logs', [{ seq: 2, time: 2, level: 'warn', msg: 'dup' }, { seq: 3, time: 3, level: 'debug', msg: 'noise' }, { seq: 4, time: 4, level: 'error', msg: 'bad' }]);
+    expect(store.getState().logs.map((l) => l.seq)).toEqual([1, 2, 4]);
+    await store.getState().setLogLevel('warn');
+    expect(store.getState().logs.map((l) => l.level)).toEqual(['warn']);
+    transport.push('logs', Array.from({ length: 1200 }, (_, i) => ({ seq: 10 + i, time: 10 + i, level: 'error', msg: `e${i}` })));
+    expect(store.getState().logs).toHaveLength(1000);
+    expect(store.getState().logs.at(-1)?.msg).toBe('e1199');
+  });
+
+  it('subscribes once however often it restarts (the panel socket reconnecting)', async () => {
+    const { store, transport } = setup();
+    await store.getState().start();
+    await store.getState().start();
+    transport.push('logs', [{ seq: 50, time: 50, level: 'info', msg: 'once' }]);
+    expect(store.getState().logs.filter((l) => l.msg === 'once')).toHaveLength(1);
+  });
+
+  it('fetches everything again when the panel\'s own link to the agent comes back', async () => {
+    const { store, transport } = setup();
+    await store.getState().start();
+    const before = transport.calls.filter((c) => c.method === 'getSnapshot').length;
+    store.getState().setLink('closed');
+    store.getState().setLink('open');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(transport.calls.filter((c) => c.method === 'getSnapshot').length).toBe(before + 1);
+    expect(store.getState().link).toBe('open');
+  });
+
+  it('saving reports field problems inline and keeps nothing as saved; success says where', async () => {
+    const refusing = setup({
+      saveSettings: () => {
+        throw new HostFailure('INVALID_SETTINGS', 'nothing was saved', [{ path: 'server.url', message: 'expected an http:// … URL' }]);
+      },
+    });
+    expect(await refusing.store.getState().saveSettings({ server: { url: 'nope' }, connection: {}, agent: {} })).toBe(false);
+    expect(refusing.store.getState()).toMatchObject({ saving: false, savedTo: null, error: null, settingsProblems: [{ path: 'server.url' }] });
+
+    const accepting = setup();
+    expect(await accepting.store.getState().saveSettings({ server: { url: 'https://hub.example' }, connection: {}, agent: {} })).toBe(true);
+    expect(accepting.store.getState()).toMatchObject({ saving: false, savedTo: '/tmp/agent.yaml', settingsProblems: [] });
+    expect(accepting.transport.calls.at(-1)).toEqual({ method: 'saveSettings', input: { settings: { server: { url: 'https://hub.example' }, connection: {}, agent: {} } } });
+  });
+
+  it('shows a refused action as a notice until dismissed', async () => {
+    const { store } = setup({
+      setMode: () => {
+        throw new HostFailure('MODE_UNAVAILABLE', 'Enhanced mode is not built yet');
+      },
+    });
+    await store.getState().setMode('enhanced');
+    expect(store.getState().error).toEqual({ code: 'MODE_UNAVAILABLE', message: 'Enhanced mode is not built yet' });
+    store.getState().dismissError();
+    expect(store.getState().error).toBeNull();
+  });
+});

@@ -1,0 +1,113 @@
+import type { AgentHostHandlers } from '../../agent/host/call-router.js';
+import { routeCall } from '../../agent/host/call-router.js';
+import type { BridgeTransport, LogEntry, Snapshot } from '../../protocol/agent-host.js';
+
+/** A snapshot that passes the schema, for tests of the wiring around it. */
+export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
+  const base: Snapshot = {
+    now: 1_000_000,
+    started_at: 900_000,
+    agent: { id: 'pc-1', name: 'PC 1', version: '0.1.0' },
+    state: { phase: 'connected', server: { index: 0, url: 'ws://127.0.0.1:1/api/v1/pc/ws' }, since: 950_000, session_id: 's-1', hub_id: 'hub' },
+    servers: [
+      {
+        index: 0,
+        url: 'ws://127.0.0.1:1/api/v1/pc/ws',
+        configured_url: 'http://127.0.0.1:1',
+        role: 'primary',
+        status: 'active',
+        attempts: 1,
+        failures: 0,
+        registrations: 1,
+        last_error: null,
+        last_success_at: 950_000,
+      },
+    ],
+    stats: {
+      connected_at: 950_000,
+      last_message_at: 999_000,
+      reconnect_count: 0,
+      messages_sent: 10,
+      messages_received: 9,
+      bytes_sent: 1000,
+      bytes_received: 900,
+      server: { index: 0, url: 'ws://127.0.0.1:1/api/v1/pc/ws' },
+      servers: [],
+      last_error: null,
+      last_success_at: 950_000,
+      last_heartbeat_rtt_ms: 2,
+      last_ping_rtt_ms: 1,
+      heartbeat_rtt: [{ at: 999_000, rtt_ms: 2 }],
+      heartbeat_lost: [],
+    },
+    throughput: [],
+    quality: { level: 'excellent', median_rtt_ms: 2, loss: 0, samples: 1 },
+    mode: { current: 'legacy', available: ['legacy'], unavailable: { enhanced: 'not built yet' } },
+    events: [],
+    settings: {
+      values: {
+        server: { url: 'http://127.0.0.1:1', fallback_urls: [] },
+        connection: {
+          heartbeat_interval: 30,
+          connect_timeout: 30,
+          max_reconnect_delay: 60,
+          initial_reconnect_delay: 1,
+          reconnect_jitter: 0.2,
+          registration_timeout: 15,
+          ping_interval: 20,
+          ping_timeout: 20,
+          dead_timeout: 90,
+          stable_after: 60,
+        },
+        agent: { name: 'PC 1' },
+      },
+      has_token: true,
+      file: null,
+      default_file: '/tmp/agent.yaml',
+      overridden: [],
+    },
+    local_hub: null,
+    ...overrides,
+  };
+  return base;
+}
+
+/**
+ * An in-memory transport: calls go through the real call router (so inputs are checked against
+ * the schema exactly as over IPC or the panel socket), and tests push events by hand.
+ */
+export class MemoryTransport implements BridgeTransport {
+  readonly calls: Array<{ method: string; input: unknown }> = [];
+  private readonly listeners = new Set<(event: string, payload: unknown) => void>();
+
+  constructor(private readonly handlers: AgentHostHandlers) {}
+
+  call(method: string, input: unknown): Promise<unknown> {
+    this.calls.push({ method, input });
+    return routeCall(this.handlers, method, input);
+  }
+
+  subscribe(listener: (event: string, payload: unknown) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  push(event: string, payload: unknown): void {
+    for (const listener of this.listeners) listener(event, payload);
+  }
+}
+
+export function fakeHandlers(overrides: Partial<AgentHostHandlers> = {}): AgentHostHandlers {
+  const logs: LogEntry[] = [
+    { seq: 1, time: 1, level: 'info', msg: 'Connecting…' },
+    { seq: 2, time: 2, level: 'warn', msg: 'Connection lost' },
+  ];
+  return {
+    getSnapshot: () => sampleSnapshot(),
+    reconnectNow: () => ({}),
+    setMode: ({ mode }) => ({ mode }),
+    saveSettings: () => ({ file: '/tmp/agent.yaml' }),
+    tailLogs: ({ min_level }) => logs.filter((l) => min_level !== 'warn' || l.level === 'warn'),
+    ...overrides,
+  };
+}
