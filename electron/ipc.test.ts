@@ -5,14 +5,18 @@ import { fakeHandlers } from '../test/helpers/fake-host.js';
 import { registerAgentHostIpc } from './ipc.js';
 import { isTrustedSender } from './trusted-sender.js';
 
-type Handler = (event: { senderFrame: unknown }, message: unknown) => unknown;
+type Handler = (event: { senderFrame: never }, message: unknown) => unknown;
 
 function fakeIpcMain() {
   const handlers = new Map<string, Handler>();
   return {
-    handle: (channel: string, handler: Handler) => handlers.set(channel, handler),
-    removeHandler: (channel: string) => handlers.delete(channel),
-    invoke: (frame: unknown, message: unknown) => handlers.get(IPC_CHANNELS.call)!({ senderFrame: frame }, message),
+    handle: (channel: string, handler: Handler) => {
+      handlers.set(channel, handler);
+    },
+    removeHandler: (channel: string) => {
+      handlers.delete(channel);
+    },
+    invoke: (frame: unknown, message: unknown) => handlers.get(IPC_CHANNELS.call)!({ senderFrame: frame as never }, message) as Promise<unknown>,
     handlers,
   };
 }
@@ -34,7 +38,7 @@ describe('isTrustedSender', () => {
 describe('Electron IPC wiring against the AgentHost schema', () => {
   const setup = (overrides = {}) => {
     const ipc = fakeIpcMain();
-    registerAgentHostIpc(ipc, fakeHandlers(overrides), (event) => isTrustedSender(event.senderFrame as never, RENDERER));
+    registerAgentHostIpc(ipc, fakeHandlers(overrides), (event) => isTrustedSender(event.senderFrame, RENDERER));
     return ipc;
   };
 

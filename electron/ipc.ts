@@ -1,4 +1,4 @@
-import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
+import type { IpcMainInvokeEvent, WebContents } from 'electron';
 import { IPC_CHANNELS } from '../protocol/ipc-channels.js';
 import type { ResultEnvelope } from '../protocol/agent-host.js';
 import type { AgentHost } from '../agent/host/agent-host.js';
@@ -10,12 +10,18 @@ import { subscribeFeed } from '../agent/host/snapshot-feed.js';
  * the schema by routeCall, answered with a result envelope — never a thrown error), one event
  * channel for the coalesced feed. Calls from anything but our page's top frame are refused.
  */
+/** The part of ipcMain this needs (Electron's ipcMain fits; tests pass a fake). */
+export interface InvokeRegistry {
+  handle(channel: string, listener: (event: Pick<IpcMainInvokeEvent, 'senderFrame'>, message: unknown) => unknown): void;
+  removeHandler(channel: string): void;
+}
+
 export function registerAgentHostIpc(
-  ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>,
+  ipcMain: InvokeRegistry,
   handlers: AgentHostHandlers,
   isTrusted: (event: Pick<IpcMainInvokeEvent, 'senderFrame'>) => boolean,
 ): () => void {
-  ipcMain.handle(IPC_CHANNELS.call, (event, message: unknown): Promise<ResultEnvelope> | ResultEnvelope => {
+  ipcMain.handle(IPC_CHANNELS.call, (event, message): Promise<ResultEnvelope> | ResultEnvelope => {
     if (!isTrusted(event)) return { ok: false, error: { code: 'FORBIDDEN', message: 'This frame may not call the agent' } };
     if (typeof message !== 'object' || message === null || typeof (message as { method?: unknown }).method !== 'string') {
       return { ok: false, error: { code: 'INVALID_INPUT', message: 'Expected { method, input }' } };

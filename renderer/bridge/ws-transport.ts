@@ -1,7 +1,9 @@
 import type { BridgeTransport } from '../../protocol/agent-host.js';
 import { PANEL_WS_PATH, PanelCloseCode, PanelServerMessageSchema, type PanelClientMessage } from '../../protocol/panel-wire.js';
 
-export type LinkStatus = 'connecting' | 'open' | 'closed' | 'unauthorized';
+import type { LinkStatus } from './link-status.js';
+
+export type { LinkStatus };
 
 interface Pending {
   resolve: (value: unknown) => void;

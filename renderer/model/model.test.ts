@@ -28,7 +28,7 @@ describe('latency', () => {
 });
 
 describe('timeline', () => {
-  const ev = (at: number, from: ConnectionEvent['from'], to: ConnectionEvent['to'], code: ConnectionEvent['reason']['code'], message = code): ConnectionEvent => ({ at, from, to, reason: { code, message } });
+  const ev = (at: number, from: ConnectionEvent['from'], to: ConnectionEvent['to'], code: ConnectionEvent['reason']['code'], message: string = code): ConnectionEvent => ({ at, from, to, reason: { code, message } });
   it('names switches, registrations and waits, newest first, with the reason as detail', () => {
     const items = timelineItems([
       ev(1, 'idle', { phase: 'connecting', server: { index: 0, url: 'a' }, attempt: 1 }, 'start'),

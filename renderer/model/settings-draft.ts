@@ -32,12 +32,16 @@ export interface SettingsDraft {
 let nextFallbackId = 1;
 export const newFallback = (url = '') => ({ id: nextFallbackId++, url });
 
-export function draftFromSettings(values: Settings): SettingsDraft {
+/** `previous` lends its fallback ids by position, so refreshing an untouched form keeps focus where it is. */
+export function draftFromSettings(values: Settings, previous?: SettingsDraft): SettingsDraft {
   const connection = {} as Record<ConnectionKey, string>;
   for (const key of CONNECTION_KEYS) connection[key] = String(values.connection[key]);
   return {
     url: values.server.url,
-    fallbacks: values.server.fallback_urls.map((url) => newFallback(url)),
+    fallbacks: values.server.fallback_urls.map((url, i) => {
+      const id = previous?.fallbacks[i]?.id;
+      return id === undefined ? newFallback(url) : { id, url };
+    }),
     connection,
     name: values.agent.name ?? '',
     token: '',

@@ -1,7 +1,7 @@
 import { createStore } from 'zustand/vanilla';
 import type { AgentHostClient, AgentMode, FieldProblem, HostError, LogEntry, SettingsInput, Snapshot } from '../../protocol/agent-host.js';
 import type { LogLevel } from '../../protocol/config.js';
-import type { LinkStatus } from '../bridge/ws-transport.js';
+import type { LinkStatus } from '../bridge/link-status.js';
 
 const MAX_LOGS = 1000;
 

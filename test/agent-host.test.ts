@@ -1,0 +1,241 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { flagOverrides, loadAgentConfig } from '../agent/config/load-config.js';
+import { AgentHost } from '../agent/host/agent-host.js';
+import { LogBuffer } from '../agent/host/log-buffer.js';
+import { subscribeFeed } from '../agent/host/snapshot-feed.js';
+import { createLogger } from '../agent/log/logger.js';
+import { PanelServer } from '../agent/panel/panel-server.js';
+import { findRendererDir } from '../agent/panel/static-files.js';
+import { SnapshotSchema, type Snapshot } from '../protocol/agent-host.js';
+import { PANEL_WS_PATH, PanelCloseCode } from '../protocol/panel-wire.js';
+import { startHub, type HubProcess } from './helpers/hub-process.js';
+import { sleep, waitUntil } from './helpers/wait.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-host-'));
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+const FAST = ['connection.heartbeat_interval=0.1', 'connection.dead_timeout=1', 'connection.ping_interval=0.2', 'connection.ping_timeout=0.5', 'connection.initial_reconnect_delay=0.05', 'connection.max_reconnect_delay=0.3'];
+
+async function hub(): Promise<HubProcess> {
+  const h = await startHub();
+  cleanups.push(() => h.kill());
+  return h;
+}
+
+/** A real AgentHost (real agent, real logger into a LogBuffer) on a config file of its own. */
+async function host(configText: string, options: { throughputIntervalMs?: number } = {}) {
+  const dir = fs.mkdtempSync(path.join(tmp, 'agent-'));
+  const file = path.join(dir, 'agent.yaml');
+  fs.writeFileSync(file, configText);
+  const overrides = flagOverrides({ set: FAST, logFile: false });
+  const { config } = loadAgentConfig({ file, overrides });
+  const logs = new LogBuffer();
+  const { logger } = await createLogger({ level: 'info', console: 'off', memory: logs });
+  const h = new AgentHost({ config, configFile: file, defaultConfigFile: file, overrides, dataDir: dir, logger, logs, throughputIntervalMs: options.throughputIntervalMs ?? 200 });
+  cleanups.push(() => h.stop());
+  h.start();
+  return { host: h, file, logs };
+}
+
+const connectedTo = (h: AgentHost, index: number) => () => {
+  const s = h.snapshot();
+  return s.state.phase === 'connected' && s.state.server.index === index;
+};
+
+describe('AgentHost', () => {
+  it('snapshots the agent as the panel needs it, valid against the schema', async () => {
+    const a = await hub();
+    const { host: h } = await host(`server:\n  url: "${a.url}"\n  fallback_urls: ["http://127.0.0.1:1"]\nagent:\n  id: pc-snap\n  token: "${await a.agentToken('pc-snap')}"\n`);
+    await waitUntil('registered', connectedTo(h, 0));
+    await waitUntil('a few heartbeats and throughput samples', () => h.snapshot().stats.heartbeat_rtt.length >= 3 && h.snapshot().throughput.length >= 2);
+    const snapshot = h.snapshot();
+    expect(SnapshotSchema.safeParse(snapshot).success).toBe(true);
+    expect(snapshot.servers.map((s) => [s.role, s.status, s.configured_url])).toEqual([
+      ['primary', 'active', a.url],
+      ['fallback', 'untried', 'http://127.0.0.1:1'],
+    ]);
+    expect(snapshot.quality.level).toMatch(/excellent|good/);
+    expect(snapshot.events.map((e) => e.to.phase)).toEqual(['connecting', 'registering', 'connected']);
+    expect(snapshot.mode).toMatchObject({ current: 'legacy', available: ['legacy'] });
+    expect(snapshot.mode.unavailable.enhanced).toMatch(/not built yet/);
+    expect(snapshot.settings).toMatchObject({ has_token: true, values: { server: { url: a.url } } });
+    expect(JSON.stringify(snapshot)).not.toContain((await a.agentToken('pc-snap')).slice(-20)); // the token never leaves
+    expect(h.tailLogs({ limit: 50, min_level: 'info' }).map((l) => l.msg)).toContain('✓ Connected to server');
+  });
+
+  it('refuses invalid settings with every field problem, and writes nothing', async () => {
+    const a = await hub();
+    const text = `# my notes\nserver:\n  url: "${a.url}"\nagent:\n  id: pc-invalid\n  token: "${await a.agentToken('pc-invalid')}"\n`;
+    const { host: h, file } = await host(text);
+    await waitUntil('registered', connectedTo(h, 0));
+    const values = h.snapshot().settings.values;
+    await expect(
+      h.saveSettings({ ...values, server: { url: 'ftp://nope', fallback_urls: ['http://ok.example', 'bad'] }, connection: { ...values.connection, ping_timeout: -1 } }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_SETTINGS',
+      problems: [
+        { path: 'server.url', message: expect.stringMatching(/http:\/\/, https:\/\//) as string },
+        { path: 'server.fallback_urls.1', message: expect.any(String) as string },
+        { path: 'connection.ping_timeout', message: expect.stringMatching(/greater than 0/) as string },
+      ],
+    });
+    expect(fs.readFileSync(file, 'utf8')).toBe(text);
+    expect(connectedTo(h, 0)()).toBe(true);
+  });
+
+  it('saves valid settings to the file (keeping the owner\'s comments) and applies them live, keeping history and counters', async () => {
+    const [a, b] = [await hub(), await hub()];
+    const text = `# Farm 7, rack 3 — do not remove\nserver:\n  url: "${a.url}" # the old hub\nagent:\n  id: pc-live\n  token: "${await a.agentToken('pc-live')}"\nlog:\n  level: info\n`;
+    const { host: h, file } = await host(text);
+    await waitUntil('registered on A', connectedTo(h, 0));
+    await waitUntil('some traffic', () => h.snapshot().stats.messages_received > 5);
+    const before = h.snapshot();
+    const values = before.settings.values;
+    const result = await h.saveSettings({ ...values, server: { url: b.url, fallback_urls: [a.url] }, connection: { ...values.connection, heartbeat_interval: 0.2 }, agent: { name: 'Rack 3 PC' } });
+    expect(result).toEqual({ file });
+    await waitUntil('registered on B, the new primary', connectedTo(h, 0));
+    const after = h.snapshot();
+    expect(after.servers.map((s) => s.configured_url)).toEqual([b.url, a.url]);
+    expect(after.agent.name).toBe('Rack 3 PC');
+    expect(after.stats.messages_received).toBeGreaterThanOrEqual(before.stats.messages_received);
+    expect(after.stats.reconnect_count).toBe(before.stats.reconnect_count + 1);
+    expect(after.events.length).toBeGreaterThan(before.events.length);
+    expect(after.events.some((e) => e.reason.message === 'Applying new settings')).toBe(true);
+    await b.waitForLog('pc-live registered on B', (l) => l.agent_id === 'pc-live' && typeof l.msg === 'string' && l.msg.includes('registered'));
+    await a.waitForLog('pc-live left A gracefully', (l) => l.agent_id === 'pc-live' && l.kind === 'graceful');
+
+    const written = fs.readFileSync(file, 'utf8');
+    expect(written).toContain('# Farm 7, rack 3 — do not remove');
+    expect(written).toContain('# the old hub');
+    expect(written).toContain('level: info');
+    expect(written).toContain('heartbeat_interval: 0.2');
+    expect(written).not.toContain('connect_timeout'); // defaults are not spelled out
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(loadAgentConfig({ file }).config.server).toEqual({ url: b.url, fallback_urls: [a.url] });
+  });
+
+  it('refuses the enhanced mode it does not have, saying so', async () => {
+    const a = await hub();
+    const { host: h } = await host(`server:\n  url: "${a.url}"\nagent:\n  id: pc-mode\n`);
+    expect(h.setMode('legacy')).toBe('legacy');
+    expect(() => h.setMode('enhanced')).toThrow(/not built yet/);
+  });
+
+  it('coalesces changes: at most one snapshot per interval however busy the connection', async () => {
+    const a = await hub();
+    const { host: h } = await host(`server:\n  url: "${a.url}"\nagent:\n  id: pc-busy\n  token: "${await a.agentToken('pc-busy')}"\n`, { throughputIntervalMs: 50 });
+    let changes = 0;
+    h.events.on('changed', () => (changes += 1));
+    const sent: number[] = [];
+    const off = subscribeFeed(h, (event) => {
+      if (event === 'snapshot') sent.push(Date.now());
+    }, 250);
+    await sleep(2000);
+    off();
+    expect(changes).toBeGreaterThan(sent.length * 2); // heartbeats every 100 ms and samples every 50 ms
+    expect(sent.length).toBeGreaterThan(3);
+    const gaps = sent.slice(1).map((t, i) => t - sent[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(240);
+  });
+});
+
+describe('headless panel server', () => {
+  async function panel(options: { token?: string; rendererDir?: string | undefined } = {}) {
+    const a = await hub();
+    const { host: h } = await host(`server:\n  url: "${a.url}"\nagent:\n  id: pc-panel\n  token: "${await a.agentToken('pc-panel')}"\n`);
+    const server = new PanelServer({
+      host: '127.0.0.1',
+      port: 0,
+      allowRemote: false,
+      fallbackToFreePort: false,
+      token: options.token ?? 'panel-token-0123456789-abcdefghijklmnopq',
+      rendererDir: 'rendererDir' in options ? options.rendererDir : findRendererDir(),
+      agentHost: h,
+      logger: (await createLogger({ level: 'silent', console: 'off' })).logger,
+      authTimeoutMs: 500,
+    });
+    await server.listen();
+    cleanups.push(() => server.close());
+    return { server, host: h, base: `http://127.0.0.1:${server.port}`, ws: `ws://127.0.0.1:${server.port}${PANEL_WS_PATH}` };
+  }
+
+  function socket(url: string, origin?: string) {
+    const ws = new WebSocket(url, origin ? { origin } : {});
+    const messages: Array<{ kind: string; [k: string]: unknown }> = [];
+    ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString()) as { kind: string }));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    const opened = new Promise<void>((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    return { ws, messages, closed, opened };
+  }
+
+  it('serves the renderer with a strict CSP, and nothing outside it', async () => {
+    const { base } = await panel();
+    const index = await fetch(`${base}/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(await index.text()).toContain('<div id="root">');
+    expect((await fetch(`${base}/..%2f..%2fpackage.json`)).status).toBe(404);
+    expect((await fetch(`${base}/%2e%2e/%2e%2e/package.json`)).status).toBe(404);
+  });
+
+  it('answers only loopback host names (no DNS rebinding)', async () => {
+    const { server } = await panel();
+    const status = await new Promise<number>((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port: server.port, path: '/', headers: { host: `attacker.example:${server.port}` } }, (res) => resolve(res.statusCode ?? 0));
+      req.end();
+    });
+    expect(status).toBe(403);
+  });
+
+  it('opens the API only to the token, then pushes coalesced snapshots and answers calls', async () => {
+    const { ws: url, base } = await panel();
+    const wrong = socket(url, base);
+    await wrong.opened;
+    wrong.ws.send(JSON.stringify({ kind: 'auth', token: 'guess' }));
+    expect(await wrong.closed).toMatchObject({ code: PanelCloseCode.UNAUTHORIZED });
+
+    const silent = socket(url, base);
+    expect(await silent.closed).toMatchObject({ code: PanelCloseCode.AUTH_TIMEOUT });
+
+    const foreign = socket(url, 'http://evil.example');
+    expect(await foreign.closed).toMatchObject({ code: PanelCloseCode.FORBIDDEN_ORIGIN });
+
+    const good = socket(url, base);
+    await good.opened;
+    good.ws.send(JSON.stringify({ kind: 'auth', token: 'panel-token-0123456789-abcdefghijklmnopq' }));
+    await waitUntil('ready and a pushed snapshot', () => good.messages.some((m) => m.kind === 'ready') && good.messages.some((m) => m.kind === 'event' && m.event === 'snapshot'));
+    good.ws.send(JSON.stringify({ kind: 'call', id: 7, method: 'getSnapshot', input: {} }));
+    good.ws.send(JSON.stringify({ kind: 'call', id: 8, method: 'setMode', input: { mode: 'enhanced' } }));
+    good.ws.send(JSON.stringify({ kind: 'call', id: 9, method: 'saveSettings', input: { settings: { server: { url: 'nope' } } } }));
+    await waitUntil('three results', () => good.messages.filter((m) => m.kind === 'result').length === 3);
+    const results = new Map(good.messages.filter((m) => m.kind === 'result').map((m) => [m.id as number, m.result as { ok: boolean; value?: Snapshot; error?: { code: string } }]));
+    expect(SnapshotSchema.safeParse(results.get(7)?.value).success).toBe(true);
+    expect(results.get(8)).toMatchObject({ ok: false, error: { code: 'MODE_UNAVAILABLE' } });
+    expect(results.get(9)).toMatchObject({ ok: false, error: { code: 'INVALID_SETTINGS' } });
+    good.ws.send('not json');
+    expect(await good.closed).toMatchObject({ code: PanelCloseCode.INVALID_MESSAGE });
+  });
+
+  it('says how to build the panel when it is not built', async () => {
+    const { base } = await panel({ rendererDir: undefined });
+    const res = await fetch(`${base}/`);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toContain('npm run build');
+  });
+
+  it('refuses to listen beyond loopback unless remote access was asked for', async () => {
+    const { logger } = await createLogger({ level: 'silent', console: 'off' });
+    expect(() => new PanelServer({ host: '0.0.0.0', port: 0, allowRemote: false, fallbackToFreePort: false, token: 't'.repeat(40), rendererDir: undefined, agentHost: {} as AgentHost, logger })).toThrow(/not loopback/);
+  });
+});
