@@ -1,0 +1,222 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawnCli, type CliProcess } from './helpers/cli-process.js';
+import { ROOT, startHub, type HubProcess } from './helpers/hub-process.js';
+import { freePort } from './helpers/ports.js';
+import { waitUntil } from './helpers/wait.js';
+
+/**
+ * The panel end to end: Debian's Chromium (driven by playwright-core) against `farmlink agent`
+ * serving its headless panel, with real hubs killed and started under it. Every state the issue
+ * names is photographed into test-artifacts/panel/ to be looked at.
+ */
+
+const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'panel');
+const CHROMIUM = '/usr/bin/chromium';
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-e2e-'));
+
+let browser: Browser;
+beforeAll(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // As root in a container, and with the machine's closed network: no sandbox, no background fetches.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+async function hub(port?: number): Promise<HubProcess> {
+  const h = await startHub(port ? { port } : {});
+  cleanups.push(() => h.kill());
+  return h;
+}
+
+/** `farmlink agent` on a config file of its own, with its panel on a free port; resolves with the panel URL. */
+async function agentWithPanel(config: string, extraArgs: string[] = []): Promise<{ cli: CliProcess; url: string; file: string }> {
+  const dir = fs.mkdtempSync(path.join(tmp, 'agent-'));
+  const file = path.join(dir, 'agent.yaml');
+  fs.writeFileSync(file, config);
+  const cli = spawnCli(['agent', '--config', file, '--data-dir', dir, '--panel-port', '0', '--no-log-file', '--log-format', 'json', ...extraArgs], { HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'xdg') });
+  cleanups.push(async () => {
+    cli.kill('SIGKILL');
+    await cli.exited;
+  });
+  await cli.waitForOutput(/"event":"panel"/);
+  const url = /"url":"(http:\/\/127\.0\.0\.1:\d+\/#token=[^"]+)"/.exec(cli.stdout)![1]!;
+  return { cli, url, file };
+}
+
+async function open(url: string, size = { width: 1280, height: 800 }): Promise<Page> {
+  const page = await browser.newPage({ viewport: size });
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(e.message));
+  cleanups.push(async () => {
+    await page.close();
+    // A CSP violation or an uncaught error in the panel fails the test that caused it.
+    expect(problems, 'browser console errors').toEqual([]);
+  });
+  await page.goto(url);
+  return page;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+const text = async (page: Page, testId: string) => (await page.getByTestId(testId).first().textContent()) ?? '';
+const numberIn = (s: string) => Number(s.replace(/[^\d.]/g, ''));
+
+const FAST = `connection:
+  heartbeat_interval: 0.5
+  dead_timeout: 2
+  ping_interval: 0.5
+  ping_timeout: 1
+  connect_timeout: 2
+  initial_reconnect_delay: 3
+  max_reconnect_delay: 6
+`;
+
+describe('the panel in Chromium (headless mode)', () => {
+  it('shows connected with live numbers, then reconnecting with a countdown when the primary dies, then the fallback as active', async () => {
+    const primary = await hub();
+    const fallbackPort = await freePort();
+    const token = await primary.agentToken('pc-e2e');
+    const { url } = await agentWithPanel(`server:\n  url: "${primary.url}"\n  fallback_urls: ["http://127.0.0.1:${fallbackPort}"]\nagent:\n  id: pc-e2e\n  name: Rack 3 PC\n  token: "${token}"\n${FAST}`);
+    const page = await open(url);
+
+    const status = page.getByTestId('link-status');
+    await expect.poll(() => status.getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    expect(await status.textContent()).toContain('Connected');
+    expect(await text(page, 'active-server')).toContain(primary.url);
+    expect(await page.getByTestId('server-row').count()).toBe(2);
+    expect(await page.getByTestId('server-row').nth(0).getAttribute('data-status')).toBe('active');
+    // Live: the counters move without a reload.
+    const first = numberIn(await text(page, 'stat-messages-received'));
+    await expect.poll(async () => numberIn(await text(page, 'stat-messages-received')), { timeout: 10_000 }).toBeGreaterThan(first);
+    await expect.poll(async () => text(page, 'latency-p50'), { timeout: 10_000 }).toMatch(/\d/);
+    await expect.poll(() => page.getByTestId('quality').getAttribute('data-level')).toMatch(/excellent|good/);
+    expect(await page.getByTestId('latency-chart').count()).toBe(1);
+    expect(await page.getByTestId('throughput-chart').count()).toBe(1);
+    await shot(page, '1-connected');
+
+    // The primary dies; the fallback is down too: the agent waits out its backoff, counting down.
+    await primary.kill();
+    await expect.poll(() => status.getAttribute('data-tone'), { timeout: 10_000 }).toBe('reconnecting');
+    await expect.poll(async () => status.textContent(), { timeout: 10_000 }).toMatch(/Reconnecting in \d+s/);
+    const countdown1 = numberIn((await status.textContent())!.replace(/.*in /, ''));
+    await page.waitForTimeout(1100);
+    const label2 = (await status.textContent())!;
+    if (/Reconnecting in \d+s/.test(label2)) expect(numberIn(label2.replace(/.*in /, ''))).toBeLessThan(countdown1);
+    await shot(page, '2-reconnecting');
+
+    // The fallback comes up: it becomes the active server.
+    await hub(fallbackPort);
+    await expect.poll(() => status.getAttribute('data-tone'), { timeout: 20_000 }).toBe('connected');
+    expect(await text(page, 'active-server')).toContain(`127.0.0.1:${fallbackPort}`);
+    await expect.poll(() => page.getByTestId('server-row').nth(1).getAttribute('data-status')).toBe('active');
+    expect(await page.getByTestId('server-row').nth(0).getAttribute('data-status')).toBe('failed');
+    await shot(page, '3-fallback-active');
+  });
+
+  it('"Reconnect now" produces a reconnect visible in the timeline; the logs tail shows it too', async () => {
+    const h = await hub();
+    const { url } = await agentWithPanel(`server:\n  url: "${h.url}"\nagent:\n  id: pc-reconnect\n  token: "${await h.agentToken('pc-reconnect')}"\n${FAST}`);
+    const page = await open(url);
+    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    const before = await page.locator('[data-testid="timeline-item"][data-reason="reconnect_requested"]').count();
+    await page.getByTestId('reconnect-now').click();
+    await expect.poll(() => page.locator('[data-testid="timeline-item"][data-reason="reconnect_requested"]').count(), { timeout: 10_000 }).toBeGreaterThan(before);
+    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    await h.waitForLog('the old session left gracefully', (l) => l.agent_id === 'pc-reconnect' && l.kind === 'graceful' && l.reason === 'reconnect_requested');
+    await shot(page, '4-timeline-after-reconnect');
+
+    await page.getByTestId('tab-logs').click();
+    await expect.poll(async () => (await page.getByTestId('log-line').allTextContents()).join('\n'), { timeout: 10_000 }).toContain('Reconnect requested from the panel');
+    await page.getByTestId('log-level').selectOption('warn');
+    await expect.poll(async () => (await page.getByTestId('log-line').allTextContents()).join('\n')).not.toContain('✓ Connected to server');
+    await shot(page, '5-logs');
+  });
+
+  it('Settings: an invalid URL is an inline error and saves nothing; a valid change is saved and applied live', async () => {
+    const [a, b] = [await hub(), await hub()];
+    const token = await a.agentToken('pc-settings');
+    const original = `# Rack 3\nserver:\n  url: "${a.url}"\nagent:\n  id: pc-settings\n  token: "${token}"\n${FAST}`;
+    const { url, file } = await agentWithPanel(original);
+    const page = await open(url);
+    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    await page.getByTestId('tab-settings').click();
+    const urlField = page.getByTestId('settings-server-url');
+    await expect.poll(() => urlField.inputValue()).toBe(a.url);
+
+    await urlField.fill('adb.example.com');
+    await expect.poll(() => page.getByTestId('error-server.url').isVisible()).toBe(true);
+    expect(await text(page, 'error-server.url')).toMatch(/http:\/\/, https:\/\/, ws:\/\/ or wss:\/\//);
+    expect(await page.getByTestId('settings-save').isDisabled()).toBe(true);
+    await shot(page, '6-settings-invalid');
+    expect(fs.readFileSync(file, 'utf8')).toBe(original);
+
+    // Valid: B becomes the primary, A its fallback.
+    await urlField.fill(b.url);
+    await page.getByTestId('settings-add-fallback').click();
+    await page.getByTestId('settings-fallback-0').fill(a.url);
+    await expect.poll(() => page.getByTestId('error-server.url').count()).toBe(0);
+    await page.getByTestId('settings-save').click();
+    await expect.poll(() => page.getByTestId('settings-saved').isVisible(), { timeout: 10_000 }).toBe(true);
+    await b.waitForLog('the agent registered on the new primary', (l) => l.agent_id === 'pc-settings' && typeof l.msg === 'string' && l.msg.includes('registered'));
+    await page.getByTestId('tab-overview').click();
+    await expect.poll(async () => text(page, 'active-server'), { timeout: 10_000 }).toContain(b.url);
+    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone')).toBe('connected');
+    const saved = fs.readFileSync(file, 'utf8');
+    expect(saved).toContain('# Rack 3');
+    expect(saved).toContain(b.url);
+    await shot(page, '7-settings-applied');
+  });
+
+  it('is readable at 1024×700 too', async () => {
+    const h = await hub();
+    const { url } = await agentWithPanel(`server:\n  url: "${h.url}"\nagent:\n  id: pc-small\n  token: "${await h.agentToken('pc-small')}"\n${FAST}`);
+    const page = await open(url, { width: 1024, height: 700 });
+    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    await expect.poll(async () => text(page, 'latency-p50'), { timeout: 10_000 }).toMatch(/\d/);
+    // Nothing wider than the window: no horizontal scrolling.
+    // (A string, so this Node-typed file need not know the DOM.)
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(1024);
+    await shot(page, '8-small-window');
+  });
+
+  it('without a token the panel says how to get in, and the API stays closed', async () => {
+    const h = await hub();
+    const { url } = await agentWithPanel(`server:\n  url: "${h.url}"\nagent:\n  id: pc-notoken\n  token: "${await h.agentToken('pc-notoken')}"\n`);
+    const page = await open(url.replace(/#token=.*/, ''));
+    await expect.poll(async () => (await page.textContent('body')) ?? '').toMatch(/panel token/i);
+    await shot(page, '9-no-token');
+  });
+
+  it('farmlink start with nothing configured: a local hub, and the panel says so', async () => {
+    const home = fs.mkdtempSync(path.join(tmp, 'home-'));
+    const cli = spawnCli(['start', '--headless', '--hub-port', '0', '--panel-port', '0', '--no-log-file', '--log-format', 'json', '--data-dir', home], { HOME: home, XDG_CONFIG_HOME: path.join(home, 'xdg') });
+    cleanups.push(async () => {
+      cli.kill('SIGKILL');
+      await cli.exited;
+    });
+    await cli.waitForOutput(/"event":"panel"/);
+    const url = /"url":"(http:\/\/127\.0\.0\.1:\d+\/#token=[^"]+)"/.exec(cli.stdout)![1]!;
+    const page = await open(url);
+    await expect.poll(() => page.getByTestId('local-hub-notice').isVisible(), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    await shot(page, '0-local-hub');
+    await waitUntil('the agent still running', () => cli.proc.exitCode === null);
+  });
+});
