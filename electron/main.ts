@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   let quitting = false;
   const showWindow = () => {
     if (!win || win.isDestroyed()) {
-      const created = createPanelWindow({ rendererIndex, preload, icon: path.join(app.getAppPath(), 'build', 'icon.png'), show: true });
+      const created = createPanelWindow({ rendererIndex, preload, icon: path.join(app.getAppPath(), 'assets', 'icon.png'), show: true });
       forwardFeed(host, created.webContents);
       // Closing the window keeps FarmLink running in the tray; Quit is in the tray menu.
       created.on('close', (event) => {
