@@ -6,13 +6,14 @@ import { createPanelStore, type PanelStore } from './store/panel-store.js';
 import './styles.css';
 
 // The bridge reports its link before the store exists; the first report is replayed into it.
-let store: PanelStore | undefined;
+const holder: { store?: PanelStore } = {};
 let earlyLink: LinkStatus = 'connecting';
 const client = createBridge((link) => {
-  if (store) store.getState().setLink(link);
+  if (holder.store) holder.store.getState().setLink(link);
   else earlyLink = link;
 });
-store = createPanelStore(client);
+const store = createPanelStore(client);
+holder.store = store;
 store.getState().setLink(earlyLink);
 void store.getState().start();
 

@@ -99,7 +99,7 @@ describe('AgentHost', () => {
     await waitUntil('some traffic', () => h.snapshot().stats.messages_received > 5);
     const before = h.snapshot();
     const values = before.settings.values;
-    const result = await h.saveSettings({ ...values, server: { url: b.url, fallback_urls: [a.url] }, connection: { ...values.connection, heartbeat_interval: 0.2 }, agent: { name: 'Rack 3 PC' } });
+    const result = await h.saveSettings({ ...values, server: { url: b.url, fallback_urls: [a.url] }, connection: { ...values.connection, registration_timeout: 7 }, agent: { name: 'Rack 3 PC' } });
     expect(result).toEqual({ file });
     await waitUntil('registered on B, the new primary', connectedTo(h, 0));
     const after = h.snapshot();
@@ -116,8 +116,10 @@ describe('AgentHost', () => {
     expect(written).toContain('# Farm 7, rack 3 — do not remove');
     expect(written).toContain('# the old hub');
     expect(written).toContain('level: info');
-    expect(written).toContain('heartbeat_interval: 0.2');
+    expect(written).toContain('registration_timeout: 7');
     expect(written).not.toContain('connect_timeout'); // defaults are not spelled out
+    expect(written).not.toContain('heartbeat_interval'); // fixed by a --set flag: the file is not where it lives
+    expect(written).toMatch(/token: \S{100,}\n/); // the long token stays on one line
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(loadAgentConfig({ file }).config.server).toEqual({ url: b.url, fallback_urls: [a.url] });
   });

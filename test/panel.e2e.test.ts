@@ -34,7 +34,10 @@ afterAll(async () => {
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  // Every cleanup runs; the first failure among them (a console error in the panel) fails the test.
+  const failures: unknown[] = [];
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => failures.push(error));
+  if (failures.length > 0) throw failures[0];
 });
 
 async function hub(port?: number): Promise<HubProcess> {
@@ -144,9 +147,10 @@ describe('the panel in Chromium (headless mode)', () => {
 
     await page.getByTestId('tab-logs').click();
     await expect.poll(async () => (await page.getByTestId('log-line').allTextContents()).join('\n'), { timeout: 10_000 }).toContain('Reconnect requested from the panel');
+    await shot(page, '5-logs');
     await page.getByTestId('log-level').selectOption('warn');
     await expect.poll(async () => (await page.getByTestId('log-line').allTextContents()).join('\n')).not.toContain('✓ Connected to server');
-    await shot(page, '5-logs');
+    await shot(page, '5b-logs-warnings-only');
   });
 
   it('Settings: an invalid URL is an inline error and saves nothing; a valid change is saved and applied live', async () => {

@@ -13,7 +13,7 @@ const CONNECTION_DEFAULTS = ConnectionSectionSchema.parse({});
  * or the file already names it, so a file stays as short as its owner made it. The write is
  * atomic (temp file, then rename) and the file is readable by its owner only: it holds the token.
  */
-export function writeSettingsFile(file: string, settings: Settings): void {
+export function writeSettingsFile(file: string, settings: Settings, options: { skip?: ReadonlySet<string> } = {}): void {
   let doc: YAML.Document;
   if (fs.existsSync(file)) {
     doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
@@ -24,19 +24,25 @@ export function writeSettingsFile(file: string, settings: Settings): void {
     doc = new YAML.Document({});
     doc.commentBefore = ' FarmLink agent configuration (README → Configuration). Written by the panel; comments you add are kept.';
   }
-  doc.setIn(['server', 'url'], settings.server.url);
-  doc.setIn(['server', 'fallback_urls'], doc.createNode([...settings.server.fallback_urls]));
+  // Values fixed by the environment or flags are what the form shows, not what the file says.
+  const skip = options.skip ?? new Set<string>();
+  const write = (keyPath: string[], value: unknown) => {
+    if (!skip.has(keyPath.join('.'))) doc.setIn(keyPath, value);
+  };
+  write(['server', 'url'], settings.server.url);
+  write(['server', 'fallback_urls'], doc.createNode([...settings.server.fallback_urls]));
   for (const [key, value] of Object.entries(settings.connection)) {
     const keyPath = ['connection', key];
     const isDefault = CONNECTION_DEFAULTS[key as keyof typeof CONNECTION_DEFAULTS] === value;
-    if (!isDefault || doc.hasIn(keyPath)) doc.setIn(keyPath, value);
+    if (!isDefault || doc.hasIn(keyPath)) write(keyPath, value);
   }
-  if (settings.agent.name) doc.setIn(['agent', 'name'], settings.agent.name);
-  else if (doc.hasIn(['agent', 'name'])) doc.deleteIn(['agent', 'name']);
-  if (settings.agent.token) doc.setIn(['agent', 'token'], settings.agent.token);
+  if (settings.agent.name) write(['agent', 'name'], settings.agent.name);
+  else if (doc.hasIn(['agent', 'name']) && !skip.has('agent.name')) doc.deleteIn(['agent', 'name']);
+  if (settings.agent.token) write(['agent', 'token'], settings.agent.token);
 
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const temp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(temp, doc.toString(), { mode: 0o600 });
+  // lineWidth 0: a long token stays on one line, as a person would paste it.
+  fs.writeFileSync(temp, doc.toString({ lineWidth: 0 }), { mode: 0o600 });
   fs.renameSync(temp, file);
 }

@@ -181,7 +181,8 @@ export class AgentHost {
       throw new HostFailure('INVALID_SETTINGS', 'Some settings are not valid; nothing was saved', problems);
     }
     const file = this.configFile ?? this.options.defaultConfigFile;
-    writeSettingsFile(file, parsed.data);
+    const fixed = new Set(this.overrides.filter((o) => o.source !== LOCAL_HUB_SOURCE).map((o) => o.path.join('.')));
+    writeSettingsFile(file, parsed.data, { skip: fixed });
     // Real settings replace the local hub the agent was started on.
     const overrides = this.overrides.filter((o) => o.source !== LOCAL_HUB_SOURCE);
     let loaded;

@@ -30,13 +30,13 @@ export function environment(options: BenchOptions, startedAt: Date, elapsedS: nu
   ]);
 }
 
-/** Replaces the generated block of bench/README.md, keeping the hand-written text around it. */
-export function writeReadme(readmePath: string, generated: string): void {
-  const block = `${START_MARK}\n${generated.trim()}\n${END_MARK}`;
+/** Replaces a generated block of bench/README.md (the hub results by default), keeping the hand-written text around it. */
+export function writeReadme(readmePath: string, generated: string, marks: { start: string; end: string; heading: string } = { start: START_MARK, end: END_MARK, heading: '## Results' }): void {
+  const block = `${marks.start}\n${generated.trim()}\n${marks.end}`;
   let text = fs.existsSync(readmePath) ? fs.readFileSync(readmePath, 'utf8') : '';
-  const start = text.indexOf(START_MARK);
-  const end = text.indexOf(END_MARK);
-  if (start >= 0 && end > start) text = `${text.slice(0, start)}${block}${text.slice(end + END_MARK.length)}`;
-  else text = `${text.trimEnd()}\n\n## Results\n\n${block}\n`;
+  const start = text.indexOf(marks.start);
+  const end = text.indexOf(marks.end);
+  if (start >= 0 && end > start) text = `${text.slice(0, start)}${block}${text.slice(end + marks.end.length)}`;
+  else text = `${text.trimEnd()}\n\n${marks.heading}\n\n${block}\n`;
   fs.writeFileSync(readmePath, text);
 }

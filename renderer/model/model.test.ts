@@ -37,7 +37,8 @@ describe('timeline', () => {
       ev(4, 'connecting', { phase: 'reconnecting', next_server: { index: 0, url: 'a' }, next_attempt_at: 9, delay_ms: 2000, backoff_step: 2 }, 'connect_refused'),
     ]);
     expect(items.map((i) => i.title)).toEqual(['Waiting 2s before retrying (backoff #2)', 'Switched to fallback #1', 'Registered on the primary', 'Connecting to the primary']);
-    expect(items[1]).toMatchObject({ detail: 'No pong within 20s', tone: 'bad' });
+    expect(items[1]).toMatchObject({ detail: 'No pong within 20s', tone: 'bad', code: 'ping_timeout' });
+    expect(items.map((i) => i.code)).toEqual(['connect_refused', 'ping_timeout', 'registered', 'start']);
   });
 });
 

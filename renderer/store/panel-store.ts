@@ -41,6 +41,7 @@ export type PanelStore = ReturnType<typeof createPanelStore>;
  */
 export function createPanelStore(client: AgentHostClient, now: () => number = () => Date.now()) {
   let subscribed = false;
+  let started = false;
   return createStore<PanelState & PanelActions>()((set, get) => {
     const applySnapshot = (snapshot: Snapshot) => set({ snapshot, clockOffsetMs: snapshot.now - now() });
     const appendLogs = (entries: readonly LogEntry[]) => {
@@ -62,12 +63,17 @@ export function createPanelStore(client: AgentHostClient, now: () => number = ()
       savedTo: null,
 
       setLink(link) {
-        set({ link });
-        // After the panel's socket comes back, fetch everything again rather than trust a gap.
-        if (link === 'open' && get().snapshot) void get().start();
+        const was = get().link;
+        const error = get().error;
+        // A transport error is about the link that just came back: it no longer applies.
+        set({ link, ...(link === 'open' && error?.code === 'TRANSPORT' ? { error: null } : {}) });
+        // After the panel's socket comes back, fetch everything again rather than trust a gap —
+        // also when the very first fetch failed because the link was not up yet.
+        if (link === 'open' && was !== 'open' && started) void get().start();
       },
 
       async start() {
+        started = true;
         if (!subscribed) {
           subscribed = true;
           client.on('snapshot', applySnapshot);

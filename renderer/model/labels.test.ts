@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { QUALITY_THRESHOLDS } from '../../protocol/quality.js';
+import { formatPercent, linkDuration, qualityRules, serverName } from './labels.js';
+
+describe('labels', () => {
+  it('names servers as the config file orders them', () => {
+    expect([serverName(0), serverName(2)]).toEqual(['Primary', 'Fallback #2']);
+  });
+
+  it('states the quality thresholds from the agent’s own constants', () => {
+    const rules = qualityRules().join('\n');
+    expect(rules).toContain(`≤ ${QUALITY_THRESHOLDS.excellent.maxMedianRttMs} ms`);
+    expect(rules).toContain(`≤ ${QUALITY_THRESHOLDS.good.maxMedianRttMs} ms`);
+    expect(rules).toContain(`last ${QUALITY_THRESHOLDS.window} heartbeats`);
+  });
+
+  it('formats shares as percentages', () => {
+    expect([formatPercent(0), formatPercent(0.004), formatPercent(0.1), formatPercent(1)]).toEqual(['0%', '0.4%', '10%', '100%']);
+  });
+
+  it('counts up time from registration and down time from the last success or the start', () => {
+    const stats = { last_success_at: null } as never;
+    const connected = { phase: 'connected', server: { index: 0, url: 'a' }, since: 1000, session_id: 's', hub_id: 'h' } as const;
+    expect(linkDuration({ state: connected, stats, started_at: 0 }, 6000)).toEqual({ kind: 'up', ms: 5000 });
+    expect(linkDuration({ state: { phase: 'idle' }, stats, started_at: 0 }, 6000)).toEqual({ kind: 'down', ms: 6000 });
+    expect(linkDuration({ state: { phase: 'idle' }, stats: { last_success_at: 4000 } as never, started_at: 0 }, 6000)).toEqual({ kind: 'down', ms: 2000 });
+  });
+});
