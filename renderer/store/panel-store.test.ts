@@ -52,8 +52,12 @@ describe('panel store', () => {
   it('fetches everything again when the panel\'s own link to the agent comes back', async () => {
     const { store, transport } = setup();
     await store.getState().start();
+    store.getState().setLink('open'); // the first open: start()'s own calls go out, nothing more
     const before = transport.calls.filter((c) => c.method === 'getSnapshot').length;
+    store.getState().setLink('open');
+    expect(transport.calls.filter((c) => c.method === 'getSnapshot').length).toBe(before);
     store.getState().setLink('closed');
+    store.getState().setLink('connecting');
     store.getState().setLink('open');
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(transport.calls.filter((c) => c.method === 'getSnapshot').length).toBe(before + 1);

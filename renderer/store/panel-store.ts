@@ -42,6 +42,7 @@ export type PanelStore = ReturnType<typeof createPanelStore>;
 export function createPanelStore(client: AgentHostClient, now: () => number = () => Date.now()) {
   let subscribed = false;
   let started = false;
+  let openedBefore = false;
   return createStore<PanelState & PanelActions>()((set, get) => {
     const applySnapshot = (snapshot: Snapshot) => set({ snapshot, clockOffsetMs: snapshot.now - now() });
     const appendLogs = (entries: readonly LogEntry[]) => {
@@ -67,9 +68,11 @@ export function createPanelStore(client: AgentHostClient, now: () => number = ()
         const error = get().error;
         // A transport error is about the link that just came back: it no longer applies.
         set({ link, ...(link === 'open' && error?.code === 'TRANSPORT' ? { error: null } : {}) });
-        // After the panel's socket comes back, fetch everything again rather than trust a gap —
-        // also when the very first fetch failed because the link was not up yet.
-        if (link === 'open' && was !== 'open' && started) void get().start();
+        if (link !== 'open' || was === 'open') return;
+        // The first open delivers the calls start() queued; any later one is the panel's socket
+        // coming back, after which everything is fetched again rather than trusting a gap.
+        if (openedBefore && started) void get().start();
+        openedBefore = true;
       },
 
       async start() {
