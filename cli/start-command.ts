@@ -35,8 +35,9 @@ export async function startCommand(argv: string[]): Promise<number> {
   if (!unavailable) return runDesktop(argv);
 
   const consoleFormat = logFormatFlag(values['log-format'] ?? 'pretty');
+  const { logger: startLogger } = await createLogger({ level: 'info', console: consoleFormat, component: 'start' });
+  startLogger.info(`Starting headless (${unavailable}): open the panel URL printed below in a browser`);
   const { logger: hubLogger, close: closeHubLog } = await createLogger({ level: 'info', console: consoleFormat, component: 'hub' });
-  hubLogger.info(`Starting headless (${unavailable}): open the panel URL printed below in a browser`);
   const { file } = configFileFrom(values);
   const plan = await planAgentRun({
     file,
