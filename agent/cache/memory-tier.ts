@@ -1,0 +1,52 @@
+/**
+ * The in-process tier (L1) of the cache: the contract. The implementation is W-TinyLFU
+ * (`tinylfu-memory-tier.ts`); `lru-memory-tier.ts` is plain LRU, kept as the baseline the
+ * benchmark compares against and as a fallback policy.
+ */
+
+export interface MemoryTierOptions {
+  /** Most entries held at once. */
+  maxEntries: number;
+  /** Most bytes held at once, as reported by each `set`'s `size`; unbounded when omitted. */
+  maxBytes?: number;
+  /** Monotonic milliseconds; injected so expiry is testable with fake timers. */
+  now?: () => number;
+  /** Called for every entry that leaves the tier by eviction or expiry (not by delete/clear). */
+  onEvict?: (key: string, reason: 'capacity' | 'expired') => void;
+}
+
+export interface MemoryTierStats {
+  hits: number;
+  misses: number;
+  /** Entries pushed out to make room. */
+  evictions: number;
+  /** Entries that expired (found expired on access, or swept). */
+  expirations: number;
+  /** New entries the admission policy refused (always 0 for plain LRU). */
+  admissionsRejected: number;
+  entries: number;
+  bytes: number;
+}
+
+export interface MemoryTier<V> {
+  /**
+   * The value, or undefined when absent or past `removeAt`. Records the access (a hit or a
+   * miss) for the admission policy — misses too, so keys that keep being asked for earn their place.
+   */
+  get(key: string): V | undefined;
+  /** The value without recording an access or changing recency. */
+  peek(key: string): V | undefined;
+  /**
+   * Stores a value. `size` counts towards maxBytes; `removeAt` (monotonic ms) is when the entry
+   * stops being returned at all. Returns false when the admission policy refused a new key (the
+   * key is then absent); replacing an existing key is always accepted.
+   */
+  set(key: string, value: V, options?: { size?: number; removeAt?: number }): boolean;
+  delete(key: string): boolean;
+  clear(): void;
+  has(key: string): boolean;
+  /** Every live key (order unspecified), for group operations such as dropping a namespace. */
+  keys(): IterableIterator<string>;
+  readonly size: number;
+  stats(): MemoryTierStats;
+}
