@@ -37,9 +37,10 @@ export interface MemoryTier<V> {
   /** The value without recording an access or changing recency. */
   peek(key: string): V | undefined;
   /**
-   * Stores a value. `size` counts towards maxBytes; `removeAt` (monotonic ms) is when the entry
-   * stops being returned at all. Returns false when the admission policy refused a new key (the
-   * key is then absent); replacing an existing key is always accepted.
+   * Stores a value. `size` counts towards maxBytes; `removeAt` (in `now()` time) is when the entry
+   * stops being returned at all. Returns false when the value cannot be held at all (larger than
+   * maxBytes; the key is then absent). W-TinyLFU's admission decision comes later, when the new
+   * entry leaves the admission window, and shows in `admissionsRejected`.
    */
   set(key: string, value: V, options?: { size?: number; removeAt?: number }): boolean;
   delete(key: string): boolean;

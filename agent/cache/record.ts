@@ -1,0 +1,107 @@
+import v8 from 'node:v8';
+
+/**
+ * One cached value with its lifetimes, as every tier keeps it. Times are wall-clock epoch
+ * milliseconds because records outlive the process (disk) and cross processes (Redis).
+ */
+export interface CacheRecord<V = unknown> {
+  value: V;
+  createdAt: number;
+  /** Until then the value is fresh. */
+  freshUntil: number;
+  /** After freshUntil and until then (the grace period) it is stale: servable while a fresh one is fetched. */
+  staleUntil: number;
+  /** Tags (namespaces included) and each tag's version when the record was written. */
+  tags: string[];
+  tagVersions: number[];
+}
+
+/** First byte of every encoded record; a record of another format is a miss, never a misread value. */
+export const RECORD_FORMAT = 1;
+
+/**
+ * The serializer: V8's structured serialization (`node:v8`), the same algorithm as
+ * structuredClone. Values come back as they went in — Date, Buffer, Map, Set, bigint, typed
+ * arrays, RegExp, NaN, -0, undefined, nested and cyclic objects — except that class instances come
+ * back as plain objects (their prototype is not stored) and functions and symbols cannot be
+ * stored at all (set() rejects them with CACHE_UNSERIALIZABLE).
+ */
+export function encodeRecord(record: CacheRecord): Buffer {
+  const body = v8.serialize(record);
+  const out = Buffer.allocUnsafe(body.length + 1);
+  out[0] = RECORD_FORMAT;
+  body.copy(out, 1);
+  return out;
+}
+
+/** The record, or undefined for bytes of another format or corrupted bytes. */
+export function decodeRecord<V = unknown>(bytes: Uint8Array): CacheRecord<V> | undefined {
+  if (bytes.length < 2 || bytes[0] !== RECORD_FORMAT) return undefined;
+  try {
+    const record = v8.deserialize(bytes.subarray(1)) as CacheRecord<V>;
+    return typeof record === 'object' && record !== null && typeof record.freshUntil === 'number' ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Rough bytes a value holds in memory, for the memory tier's byte bound when a value never went
+ * through the serializer. Walks at most `budget` nodes so a huge value cannot stall a set().
+ */
+export function estimateSize(value: unknown, budget = 2000): number {
+  let size = 0;
+  let nodes = 0;
+  const seen = new Set<unknown>();
+  const walk = (v: unknown): void => {
+    if (nodes++ > budget) return;
+    switch (typeof v) {
+      case 'string':
+        size += 16 + v.length * 2;
+        return;
+      case 'number':
+      case 'boolean':
+      case 'undefined':
+        size += 8;
+        return;
+      case 'bigint':
+        size += 16;
+        return;
+      case 'object': {
+        if (v === null) {
+          size += 8;
+          return;
+        }
+        if (seen.has(v)) return;
+        seen.add(v);
+        if (ArrayBuffer.isView(v)) {
+          size += 64 + v.byteLength;
+          return;
+        }
+        if (v instanceof Date) {
+          size += 48;
+          return;
+        }
+        size += 48;
+        if (v instanceof Map) {
+          for (const [k, item] of v) {
+            walk(k);
+            walk(item);
+          }
+        } else if (v instanceof Set || Array.isArray(v)) {
+          for (const item of v as Iterable<unknown>) walk(item);
+        } else {
+          for (const key of Object.keys(v)) {
+            size += 16 + key.length * 2;
+            walk((v as Record<string, unknown>)[key]);
+          }
+        }
+        return;
+      }
+      default:
+        size += 16;
+    }
+  };
+  walk(value);
+  return size;
+}

@@ -1,0 +1,295 @@
+import { FrequencySketch, hashKey } from './frequency-sketch.js';
+import type { MemoryTier, MemoryTierOptions, MemoryTierStats } from './memory-tier.js';
+
+const WINDOW = 0;
+const PROBATION = 1;
+const PROTECTED = 2;
+
+/**
+ * The memory tier with W-TinyLFU admission (Einziger, Friedman & Manes; the policy of Java's
+ * Caffeine). New entries land in a small LRU window (1 % of the capacity). What falls out of the
+ * window is a candidate for the main space, a segmented LRU (20 % probation, 80 % protected); it
+ * gets in only if the frequency sketch says it is asked for more often than the entry it would
+ * push out. So a one-off scan passes through the window without flushing the hot set, which is
+ * where plain LRU loses most.
+ *
+ * Entries live in parallel arrays indexed by slot, with the three LRU lists threaded through
+ * `next`/`prev` as index links, as lru-cache does: no object per entry, nothing for the garbage
+ * collector to chase. Each slot keeps its key's hash, so hits never rehash the key.
+ */
+export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
+  private readonly capacity: number;
+  private readonly maxBytes: number;
+  private readonly now: () => number;
+  private readonly onEvict: MemoryTierOptions['onEvict'];
+  private readonly sketch: FrequencySketch;
+  private readonly slots = new Map<string, number>();
+
+  private readonly keyOf: Array<string | undefined>;
+  private readonly valueOf: Array<V | undefined>;
+  private readonly next: Uint32Array;
+  private readonly prev: Uint32Array;
+  private readonly queue: Uint8Array;
+  private readonly hashOf: Int32Array;
+  private readonly sizeOf: Float64Array;
+  /** 0 = never expires. */
+  private readonly removeAtOf: Float64Array;
+  /** Slots never used yet are handed out from `fresh`; freed ones are stacked here. */
+  private readonly freeSlots: number[] = [];
+  private fresh = 0;
+
+  /** The list heads are sentinel slots past the last real one: capacity + WINDOW/PROBATION/PROTECTED. */
+  private readonly head: number;
+  private readonly counts = [0, 0, 0];
+  private readonly windowMax: number;
+  private readonly protectedMax: number;
+  private bytes = 0;
+  private readonly counters = { hits: 0, misses: 0, evictions: 0, expirations: 0, admissionsRejected: 0 };
+
+  constructor(options: MemoryTierOptions) {
+    if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${options.maxEntries}`);
+    this.capacity = options.maxEntries;
+    this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    this.now = options.now ?? Date.now;
+    this.onEvict = options.onEvict;
+    this.sketch = new FrequencySketch(this.capacity);
+    this.windowMax = Math.max(1, Math.round(this.capacity * 0.01));
+    this.protectedMax = Math.round((this.capacity - this.windowMax) * 0.8);
+
+    // One slot more than the capacity: a new entry is placed before the policy picks who leaves.
+    const entries = this.capacity + 1;
+    this.keyOf = new Array<string | undefined>(entries);
+    this.valueOf = new Array<V | undefined>(entries);
+    this.next = new Uint32Array(entries + 3);
+    this.prev = new Uint32Array(entries + 3);
+    this.queue = new Uint8Array(entries + 3);
+    this.hashOf = new Int32Array(entries);
+    this.sizeOf = new Float64Array(entries);
+    this.removeAtOf = new Float64Array(entries);
+    this.head = entries;
+    for (let q = 0; q < 3; q += 1) {
+      const h = this.head + q;
+      this.next[h] = h;
+      this.prev[h] = h;
+    }
+  }
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  get(key: string): V | undefined {
+    const slot = this.slots.get(key);
+    if (slot === undefined) {
+      this.counters.misses += 1;
+      this.sketch.increment(hashKey(key));
+      return undefined;
+    }
+    const removeAt = this.removeAtOf[slot]!;
+    if (removeAt !== 0 && removeAt <= this.now()) {
+      this.counters.expirations += 1;
+      this.counters.misses += 1;
+      this.sketch.increment(this.hashOf[slot]!);
+      this.remove(slot);
+      this.onEvict?.(key, 'expired');
+      return undefined;
+    }
+    this.counters.hits += 1;
+    this.sketch.increment(this.hashOf[slot]!);
+    this.touch(slot);
+    return this.valueOf[slot];
+  }
+
+  peek(key: string): V | undefined {
+    const slot = this.slots.get(key);
+    if (slot === undefined) return undefined;
+    const removeAt = this.removeAtOf[slot]!;
+    return removeAt !== 0 && removeAt <= this.now() ? undefined : this.valueOf[slot];
+  }
+
+  has(key: string): boolean {
+    const slot = this.slots.get(key);
+    if (slot === undefined) return false;
+    const removeAt = this.removeAtOf[slot]!;
+    return removeAt === 0 || removeAt > this.now();
+  }
+
+  set(key: string, value: V, options?: { size?: number; removeAt?: number }): boolean {
+    const size = options?.size ?? 0;
+    const removeAt = options?.removeAt ?? 0;
+    if (size > this.maxBytes) {
+      this.delete(key);
+      this.counters.admissionsRejected += 1;
+      return false;
+    }
+    let slot = this.slots.get(key);
+    if (slot !== undefined) {
+      this.bytes += size - this.sizeOf[slot]!;
+      this.valueOf[slot] = value;
+      this.sizeOf[slot] = size;
+      this.removeAtOf[slot] = removeAt;
+      this.sketch.increment(this.hashOf[slot]!);
+      this.touch(slot);
+      this.evictForBytes(slot);
+      return true;
+    }
+    const hash = hashKey(key);
+    this.sketch.increment(hash);
+    slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.fresh++;
+    this.keyOf[slot] = key;
+    this.valueOf[slot] = value;
+    this.hashOf[slot] = hash;
+    this.sizeOf[slot] = size;
+    this.removeAtOf[slot] = removeAt;
+    this.bytes += size;
+    this.slots.set(key, slot);
+    this.append(WINDOW, slot);
+    if (this.counts[WINDOW]! > this.windowMax) this.leaveWindow();
+    if (this.slots.size > this.capacity) this.evictOne();
+    this.evictForBytes(slot);
+    return this.slots.has(key);
+  }
+
+  delete(key: string): boolean {
+    const slot = this.slots.get(key);
+    if (slot === undefined) return false;
+    this.remove(slot);
+    return true;
+  }
+
+  clear(): void {
+    this.slots.clear();
+    this.keyOf.fill(undefined);
+    this.valueOf.fill(undefined);
+    this.freeSlots.length = 0;
+    this.fresh = 0;
+    this.bytes = 0;
+    for (let q = 0; q < 3; q += 1) {
+      const h = this.head + q;
+      this.next[h] = h;
+      this.prev[h] = h;
+      this.counts[q] = 0;
+    }
+  }
+
+  keys(): IterableIterator<string> {
+    return this.slots.keys();
+  }
+
+  stats(): MemoryTierStats {
+    return { ...this.counters, entries: this.slots.size, bytes: this.bytes };
+  }
+
+  // ---- the policy ---------------------------------------------------------------------------
+
+  /** A hit: most recent in its list; a probation entry earns protection. */
+  private touch(slot: number): void {
+    const q = this.queue[slot]!;
+    this.unlink(slot);
+    if (q === PROBATION) {
+      this.append(PROTECTED, slot);
+      // Protected is full: its least recent entry goes back on probation, not out.
+      if (this.counts[PROTECTED]! > this.protectedMax) {
+        const demoted = this.next[this.head + PROTECTED]!;
+        this.unlink(demoted);
+        this.append(PROBATION, demoted);
+      }
+    } else {
+      this.append(q, slot);
+    }
+  }
+
+  /**
+   * The window is over its share: its least recent entry becomes a candidate for the main space.
+   * With room there it moves in; otherwise it duels the main space's victim (probation's least
+   * recent entry) on frequency, and the loser leaves the cache.
+   */
+  private leaveWindow(): void {
+    const candidate = this.next[this.head + WINDOW]!;
+    this.unlink(candidate);
+    this.append(PROBATION, candidate);
+    if (this.counts[PROBATION]! + this.counts[PROTECTED]! <= this.capacity - this.windowMax) return;
+    const victim = this.mainVictim(candidate);
+    if (victim === candidate || this.sketch.frequency(this.hashOf[candidate]!) <= this.sketch.frequency(this.hashOf[victim]!)) {
+      this.counters.admissionsRejected += 1;
+      this.evict(candidate);
+    } else {
+      this.evict(victim);
+    }
+  }
+
+  /** The main space's least valuable entry other than the candidate: probation's oldest, else protected's. */
+  private mainVictim(candidate: number): number {
+    const probationOldest = this.next[this.head + PROBATION]!;
+    if (probationOldest !== candidate) return probationOldest;
+    const protectedOldest = this.next[this.head + PROTECTED]!;
+    return protectedOldest === this.head + PROTECTED ? candidate : protectedOldest;
+  }
+
+  /** A safety net: the window and main shares already keep the count within capacity. */
+  private evictOne(): void {
+    const probationOldest = this.next[this.head + PROBATION]!;
+    if (probationOldest !== this.head + PROBATION) return this.evict(probationOldest);
+    const windowOldest = this.next[this.head + WINDOW]!;
+    if (windowOldest !== this.head + WINDOW) return this.evict(windowOldest);
+    this.evict(this.next[this.head + PROTECTED]!);
+  }
+
+  /** Over the byte bound: evict, least valuable first, never the entry just written unless it is alone. */
+  private evictForBytes(keep: number): void {
+    while (this.bytes > this.maxBytes && this.slots.size > 1) {
+      let victim = -1;
+      for (const q of [PROBATION, WINDOW, PROTECTED]) {
+        let s = this.next[this.head + q]!;
+        while (s !== this.head + q && s === keep) s = this.next[s]!;
+        if (s !== this.head + q) {
+          victim = s;
+          break;
+        }
+      }
+      if (victim < 0) break;
+      this.evict(victim);
+    }
+  }
+
+  private evict(slot: number): void {
+    const key = this.keyOf[slot]!;
+    const removeAt = this.removeAtOf[slot]!;
+    const expired = removeAt !== 0 && removeAt <= this.now();
+    this.remove(slot);
+    if (expired) this.counters.expirations += 1;
+    else this.counters.evictions += 1;
+    this.onEvict?.(key, expired ? 'expired' : 'capacity');
+  }
+
+  // ---- the lists ----------------------------------------------------------------------------
+
+  private remove(slot: number): void {
+    this.unlink(slot);
+    this.slots.delete(this.keyOf[slot]!);
+    this.bytes -= this.sizeOf[slot]!;
+    this.keyOf[slot] = undefined;
+    this.valueOf[slot] = undefined;
+    this.freeSlots.push(slot);
+  }
+
+  private unlink(slot: number): void {
+    const p = this.prev[slot]!;
+    const n = this.next[slot]!;
+    this.next[p] = n;
+    this.prev[n] = p;
+    this.counts[this.queue[slot]!]! -= 1;
+  }
+
+  /** Appends as the most recent of queue q (the head's prev); the least recent is the head's next. */
+  private append(q: number, slot: number): void {
+    const h = this.head + q;
+    const last = this.prev[h]!;
+    this.next[last] = slot;
+    this.prev[slot] = last;
+    this.next[slot] = h;
+    this.prev[h] = slot;
+    this.queue[slot] = q;
+    this.counts[q]! += 1;
+  }
+}
