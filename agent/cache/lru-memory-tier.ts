@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { MemoryTier, MemoryTierOptions, MemoryTierStats } from './memory-tier.js';
 
 interface Entry<V> {
@@ -8,13 +9,13 @@ interface Entry<V> {
 }
 
 /**
- * The memory tier with plain LRU eviction: the baseline W-TinyLFU is measured against in bench/,
- * and the policy to pick (`memory.policy: lru`) for workloads with no reuse skew. A Map keeps
- * insertion order, so re-inserting on every hit makes its first key the least recently used.
+ * The memory tier with plain LRU eviction, on `lru-cache`: the baseline W-TinyLFU is measured
+ * against in bench/, and the policy to pick (`memory.policy: lru`) for workloads with no reuse
+ * skew. Expiry is checked here against the injected clock rather than by lru-cache's own TTL
+ * timers, so both tiers expire the same way and fake clocks drive them in tests.
  */
 export class LruMemoryTier<V> implements MemoryTier<V> {
-  private readonly entries = new Map<string, Entry<V>>();
-  private readonly maxEntries: number;
+  private readonly lru: LRUCache<string, Entry<V>>;
   private readonly maxBytes: number;
   private readonly now: () => number;
   private readonly onEvict: MemoryTierOptions['onEvict'];
@@ -23,18 +24,30 @@ export class LruMemoryTier<V> implements MemoryTier<V> {
 
   constructor(options: MemoryTierOptions) {
     if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${options.maxEntries}`);
-    this.maxEntries = options.maxEntries;
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.now = options.now ?? Date.now;
     this.onEvict = options.onEvict;
+    this.lru = new LRUCache<string, Entry<V>>({
+      max: options.maxEntries,
+      // lru-cache wants sizes ≥ 1; the byte count we report is kept separately and exactly.
+      ...(options.maxBytes ? { maxSize: options.maxBytes, sizeCalculation: (entry: Entry<V>) => Math.max(1, entry.size) } : {}),
+      disposeAfter: (entry, key, reason) => {
+        this.bytes -= entry.size;
+        if (reason !== 'evict') return;
+        const expired = entry.removeAt !== 0 && entry.removeAt <= this.now();
+        if (expired) this.counters.expirations += 1;
+        else this.counters.evictions += 1;
+        this.onEvict?.(key, expired ? 'expired' : 'capacity');
+      },
+    });
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.lru.size;
   }
 
   get(key: string): V | undefined {
-    const entry = this.entries.get(key);
+    const entry = this.lru.get(key);
     if (entry === undefined) {
       this.counters.misses += 1;
       return undefined;
@@ -42,69 +55,50 @@ export class LruMemoryTier<V> implements MemoryTier<V> {
     if (entry.removeAt !== 0 && entry.removeAt <= this.now()) {
       this.counters.misses += 1;
       this.counters.expirations += 1;
-      this.drop(key, entry);
+      this.lru.delete(key);
       this.onEvict?.(key, 'expired');
       return undefined;
     }
     this.counters.hits += 1;
-    this.entries.delete(key);
-    this.entries.set(key, entry);
     return entry.value;
   }
 
   peek(key: string): V | undefined {
-    const entry = this.entries.get(key);
+    const entry = this.lru.peek(key);
     return entry === undefined || (entry.removeAt !== 0 && entry.removeAt <= this.now()) ? undefined : entry.value;
   }
 
   has(key: string): boolean {
-    const entry = this.entries.get(key);
+    const entry = this.lru.peek(key);
     return entry !== undefined && (entry.removeAt === 0 || entry.removeAt > this.now());
   }
 
   set(key: string, value: V, options?: { size?: number; removeAt?: number }): boolean {
     const size = options?.size ?? 0;
-    const old = this.entries.get(key);
-    if (old) this.drop(key, old);
     if (size > this.maxBytes) {
+      this.lru.delete(key);
       this.counters.admissionsRejected += 1;
       return false;
     }
-    this.entries.set(key, { value, size, removeAt: options?.removeAt ?? 0 });
     this.bytes += size;
-    while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {
-      const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry<V>];
-      const expired = oldest.removeAt !== 0 && oldest.removeAt <= this.now();
-      this.drop(oldestKey, oldest);
-      if (expired) this.counters.expirations += 1;
-      else this.counters.evictions += 1;
-      this.onEvict?.(oldestKey, expired ? 'expired' : 'capacity');
-    }
+    this.lru.set(key, { value, size, removeAt: options?.removeAt ?? 0 });
     return true;
   }
 
   delete(key: string): boolean {
-    const entry = this.entries.get(key);
-    if (!entry) return false;
-    this.drop(key, entry);
-    return true;
+    return this.lru.delete(key);
   }
 
   clear(): void {
-    this.entries.clear();
+    this.lru.clear();
     this.bytes = 0;
   }
 
   keys(): IterableIterator<string> {
-    return this.entries.keys();
+    return this.lru.keys();
   }
 
   stats(): MemoryTierStats {
-    return { ...this.counters, entries: this.entries.size, bytes: this.bytes };
-  }
-
-  private drop(key: string, entry: Entry<V>): void {
-    this.entries.delete(key);
-    this.bytes -= entry.size;
+    return { ...this.counters, entries: this.lru.size, bytes: this.bytes };
   }
 }
