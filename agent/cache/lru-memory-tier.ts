@@ -94,8 +94,10 @@ export class LruMemoryTier<V> implements MemoryTier<V> {
     this.bytes = 0;
   }
 
-  keys(): IterableIterator<string> {
-    return this.lru.keys();
+  *keys(): IterableIterator<string> {
+    // Expiry is ours, not lru-cache's: entries past removeAt stay until touched or evicted, and are not live.
+    const now = this.now();
+    for (const [key, entry] of this.lru.entries()) if (entry.removeAt === 0 || entry.removeAt > now) yield key;
   }
 
   stats(): MemoryTierStats {

@@ -172,8 +172,13 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
     }
   }
 
-  keys(): IterableIterator<string> {
-    return this.slots.keys();
+  *keys(): IterableIterator<string> {
+    // Entries past removeAt stay in their slot until touched or pushed out; they are not live.
+    const now = this.now();
+    for (const [key, slot] of this.slots) {
+      const removeAt = this.removeAtOf[slot]!;
+      if (removeAt === 0 || removeAt > now) yield key;
+    }
   }
 
   stats(): MemoryTierStats {
