@@ -3,9 +3,10 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import type { ConnectionState, ConnectionStats } from '../protocol/connection-state.js';
 import type { Broadcast, Command } from '../protocol/messages.js';
+import type { AgentCache } from './cache/agent-cache.js';
 import { type Clock, type Random, systemClock, systemRandom } from './clock.js';
 import { devicesListCommand } from './commands/adb-devices.js';
-import { CommandRegistry } from './commands/registry.js';
+import { CommandRegistry, type CommandHandler } from './commands/registry.js';
 import { systemInfoCommand } from './commands/system-info.js';
 import type { AgentSettings } from './config/agent-settings.js';
 import { AgentConnection } from './connection/connection.js';
@@ -21,7 +22,12 @@ export interface AgentDeps {
   usage?: SystemUsage;
   /** Name resolution for every dial (tests); dns.lookup by default. */
   lookup?: LookupFunction;
+  /** Command results for a moment, and the last server that worked (so a restart dials it first). */
+  cache?: AgentCache;
 }
+
+/** How long a command's result is reused: long enough to absorb a burst, short enough to stay current. */
+const COMMAND_CACHE_MS = { 'system.info': 1000, 'devices.list': 2000 } as const;
 
 /**
  * One FarmLink agent: the resilient connection to the hub plus what the agent does with it
@@ -32,6 +38,9 @@ export class Agent {
   readonly commands: CommandRegistry;
   private readonly log: Logger;
   private lastBroadcast: Broadcast | undefined;
+  private readonly cache: AgentCache | undefined;
+  private starting = false;
+  private stopped = false;
 
   constructor(
     readonly settings: AgentSettings,
@@ -54,9 +63,14 @@ export class Agent {
       usage: () => usage.sample(),
       ...(deps.lookup ? { lookup: deps.lookup } : {}),
     });
+    this.cache = deps.cache;
+    const cached = (name: keyof typeof COMMAND_CACHE_MS, handler: CommandHandler): CommandHandler => (this.cache ? this.cache.command(name, COMMAND_CACHE_MS[name], handler) : handler);
     this.commands = new CommandRegistry(settings.adb.timeoutMs)
-      .register('system.info', systemInfoCommand(usage, AGENT_VERSION))
-      .register('devices.list', devicesListCommand(settings.adb.path));
+      .register('system.info', cached('system.info', systemInfoCommand(usage, AGENT_VERSION)))
+      .register('devices.list', cached('devices.list', devicesListCommand(settings.adb.path)));
+    this.connection.events.on('registered', ({ server, registered }) => {
+      this.cache?.rememberServer({ url: settings.servers[server.index] ?? server.url, hub_id: registered.hub_id, session_id: registered.session_id, registered_at: Date.now() });
+    });
 
     this.connection.events.on('message', (message) => {
       if (message.type === 'command') void this.runCommand(message);
@@ -70,10 +84,26 @@ export class Agent {
       { agent_id: this.settings.identity.id, servers: servers.length },
       `FarmLink agent ${AGENT_VERSION} starting as ${this.settings.identity.name} (${this.settings.identity.id}); ${servers.length === 1 ? 'one server, no fallbacks' : `primary and ${servers.length - 1} fallback(s)`}`,
     );
-    this.connection.start();
+    if (!this.cache || servers.length === 1) {
+      this.connection.start();
+      return;
+    }
+    if (this.starting) return;
+    this.starting = true;
+    void this.cache.lastServer(servers).then((last) => {
+      if (this.stopped) return;
+      if (last && last.index !== 0) {
+        this.log.info(
+          { server: last.index, hub_id: last.entry.hub_id, session_id: last.entry.session_id, since: new Date(last.entry.registered_at).toISOString() },
+          `Last run was registered with hub ${last.entry.hub_id} on server #${last.index}; dialing it first`,
+        );
+      }
+      this.connection.start(last?.index ?? 0);
+    });
   }
 
   stop(): Promise<void> {
+    this.stopped = true;
     return this.connection.stop();
   }
 

@@ -31,6 +31,10 @@ Options (times in seconds, fractions allowed):
   --broadcast-interval S     periodic status broadcast to agents, 0 = off [10]
   --command-timeout S        default wait for a command result via the admin API [30]
   --per-message-deflate      enable compression (off by default: it costs memory per connection)
+  --redis-url URL            Redis shared by this farm's hubs (redis:// or rediss://)  [FARMLINK_REDIS_URL]
+  --redis-cluster H:P,H:P    Redis Cluster seed nodes instead of --redis-url  [FARMLINK_REDIS_CLUSTER]
+  --redis-prefix P           prefix of every key written to Redis [farmlink:]
+  --registry-ttl S           a shared registry entry lapses this long after its hub last confirmed it [90]
   --log-level L              ${LOG_LEVELS.join('|')} [info]
   --log-format F             pretty|json [pretty on a terminal, json otherwise]
 `;
@@ -47,6 +51,16 @@ export function logLevelFlag(value: string | undefined): LogLevel {
   if (value === undefined) return 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${value}"`);
   return value as LogLevel;
+}
+
+/** "host:port,host:port" → cluster seed nodes. */
+export function clusterFlag(value: string | undefined): Array<{ host: string; port: number }> | undefined {
+  if (value === undefined) return undefined;
+  return value.split(',').map((part) => {
+    const match = /^\s*(\[[^\]]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(part);
+    if (!match) throw new UsageError(`--redis-cluster: expected host:port[,host:port…], got "${part}"`);
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+  });
 }
 
 /** The secret for a hub: FARMLINK_HUB_SECRET, or on loopback a fresh one (said so by the caller). */
@@ -76,6 +90,10 @@ export async function hubCommand(argv: string[]): Promise<number> {
     'broadcast-interval': { type: 'string' },
     'command-timeout': { type: 'string' },
     'per-message-deflate': { type: 'boolean' },
+    'redis-url': { type: 'string' },
+    'redis-cluster': { type: 'string' },
+    'redis-prefix': { type: 'string' },
+    'registry-ttl': { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -103,7 +121,12 @@ export async function hubCommand(argv: string[]): Promise<number> {
     broadcast_interval_ms: secondsFlag('broadcast-interval', values['broadcast-interval']),
     command_timeout_ms: secondsFlag('command-timeout', values['command-timeout']),
     per_message_deflate: values['per-message-deflate'],
+    redis_url: values['redis-url'] ?? (process.env.FARMLINK_REDIS_URL || undefined),
+    redis_cluster: clusterFlag(values['redis-cluster'] ?? (process.env.FARMLINK_REDIS_CLUSTER || undefined)),
+    redis_prefix: values['redis-prefix'],
+    registry_ttl_ms: secondsFlag('registry-ttl', values['registry-ttl']),
   };
+  if (input.redis_url && input.redis_cluster) throw new UsageError('--redis-url and --redis-cluster: give one or the other, not both');
   const parsed = HubOptionsSchema.safeParse(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)));
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `hub option ${i.path.join('.')}: ${i.message}`));

@@ -64,6 +64,32 @@ export const SettingsSchema = z.strictObject({
 export type SettingsInput = z.input<typeof SettingsSchema>;
 export type Settings = z.output<typeof SettingsSchema>;
 
+const CacheTierSchema = z.object({
+  tier: z.enum(['memory', 'redis', 'disk']),
+  hits: z.number().int().nonnegative(),
+  misses: z.number().int().nonnegative(),
+  /** Entries held; null where the tier cannot count them cheaply (Redis). */
+  entries: z.number().int().nonnegative().nullable(),
+  errors: z.number().int().nonnegative(),
+});
+
+/** The agent's cache (command results, the last server that worked): how well it is doing. */
+export const CacheSummarySchema = z.object({
+  /** Lookups answered by some tier / all lookups; null before the first lookup. */
+  hit_ratio: z.number().min(0).max(1).nullable(),
+  hits: z.number().int().nonnegative(),
+  misses: z.number().int().nonnegative(),
+  /** Loader runs (e.g. adb calls) and the callers that shared one instead of starting another. */
+  loads: z.number().int().nonnegative(),
+  single_flight_joins: z.number().int().nonnegative(),
+  evictions: z.number().int().nonnegative(),
+  memory_bytes: z.number().int().nonnegative(),
+  tiers: z.array(CacheTierSchema),
+  /** Entries loaded into memory from disk at start-up, and how long it took. */
+  warm_start: z.object({ entries: z.number().int().nonnegative(), ms: z.number().nonnegative() }).nullable(),
+});
+export type CacheSummary = z.infer<typeof CacheSummarySchema>;
+
 export const SnapshotSchema = z.object({
   /** The host's clock when the snapshot was taken; countdowns are computed against it. */
   now: EpochMs,
@@ -100,6 +126,8 @@ export const SnapshotSchema = z.object({
   }),
   /** Set when the agent runs against the local hub `farmlink start` made because nothing was configured. */
   local_hub: z.object({ url: z.string() }).nullable(),
+  /** Null when the agent runs without a cache. */
+  cache: CacheSummarySchema.nullable(),
 });
 export type Snapshot = z.infer<typeof SnapshotSchema>;
 

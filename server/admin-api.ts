@@ -93,9 +93,12 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
       case 'error':
         sendJson(res, 200, { ok: false, error: outcome.error });
         return;
-      case 'not_connected':
-        sendError(res, 404, 'AGENT_NOT_CONNECTED', `No agent "${agentId}" is connected to this hub`);
+      case 'not_connected': {
+        const elsewhere = await hub.locate(agentId);
+        if (elsewhere) sendError(res, 409, 'AGENT_ON_OTHER_HUB', `Agent "${agentId}" is connected to hub ${elsewhere.hub_id}; send the command there`, { hub_id: elsewhere.hub_id });
+        else sendError(res, 404, 'AGENT_NOT_CONNECTED', `No agent "${agentId}" is connected to this hub${hub.shared ? ' or any hub sharing its Redis' : ''}`);
         return;
+      }
       case 'agent_gone':
         sendError(res, 502, 'AGENT_DISCONNECTED', `Agent "${agentId}" disconnected before answering`);
         return;
@@ -108,8 +111,14 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
   if (agentMatch && method === 'GET') {
     const agentId = decodeURIComponent(agentMatch[1]!);
     const agent = hub.agent(agentId);
-    if (agent) sendJson(res, 200, agent);
-    else sendError(res, 404, 'AGENT_NOT_CONNECTED', `No agent "${agentId}" is connected to this hub`);
+    if (agent) {
+      sendJson(res, 200, { ...agent, hub_id: hub.id, here: true });
+      return;
+    }
+    // Not here: the registry the hubs share through Redis may know where it is.
+    const elsewhere = await hub.locate(agentId);
+    if (elsewhere) sendJson(res, 200, { ...elsewhere, here: false });
+    else sendError(res, 404, 'AGENT_NOT_CONNECTED', `No agent "${agentId}" is connected to this hub${hub.shared ? ' or any hub sharing its Redis' : ''}`);
     return;
   }
   if (path === '/api/v1/admin/broadcast' && method === 'POST') {

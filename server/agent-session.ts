@@ -12,7 +12,7 @@ import {
 } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
 import { FarmlinkError } from '../agent/errors.js';
-import type { TokenVerifier } from './auth.js';
+import type { Verifier } from './cached-token-verifier.js';
 import type { ErrorKind, HubMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limiter.js';
 
@@ -21,7 +21,7 @@ export interface SessionContext {
   hubId: string;
   logger: Logger;
   metrics: HubMetrics;
-  verifier: TokenVerifier;
+  verifier: Verifier;
   limits: HubLimits;
   maxBufferedBytes: number;
   helloTimeoutMs: number;
@@ -32,6 +32,8 @@ export interface SessionContext {
   closed(session: AgentSession, code: number, reason: string): void;
   onResult(session: AgentSession, message: Extract<AgentMessage, { type: 'result' }>): void;
   onEvent(session: AgentSession, message: Extract<AgentMessage, { type: 'event' }>): void;
+  /** After each heartbeat is answered (keeps the shared registry's entry alive). */
+  onHeartbeat(session: AgentSession): void;
 }
 
 export type SessionPhase = 'awaiting_hello' | 'verifying' | 'registered' | 'closing';
@@ -220,6 +222,7 @@ export class AgentSession {
             ? { type: 'heartbeat_ack', timestamp: message.timestamp, server_time: now }
             : { type: 'heartbeat_ack', seq: message.seq, timestamp: message.timestamp, server_time: now },
         );
+        this.ctx.onHeartbeat(this);
         return;
       }
       case 'disconnect':

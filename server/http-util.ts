@@ -7,8 +7,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, status: number, code: string, message: string): void {
-  sendJson(res, status, { error: { code, message } });
+export function sendError(res: ServerResponse, status: number, code: string, message: string, details: Record<string, unknown> = {}): void {
+  sendJson(res, status, { error: { code, message, ...details } });
 }
 
 /** Reads a JSON body of at most `limit` bytes; throws FarmlinkError BAD_REQUEST / PAYLOAD_TOO_LARGE. */

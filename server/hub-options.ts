@@ -29,6 +29,23 @@ export const HubOptionsSchema = z.object({
   /** Default wait for a command's result through the admin API. */
   command_timeout_ms: ms('the command timeout').default(30_000),
   per_message_deflate: z.boolean().default(false),
+  /**
+   * Redis shared by the hubs of one farm (a single node by URL, or a cluster by its seed nodes):
+   * the agent registry is shared through it, so any hub can say where an agent is connected.
+   * Optional: without it each hub knows only its own agents.
+   */
+  redis_url: z
+    .string()
+    .regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' })
+    .optional(),
+  redis_cluster: z
+    .array(z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65_535) }))
+    .min(1)
+    .optional(),
+  /** Prefix of every key this farm's hubs write to Redis, so several farms can share one Redis. */
+  redis_prefix: z.string().min(1).max(64).default('farmlink:'),
+  /** How long a shared-registry entry outlives its last confirmation (a hub that died leaves entries this long). */
+  registry_ttl_ms: ms('the shared registry entry lifetime').min(1000).default(90_000),
 });
 
 export type HubOptionsInput = z.input<typeof HubOptionsSchema>;

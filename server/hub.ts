@@ -9,11 +9,15 @@ import { AGENT_WS_PATH } from '../protocol/version.js';
 import { AGENT_VERSION } from '../agent/version.js';
 import { handleHttp } from './admin-api.js';
 import { AgentSession, type SessionContext } from './agent-session.js';
+import { MultiTierCache } from '../agent/cache/cache.js';
 import { TokenVerifier, bearerToken } from './auth.js';
+import { registerCacheMetrics } from './cache-prometheus.js';
+import { CachedTokenVerifier, type Verifier } from './cached-token-verifier.js';
 import { CommandDispatcher, type CommandOutcome } from './command-dispatcher.js';
 import { drainConnections, type DrainResult } from './drain.js';
 import type { HubOptions } from './hub-options.js';
 import { HubMetrics } from './metrics.js';
+import { SharedRegistry, type RegistryEntry } from './shared-registry.js';
 import { SlicedSweep } from './sliced-sweep.js';
 
 /** Node's default is 511; a fleet reconnecting at once overflowed it (kernel caps it at somaxconn). */
@@ -39,13 +43,19 @@ export interface AgentSummary {
 
 /**
  * The hub agents connect to: the agent WebSocket endpoint, the admin API, /health and /metrics,
- * and seed 004's graceful shutdown. One process; Redis scale-out comes with the cache issue.
+ * and seed 004's graceful shutdown. With Redis configured, hubs share where each agent is
+ * connected (SharedRegistry), so any of them can answer for an agent on another.
  */
 export class Hub {
   readonly id: string;
   readonly metrics: HubMetrics;
   readonly startedAt = Date.now();
-  readonly verifier: TokenVerifier;
+  readonly verifier: Verifier;
+  /** Verified tokens (memory only): reconnects and admin calls skip the signature check. */
+  private readonly tokenCache: MultiTierCache;
+  /** Agent → hub entries in Redis, when the hub has one. */
+  private readonly registryCache: MultiTierCache | undefined;
+  readonly shared: SharedRegistry | undefined;
   private readonly log: Logger;
   private readonly server: http.Server;
   private readonly wss: WebSocketServer;
@@ -65,8 +75,21 @@ export class Hub {
   ) {
     this.log = logger;
     this.id = options.hub_id ?? `${os.hostname()}:${options.port}`;
-    this.verifier = new TokenVerifier(options.secret);
+    this.tokenCache = MultiTierCache.create({ name: 'tokens', memory: { maxEntries: 50_000 }, logger });
+    this.verifier = new CachedTokenVerifier(new TokenVerifier(options.secret), this.tokenCache);
+    if (options.redis_url || options.redis_cluster) {
+      this.registryCache = MultiTierCache.create({
+        name: 'registry',
+        memory: { maxEntries: 100_000 },
+        redis: { url: options.redis_url, cluster: options.redis_cluster, prefix: `${options.redis_prefix}registry:` },
+        logger,
+      });
+      this.shared = new SharedRegistry(this.registryCache, this.id, options.registry_ttl_ms, logger);
+      const where = options.redis_url ? redactUrl(options.redis_url) : `cluster ${options.redis_cluster!.map((n) => `${n.host}:${n.port}`).join(',')}`;
+      logger.info({ redis: where, prefix: options.redis_prefix }, `Shared registry on Redis ${where} (keys under ${options.redis_prefix}registry:); the hub serves without it while Redis is down`);
+    }
     this.metrics = new HubMetrics({ agentsConnected: () => this.registry.size, connectionsOpen: () => this.sessions.size });
+    registerCacheMetrics(this.metrics.registry, () => (this.registryCache ? [this.tokenCache, this.registryCache] : [this.tokenCache]));
     const limits: HubLimits = {
       max_payload_bytes: options.max_payload_bytes,
       max_messages_per_second: options.rate_per_second,
@@ -90,6 +113,9 @@ export class Hub {
       },
       onEvent: (session, event) => {
         this.log.info({ agent_id: session.agent?.id, event: event.name }, `Event ${event.name} from ${session.label}`);
+      },
+      onHeartbeat: (session) => {
+        if (this.shared && this.registry.get(session.agent!.id) === session) this.shared.refresh(sharedEntry(session));
       },
     };
     this.wss = new WebSocketServer({
@@ -142,6 +168,12 @@ export class Hub {
 
   connectionCount(): number {
     return this.sessions.size;
+  }
+
+  /** Where an agent is connected, when it is not here: from the registry shared through Redis. */
+  async locate(agentId: string): Promise<RegistryEntry | undefined> {
+    const entry = await this.shared?.lookup(agentId);
+    return entry && entry.hub_id !== this.id ? entry : undefined;
   }
 
   /** Sends a command to a registered agent and waits for its result. */
@@ -218,6 +250,7 @@ export class Hub {
       this.server.closeAllConnections();
     });
     this.wss.close();
+    await Promise.all([this.tokenCache.close(), this.registryCache?.close()]);
     this.log.info({ hub_id: this.id }, `Hub ${this.id} stopped`);
   }
 
@@ -271,6 +304,7 @@ export class Hub {
     }
     this.registry.set(agent.id, session);
     this.metrics.registrations.inc();
+    this.shared?.announce(sharedEntry(session)).catch((error: unknown) => this.log.warn({ err: error, agent_id: agent.id }, 'Shared registry: announcing the agent failed'));
     this.log.info({ agent_id: agent.id, name: agent.name, address: session.address, session: session.sessionId }, `✓ Agent ${session.label} registered from ${session.address}`);
   }
 
@@ -280,6 +314,7 @@ export class Hub {
     this.dispatcher.sessionClosed(session);
     if (session.agent && this.registry.get(session.agent.id) === session) {
       this.registry.delete(session.agent.id);
+      this.shared?.withdraw(session.agent.id, session.sessionId).catch((error: unknown) => this.log.warn({ err: error, agent_id: session.agent?.id }, 'Shared registry: withdrawing the agent failed; its entry lapses after the registry TTL'));
       const kind = session.closedBy ?? (session.disconnectReason !== undefined ? 'graceful' : 'closed');
       this.metrics.disconnect(kind);
       const how = kind === 'graceful' ? `gracefully (${session.disconnectReason})` : `${kind}, close code ${code}${reason ? ` "${reason}"` : ''}`;
@@ -320,6 +355,21 @@ export class Hub {
     clearInterval(this.broadcastTimer);
     this.broadcastTimer = undefined;
   }
+}
+
+/** The URL without its password, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'redis (unparseable URL)';
+  }
+}
+
+function sharedEntry(session: AgentSession): Omit<RegistryEntry, 'hub_id' | 'seen_at'> {
+  return { agent_id: session.agent!.id, name: session.agent!.name, session_id: session.sessionId, address: session.address, connected_since: session.connectedAt };
 }
 
 function summarize(session: AgentSession): AgentSummary {

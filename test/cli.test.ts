@@ -170,6 +170,37 @@ describe('farmlink agent process', () => {
   });
 });
 
+describe('farmlink agent: restart', () => {
+  it('a restarted agent dials the server that worked last time first, even with the primary back', async () => {
+    const primaryPort = await freePort();
+    const fallback = await startHub({ args: ['--hub-id', 'fallback-hub'] });
+    children.push(fallback);
+    const dataDir = path.join(tmp, 'restart-data');
+    const args = [
+      'agent', '--server-url', `http://127.0.0.1:${primaryPort}`, '--fallback-url', fallback.url, '--agent-id', 'pc-restart',
+      '--token', await fallback.agentToken('pc-restart'), '--data-dir', dataDir, '--no-log-file', '--no-panel',
+      '--set', 'connection.initial_reconnect_delay=0.05', '--set', 'connection.max_reconnect_delay=0.2',
+    ];
+    const first = spawnCli(args, cleanEnv());
+    children.push(first);
+    // The primary refuses, so the agent ends up on the fallback.
+    await fallback.waitForLog('first registration', (l) => l.agent_id === 'pc-restart' && typeof l.msg === 'string' && l.msg.includes('registered'));
+    first.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+
+    const primary = await startHub({ port: primaryPort, args: ['--hub-id', 'primary-hub'] });
+    children.push(primary);
+    const second = spawnCli(args, cleanEnv());
+    children.push(second);
+    await second.waitForOutput(/Last run was registered with hub fallback-hub on server #1; dialing it first/);
+    await second.waitForOutput('✓ Registered as');
+    const registrations = fallback.logs.filter((l) => l.agent_id === 'pc-restart' && typeof l.msg === 'string' && l.msg.includes('registered from'));
+    expect(registrations.length).toBe(2);
+    const primaryMetrics = await primary.get('/metrics');
+    expect(primaryMetrics.text).toMatch(/^farmlink_connections_total 0$/m);
+  });
+});
+
 describe('farmlink start (npm start)', () => {
   it('with no configuration, starts a local hub, connects to it and says so', async () => {
     const start = spawnCli(['start', '--hub-port', '0', '--no-log-file'], cleanEnv());

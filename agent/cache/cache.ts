@@ -168,9 +168,13 @@ export class MultiTierCache {
     return this.options.name;
   }
 
-  /** The value if some tier holds it fresh (or stale, with allowStale), else undefined. */
-  async get<V>(key: string, options: { allowStale?: boolean } = {}): Promise<V | undefined> {
-    const found = await this.lookup<V>(key);
+  /**
+   * The value if some tier holds it fresh (or stale, with allowStale), else undefined.
+   * `consistent` reads Redis first while it is up, for a decision that must see another process's
+   * latest write rather than a memory copy its invalidation has not reached yet.
+   */
+  async get<V>(key: string, options: { allowStale?: boolean; consistent?: boolean } = {}): Promise<V | undefined> {
+    const found = await this.lookup<V>(key, options.consistent === true && this.redis?.isConnected === true);
     if (!found) return undefined;
     const now = this.clock.now();
     if (now <= found.record.freshUntil || options.allowStale) return found.record.value;
@@ -286,10 +290,10 @@ export class MultiTierCache {
 
   // ---- reading ------------------------------------------------------------------------------
 
-  private async lookup<V>(key: string): Promise<Found<V> | undefined> {
+  private async lookup<V>(key: string, skipMemory = false): Promise<Found<V> | undefined> {
     const now = this.clock.now();
     const started = this.clock.monotonic();
-    const inMemory = this.memory.get(key) as CacheRecord<V> | undefined;
+    const inMemory = skipMemory ? undefined : (this.memory.get(key) as CacheRecord<V> | undefined);
     this.memoryLatency.observe(this.clock.monotonic() - started);
     if (inMemory) {
       // All tag versions known (the usual case): decided without a promise in the way.

@@ -166,8 +166,14 @@ export class AgentConnection {
     return this.options.servers;
   }
 
-  start(): void {
+  /** Starts at the primary, or at `firstIndex` (the server that worked last time). */
+  start(firstIndex = 0): void {
     if (this.state.phase !== 'idle') return;
+    if (firstIndex !== 0) {
+      this.rotation.startAt(firstIndex);
+      this.dial(firstIndex, { code: 'start', message: `Agent started; dialing ${this.describeServer(firstIndex)} first, the server that worked last time` });
+      return;
+    }
     this.dial(0, { code: 'start', message: 'Agent started' });
   }
 

@@ -66,3 +66,22 @@ describe('FallbackRotation', () => {
     expect(() => rotation(0)).toThrow(RangeError);
   });
 });
+
+describe('FallbackRotation.startAt (the server that worked before a restart)', () => {
+  it('begins there, goes on in order wrapping past the last fallback, and ends the round at the primary after a backoff', () => {
+    const rotation = new FallbackRotation(3, new Backoff({ initialMs: 1000, maxMs: 60_000, random: () => 0.5 }));
+    rotation.startAt(2);
+    expect(rotation.current).toBe(2);
+    expect(rotation.afterFailure()).toMatchObject({ index: 0, delayMs: 0, roundComplete: false });
+    expect(rotation.afterFailure()).toMatchObject({ index: 1, delayMs: 0, roundComplete: false });
+    const endOfRound = rotation.afterFailure();
+    expect(endOfRound).toMatchObject({ index: 0, roundComplete: true });
+    expect(endOfRound.delayMs).toBeGreaterThan(0);
+  });
+
+  it('refuses an index that is not a configured server', () => {
+    const rotation = new FallbackRotation(2, new Backoff({ initialMs: 1000, maxMs: 60_000, random: () => 0.5 }));
+    expect(() => rotation.startAt(2)).toThrow(RangeError);
+    expect(() => rotation.startAt(-1)).toThrow(RangeError);
+  });
+});

@@ -60,6 +60,16 @@ export class FallbackRotation {
     this.backoff.reset();
   }
 
+  /**
+   * Begin at this server instead of the primary (the one that worked before a restart). The round
+   * then goes on in order from there, wrapping past the last fallback, and ends at the primary.
+   */
+  startAt(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.serverCount) throw new RangeError(`server index ${index} out of range 0..${this.serverCount - 1}`);
+    this.currentIndex = index;
+    this.failuresInRound = 0;
+  }
+
   /** Start a fresh round at the primary (a reconnect someone asked for). The backoff is kept. */
   restartAtPrimary(): void {
     this.currentIndex = 0;

@@ -23,6 +23,7 @@ function snapshot(state: Snapshot['state'], lastSuccess: number | null): Snapsho
     events: [],
     settings: {} as Snapshot['settings'],
     local_hub: null,
+    cache: null,
   };
 }
 

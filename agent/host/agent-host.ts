@@ -10,6 +10,7 @@ import type { AgentConfig } from '../../protocol/config.js';
 import type { ConnectionEvent, ConnectionStats, RttSample } from '../../protocol/connection-state.js';
 import { connectionQuality } from '../../protocol/quality.js';
 import { Agent, type AgentDeps } from '../agent.js';
+import { AgentCache, cacheSummary } from '../cache/agent-cache.js';
 import { type Clock, systemClock } from '../clock.js';
 import { resolveAgentSettings, type AgentSettings } from '../config/agent-settings.js';
 import { loadAgentConfig, type ConfigOverride } from '../config/load-config.js';
@@ -42,7 +43,9 @@ export interface AgentHostOptions {
   clock?: Clock;
   /** Counter sampling period for rates and the throughput graph. */
   throughputIntervalMs?: number;
-  agentDeps?: Omit<AgentDeps, 'logger'>;
+  agentDeps?: Omit<AgentDeps, 'logger' | 'cache'>;
+  /** The agent's cache; opened in `dataDir/cache` unless given, or `false` for none. */
+  cache?: AgentCache | false;
 }
 
 export interface HostEvents extends Record<string, unknown> {
@@ -89,6 +92,7 @@ export class AgentHost {
   private stopWatchers: Array<() => void> = [];
   private readonly startedAt: number;
   private lastWakeAt = -Infinity;
+  private readonly cache: AgentCache | undefined;
 
   constructor(private readonly options: AgentHostOptions) {
     this.clock = options.clock ?? systemClock;
@@ -100,6 +104,7 @@ export class AgentHost {
     this.overrides = options.overrides;
     this.localHubUrl = options.localHubUrl;
     this.settings = resolveAgentSettings(this.config, { file: this.configFile, dataDir: options.dataDir });
+    this.cache = options.cache === false ? undefined : (options.cache ?? AgentCache.open(options.dataDir, this.log));
     this.agent = this.createAgent(this.settings);
     options.logs.onEntry((entry) => this.events.emit('log', entry));
   }
@@ -143,6 +148,7 @@ export class AgentHost {
     await this.saving.catch(() => undefined);
     this.unsubscribeAgent();
     await this.agent.stop();
+    await this.cache?.close();
   }
 
   reconnectNow(message = 'Reconnect requested from the panel'): void {
@@ -229,6 +235,7 @@ export class AgentHost {
           .map((o) => ({ path: o.path.join('.'), source: o.source })),
       },
       local_hub: this.localHubUrl ? { url: this.localHubUrl } : null,
+      cache: this.cache ? cacheSummary(this.cache.metrics()) : null,
     };
   }
 
@@ -249,7 +256,7 @@ export class AgentHost {
   // ---- internals ----------------------------------------------------------------------------
 
   private createAgent(settings: AgentSettings): Agent {
-    const agent = new Agent(settings, { logger: this.log, ...this.options.agentDeps });
+    const agent = new Agent(settings, { logger: this.log, ...this.options.agentDeps, ...(this.cache ? { cache: this.cache } : {}) });
     const changed = () => this.events.emit('changed', undefined);
     const offs = [
       agent.connection.events.on('state', (event) => {

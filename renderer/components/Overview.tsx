@@ -1,4 +1,5 @@
 import type { PanelStore } from '../store/panel-store.js';
+import { CacheCard } from './CacheCard.js';
 import { LatencyChart } from './LatencyChart.js';
 import { ModeToggle } from './ModeToggle.js';
 import { QualityBadge } from './QualityBadge.js';
@@ -22,6 +23,7 @@ export function Overview({ store }: { store: PanelStore }) {
         <ThroughputChart store={store} />
       </div>
       <Timeline store={store} />
+      <CacheCard store={store} />
     </div>
   );
 }

@@ -67,6 +67,20 @@ export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
       overridden: [],
     },
     local_hub: null,
+    cache: {
+      hit_ratio: 0.5,
+      hits: 2,
+      misses: 2,
+      loads: 2,
+      single_flight_joins: 1,
+      evictions: 0,
+      memory_bytes: 512,
+      tiers: [
+        { tier: 'memory', hits: 2, misses: 2, entries: 2, errors: 0 },
+        { tier: 'disk', hits: 0, misses: 2, entries: 1, errors: 0 },
+      ],
+      warm_start: { entries: 1, ms: 0.4 },
+    },
     ...overrides,
   };
   return base;

@@ -1,0 +1,116 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { AgentCache, cacheSummary } from './agent-cache.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-agent-cache-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const silent = pino({ level: 'silent' });
+const open: AgentCache[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((cache) => cache.close()));
+});
+
+function openCache(dir = fs.mkdtempSync(path.join(tmp, 'data-'))): { cache: AgentCache; dir: string } {
+  const cache = AgentCache.open(dir, silent);
+  open.push(cache);
+  return { cache, dir };
+}
+
+const context = () => ({ signal: new AbortController().signal });
+
+describe('AgentCache: command results', () => {
+  it('callers within the time share one run of the command', async () => {
+    const { cache } = openCache();
+    let runs = 0;
+    const handler = cache.command('devices.list', 60_000, async () => {
+      runs += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return { devices: [{ serial: 'emulator-5554' }], run: runs };
+    });
+    const answers = await Promise.all(Array.from({ length: 10 }, () => handler({}, context())));
+    expect(runs).toBe(1);
+    expect(answers.every((a) => JSON.stringify(a) === JSON.stringify(answers[0]))).toBe(true);
+    await handler({}, context());
+    expect(runs).toBe(1);
+    const summary = cacheSummary(cache.metrics());
+    expect(summary.loads).toBe(1);
+    expect(summary.single_flight_joins).toBe(9);
+    expect(summary.hits).toBeGreaterThanOrEqual(1);
+  });
+
+  it('runs again once the time is up, and always with fresh: true', async () => {
+    const { cache } = openCache();
+    let runs = 0;
+    const handler = cache.command('system.info', 30, () => Promise.resolve({ run: ++runs }));
+    expect(await handler({}, context())).toEqual({ run: 1 });
+    expect(await handler({ fresh: true }, context())).toEqual({ run: 2 });
+    // The fresh result replaced the cached one.
+    expect(await handler({}, context())).toEqual({ run: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(await handler({}, context())).toEqual({ run: 3 });
+  });
+
+  it('keeps different arguments apart (whatever their key order) and does not cache failures', async () => {
+    const { cache } = openCache();
+    const seen: unknown[] = [];
+    const handler = cache.command('devices.list', 60_000, (args) => {
+      seen.push(args);
+      return Promise.resolve(args);
+    });
+    await handler({ a: 1, b: 2 }, context());
+    await handler({ b: 2, a: 1 }, context());
+    await handler({ a: 2 }, context());
+    expect(seen).toEqual([{ a: 1, b: 2 }, { a: 2 }]);
+
+    let attempts = 0;
+    const failing = cache.command('devices.list', 60_000, () => {
+      attempts += 1;
+      return Promise.reject(new Error('adb not found'));
+    });
+    await expect(failing({ x: 1 }, context())).rejects.toThrow('adb not found');
+    await expect(failing({ x: 1 }, context())).rejects.toThrow('adb not found');
+    expect(attempts).toBe(2);
+  });
+});
+
+describe('AgentCache: the last server', () => {
+  const servers = ['ws://primary/api/v1/pc/ws', 'ws://fallback-1/api/v1/pc/ws', 'ws://fallback-2/api/v1/pc/ws'];
+
+  it('survives a restart (close, open the same directory), warming memory from disk', async () => {
+    const first = openCache();
+    expect(await first.cache.lastServer(servers)).toBeUndefined();
+    first.cache.rememberServer({ url: servers[2]!, hub_id: 'hub-2', session_id: 's-9', registered_at: 1234 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await first.cache.close();
+    open.splice(open.indexOf(first.cache), 1);
+
+    const second = openCache(first.dir);
+    expect(cacheSummary(second.cache.metrics()).warm_start?.entries).toBe(1);
+    const last = await second.cache.lastServer(servers);
+    expect(last).toEqual({ index: 2, entry: { url: servers[2], hub_id: 'hub-2', session_id: 's-9', registered_at: 1234 } });
+  });
+
+  it('is ignored when that server is no longer configured', async () => {
+    const { cache } = openCache();
+    cache.rememberServer({ url: 'ws://gone/api/v1/pc/ws', hub_id: 'old', session_id: 's', registered_at: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await cache.lastServer(servers)).toBeUndefined();
+  });
+
+  it('without a usable directory, caches in memory only and says so', async () => {
+    const notADir = path.join(tmp, 'a-file');
+    fs.writeFileSync(notADir, 'x');
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    const cache = AgentCache.open(notADir, logger);
+    open.push(cache);
+    expect(lines.join('')).toMatch(/caching in memory only/);
+    expect(cacheSummary(cache.metrics()).tiers.map((t) => t.tier)).toEqual(['memory']);
+    cache.rememberServer({ url: servers[1]!, hub_id: 'h', session_id: 's', registered_at: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await cache.lastServer(servers))?.index).toBe(1);
+  });
+});

@@ -1,0 +1,71 @@
+import type { Logger } from 'pino';
+import type { MultiTierCache } from '../agent/cache/cache.js';
+
+/** Where an agent is connected, as every hub sharing the Redis sees it. */
+export interface RegistryEntry {
+  agent_id: string;
+  name: string;
+  hub_id: string;
+  session_id: string;
+  address: string;
+  connected_since: number;
+  /** When this hub last confirmed the agent is still there. */
+  seen_at: number;
+}
+
+/**
+ * The agent registry shared between hubs through the cache's Redis tier: any hub can answer
+ * "where is agent X" for an agent connected to another hub, and an admin command sent to the
+ * wrong hub says which one to ask. Each hub writes its own agents' entries and refreshes them
+ * while the agent stays (at most every third of the TTL, on heartbeats), so the entries of a hub
+ * that died without cleaning up lapse after the TTL. An entry is withdrawn on disconnect only if
+ * it is still this session's: a hub that lost an agent must not erase where it went next.
+ */
+export class SharedRegistry {
+  private readonly refreshedAt = new Map<string, number>();
+
+  constructor(
+    private readonly cache: MultiTierCache,
+    private readonly hubId: string,
+    private readonly ttlMs: number,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A new registration here; logs where the agent was before when another hub had it. */
+  async announce(entry: Omit<RegistryEntry, 'hub_id' | 'seen_at'>): Promise<void> {
+    const previous = await this.cache.get<RegistryEntry>(keyOf(entry.agent_id));
+    if (previous && previous.hub_id !== this.hubId) {
+      this.log.info({ agent_id: entry.agent_id, from_hub: previous.hub_id }, `Agent ${entry.agent_id} moved here from hub ${previous.hub_id}`);
+    }
+    await this.write({ ...entry, hub_id: this.hubId, seen_at: this.now() });
+  }
+
+  /** Called on every heartbeat; writes only when the entry is a third of the way to lapsing. */
+  refresh(entry: Omit<RegistryEntry, 'hub_id' | 'seen_at'>): void {
+    const last = this.refreshedAt.get(entry.session_id) ?? 0;
+    if (this.now() - last < this.ttlMs / 3) return;
+    void this.write({ ...entry, hub_id: this.hubId, seen_at: this.now() });
+  }
+
+  async withdraw(agentId: string, sessionId: string): Promise<void> {
+    this.refreshedAt.delete(sessionId);
+    const current = await this.cache.get<RegistryEntry>(keyOf(agentId), { consistent: true });
+    if (current && current.session_id === sessionId) await this.cache.delete(keyOf(agentId));
+  }
+
+  lookup(agentId: string): Promise<RegistryEntry | undefined> {
+    return this.cache.get<RegistryEntry>(keyOf(agentId));
+  }
+
+  private async write(entry: RegistryEntry): Promise<void> {
+    this.refreshedAt.set(entry.session_id, entry.seen_at);
+    try {
+      await this.cache.set(keyOf(entry.agent_id), entry, { ttlMs: this.ttlMs, jitter: 0, tiers: ['memory', 'redis'] });
+    } catch (error) {
+      this.log.warn({ err: error, agent_id: entry.agent_id }, `Shared registry: could not record agent ${entry.agent_id}; other hubs will not see it until the next refresh`);
+    }
+  }
+}
+
+const keyOf = (agentId: string) => `agent:${agentId}`;
