@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MultiTierCache } from '../agent/cache/cache.js';
 import type { Clock } from '../agent/clock.js';
 import { TokenVerifier, mintToken, type TokenClaims } from './auth.js';
@@ -55,14 +55,14 @@ describe('CachedTokenVerifier', () => {
     const { verifier, inner, advance } = setup();
     const token = await mintToken(SECRET, { role: 'agent', agentId: 'pc-2', expiresIn: '2s' });
     await verifier.verify(token);
-    // The fake clock moves past exp; the cached claims must not outlive the token.
+    // Both clocks move past exp: the cache's and the one jose checks exp against (new Date()).
     advance(3000);
-    const realNow = Date.now;
-    Date.now = () => realNow() + 3000;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 3000);
     try {
       await expect(verifier.verify(token)).rejects.toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/expired/) as string });
     } finally {
-      Date.now = realNow;
+      vi.useRealTimers();
     }
     expect(inner.calls).toBe(2);
   });
