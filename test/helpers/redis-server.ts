@@ -14,19 +14,44 @@ export interface RedisProcess {
   port: number;
   url: string;
   proc: ChildProcess;
-  /** SIGKILL, and wait for the port to close. */
+  /** Its working directory (cluster config lives here); kept across kill/restart, removed by stop(). */
+  dir: string;
+  /** SIGKILL, and wait for the process to exit and the port to close. A no-op once it has exited. */
   kill(): Promise<void>;
-  /** Start again on the same port (after kill). */
+  /** Start again on the same port, with the same arguments and directory (after kill). */
   restart(): Promise<RedisProcess>;
   /** SIGSTOP / SIGCONT: Redis stops answering but keeps its connections (a hang, not a crash). */
   pause(): void;
   resume(): void;
+  /** kill() and remove the directory: the end of this server for good. */
+  stop(): Promise<void>;
 }
 
 const running = new Set<ChildProcess>();
+const dirs = new Set<string>();
 process.on('exit', () => {
   for (const proc of running) proc.kill('SIGKILL');
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
+
+/** True when a Redis server answers PING on the port (not merely something accepting TCP). */
+async function redisAnswers(port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk: Buffer) => {
+      reply += chunk.toString('latin1');
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+    socket.once('error', () => done(false));
+  });
+}
 
 async function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -39,29 +64,71 @@ async function portAnswers(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(options: { port?: number; args?: string[] } = {}): Promise<RedisProcess> {
+const exited = (proc: ChildProcess) => proc.exitCode !== null || proc.signalCode !== null;
+
+export async function startRedis(options: { port?: number; args?: string[]; dir?: string } = {}): Promise<RedisProcess> {
   const port = options.port ?? (await freePort());
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-redis-'));
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', ...(options.args ?? [])], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const args = options.args ?? [];
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-redis-'));
+  dirs.add(dir);
+  // Redis logs to stdout: keep the tail (and keep the pipe drained) to explain a failed start.
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-4000);
+  };
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
   running.add(proc);
-  proc.once('exit', () => running.delete(proc));
-  await waitUntil(`redis-server on port ${port}`, () => portAnswers(port), 10_000, 20);
-  const handle: RedisProcess = {
+  const exit = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  void exit.then(() => running.delete(proc));
+  try {
+    await waitUntil(
+      `redis-server on port ${port}`,
+      async () => {
+        if (exited(proc)) throw new Error(`redis-server exited (${proc.exitCode ?? proc.signalCode}): ${output.trim().split('\n').slice(-3).join(' | ')}`);
+        return redisAnswers(port);
+      },
+      10_000,
+      20,
+    );
+  } catch (error) {
+    proc.kill('SIGKILL');
+    await exit;
+    if (!options.dir) {
+      dirs.delete(dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    throw error;
+  }
+  const kill = async () => {
+    if (!exited(proc)) {
+      proc.kill('SIGCONT');
+      proc.kill('SIGKILL');
+    }
+    await exit;
+    await waitUntil(`redis on ${port} to be gone`, async () => !(await portAnswers(port)), 10_000, 20);
+  };
+  return {
     port,
     url: `redis://127.0.0.1:${port}`,
     proc,
-    kill: async () => {
-      proc.kill('SIGCONT');
-      proc.kill('SIGKILL');
-      await waitUntil(`redis on ${port} to be gone`, async () => !(await portAnswers(port)), 10_000, 20);
+    dir,
+    kill,
+    restart: async () => {
+      await kill();
+      return startRedis({ port, args, dir });
     },
-    restart: () => startRedis({ port, args: options.args ?? [] }),
     pause: () => proc.kill('SIGSTOP'),
     resume: () => proc.kill('SIGCONT'),
+    stop: async () => {
+      await kill();
+      dirs.delete(dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
   };
-  return handle;
 }
 
 export interface RedisCluster {
@@ -73,21 +140,34 @@ export interface RedisCluster {
 /** Three masters, no replicas, joined with `redis-cli --cluster create`. */
 export async function startRedisCluster(): Promise<RedisCluster> {
   const nodes: RedisProcess[] = [];
-  for (let i = 0; i < 3; i += 1) {
-    const port = await freePort();
-    nodes.push(await startRedis({ port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'] }));
-  }
-  execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore', timeout: 20_000 });
-  // Wait until every node agrees the cluster is up.
-  await waitUntil('cluster state ok', () =>
-    nodes.every((n) => execFileSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')),
-  20_000, 100);
-  await sleep(200);
-  return {
-    nodes,
-    seeds: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
-    stop: async () => {
-      for (const node of nodes) await node.kill();
-    },
+  const stop = async () => {
+    for (const node of nodes) await node.stop();
   };
+  try {
+    for (let i = 0; i < 3; i += 1) {
+      const port = await freePort();
+      // The cluster bus port defaults to port + 10000, which may be taken or above 65535 for a
+      // port from the ephemeral range: pick a free one explicitly.
+      const busPort = await freePort();
+      nodes.push(
+        await startRedis({
+          port,
+          args: ['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+        }),
+      );
+    }
+    execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore', timeout: 20_000 });
+    // Wait until every node agrees the cluster is up.
+    await waitUntil(
+      'cluster state ok',
+      () => nodes.every((n) => execFileSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8', timeout: 5000 }).includes('cluster_state:ok')),
+      20_000,
+      100,
+    );
+    await sleep(200);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { nodes, seeds: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), stop };
 }
