@@ -56,6 +56,20 @@ export interface RedisTierEvents extends Record<string, unknown> {
 
 type Client = Redis | Cluster;
 
+/** KEYS[1]: the tag-versions hash; ARGV: tags. Returns the new versions, in order. */
+const BUMP_TAGS_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {}
+for i, tag in ipairs(ARGV) do
+  local v = tonumber(redis.call('HGET', KEYS[1], tag) or '0') or 0
+  local n = math.max(v + 1, now)
+  redis.call('HSET', KEYS[1], tag, string.format('%d', n))
+  out[i] = n
+end
+return out
+`;
+
 /**
  * The shared tier (L2): Redis, single node or Cluster, via ioredis. Fail-soft by construction:
  * commands are not queued while disconnected (they fail at once), every call is bounded by
@@ -151,10 +165,17 @@ export class RedisTier {
     return this.guard(async () => (await this.client.hmget(this.tagsKey, ...tags)).map((v) => (v === null ? 0 : Number(v))));
   }
 
+  /**
+   * New versions for the tags: each above both the stored one and Redis's clock in milliseconds.
+   * Not a plain HINCRBY: when Redis loses the hash (a restart without persistence, FLUSHALL, an
+   * eviction) a counter would start again at 1, below the versions records already carry and
+   * processes already know, and the invalidation would drop nothing. Redis's clock keeps going.
+   */
   bumpTags(tags: readonly string[]): Promise<Record<string, number>> {
+    if (tags.length === 0) return Promise.resolve({});
     return this.guard(async () => {
-      const versions = await Promise.all(tags.map((tag) => this.client.hincrby(this.tagsKey, tag, 1)));
-      return Object.fromEntries(tags.map((tag, i) => [tag, versions[i]!]));
+      const versions = (await this.client.eval(BUMP_TAGS_SCRIPT, 1, this.tagsKey, ...tags)) as number[];
+      return Object.fromEntries(tags.map((tag, i) => [tag, Number(versions[i])]));
     });
   }
 
