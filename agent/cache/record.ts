@@ -20,11 +20,27 @@ export interface CacheRecord<V = unknown> {
 export const RECORD_FORMAT = 1;
 
 /**
- * The serializer: V8's structured serialization (`node:v8`), the same algorithm as
- * structuredClone. Values come back as they went in — Date, Buffer, Map, Set, bigint, typed
- * arrays, RegExp, NaN, -0, undefined, nested and cyclic objects — except that class instances come
- * back as plain objects (their prototype is not stored) and functions and symbols cannot be
- * stored at all (set() rejects them with CACHE_UNSERIALIZABLE).
+ * The serializer: V8's structured serialization (`node:v8`, the algorithm of structuredClone)
+ * behind a one-byte format tag. What it guarantees (record.test.ts checks each point):
+ *
+ * - Back equal and of the same type: primitives, including NaN, -0, ±Infinity, bigint of any size
+ *   and strings with lone surrogates; undefined, also inside objects and arrays (holes stay holes);
+ *   Date (invalid ones too); Buffer as Buffer, Uint8Array as Uint8Array, the other typed arrays,
+ *   DataView and ArrayBuffer; Map (keys of any type, in order) and Set; RegExp; boxed primitives;
+ *   Error and its built-in subclasses (message and kind); plain objects and arrays, nested, with
+ *   shared references and cycles kept as such.
+ * - Refused: functions, symbols, WeakMap/WeakSet, promises and other values that cannot be cloned
+ *   make encodeRecord throw ("… could not be cloned"), anywhere in the value; a cache with a disk or
+ *   Redis tier rejects such a set() with CACHE_UNSERIALIZABLE and stores nothing (memory alone keeps
+ *   values as they are, never encoded).
+ * - Not kept, silently, as with structuredClone: the prototype of class instances (they come back
+ *   as plain objects of their own enumerable fields, so `#private` state is lost, and a URL comes
+ *   back as {}), properties keyed by symbols, non-enumerable properties, and an Error's own extra
+ *   properties (`code`) and custom name. Getters are stored as their current value.
+ * - Decoded Buffers and typed arrays are views into the bytes given to decodeRecord, not copies:
+ *   those bytes must not be reused afterwards (the disk and Redis tiers read fresh ones each time).
+ * - The format is V8's: a record written by a newer Node.js may not decode on an older one; it is
+ *   then a miss (decodeRecord answers undefined), never a misread value.
  */
 export function encodeRecord(record: CacheRecord): Buffer {
   const body = v8.serialize(record);
