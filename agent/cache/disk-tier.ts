@@ -25,7 +25,7 @@ const TAGS_KEY = '\u0000tag-versions';
  * The disk tier (L3): memory-mapped LMDB, so reads are a lookup in the page cache (no system call
  * once warm) and the cache survives restarts. Holds the records that are too large for memory and
  * everything needed to warm the memory tier at start-up. Writes are asynchronous and batched by
- * LMDB; reads are synchronous.
+ * LMDB; reads are synchronous and see this tier's own writes at once, committed or not.
  */
 export class DiskTier {
   private readonly root: RootDatabase;
@@ -33,6 +33,14 @@ export class DiskTier {
   private readonly maxKeyBytes: number;
   private keysTooLong = 0;
   private unreadable = 0;
+  /**
+   * Writes LMDB has not committed yet, the latest per key (bytes undefined: a delete). LMDB shows a
+   * write to readers only once its batch commits, an event-loop turn later; without this, a read
+   * right after delete() would find the deleted record, and one right after set() the previous one.
+   */
+  private readonly pending = new Map<string, { bytes: Buffer | undefined }>();
+  /** A clear() not committed yet: until it is, only writes made since count. */
+  private clearing: object | undefined;
 
   private constructor(private readonly options: DiskTierOptions) {
     fs.mkdirSync(options.path, { recursive: true });
@@ -48,7 +56,8 @@ export class DiskTier {
   /** The record and its encoded size in bytes. */
   get(key: string): { record: CacheRecord; bytes: number } | undefined {
     if (!this.keyFits(key)) return undefined;
-    const bytes = this.db.get(key);
+    const pending = this.pending.get(key);
+    const bytes = pending ? pending.bytes : this.clearing ? undefined : this.db.get(key);
     if (!bytes) return undefined;
     const record = decodeRecord(bytes);
     if (!record) {
@@ -65,7 +74,7 @@ export class DiskTier {
       this.keysTooLong += 1;
       return undefined;
     }
-    return this.db.put(key, encoded).then(() => undefined);
+    return this.track(key, encoded, this.db.put(key, encoded));
   }
 
   set(key: string, record: CacheRecord): Promise<void> | undefined {
@@ -74,7 +83,7 @@ export class DiskTier {
 
   delete(key: string): Promise<void> | undefined {
     if (!this.keyFits(key)) return undefined;
-    return this.db.remove(key).then(() => undefined);
+    return this.track(key, undefined, this.db.remove(key));
   }
 
   /** Every live record with its encoded size, for warming the memory tier; expired ones are skipped (and removed). */
@@ -129,7 +138,16 @@ export class DiskTier {
   }
 
   clear(): Promise<void> {
-    return this.db.clearAsync();
+    this.pending.clear();
+    const clearing = {};
+    this.clearing = clearing;
+    const done = () => {
+      if (this.clearing === clearing) this.clearing = undefined;
+    };
+    return this.db.clearAsync().then(done, (error: unknown) => {
+      done();
+      throw error;
+    });
   }
 
   stats(): DiskTierStats {
@@ -144,6 +162,19 @@ export class DiskTier {
   async close(): Promise<void> {
     await this.db.flushed;
     await this.root.close();
+  }
+
+  /** Keeps a write visible to get() until LMDB has committed it (or failed to). */
+  private track(key: string, bytes: Buffer | undefined, write: Promise<unknown>): Promise<void> {
+    const entry = { bytes };
+    this.pending.set(key, entry);
+    const settle = () => {
+      if (this.pending.get(key) === entry) this.pending.delete(key);
+    };
+    return write.then(settle, (error: unknown) => {
+      settle();
+      throw error;
+    });
   }
 
   private keyFits(key: string): boolean {
