@@ -1,0 +1,97 @@
+/**
+ * Hit ratio of W-TinyLFU against LRU: our two memory tiers replay the same generated traces
+ * cache-aside (get; on a miss, set), and the share of gets that hit is counted over the whole
+ * trace, cold start included.
+ */
+import { LruMemoryTier } from '../../agent/cache/lru-memory-tier.js';
+import { TinyLfuMemoryTier } from '../../agent/cache/tinylfu-memory-tier.js';
+import { table } from '../lib/markdown.js';
+import { collect, count, percent, type Log } from './common.js';
+import type { CacheBenchOptions } from './options.js';
+import { hotTrace, loopTrace, scanTrace, traceKey, zipfTrace, type Trace } from './traces.js';
+
+const VALUE = { ok: true };
+
+function replayTinyLfu(trace: Trace, size: number): number {
+  const c = new TinyLfuMemoryTier<typeof VALUE>({ maxEntries: size });
+  const ids = trace.ids;
+  let hits = 0;
+  for (let i = 0; i < ids.length; i += 1) {
+    const key = traceKey(ids[i]!);
+    if (c.get(key) === undefined) c.set(key, VALUE);
+    else hits += 1;
+  }
+  return hits / ids.length;
+}
+
+function replayLru(trace: Trace, size: number): number {
+  const c = new LruMemoryTier<typeof VALUE>({ maxEntries: size });
+  const ids = trace.ids;
+  let hits = 0;
+  for (let i = 0; i < ids.length; i += 1) {
+    const key = traceKey(ids[i]!);
+    if (c.get(key) === undefined) c.set(key, VALUE);
+    else hits += 1;
+  }
+  return hits / ids.length;
+}
+
+export interface HitRow {
+  trace: string;
+  description: string;
+  size: number;
+  requests: number;
+  distinct: number;
+  tinylfu: number;
+  lru: number;
+}
+
+/** The loop for a cache of `size`: 20 % more keys than it holds. */
+export const loopKeys = (size: number): number => Math.ceil(size * 1.2);
+
+export async function runHitRatio(options: CacheBenchOptions, log: Log): Promise<{ rows: HitRow[]; seconds: number }> {
+  const started = performance.now();
+  const rows: HitRow[] = [];
+  const length = options.traceLength;
+  const run = async (trace: Trace, size: number) => {
+    await collect();
+    const tinylfu = replayTinyLfu(trace, size);
+    const lru = replayLru(trace, size);
+    rows.push({ trace: trace.name, description: trace.description, size, requests: trace.ids.length, distinct: trace.distinct, tinylfu, lru });
+    log(`hit ratio ${trace.name} @ ${size}: TinyLFU ${percent(tinylfu)}, LRU ${percent(lru)}`);
+  };
+  // Fixed traces, every cache size.
+  for (const make of [() => zipfTrace(length, options.seed), () => scanTrace(length, options.seed + 100)]) {
+    const trace = make();
+    for (const size of options.hitSizes) await run(trace, size);
+  }
+  // Traces shaped to the cache size.
+  for (const size of options.hitSizes) await run(loopTrace(length, loopKeys(size)), size);
+  for (const size of options.hitSizes) await run(hotTrace(length, size, options.seed + 200), size);
+  return { rows, seconds: (performance.now() - started) / 1000 };
+}
+
+function points(a: number, b: number): string {
+  const d = (a - b) * 100;
+  return `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(1)}`;
+}
+
+export function hitTables(result: { rows: HitRow[]; seconds: number }, options: CacheBenchOptions): string {
+  const body = result.rows.map((r) => [
+    `**${r.trace}**: ${r.description}`,
+    count(r.size),
+    count(r.requests),
+    count(r.distinct),
+    percent(r.tinylfu),
+    percent(r.lru),
+    points(r.tinylfu, r.lru),
+    // No policy can do better than hitting every repeat request.
+    percent(1 - r.distinct / r.requests),
+  ]);
+  const worse = result.rows.filter((r) => r.tinylfu < r.lru);
+  return [
+    `\`TinyLfuMemoryTier\` and \`LruMemoryTier\`, each replaying the same trace of ${count(options.traceLength)} requests cache-aside (get; on a miss, set the key); hits ÷ requests over the whole trace, the cold start included. Traces are generated with a seeded PRNG (mulberry32, seed ${options.seed}; Zipf by inversion of the exact cumulative distribution), so every run replays the same requests. "ceiling" is 1 − distinct keys ÷ requests: what a cache that never evicts would get. The loop trace has 20 % more keys than the cache; the hot trace is sized so the hot set is 80 % of the cache. All ${result.rows.length} replays took ${result.seconds.toFixed(0)} s.`,
+    table(['trace', 'cache size', 'requests', 'distinct keys', 'TinyLFU', 'LRU', 'TinyLFU − LRU (points)', 'ceiling'], body),
+    worse.length ? `TinyLFU below LRU in: ${worse.map((r) => `${r.trace} @ ${count(r.size)} (${points(r.tinylfu, r.lru)} points)`).join(', ')}.` : 'TinyLFU is at or above LRU on every trace and size of this run.',
+  ].join('\n\n');
+}
