@@ -1,0 +1,182 @@
+/**
+ * L3: the LMDB disk tier on its own (put and get throughput, small and 64 KiB records), and the
+ * warm start of a disk-backed cache: fill it, close it, open it again on the same directory.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { MultiTierCache } from '../../agent/cache/cache.js';
+import { DiskTier } from '../../agent/cache/disk-tier.js';
+import { encodeRecord, type CacheRecord } from '../../agent/cache/record.js';
+import { table } from '../lib/markdown.js';
+import { bytes, collect, count, msFine, rate, removeTempDir, silentLogger, tempDir, type Log } from './common.js';
+import type { CacheBenchOptions } from './options.js';
+import { mulberry32 } from './traces.js';
+
+const HOUR = 3_600_000;
+const FILL_BATCH = 1000;
+const small = (i: number) => ({ id: i, serial: `R58M${String(i).padStart(6, '0')}`, model: 'SM-G991B', online: true, battery: 87 });
+
+function record(value: unknown): CacheRecord {
+  const now = Date.now();
+  return { value, createdAt: now, freshUntil: now + HOUR, staleUntil: now + HOUR, tags: [], tagVersions: [] };
+}
+
+function dirSize(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    total += entry.isDirectory() ? dirSize(full) : fs.statSync(full).size;
+  }
+  return total;
+}
+
+export interface DiskRow {
+  what: string;
+  records: number;
+  recordBytes: number;
+  /** put() called for every record (the cache does not wait for disk writes). */
+  putCallsPerS: number;
+  /** …and every write committed. */
+  putCommittedPerS: number;
+  getPerS: number;
+  getHits: number;
+  fileBytes: number;
+}
+
+export interface WarmResult {
+  entries: number;
+  onDisk: number;
+  warmed: number;
+  /** Entries the memory tier holds right after create(). */
+  inMemory: number;
+  warmMs: number;
+  createMs: number;
+  fillS: number;
+  rssDelta: number;
+  rssDeltaAfterGc: number;
+  heapDeltaAfterGc: number;
+  fileBytes: number;
+}
+
+async function putGet(what: string, n: number, value: (i: number) => unknown, seed: number): Promise<DiskRow> {
+  const dir = tempDir('disk');
+  const disk = DiskTier.open({ path: dir });
+  try {
+    const keys = Array.from({ length: n }, (_, i) => `disk:${i}`);
+    const encoded = keys.map((_, i) => encodeRecord(record(value(i))));
+    await collect();
+    const started = performance.now();
+    const writes: Array<Promise<void>> = new Array<Promise<void>>(n);
+    for (let i = 0; i < n; i += 1) writes[i] = disk.put(keys[i]!, encoded[i]!) ?? Promise.reject(new Error(`key ${keys[i]} too long for the disk tier`));
+    const called = performance.now();
+    await Promise.all(writes);
+    await disk.flushed();
+    const committed = performance.now();
+    // Reads in a random order (seeded), each key once.
+    const order = Uint32Array.from({ length: n }, (_, i) => i);
+    const random = mulberry32(seed);
+    for (let i = n - 1; i > 0; i -= 1) {
+      const j = Math.floor(random() * (i + 1));
+      const t = order[i]!;
+      order[i] = order[j]!;
+      order[j] = t;
+    }
+    await collect();
+    let hits = 0;
+    const readStarted = performance.now();
+    for (let i = 0; i < n; i += 1) if (disk.get(keys[order[i]!]!) !== undefined) hits += 1;
+    const read = performance.now() - readStarted;
+    return {
+      what,
+      records: n,
+      recordBytes: encoded[0]!.length,
+      putCallsPerS: n / ((called - started) / 1000),
+      putCommittedPerS: n / ((committed - started) / 1000),
+      getPerS: n / (read / 1000),
+      getHits: hits,
+      fileBytes: dirSize(dir),
+    };
+  } finally {
+    await disk.close();
+    removeTempDir(dir);
+  }
+}
+
+async function warmStart(n: number): Promise<WarmResult> {
+  const dir = tempDir('warm');
+  const make = () => MultiTierCache.create({ name: 'bench-warm', memory: { maxEntries: n }, disk: { path: dir }, defaults: { ttlMs: HOUR }, logger: silentLogger });
+  try {
+    const first = make();
+    const fillStarted = performance.now();
+    // In batches of concurrent sets, as many callers would write: a set may wait for its disk write.
+    for (let i = 0; i < n; i += FILL_BATCH) {
+      const batch: Array<Promise<void>> = [];
+      for (let j = i; j < Math.min(n, i + FILL_BATCH); j += 1) batch.push(first.set(`warm:${j}`, small(j)));
+      await Promise.all(batch);
+    }
+    await first.close();
+    const fillS = (performance.now() - fillStarted) / 1000;
+    const probe = DiskTier.open({ path: dir });
+    const onDisk = probe.stats().entries;
+    await probe.close();
+    await collect();
+    const before = process.memoryUsage();
+    const started = performance.now();
+    const second = make();
+    const createMs = performance.now() - started;
+    const after = process.memoryUsage();
+    await collect();
+    const afterGc = process.memoryUsage();
+    const warm = second.metrics().warmStart;
+    const entries = second.metrics().tiers.memory.entries;
+    await second.close();
+    return {
+      entries: n,
+      onDisk,
+      warmed: warm?.entries ?? 0,
+      inMemory: entries,
+      warmMs: warm?.ms ?? Number.NaN,
+      createMs,
+      fillS,
+      rssDelta: after.rss - before.rss,
+      rssDeltaAfterGc: afterGc.rss - before.rss,
+      heapDeltaAfterGc: afterGc.heapUsed - before.heapUsed,
+      fileBytes: dirSize(dir),
+    };
+  } finally {
+    removeTempDir(dir);
+  }
+}
+
+export interface DiskResult {
+  rows: DiskRow[];
+  warm: WarmResult;
+}
+
+export async function runDisk(options: CacheBenchOptions, log: Log): Promise<DiskResult> {
+  const rows: DiskRow[] = [];
+  rows.push(await putGet('small record (≈100 B)', options.diskEntries, small, options.seed));
+  log(`disk: small: put ${rate(rows[0]!.putCommittedPerS)}/s committed, get ${rate(rows[0]!.getPerS)}/s`);
+  const blob = Buffer.alloc(64 * 1024, 7);
+  rows.push(await putGet('64 KiB record', options.diskLarge, (i) => ({ id: i, blob }), options.seed + 1));
+  log(`disk: 64 KiB: put ${rate(rows[1]!.putCommittedPerS)}/s committed, get ${rate(rows[1]!.getPerS)}/s`);
+  const warm = await warmStart(options.warmEntries);
+  log(`disk: warm start of ${warm.entries}: ${warm.warmed} entries in ${msFine(warm.warmMs)} ms`);
+  return { rows, warm };
+}
+
+export function diskTables(result: DiskResult): string {
+  const w = result.warm;
+  return [
+    '`DiskTier` (LMDB, the L3 tier) on its own in a new temporary directory on this machine\'s disk: records encoded beforehand, `put` called for all of them (LMDB batches them into asynchronous transactions, committed durably), then every key read once, in a random order, with `get` (synchronous: a memory-mapped lookup, plus decoding the record). "put, calls" is how fast `put` returns (what a `MultiTierCache.set` waits for: it does not wait for the disk); "put, committed" includes waiting until every write is on disk.',
+    table(
+      ['records', 'count', 'encoded size', 'put, calls ops/s', 'put, committed ops/s', 'get ops/s', 'get hits', 'files on disk'],
+      result.rows.map((r) => [r.what, count(r.records), bytes(r.recordBytes), rate(r.putCallsPerS), rate(r.putCommittedPerS), rate(r.getPerS), count(r.getHits), bytes(r.fileBytes)]),
+    ),
+    `**Warm start.** A \`MultiTierCache\` with memory (capacity ${count(w.entries)}) and disk is filled with ${count(w.entries)} small values (\`cache.set\`, ${FILL_BATCH} at a time in flight; ${w.fillS.toFixed(1)} s with the close), closed, and created again on the same directory; \`create()\` opens LMDB and, synchronously, loads the newest live records into memory. Memory of this process around the second \`create()\`: RSS as the OS sees it (LMDB's pages read through the memory map count), then again after two forced GCs, and the JS heap after the GCs.`,
+    table(
+      ['entries written', 'on disk after close', 'warmed (`metrics().warmStart.entries`)', 'in memory after `create()`', '`metrics().warmStart.ms`', '`create()` total', 'RSS delta', 'RSS delta after GC', 'JS heap delta after GC', 'files on disk'],
+      [[count(w.entries), count(w.onDisk), count(w.warmed), count(w.inMemory), `${msFine(w.warmMs)} ms`, `${msFine(w.createMs)} ms`, bytes(w.rssDelta), bytes(w.rssDeltaAfterGc), bytes(w.heapDeltaAfterGc), bytes(w.fileBytes)]],
+    ),
+  ].join('\n\n');
+}
