@@ -369,7 +369,7 @@ describe('W-TinyLFU against LRU', () => {
       return hit;
     };
     round();
-    // Its first duel: asked for twice against residents asked for twenty times. It loses.
+    // Its first duel: asked for once against residents asked for twenty times. It loses.
     expect(tier.has('newcomer')).toBe(false);
     const rejected = tier.stats().admissionsRejected;
     expect(rejected).toBeGreaterThan(0);

@@ -30,8 +30,9 @@ export interface MemoryTierStats {
 
 export interface MemoryTier<V> {
   /**
-   * The value, or undefined when absent or past `removeAt`. Records the access (a hit or a
-   * miss) for the admission policy — misses too, so keys that keep being asked for earn their place.
+   * The value, or undefined when absent or past `removeAt`. A hit is recorded for the admission
+   * policy; a miss is recorded by the `set` that follows it (cache-aside), so every request counts
+   * once and keys that keep being asked for earn their place.
    */
   get(key: string): V | undefined;
   /** The value without recording an access or changing recency. */
