@@ -65,7 +65,11 @@ function environment(o: CacheBenchOptions, elapsedS: number): string {
 function targets(l1: L1Row[] | undefined, hit: HitRow[] | undefined, redis: RedisResult | undefined): string {
   const rows: string[][] = [];
   for (const r of hit?.filter((x) => x.trace === 'hot') ?? []) {
-    rows.push([`hit ratio ≥ 85 % on hot data (hot trace, cache ${r.size.toLocaleString('en-US')})`, `TinyLFU ${percent(r.tinylfu)} (LRU ${percent(r.lru)})`, r.tinylfu >= 0.85 ? 'met' : 'not met']);
+    rows.push([
+      `hit ratio ≥ 85 % on hot data (hot trace, cache ${r.size.toLocaleString('en-US')})`,
+      `TinyLFU ${percent(r.tinylfu.all)} over the whole trace, ${percent(r.tinylfu.secondHalf)} over its second half (LRU ${percent(r.lru.all)} / ${percent(r.lru.secondHalf)})`,
+      r.tinylfu.all >= 0.85 ? 'met' : r.tinylfu.secondHalf >= 0.85 ? 'met once warm (second half), not over the whole trace' : 'not met',
+    ]);
   }
   for (const r of l1?.filter((x) => x.contender.startsWith('`MultiTierCache`')) ?? []) {
     const meanMs = 1000 / median(r.get);
