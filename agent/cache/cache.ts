@@ -177,7 +177,7 @@ export class MultiTierCache {
     const found = await this.lookup<V>(key, options.consistent === true && this.redis?.isConnected === true);
     if (!found) return undefined;
     const now = this.clock.now();
-    if (now <= found.record.freshUntil || options.allowStale) return found.record.value;
+    if (now < found.record.freshUntil || options.allowStale) return found.record.value;
     return undefined;
   }
 
@@ -199,8 +199,8 @@ export class MultiTierCache {
   async getOrSet<V>(key: string, loader: (context: { signal: AbortSignal; stale: V | undefined }) => Promise<V> | V, options: LoadOptions = {}): Promise<V> {
     const found = await this.lookup<V>(key);
     const now = this.clock.now();
-    if (found && now <= found.record.freshUntil) return found.record.value;
-    const stale = found && now <= found.record.staleUntil ? found.record : undefined;
+    if (found && now < found.record.freshUntil) return found.record.value;
+    const stale = found && now < found.record.staleUntil ? found.record : undefined;
     const swr = options.staleWhileRevalidate ?? this.defaults.staleWhileRevalidate;
     if (stale && swr) {
       this.totals.staleServed += 1;
@@ -349,7 +349,9 @@ export class MultiTierCache {
 
   /** alive() without waiting, or undefined when a tag's version must be asked of Redis first. */
   private aliveIfKnown(record: CacheRecord, now: number): boolean | undefined {
-    if (now > record.staleUntil) return false;
+    // freshUntil and staleUntil are exclusive, as the memory tier's removeAt and the disk sweep
+    // take them: otherwise at that very millisecond a disk copy would answer where memory had dropped it.
+    if (now >= record.staleUntil) return false;
     for (let i = 0; i < record.tags.length; i += 1) {
       const current = this.tagVersions.get(record.tags[i]!);
       if (current === undefined) return undefined;
@@ -360,7 +362,7 @@ export class MultiTierCache {
 
   /** Not past its grace, and no tag of it invalidated since it was written. */
   private async alive(record: CacheRecord, now: number): Promise<boolean> {
-    if (now > record.staleUntil) return false;
+    if (now >= record.staleUntil) return false;
     if (record.tags.length === 0) return true;
     const current = await this.currentTagVersions(record.tags);
     return record.tags.every((_, i) => (record.tagVersions[i] ?? 0) >= current[i]!);
@@ -545,7 +547,8 @@ export class MultiTierCache {
     const started = this.clock.monotonic();
     const now = this.clock.now();
     const live: Array<[string, CacheRecord, number]> = [];
-    for (const entry of disk.records(now)) live.push(entry);
+    // Records of an invalidated tag (versions were loaded from disk first) would only take the place of live ones.
+    for (const entry of disk.records(now)) if (this.aliveIfKnown(entry[1], now) !== false) live.push(entry);
     live.sort((a, b) => b[1].createdAt - a[1].createdAt);
     let loaded = 0;
     for (const [key, record, size] of live.slice(0, this.options.memory.maxEntries)) {
