@@ -112,6 +112,9 @@ export class MultiTierCache {
   private readonly maxValueBytes: number;
   private readonly tagVersions = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<unknown>>();
+  /** Disk deletions (by key) and clears not yet committed. */
+  private readonly diskDropping = new Set<string>();
+  private diskClearing = 0;
   private readonly counters = { redis: tierCounters(), disk: tierCounters() } satisfies Record<'redis' | 'disk', TierCounters>;
   private readonly totals = { hits: 0, misses: 0, loads: 0, loadErrors: 0, singleFlightJoins: 0, staleServed: 0, softTimeouts: 0, hardTimeouts: 0 };
   private warm: { entries: number; ms: number } | null = null;
@@ -213,8 +216,8 @@ export class MultiTierCache {
   /** Removes a key everywhere; it is never served again, not even stale. */
   async delete(key: string): Promise<void> {
     this.memory.delete(key);
-    void this.disk?.delete(key);
-    await this.redis?.delete([key]).catch(() => this.counters.redis.errors++);
+    // The disk deletion is awaited too: LMDB shows no pending write to reads, and the next get must not find the key.
+    await Promise.all([this.dropFromDisk(key), this.redis?.delete([key]).catch(() => this.counters.redis.errors++)]);
     this.announce({ keys: [key] });
   }
 
@@ -334,7 +337,9 @@ export class MultiTierCache {
         found = record && bytes ? { record, bytes: bytes.length } : undefined;
       } else {
         if (!this.disk) return undefined;
-        found = this.disk.get(key) as { record: CacheRecord<V>; bytes: number } | undefined;
+        // A copy being deleted is gone already, though LMDB still shows it until the commit.
+        const dropping = this.diskClearing > 0 || this.diskDropping.has(key);
+        found = dropping ? undefined : (this.disk.get(key) as { record: CacheRecord<V>; bytes: number } | undefined);
       }
       counters.latency.observe(this.clock.monotonic() - started);
       if (found) counters.hits += 1;
@@ -409,9 +414,13 @@ export class MultiTierCache {
     const size = encoded?.length ?? estimateSize(record.value);
     if (wants('memory') && size <= this.maxValueBytes) this.memory.set(key, record, { size, removeAt: record.staleUntil });
     else this.memory.delete(key);
-    if (encoded && wants('disk') && this.disk) {
-      this.disk.put(key, encoded)?.catch(() => this.counters.disk.errors++);
-    }
+    // Awaited (alongside Redis): until LMDB commits, reads still find the old record on disk.
+    const diskWrite =
+      encoded && wants('disk') && this.disk
+        ? this.disk.put(key, encoded)?.catch(() => {
+            this.counters.disk.errors += 1;
+          })
+        : undefined;
     if (encoded && wants('redis') && this.redis) {
       try {
         await this.redis.set(key, encoded, record.staleUntil - this.clock.now());
@@ -419,6 +428,7 @@ export class MultiTierCache {
         this.counters.redis.errors += 1;
       }
     }
+    await diskWrite;
   }
 
   // ---- loading ------------------------------------------------------------------------------
@@ -515,10 +525,14 @@ export class MultiTierCache {
   }
 
   private onBusMessage(message: BusMessage): void {
-    if (message.clear) this.memory.clear();
+    // Everything / these keys: from memory and from this process's disk, as the sender did in its own tiers.
+    if (message.clear) {
+      this.memory.clear();
+      void this.clearDisk();
+    }
     for (const key of message.keys ?? []) {
       this.memory.delete(key);
-      void this.disk?.delete(key);
+      void this.dropFromDisk(key);
     }
     for (const key of message.expire ?? []) {
       const record = this.memory.peek(key);
@@ -531,6 +545,32 @@ export class MultiTierCache {
   }
 
   // ---- disk ---------------------------------------------------------------------------------
+
+  /** Deletes the disk copy; until LMDB has committed, reads skip it (LMDB shows pending writes to no read). */
+  private async dropFromDisk(key: string): Promise<void> {
+    const removal = this.disk?.delete(key);
+    if (!removal) return;
+    this.diskDropping.add(key);
+    try {
+      await removal;
+    } catch {
+      this.counters.disk.errors += 1;
+    } finally {
+      this.diskDropping.delete(key);
+    }
+  }
+
+  private async clearDisk(): Promise<void> {
+    if (!this.disk) return;
+    this.diskClearing += 1;
+    try {
+      await this.disk.clear();
+    } catch {
+      this.counters.disk.errors += 1;
+    } finally {
+      this.diskClearing -= 1;
+    }
+  }
 
   private loadTagVersionsFromDisk(): void {
     if (!this.disk) return;
