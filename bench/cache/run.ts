@@ -37,8 +37,16 @@ function commandLine(): string {
 }
 
 function commit(): string {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const head = `\`${git('rev-parse', '--short', 'HEAD').trim()}\``;
+    // What the bench measures: the cache and the bench itself. Uncommitted changes there are named.
+    const changed = git('status', '--porcelain', '--', 'agent/cache', 'bench/cache', 'bench/lib')
+      .split('\n')
+      .filter((line) => line.length > 3)
+      .map((line) => line.slice(3));
+    if (changed.length === 0) return head;
+    return `${head}, with uncommitted changes in ${changed.slice(0, 6).map((f) => `\`${f}\``).join(', ')}${changed.length > 6 ? ` and ${changed.length - 6} more` : ''}`;
   } catch {
     return 'unknown';
   }
@@ -55,7 +63,7 @@ function environment(o: CacheBenchOptions, elapsedS: number): string {
   return table(['', ''], [
     ['command', `\`${commandLine()}\``],
     ['date', `${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (run took ${elapsedS < 120 ? `${elapsedS.toFixed(0)} s` : `${(elapsedS / 60).toFixed(1)} min`})`],
-    ['commit', `\`${commit()}\``],
+    ['commit', commit()],
     ['machine', `${os.cpus().length} cores, ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Linux ${os.release()}; load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')}`],
     ['Node', `${process.version}; forced GC between contenders: ${forceGc ? 'yes' : 'no (not available)'}`],
     ['settings', settings.join('; ')],
