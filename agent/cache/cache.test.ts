@@ -8,6 +8,8 @@ import { FarmlinkError } from '../errors.js';
 import { MultiTierCache, type CacheOptions } from './cache.js';
 
 const START = Date.parse('2026-01-03T19:30:00Z');
+/** How long to wait for a background refresh to land: generous, as a disk commit on a busy machine can be slow. */
+const PATIENCE = { timeout: 10_000, interval: 5 };
 
 /** Time the test moves by hand; timers stay real (the loader time bounds are short real timers). */
 function manualClock() {
@@ -157,7 +159,7 @@ describe.each(SETUPS)('MultiTierCache (%s)', (_label, tiers) => {
     expect(loader.mock.calls[0]![0].stale).toBe('old');
     expect(cache.metrics()).toMatchObject({ staleServed: 10, loads: 1, singleFlightJoins: 9 });
     gate.resolve('new');
-    await vi.waitFor(async () => expect(await cache.get('k')).toBe('new'));
+    await vi.waitFor(async () => expect(await cache.get('k')).toBe('new'), PATIENCE);
     expect(await cache.getOrSet('k', loader)).toBe('new');
     expect(loader).toHaveBeenCalledTimes(1);
   });
@@ -179,7 +181,7 @@ describe.each(SETUPS)('MultiTierCache (%s)', (_label, tiers) => {
     expect(await cache.getOrSet('k', loader, { staleWhileRevalidate: false, softTimeoutMs: 20 })).toBe('old');
     expect(cache.metrics()).toMatchObject({ softTimeouts: 1, staleServed: 1, loads: 1 });
     gate.resolve('new');
-    await vi.waitFor(async () => expect(await cache.get('k')).toBe('new'));
+    await vi.waitFor(async () => expect(await cache.get('k')).toBe('new'), PATIENCE);
     expect(loader).toHaveBeenCalledTimes(1);
   });
 
@@ -239,7 +241,7 @@ describe.each(SETUPS)('MultiTierCache (%s)', (_label, tiers) => {
     expect(cache.metrics()).toMatchObject({ loadErrors: 2, staleServed: 2 });
     // With stale-while-revalidate the failure happens in the background; the stale value stays.
     expect(await cache.getOrSet('k', failing)).toBe('old');
-    await vi.waitFor(() => expect(cache.metrics().loadErrors).toBe(3));
+    await vi.waitFor(() => expect(cache.metrics().loadErrors).toBe(3), PATIENCE);
     expect(await cache.get('k', { allowStale: true })).toBe('old');
     // Past the grace there is nothing to fall back on.
     time.now += 4000;
@@ -265,7 +267,7 @@ describe.each(SETUPS)('MultiTierCache (%s)', (_label, tiers) => {
     expect(await cache.get('other')).toBe('o');
     const loader = vi.fn(() => 'v2');
     expect(await cache.getOrSet('k', loader)).toBe('v1');
-    await vi.waitFor(async () => expect(await cache.get('k')).toBe('v2'));
+    await vi.waitFor(async () => expect(await cache.get('k')).toBe('v2'), PATIENCE);
     expect(loader).toHaveBeenCalledTimes(1);
   });
 
