@@ -8,6 +8,7 @@ import { MultiTierCache } from '../../agent/cache/cache.js';
 import { DiskTier } from '../../agent/cache/disk-tier.js';
 import { encodeRecord, type CacheRecord } from '../../agent/cache/record.js';
 import { table } from '../lib/markdown.js';
+import { summarize, type Summary } from '../lib/stats.js';
 import { bytes, collect, count, msFine, rate, removeTempDir, silentLogger, tempDir, type Log } from './common.js';
 import type { CacheBenchOptions } from './options.js';
 import { mulberry32 } from './traces.js';
@@ -102,6 +103,71 @@ async function putGet(what: string, n: number, value: (i: number) => unknown, se
   }
 }
 
+export interface ThroughCache {
+  what: string;
+  calls: number;
+  hits?: number;
+  opsPerS: number;
+  latency: Summary;
+}
+
+/** Bounded in time as well as count: an awaited durable write per call may be slow on some disks. */
+const THROUGH_CACHE_MAX_S = 20;
+
+/**
+ * What a caller of a disk-backed MultiTierCache waits for: `await cache.set` one at a time, then,
+ * from a second instance on the same directory (memory empty, no warm start), `await cache.get` of
+ * each key once in a random order: a memory miss answered by the disk tier and promoted.
+ */
+async function throughCache(n: number, seed: number): Promise<ThroughCache[]> {
+  const dir = tempDir('l3');
+  const make = (maxEntries: number) => MultiTierCache.create({ name: 'bench-l3', memory: { maxEntries }, disk: { path: dir, warmStart: false }, defaults: { ttlMs: HOUR }, logger: silentLogger });
+  try {
+    const writer = make(1000);
+    const setLat: number[] = [];
+    let started = performance.now();
+    try {
+      for (let i = 0; i < n && performance.now() - started < THROUGH_CACHE_MAX_S * 1000; i += 1) {
+        const t = performance.now();
+        await writer.set(`l3:${i}`, small(i));
+        setLat.push(performance.now() - t);
+      }
+    } finally {
+      await writer.close();
+    }
+    const setS = setLat.reduce((a, b) => a + b, 0) / 1000;
+    const written = setLat.length;
+    const order = Uint32Array.from({ length: written }, (_, i) => i);
+    const random = mulberry32(seed);
+    for (let i = written - 1; i > 0; i -= 1) {
+      const j = Math.floor(random() * (i + 1));
+      const t = order[i]!;
+      order[i] = order[j]!;
+      order[j] = t;
+    }
+    const reader = make(written + 1);
+    const getLat = new Float64Array(written);
+    let hits = 0;
+    try {
+      started = performance.now();
+      for (let i = 0; i < written; i += 1) {
+        const t = performance.now();
+        if ((await reader.get(`l3:${order[i]!}`)) !== undefined) hits += 1;
+        getLat[i] = performance.now() - t;
+      }
+    } finally {
+      await reader.close();
+    }
+    const getS = (performance.now() - started) / 1000;
+    return [
+      { what: '`await cache.set` (memory + disk), one at a time', calls: written, opsPerS: written / setS, latency: summarize(setLat) },
+      { what: '`await cache.get`, memory miss, disk hit (then promoted), one at a time', calls: written, hits, opsPerS: written / getS, latency: summarize(getLat) },
+    ];
+  } finally {
+    removeTempDir(dir);
+  }
+}
+
 async function warmStart(n: number): Promise<WarmResult> {
   const dir = tempDir('warm');
   const make = () => MultiTierCache.create({ name: 'bench-warm', memory: { maxEntries: n }, disk: { path: dir }, defaults: { ttlMs: HOUR }, logger: silentLogger });
@@ -150,6 +216,7 @@ async function warmStart(n: number): Promise<WarmResult> {
 
 export interface DiskResult {
   rows: DiskRow[];
+  cache: ThroughCache[];
   warm: WarmResult;
 }
 
@@ -160,18 +227,25 @@ export async function runDisk(options: CacheBenchOptions, log: Log): Promise<Dis
   const blob = Buffer.alloc(64 * 1024, 7);
   rows.push(await putGet('64 KiB record', options.diskLarge, (i) => ({ id: i, blob }), options.seed + 1));
   log(`disk: 64 KiB: put ${rate(rows[1]!.putCommittedPerS)}/s committed, get ${rate(rows[1]!.getPerS)}/s`);
+  const cache = await throughCache(Math.min(2000, Math.ceil(options.diskEntries / 20)), options.seed + 2);
+  for (const row of cache) log(`disk: ${row.what}: p50 ${msFine(row.latency.p50)} ms, p99 ${msFine(row.latency.p99)} ms`);
   const warm = await warmStart(options.warmEntries);
   log(`disk: warm start of ${warm.entries}: ${warm.warmed} entries in ${msFine(warm.warmMs)} ms`);
-  return { rows, warm };
+  return { rows, cache, warm };
 }
 
 export function diskTables(result: DiskResult): string {
   const w = result.warm;
   return [
-    '`DiskTier` (LMDB, the L3 tier) on its own in a new temporary directory on this machine\'s disk: records encoded beforehand, `put` called for all of them (LMDB batches them into asynchronous transactions, committed durably), then every key read once, in a random order, with `get` (synchronous: a memory-mapped lookup, plus decoding the record). "put, calls" is how fast `put` returns (what a `MultiTierCache.set` waits for: it does not wait for the disk); "put, committed" includes waiting until every write is on disk.',
+    '`DiskTier` (LMDB, the L3 tier) on its own in a new temporary directory on this machine\'s disk: records encoded beforehand, `put` called for all of them (LMDB batches them into asynchronous transactions, committed durably), then every key read once, in a random order, with `get` (synchronous: a memory-mapped lookup, plus decoding the record). "put, calls" is how fast `put` hands back its promise; "put, committed" includes waiting until every write is on disk, which is what awaiting the writes costs.',
     table(
       ['records', 'count', 'encoded size', 'put, calls ops/s', 'put, committed ops/s', 'get ops/s', 'get hits', 'files on disk'],
       result.rows.map((r) => [r.what, count(r.records), bytes(r.recordBytes), rate(r.putCallsPerS), rate(r.putCommittedPerS), rate(r.getPerS), count(r.getHits), bytes(r.fileBytes)]),
+    ),
+    `**Through the cache.** A \`MultiTierCache\` with memory and disk (no Redis), as a caller sees it: ${count(result.cache[0]?.calls ?? 0)} small values set one at a time, each awaited; then a second instance on the same directory (empty memory, warm start off) reads each key once in a random order. Milliseconds per call.`,
+    table(
+      ['call', 'calls', 'hits', 'ops/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
+      result.cache.map((r) => [r.what, count(r.calls), r.hits === undefined ? '—' : count(r.hits), rate(r.opsPerS), msFine(r.latency.p50), msFine(r.latency.p90), msFine(r.latency.p99), msFine(r.latency.max)]),
     ),
     `**Warm start.** A \`MultiTierCache\` with memory (capacity ${count(w.entries)}) and disk is filled with ${count(w.entries)} small values (\`cache.set\`, ${FILL_BATCH} at a time in flight; ${w.fillS.toFixed(1)} s with the close), closed, and created again on the same directory; \`create()\` opens LMDB and, synchronously, loads the newest live records into memory. Memory of this process around the second \`create()\`: RSS as the OS sees it (LMDB's pages read through the memory map count), then again after two forced GCs, and the JS heap after the GCs.`,
     table(
