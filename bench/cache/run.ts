@@ -17,13 +17,20 @@ import { diskTables, runDisk, type DiskResult } from './disk.js';
 import { hitTables, runHitRatio, type HitRow } from './hit-ratio.js';
 import { l1Tables, runL1Throughput, type L1Row } from './l1-throughput.js';
 import { memoryTables, runMemory, type MemoryRow } from './memory.js';
-import { parseCacheBenchOptions, ROOT, type CacheBenchOptions } from './options.js';
+import { parseCacheBenchOptions, ROOT, USAGE, type CacheBenchOptions } from './options.js';
 import { redisTables, runRedis, type RedisResult } from './redis-latency.js';
 
 export const START_MARK = '<!-- bench:cache:start -->';
 export const END_MARK = '<!-- bench:cache:end -->';
 
-const options = parseCacheBenchOptions(process.argv.slice(2));
+const options = (() => {
+  try {
+    return parseCacheBenchOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+})();
 const startedAt = new Date();
 const began = performance.now();
 const loadAtStart = os.loadavg();
