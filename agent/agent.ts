@@ -78,13 +78,17 @@ export class Agent {
     });
   }
 
-  start(): void {
+  /**
+   * Connects. With a cache, a process that starts dials the last server that worked first
+   * (`resume`, the default); an agent that replaces another (new settings) starts at the primary.
+   */
+  start(options: { resume?: boolean } = {}): void {
     const { servers } = this.settings;
     this.log.info(
       { agent_id: this.settings.identity.id, servers: servers.length },
       `FarmLink agent ${AGENT_VERSION} starting as ${this.settings.identity.name} (${this.settings.identity.id}); ${servers.length === 1 ? 'one server, no fallbacks' : `primary and ${servers.length - 1} fallback(s)`}`,
     );
-    if (!this.cache || servers.length === 1) {
+    if (!this.cache || servers.length === 1 || options.resume === false) {
       this.connection.start();
       return;
     }

@@ -112,6 +112,11 @@ describe('the panel in Chromium (headless mode)', () => {
     await expect.poll(() => page.getByTestId('quality').getAttribute('data-level')).toMatch(/excellent|good/);
     expect(await page.getByTestId('latency-chart').count()).toBe(1);
     expect(await page.getByTestId('throughput-chart').count()).toBe(1);
+    // The cache card: memory in front of the disk tier in the agent's data directory, and the
+    // registration just recorded there (the last server that worked) counted as a memory entry.
+    expect(await page.getByTestId('cache-tier-disk').count()).toBe(1);
+    await expect.poll(async () => numberIn((await page.getByTestId('cache-tier-memory').locator('td').nth(2).textContent()) ?? ''), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    expect(await text(page, 'cache-warm-start')).toBe('nothing on disk');
     await shot(page, '1-connected');
 
     // The primary dies; the fallback is down too: the agent waits out its backoff, counting down.

@@ -278,7 +278,8 @@ export class AgentHost {
     this.carry = this.statsWithCarry(old.stats(), 1);
     this.settings = settings;
     this.agent = this.createAgent(settings);
-    if (this.started) this.agent.start();
+    // New settings start at their primary: the last server of the old settings means nothing to them.
+    if (this.started) this.agent.start({ resume: false });
     this.events.emit('changed', undefined);
   }
 

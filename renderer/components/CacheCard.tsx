@@ -76,7 +76,7 @@ export function CacheCard({ store }: { store: PanelStore }) {
         <div>
           <dt>Warm start</dt>
           <dd className="num" data-testid="cache-warm-start">
-            {cache.warm_start ? `${cache.warm_start.entries} in ${cache.warm_start.ms} ms` : 'nothing on disk'}
+            {cache.warm_start && cache.warm_start.entries > 0 ? `${cache.warm_start.entries} in ${cache.warm_start.ms} ms` : 'nothing on disk'}
           </dd>
         </div>
       </dl>
