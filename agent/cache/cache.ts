@@ -147,9 +147,11 @@ export class MultiTierCache {
       });
       this.redis.events.on('message', (message) => this.onBusMessage(message));
       this.redis.events.on('resync', () => {
-        // Invalidations sent while the bus was down are lost; memory cannot be trusted any more.
-        this.log.warn({ cache: options.name }, 'Cache: the Redis bus was down; dropping the memory tier so nothing stale is served');
+        // Invalidations sent while the bus was down are lost; memory cannot be trusted any more, nor
+        // can this process's disk (a key deleted meanwhile is missing from Redis, and the disk copy would answer).
+        this.log.warn({ cache: options.name }, 'Cache: the Redis bus was down; dropping the memory and disk tiers so nothing stale is served');
         this.memory.clear();
+        void this.clearDisk();
         this.tagVersions.clear();
       });
     }
