@@ -56,6 +56,11 @@ export interface RedisTierEvents extends Record<string, unknown> {
 
 type Client = Redis | Cluster;
 
+/** The prefix as a literal in a SCAN MATCH pattern: `*`, `?`, `[`, `]` and `\\` escaped. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
 /** KEYS[1]: the tag-versions hash; ARGV: tags. Returns the new versions, in order. */
 const BUMP_TAGS_SCRIPT = `
 local t = redis.call('TIME')
@@ -193,7 +198,7 @@ export class RedisTier {
       for (const node of nodes) {
         let cursor = '0';
         do {
-          const [next, keys] = await node.scan(cursor, 'MATCH', `${this.options.prefix}*`, 'COUNT', 500);
+          const [next, keys] = await node.scan(cursor, 'MATCH', `${escapeGlob(this.options.prefix)}*`, 'COUNT', 500);
           cursor = next;
           for (const key of keys) await node.del(key);
         } while (cursor !== '0');
