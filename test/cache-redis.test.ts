@@ -612,4 +612,21 @@ describe('key prefixes', () => {
     expect(await raw.get('app2:k')).not.toBeNull();
     expect(await raw.keys('app1:*')).toEqual([]);
   });
+
+  it('clear() takes the prefix literally: glob characters in it match nothing else', async () => {
+    const server = await redisServer();
+    const raw = rawClient(server.url);
+    const make = (prefix: string) => openCache({ name: 'glob', memory, redis: { url: server.url, prefix, opTimeoutMs: OP_TIMEOUT_MS } });
+    const glob = make('a?[b]*:');
+    const plain = make('ax[b]z:');
+    const other = make('ab*:');
+    for (const cache of [glob, plain, other]) expect(await cache.redisReady(10_000)).toBe(true);
+    await glob.set('k', 'glob');
+    await plain.set('k', 'plain');
+    await other.set('k', 'other');
+    await glob.clear();
+    expect(await raw.get('a?[b]*:k')).toBeNull();
+    expect(await raw.get('ax[b]z:k')).not.toBeNull();
+    expect(await raw.get('ab*:k')).not.toBeNull();
+  });
 });
