@@ -17,6 +17,8 @@ export interface DiskTierStats {
   keysTooLong: number;
   /** Records found in another format or corrupted, and dropped. */
   unreadable: number;
+  /** Background writes (removals of expired records, tag versions) that failed. */
+  writeErrors: number;
 }
 
 const TAGS_KEY = '\u0000tag-versions';
@@ -33,6 +35,7 @@ export class DiskTier {
   private readonly maxKeyBytes: number;
   private keysTooLong = 0;
   private unreadable = 0;
+  private writeErrors = 0;
   /**
    * Writes LMDB has not committed yet, the latest per key (bytes undefined: a delete). LMDB shows a
    * write to readers only once its batch commits, an event-loop turn later; without this, a read
@@ -62,7 +65,7 @@ export class DiskTier {
     const record = decodeRecord(bytes);
     if (!record) {
       this.unreadable += 1;
-      void this.db.remove(key);
+      this.background(this.db.remove(key));
       return undefined;
     }
     return { record, bytes: bytes.length };
@@ -91,7 +94,7 @@ export class DiskTier {
     for (const { key, value } of this.db.getRange({})) {
       const record = decodeRecord(value);
       if (!record || record.staleUntil <= now) {
-        void this.db.remove(key);
+        this.background(this.db.remove(key));
         continue;
       }
       yield [key, record, value.length];
@@ -105,7 +108,7 @@ export class DiskTier {
     for (const { key, value } of this.db.getRange({})) {
       const record = decodeRecord(value);
       if (!record || record.staleUntil <= now) {
-        void this.db.remove(key);
+        this.background(this.db.remove(key));
         removed += 1;
       } else {
         live.push([key, record.staleUntil]);
@@ -115,7 +118,7 @@ export class DiskTier {
     if (max !== undefined && live.length > max) {
       live.sort((a, b) => a[1] - b[1]);
       for (const [key] of live.slice(0, live.length - max)) {
-        void this.db.remove(key);
+        this.background(this.db.remove(key));
         removed += 1;
       }
     }
@@ -134,7 +137,14 @@ export class DiskTier {
   }
 
   saveTagVersions(versions: Record<string, number>): void {
-    void this.root.put(TAGS_KEY, Buffer.from(JSON.stringify(versions)));
+    this.background(this.root.put(TAGS_KEY, Buffer.from(JSON.stringify(versions))));
+  }
+
+  /** A write nobody waits for: a failure is counted (stats().writeErrors), never an unhandled rejection. */
+  private background(write: Promise<unknown>): void {
+    write.catch(() => {
+      this.writeErrors += 1;
+    });
   }
 
   clear(): Promise<void> {
@@ -151,7 +161,7 @@ export class DiskTier {
   }
 
   stats(): DiskTierStats {
-    return { entries: this.db.getCount(), keysTooLong: this.keysTooLong, unreadable: this.unreadable };
+    return { entries: this.db.getCount(), keysTooLong: this.keysTooLong, unreadable: this.unreadable, writeErrors: this.writeErrors };
   }
 
   /** Resolves when every write so far is on disk. */

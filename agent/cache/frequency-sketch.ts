@@ -1,7 +1,7 @@
 /**
  * How often each key was asked for, recently — approximately, in a few bytes per cache entry.
- * A count-min sketch of 4-bit counters (saturating at 15) with four hash functions, as in
- * Caffeine's W-TinyLFU: an estimate is the smallest of a key's four counters, so collisions can
+ * A count-min sketch of small counters (saturating at 15, as Caffeine's 4-bit ones do) with four
+ * hash functions, as in Caffeine's W-TinyLFU: an estimate is the smallest of a key's four counters, so collisions can
  * only over-count, and only a little. Every `sampleSize` increments all counters are halved, so
  * the sketch forgets old popularity and a key that was hot last hour does not squat forever.
  *
