@@ -14,9 +14,9 @@ export interface RedisProcess {
   port: number;
   url: string;
   proc: ChildProcess;
-  /** Its working directory (cluster config lives here); kept across kill/restart, removed by stop(). */
+  /** Its working directory (a cluster node's config lives here): kept across kill/restart when it holds anything, removed by stop(). */
   dir: string;
-  /** SIGKILL, and wait for the process to exit and the port to close. A no-op once it has exited. */
+  /** SIGKILL, and wait for the process to exit and the port to close (once exited, only the waiting). */
   kill(): Promise<void>;
   /** Start again on the same port, with the same arguments and directory (after kill). */
   restart(): Promise<RedisProcess>;
@@ -70,6 +70,7 @@ export async function startRedis(options: { port?: number; args?: string[]; dir?
   const port = options.port ?? (await freePort());
   const args = options.args ?? [];
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-redis-'));
+  fs.mkdirSync(dir, { recursive: true }); // kill() removed it if it was empty
   dirs.add(dir);
   // Redis logs to stdout: keep the tail (and keep the pipe drained) to explain a failed start.
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', ...args], {
@@ -110,6 +111,13 @@ export async function startRedis(options: { port?: number; args?: string[]; dir?
     }
     await exit;
     await waitUntil(`redis on ${port} to be gone`, async () => !(await portAnswers(port)), 10_000, 20);
+    // An empty directory (no persistence, no cluster config) is not worth keeping for a restart.
+    try {
+      fs.rmdirSync(dir);
+      dirs.delete(dir);
+    } catch {
+      // not empty (a cluster node's config) or gone already: restart() needs it, stop() removes it
+    }
   };
   return {
     port,
