@@ -126,25 +126,39 @@ export function zipfTrace(length: number, seed: number): Trace {
 }
 
 /**
- * (b) Zipf(0.99) traffic over the same 1M keys, interrupted by scans: bursts of sequential keys
- * that are never asked for again (a batch job, a crawler, a full export). Hot segments and scan
- * bursts alternate, each of a random length around `burst` requests, so half the requests are
- * scan requests.
+ * (b) Scan-polluted, shaped to the cache size: Zipf(0.99) traffic over 5× as many keys as the cache
+ * holds, interrupted after every ≈2× cache size of those requests by a sequential scan of ≈1×
+ * cache size keys that are never asked for again (a batch job, a crawler, a full export) — so a
+ * third of the requests are scan requests, and each scan is long enough to flush an LRU cache.
+ * `scan[i]` marks the scan requests, so the hit ratio of the other requests can be told apart.
  */
-export function scanTrace(length: number, seed: number, burst = 25_000): Trace {
+export function scanTrace(length: number, cacheSize: number, seed: number): Trace & { scan: Uint8Array } {
   const random = mulberry32(seed);
-  const hot = zipfIds(length, ZIPF_UNIVERSE, ZIPF_S, seed + 1);
+  const universe = cacheSize * 5;
+  const hot = zipfIds(length, universe, ZIPF_S, seed + 1);
   const out = new Uint32Array(length);
-  let next = ZIPF_UNIVERSE; // scan ids: above the Zipf universe, each used once
+  const scan = new Uint8Array(length);
+  let next = universe; // scan ids: above the Zipf universe, each used once
   let hotAt = 0;
   let i = 0;
   let scanning = false;
   while (i < length) {
-    const run = Math.min(length - i, Math.round(burst * (0.5 + random())));
-    for (let j = 0; j < run; j += 1, i += 1) out[i] = scanning ? next++ : hot[hotAt++]!;
+    const mean = scanning ? cacheSize : cacheSize * 2;
+    const run = Math.min(length - i, Math.max(1, Math.round(mean * (0.5 + random()))));
+    for (let j = 0; j < run; j += 1, i += 1) {
+      if (scanning) {
+        out[i] = next++;
+        scan[i] = 1;
+      } else {
+        out[i] = hot[hotAt++]!;
+      }
+    }
     scanning = !scanning;
   }
-  return trace('scan', `the zipf trace with one-off sequential scans: alternating bursts of ≈${burst.toLocaleString('en-US')} hot then ≈${burst.toLocaleString('en-US')} scan requests (50 % scans)`, out);
+  return {
+    ...trace('scan', `Zipf(${ZIPF_S}) over ${universe.toLocaleString('en-US')} keys (5× the cache), a one-off sequential scan of ≈${cacheSize.toLocaleString('en-US')} keys (1× the cache) after every ≈${(cacheSize * 2).toLocaleString('en-US')} of those requests: a third of the requests are scans`, out),
+    scan,
+  };
 }
 
 /**
