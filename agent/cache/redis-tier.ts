@@ -191,19 +191,30 @@ export class RedisTier {
     });
   }
 
-  /** Deletes every key under the prefix (SCAN, not KEYS: never blocks Redis). */
-  clear(): Promise<void> {
-    return this.guard(async () => {
-      const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
-      for (const node of nodes) {
-        let cursor = '0';
-        do {
-          const [next, keys] = await node.scan(cursor, 'MATCH', `${escapeGlob(this.options.prefix)}*`, 'COUNT', 500);
-          cursor = next;
-          for (const key of keys) await node.del(key);
-        } while (cursor !== '0');
-      }
-    });
+  /**
+   * Deletes every key under the prefix (SCAN, not KEYS: never blocks Redis), and resolves when
+   * they are gone. Each round trip is bounded by opTimeoutMs, not the whole: under one bound a
+   * large clear timed out and went on deleting in the background while the cache announced it,
+   * and other processes read back (and kept in memory) keys not deleted yet. The deletions of one
+   * SCAN batch go in one pipeline, one UNLINK per key (in a Cluster, keys of one node may still be
+   * in different slots).
+   */
+  async clear(): Promise<void> {
+    const pattern = `${escapeGlob(this.options.prefix)}*`;
+    const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.guard(() => node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+        cursor = next;
+        if (keys.length === 0) continue;
+        await this.guard(async () => {
+          const pipeline = node.pipeline();
+          for (const key of keys) pipeline.unlink(key);
+          for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+        });
+      } while (cursor !== '0');
+    }
   }
 
   stats(): RedisTierStats {
