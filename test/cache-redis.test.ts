@@ -570,6 +570,32 @@ describe('values through Redis', () => {
   });
 });
 
+describe('clear() with many keys', () => {
+  it('resolves once Redis holds none of them, so no other process reads one back after the announcement', async () => {
+    const server = await redisServer();
+    const raw = rawClient(server.url);
+    const prefix = 'many:';
+    // A tight bound, as in production (50 ms there): clearing takes far longer than one operation's bound.
+    const redis = { url: server.url, prefix, opTimeoutMs: 500, failureThreshold: 1000 };
+    const a = openCache({ name: 'many', memory, redis });
+    const b = openCache({ name: 'many', memory, redis });
+    expect(await a.redisReady(10_000)).toBe(true);
+    expect(await b.redisReady(10_000)).toBe(true);
+    await busSubscribers(raw, prefix, 2);
+    const count = 20_000;
+    const pipeline = raw.pipeline();
+    for (let i = 0; i < count; i += 1) pipeline.set(`${prefix}k${i}`, record(i), 'PX', 60_000);
+    await pipeline.exec();
+    await b.set('mine', 'b'); // in b's memory
+
+    await a.clear();
+    expect(await raw.dbsize()).toBe(0);
+    expect(a.metrics().tiers.redis!.timeouts).toBe(0);
+    await waitUntil('b to drop its memory', async () => (await b.get('mine')) === undefined, 10_000);
+    for (const i of [0, count / 2, count - 1]) expect(await b.get(`k${i}`)).toBeUndefined();
+  });
+});
+
 describe('key prefixes', () => {
   it('two caches with different prefixes on one Redis see neither each other’s values nor each other’s invalidations', async () => {
     const server = await redisServer();

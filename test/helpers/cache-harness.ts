@@ -179,19 +179,3 @@ export class PeerProcess {
     return this.call<PeerMetrics>('metrics');
   }
 }
-
-let barriers = 0;
-
-/**
- * Returns once `reader` has handled every invalidation `writer` published so far. A reader that
- * reads a key just written may get the new value from Redis and then drop it again when the
- * write's own message arrives; a test that counts memory hits waits for this first. (Messages from
- * one writer arrive in order: when the barrier key's message has been handled, so have the others.)
- */
-export async function busBarrier(writer: MultiTierCache, reader: MultiTierCache): Promise<void> {
-  const key = `bus-barrier-${(barriers += 1)}`;
-  await reader.set(key, 0);
-  await writer.set(key, 1);
-  await waitUntil(`${reader.name} to handle ${writer.name}'s messages`, async () => (await reader.get(key)) === 1, 10_000);
-  await writer.delete(key);
-}
