@@ -271,6 +271,30 @@ describe.each(SETUPS)('MultiTierCache (%s)', (_label, tiers) => {
     expect(loader).toHaveBeenCalledTimes(1);
   });
 
+  it('expire() on a value written without grace: gone at once, not served stale until its old end', async () => {
+    const { cache } = setup();
+    await cache.set('k', 'v1', { ttlMs: 60_000, graceMs: 0 });
+    await cache.expire('k');
+    expect(await cache.get('k', { allowStale: true })).toBeUndefined();
+    expect(await cache.getOrSet('k', () => 'v2')).toBe('v2');
+  });
+
+  it('invalidateTags while a load runs: what the load read predates the invalidation, so it is not served after it', async () => {
+    const { cache } = setup();
+    const gate = deferred<string>();
+    const loading = cache.getOrSet('row', () => gate.promise, { ttlMs: 60_000, tags: ['table'] });
+    // The source changes and the tag is invalidated while the old row is in flight.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await cache.invalidateTags(['table']);
+    gate.resolve('old row');
+    // The caller that asked before the invalidation gets what it asked for…
+    expect(await loading).toBe('old row');
+    // …but nobody after it does.
+    expect(await cache.get('row', { allowStale: true })).toBeUndefined();
+    expect(await cache.getOrSet('row', () => 'new row', { ttlMs: 60_000, tags: ['table'] })).toBe('new row');
+    expect(await cache.get('row')).toBe('new row');
+  });
+
   it('invalidateTags: a tagged value is never served again, not even stale; untagged values are untouched', async () => {
     const { cache } = setup();
     const long = { ttlMs: 60_000, graceMs: 60_000 };

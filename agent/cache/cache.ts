@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ClusterNode } from 'ioredis';
 import type { Logger } from 'pino';
-import { type Clock, type Random, systemClock, systemRandom } from '../clock.js';
+import { type Clock, type Random, type TimerHandle, systemClock, systemRandom } from '../clock.js';
 import { FarmlinkError } from '../errors.js';
 import { LatencyHistogram, tierCounters, type LatencySnapshot, type TierCounters } from './cache-metrics.js';
 import { DiskTier, type DiskTierStats } from './disk-tier.js';
@@ -191,7 +191,7 @@ export class MultiTierCache {
    * copy. Resolves once memory and disk have it and Redis has answered or its bound has passed.
    */
   async set<V>(key: string, value: V, options: EntryOptions = {}): Promise<void> {
-    const record = await this.makeRecord(key, value, options);
+    const record = this.makeRecord(key, value, options, await this.currentTagVersions(options.tags ?? []));
     await this.store(key, record, options.tiers);
     this.announce({ keys: [key] });
   }
@@ -228,7 +228,10 @@ export class MultiTierCache {
     const found = await this.lookup(key);
     if (!found) return;
     const now = this.clock.now();
-    const record = { ...found.record, freshUntil: Math.min(found.record.freshUntil, now - 1) };
+    // Stale from now, servable for the grace it was written with (not until its old end: grace 0 means gone).
+    const grace = found.record.staleUntil - found.record.freshUntil;
+    const freshUntil = Math.min(found.record.freshUntil, now - 1);
+    const record = { ...found.record, freshUntil, staleUntil: Math.min(found.record.staleUntil, freshUntil + grace) };
     await this.store(key, record, undefined);
     this.announce({ expire: [key] });
   }
@@ -391,18 +394,18 @@ export class MultiTierCache {
 
   // ---- writing ------------------------------------------------------------------------------
 
-  private async makeRecord<V>(_key: string, value: V, options: EntryOptions): Promise<CacheRecord<V>> {
+  /** `tagVersions`: the versions of options.tags when the value was read from its source. */
+  private makeRecord<V>(_key: string, value: V, options: EntryOptions, tagVersions: number[]): CacheRecord<V> {
     const ttl = options.ttlMs ?? this.defaults.ttlMs;
     const grace = options.graceMs ?? this.defaults.graceMs;
     const jitter = options.jitter ?? this.defaults.jitter;
     const now = this.clock.now();
     const freshUntil = now + ttl * (1 + jitter * (2 * this.random() - 1));
     const tags = [...(options.tags ?? [])];
-    const tagVersions = await this.currentTagVersions(tags);
     return { value, createdAt: now, freshUntil, staleUntil: freshUntil + grace, tags, tagVersions };
   }
 
-  private async store(key: string, record: CacheRecord, tiers: readonly TierName[] | undefined): Promise<void> {
+  private async store(key: string, record: CacheRecord, tiers: readonly TierName[] | undefined, options: { awaitRedis?: boolean } = {}): Promise<void> {
     const wants = (tier: TierName) => !tiers || tiers.includes(tier);
     const shared = (wants('redis') && this.redis) || (wants('disk') && this.disk);
     let encoded: Buffer | undefined;
@@ -416,21 +419,18 @@ export class MultiTierCache {
     const size = encoded?.length ?? estimateSize(record.value);
     if (wants('memory') && size <= this.maxValueBytes) this.memory.set(key, record, { size, removeAt: record.staleUntil });
     else this.memory.delete(key);
-    // Awaited (alongside Redis): until LMDB commits, reads still find the old record on disk.
-    const diskWrite =
-      encoded && wants('disk') && this.disk
-        ? this.disk.put(key, encoded)?.catch(() => {
-            this.counters.disk.errors += 1;
-          })
-        : undefined;
-    if (encoded && wants('redis') && this.redis) {
-      try {
-        await this.redis.set(key, encoded, record.staleUntil - this.clock.now());
-      } catch {
-        this.counters.redis.errors += 1;
-      }
+    // Not awaited: the disk tier answers reads from its own uncommitted writes, so nobody reads the old record.
+    if (encoded && wants('disk') && this.disk) {
+      this.disk.put(key, encoded)?.catch(() => {
+        this.counters.disk.errors += 1;
+      });
     }
-    await diskWrite;
+    if (encoded && wants('redis') && this.redis) {
+      const write = this.redis.set(key, encoded, record.staleUntil - this.clock.now()).catch(() => {
+        this.counters.redis.errors += 1;
+      });
+      if (options.awaitRedis !== false) await write;
+    }
   }
 
   // ---- loading ------------------------------------------------------------------------------
@@ -454,23 +454,29 @@ export class MultiTierCache {
     this.totals.loads += 1;
     const hardTimeout = options.hardTimeoutMs ?? this.defaults.hardTimeoutMs;
     const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      timer = this.clock.setTimeout(() => {
         this.totals.hardTimeouts += 1;
         reject(new FarmlinkError('CACHE_LOADER_TIMEOUT', `Loading ${key} took longer than ${hardTimeout} ms`));
         controller.abort();
       }, hardTimeout);
     });
+    // Taken before the loader runs: if the tags are invalidated while it runs, what it read may
+    // predate the invalidation, and the record must be dead on arrival rather than live under the new version.
+    const tagVersions = await this.currentTagVersions(options.tags ?? []);
     try {
       const value = await Promise.race([Promise.resolve(loader({ signal: controller.signal, stale: stale?.value })), expired]);
-      await this.set(key, value, options);
+      const record = this.makeRecord(key, value, options, tagVersions);
+      // The caller has its value: Redis gets it in the background (a slow Redis costs the caller nothing).
+      await this.store(key, record, options.tiers, { awaitRedis: false });
+      this.announce({ keys: [key] });
       return value;
     } catch (error) {
       this.totals.loadErrors += 1;
       throw error;
     } finally {
-      clearTimeout(timer);
+      this.clock.clearTimeout(timer);
     }
   }
 
@@ -479,11 +485,11 @@ export class MultiTierCache {
     const flight = this.load(key, loader, options, stale);
     const softTimeout = options.softTimeoutMs ?? this.defaults.softTimeoutMs;
     const racers: Array<Promise<V>> = [flight];
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     if (stale && softTimeout > 0) {
       racers.push(
         new Promise<V>((resolve) => {
-          timer = setTimeout(() => {
+          timer = this.clock.setTimeout(() => {
             this.totals.softTimeouts += 1;
             this.totals.staleServed += 1;
             resolve(stale.value);
@@ -500,7 +506,7 @@ export class MultiTierCache {
       this.log.warn({ err: error, cache: this.name, key }, 'Cache: loader failed; serving the stale value');
       return stale.value;
     } finally {
-      clearTimeout(timer);
+      this.clock.clearTimeout(timer);
     }
   }
 
@@ -538,7 +544,11 @@ export class MultiTierCache {
     }
     for (const key of message.expire ?? []) {
       const record = this.memory.peek(key);
-      if (record) this.memory.set(key, { ...record, freshUntil: Math.min(record.freshUntil, this.clock.now() - 1) }, { size: estimateSizeOf(record), removeAt: record.staleUntil });
+      if (record) {
+        const freshUntil = Math.min(record.freshUntil, this.clock.now() - 1);
+        const staleUntil = Math.min(record.staleUntil, freshUntil + (record.staleUntil - record.freshUntil));
+        this.memory.set(key, { ...record, freshUntil, staleUntil }, { size: estimateSizeOf(record), removeAt: staleUntil });
+      }
     }
     if (message.tags) {
       for (const [tag, version] of Object.entries(message.tags)) this.tagVersions.set(tag, Math.max(version, this.tagVersions.get(tag) ?? 0));
