@@ -31,7 +31,7 @@ export class LruMemoryTier<V> implements MemoryTier<V> {
       max: options.maxEntries,
       // lru-cache wants sizes ≥ 1; the byte count we report is kept separately and exactly.
       ...(options.maxBytes ? { maxSize: options.maxBytes, sizeCalculation: (entry: Entry<V>) => Math.max(1, entry.size) } : {}),
-      disposeAfter: (entry, key, reason) => {
+      dispose: (entry, key, reason) => {
         this.bytes -= entry.size;
         if (reason !== 'evict') return;
         const expired = entry.removeAt !== 0 && entry.removeAt <= this.now();
