@@ -441,6 +441,14 @@ export class MultiTierCache {
       this.totals.singleFlightJoins += 1;
       return running;
     }
+    // The load may have finished while this caller was still looking the key up (in Redis, say):
+    // then its value is in memory, and loading again would break single-flight.
+    const landed = this.memory.peek(key) as CacheRecord<V> | undefined;
+    const now = this.clock.now();
+    if (landed && now < landed.freshUntil && this.aliveIfKnown(landed, now) === true) {
+      this.totals.singleFlightJoins += 1;
+      return Promise.resolve(landed.value);
+    }
     const flight = this.runLoader(key, loader, options, stale);
     this.inflight.set(key, flight);
     void flight.then(
