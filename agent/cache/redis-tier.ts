@@ -61,6 +61,9 @@ function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
 
+/** Keys changed while Redis was unreachable that are remembered one by one; past that, everything under the prefix goes. */
+const MAX_UNSYNCED_KEYS = 10_000;
+
 /** KEYS[1]: the tag-versions hash; ARGV: tags. Returns the new versions, in order. */
 const BUMP_TAGS_SCRIPT = `
 local t = redis.call('TIME')
@@ -92,6 +95,15 @@ export class RedisTier {
   private subscribedOnce = false;
   private subscriberDown = false;
   private counters = { errors: 0, timeouts: 0, skipped: 0, messagesIn: 0, messagesOut: 0 };
+  /**
+   * What this process changed without Redis or the other processes learning of it (the call
+   * failed, timed out or was skipped): once Redis answers again, these keys are deleted there,
+   * these tags bumped, and all of it published — otherwise Redis, which may well have kept its
+   * data (a hang, a partition, an open circuit), would serve the old values back to everyone.
+   * Until then this process does not read those keys from Redis.
+   */
+  private readonly unsynced = { keys: new Set<string>(), tags: new Set<string>(), clear: false };
+  private syncing = false;
 
   constructor(private readonly options: RedisTierOptions) {
     if (!options.url && !options.cluster?.length) throw new FarmlinkError('CACHE_CONFIG', 'The Redis tier needs a url or cluster nodes');
@@ -116,6 +128,7 @@ export class RedisTier {
       if (!this.connected) options.logger.info('Cache: Redis connected');
       this.connected = true;
       this.breaker.reset();
+      void this.sync();
     });
     this.client.on('close', () => {
       if (this.connected) options.logger.warn('Cache: lost Redis; answering from memory and disk until it is back');
@@ -149,20 +162,20 @@ export class RedisTier {
   }
 
   get(key: string): Promise<Buffer | undefined> {
+    // Redis still holds what this process changed while it could not reach it: not that.
+    if (this.unsynced.clear || this.unsynced.keys.has(key)) return Promise.resolve(undefined);
     return this.guard(async () => (await this.client.getBuffer(this.options.prefix + key)) ?? undefined);
   }
 
-  set(key: string, bytes: Buffer, ttlMs: number): Promise<void> {
-    return this.guard(async () => {
-      await this.client.set(this.options.prefix + key, bytes, 'PX', Math.max(1, Math.ceil(ttlMs)));
-    });
+  async set(key: string, bytes: Buffer, ttlMs: number): Promise<void> {
+    await this.tracked({ keys: [key] }, () => this.client.set(this.options.prefix + key, bytes, 'PX', Math.max(1, Math.ceil(ttlMs))));
+    this.unsynced.keys.delete(key);
   }
 
   /** Single-key DELs: keys of a Cluster live in different slots, and a multi-key DEL would fail there. */
-  delete(keys: readonly string[]): Promise<void> {
-    return this.guard(async () => {
-      await Promise.all(keys.map((key) => this.client.del(this.options.prefix + key)));
-    });
+  async delete(keys: readonly string[]): Promise<void> {
+    await this.tracked({ keys: [...keys] }, () => Promise.all(keys.map((key) => this.client.del(this.options.prefix + key))));
+    for (const key of keys) this.unsynced.keys.delete(key);
   }
 
   tagVersions(tags: readonly string[]): Promise<number[]> {
@@ -176,19 +189,17 @@ export class RedisTier {
    * eviction) a counter would start again at 1, below the versions records already carry and
    * processes already know, and the invalidation would drop nothing. Redis's clock keeps going.
    */
-  bumpTags(tags: readonly string[]): Promise<Record<string, number>> {
-    if (tags.length === 0) return Promise.resolve({});
-    return this.guard(async () => {
-      const versions = (await this.client.eval(BUMP_TAGS_SCRIPT, 1, this.tagsKey, ...tags)) as number[];
-      return Object.fromEntries(tags.map((tag, i) => [tag, Number(versions[i])]));
-    });
+  async bumpTags(tags: readonly string[]): Promise<Record<string, number>> {
+    if (tags.length === 0) return {};
+    const versions = await this.tracked({ tags: [...tags] }, () => this.client.eval(BUMP_TAGS_SCRIPT, 1, this.tagsKey, ...tags) as Promise<number[]>);
+    return Object.fromEntries(tags.map((tag, i) => [tag, Number(versions[i])]));
   }
 
-  publish(message: BusMessage): Promise<void> {
-    return this.guard(async () => {
-      await this.client.publish(this.channel, JSON.stringify(message));
-      this.counters.messagesOut += 1;
-    });
+  async publish(message: BusMessage): Promise<void> {
+    // A message that does not go out leaves its keys, tags or clear to be published later.
+    const { keys = [], expire = [], tags = {}, clear = false } = message;
+    await this.tracked({ keys: [...keys, ...expire], tags: Object.keys(tags), clear }, () => this.client.publish(this.channel, JSON.stringify(message)));
+    this.counters.messagesOut += 1;
   }
 
   /**
@@ -200,6 +211,17 @@ export class RedisTier {
    * in different slots).
    */
   async clear(): Promise<void> {
+    try {
+      await this.deleteAll();
+    } catch (error) {
+      this.unsynced.clear = true;
+      throw error;
+    }
+    this.unsynced.clear = false;
+    this.unsynced.keys.clear();
+  }
+
+  private async deleteAll(): Promise<void> {
     const pattern = `${escapeGlob(this.options.prefix)}*`;
     const nodes = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
     for (const node of nodes) {
@@ -227,6 +249,63 @@ export class RedisTier {
     await Promise.resolve();
   }
 
+  /** Runs a call that changes Redis; if it does not get through, what it changed is remembered for sync(). */
+  private async tracked<T>(change: { keys?: string[]; tags?: string[]; clear?: boolean }, call: () => Promise<T>): Promise<T> {
+    try {
+      return await this.guard(call);
+    } catch (error) {
+      if (change.clear) this.unsynced.clear = true;
+      for (const tag of change.tags ?? []) this.unsynced.tags.add(tag);
+      for (const key of change.keys ?? []) this.unsynced.keys.add(key);
+      // Past this many keys, dropping everything under the prefix is cheaper than remembering them.
+      if (this.unsynced.keys.size > MAX_UNSYNCED_KEYS) {
+        this.unsynced.clear = true;
+        this.unsynced.keys.clear();
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Once Redis answers again: deletes there what this process changed meanwhile (or everything,
+   * after a clear or too many changes), bumps the tags it invalidated, and publishes it all, so
+   * no process reads the old values back. Runs after each successful call while anything is left.
+   */
+  private async sync(): Promise<void> {
+    const { unsynced } = this;
+    if (this.syncing || (!unsynced.clear && unsynced.keys.size === 0 && unsynced.tags.size === 0)) return;
+    this.syncing = true;
+    const clear = unsynced.clear;
+    const keys = [...unsynced.keys];
+    const tags = [...unsynced.tags];
+    try {
+      const message: BusMessage = { origin: this.options.origin };
+      if (clear) {
+        await this.deleteAll();
+        message.clear = true;
+      } else if (keys.length > 0) {
+        // Single-key DELs, sent together (a Cluster pipeline must stay within one slot).
+        await this.guard(() => Promise.all(keys.map((key) => this.client.del(this.options.prefix + key))));
+        message.keys = keys;
+      }
+      if (tags.length > 0) {
+        const versions = (await this.guard(() => this.client.eval(BUMP_TAGS_SCRIPT, 1, this.tagsKey, ...tags) as Promise<number[]>)).map(Number);
+        message.tags = Object.fromEntries(tags.map((tag, i) => [tag, versions[i]!]));
+      }
+      await this.guard(() => this.client.publish(this.channel, JSON.stringify(message)));
+      this.counters.messagesOut += 1;
+      // Done with these (anything added meanwhile stays for the next round).
+      if (clear) unsynced.clear = false;
+      for (const key of keys) unsynced.keys.delete(key);
+      for (const tag of tags) unsynced.tags.delete(tag);
+      this.options.logger.info({ keys: clear ? 'all' : keys.length, tags: tags.length }, 'Cache: Redis is back; what changed meanwhile is deleted there and announced');
+    } catch {
+      // Still failing: the next successful call or reconnection tries again.
+    } finally {
+      this.syncing = false;
+    }
+  }
+
   private async subscribe(): Promise<void> {
     try {
       await this.subscriber.subscribe(this.channel);
@@ -252,6 +331,7 @@ export class RedisTier {
     try {
       const result = await Promise.race([call(), timeout]);
       this.breaker.success();
+      if (!this.syncing) void this.sync();
       return result;
     } catch (error) {
       if (error instanceof FarmlinkError && error.code === 'CACHE_L2_TIMEOUT') this.counters.timeouts += 1;
