@@ -331,14 +331,23 @@ describe('Redis failing mid-run', () => {
     await waitUntil('a to drop what it held before the outage', async () => (await a.get('disk0')) === undefined && (await a.get('mem0')) === undefined, 10_000);
   });
 
-  it('SIGSTOP (a hang, not a crash): calls still answer within the bound; after SIGCONT writes reach Redis again', async () => {
+  it('SIGSTOP (a hang, not a crash): calls still answer within the bound; after SIGCONT writes reach Redis again, and what changed meanwhile is not read back', async () => {
     const { server, a, b, prefix } = await setUp('paused');
+    for (const key of ['gone', 'changed', 'tagged']) await a.set(key, 'before', key === 'tagged' ? { tags: ['t'] } : {});
+    for (const key of ['gone', 'changed', 'tagged']) expect(await b.get(key)).toBe('before');
     server.pause();
     try {
       await keepsAnswering(a, b, 6);
       const stats = a.metrics().tiers.redis!;
       expect(stats.timeouts).toBeGreaterThanOrEqual(3);
       expect(stats.breakerOpens).toBeGreaterThanOrEqual(1);
+      // Changes Redis cannot take now (the circuit is open, or the call times out).
+      await within(bound, 'delete', a.delete('gone'));
+      await within(bound, 'set', a.set('changed', 'after'));
+      await within(bound, 'invalidateTags', a.invalidateTags(['t']));
+      expect(await a.get('gone')).toBeUndefined();
+      expect(await a.get('changed')).toBe('after');
+      expect(await a.get('tagged')).toBeUndefined();
     } finally {
       server.resume();
     }
@@ -354,6 +363,19 @@ describe('Redis failing mid-run', () => {
       100,
     );
     await waitUntil('b to read it', async () => (await b.get('after')) === 'resumed', 10_000);
+    // Redis kept what it had before the pause; neither cache serves it back.
+    const current = async () => [await a.get('gone'), await a.get('changed'), await a.get('tagged'), await b.get('gone'), await b.get('changed'), await b.get('tagged')];
+    const expected = [undefined, 'after', undefined, undefined, undefined, undefined];
+    await waitUntil('the changes made during the pause to hold everywhere', async () => {
+      const now = await current();
+      // b may have nothing for 'changed' (reloads it) or a's new value; never the old one.
+      if (now[4] === 'after') now[4] = undefined;
+      return JSON.stringify(now) === JSON.stringify(expected);
+    }, 10_000);
+    await sleep(300);
+    const later = await current();
+    expect(later[4]).not.toBe('before');
+    expect(later.filter((value) => value === 'before')).toEqual([]);
   });
 });
 
