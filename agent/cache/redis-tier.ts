@@ -110,7 +110,7 @@ export class RedisTier {
     this.events = new TypedEmitter((error) => options.logger.error({ err: error }, 'A cache bus listener threw'));
     this.breaker = new CircuitBreaker({ failureThreshold: options.failureThreshold, cooldownMs: options.cooldownMs, maxCooldownMs: options.maxCooldownMs, now: options.now });
     this.channel = `${options.prefix}bus`;
-    // One hash tag for the tag versions: a single slot in a Cluster, so HMGET/HINCRBY stay single-node.
+    // One hash tag for the tag versions: a single slot in a Cluster, so HMGET and the bump script stay single-node.
     this.tagsKey = `${options.prefix}{tag-versions}`;
     const redisOptions: RedisOptions = {
       // Fail fast instead of queueing while disconnected: a cache must not wait for Redis.
