@@ -17,6 +17,7 @@ export class FrequencySketch {
   private readonly blockShift: number;
   private readonly sampleSize: number;
   private additions = 0;
+  private ages = 0;
 
   /** Sized for a cache of `capacity` entries. */
   constructor(capacity: number) {
@@ -67,8 +68,47 @@ export class FrequencySketch {
     if (++this.additions >= this.sampleSize) this.halve();
   }
 
+  /**
+   * Counts `n` accesses at once (conservative, saturating), without counting them towards the
+   * aging period: for a caller that batches hits and drives aging itself with age().
+   */
+  add(hash: number, n: number): void {
+    const t = this.table;
+    const block = (Math.imul(hash, 0x9e3779b1) >>> this.blockShift) << 6;
+    const h = Math.imul(hash, 0x85ebca77);
+    const i0 = block + (h & 15);
+    const i1 = block + 16 + ((h >>> 4) & 15);
+    const i2 = block + 32 + ((h >>> 8) & 15);
+    const i3 = block + 48 + ((h >>> 12) & 15);
+    let min = t[i0]!;
+    if (t[i1]! < min) min = t[i1]!;
+    if (t[i2]! < min) min = t[i2]!;
+    if (t[i3]! < min) min = t[i3]!;
+    const to = min + n > 15 ? 15 : min + n;
+    if (t[i0]! < to) t[i0] = to;
+    if (t[i1]! < to) t[i1] = to;
+    if (t[i2]! < to) t[i2] = to;
+    if (t[i3]! < to) t[i3] = to;
+  }
+
+  /** How many times the counters have been halved: hits held back since an older epoch are aged as much. */
+  get epoch(): number {
+    return this.ages;
+  }
+
+  /** Sized period of aging: after this many accesses, age() (increment() does it by itself). */
+  get period(): number {
+    return this.sampleSize;
+  }
+
+  /** Halves every counter now (for callers that count accesses themselves). */
+  age(): void {
+    this.halve();
+  }
+
   /** Ages every counter (the "reset" of TinyLFU). */
   private halve(): void {
+    this.ages += 1;
     const w = this.words;
     // Halving four byte counters at once: shift the word, then drop the bit each byte got from its neighbour.
     for (let i = 0; i < w.length; i += 1) w[i] = (w[i]! >>> 1) & 0x7f7f7f7f;

@@ -4,8 +4,12 @@ import type { MemoryTier, MemoryTierOptions, MemoryTierStats } from './memory-ti
 /** Slot record layout: int32 fields at 8·slot + …, float64 fields at 4·slot + … (32 bytes a slot). */
 const RECORD_BYTES = 32;
 const PREV = 1;
+/** Packed: bits 0–1 the queue, 2–15 hits not yet given to the sketch, 16–31 the sketch epoch of the first of them. */
 const QUEUE = 2;
 const HASH = 3;
+const QUEUE_MASK = 3;
+const PENDING_ONE = 4;
+const PENDING_MASK = 0xfffc;
 const REMOVE_AT = 2;
 const SIZE = 3;
 
@@ -54,6 +58,9 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
   private readonly windowMax: number;
   private readonly protectedMax: number;
   private bytes = 0;
+  /** Writes counted in the sketch, and where the last aging of it was, in hits + writes. */
+  private writes = 0;
+  private agedAt = 0;
   private readonly counters = { hits: 0, misses: 0, evictions: 0, expirations: 0, admissionsRejected: 0 };
 
   constructor(options: MemoryTierOptions) {
@@ -95,13 +102,18 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
     if (removeAt !== 0 && removeAt <= this.now()) {
       this.counters.expirations += 1;
       this.counters.misses += 1;
-      this.sketch.increment(this.ints[(slot << 3) + HASH]!);
       this.remove(slot);
       this.onEvict?.(key, 'expired');
       return undefined;
     }
     this.counters.hits += 1;
-    this.sketch.increment(this.ints[(slot << 3) + HASH]!);
+    // The hit is noted in the slot's own record (already in cache) rather than in the sketch: the
+    // sketch gets the slot's hits only when its frequency is asked (a duel) or it leaves (so the
+    // key's history outlives it). That keeps a hit to a counter bump, close to lru-cache's cost.
+    const field = (slot << 3) + QUEUE;
+    const packed = this.ints[field]!;
+    if ((packed & PENDING_MASK) === 0) this.ints[field] = (packed & QUEUE_MASK) | PENDING_ONE | (this.sketch.epoch << 16);
+    else if ((packed & PENDING_MASK) !== PENDING_MASK) this.ints[field] = packed + PENDING_ONE;
     this.touch(slot);
     return this.valueOf[slot];
   }
@@ -134,17 +146,18 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
       this.valueOf[slot] = value;
       this.floats[(slot << 2) + SIZE] = size;
       this.floats[(slot << 2) + REMOVE_AT] = removeAt;
-      this.sketch.increment(this.ints[(slot << 3) + HASH]!);
+      this.count(this.ints[(slot << 3) + HASH]!);
       this.touch(slot);
       this.evictForBytes(slot);
       return true;
     }
     const hash = hashKey(key);
-    this.sketch.increment(hash);
+    this.count(hash);
     slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.fresh++;
     this.keyOf[slot] = key;
     this.valueOf[slot] = value;
     this.ints[(slot << 3) + HASH] = hash;
+    this.ints[(slot << 3) + QUEUE] = 0;
     this.floats[(slot << 2) + SIZE] = size;
     this.floats[(slot << 2) + REMOVE_AT] = removeAt;
     this.bytes += size;
@@ -200,7 +213,7 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
 
   /** A hit: most recent in its list; a probation entry earns protection. */
   private touch(slot: number): void {
-    const q = this.ints[(slot << 3) + QUEUE]!;
+    const q = this.ints[(slot << 3) + QUEUE]! & QUEUE_MASK;
     this.unlink(slot);
     if (q === PROBATION) {
       this.append(PROTECTED, slot);
@@ -226,6 +239,8 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
     this.append(PROBATION, candidate);
     if (this.counts[PROBATION]! + this.counts[PROTECTED]! <= this.capacity - this.windowMax) return;
     const victim = this.mainVictim(candidate);
+    this.flushHits(candidate);
+    this.flushHits(victim);
     if (victim === candidate || this.sketch.frequency(this.ints[(candidate << 3) + HASH]!) <= this.sketch.frequency(this.ints[(victim << 3) + HASH]!)) {
       this.counters.admissionsRejected += 1;
       this.evict(candidate);
@@ -278,9 +293,34 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
     this.onEvict?.(key, expired ? 'expired' : 'capacity');
   }
 
+  /** A write: counted in the sketch at once, and the aging period checked (hits count towards it too). */
+  private count(hash: number): void {
+    this.sketch.add(hash, 1);
+    this.writes += 1;
+    const seen = this.counters.hits + this.writes;
+    if (seen - this.agedAt >= this.sketch.period) {
+      this.sketch.age();
+      // As TinyLFU's reset: the next aging comes after half a period more.
+      this.agedAt = seen - (this.sketch.period >>> 1);
+    }
+  }
+
+  /** Gives the sketch the hits this slot held back, aged by every halving since the first of them. */
+  private flushHits(slot: number): void {
+    const field = (slot << 3) + QUEUE;
+    const packed = this.ints[field]!;
+    const pending = (packed & PENDING_MASK) >>> 2;
+    if (pending === 0) return;
+    this.ints[field] = packed & QUEUE_MASK;
+    const aged = (this.sketch.epoch - (packed >>> 16)) & 0xffff;
+    const n = aged >= 14 ? 0 : pending >>> aged;
+    if (n > 0) this.sketch.add(this.ints[(slot << 3) + HASH]!, n);
+  }
+
   // ---- the lists ----------------------------------------------------------------------------
 
   private remove(slot: number): void {
+    this.flushHits(slot);
     this.unlink(slot);
     this.slots.delete(this.keyOf[slot]!);
     this.bytes -= this.floats[(slot << 2) + SIZE]!;
@@ -294,7 +334,7 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
     const n = this.ints[slot << 3]!;
     this.ints[p << 3] = n;
     this.ints[(n << 3) + PREV] = p;
-    this.counts[this.ints[(slot << 3) + QUEUE]!]! -= 1;
+    this.counts[this.ints[(slot << 3) + QUEUE]! & QUEUE_MASK]! -= 1;
   }
 
   /** Appends as the most recent of queue q (the head's prev); the least recent is the head's next. */
@@ -305,7 +345,7 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
     this.ints[(slot << 3) + PREV] = last;
     this.ints[slot << 3] = h;
     this.ints[(h << 3) + PREV] = slot;
-    this.ints[(slot << 3) + QUEUE] = q;
+    this.ints[(slot << 3) + QUEUE] = (this.ints[(slot << 3) + QUEUE]! & ~QUEUE_MASK) | q;
     this.counts[q]! += 1;
   }
 }
