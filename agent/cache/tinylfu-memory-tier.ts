@@ -214,18 +214,33 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
   /** A hit: most recent in its list; a probation entry earns protection. */
   private touch(slot: number): void {
     const q = this.ints[(slot << 3) + QUEUE]! & QUEUE_MASK;
-    this.unlink(slot);
-    if (q === PROBATION) {
-      this.append(PROTECTED, slot);
-      // Protected is full: its least recent entry goes back on probation, not out.
-      if (this.counts[PROTECTED]! > this.protectedMax) {
-        const demoted = this.ints[(this.head + PROTECTED) << 3]!;
-        this.unlink(demoted);
-        this.append(PROBATION, demoted);
-      }
-    } else {
-      this.append(q, slot);
+    if (q !== PROBATION) {
+      this.moveToEnd(q, slot);
+      return;
     }
+    this.unlink(slot);
+    this.append(PROTECTED, slot);
+    // Protected is full: its least recent entry goes back on probation, not out.
+    if (this.counts[PROTECTED]! > this.protectedMax) {
+      const demoted = this.ints[(this.head + PROTECTED) << 3]!;
+      this.unlink(demoted);
+      this.append(PROBATION, demoted);
+    }
+  }
+
+  /** Most recent in its own queue: relinked only (the counts and the queue field stay as they are). */
+  private moveToEnd(q: number, slot: number): void {
+    const h = this.head + q;
+    const last = this.ints[(h << 3) + PREV]!;
+    if (last === slot) return;
+    const p = this.ints[(slot << 3) + PREV]!;
+    const n = this.ints[slot << 3]!;
+    this.ints[p << 3] = n;
+    this.ints[(n << 3) + PREV] = p;
+    this.ints[last << 3] = slot;
+    this.ints[(slot << 3) + PREV] = last;
+    this.ints[slot << 3] = h;
+    this.ints[(h << 3) + PREV] = slot;
   }
 
   /**
