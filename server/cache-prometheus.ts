@@ -41,7 +41,7 @@ export function registerCacheMetrics(registry: Registry, caches: () => readonly 
     { value: s.hits + s.misses === 0 ? 0 : s.hits / (s.hits + s.misses), labels: { cache: s.name } },
   ]);
   define('farmlink_cache_errors_total', 'Tier operations that failed or timed out (the call was answered from the other tiers)', 'counter', (s) => [
-    ...(s.tiers.redis ? [{ value: s.tiers.redis.errors, labels: { cache: s.name, tier: 'redis' } }] : []),
+    ...(s.tiers.redis ? [{ value: s.tiers.redis.errors + s.tiers.redis.timeouts, labels: { cache: s.name, tier: 'redis' } }] : []),
     ...(s.tiers.disk ? [{ value: s.tiers.disk.errors, labels: { cache: s.name, tier: 'disk' } }] : []),
   ]);
   define('farmlink_cache_evictions_total', 'Entries pushed out of memory to make room', 'counter', (s) => [{ value: s.tiers.memory.evictions, labels: { cache: s.name } }]);
@@ -66,6 +66,9 @@ export function registerCacheMetrics(registry: Registry, caches: () => readonly 
   ]);
   define('farmlink_cache_redis_up', '1 while the Redis tier is connected and its circuit is closed', 'gauge', (s) =>
     s.tiers.redis ? [{ value: s.tiers.redis.connected && s.tiers.redis.breaker === 'closed' ? 1 : 0, labels: { cache: s.name } }] : [],
+  );
+  define('farmlink_cache_redis_skipped_total', 'Redis calls not made because the circuit was open (answered from the other tiers at once)', 'counter', (s) =>
+    s.tiers.redis ? [{ value: s.tiers.redis.skipped, labels: { cache: s.name } }] : [],
   );
   define('farmlink_cache_redis_circuit_opens_total', 'Times the Redis circuit breaker opened (calls then skip Redis until it recovers)', 'counter', (s) =>
     s.tiers.redis ? [{ value: s.tiers.redis.breakerOpens, labels: { cache: s.name } }] : [],
