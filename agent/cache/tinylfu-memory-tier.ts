@@ -58,7 +58,7 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
   private readonly windowMax: number;
   private readonly protectedMax: number;
   private bytes = 0;
-  /** Writes counted in the sketch, and where the last aging of it was, in hits + writes. */
+  /** Writes so far, and where the last aging of the sketch was, in hits + writes. */
   private writes = 0;
   private agedAt = 0;
   private readonly counters = { hits: 0, misses: 0, evictions: 0, expirations: 0, admissionsRejected: 0 };
@@ -107,13 +107,7 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
       return undefined;
     }
     this.counters.hits += 1;
-    // The hit is noted in the slot's own record (already in cache) rather than in the sketch: the
-    // sketch gets the slot's hits only when its frequency is asked (a duel) or it leaves (so the
-    // key's history outlives it). That keeps a hit to a counter bump, close to lru-cache's cost.
-    const field = (slot << 3) + QUEUE;
-    const packed = this.ints[field]!;
-    if ((packed & PENDING_MASK) === 0) this.ints[field] = (packed & QUEUE_MASK) | PENDING_ONE | (this.sketch.epoch << 16);
-    else if ((packed & PENDING_MASK) !== PENDING_MASK) this.ints[field] = packed + PENDING_ONE;
+    this.noteAccess(slot);
     this.touch(slot);
     return this.valueOf[slot];
   }
@@ -146,18 +140,20 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
       this.valueOf[slot] = value;
       this.floats[(slot << 2) + SIZE] = size;
       this.floats[(slot << 2) + REMOVE_AT] = removeAt;
-      this.count(this.ints[(slot << 3) + HASH]!);
+      this.noteAccess(slot);
+      this.tick();
       this.touch(slot);
       this.evictForBytes(slot);
       return true;
     }
     const hash = hashKey(key);
-    this.count(hash);
+    this.tick();
     slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.fresh++;
     this.keyOf[slot] = key;
     this.valueOf[slot] = value;
     this.ints[(slot << 3) + HASH] = hash;
-    this.ints[(slot << 3) + QUEUE] = 0;
+    // Its first access, held back like a hit's until it duels or leaves.
+    this.ints[(slot << 3) + QUEUE] = PENDING_ONE | (this.sketch.epoch << 16);
     this.floats[(slot << 2) + SIZE] = size;
     this.floats[(slot << 2) + REMOVE_AT] = removeAt;
     this.bytes += size;
@@ -308,9 +304,21 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
     this.onEvict?.(key, expired ? 'expired' : 'capacity');
   }
 
-  /** A write: counted in the sketch at once, and the aging period checked (hits count towards it too). */
-  private count(hash: number): void {
-    this.sketch.add(hash, 1);
+  /**
+   * An access (a hit, an overwrite, a new entry), noted in the slot's own record (already in
+   * cache) rather than in the sketch: the sketch gets a slot's accesses only when its frequency is
+   * asked (a duel) or it leaves (so the key's history outlives it). That keeps an access to a
+   * counter bump, close to what lru-cache pays for a hit.
+   */
+  private noteAccess(slot: number): void {
+    const field = (slot << 3) + QUEUE;
+    const packed = this.ints[field]!;
+    if ((packed & PENDING_MASK) === 0) this.ints[field] = (packed & QUEUE_MASK) | PENDING_ONE | (this.sketch.epoch << 16);
+    else if ((packed & PENDING_MASK) !== PENDING_MASK) this.ints[field] = packed + PENDING_ONE;
+  }
+
+  /** A write: the aging period checked (hits count towards it too, without a check of their own). */
+  private tick(): void {
     this.writes += 1;
     const seen = this.counters.hits + this.writes;
     if (seen - this.agedAt >= this.sketch.period) {

@@ -6,6 +6,9 @@
  * Every contender has its own loops, written out (not one loop calling through an interface),
  * so each call site stays monomorphic and no contender pays for the others' shapes in the JIT.
  */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { createCache } from 'cache-manager';
@@ -42,7 +45,9 @@ interface Contender {
   make(capacity: number): Runner;
 }
 
+const execFileAsync = promisify(execFile);
 const HOUR = 3_600_000;
+const WARMUP_ROUNDS = 3;
 
 export const CONTENDERS: Contender[] = [
   {
@@ -248,8 +253,9 @@ export interface L1Row {
 }
 
 async function timed(rounds: number, run: () => unknown, ops: number): Promise<number[]> {
-  // One untimed round first: the JIT's turn.
-  await run();
+  // Untimed rounds first: the JIT's turn. One was not enough — the first contender's code was still
+  // being optimised during its timed rounds (it climbed by a quarter from round to round).
+  for (let r = 0; r < WARMUP_ROUNDS; r += 1) await run();
   const out: number[] = [];
   for (let r = 0; r < rounds; r += 1) {
     const started = performance.now();
@@ -259,28 +265,42 @@ async function timed(rounds: number, run: () => unknown, ops: number): Promise<n
   return out;
 }
 
+/** One contender at one capacity, measured in this process. */
+export async function measureContender(index: number, capacity: number, options: Pick<CacheBenchOptions, 'ops' | 'rounds' | 'seed'>): Promise<L1Row> {
+  const contender = CONTENDERS[index]!;
+  const w = makeWorkload(capacity, options.ops, options.seed);
+  await collect();
+  const runner = contender.make(capacity);
+  try {
+    await runner.fill(w);
+    let hits = 0;
+    let gets = 0;
+    const get = await timed(options.rounds, async () => {
+      hits += await runner.get(w);
+      gets += w.seq.length;
+    }, w.seq.length);
+    const set = await timed(options.rounds, () => runner.set(w), w.seq.length);
+    const mixed = await timed(options.rounds, () => runner.mixed(w), w.seq.length);
+    return { contender: contender.name, api: contender.api, capacity, get, set, mixed, hitRatio: hits / gets };
+  } finally {
+    await runner.close();
+  }
+}
+
+/**
+ * Every contender at every capacity, each in a fresh Node process (l1-child.js): run one after
+ * another in one process, the figures depended on the order — whose code the JIT had optimised
+ * and whose garbage the collector was still working through — by as much as a factor of two.
+ */
 export async function runL1Throughput(options: CacheBenchOptions, log: Log): Promise<L1Row[]> {
   const rows: L1Row[] = [];
+  const child = path.join(import.meta.dirname, 'l1-child.js');
   for (const capacity of options.sizes) {
-    const w = makeWorkload(capacity, options.ops, options.seed);
-    for (const contender of CONTENDERS) {
-      await collect();
-      const runner = contender.make(capacity);
-      try {
-        await runner.fill(w);
-        let hits = 0;
-        let gets = 0;
-        const get = await timed(options.rounds, async () => {
-          hits += await runner.get(w);
-          gets += w.seq.length;
-        }, w.seq.length);
-        const set = await timed(options.rounds, () => runner.set(w), w.seq.length);
-        const mixed = await timed(options.rounds, () => runner.mixed(w), w.seq.length);
-        rows.push({ contender: contender.name, api: contender.api, capacity, get, set, mixed, hitRatio: hits / gets });
-        log(`L1 ${capacity}: ${contender.name}: get ${rate(median(get))}/s, set ${rate(median(set))}/s, mixed ${rate(median(mixed))}/s`);
-      } finally {
-        await runner.close();
-      }
+    for (let index = 0; index < CONTENDERS.length; index += 1) {
+      const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', child, String(index), String(capacity), String(options.ops), String(options.rounds), String(options.seed)], { maxBuffer: 1 << 20 });
+      const row = JSON.parse(stdout.trim().split('\n').pop()!) as L1Row;
+      rows.push(row);
+      log(`L1 ${capacity}: ${row.contender}: get ${rate(median(row.get))}/s, set ${rate(median(row.set))}/s, mixed ${rate(median(row.mixed))}/s`);
     }
   }
   return rows;
@@ -312,7 +332,7 @@ export function l1Tables(rows: L1Row[], options: CacheBenchOptions): string {
     vs(r, (x) => x.mixed),
   ]);
   return [
-    `Operations per second, one call at a time, median of ${options.rounds} timed rounds of ${count(options.ops)} operations after one untimed round (± is half the range of the rounds). Keys \`key:0\`, \`key:1\`, … (2 × capacity of them), drawn Zipf(0.99) — the same pre-generated sequence for every contender; values are small objects \`{ id, ok }\` held by reference. Before the rounds each cache is filled cache-aside (get, on a miss set) over the sequence. **get**: get only, no set on a miss ("hits" is the share of those gets that found a value, which depends on the eviction policy). **set**: set of each key in the sequence (mostly overwrites of hot keys; inserts and evictions for the tail). **90/10**: 90 % get, 10 % set, the same sequence. "vs lru-cache": the median as a percentage of \`lru-cache\`'s at the same capacity (above 100 % is faster).`,
+    `Each contender at each capacity in a fresh Node process. Operations per second, one call at a time, median of ${options.rounds} timed rounds of ${count(options.ops)} operations after ${WARMUP_ROUNDS} untimed rounds (± is half the range of the rounds). Keys \`key:0\`, \`key:1\`, … (2 × capacity of them), drawn Zipf(0.99) — the same pre-generated sequence for every contender; values are small objects \`{ id, ok }\` held by reference. Before the rounds each cache is filled cache-aside (get, on a miss set) over the sequence. **get**: get only, no set on a miss ("hits" is the share of those gets that found a value, which depends on the eviction policy). **set**: set of each key in the sequence (mostly overwrites of hot keys; inserts and evictions for the tail). **90/10**: 90 % get, 10 % set, the same sequence. "vs lru-cache": the median as a percentage of \`lru-cache\`'s at the same capacity (above 100 % is faster).`,
     table(['cache', 'API', 'capacity', 'get ops/s', 'vs lru-cache', 'get hits', 'set ops/s', 'vs lru-cache', '90/10 ops/s', 'vs lru-cache'], body),
     [
       'Not apples to apples:',
