@@ -1,10 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { Cluster } from 'ioredis';
-import { busSubscribers, cleanUpAfterEach, openCache, rawCluster, redisCluster } from './helpers/cache-harness.js';
-import { waitUntil } from './helpers/wait.js';
+import { decodeRecord } from '../agent/cache/record.js';
+import { busSubscribers, cleanUpAfterEach, openCache, rawCluster, redisCluster, within } from './helpers/cache-harness.js';
+import { sleep, waitUntil } from './helpers/wait.js';
 
 /**
- * The multi-tier cache on a real Redis Cluster (three masters, no replicas): keys spread over
+ * The multi-tier cache on a real Redis Cluster (three masters; with replicas for the failover): keys spread over
  * slots on different nodes, a key prefix, the invalidation bus and tag versions across nodes.
  */
 
@@ -22,6 +24,20 @@ async function keysUnder(client: Cluster, prefix: string): Promise<string[]> {
     } while (cursor !== '0');
   }
   return keys.sort();
+}
+
+/** The port of the live master serving `slot`, as the node on `port` sees the cluster (CLUSTER NODES). */
+function slotOwner(port: number, slot: number): number | undefined {
+  const lines = execFileSync('redis-cli', ['-p', String(port), 'cluster', 'nodes'], { encoding: 'utf8', timeout: 5000 }).trim().split('\n');
+  for (const line of lines) {
+    const [, address, flags, , , , , , ...ranges] = line.split(' ');
+    if (!flags?.includes('master') || flags.includes('fail')) continue;
+    for (const range of ranges) {
+      const [from, to] = range.split('-').map(Number);
+      if (slot >= from! && slot <= (to ?? from)!) return Number(address!.split('@')[0]!.split(':')[1]);
+    }
+  }
+  return undefined;
 }
 
 describe('Redis Cluster with a key prefix', () => {
@@ -120,5 +136,48 @@ describe('Redis Cluster with a key prefix', () => {
     expect(await keysUnder(raw, 'one:')).toEqual([]);
     expect(await keysUnder(raw, 'two:')).toEqual(['two:k']);
     expect(await two.get('k')).toBe('two');
+  });
+
+  it('a master dies: calls keep answering within the bound while its replica takes over, then writes reach the new master', async () => {
+    const cluster = await redisCluster({ replicas: 1 });
+    const raw = rawCluster(cluster);
+    const prefix = 'fo:';
+    const a = openCache({ name: 'failover', memory: { maxEntries: 1000 }, redis: { cluster: cluster.seeds, prefix, opTimeoutMs: 200 } });
+    expect(await a.redisReady(20_000)).toBe(true);
+    const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    for (const key of keys) await a.set(key, `v-${key}`, { ttlMs: 600_000 });
+
+    // The master holding k0's slot, by its port.
+    const slot = Number(await raw.cluster('KEYSLOT', `${prefix}k0`));
+    const slots = (await raw.cluster('SLOTS')) as unknown as Array<[number, number, [string, number, ...unknown[]], ...unknown[]]>;
+    const owner = slots.find(([from, to]) => slot >= from && slot <= to)!;
+    const master = cluster.nodes.find((n) => n.port === owner[2][1])!;
+    const survivor = cluster.nodes.find((n) => n !== master)!;
+    await master.kill();
+
+    // While the cluster notices and promotes the replica: every call answers, from memory for
+    // what this process holds, and none waits much past the 200 ms bound.
+    for (let i = 0; i < 15; i += 1) {
+      expect(await within(2000, `get k${i} during the failover`, a.get(`k${i}`))).toBe(`v-k${i}`);
+      await within(2000, `set during the failover`, a.set(`during-${i}`, i));
+      await sleep(100);
+    }
+
+    await waitUntil('the replica to take over k0\'s slot', () => slotOwner(survivor.port, slot) !== undefined && slotOwner(survivor.port, slot) !== master.port, 30_000, 200);
+    // Writes to the dead master's slots land on its successor, by themselves.
+    await waitUntil(
+      'a write of k0 to reach the promoted replica',
+      async () => {
+        await a.set('k0', 'after-failover', { ttlMs: 600_000 });
+        const bytes = await raw.getBuffer(`${prefix}k0`).catch(() => null);
+        return bytes !== null && decodeRecord<string>(bytes)?.value === 'after-failover';
+      },
+      30_000,
+      250,
+    );
+    // And a process that starts now reads it from the cluster.
+    const late = openCache({ name: 'failover', memory: { maxEntries: 1000 }, redis: { cluster: cluster.seeds.filter((n) => n.port !== master.port), prefix, opTimeoutMs: 200 } });
+    expect(await late.redisReady(20_000)).toBe(true);
+    expect(await late.get('k0')).toBe('after-failover');
   });
 });

@@ -45,8 +45,8 @@ export async function restartRedis(server: RedisProcess): Promise<RedisProcess> 
   return again;
 }
 
-export async function redisCluster(): Promise<RedisCluster> {
-  const cluster = await startRedisCluster();
+export async function redisCluster(options: { replicas?: 0 | 1 } = {}): Promise<RedisCluster> {
+  const cluster = await startRedisCluster(options);
   defer(() => cluster.stop());
   return cluster;
 }

@@ -145,14 +145,18 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
-/** Three masters, no replicas, joined with `redis-cli --cluster create`. */
-export async function startRedisCluster(): Promise<RedisCluster> {
+/**
+ * Three masters (and, with `replicas: 1`, a replica of each, which takes over when its master
+ * dies), joined with `redis-cli --cluster create`.
+ */
+export async function startRedisCluster(options: { replicas?: 0 | 1 } = {}): Promise<RedisCluster> {
+  const replicas = options.replicas ?? 0;
   const nodes: RedisProcess[] = [];
   const stop = async () => {
     for (const node of nodes) await node.stop();
   };
   try {
-    for (let i = 0; i < 3; i += 1) {
+    for (let i = 0; i < 3 * (1 + replicas); i += 1) {
       const port = await freePort();
       // The cluster bus port defaults to port + 10000, which may be taken or above 65535 for a
       // port from the ephemeral range: pick a free one explicitly.
@@ -164,7 +168,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         }),
       );
     }
-    execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore', timeout: 20_000 });
+    execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { stdio: 'ignore', timeout: 20_000 });
     // Wait until every node agrees the cluster is up.
     await waitUntil(
       'cluster state ok',
@@ -172,6 +176,20 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       20_000,
       100,
     );
+    if (replicas > 0) {
+      // A replica that never synced with its master is not eligible to replace it: wait for the links.
+      await waitUntil(
+        'every replica in sync with its master',
+        () =>
+          nodes.filter((n) => execFileSync('redis-cli', ['-p', String(n.port), 'info', 'replication'], { encoding: 'utf8', timeout: 5000 }).includes('role:slave')).length === 3 * replicas &&
+          nodes.every((n) => {
+            const info = execFileSync('redis-cli', ['-p', String(n.port), 'info', 'replication'], { encoding: 'utf8', timeout: 5000 });
+            return !info.includes('role:slave') || info.includes('master_link_status:up');
+          }),
+        20_000,
+        100,
+      );
+    }
     await sleep(200);
   } catch (error) {
     await stop();
