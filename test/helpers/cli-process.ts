@@ -48,9 +48,12 @@ export function spawnCli(args: string[], env: Record<string, string | undefined>
     },
     exited,
     waitForOutput: async (text, timeoutMs = 15_000) => {
-      await waitUntil(`CLI output ${String(text)} (stdout so far: ${stdout.slice(-500)} / stderr: ${stderr.slice(-500)})`, () =>
-        typeof text === 'string' ? stdout.includes(text) : text.test(stdout),
-      timeoutMs);
+      try {
+        await waitUntil(`CLI output ${String(text)}`, () => (typeof text === 'string' ? stdout.includes(text) : text.test(stdout)), timeoutMs);
+      } catch (error) {
+        // The output as it is when the wait gives up, not as it was when it began.
+        throw new Error(`${(error as Error).message} (stdout so far: ${stdout.slice(-500)} / stderr: ${stderr.slice(-500)})`);
+      }
     },
     kill: (signal = 'SIGTERM') => proc.kill(signal),
   };
