@@ -22,6 +22,7 @@ export interface RegistryEntry {
  * it is still this session's: a hub that lost an agent must not erase where it went next.
  */
 export class SharedRegistry {
+  /** Per agent id (so a replaced connection leaves nothing behind): when its entry was last written. */
   private readonly refreshedAt = new Map<string, number>();
 
   constructor(
@@ -43,13 +44,13 @@ export class SharedRegistry {
 
   /** Called on every heartbeat; writes only when the entry is a third of the way to lapsing. */
   refresh(entry: Omit<RegistryEntry, 'hub_id' | 'seen_at'>): void {
-    const last = this.refreshedAt.get(entry.session_id) ?? 0;
+    const last = this.refreshedAt.get(entry.agent_id) ?? 0;
     if (this.now() - last < this.ttlMs / 3) return;
     void this.write({ ...entry, hub_id: this.hubId, seen_at: this.now() });
   }
 
   async withdraw(agentId: string, sessionId: string): Promise<void> {
-    this.refreshedAt.delete(sessionId);
+    this.refreshedAt.delete(agentId);
     const current = await this.cache.get<RegistryEntry>(keyOf(agentId), { consistent: true });
     if (current && current.session_id === sessionId) await this.cache.delete(keyOf(agentId));
   }
@@ -59,7 +60,7 @@ export class SharedRegistry {
   }
 
   private async write(entry: RegistryEntry): Promise<void> {
-    this.refreshedAt.set(entry.session_id, entry.seen_at);
+    this.refreshedAt.set(entry.agent_id, entry.seen_at);
     try {
       await this.cache.set(keyOf(entry.agent_id), entry, { ttlMs: this.ttlMs, jitter: 0, tiers: ['memory', 'redis'] });
     } catch (error) {
