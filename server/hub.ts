@@ -115,7 +115,8 @@ export class Hub {
         this.log.info({ agent_id: session.agent?.id, event: event.name }, `Event ${event.name} from ${session.label}`);
       },
       onHeartbeat: (session) => {
-        if (this.shared && this.registry.get(session.agent!.id) === session) this.shared.refresh(sharedEntry(session));
+        const id = session.agent!.id;
+        if (this.shared?.dueForRefresh(id) && this.registry.get(id) === session) this.shared.refresh(sharedEntry(session));
       },
     };
     this.wss = new WebSocketServer({

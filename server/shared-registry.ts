@@ -42,10 +42,13 @@ export class SharedRegistry {
     await this.write({ ...entry, hub_id: this.hubId, seen_at: this.now() });
   }
 
-  /** Called on every heartbeat; writes only when the entry is a third of the way to lapsing. */
+  /** Whether the agent's entry is a third of the way to lapsing: asked on every heartbeat (the hub's hot path), so it only reads a map. */
+  dueForRefresh(agentId: string): boolean {
+    return this.now() - (this.refreshedAt.get(agentId) ?? 0) >= this.ttlMs / 3;
+  }
+
+  /** Writes the entry again, confirming the agent is still here. */
   refresh(entry: Omit<RegistryEntry, 'hub_id' | 'seen_at'>): void {
-    const last = this.refreshedAt.get(entry.agent_id) ?? 0;
-    if (this.now() - last < this.ttlMs / 3) return;
     void this.write({ ...entry, hub_id: this.hubId, seen_at: this.now() });
   }
 

@@ -112,9 +112,6 @@ export class MultiTierCache {
   private readonly maxValueBytes: number;
   private readonly tagVersions = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<unknown>>();
-  /** Disk deletions (by key) and clears not yet committed. */
-  private readonly diskDropping = new Set<string>();
-  private diskClearing = 0;
   private readonly counters = { redis: tierCounters(), disk: tierCounters() } satisfies Record<'redis' | 'disk', TierCounters>;
   private readonly totals = { hits: 0, misses: 0, loads: 0, loadErrors: 0, singleFlightJoins: 0, staleServed: 0, softTimeouts: 0, hardTimeouts: 0 };
   private warm: { entries: number; ms: number } | null = null;
@@ -218,8 +215,7 @@ export class MultiTierCache {
   /** Removes a key everywhere; it is never served again, not even stale. */
   async delete(key: string): Promise<void> {
     this.memory.delete(key);
-    // The disk deletion is awaited too: LMDB shows no pending write to reads, and the next get must not find the key.
-    await Promise.all([this.dropFromDisk(key), this.redis?.delete([key]).catch(() => this.counters.redis.errors++)]);
+    await Promise.all([this.dropFromDisk(key), this.redis?.delete([key]).catch(redisFailure)]);
     this.announce({ keys: [key] });
   }
 
@@ -227,12 +223,7 @@ export class MultiTierCache {
   async expire(key: string): Promise<void> {
     const found = await this.lookup(key);
     if (!found) return;
-    const now = this.clock.now();
-    // Stale from now, servable for the grace it was written with (not until its old end: grace 0 means gone).
-    const grace = found.record.staleUntil - found.record.freshUntil;
-    const freshUntil = Math.min(found.record.freshUntil, now - 1);
-    const record = { ...found.record, freshUntil, staleUntil: Math.min(found.record.staleUntil, freshUntil + grace) };
-    await this.store(key, record, undefined);
+    await this.store(key, staleFrom(found.record, this.clock.now()), undefined);
     this.announce({ expire: [key] });
   }
 
@@ -244,11 +235,7 @@ export class MultiTierCache {
   async invalidateTags(tags: readonly string[]): Promise<void> {
     if (tags.length === 0) return;
     let versions: Record<string, number> | undefined;
-    try {
-      versions = await this.redis?.bumpTags(tags);
-    } catch {
-      this.counters.redis.errors += 1;
-    }
+    versions = await this.redis?.bumpTags(tags).catch(redisFailure);
     versions ??= Object.fromEntries(tags.map((tag) => [tag, (this.tagVersions.get(tag) ?? 0) + 1]));
     for (const [tag, version] of Object.entries(versions)) this.tagVersions.set(tag, Math.max(version, this.tagVersions.get(tag) ?? 0));
     this.persistTagVersions();
@@ -264,7 +251,7 @@ export class MultiTierCache {
   async clear(): Promise<void> {
     this.memory.clear();
     await this.disk?.clear();
-    await this.redis?.clear().catch(() => this.counters.redis.errors++);
+    await this.redis?.clear().catch(redisFailure);
     this.announce({ clear: true });
   }
 
@@ -342,9 +329,7 @@ export class MultiTierCache {
         found = record && bytes ? { record, bytes: bytes.length } : undefined;
       } else {
         if (!this.disk) return undefined;
-        // A copy being deleted is gone already, though LMDB still shows it until the commit.
-        const dropping = this.diskClearing > 0 || this.diskDropping.has(key);
-        found = dropping ? undefined : (this.disk.get(key) as { record: CacheRecord<V>; bytes: number } | undefined);
+        found = this.disk.get(key) as { record: CacheRecord<V>; bytes: number } | undefined;
       }
       counters.latency.observe(this.clock.monotonic() - started);
       if (found) counters.hits += 1;
@@ -386,7 +371,7 @@ export class MultiTierCache {
         const versions = await this.redis.tagVersions(unknown);
         unknown.forEach((tag, i) => this.tagVersions.set(tag, Math.max(versions[i] ?? 0, this.tagVersions.get(tag) ?? 0)));
       } catch {
-        this.counters.redis.errors += 1;
+        redisFailure();
       }
     }
     return tags.map((tag) => this.tagVersions.get(tag) ?? 0);
@@ -421,14 +406,10 @@ export class MultiTierCache {
     else this.memory.delete(key);
     // Not awaited: the disk tier answers reads from its own uncommitted writes, so nobody reads the old record.
     if (encoded && wants('disk') && this.disk) {
-      this.disk.put(key, encoded)?.catch(() => {
-        this.counters.disk.errors += 1;
-      });
+      this.disk.put(key, encoded)?.catch(this.countDiskError);
     }
     if (encoded && wants('redis') && this.redis) {
-      const write = this.redis.set(key, encoded, record.staleUntil - this.clock.now()).catch(() => {
-        this.counters.redis.errors += 1;
-      });
+      const write = this.redis.set(key, encoded, record.staleUntil - this.clock.now()).catch(redisFailure);
       if (options.awaitRedis !== false) await write;
     }
   }
@@ -537,7 +518,7 @@ export class MultiTierCache {
   private flushBus(): void {
     const message = this.pendingBus;
     this.pendingBus = undefined;
-    if (message && this.redis) this.redis.publish(message).catch(() => this.counters.redis.errors++);
+    if (message && this.redis) this.redis.publish(message).catch(redisFailure);
   }
 
   private onBusMessage(message: BusMessage): void {
@@ -553,9 +534,8 @@ export class MultiTierCache {
     for (const key of message.expire ?? []) {
       const record = this.memory.peek(key);
       if (record) {
-        const freshUntil = Math.min(record.freshUntil, this.clock.now() - 1);
-        const staleUntil = Math.min(record.staleUntil, freshUntil + (record.staleUntil - record.freshUntil));
-        this.memory.set(key, { ...record, freshUntil, staleUntil }, { size: estimateSizeOf(record), removeAt: staleUntil });
+        const stale = staleFrom(record, this.clock.now());
+        this.memory.set(key, stale, { size: estimateSizeOf(record), removeAt: stale.staleUntil });
       }
     }
     if (message.tags) {
@@ -566,31 +546,18 @@ export class MultiTierCache {
 
   // ---- disk ---------------------------------------------------------------------------------
 
-  /** Deletes the disk copy; until LMDB has committed, reads skip it (LMDB shows pending writes to no read). */
+  /** Deletes the disk copy (reads stop finding it at once: the disk tier shows its own pending writes). */
   private async dropFromDisk(key: string): Promise<void> {
-    const removal = this.disk?.delete(key);
-    if (!removal) return;
-    this.diskDropping.add(key);
-    try {
-      await removal;
-    } catch {
-      this.counters.disk.errors += 1;
-    } finally {
-      this.diskDropping.delete(key);
-    }
+    await this.disk?.delete(key)?.catch(this.countDiskError);
   }
 
   private async clearDisk(): Promise<void> {
-    if (!this.disk) return;
-    this.diskClearing += 1;
-    try {
-      await this.disk.clear();
-    } catch {
-      this.counters.disk.errors += 1;
-    } finally {
-      this.diskClearing -= 1;
-    }
+    await this.disk?.clear().catch(this.countDiskError);
   }
+
+  private readonly countDiskError = (): void => {
+    this.counters.disk.errors += 1;
+  };
 
   private loadTagVersionsFromDisk(): void {
     if (!this.disk) return;
@@ -618,6 +585,18 @@ export class MultiTierCache {
     this.warm = { entries: loaded, ms: this.clock.monotonic() - started };
     if (loaded > 0) this.log.info({ cache: this.name, entries: loaded, ms: Math.round(this.warm.ms) }, `Cache ${this.name}: warmed ${loaded} entries from disk`);
   }
+}
+
+/**
+ * Redis failures are counted by the Redis tier itself (errors, timeouts, calls skipped with the
+ * circuit open); here they only must not escape: the call is answered from the other tiers.
+ */
+const redisFailure = (): undefined => undefined;
+
+/** The record made stale now, servable for the grace it was written with (not until its old end: grace 0 means gone). */
+function staleFrom<V>(record: CacheRecord<V>, now: number): CacheRecord<V> {
+  const freshUntil = Math.min(record.freshUntil, now - 1);
+  return { ...record, freshUntil, staleUntil: Math.min(record.staleUntil, freshUntil + (record.staleUntil - record.freshUntil)) };
 }
 
 function estimateSizeOf(record: CacheRecord): number {

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FrequencySketch, hashKey } from './frequency-sketch.js';
+import { prng } from '../../test/helpers/prng.js';
 
-/** A deterministic PRNG (mulberry32), so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The sketch ages after 10 × capacity additions (at least 160). */
 const sampleSizeOf = (capacity: number) => Math.max(160, capacity * 10);

@@ -47,25 +47,8 @@ export class FrequencySketch {
    * which keeps collisions from inflating the keys that share a counter.
    */
   increment(hash: number): void {
-    const t = this.table;
-    // The block from the top bits of one product, a counter in each quarter from another's low bits.
-    const block = (Math.imul(hash, 0x9e3779b1) >>> this.blockShift) << 6;
-    const h = Math.imul(hash, 0x85ebca77);
-    const i0 = block + (h & 15);
-    const i1 = block + 16 + ((h >>> 4) & 15);
-    const i2 = block + 32 + ((h >>> 8) & 15);
-    const i3 = block + 48 + ((h >>> 12) & 15);
-    let min = t[i0]!;
-    if (t[i1]! < min) min = t[i1]!;
-    if (t[i2]! < min) min = t[i2]!;
-    if (t[i3]! < min) min = t[i3]!;
-    if (min < 15) {
-      if (t[i0] === min) t[i0] = min + 1;
-      if (t[i1] === min) t[i1] = min + 1;
-      if (t[i2] === min) t[i2] = min + 1;
-      if (t[i3] === min) t[i3] = min + 1;
-    }
-    if (++this.additions >= this.sampleSize) this.halve();
+    this.add(hash, 1);
+    if (++this.additions >= this.sampleSize) this.age();
   }
 
   /**
@@ -101,13 +84,8 @@ export class FrequencySketch {
     return this.sampleSize;
   }
 
-  /** Halves every counter now (for callers that count accesses themselves). */
+  /** Ages every counter (the "reset" of TinyLFU); increment() does it every period, add() callers themselves. */
   age(): void {
-    this.halve();
-  }
-
-  /** Ages every counter (the "reset" of TinyLFU). */
-  private halve(): void {
     this.ages += 1;
     const w = this.words;
     // Halving four byte counters at once: shift the word, then drop the bit each byte got from its neighbour.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LruMemoryTier } from './lru-memory-tier.js';
 import type { MemoryTier, MemoryTierOptions } from './memory-tier.js';
+import { prng } from '../../test/helpers/prng.js';
 import { TinyLfuMemoryTier } from './tinylfu-memory-tier.js';
 
 type Create = (options: MemoryTierOptions) => MemoryTier<string>;
@@ -10,17 +11,6 @@ const POLICIES: Array<[string, Create]> = [
   ['LruMemoryTier', (options) => new LruMemoryTier<string>(options)],
 ];
 
-/** A deterministic PRNG (mulberry32), so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A tier with a clock the test moves and every onEvict call recorded. */
 function setup(create: Create, options: Omit<MemoryTierOptions, 'now' | 'onEvict'>) {

@@ -1,10 +1,7 @@
 /**
  * L1 throughput: get, set and a 90/10 mix for our two memory tiers, the libraries they are
- * measured against, and the whole MultiTierCache with only its memory tier, in this process, one
- * after the other, on the same pre-generated keys and Zipf(0.99) key sequence.
- *
- * Every contender has its own loops, written out (not one loop calling through an interface),
- * so each call site stays monomorphic and no contender pays for the others' shapes in the JIT.
+ * measured against, and the whole MultiTierCache with only its memory tier, each in a process of
+ * its own (runL1Throughput), on the same pre-generated keys and Zipf(0.99) key sequence.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -49,93 +46,74 @@ const execFileAsync = promisify(execFile);
 const HOUR = 3_600_000;
 const WARMUP_ROUNDS = 3;
 
+type Value = { id: number; ok: boolean };
+
+/** The loops over a synchronous cache. Each contender runs in a process of its own, so every call site stays monomorphic. */
+function syncRunner(c: { get(key: string): unknown; set(key: string, value: Value): unknown; clear(): void }): Runner {
+  return {
+    fill({ keys, values, seq }) {
+      for (let i = 0; i < seq.length; i += 1) if (c.get(keys[seq[i]!]!) === undefined) c.set(keys[seq[i]!]!, values[seq[i]!]!);
+    },
+    get({ keys, seq }) {
+      let hits = 0;
+      for (let i = 0; i < seq.length; i += 1) if (c.get(keys[seq[i]!]!) !== undefined) hits += 1;
+      return hits;
+    },
+    set({ keys, values, seq }) {
+      for (let i = 0; i < seq.length; i += 1) c.set(keys[seq[i]!]!, values[seq[i]!]!);
+    },
+    mixed({ keys, values, seq, isSet }) {
+      for (let i = 0; i < seq.length; i += 1) {
+        if (isSet[i] === 1) c.set(keys[seq[i]!]!, values[seq[i]!]!);
+        else c.get(keys[seq[i]!]!);
+      }
+    },
+    close: () => c.clear(),
+  };
+}
+
+/** The same loops over a promise-returning cache: each call awaited, as a caller would. A miss is undefined or null. */
+function asyncRunner(c: { get(key: string): Promise<unknown>; set(key: string, value: Value): Promise<unknown> }, close: () => Promise<unknown>): Runner {
+  const found = (v: unknown) => v !== undefined && v !== null;
+  return {
+    async fill({ keys, values, seq }) {
+      for (let i = 0; i < seq.length; i += 1) if (!found(await c.get(keys[seq[i]!]!))) await c.set(keys[seq[i]!]!, values[seq[i]!]!);
+    },
+    async get({ keys, seq }) {
+      let hits = 0;
+      for (let i = 0; i < seq.length; i += 1) if (found(await c.get(keys[seq[i]!]!))) hits += 1;
+      return hits;
+    },
+    async set({ keys, values, seq }) {
+      for (let i = 0; i < seq.length; i += 1) await c.set(keys[seq[i]!]!, values[seq[i]!]!);
+    },
+    async mixed({ keys, values, seq, isSet }) {
+      for (let i = 0; i < seq.length; i += 1) {
+        if (isSet[i] === 1) await c.set(keys[seq[i]!]!, values[seq[i]!]!);
+        else await c.get(keys[seq[i]!]!);
+      }
+    },
+    close: async () => {
+      await close();
+    },
+  };
+}
+
 export const CONTENDERS: Contender[] = [
   {
     name: '`TinyLfuMemoryTier` (ours, W-TinyLFU)',
     api: 'sync',
-    make(capacity) {
-      const c = new TinyLfuMemoryTier<{ id: number; ok: boolean }>({ maxEntries: capacity });
-      return {
-        fill({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) if (c.get(keys[seq[i]!]!) === undefined) c.set(keys[seq[i]!]!, values[seq[i]!]!);
-        },
-        get({ keys, seq }) {
-          let hits = 0;
-          for (let i = 0; i < seq.length; i += 1) if (c.get(keys[seq[i]!]!) !== undefined) hits += 1;
-          return hits;
-        },
-        set({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) c.set(keys[seq[i]!]!, values[seq[i]!]!);
-        },
-        mixed({ keys, values, seq, isSet }) {
-          for (let i = 0; i < seq.length; i += 1) {
-            if (isSet[i] === 1) c.set(keys[seq[i]!]!, values[seq[i]!]!);
-            else c.get(keys[seq[i]!]!);
-          }
-        },
-        close() {
-          c.clear();
-        },
-      };
-    },
+    make: (capacity) => syncRunner(new TinyLfuMemoryTier<Value>({ maxEntries: capacity })),
   },
   {
     name: '`LruMemoryTier` (ours, LRU on lru-cache)',
     api: 'sync',
-    make(capacity) {
-      const c = new LruMemoryTier<{ id: number; ok: boolean }>({ maxEntries: capacity });
-      return {
-        fill({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) if (c.get(keys[seq[i]!]!) === undefined) c.set(keys[seq[i]!]!, values[seq[i]!]!);
-        },
-        get({ keys, seq }) {
-          let hits = 0;
-          for (let i = 0; i < seq.length; i += 1) if (c.get(keys[seq[i]!]!) !== undefined) hits += 1;
-          return hits;
-        },
-        set({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) c.set(keys[seq[i]!]!, values[seq[i]!]!);
-        },
-        mixed({ keys, values, seq, isSet }) {
-          for (let i = 0; i < seq.length; i += 1) {
-            if (isSet[i] === 1) c.set(keys[seq[i]!]!, values[seq[i]!]!);
-            else c.get(keys[seq[i]!]!);
-          }
-        },
-        close() {
-          c.clear();
-        },
-      };
-    },
+    make: (capacity) => syncRunner(new LruMemoryTier<Value>({ maxEntries: capacity })),
   },
   {
     name: '`lru-cache` (`LRUCache({ max })`)',
     api: 'sync',
-    make(capacity) {
-      const c = new LRUCache<string, { id: number; ok: boolean }>({ max: capacity });
-      return {
-        fill({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) if (c.get(keys[seq[i]!]!) === undefined) c.set(keys[seq[i]!]!, values[seq[i]!]);
-        },
-        get({ keys, seq }) {
-          let hits = 0;
-          for (let i = 0; i < seq.length; i += 1) if (c.get(keys[seq[i]!]!) !== undefined) hits += 1;
-          return hits;
-        },
-        set({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) c.set(keys[seq[i]!]!, values[seq[i]!]);
-        },
-        mixed({ keys, values, seq, isSet }) {
-          for (let i = 0; i < seq.length; i += 1) {
-            if (isSet[i] === 1) c.set(keys[seq[i]!]!, values[seq[i]!]);
-            else c.get(keys[seq[i]!]!);
-          }
-        },
-        close() {
-          c.clear();
-        },
-      };
-    },
+    make: (capacity) => syncRunner(new LRUCache<string, Value>({ max: capacity })),
   },
   {
     name: '`bentocache` (memory driver only)',
@@ -143,32 +121,7 @@ export const CONTENDERS: Contender[] = [
     make(capacity) {
       // serialize: false keeps values by reference, as the tiers above do (the default, true, stores JSON).
       const c = new BentoCache({ default: 'memory', stores: { memory: bentostore().useL1Layer(memoryDriver({ maxItems: capacity, serialize: false })) }, ttl: HOUR });
-      return {
-        async fill({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) {
-            const v: unknown = await c.get({ key: keys[seq[i]!]! });
-            if (v === undefined || v === null) await c.set({ key: keys[seq[i]!]!, value: values[seq[i]!]! });
-          }
-        },
-        async get({ keys, seq }) {
-          let hits = 0;
-          for (let i = 0; i < seq.length; i += 1) {
-            const v: unknown = await c.get({ key: keys[seq[i]!]! });
-            if (v !== undefined && v !== null) hits += 1;
-          }
-          return hits;
-        },
-        async set({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) await c.set({ key: keys[seq[i]!]!, value: values[seq[i]!]! });
-        },
-        async mixed({ keys, values, seq, isSet }) {
-          for (let i = 0; i < seq.length; i += 1) {
-            if (isSet[i] === 1) await c.set({ key: keys[seq[i]!]!, value: values[seq[i]!]! });
-            else await c.get({ key: keys[seq[i]!]! });
-          }
-        },
-        close: () => c.disconnectAll(),
-      };
+      return asyncRunner({ get: (key) => c.get({ key }), set: (key, value) => c.set({ key, value }) }, () => c.disconnectAll());
     },
   },
   {
@@ -177,29 +130,10 @@ export const CONTENDERS: Contender[] = [
     make() {
       // The default store is an unbounded Map with JSON-serialised values; it has no capacity to set.
       const c = createCache({ ttl: HOUR });
-      return {
-        async fill({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) if ((await c.get(keys[seq[i]!]!)) === undefined) await c.set(keys[seq[i]!]!, values[seq[i]!]!);
-        },
-        async get({ keys, seq }) {
-          let hits = 0;
-          for (let i = 0; i < seq.length; i += 1) if ((await c.get(keys[seq[i]!]!)) !== undefined) hits += 1;
-          return hits;
-        },
-        async set({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) await c.set(keys[seq[i]!]!, values[seq[i]!]!);
-        },
-        async mixed({ keys, values, seq, isSet }) {
-          for (let i = 0; i < seq.length; i += 1) {
-            if (isSet[i] === 1) await c.set(keys[seq[i]!]!, values[seq[i]!]!);
-            else await c.get(keys[seq[i]!]!);
-          }
-        },
-        close: async () => {
-          await c.clear();
-          await c.disconnect();
-        },
-      };
+      return asyncRunner(c, async () => {
+        await c.clear();
+        await c.disconnect();
+      });
     },
   },
   {
@@ -207,26 +141,7 @@ export const CONTENDERS: Contender[] = [
     api: 'async',
     make(capacity) {
       const c = MultiTierCache.create({ name: 'bench-l1', memory: { maxEntries: capacity }, defaults: { ttlMs: HOUR }, logger: silentLogger });
-      return {
-        async fill({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) if ((await c.get(keys[seq[i]!]!)) === undefined) await c.set(keys[seq[i]!]!, values[seq[i]!]!);
-        },
-        async get({ keys, seq }) {
-          let hits = 0;
-          for (let i = 0; i < seq.length; i += 1) if ((await c.get(keys[seq[i]!]!)) !== undefined) hits += 1;
-          return hits;
-        },
-        async set({ keys, values, seq }) {
-          for (let i = 0; i < seq.length; i += 1) await c.set(keys[seq[i]!]!, values[seq[i]!]!);
-        },
-        async mixed({ keys, values, seq, isSet }) {
-          for (let i = 0; i < seq.length; i += 1) {
-            if (isSet[i] === 1) await c.set(keys[seq[i]!]!, values[seq[i]!]!);
-            else await c.get(keys[seq[i]!]!);
-          }
-        },
-        close: () => c.close(),
-      };
+      return asyncRunner(c, () => c.close());
     },
   },
 ];

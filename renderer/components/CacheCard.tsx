@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react';
 import { useStore } from 'zustand';
 import { formatBytes } from '../model/format.js';
 import type { PanelStore } from '../store/panel-store.js';
@@ -13,27 +14,16 @@ export function CacheCard({ store }: { store: PanelStore }) {
   if (cache === undefined) return null;
   if (cache === null) {
     return (
-      <section className="card card-cache" aria-labelledby="cache-title">
-        <div className="card-head">
-          <h2 id="cache-title" className="card-title">
-            Cache
-          </h2>
-        </div>
+      <CacheFrame>
         <p className="card-hint" data-testid="cache-off">
           This agent runs without a cache: every command runs afresh, and a restart starts at the primary server.
         </p>
-      </section>
+      </CacheFrame>
     );
   }
   const ratio = cache.hit_ratio === null ? '—' : `${(cache.hit_ratio * 100).toFixed(cache.hit_ratio === 1 ? 0 : 1)} %`;
   return (
-    <section className="card card-cache" aria-labelledby="cache-title">
-      <div className="card-head">
-        <h2 id="cache-title" className="card-title">
-          Cache
-        </h2>
-        <span className="card-hint">command results for a moment; the last server across restarts</span>
-      </div>
+    <CacheFrame hint="command results for a moment; the last server across restarts">
       <table className="stats">
         <thead>
           <tr>
@@ -80,6 +70,20 @@ export function CacheCard({ store }: { store: PanelStore }) {
           </dd>
         </div>
       </dl>
+    </CacheFrame>
+  );
+}
+
+function CacheFrame({ hint, children }: { hint?: string; children: ReactNode }) {
+  return (
+    <section className="card card-cache" aria-labelledby="cache-title">
+      <div className="card-head">
+        <h2 id="cache-title" className="card-title">
+          Cache
+        </h2>
+        {hint ? <span className="card-hint">{hint}</span> : null}
+      </div>
+      {children}
     </section>
   );
 }
