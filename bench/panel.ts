@@ -112,7 +112,7 @@ const cpuRows: string[][] = [];
 let paint: { fcp: ReturnType<typeof summarize>; connected: ReturnType<typeof summarize> };
 let idleWithPanel = Number.NaN;
 try {
-  // Seed 000's timings: what a farm PC runs for months.
+  // The agent's default timings: what a farm PC runs for months.
   const agent = await startAgent(hub, 'bench-panel', []);
   const runs: PaintRun[] = [];
   for (let i = 0; i < RUNS; i += 1) runs.push(await paintOnce(browser, agent.url));
@@ -128,7 +128,7 @@ try {
   log(`CPU: ${CPU_WINDOW_S} s with the panel open`);
   idleWithPanel = await agentCpu(pid, CPU_WINDOW_S);
   await page.close();
-  cpuRows.push(['seed 000 defaults (heartbeat 30 s, ping 20 s)', `${num(idle, 2)} %`, `${num(idleWithPanel, 2)} %`]);
+  cpuRows.push(['the agent\'s defaults (heartbeat 30 s, ping 20 s)', `${num(idle, 2)} %`, `${num(idleWithPanel, 2)} %`]);
   await stopChild(agent.child, 'SIGTERM');
 
   // A busy link: a heartbeat and a ping every second, so the panel's feed has something to coalesce.
@@ -165,7 +165,7 @@ const generated = [
   '### Agent CPU with the panel open',
   `\`farmlink agent\` (one agent, connected to a local hub), CPU of the agent process (user + system from /proc) over ${CPU_WINDOW_S} s, as % of one core; "panel open" has the panel showing in Chromium, its feed updating.`,
   table(['agent timing', 'no panel open', 'panel open and updating'], cpuRows),
-  `Budget: agent + panel idle < ${CPU_BUDGET_PCT} % of one core — ${idleWithPanel < CPU_BUDGET_PCT ? 'met' : 'not met'} (${num(idleWithPanel, 2)} % at seed 000's defaults).`,
+  `Budget: agent + panel idle < ${CPU_BUDGET_PCT} % of one core — ${idleWithPanel < CPU_BUDGET_PCT ? 'met' : 'not met'} (${num(idleWithPanel, 2)} % at the agent's defaults).`,
 ].join('\n\n');
 
 process.stdout.write(`${generated}\n`);

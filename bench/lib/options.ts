@@ -108,8 +108,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
 }
 
 /**
- * Seed 000's agent timings, with heartbeat and ping brought down so a bounded run sees thousands of
- * round trips; the dead and ping timeouts keep the seed's ratios (3× and 1× the interval).
+ * The agent's default timings, with heartbeat and ping brought down so a bounded run sees thousands
+ * of round trips; the dead and ping timeouts keep the defaults' ratios (3× and 1× the interval).
  */
 export function benchTiming(options: BenchOptions): ConnectionTiming {
   const heartbeat = options.heartbeatS * 1000;
