@@ -182,7 +182,7 @@ export async function hubCommand(argv: string[]): Promise<number> {
     // The secret exists nowhere else: without this line no token for this hub could ever be
     // minted. It goes to the console only, never through the logger (log files and collectors).
     logger.warn('FARMLINK_HUB_SECRET is not set: generated a secret for this run (local mode); the line to mint tokens for this hub is printed on stderr, not logged');
-    process.stderr.write(`To mint tokens for this hub (farmlink token), run in that shell:\n  export FARMLINK_HUB_SECRET='${secret}'\n`);
+    process.stderr.write(`To mint tokens for this hub with farmlink token, first run:\n  export FARMLINK_HUB_SECRET='${secret}'\n`);
   }
   // Scripts that start a hub on port 0 read this line to learn the port.
   logger.info({ event: 'listening', port: address.port, url: address.url }, `Ready: ${address.url}`);

@@ -43,7 +43,7 @@ describe('assertStrongSecret', () => {
   it('throws a ConfigError naming where the secret came from', () => {
     expect(() => assertStrongSecret('a'.repeat(32), 'FARMLINK_HUB_SECRET (environment)')).toThrow(ConfigError);
     expect(() => assertStrongSecret('a'.repeat(32), 'FARMLINK_HUB_SECRET (environment)')).toThrow(
-      /FARMLINK_HUB_SECRET \(environment\): the hub secret is too little variety/,
+      /FARMLINK_HUB_SECRET \(environment\): weak secret: too little variety/,
     );
     expect(() => assertStrongSecret(randomBytes(32).toString('base64'), 'FARMLINK_HUB_SECRET (environment)')).not.toThrow();
   });

@@ -45,7 +45,7 @@ export function secretWeakness(secret: string): string | undefined {
  */
 export function assertStrongSecret(secret: string, source: string): void {
   const weakness = secretWeakness(secret);
-  if (weakness) throw new ConfigError([`${source}: the hub secret is ${weakness}`]);
+  if (weakness) throw new ConfigError([`${source}: weak secret: ${weakness}`]);
 }
 
 function estimatedBits(length: number, counts: Iterable<number>): number {

@@ -116,8 +116,8 @@ describe('farmlink token', () => {
 
   it('a short or weak secret is a configuration error (78) naming FARMLINK_HUB_SECRET, as the hub judges it', async () => {
     const cases = [
-      { secret: 'short', says: 'FARMLINK_HUB_SECRET (environment): the hub secret is too short: 5 characters, expected at least 32' },
-      { secret: 'a'.repeat(32), says: 'FARMLINK_HUB_SECRET (environment): the hub secret is too little variety: one character repeated' },
+      { secret: 'short', says: 'FARMLINK_HUB_SECRET (environment): weak secret: too short: 5 characters, expected at least 32' },
+      { secret: 'a'.repeat(32), says: 'FARMLINK_HUB_SECRET (environment): weak secret: too little variety: one character repeated' },
       { secret: 'ab'.repeat(20), says: 'only 2 different characters' },
     ];
     for (const { secret, says } of cases) {
@@ -154,7 +154,7 @@ describe('farmlink hub', () => {
   it('a weak FARMLINK_HUB_SECRET exits 78 naming it', async () => {
     const run = await runCli(['hub', '--port', '0'], cleanEnv({ FARMLINK_HUB_SECRET: 'a'.repeat(32) }));
     expect(run.code).toBe(78);
-    expect(run.stderr).toContain('FARMLINK_HUB_SECRET (environment): the hub secret is too little variety: one character repeated');
+    expect(run.stderr).toContain('FARMLINK_HUB_SECRET (environment): weak secret: too little variety: one character repeated');
   });
 
   it('inconsistent limits exit 78 naming the flag', async () => {
