@@ -39,7 +39,7 @@ export const HubOptionsSchema = z
     max_buffered_bytes: z.number().int().min(1024).default(1024 * 1024),
     drain_timeout_ms: ms('the drain timeout').default(30 * 60_000),
     drain_progress_interval_ms: ms('the drain progress interval').default(10_000),
-    /** Periodic hub → agents broadcast (seed 004); 0 turns it off. */
+    /** Periodic hub → agents status broadcast; 0 turns it off. */
     broadcast_interval_ms: ms('the broadcast interval').default(10_000),
     /** Default wait for a command's result through the admin API. */
     command_timeout_ms: ms('the command timeout').default(30_000),
