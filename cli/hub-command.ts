@@ -5,6 +5,7 @@ import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
 import { LOG_LEVELS, type LogLevel } from '../protocol/config.js';
 import { Hub } from '../server/hub.js';
 import { HubOptionsSchema, type HubOptionsInput } from '../server/hub-options.js';
+import { assertStrongSecret } from '../server/secret-strength.js';
 import { UsageError, numberFlag, parseFlags, secondsFlag } from './args.js';
 import { ExitCode } from './exit-codes.js';
 import { onShutdownSignal } from './signals.js';
@@ -12,15 +13,22 @@ import { onShutdownSignal } from './signals.js';
 export const HUB_HELP = `Usage: farmlink hub [options]
 
 Runs a hub: agents connect to ws://HOST:PORT/api/v1/pc/ws.
-The signing secret comes from FARMLINK_HUB_SECRET (at least 32 characters). On a loopback
-host with no secret set, one is generated for this run and printed.
+The signing secret comes from FARMLINK_HUB_SECRET: a random string of at least 32 characters
+(\`openssl rand -base64 32\`); repetitive or low-variety secrets are refused. On a loopback host
+with no secret set, one is generated for this run and its export line is printed on stderr (not
+logged), since \`farmlink token\` needs it to mint tokens this hub accepts.
 
 Options (times in seconds, fractions allowed):
   --host H                   address to listen on        [FARMLINK_HUB_HOST, default 127.0.0.1]
   --port P                   port (0 = any free one)     [FARMLINK_HUB_PORT, default 8080]
   --hub-id ID                name of this hub in logs and "registered" [default host:port]
   --max-payload BYTES        largest frame accepted, else close 1009 [65536]
-  --max-connections N        connections beyond this are closed with 1013 [20000]
+  --max-connections N        authenticated connections beyond this are closed with 1013 [20000]
+  --max-unauthenticated N    connections without a valid token yet, in total; beyond: HTTP 503 [1000]
+  --max-unauthenticated-per-address N
+                             the same per source address (IPv6: per /64); beyond: HTTP 429 [16]
+  --headers-timeout S        an HTTP request head (or WebSocket upgrade) not complete in time → 408 [5]
+  --request-timeout S        an HTTP request (head and body) not received in time → 408 [15]
   --rate N                   messages per second per connection, else close 4429 [20]
   --burst N                  messages allowed in a burst above the rate [100]
   --hello-timeout S          close 4408 when no hello within this [10]
@@ -63,14 +71,38 @@ export function clusterFlag(value: string | undefined): Array<{ host: string; po
   });
 }
 
-/** The secret for a hub: FARMLINK_HUB_SECRET, or on loopback a fresh one (said so by the caller). */
+/**
+ * The secret for a hub: FARMLINK_HUB_SECRET (judged by assertStrongSecret, as `farmlink token`
+ * judges it), or on loopback a fresh one (said so by the caller).
+ */
 export function hubSecret(host: string, env = process.env): { secret: string; generated: boolean } {
   const fromEnv = env.FARMLINK_HUB_SECRET;
-  if (fromEnv) return { secret: fromEnv, generated: false };
+  if (fromEnv) {
+    assertStrongSecret(fromEnv, 'FARMLINK_HUB_SECRET (environment)');
+    return { secret: fromEnv, generated: false };
+  }
   if (LOOPBACK(host)) return { secret: randomBytes(32).toString('base64url'), generated: true };
   throw new ConfigError([
     `FARMLINK_HUB_SECRET (environment): required when the hub listens on ${host} (not loopback): expected a random string of at least 32 characters, e.g. from \`openssl rand -base64 32\``,
   ]);
+}
+
+/** Where each hub option comes from on the command line, so a config error names what to fix. */
+const FLAG_OF: Record<string, string> = {
+  host: '--host / FARMLINK_HUB_HOST',
+  port: '--port / FARMLINK_HUB_PORT',
+  secret: 'FARMLINK_HUB_SECRET (environment)',
+  max_payload_bytes: '--max-payload',
+  rate_per_second: '--rate',
+  rate_burst: '--burst',
+  max_buffered_bytes: '--max-buffered',
+  redis_url: '--redis-url / FARMLINK_REDIS_URL',
+  redis_cluster: '--redis-cluster / FARMLINK_REDIS_CLUSTER',
+  registry_ttl_ms: '--registry-ttl',
+};
+
+function sourceOf(key: string): string {
+  return `hub option ${FLAG_OF[key] ?? `--${key.replace(/_ms$/, '').replace(/_/g, '-')}`}`;
 }
 
 export async function hubCommand(argv: string[]): Promise<number> {
@@ -80,6 +112,10 @@ export async function hubCommand(argv: string[]): Promise<number> {
     'hub-id': { type: 'string' },
     'max-payload': { type: 'string' },
     'max-connections': { type: 'string' },
+    'max-unauthenticated': { type: 'string' },
+    'max-unauthenticated-per-address': { type: 'string' },
+    'headers-timeout': { type: 'string' },
+    'request-timeout': { type: 'string' },
     rate: { type: 'string' },
     burst: { type: 'string' },
     'hello-timeout': { type: 'string' },
@@ -111,6 +147,10 @@ export async function hubCommand(argv: string[]): Promise<number> {
     hub_id: values['hub-id'],
     max_payload_bytes: numberFlag('max-payload', values['max-payload'], { integer: true, min: 1024 }),
     max_connections: numberFlag('max-connections', values['max-connections'], { integer: true, min: 1 }),
+    max_unauthenticated: numberFlag('max-unauthenticated', values['max-unauthenticated'], { integer: true, min: 1 }),
+    max_unauthenticated_per_address: numberFlag('max-unauthenticated-per-address', values['max-unauthenticated-per-address'], { integer: true, min: 1 }),
+    headers_timeout_ms: secondsFlag('headers-timeout', values['headers-timeout']),
+    request_timeout_ms: secondsFlag('request-timeout', values['request-timeout']),
     rate_per_second: numberFlag('rate', values.rate),
     rate_burst: numberFlag('burst', values.burst, { integer: true, min: 1 }),
     hello_timeout_ms: secondsFlag('hello-timeout', values['hello-timeout']),
@@ -129,7 +169,7 @@ export async function hubCommand(argv: string[]): Promise<number> {
   if (input.redis_url && input.redis_cluster) throw new UsageError('--redis-url and --redis-cluster: give one or the other, not both');
   const parsed = HubOptionsSchema.safeParse(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)));
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `hub option ${i.path.join('.')}: ${i.message}`));
+    throw new ConfigError(parsed.error.issues.map((i) => `${sourceOf(String(i.path[0]))}: ${i.message}`));
   }
   const { logger, close: closeLog } = await createLogger({
     level: logLevelFlag(values['log-level']),
@@ -139,7 +179,10 @@ export async function hubCommand(argv: string[]): Promise<number> {
   const hub = new Hub(parsed.data, logger);
   const address = await hub.listen();
   if (generated) {
-    logger.warn(`FARMLINK_HUB_SECRET is not set: generated a secret for this run (local mode). To mint tokens for this hub: export FARMLINK_HUB_SECRET='${secret}'`);
+    // The secret exists nowhere else: without this line no token for this hub could ever be
+    // minted. It goes to the console only, never through the logger (log files and collectors).
+    logger.warn('FARMLINK_HUB_SECRET is not set: generated a secret for this run (local mode); the line to mint tokens for this hub is printed on stderr, not logged');
+    process.stderr.write(`To mint tokens for this hub with farmlink token, first run:\n  export FARMLINK_HUB_SECRET='${secret}'\n`);
   }
   // Scripts that start a hub on port 0 read this line to learn the port.
   logger.info({ event: 'listening', port: address.port, url: address.url }, `Ready: ${address.url}`);

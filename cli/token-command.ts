@@ -1,4 +1,5 @@
 import { mintToken } from '../server/auth.js';
+import { assertStrongSecret } from '../server/secret-strength.js';
 import { AgentIdSchema } from '../protocol/messages.js';
 import { ConfigError } from '../agent/errors.js';
 import { UsageError, parseFlags } from './args.js';
@@ -29,6 +30,8 @@ export async function tokenCommand(argv: string[]): Promise<number> {
   }
   const secret = process.env.FARMLINK_HUB_SECRET;
   if (!secret) throw new ConfigError(['FARMLINK_HUB_SECRET (environment): required: the secret your hub runs with; tokens are signed with it']);
+  // The hub refuses a weak secret, so a token signed with one could never be used: same check, same exit code.
+  assertStrongSecret(secret, 'FARMLINK_HUB_SECRET (environment)');
   const expiresIn = values['expires-in'] ?? (values.admin ? '24h' : undefined);
   let token: string;
   try {

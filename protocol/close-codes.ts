@@ -17,7 +17,10 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: 1009,
   /** The hub failed while handling a message. */
   INTERNAL_ERROR: 1011,
-  /** The hub is at its connection limit. */
+  /**
+   * The hub is at its limit of authenticated connections (--max-connections), counted when the
+   * token is verified: at the upgrade for a token in the Authorization header, at hello otherwise.
+   */
   TRY_AGAIN_LATER: 1013,
   /** A text frame that is not valid JSON. */
   INVALID_JSON: 4400,
@@ -61,3 +64,20 @@ export const CONFIGURATION_CLOSE_CODES: ReadonlySet<number> = new Set([
   CloseCode.UNSUPPORTED_PROTOCOL,
   CloseCode.INVALID_MESSAGE,
 ]);
+
+/**
+ * HTTP statuses with which the hub refuses a WebSocket upgrade before any WebSocket exists — the
+ * cheapest answer, for requests that should not cost the hub a connection. The body is a sentence
+ * saying why.
+ */
+export const UpgradeRefusal = {
+  /** An upgrade to a path that is not the agent endpoint. */
+  WRONG_PATH: 404,
+  /**
+   * This source address (IPv6: its /64) already holds --max-unauthenticated-per-address
+   * connections without a valid token. Carries Retry-After.
+   */
+  UNAUTHENTICATED_PER_ADDRESS: 429,
+  /** The hub already holds --max-unauthenticated connections without a valid token. Carries Retry-After. */
+  UNAUTHENTICATED_TOTAL: 503,
+} as const;

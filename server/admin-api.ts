@@ -2,10 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { FarmlinkError } from '../agent/errors.js';
 import { AGENT_VERSION } from '../agent/version.js';
-import { describeIssues } from '../protocol/messages.js';
+import { AgentIdSchema, describeIssues } from '../protocol/messages.js';
 import { AGENT_WS_PATH } from '../protocol/version.js';
 import { bearerToken } from './auth.js';
-import { readJsonBody, sendError, sendJson } from './http-util.js';
+import { pathParam, readJsonBody, requestPath, sendError, sendJson, statusOf } from './http-util.js';
+import { MAX_JSON_DEPTH } from './json-depth.js';
 import type { Hub } from './hub.js';
 
 const CommandRequestSchema = z.object({
@@ -25,10 +26,12 @@ const COMMAND_PATH = /^\/api\/v1\/admin\/agents\/([^/]+)\/commands$/;
  * admin API under /api/v1/admin (Bearer admin token from `farmlink token --admin`).
  */
 export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://hub');
-  const path = url.pathname;
   const method = req.method ?? 'GET';
+  let path = '?';
   try {
+    // Inside the try: a request target the URL parser cannot read once threw out of this
+    // function, and the unhandled rejection ended the hub process.
+    path = requestPath(req);
     if (path === '/health' && method === 'GET') {
       const draining = hub.draining;
       sendJson(res, draining ? 503 : 200, {
@@ -62,11 +65,10 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
     sendError(res, 404, 'NOT_FOUND', `No route for ${method} ${path}`);
   } catch (error) {
     if (error instanceof FarmlinkError) {
-      const status = error.code === 'PAYLOAD_TOO_LARGE' ? 413 : error.code === 'UNAUTHORIZED' ? 401 : error.code === 'FORBIDDEN' ? 403 : 400;
-      sendError(res, status, error.code, error.message);
+      if (!res.headersSent) sendError(res, statusOf(error), error.code, error.message);
       return;
     }
-    hub.logger.error({ err: error, path }, `Admin API ${method} ${path} failed`);
+    hub.logger.error({ err: error, path, method }, `Admin API ${method} ${path} failed; answered 500 INTERNAL`);
     if (!res.headersSent) sendError(res, 500, 'INTERNAL', 'internal error');
   }
 }
@@ -83,7 +85,7 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
   }
   const commandMatch = COMMAND_PATH.exec(path);
   if (commandMatch && method === 'POST') {
-    const agentId = decodeURIComponent(commandMatch[1]!);
+    const agentId = agentIdParam(commandMatch[1]!);
     const body = parseBody(CommandRequestSchema, await readJsonBody(req));
     const outcome = await hub.command(agentId, body.name, body.args, body.timeout_ms);
     switch (outcome.status) {
@@ -105,11 +107,14 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
       case 'timeout':
         sendError(res, 504, 'COMMAND_TIMEOUT', `Agent "${agentId}" did not answer ${body.name} in time`);
         return;
+      case 'result_too_deep':
+        sendError(res, 502, 'RESULT_TOO_DEEP', `Agent "${agentId}" answered ${body.name} with a result nested deeper than ${MAX_JSON_DEPTH} levels; the hub does not pass it on`);
+        return;
     }
   }
   const agentMatch = AGENT_PATH.exec(path);
   if (agentMatch && method === 'GET') {
-    const agentId = decodeURIComponent(agentMatch[1]!);
+    const agentId = agentIdParam(agentMatch[1]!);
     const agent = hub.agent(agentId);
     if (agent) {
       sendJson(res, 200, { ...agent, hub_id: hub.id, here: true });
@@ -134,6 +139,15 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
     return;
   }
   sendError(res, 404, 'NOT_FOUND', `No admin route for ${method} ${path}`);
+}
+
+/** The agent id from a path segment: decoded, and an id an agent could have (else 400, not a lookup). */
+function agentIdParam(segment: string): string {
+  const id = pathParam(segment, 'agent id');
+  if (!AgentIdSchema.safeParse(id).success) {
+    throw new FarmlinkError('BAD_AGENT_ID', `"${id.slice(0, 100)}" is not an agent id (1–128 letters, digits, "_", ".", ":" or "-")`);
+  }
+  return id;
 }
 
 function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {

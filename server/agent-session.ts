@@ -26,6 +26,11 @@ export interface SessionContext {
   maxBufferedBytes: number;
   helloTimeoutMs: number;
   isDraining(): boolean;
+  /**
+   * hello's token verified (before registering): a session that had no valid token at the upgrade
+   * moves from the unauthenticated budget to a --max-connections seat. Returns why it cannot, if so.
+   */
+  authenticated(session: AgentSession): string | undefined;
   /** Registers the session under its agent id, replacing (and closing) an older one. */
   register(session: AgentSession): void;
   /** Called once when the socket has closed. */
@@ -70,6 +75,8 @@ export class AgentSession {
   disconnectReason: string | undefined;
   /** How the hub ended it, if the hub did (for the disconnect metric). */
   closedBy: 'replaced' | 'error' | 'drain_timeout' | undefined;
+  /** Set while the session holds a seat in the hub's unauthenticated budget: the source it is counted under. */
+  unauthenticatedSource: string | undefined;
   private readonly bucket: TokenBucket;
   private helloTimer: NodeJS.Timeout | undefined;
 
@@ -268,6 +275,11 @@ export class AgentSession {
     }
     if (claims.subject !== hello.agent_id) {
       this.fail('forbidden', CloseCode.FORBIDDEN, `token is for agent "${claims.subject.slice(0, 40)}", hello says "${hello.agent_id.slice(0, 40)}"`);
+      return;
+    }
+    const refusal = this.ctx.authenticated(this);
+    if (refusal) {
+      this.fail('at_capacity', CloseCode.TRY_AGAIN_LATER, refusal);
       return;
     }
     clearTimeout(this.helloTimer);

@@ -1,5 +1,6 @@
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { FarmlinkError } from '../agent/errors.js';
+import { MIN_SECRET_LENGTH } from './secret-strength.js';
 
 export type TokenRole = 'agent' | 'admin';
 
@@ -12,8 +13,11 @@ export interface TokenClaims {
 
 const ISSUER = 'farmlink';
 const ALG = 'HS256';
-export const MIN_SECRET_LENGTH = 32;
-
+/**
+ * The signing key. Only the length is a hard floor here (HMAC with a few bytes of key is no
+ * signature); whether a configured secret is random enough is judged where it is configured
+ * (secret-strength.ts), so that tests and tools can still sign with a deliberately poor one.
+ */
 function keyOf(secret: string): Uint8Array {
   if (secret.length < MIN_SECRET_LENGTH) {
     throw new FarmlinkError('SECRET_TOO_SHORT', `The hub secret must be at least ${MIN_SECRET_LENGTH} characters (got ${secret.length})`);

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorInfo, Result } from '../protocol/messages.js';
 import type { AgentSession } from './agent-session.js';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from './json-depth.js';
 
 export type CommandOutcome =
   | { status: 'ok'; data: unknown }
   | { status: 'error'; error: ErrorInfo }
   | { status: 'timeout' }
-  | { status: 'agent_gone' };
+  | { status: 'agent_gone' }
+  /** The agent answered with data too deeply nested to be serialised again for the caller. */
+  | { status: 'result_too_deep' };
 
 interface Pending {
   session: AgentSession;
@@ -34,7 +37,8 @@ export class CommandDispatcher {
   resolve(session: AgentSession, result: Result): boolean {
     const entry = this.pending.get(result.id);
     if (!entry || entry.session !== session) return false;
-    this.settle(result.id, result.ok ? { status: 'ok', data: result.data } : { status: 'error', error: result.error });
+    if (result.ok && nestedDeeperThan(result.data, MAX_JSON_DEPTH)) this.settle(result.id, { status: 'result_too_deep' });
+    else this.settle(result.id, result.ok ? { status: 'ok', data: result.data } : { status: 'error', error: result.error });
     return true;
   }
 

@@ -1,52 +1,84 @@
 import { z } from 'zod';
-import { MIN_SECRET_LENGTH } from './auth.js';
+import { secretWeakness } from './secret-strength.js';
 
 const ms = (what: string) => z.number({ error: `expected ${what} in milliseconds` }).nonnegative();
 
 /**
- * Everything a hub can be told. Defaults follow seed 004 (30-minute drain, 10-second periodic
- * broadcast, 60 messages a minute as the baseline rate) with room for a legitimate burst.
+ * Everything a hub can be told. Defaults: a 30-minute drain, a 10-second periodic broadcast, and
+ * a per-connection message rate with room for a legitimate burst.
  */
-export const HubOptionsSchema = z.object({
-  host: z.string().min(1).default('127.0.0.1'),
-  port: z.number().int().min(0).max(65_535).default(8080),
-  secret: z.string().min(MIN_SECRET_LENGTH, { error: `expected at least ${MIN_SECRET_LENGTH} characters` }),
-  hub_id: z.string().min(1).max(128).optional(),
-  /** Largest frame accepted; ws closes larger ones with 1009. Small by default (ws's own is 100 MiB). */
-  max_payload_bytes: z.number().int().min(1024).default(64 * 1024),
-  max_connections: z.number().int().positive().default(20_000),
-  rate_per_second: z.number().positive().default(20),
-  rate_burst: z.number().int().positive().default(100),
-  hello_timeout_ms: ms('the hello timeout').default(10_000),
-  /** The hub pings every connection this often and drops one that did not answer the previous ping. */
-  ping_interval_ms: ms('the ping interval').default(20_000),
-  /** A connection whose unsent data grows past this is a slow consumer and is closed. */
-  max_buffered_bytes: z.number().int().min(1024).default(1024 * 1024),
-  drain_timeout_ms: ms('the drain timeout').default(30 * 60_000),
-  drain_progress_interval_ms: ms('the drain progress interval').default(10_000),
-  /** Periodic hub → agents broadcast (seed 004); 0 turns it off. */
-  broadcast_interval_ms: ms('the broadcast interval').default(10_000),
-  /** Default wait for a command's result through the admin API. */
-  command_timeout_ms: ms('the command timeout').default(30_000),
-  per_message_deflate: z.boolean().default(false),
-  /**
-   * Redis shared by the hubs of one farm (a single node by URL, or a cluster by its seed nodes):
-   * the agent registry is shared through it, so any hub can say where an agent is connected.
-   * Optional: without it each hub knows only its own agents.
-   */
-  redis_url: z
-    .string()
-    .regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' })
-    .optional(),
-  redis_cluster: z
-    .array(z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65_535) }))
-    .min(1)
-    .optional(),
-  /** Prefix of every key this farm's hubs write to Redis, so several farms can share one Redis. */
-  redis_prefix: z.string().min(1).max(64).default('farmlink:'),
-  /** How long a shared-registry entry outlives its last confirmation (a hub that died leaves entries this long). */
-  registry_ttl_ms: ms('the shared registry entry lifetime').min(1000).default(90_000),
-});
+export const HubOptionsSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(8080),
+    secret: z.string().superRefine((secret, ctx) => {
+      const weakness = secretWeakness(secret);
+      if (weakness) ctx.addIssue({ code: 'custom', message: weakness });
+    }),
+    hub_id: z.string().min(1).max(128).optional(),
+    /** Largest frame accepted; ws closes larger ones with 1009. Small by default (ws's own is 100 MiB). */
+    max_payload_bytes: z.number().int().min(1024).default(64 * 1024),
+    /** Authenticated connections (a valid agent token at upgrade or in hello); beyond it, 1013. */
+    max_connections: z.number().int().positive().default(20_000),
+    /**
+     * Connections with no valid token yet have a budget of their own, in total and per source
+     * address, so that sockets that never authenticate cannot take the seats of agents that do.
+     */
+    max_unauthenticated: z.number().int().positive().default(1000),
+    max_unauthenticated_per_address: z.number().int().positive().default(16),
+    /** HTTP: the whole request head must arrive within this (slow-header attacks), else 408. */
+    headers_timeout_ms: ms('the header timeout').min(100, { error: 'expected at least 100 ms (0.1 s)' }).default(5000),
+    /** HTTP: the whole request, head and body, must arrive within this, else 408. */
+    request_timeout_ms: ms('the request timeout').min(100, { error: 'expected at least 100 ms (0.1 s)' }).default(15_000),
+    rate_per_second: z.number().positive().default(20),
+    rate_burst: z.number().int().positive().default(100),
+    hello_timeout_ms: ms('the hello timeout').default(10_000),
+    /** The hub pings every connection this often and drops one that did not answer the previous ping. */
+    ping_interval_ms: ms('the ping interval').default(20_000),
+    /** A connection whose unsent data grows past this is a slow consumer and is closed. */
+    max_buffered_bytes: z.number().int().min(1024).default(1024 * 1024),
+    drain_timeout_ms: ms('the drain timeout').default(30 * 60_000),
+    drain_progress_interval_ms: ms('the drain progress interval').default(10_000),
+    /** Periodic hub → agents status broadcast; 0 turns it off. */
+    broadcast_interval_ms: ms('the broadcast interval').default(10_000),
+    /** Default wait for a command's result through the admin API. */
+    command_timeout_ms: ms('the command timeout').default(30_000),
+    per_message_deflate: z.boolean().default(false),
+    /**
+     * Redis shared by the hubs of one farm (a single node by URL, or a cluster by its seed nodes):
+     * the agent registry is shared through it, so any hub can say where an agent is connected.
+     * Optional: without it each hub knows only its own agents.
+     */
+    redis_url: z
+      .string()
+      .regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' })
+      .optional(),
+    redis_cluster: z
+      .array(z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65_535) }))
+      .min(1)
+      .optional(),
+    /** Prefix of every key this farm's hubs write to Redis, so several farms can share one Redis. */
+    redis_prefix: z.string().min(1).max(64).default('farmlink:'),
+    /** How long a shared-registry entry outlives its last confirmation (a hub that died leaves entries this long). */
+    registry_ttl_ms: ms('the shared registry entry lifetime').min(1000).default(90_000),
+  })
+  .superRefine((options, ctx) => {
+    if (options.max_unauthenticated_per_address > options.max_unauthenticated) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_unauthenticated_per_address'],
+        message: `expected at most max_unauthenticated (${options.max_unauthenticated}), got ${options.max_unauthenticated_per_address}`,
+      });
+    }
+    // Node refuses a header timeout longer than the request timeout (the head is part of the request).
+    if (options.headers_timeout_ms > options.request_timeout_ms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['headers_timeout_ms'],
+        message: `expected at most the request timeout (${options.request_timeout_ms} ms), got ${options.headers_timeout_ms} ms`,
+      });
+    }
+  });
 
 export type HubOptionsInput = z.input<typeof HubOptionsSchema>;
 export type HubOptions = z.output<typeof HubOptionsSchema>;

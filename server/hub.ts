@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCode } from '../protocol/close-codes.js';
+import { CloseCode, UpgradeRefusal } from '../protocol/close-codes.js';
 import type { HubLimits, Result } from '../protocol/messages.js';
 import { AGENT_WS_PATH } from '../protocol/version.js';
 import { AGENT_VERSION } from '../agent/version.js';
@@ -14,8 +14,10 @@ import { TokenVerifier, bearerToken } from './auth.js';
 import { registerCacheMetrics } from './cache-prometheus.js';
 import { CachedTokenVerifier, type Verifier } from './cached-token-verifier.js';
 import { CommandDispatcher, type CommandOutcome } from './command-dispatcher.js';
+import { ConnectionBudget, sourceKey, type BudgetRefusal } from './connection-budget.js';
 import { drainConnections, type DrainResult } from './drain.js';
 import type { HubOptions } from './hub-options.js';
+import { LogThrottle } from './log-throttle.js';
 import { HubMetrics } from './metrics.js';
 import { SharedRegistry, type RegistryEntry } from './shared-registry.js';
 import { SlicedSweep } from './sliced-sweep.js';
@@ -24,6 +26,8 @@ import { SlicedSweep } from './sliced-sweep.js';
 const LISTEN_BACKLOG = 4096;
 /** Broadcasts yield to the event loop after this many sends, so heartbeats are not held up behind them. */
 const BROADCAST_BATCH = 500;
+/** Refused upgrades come in floods; their warnings are logged at most this often. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 export interface AgentSummary {
   agent_id: string;
@@ -43,8 +47,14 @@ export interface AgentSummary {
 
 /**
  * The hub agents connect to: the agent WebSocket endpoint, the admin API, /health and /metrics,
- * and seed 004's graceful shutdown. With Redis configured, hubs share where each agent is
- * connected (SharedRegistry), so any of them can answer for an agent on another.
+ * and the graceful shutdown. With Redis configured, hubs share where each agent is connected
+ * (SharedRegistry), so any of them can answer for an agent on another.
+ *
+ * Connections are counted in two budgets. One with a valid agent token (in the upgrade's
+ * Authorization header, or once hello's token verifies) takes one of --max-connections seats;
+ * one without takes an unauthenticated seat, limited per source address and in total, and is
+ * refused at the upgrade (HTTP 429 / 503) when there is none — so sockets that never
+ * authenticate cannot keep agents that do out.
  */
 export class Hub {
   readonly id: string;
@@ -60,6 +70,9 @@ export class Hub {
   private readonly server: http.Server;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<AgentSession>();
+  /** Seats of the sessions without a valid agent token yet (each also in `sessions`). */
+  private readonly unauthenticated: ConnectionBudget;
+  private readonly refusalLog = new LogThrottle(REFUSAL_LOG_INTERVAL_MS);
   private readonly registry = new Map<string, AgentSession>();
   private readonly dispatcher = new CommandDispatcher();
   private readonly context: SessionContext;
@@ -88,7 +101,12 @@ export class Hub {
       const where = options.redis_url ? redactUrl(options.redis_url) : `cluster ${options.redis_cluster!.map((n) => `${n.host}:${n.port}`).join(',')}`;
       logger.info({ redis: where, prefix: options.redis_prefix }, `Shared registry on Redis ${where} (keys under ${options.redis_prefix}registry:); the hub serves without it while Redis is down`);
     }
-    this.metrics = new HubMetrics({ agentsConnected: () => this.registry.size, connectionsOpen: () => this.sessions.size });
+    this.unauthenticated = new ConnectionBudget(options.max_unauthenticated, options.max_unauthenticated_per_address);
+    this.metrics = new HubMetrics({
+      agentsConnected: () => this.registry.size,
+      connectionsOpen: () => this.sessions.size,
+      connectionsUnauthenticated: () => this.unauthenticated.size,
+    });
     registerCacheMetrics(this.metrics.registry, () => (this.registryCache ? [this.tokenCache, this.registryCache] : [this.tokenCache]));
     const limits: HubLimits = {
       max_payload_bytes: options.max_payload_bytes,
@@ -105,6 +123,7 @@ export class Hub {
       helloTimeoutMs: options.hello_timeout_ms,
       isDraining: () => this.draining,
       register: (session) => this.register(session),
+      authenticated: (session) => this.onAuthenticated(session),
       closed: (session, code, reason) => this.onSessionClosed(session, code, reason),
       onResult: (session, result: Result) => {
         if (!this.dispatcher.resolve(session, result)) {
@@ -126,10 +145,21 @@ export class Hub {
       perMessageDeflate: options.per_message_deflate,
     });
     this.pingSweep = new SlicedSweep(options.ping_interval_ms, (session) => this.pingOrDrop(session));
-    this.server = http.createServer((req, res) => void handleHttp(this, req, res));
+    this.server = http.createServer(
+      {
+        // Slow-header and slow-body requests (and upgrades) are cut with 408 after these. Node
+        // checks for them only every connectionsCheckingInterval (30 s by default, which let a
+        // trickled header live for over a minute); checking a few times per timeout keeps the
+        // actual cut close to the configured one. Only requests still being received are checked.
+        headersTimeout: options.headers_timeout_ms,
+        requestTimeout: options.request_timeout_ms,
+        connectionsCheckingInterval: checkingInterval(options.headers_timeout_ms),
+        // Keep idle admin/health connections from holding a drain open for long.
+        keepAliveTimeout: 5000,
+      },
+      (req, res) => void handleHttp(this, req, res),
+    );
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
-    // Keep idle admin/health connections from holding a drain open for long.
-    this.server.keepAliveTimeout = 5000;
   }
 
   get draining(): boolean {
@@ -171,6 +201,11 @@ export class Hub {
     return this.sessions.size;
   }
 
+  /** Connections holding one of --max-connections seats: those with a verified agent token. */
+  authenticatedCount(): number {
+    return this.sessions.size - this.unauthenticated.size;
+  }
+
   /** Where an agent is connected, when it is not here: from the registry shared through Redis. */
   async locate(agentId: string): Promise<RegistryEntry | undefined> {
     const entry = await this.shared?.lookup(agentId);
@@ -186,6 +221,9 @@ export class Hub {
     }
     const outcome = await this.dispatcher.send(session, name, args, timeoutMs);
     this.metrics.command(outcome.status);
+    if (outcome.status === 'result_too_deep') {
+      this.log.warn({ agent_id: agentId, command: name }, `Agent ${session.label} answered ${name} with a result nested too deeply to pass on; the caller is told RESULT_TOO_DEEP`);
+    }
     return outcome;
   }
 
@@ -206,7 +244,7 @@ export class Hub {
   }
 
   /**
-   * Graceful shutdown (seed 004): refuse new connections with 1001, tell every agent, wait until
+   * Graceful shutdown: refuse new connections with 1001, tell every agent, wait until
    * they have all left or the drain timeout passes, then close the rest. Idempotent.
    */
   drain(reason = 'hub shutting down', timeoutMs = this.options.drain_timeout_ms): Promise<DrainResult> {
@@ -268,31 +306,109 @@ export class Hub {
     // Only what the session needs is taken from the request: a closure over `req` would keep
     // every upgrade request alive for the connection's life (seen in a heap snapshot).
     const address = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const source = sourceKey(req.socket.remoteAddress);
     const token = bearerToken(req.headers.authorization);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, address, token));
+    if (!token) {
+      this.upgrade(req, socket, head, { address, source, token, authenticated: false });
+      return;
+    }
+    // The token decides which budget the connection takes a seat in. One that does not verify
+    // is not refused here: the session reports why at hello (4401/4403), as for a token in hello.
+    void this.verifier.verify(token).then(
+      (claims) => claims.role === 'agent',
+      () => false,
+    ).then((authenticated) => {
+      if (socket.destroyed) return;
+      this.upgrade(req, socket, head, { address, source, token, authenticated });
+    });
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, peer: Peer): void {
+    if (!peer.authenticated && !this.draining && !this.closed) {
+      const refusal = this.unauthenticated.refusal(peer.source);
+      if (refusal) {
+        this.refuseUpgrade(socket, refusal, peer);
+        return;
+      }
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, peer));
+  }
+
+  /** An HTTP answer instead of the upgrade: no WebSocket, no session, nothing kept. */
+  private refuseUpgrade(socket: Duplex, refusal: BudgetRefusal, peer: Peer): void {
+    const perAddress = refusal === 'per_address';
+    this.metrics.error(perAddress ? 'unauthenticated_per_address' : 'unauthenticated_total');
+    const status = perAddress ? UpgradeRefusal.UNAUTHENTICATED_PER_ADDRESS : UpgradeRefusal.UNAUTHENTICATED_TOTAL;
+    const why = perAddress
+      ? `${peer.source} already holds ${this.unauthenticated.perSource} connections without a valid agent token (--max-unauthenticated-per-address)`
+      : `the hub already holds ${this.unauthenticated.total} connections without a valid agent token (--max-unauthenticated)`;
+    const logged = this.refusalLog.take();
+    if (logged) {
+      const earlier = logged.suppressed > 0 ? ` (${logged.suppressed} more refused since the last such line)` : '';
+      this.log.warn(
+        { address: peer.address, source: peer.source, status, suppressed: logged.suppressed },
+        `Refusing the upgrade from ${peer.address} with HTTP ${status}: ${why}; agents sending a valid token in the Authorization header are not affected${earlier}`,
+      );
+    }
+    const retryAfter = Math.max(1, Math.ceil(this.options.hello_timeout_ms / 1000));
+    const text = perAddress ? 'Too Many Requests' : 'Service Unavailable';
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\nRetry-After: ${retryAfter}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n` +
+        `Refused: ${why}. Connect with Authorization: Bearer <agent token>, or retry later.\n`,
+    );
   }
 
   private readonly countSocketError = (): void => {
     this.metrics.error('socket_error');
   };
 
-  private onConnection(ws: WebSocket, address: string, token: string | undefined): void {
+  private onConnection(ws: WebSocket, peer: Peer): void {
+    const { address } = peer;
     // Refusals are accepted and closed with a code, so the agent learns why rather than guessing.
     if (this.draining || this.closed) {
       this.metrics.error('refused_draining');
       ws.close(CloseCode.GOING_AWAY, 'hub is draining');
       return;
     }
-    if (this.sessions.size >= this.options.max_connections) {
-      this.metrics.error('at_capacity');
-      this.log.warn({ address, limit: this.options.max_connections }, `Refusing ${address}: at the connection limit (${this.options.max_connections})`);
-      ws.close(CloseCode.TRY_AGAIN_LATER, `hub at capacity (${this.options.max_connections} connections)`);
+    if (peer.authenticated) {
+      const refusal = this.capacityRefusal(1);
+      if (refusal) {
+        this.metrics.error('at_capacity');
+        this.log.warn({ address, limit: this.options.max_connections }, `Refusing ${address}: ${refusal}`);
+        ws.close(CloseCode.TRY_AGAIN_LATER, refusal);
+        return;
+      }
+    } else if (this.unauthenticated.acquire(peer.source)) {
+      // Checked at the upgrade a moment ago; only a change in ws's synchronous upgrade could get here.
+      this.metrics.error('unauthenticated_total');
+      ws.close(CloseCode.TRY_AGAIN_LATER, 'too many connections without a valid agent token; retry later');
       return;
     }
     this.metrics.connectionsTotal.inc();
-    const session = new AgentSession(ws, address, token, this.context);
+    const session = new AgentSession(ws, address, peer.token, this.context);
+    if (!peer.authenticated) session.unauthenticatedSource = peer.source;
     this.sessions.add(session);
     this.pingSweep.add(session);
+  }
+
+  /** Why one connection more than `adding` beyond the authenticated ones would be refused (undefined: room). */
+  private capacityRefusal(adding: number): string | undefined {
+    if (this.authenticatedCount() + adding <= this.options.max_connections) return undefined;
+    return `hub at capacity (${this.options.max_connections} connections)`;
+  }
+
+  /**
+   * hello's token verified for a session that had no valid token at the upgrade: it leaves the
+   * unauthenticated budget for a --max-connections seat. Returns the refusal when there is none.
+   */
+  private onAuthenticated(session: AgentSession): string | undefined {
+    const source = session.unauthenticatedSource;
+    if (source === undefined) return undefined;
+    const refusal = this.capacityRefusal(1);
+    if (refusal) return refusal;
+    session.unauthenticatedSource = undefined;
+    this.unauthenticated.release(source);
+    return undefined;
   }
 
   private register(session: AgentSession): void {
@@ -311,6 +427,10 @@ export class Hub {
 
   private onSessionClosed(session: AgentSession, code: number, reason: string): void {
     this.sessions.delete(session);
+    if (session.unauthenticatedSource !== undefined) {
+      this.unauthenticated.release(session.unauthenticatedSource);
+      session.unauthenticatedSource = undefined;
+    }
     this.pingSweep.delete(session);
     this.dispatcher.sessionClosed(session);
     if (session.agent && this.registry.get(session.agent.id) === session) {
@@ -356,6 +476,24 @@ export class Hub {
     clearInterval(this.broadcastTimer);
     this.broadcastTimer = undefined;
   }
+}
+
+/** What onUpgrade learned about a connection before it exists. */
+interface Peer {
+  address: string;
+  /** What the unauthenticated budget counts it under (sourceKey). */
+  source: string;
+  token: string | undefined;
+  /** The Authorization header carried a valid agent token. */
+  authenticated: boolean;
+}
+
+/**
+ * How often Node looks for requests past their header/request timeout: a few times per header
+ * timeout, so a cut comes close to the configured time, never more often than every 50 ms.
+ */
+export function checkingInterval(headersTimeoutMs: number): number {
+  return Math.min(1000, Math.max(50, Math.floor(headersTimeoutMs / 4)));
 }
 
 /** The URL without its password, for logs. */

@@ -14,6 +14,8 @@ export type ErrorKind =
   | 'slow_consumer'
   | 'ping_timeout'
   | 'at_capacity'
+  | 'unauthenticated_per_address'
+  | 'unauthenticated_total'
   | 'refused_draining'
   | 'internal'
   | 'protocol_error'
@@ -45,7 +47,7 @@ export class HubMetrics {
   private readonly receivedByType = new Map<string, ReturnType<Counter<'type'>['labels']>>();
   private readonly sentByType = new Map<string, ReturnType<Counter<'type'>['labels']>>();
 
-  constructor(gauges: { agentsConnected: () => number; connectionsOpen: () => number }) {
+  constructor(gauges: { agentsConnected: () => number; connectionsOpen: () => number; connectionsUnauthenticated: () => number }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -62,6 +64,14 @@ export class HubMetrics {
       registers,
       collect() {
         this.set(gauges.connectionsOpen());
+      },
+    });
+    new Gauge({
+      name: 'farmlink_connections_unauthenticated',
+      help: 'WebSocket connections open right now that have not shown a valid agent token yet',
+      registers,
+      collect() {
+        this.set(gauges.connectionsUnauthenticated());
       },
     });
     this.registrations = new Counter({ name: 'farmlink_agent_registrations_total', help: 'Successful hello → registered handshakes', registers });
@@ -98,7 +108,7 @@ export class HubMetrics {
     this.disconnects.labels(kind).inc();
   }
 
-  command(outcome: 'ok' | 'error' | 'timeout' | 'agent_gone' | 'not_connected'): void {
+  command(outcome: 'ok' | 'error' | 'timeout' | 'agent_gone' | 'not_connected' | 'result_too_deep'): void {
     this.commands.labels(outcome).inc();
   }
 

@@ -6,6 +6,7 @@ import { TokenVerifier } from '../server/auth.js';
 import { runCli, spawnCli, type CliProcess } from './helpers/cli-process.js';
 import { TEST_SECRET, startHub, type HubProcess } from './helpers/hub-process.js';
 import { freePort } from './helpers/ports.js';
+import { waitUntil } from './helpers/wait.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-cli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -112,6 +113,21 @@ describe('farmlink token', () => {
     expect(badId.code).toBe(2);
     expect(badId.stderr).toContain('not a valid agent id');
   });
+
+  it('a short or weak secret is a configuration error (78) naming FARMLINK_HUB_SECRET, as the hub judges it', async () => {
+    const cases = [
+      { secret: 'short', says: 'FARMLINK_HUB_SECRET (environment): weak secret: too short: 5 characters, expected at least 32' },
+      { secret: 'a'.repeat(32), says: 'FARMLINK_HUB_SECRET (environment): weak secret: too little variety: one character repeated' },
+      { secret: 'ab'.repeat(20), says: 'only 2 different characters' },
+    ];
+    for (const { secret, says } of cases) {
+      const run = await runCli(['token', '--agent', 'pc-1'], cleanEnv({ FARMLINK_HUB_SECRET: secret }));
+      expect(run.code, `farmlink token with ${JSON.stringify(secret)}: ${run.stderr}`).toBe(78);
+      expect(run.stderr).toContain(says);
+      expect(run.stderr, 'the advice').toContain('openssl rand -base64 32');
+      expect(run.stdout, 'no token printed').toBe('');
+    }
+  });
 });
 
 describe('farmlink hub', () => {
@@ -121,11 +137,34 @@ describe('farmlink hub', () => {
     expect(run.stderr).toContain('FARMLINK_HUB_SECRET (environment): required when the hub listens on 0.0.0.0');
   });
 
-  it('on loopback without a secret, generates one and says so', async () => {
+  it('on loopback without a secret, generates one and prints the export line on the console, never in a log line', async () => {
     const hub = spawnCli(['hub', '--port', '0', '--log-format', 'json'], cleanEnv());
     children.push(hub);
     await hub.waitForOutput('generated a secret for this run');
-    expect(hub.stdout).toMatch(/export FARMLINK_HUB_SECRET='[A-Za-z0-9_-]{43}'/);
+    await waitUntil('the export line on stderr', () => /export FARMLINK_HUB_SECRET='([A-Za-z0-9_-]{43})'/.exec(hub.stderr));
+    const secret = /export FARMLINK_HUB_SECRET='([A-Za-z0-9_-]{43})'/.exec(hub.stderr)![1]!;
+    expect(hub.stdout, 'the log stream').not.toContain(secret);
+    for (const line of hub.stdout.trim().split('\n')) expect(() => JSON.parse(line) as unknown, `log line ${line}`).not.toThrow();
+    // What the line is for: tokens minted with it are this hub's.
+    const token = await runCli(['token', '--admin'], cleanEnv({ FARMLINK_HUB_SECRET: secret }));
+    expect(token.code, token.stderr).toBe(0);
+    await expect(new TokenVerifier(secret).verify(token.stdout.trim())).resolves.toMatchObject({ role: 'admin' });
+  });
+
+  it('a weak FARMLINK_HUB_SECRET exits 78 naming it', async () => {
+    const run = await runCli(['hub', '--port', '0'], cleanEnv({ FARMLINK_HUB_SECRET: 'a'.repeat(32) }));
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('FARMLINK_HUB_SECRET (environment): weak secret: too little variety: one character repeated');
+  });
+
+  it('inconsistent limits exit 78 naming the flag', async () => {
+    const env = cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET });
+    const timeouts = await runCli(['hub', '--port', '0', '--headers-timeout', '20', '--request-timeout', '10'], env);
+    expect(timeouts.code).toBe(78);
+    expect(timeouts.stderr).toContain('hub option --headers-timeout: expected at most the request timeout (10000 ms), got 20000 ms');
+    const budgets = await runCli(['hub', '--port', '0', '--max-unauthenticated', '10', '--max-unauthenticated-per-address', '50'], env);
+    expect(budgets.code).toBe(78);
+    expect(budgets.stderr).toContain('hub option --max-unauthenticated-per-address: expected at most max_unauthenticated (10), got 50');
   });
 });
 

@@ -1,4 +1,5 @@
 import { accessSync, constants } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +37,17 @@ function onPath(command: string): boolean {
     }
   }
   return false;
+}
+
+/** Sends `request` as is on a fresh TCP connection and returns everything the hub answers until it closes. */
+function rawHttp(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.end(request));
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer));
+  });
 }
 
 describe('hub admin API, /health and /metrics', () => {
@@ -238,6 +250,75 @@ describe('hub admin API, /health and /metrics', () => {
     });
     expect(notJson.status).toBe(400);
     expect(((await notJson.json()) as ApiError).error.code).toBe('BAD_REQUEST');
+  });
+
+  it('answers malformed path encoding, bad agent ids and unreadable request targets with 400 and a stable code, and keeps serving', async () => {
+    const cases: Array<{ method: 'GET' | 'POST'; path: string; code: string; message: RegExp }> = [
+      { method: 'GET', path: '/api/v1/admin/agents/%E0%A4%A', code: 'BAD_PATH', message: /"%E0%A4%A", is not valid percent-encoding/ },
+      { method: 'POST', path: '/api/v1/admin/agents/%E0%A4%A/commands', code: 'BAD_PATH', message: /not valid percent-encoding/ },
+      { method: 'GET', path: '/api/v1/admin/agents/%FF', code: 'BAD_PATH', message: /not valid percent-encoding/ },
+      { method: 'GET', path: '/api/v1/admin/agents/has%20space', code: 'BAD_AGENT_ID', message: /"has space" is not an agent id/ },
+      { method: 'POST', path: '/api/v1/admin/agents/bad%00id/commands', code: 'BAD_AGENT_ID', message: /is not an agent id/ },
+    ];
+    for (const { method, path: p, code, message } of cases) {
+      const res = method === 'GET' ? await hub.get(p, admin) : await hub.post(p, { name: 'system.info' }, admin);
+      expect(res.status, `${method} ${p}: ${res.text}`).toBe(400);
+      expect((res.body as ApiError).error).toMatchObject({ code, message: expect.stringMatching(message) as string });
+    }
+    // A request target the URL parser cannot read once threw outside the handler and ended the hub.
+    for (const target of ['http://[', '//elsewhere/health']) {
+      const answer = await rawHttp(hub.port, `GET ${target} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n`);
+      expect(answer, `GET ${target}`).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toContain('"code":"BAD_REQUEST_TARGET"');
+    }
+    expect(hub.logs.filter((l) => l.level >= 50), 'errors logged by the hub').toEqual([]);
+    expect((await hub.get('/health')).status, 'the hub still serves').toBe(200);
+  });
+
+  it('refuses bodies nested too deep to pass on (400 BODY_TOO_DEEP) and bodies over the limit (413) before reading them', async () => {
+    const deep = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+    const bodies = [
+      { path: `/api/v1/admin/agents/${agentId}/commands`, text: `{"name":"system.info","args":{"a":${deep(5000)}}}` },
+      { path: '/api/v1/admin/broadcast', text: `{"data":{"a":${deep(5000)}}}` },
+    ];
+    for (const { path: p, text } of bodies) {
+      const res = await fetch(`${hub.url}${p}`, { method: 'POST', headers: { authorization: `Bearer ${admin}` }, body: text });
+      const body = (await res.json()) as ApiError;
+      expect(res.status, `${p}: ${JSON.stringify(body)}`).toBe(400);
+      expect(body.error).toMatchObject({ code: 'BODY_TOO_DEEP', message: expect.stringMatching(/deeper than 100 levels/) as string });
+    }
+    const huge = await fetch(`${hub.url}/api/v1/admin/broadcast`, { method: 'POST', headers: { authorization: `Bearer ${admin}` }, body: JSON.stringify({ data: { a: 'x'.repeat(1 << 20) } }) });
+    expect(huge.status).toBe(413);
+    expect(((await huge.json()) as ApiError).error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(hub.logs.filter((l) => l.level >= 50), 'errors logged by the hub').toEqual([]);
+    // Still one agent, still served.
+    await waitForAgents([agentId]);
+  });
+
+  it('answers 502 RESULT_TOO_DEEP when an agent answers with a result nested too deep to pass on; the agent stays connected', async () => {
+    const deepAgent = await rawAgent('deep-answers');
+    const before = await metric(hub, 'farmlink_commands_total', { outcome: 'result_too_deep' });
+    /** Answers the next command with `data` (JSON text, written by hand: JSON.stringify cannot write it either). */
+    const answerNext = async (data: string) => {
+      const from = deepAgent.frames.length;
+      const pending = sendCommand('deep-answers', { name: 'system.info', timeout_ms: 10_000 });
+      const command = await deepAgent.nextFrame('command', 5000, from);
+      deepAgent.sendText(`{"type":"result","id":${JSON.stringify(command.id)},"ok":true,"data":${data}}`);
+      return pending;
+    };
+
+    const tooDeep = await answerNext('{"a":' + '['.repeat(5000) + ']'.repeat(5000) + '}');
+    expect(tooDeep.status, tooDeep.text).toBe(502);
+    expect((tooDeep.body as ApiError).error).toMatchObject({ code: 'RESULT_TOO_DEEP', message: expect.stringMatching(/deep-answers.*system\.info.*deeper than 100 levels/) as string });
+    expect(await metric(hub, 'farmlink_commands_total', { outcome: 'result_too_deep' })).toBe(before + 1);
+
+    // Deep, but within the bound: passed on as it came.
+    const fine = await answerNext('{"a":' + '['.repeat(50) + ']'.repeat(50) + '}');
+    expect(fine.status, fine.text).toBe(200);
+    expect(fine.text).toBe('{"ok":true,"data":{"a":' + '['.repeat(50) + ']'.repeat(50) + '}}');
+    expect(deepAgent.isClosed, 'the agent that answered too deep is still connected').toBe(false);
+    expect(hub.logs.filter((l) => l.level >= 50), 'errors logged by the hub').toEqual([]);
+    deepAgent.ws.close(1000, 'done');
   });
 
   it('delivers the periodic status broadcast (--broadcast-interval 0.1) to agents, as JSON text frames', async () => {

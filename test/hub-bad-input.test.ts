@@ -328,8 +328,10 @@ describe('hub: --max-connections', () => {
     // The bystander is connection 1 of 3.
     const first = await registeredClient(ctx.hub, 'seat-2');
     await registeredClient(ctx.hub, 'seat-3');
+    // The limit counts connections with a valid agent token; those without have a budget of their own (hub-floods.test.ts).
+    const token = await ctx.hub.agentToken('seat-4');
     await expectRejected(ctx, { code: CloseCode.TRY_AGAIN_LATER, reason: /capacity.*3/i, kind: 'at_capacity' }, () =>
-      Promise.resolve(RawClient.dial(ctx.hub.wsUrl)),
+      Promise.resolve(RawClient.dial(ctx.hub.wsUrl, { token })),
     );
 
     first.ws.close(1000, 'leaving');

@@ -21,6 +21,8 @@ export type HubFrame = { type: string } & Record<string, unknown>;
 export interface RawClientOptions {
   /** Sent as "Authorization: Bearer …" on the upgrade request. */
   token?: string;
+  /** The local address to connect from (Linux routes all of 127/8 to lo: 127.0.0.5 is another "host"). */
+  localAddress?: string;
 }
 
 /** Every client opened by a test, so that `RawClient.terminateAll()` in afterEach leaves nothing behind. */
@@ -42,6 +44,7 @@ export class RawClient {
     this.ws = new WebSocket(url, {
       headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
       perMessageDeflate: false,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
     });
     open.add(this);
     // Without a listener an 'error' event would crash the test worker; the close that follows tells the story.
