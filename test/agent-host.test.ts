@@ -68,7 +68,7 @@ describe('AgentHost', () => {
     expect(snapshot.mode.unavailable.enhanced).toMatch(/not built yet/);
     expect(snapshot.settings).toMatchObject({ has_token: true, values: { server: { url: a.url } } });
     expect(JSON.stringify(snapshot)).not.toContain((await a.agentToken('pc-snap')).slice(-20)); // the token never leaves
-    expect(h.tailLogs({ limit: 50, min_level: 'info' }).map((l) => l.msg)).toContain('✓ Connected to server');
+    expect(h.tailLogs({ limit: 50, min_level: 'info' }).map((l) => l.msg)).toContainEqual(expect.stringMatching(/^✓ Connected to server ws:/));
   });
 
   it('refuses invalid settings with every field problem, and writes nothing', async () => {

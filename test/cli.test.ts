@@ -139,9 +139,9 @@ describe('farmlink agent process', () => {
       cleanEnv(),
     );
     children.push(agent);
-    await agent.waitForOutput('✓ Registered as MyPC (pc-sigte...)');
+    await agent.waitForOutput('✓ Registered as MyPC (pc-sigterm)');
     expect(agent.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| INFO {5}\| agent \| Connecting to ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws\.\.\.$/m);
-    expect(agent.stdout).toMatch(/\| INFO {5}\| agent \| ✓ Connected to server$/m);
+    expect(agent.stdout).toMatch(/\| INFO {5}\| agent \| ✓ Connected to server ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws \(hub [^)]+\)$/m);
     agent.kill('SIGTERM');
     const run = await agent.exited;
     expect(run.code).toBe(0);
@@ -152,7 +152,48 @@ describe('farmlink agent process', () => {
     const logs = fs.readdirSync(path.join(dataDir, 'logs'));
     expect(logs.length).toBeGreaterThan(0);
     const lines = fs.readFileSync(path.join(dataDir, 'logs', logs[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
-    expect(lines.map((l) => l.msg)).toContain('✓ Connected to server');
+    expect(lines.map((l) => l.msg)).toContainEqual(expect.stringMatching(/^✓ Connected to server ws:/));
+  });
+
+  it('says "connected" only once registered, and reports each rejection in one line that says what to do', async () => {
+    const hub = await startHub();
+    children.push(hub);
+    const common = ['agent', '--server-url', hub.url, '--agent-id', 'vm', '--log-format', 'json', '--no-log-file', '--no-panel', '--set', 'connection.initial_reconnect_delay=0.05', '--set', 'connection.max_reconnect_delay=0.1'];
+    const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; close_code?: number });
+
+    // No token: the hub opens the socket, then closes it with 4401, again and again.
+    const refused = spawnCli(common, cleanEnv());
+    children.push(refused);
+    await refused.waitForOutput(/backoff #3/);
+    refused.kill('SIGTERM');
+    await refused.exited;
+    const lines = jsonLines(refused.stdout);
+    // Each socket the hub opened and then refused: exactly one line about it before the next one opens.
+    const perSocket: Array<typeof lines> = [];
+    for (const line of lines) {
+      if (line.msg.startsWith('WebSocket open to ws://127.0.0.1:')) perSocket.push([]);
+      else if (line.msg.includes('4401')) perSocket[perSocket.length - 1]?.push(line);
+    }
+    expect(perSocket.length).toBeGreaterThanOrEqual(3);
+    // The last socket may have been cut by SIGTERM before the hub's close arrived.
+    for (const said of perSocket.slice(0, -1)) expect(said).toHaveLength(1);
+    const rejections = perSocket.flat();
+    for (const line of rejections) {
+      expect(line.level).toBe(50);
+      expect(line.msg).toMatch(/^Hub closed the connection: 4401 UNAUTHORIZED ".*" — this will not change until the token is fixed: set agent\.token .*farmlink token --agent ID/);
+    }
+    expect(lines.filter((l) => l.msg.includes('Connected to server'))).toEqual([]);
+
+    // With a token: "connected" comes after the hub's registered, and a short id is shown whole.
+    const accepted = spawnCli([...common, '--token', await hub.agentToken('vm')], cleanEnv());
+    children.push(accepted);
+    await accepted.waitForOutput('✓ Registered as');
+    const ok = jsonLines(accepted.stdout).map((l) => l.msg);
+    const open = ok.findIndex((m) => m.startsWith('WebSocket open to'));
+    const connected = ok.findIndex((m) => /^✓ Connected to server ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws \(hub /.test(m));
+    expect(open).toBeGreaterThanOrEqual(0);
+    expect(connected).toBeGreaterThan(open);
+    expect(ok).toContainEqual(expect.stringMatching(/^✓ Registered as .* \(vm\)$/));
   });
 
   it('never exits because the first connection failed: it keeps retrying until a signal', async () => {
