@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     dataDir,
     logger,
     logs,
-    localHubUrl: plan.localHub?.url,
+    localHub: plan.localHub,
   });
   host.start();
 
