@@ -20,7 +20,7 @@ import { TypedEmitter } from '../events.js';
 import { AGENT_VERSION } from '../version.js';
 import { HostFailure, type AgentHostHandlers } from './call-router.js';
 import type { LogBuffer } from './log-buffer.js';
-import { isLocalHubUrl, type LocalHub } from './local-hub.js';
+import { dialLocalHub, isLocalHubUrl, type LocalHub } from './local-hub.js';
 import { panelServers } from './server-status.js';
 import { watchNetwork, watchWake } from '../system/network-watch.js';
 
@@ -109,6 +109,8 @@ export class AgentHost {
     this.overrides = options.overrides;
     this.onLocalHub = isLocalHubUrl(this.config.server.url, options.localHub);
     this.settings = resolveAgentSettings(this.config, { file: this.configFile, dataDir: options.dataDir });
+    // The local hub's token is already in the config `farmlink start` hands over.
+    if (this.onLocalHub && options.localHub) this.settings = dialLocalHub(this.settings, options.localHub);
     this.cache = options.cache === false ? undefined : (options.cache ?? AgentCache.open(options.dataDir, this.log));
     const created = this.createAgent(this.settings);
     this.agent = created.agent;
@@ -215,7 +217,7 @@ export class AgentHost {
       throw new HostFailure('CONFIG_INVALID', `Nothing was saved: ${errorInfo(error).message}`);
     }
     const onLocalHub = isLocalHubUrl(config.server.url, this.options.localHub);
-    if (onLocalHub) settings = { ...settings, identity: { ...settings.identity, token: await this.options.localHub!.tokenFor(settings.identity.id) } };
+    if (onLocalHub) settings = dialLocalHub(settings, this.options.localHub!, await this.options.localHub!.tokenFor(settings.identity.id));
     // Built before anything changes: if this throws, the file and the running agent are untouched.
     const next = this.createAgent(settings);
 

@@ -1,4 +1,5 @@
-import { sameAgentEndpoint } from '../../protocol/server-url.js';
+import { sameAgentEndpoint, toAgentEndpoint } from '../../protocol/server-url.js';
+import type { AgentSettings } from '../config/agent-settings.js';
 
 /**
  * The hub `farmlink start` runs inside its own process (for a PC with no hub configured, or one
@@ -16,4 +17,16 @@ export interface LocalHub {
 /** True when a configured server URL reaches the local hub, in any spelling. */
 export function isLocalHubUrl(configured: string, hub: LocalHub | undefined): hub is LocalHub {
   return hub !== undefined && sameAgentEndpoint(configured, hub.url);
+}
+
+/**
+ * Settings whose primary server is the local hub, made to reach it: its exact endpoint (a
+ * "localhost" spelling might resolve to ::1, where it does not listen) and, when given, its token.
+ */
+export function dialLocalHub(settings: AgentSettings, hub: LocalHub, token?: string): AgentSettings {
+  return {
+    ...settings,
+    servers: [toAgentEndpoint(hub.url), ...settings.servers.slice(1)],
+    identity: token === undefined ? settings.identity : { ...settings.identity, token },
+  };
 }
