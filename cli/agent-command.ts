@@ -114,10 +114,13 @@ export async function agentCommand(argv: string[]): Promise<number> {
     return ExitCode.OK;
   }
   const overrides = overridesFrom(values);
-  const { file, source, defaultPath, defaultSource } = configFileFrom(values);
+  const found = configFileFrom(values);
+  const { defaultPath, defaultSource } = found;
+  // A file named by FARMLINK_CONFIG was asked for: if it is missing, say so rather than run without it.
+  const [file, source] = !found.file && defaultSource ? [defaultPath, defaultSource] : [found.file, found.source];
   if (!file && !overrides.some((o) => o.path.join('.') === 'server.url')) {
     throw new ConfigError([
-      `No configuration: no --config given and ${defaultPath}${defaultSource ? ` (from ${defaultSource})` : ''} does not exist. Create it (README → Configuration), pass --config FILE, or set FARMLINK_SERVER_URL. To try FarmLink without a hub of your own, run \`farmlink start\`.`,
+      `No configuration: no --config given and ${defaultPath} does not exist. Create it (README → Configuration), pass --config FILE, or set FARMLINK_SERVER_URL. To try FarmLink without a hub of your own, run \`farmlink start\`.`,
     ]);
   }
   const { config } = loadAgentConfig({ file, fileSource: source, overrides });

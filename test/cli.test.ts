@@ -58,7 +58,7 @@ describe('farmlink agent: configuration errors', () => {
   it('a config file that does not exist exits 78 and says so', async () => {
     const run = await runCli(['agent', '--config', path.join(tmp, 'missing.yaml')], cleanEnv());
     expect(run.code).toBe(78);
-    expect(run.stderr).toContain('missing.yaml: cannot read the config file: file not found');
+    expect(run.stderr).toContain('missing.yaml (from --config): cannot read the config file: file not found');
   });
 
   it('no configuration at all exits 78 and says where to put one', async () => {
@@ -73,6 +73,44 @@ describe('farmlink agent: configuration errors', () => {
     const run = await runCli(['agent'], cleanEnv({ FARMLINK_SERVER_URL: 'hub.example.com' }));
     expect(run.code).toBe(78);
     expect(run.stderr).toContain('FARMLINK_SERVER_URL (environment): server.url: expected an http://');
+  });
+
+  it('the README\'s shortened token in a config file exits 78 naming the file and agent.token, not a stack trace', async () => {
+    const file = write('placeholder.yaml', 'server:\n  url: "http://127.0.0.1:1"\nagent:\n  id: pc-017\n  token: "eyJhbGciOiJIUzI1NiIs…"          # from `farmlink token --agent pc-017`\n');
+    const run = await runCli(['agent', '--config', file, '--no-panel', '--no-log-file'], cleanEnv());
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain(`${file}: agent.token: expected a JWT as \`farmlink token --agent ID\` prints it: three base64url segments`);
+    expect(run.stderr).not.toContain('ERR_INVALID_CHAR');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a config file that is missing says whether --config or FARMLINK_CONFIG named it', async () => {
+    const missing = path.join(tmp, 'not-there.yaml');
+    const fromEnv = await runCli(['agent', '--no-panel'], cleanEnv({ FARMLINK_CONFIG: missing }));
+    expect(fromEnv.code).toBe(78);
+    expect(fromEnv.stderr).toContain(`${missing} (from FARMLINK_CONFIG (environment)): cannot read the config file: file not found`);
+    // Even with a server URL from elsewhere: the file was asked for.
+    const withUrl = await runCli(['agent', '--no-panel'], cleanEnv({ FARMLINK_CONFIG: missing, FARMLINK_SERVER_URL: 'http://127.0.0.1:1' }));
+    expect(withUrl.code).toBe(78);
+    expect(withUrl.stderr).toContain('(from FARMLINK_CONFIG (environment))');
+    const fromFlag = await runCli(['agent', '--config', missing, '--no-panel'], cleanEnv());
+    expect(fromFlag.code).toBe(78);
+    expect(fromFlag.stderr).toContain(`${missing} (from --config): cannot read the config file: file not found`);
+    const startFlag = await runCli(['start', '--headless', '--config', missing, '--no-panel'], cleanEnv());
+    expect(startFlag.code).toBe(78);
+    expect(startFlag.stderr).toContain(`${missing} (from --config): cannot read the config file`);
+  });
+
+  it('a token file that is missing or holds no token exits 78 naming agent.token_file and the file', async () => {
+    const missing = path.join(tmp, 'no.token');
+    const run = await runCli(['agent', '--server-url', 'http://127.0.0.1:1', '--token-file', missing, '--no-panel'], cleanEnv());
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain(`--token-file: agent.token_file: cannot read ${missing}: file not found`);
+    const file = write('tf.yaml', 'server:\n  url: "http://127.0.0.1:1"\nagent:\n  token_file: garbage.token\n');
+    write('garbage.token', 'not a token\n');
+    const bad = await runCli(['agent', '--config', file, '--no-panel'], cleanEnv());
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toContain(`${file}: agent.token_file: ${path.join(tmp, 'garbage.token')}: expected a JWT`);
   });
 
   it('an unknown flag or command exits 2', async () => {
@@ -111,6 +149,33 @@ describe('farmlink token', () => {
     const badId = await runCli(['token', '--agent', 'has spaces'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }));
     expect(badId.code).toBe(2);
     expect(badId.stderr).toContain('not a valid agent id');
+  });
+});
+
+describe('passing the token without a command line', () => {
+  it('farmlink token --out writes a 0600 file that --token-file and FARMLINK_AGENT_TOKEN_FILE read; the help says why', async () => {
+    const hub = await startHub();
+    children.push(hub);
+    const tokenFile = path.join(tmp, 'pc-file.token');
+    const minted = await runCli(['token', '--agent', 'pc-file', '--out', tokenFile], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }));
+    expect(minted.code).toBe(0);
+    expect(minted.stdout).toBe('');
+    expect(minted.stderr).toContain(`Token written to ${tokenFile}`);
+    expect(fs.statSync(tokenFile).mode & 0o777).toBe(0o600);
+    expect((await new TokenVerifier(TEST_SECRET).verify(fs.readFileSync(tokenFile, 'utf8').trim())).subject).toBe('pc-file');
+
+    const common = ['agent', '--server-url', hub.url, '--agent-id', 'pc-file', '--no-log-file', '--no-panel'];
+    for (const [args, env] of [[['--token-file', tokenFile], {}], [[], { FARMLINK_AGENT_TOKEN_FILE: tokenFile }]] as const) {
+      const agent = spawnCli([...common, ...args], cleanEnv(env));
+      children.push(agent);
+      await agent.waitForOutput('✓ Registered as');
+      expect(agent.proc.spawnargs.join(' ')).not.toContain(fs.readFileSync(tokenFile, 'utf8').trim());
+      agent.kill('SIGTERM');
+      expect((await agent.exited).code).toBe(0);
+    }
+    const help = await runCli(['agent', '--help']);
+    expect(help.stdout).toMatch(/--token JWT[^]*visible to every user of the machine[^]*prefer --token-file or the environment/);
+    expect(help.stdout).toContain('--token-file PATH');
   });
 });
 
@@ -256,6 +321,29 @@ describe('farmlink start (npm start)', () => {
     const run = await start.exited;
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('disconnected gracefully (agent_shutdown)');
+  });
+
+  it('with a configuration whose server.url is the local hub\'s address, starts the local hub there and connects with its token', async () => {
+    const port = await freePort();
+    // What the panel saves when someone goes back to the local hub: the URL, and no token for it.
+    const file = write('back-to-local.yaml', `server:\n  url: "http://127.0.0.1:${port}"\n  fallback_urls: []\nagent:\n  id: pc-back\n`);
+    const start = spawnCli(['start', '--headless', '--config', file, '--hub-port', String(port), '--no-log-file', '--no-panel'], cleanEnv());
+    children.push(start);
+    await start.waitForOutput('✓ Registered as');
+    expect(start.stdout).toContain(`server.url (${file}) is the local hub's address: started the local hub at http://127.0.0.1:${port}`);
+    expect(start.stdout).not.toContain('4401');
+    expect(fs.readFileSync(file, 'utf8')).not.toContain('token');
+  });
+
+  it('with the local hub\'s address taken by another program, says so and what to do, and runs as configured', async () => {
+    const other = await startHub();
+    children.push(other);
+    const file = write('taken-local.yaml', `server:\n  url: "${other.url}"\nagent:\n  id: pc-taken\n`);
+    const start = spawnCli(['start', '--headless', '--config', file, '--hub-port', String(other.port), '--no-log-file', '--no-panel', '--set', 'connection.initial_reconnect_delay=0.05'], cleanEnv());
+    children.push(start);
+    await start.waitForOutput(/4401 UNAUTHORIZED/);
+    expect(start.stdout).toContain(`another program listens on port ${other.port}, so no local hub was started there`);
+    expect(start.stdout).toMatch(/stop it and run `farmlink start` again, or set server\.url and agent\.token to your own hub/);
   });
 
   it('with a configuration, runs the agent against it instead', async () => {
