@@ -562,7 +562,7 @@ export class AgentConnection {
       },
       reason,
     );
-    const what = total === 1 ? 'The server is unreachable' : `All ${total} servers failed`;
+    const what = total === 1 ? 'Attempt failed' : `All ${total} servers failed`;
     this.log.info(
       { delay_ms: Math.round(next.delayMs), backoff_step: next.backoffStep },
       `${what}: retrying ${total === 1 ? '' : 'the primary '}in ${fmtMs(next.delayMs)} (backoff #${next.backoffStep})`,
