@@ -169,6 +169,30 @@ describe('AgentHost: a save never half-happens', () => {
     await waitUntil('the valid save applied', () => h.snapshot().agent.name === 'after a refusal' && connectedTo(h, 0)());
   });
 
+  it('refuses a new token in the form while the token comes from agent.token_file, pointing at that file', async () => {
+    const a = await hub();
+    const dir = fs.mkdtempSync(path.join(tmp, 'tokenfile-'));
+    fs.writeFileSync(path.join(dir, 'pc.token'), `${await a.agentToken('pc-tokenfile')}\n`, { mode: 0o600 });
+    const file = path.join(dir, 'agent.yaml');
+    const text = `server:\n  url: "${a.url}"\nagent:\n  id: pc-tokenfile\n  token_file: pc.token\n`;
+    fs.writeFileSync(file, text);
+    const overrides = flagOverrides({ set: FAST, logFile: false });
+    const { config } = loadAgentConfig({ file, overrides });
+    const logs = new LogBuffer();
+    const { logger } = await createLogger({ level: 'info', console: 'off', memory: logs });
+    const h = new AgentHost({ config, configFile: file, defaultConfigFile: file, overrides, dataDir: dir, logger, logs });
+    cleanups.push(() => h.stop());
+    h.start();
+    await waitUntil('registered with the token from the file', connectedTo(h, 0));
+    expect(h.snapshot().settings.has_token).toBe(true);
+    const values = h.snapshot().settings.values;
+    await expect(h.saveSettings({ ...values, agent: { token: await a.agentToken('pc-tokenfile') } })).rejects.toMatchObject({
+      code: 'INVALID_SETTINGS',
+      problems: [{ path: 'agent.token', message: 'this agent reads its token from agent.token_file (pc.token): put the new token in that file instead' }],
+    });
+    expect(fs.readFileSync(file, 'utf8')).toBe(text);
+  });
+
   it('validates the whole file before writing: a save that would leave it invalid writes nothing and keeps the agent as it was', async () => {
     const a = await hub();
     const text = `server:\n  url: "${a.url}"\nagent:\n  id: pc-whole\n  token: "${await a.agentToken('pc-whole')}"\n`;
