@@ -6,6 +6,7 @@ import { defaultConfigPath, defaultDataDir } from '../agent/config/paths.js';
 import { ConfigError } from '../agent/errors.js';
 import { AgentHost } from '../agent/host/agent-host.js';
 import { LogBuffer } from '../agent/host/log-buffer.js';
+import type { LocalHub } from '../agent/host/local-hub.js';
 import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
 import { PanelServer, isLoopbackHost } from '../agent/panel/panel-server.js';
 import { loadOrCreatePanelToken } from '../agent/panel/panel-token.js';
@@ -27,7 +28,10 @@ Options (each overrides the file and the environment):
   --server-url URL       server.url                  [FARMLINK_SERVER_URL]
   --fallback-url URL     server.fallback_urls, repeat for several [FARMLINK_FALLBACK_URLS, comma-separated]
   --agent-id ID          agent.id                    [FARMLINK_AGENT_ID]
+  --token-file PATH      agent.token_file: read the token from this file [FARMLINK_AGENT_TOKEN_FILE]
   --token JWT            agent.token                 [FARMLINK_AGENT_TOKEN]
+                         (a command line is visible to every user of the machine, e.g. in ps:
+                         prefer --token-file or the environment)
   --name NAME            agent.name                  [FARMLINK_AGENT_NAME]
   --log-level L          log.level                   [FARMLINK_LOG_LEVEL]
   --log-file PATH        log.file                    [FARMLINK_LOG_FILE]
@@ -47,6 +51,7 @@ export const CONFIG_FLAG_OPTIONS = {
   'fallback-url': { type: 'string', multiple: true },
   'agent-id': { type: 'string' },
   token: { type: 'string' },
+  'token-file': { type: 'string' },
   name: { type: 'string' },
   'log-level': { type: 'string' },
   'log-file': { type: 'string' },
@@ -71,6 +76,7 @@ export function overridesFrom(values: ConfigFlagValues, env = process.env): Conf
       fallbackUrls: values['fallback-url'],
       agentId: values['agent-id'],
       token: values.token,
+      tokenFile: values['token-file'],
       name: values.name,
       logLevel: values['log-level'],
       logFile: values['no-log-file'] ? false : values['log-file'],
@@ -83,11 +89,18 @@ export function overridesFrom(values: ConfigFlagValues, env = process.env): Conf
   ];
 }
 
-/** The config file to read: --config (must exist), else the default path if it exists, else none. */
-export function configFileFrom(values: ConfigFlagValues): { file: string | undefined; defaultPath: string } {
-  const defaultPath = defaultConfigPath();
-  if (values.config) return { file: values.config, defaultPath };
-  return { file: fs.existsSync(defaultPath) ? defaultPath : undefined, defaultPath };
+/**
+ * The config file to read: --config (must exist), else the default path if it exists, else none.
+ * `source` and `defaultSource` say where a name came from, for errors about the file itself.
+ */
+export function configFileFrom(
+  values: ConfigFlagValues,
+  env = process.env,
+): { file: string | undefined; source: string | undefined; defaultPath: string; defaultSource: string | undefined } {
+  const defaultPath = defaultConfigPath(env);
+  const defaultSource = env.FARMLINK_CONFIG ? 'FARMLINK_CONFIG (environment)' : undefined;
+  if (values.config) return { file: values.config, source: '--config', defaultPath, defaultSource };
+  return { file: fs.existsSync(defaultPath) ? defaultPath : undefined, source: defaultSource, defaultPath, defaultSource };
 }
 
 export function dataDirFrom(values: ConfigFlagValues): string {
@@ -101,13 +114,16 @@ export async function agentCommand(argv: string[]): Promise<number> {
     return ExitCode.OK;
   }
   const overrides = overridesFrom(values);
-  const { file, defaultPath } = configFileFrom(values);
+  const found = configFileFrom(values);
+  const { defaultPath, defaultSource } = found;
+  // A file named by FARMLINK_CONFIG was asked for: if it is missing, say so rather than run without it.
+  const [file, source] = !found.file && defaultSource ? [defaultPath, defaultSource] : [found.file, found.source];
   if (!file && !overrides.some((o) => o.path.join('.') === 'server.url')) {
     throw new ConfigError([
       `No configuration: no --config given and ${defaultPath} does not exist. Create it (README → Configuration), pass --config FILE, or set FARMLINK_SERVER_URL. To try FarmLink without a hub of your own, run \`farmlink start\`.`,
     ]);
   }
-  const { config } = loadAgentConfig({ file, overrides });
+  const { config } = loadAgentConfig({ file, fileSource: source, overrides });
   return runAgent({ config, file, overrides, dataDir: dataDirFrom(values), consoleFormat: logFormatFlag(values['log-format'] ?? 'pretty') });
 }
 
@@ -117,8 +133,8 @@ export interface RunAgentInput {
   overrides: ConfigOverride[];
   dataDir: string;
   consoleFormat: ConsoleFormat;
-  /** Set when `farmlink start` made a local hub for an unconfigured agent. */
-  localHubUrl?: string;
+  /** Set when `farmlink start` runs a local hub in this process. */
+  localHub?: LocalHub | undefined;
   beforeExit?: () => Promise<void>;
 }
 
@@ -149,7 +165,7 @@ export async function runAgent(input: RunAgentInput): Promise<number> {
     dataDir,
     logger,
     logs,
-    localHubUrl: input.localHubUrl,
+    localHub: input.localHub,
   });
   keepRunningOnInternalErrors(logger, host);
   host.start();

@@ -38,9 +38,10 @@ export async function startCommand(argv: string[]): Promise<number> {
   const { logger: startLogger } = await createLogger({ level: 'info', console: consoleFormat, component: 'start' });
   startLogger.info(`Starting headless (${unavailable}): open the panel URL printed below in a browser`);
   const { logger: hubLogger, close: closeHubLog } = await createLogger({ level: 'info', console: consoleFormat, component: 'hub' });
-  const { file } = configFileFrom(values);
+  const { file, source, defaultSource } = configFileFrom(values);
   const plan = await planAgentRun({
     file,
+    fileSource: source ?? defaultSource,
     overrides: overridesFrom(values),
     dataDir: dataDirFrom(values),
     hubPort: numberFlag('hub-port', values['hub-port'], { integer: true }),
@@ -51,7 +52,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     ...plan,
     dataDir: dataDirFrom(values),
     consoleFormat,
-    ...(plan.localHub ? { localHubUrl: plan.localHub.url } : {}),
+    localHub: plan.localHub,
     beforeExit: async () => {
       await plan.localHub?.stop();
       await closeHubLog();

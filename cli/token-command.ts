@@ -1,14 +1,16 @@
+import fs from 'node:fs';
 import { mintToken } from '../server/auth.js';
 import { assertStrongSecret } from '../server/secret-strength.js';
 import { AgentIdSchema } from '../protocol/messages.js';
-import { ConfigError } from '../agent/errors.js';
+import { ConfigError, FarmlinkError } from '../agent/errors.js';
 import { UsageError, parseFlags } from './args.js';
 import { ExitCode } from './exit-codes.js';
 
-export const TOKEN_HELP = `Usage: farmlink token (--agent AGENT_ID | --admin) [--expires-in DURATION]
+export const TOKEN_HELP = `Usage: farmlink token (--agent AGENT_ID | --admin) [--expires-in DURATION] [--out FILE]
 
 Prints a JWT signed with FARMLINK_HUB_SECRET (the same secret the hub runs with).
-  --agent ID          a token for that agent (put it in agent.token or FARMLINK_AGENT_TOKEN)
+  --agent ID          a token for that agent (for agent.token_file, FARMLINK_AGENT_TOKEN_FILE or agent.token)
+  --out FILE          write the token to FILE (readable by you only) instead of printing it
   --admin             a token for the hub's admin API (Authorization: Bearer …)
   --expires-in D      lifetime such as 12h, 30d, 1y [agent tokens: none; admin tokens: 24h]
 `;
@@ -18,6 +20,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     agent: { type: 'string' },
     admin: { type: 'boolean' },
     'expires-in': { type: 'string' },
+    out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -41,6 +44,27 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     if (/time period|duration|format/i.test(message)) throw new UsageError(`--expires-in: expected a duration such as 12h, 30d or 1y, got "${expiresIn}"`);
     throw error;
   }
+  if (values.out !== undefined) {
+    writeSecretFile(values.out, `${token}\n`);
+    process.stderr.write(`Token written to ${values.out} (mode 0600)\n`);
+    return ExitCode.OK;
+  }
   process.stdout.write(`${token}\n`);
   return ExitCode.OK;
+}
+
+/** Owner-only from the first byte (created 0600, and an existing file narrowed before it is written). */
+function writeSecretFile(file: string, text: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'w', 0o600);
+  } catch (error) {
+    throw new FarmlinkError('TOKEN_FILE_UNWRITABLE', `--out: cannot write ${file}: ${(error as Error).message}`);
+  }
+  try {
+    fs.fchmodSync(fd, 0o600);
+    fs.writeFileSync(fd, text);
+  } finally {
+    fs.closeSync(fd);
+  }
 }

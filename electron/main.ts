@@ -55,8 +55,10 @@ async function main(): Promise<void> {
   const dataDir = dataDirFrom(flags);
   const logs = new LogBuffer();
   const { logger: hubLogger, close: closeHubLog } = await createLogger({ level: 'info', console: 'pretty', component: 'hub', memory: logs });
+  const configFile = configFileFrom(flags);
   const plan = await planAgentRun({
-    file: configFileFrom(flags).file,
+    file: configFile.file,
+    fileSource: configFile.source ?? configFile.defaultSource,
     overrides: overridesFrom(flags),
     dataDir,
     hubPort: flags['hub-port'] ? Number(flags['hub-port']) : undefined,
@@ -79,7 +81,7 @@ async function main(): Promise<void> {
     dataDir,
     logger,
     logs,
-    localHubUrl: plan.localHub?.url,
+    localHub: plan.localHub,
   });
   host.start();
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AgentSectionSchema, ConnectionSectionSchema, LOG_LEVELS, ServerSectionSchema } from './config.js';
+import { AgentSectionSchema, ConnectionSectionSchema, LOG_LEVELS, ServerSectionSchema, agentToken } from './config.js';
 import { ConnectionEventSchema, ConnectionStateSchema, ConnectionStatsSchema, ServerStatsSchema } from './connection-state.js';
 
 /**
@@ -58,7 +58,7 @@ export const SettingsSchema = z.strictObject({
   connection: ConnectionSectionSchema,
   agent: AgentSectionSchema.pick({ name: true }).extend({
     /** A new token; omitted or empty keeps the current one (the current one is never sent out). */
-    token: z.string().optional(),
+    token: z.union([z.literal(''), agentToken()]).optional(),
   }),
 });
 export type SettingsInput = z.input<typeof SettingsSchema>;

@@ -73,13 +73,44 @@ export const ConnectionSectionSchema = z
     }
   });
 
+/** Three base64url segments joined by dots: the compact form every JWT has. */
+const JWT_PATTERN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/**
+ * What is wrong with a token, or undefined when it has a JWT's form. The agent sends the token in
+ * an HTTP header, where a line break or a "…" cannot go, so such a token is refused here with what
+ * was expected rather than failing every connection attempt.
+ */
+export function agentTokenProblem(token: string): string | undefined {
+  if (JWT_PATTERN.test(token)) return undefined;
+  const expected = 'expected a JWT as `farmlink token --agent ID` prints it: three base64url segments (letters, digits, "-" and "_") joined by dots, on one line';
+  let found: string;
+  if (token.length === 0) found = 'got an empty string';
+  else if (/[\r\n]/.test(token)) found = 'it contains a line break (a YAML block scalar such as "|" or ">" adds one: put the token in quotes on one line)';
+  else if (/\s/.test(token)) found = 'it contains a space or a tab';
+  else if (token.includes('…')) found = 'it contains "…": paste the whole token, not a shortened one';
+  else if (token.split('.').length !== 3) found = `it has ${token.split('.').length} dot-separated segments`;
+  else found = 'it contains a character that is not base64url';
+  return `${expected}; ${found}`;
+}
+
+/** An agent token, checked for a JWT's form (not its signature: only the hub can check that). */
+export function agentToken() {
+  return z.string({ error: 'expected a string (a JWT from `farmlink token --agent ID`)' }).superRefine((token, ctx) => {
+    const problem = agentTokenProblem(token);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+}
+
 export const AgentSectionSchema = z.strictObject({
   id: z
     .string({ error: 'expected a string' })
     .regex(AGENT_ID_PATTERN, { error: 'expected 1–128 letters, digits, "_", ".", ":" or "-"' })
     .optional(),
   name: z.string({ error: 'expected a string' }).min(1).max(128).optional(),
-  token: z.string({ error: 'expected a string (a JWT from `farmlink token --agent ID`)' }).min(1).optional(),
+  token: agentToken().optional(),
+  /** A file holding the token (trimmed), so it is never on a command line; relative to the config file. */
+  token_file: z.string({ error: 'expected the path of a file that holds the token' }).min(1, { error: 'expected the path of a file that holds the token' }).optional(),
 });
 
 export const LogSectionSchema = z.strictObject({

@@ -75,6 +75,8 @@ export const REASON_CODES = [
   'stop_requested',
   'settings_changed',
   'protocol_error',
+  /** The attempt could not even be set up (e.g. the token cannot be sent in an HTTP header). */
+  'dial_failed',
 ] as const;
 export const ReasonCodeSchema = z.enum(REASON_CODES);
 export type ReasonCode = z.infer<typeof ReasonCodeSchema>;

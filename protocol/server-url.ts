@@ -42,3 +42,18 @@ export function redactUrl(raw: string): string {
     return raw;
   }
 }
+
+/** Host names that reach the same loopback listener as 127.0.0.1. */
+const IPV4_LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost']);
+
+/**
+ * True when two configured server URLs dial the same agent endpoint, however each is spelled:
+ * "http://127.0.0.1:8787", "http://localhost:8787/" and "ws://127.0.0.1:8787/api/v1/pc/ws" are one.
+ */
+export function sameAgentEndpoint(a: string, b: string): boolean {
+  if (!isServerUrl(a) || !isServerUrl(b)) return false;
+  const [x, y] = [new URL(toAgentEndpoint(a)), new URL(toAgentEndpoint(b))];
+  const host = (u: URL) => (IPV4_LOOPBACK_NAMES.has(u.hostname.toLowerCase()) ? '127.0.0.1' : u.hostname.toLowerCase());
+  const pathOf = (u: URL) => u.pathname.replace(/\/+$/, '');
+  return x.protocol === y.protocol && host(x) === host(y) && x.port === y.port && pathOf(x) === pathOf(y) && x.search === y.search;
+}

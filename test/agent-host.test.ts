@@ -4,8 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import YAML from 'yaml';
 import { flagOverrides, loadAgentConfig } from '../agent/config/load-config.js';
-import { AgentHost } from '../agent/host/agent-host.js';
+import { AgentHost, LOCAL_HUB_SOURCE } from '../agent/host/agent-host.js';
 import { LogBuffer } from '../agent/host/log-buffer.js';
 import { subscribeFeed } from '../agent/host/snapshot-feed.js';
 import { createLogger } from '../agent/log/logger.js';
@@ -68,7 +69,7 @@ describe('AgentHost', () => {
     expect(snapshot.mode.unavailable.enhanced).toMatch(/not built yet/);
     expect(snapshot.settings).toMatchObject({ has_token: true, values: { server: { url: a.url } } });
     expect(JSON.stringify(snapshot)).not.toContain((await a.agentToken('pc-snap')).slice(-20)); // the token never leaves
-    expect(h.tailLogs({ limit: 50, min_level: 'info' }).map((l) => l.msg)).toContain('✓ Connected to server');
+    expect(h.tailLogs({ limit: 50, min_level: 'info' }).map((l) => l.msg)).toContainEqual(expect.stringMatching(/^✓ Connected to server ws:/));
   });
 
   it('refuses invalid settings with every field problem, and writes nothing', async () => {
@@ -146,6 +147,119 @@ describe('AgentHost', () => {
     expect(sent.length).toBeGreaterThan(3);
     const gaps = sent.slice(1).map((t, i) => t - sent[i]!);
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(240);
+  });
+});
+
+describe('AgentHost: a save never half-happens', () => {
+  it('refuses a token that is not a JWT as an inline problem, writes nothing, and the next save works', async () => {
+    const a = await hub();
+    const text = `server:\n  url: "${a.url}"\nagent:\n  id: pc-badtoken\n  token: "${await a.agentToken('pc-badtoken')}"\n`;
+    const { host: h, file } = await host(text);
+    await waitUntil('registered', connectedTo(h, 0));
+    const values = h.snapshot().settings.values;
+    for (const token of ['eyJhbGciOiJIUzI1NiIs…', `${await a.agentToken('pc-badtoken')}\n`]) {
+      await expect(h.saveSettings({ ...values, agent: { ...values.agent, token } })).rejects.toMatchObject({
+        code: 'INVALID_SETTINGS',
+        problems: [{ path: 'agent.token', message: expect.stringMatching(/^expected a JWT .*three base64url segments/) as string }],
+      });
+    }
+    expect(fs.readFileSync(file, 'utf8')).toBe(text);
+    expect(connectedTo(h, 0)()).toBe(true);
+    await h.saveSettings({ ...values, agent: { name: 'after a refusal' } });
+    await waitUntil('the valid save applied', () => h.snapshot().agent.name === 'after a refusal' && connectedTo(h, 0)());
+  });
+
+  it('refuses a new token in the form while the token comes from agent.token_file, pointing at that file', async () => {
+    const a = await hub();
+    const dir = fs.mkdtempSync(path.join(tmp, 'tokenfile-'));
+    fs.writeFileSync(path.join(dir, 'pc.token'), `${await a.agentToken('pc-tokenfile')}\n`, { mode: 0o600 });
+    const file = path.join(dir, 'agent.yaml');
+    const text = `server:\n  url: "${a.url}"\nagent:\n  id: pc-tokenfile\n  token_file: pc.token\n`;
+    fs.writeFileSync(file, text);
+    const overrides = flagOverrides({ set: FAST, logFile: false });
+    const { config } = loadAgentConfig({ file, overrides });
+    const logs = new LogBuffer();
+    const { logger } = await createLogger({ level: 'info', console: 'off', memory: logs });
+    const h = new AgentHost({ config, configFile: file, defaultConfigFile: file, overrides, dataDir: dir, logger, logs });
+    cleanups.push(() => h.stop());
+    h.start();
+    await waitUntil('registered with the token from the file', connectedTo(h, 0));
+    expect(h.snapshot().settings.has_token).toBe(true);
+    const values = h.snapshot().settings.values;
+    await expect(h.saveSettings({ ...values, agent: { token: await a.agentToken('pc-tokenfile') } })).rejects.toMatchObject({
+      code: 'INVALID_SETTINGS',
+      problems: [{ path: 'agent.token', message: 'this agent reads its token from agent.token_file (pc.token): put the new token in that file instead' }],
+    });
+    expect(fs.readFileSync(file, 'utf8')).toBe(text);
+  });
+
+  it('validates the whole file before writing: a save that would leave it invalid writes nothing and keeps the agent as it was', async () => {
+    const a = await hub();
+    const text = `server:\n  url: "${a.url}"\nagent:\n  id: pc-whole\n  token: "${await a.agentToken('pc-whole')}"\n`;
+    const { host: h, file } = await host(text);
+    await waitUntil('registered', connectedTo(h, 0));
+    const values = h.snapshot().settings.values;
+    // Someone broke the file by hand while the agent ran.
+    const broken = `${text}log:\n  level: loud\n`;
+    fs.writeFileSync(file, broken);
+    await expect(h.saveSettings({ ...values, agent: { name: 'not saved' } })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/^Nothing was saved: .*agent\.yaml would not be valid as a whole: .*log\.level: expected one of/) as string,
+    });
+    expect(fs.readFileSync(file, 'utf8')).toBe(broken);
+    expect(connectedTo(h, 0)()).toBe(true);
+    expect(h.snapshot().agent.name).not.toBe('not saved');
+    // Fixed by hand: the next save goes through.
+    fs.writeFileSync(file, text);
+    await h.saveSettings({ ...values, agent: { name: 'saved' } });
+    await waitUntil('applied', () => h.snapshot().agent.name === 'saved' && connectedTo(h, 0)());
+    expect(fs.readFileSync(file, 'utf8')).toContain('name: saved');
+  });
+});
+
+describe('AgentHost: the local hub of `farmlink start`', () => {
+  it('going back to the local hub in Settings reconnects to it with its own token, in memory, in any spelling of its URL', async () => {
+    // "local" plays the in-process hub: its secret is its own, and only tokenFor knows it.
+    const localSecret = `local-${Math.random().toString(36).slice(2)}-0123456789abcdefghijklmnop`;
+    const [local, farm] = [await startHub({ secret: localSecret }), await hub()];
+    cleanups.push(() => local.kill());
+    const localHub = { url: local.url, tokenFor: (id: string) => local.agentToken(id) };
+    const dir = fs.mkdtempSync(path.join(tmp, 'zero-'));
+    const file = path.join(dir, 'agent.yaml'); // does not exist yet: zero-config mode
+    const overrides = [...flagOverrides({ agentId: 'pc-local', set: FAST, logFile: false }), { path: ['server', 'url'], value: local.url, source: LOCAL_HUB_SOURCE }];
+    const { config: draft } = loadAgentConfig({ overrides });
+    const config = { ...draft, agent: { ...draft.agent, token: await localHub.tokenFor('pc-local') } };
+    const logs = new LogBuffer();
+    const { logger } = await createLogger({ level: 'info', console: 'off', memory: logs });
+    const h = new AgentHost({ config, configFile: undefined, defaultConfigFile: file, overrides, dataDir: dir, logger, logs, localHub, throughputIntervalMs: 200 });
+    cleanups.push(() => h.stop());
+    h.start();
+    await waitUntil('registered on the local hub', connectedTo(h, 0));
+    expect(h.snapshot().local_hub).toEqual({ url: local.url });
+    const values = h.snapshot().settings.values;
+
+    // To the farm's hub, with its token…
+    const farmToken = await farm.agentToken('pc-local');
+    await h.saveSettings({ ...values, server: { url: farm.url, fallback_urls: [] }, agent: { token: farmToken } });
+    await farm.waitForLog('registered on the farm hub', (l) => l.agent_id === 'pc-local' && typeof l.msg === 'string' && l.msg.includes('registered'));
+    await waitUntil('connected to the farm hub', connectedTo(h, 0));
+    expect(h.snapshot().local_hub).toBeNull();
+
+    // …and back, spelled differently. The file keeps the farm hub's token, which the local hub would refuse.
+    for (const spelling of [`http://localhost:${local.port}/`, `ws://127.0.0.1:${local.port}/api/v1/pc/ws`]) {
+      const registrations = local.logs.filter((l) => l.agent_id === 'pc-local' && typeof l.msg === 'string' && l.msg.includes('registered')).length;
+      await h.saveSettings({ ...h.snapshot().settings.values, server: { url: spelling, fallback_urls: [] } });
+      await waitUntil(`registered again on the local hub (${spelling})`, () =>
+        local.logs.filter((l) => l.agent_id === 'pc-local' && typeof l.msg === 'string' && l.msg.includes('registered')).length > registrations,
+      );
+      await waitUntil('connected', connectedTo(h, 0));
+      expect(h.snapshot().local_hub).toEqual({ url: local.url });
+      expect(h.snapshot().stats.last_error?.close_code).not.toBe(4401);
+      const written = fs.readFileSync(file, 'utf8');
+      expect(written).toContain(`url: ${spelling}`);
+      expect((YAML.parse(written) as { agent: { token: string } }).agent.token).toBe(farmToken);
+    }
+    expect(h.tailLogs({ limit: 200, min_level: 'info' }).map((l) => l.msg)).toContainEqual(expect.stringMatching(/^server\.url is the local hub this process runs .*kept in memory and not written to/));
   });
 });
 

@@ -59,7 +59,7 @@ describe('farmlink agent: configuration errors', () => {
   it('a config file that does not exist exits 78 and says so', async () => {
     const run = await runCli(['agent', '--config', path.join(tmp, 'missing.yaml')], cleanEnv());
     expect(run.code).toBe(78);
-    expect(run.stderr).toContain('missing.yaml: cannot read the config file: file not found');
+    expect(run.stderr).toContain('missing.yaml (from --config): cannot read the config file: file not found');
   });
 
   it('no configuration at all exits 78 and says where to put one', async () => {
@@ -74,6 +74,44 @@ describe('farmlink agent: configuration errors', () => {
     const run = await runCli(['agent'], cleanEnv({ FARMLINK_SERVER_URL: 'hub.example.com' }));
     expect(run.code).toBe(78);
     expect(run.stderr).toContain('FARMLINK_SERVER_URL (environment): server.url: expected an http://');
+  });
+
+  it('the README\'s shortened token in a config file exits 78 naming the file and agent.token, not a stack trace', async () => {
+    const file = write('placeholder.yaml', 'server:\n  url: "http://127.0.0.1:1"\nagent:\n  id: pc-017\n  token: "eyJhbGciOiJIUzI1NiIs…"          # from `farmlink token --agent pc-017`\n');
+    const run = await runCli(['agent', '--config', file, '--no-panel', '--no-log-file'], cleanEnv());
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain(`${file}: agent.token: expected a JWT as \`farmlink token --agent ID\` prints it: three base64url segments`);
+    expect(run.stderr).not.toContain('ERR_INVALID_CHAR');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a config file that is missing says whether --config or FARMLINK_CONFIG named it', async () => {
+    const missing = path.join(tmp, 'not-there.yaml');
+    const fromEnv = await runCli(['agent', '--no-panel'], cleanEnv({ FARMLINK_CONFIG: missing }));
+    expect(fromEnv.code).toBe(78);
+    expect(fromEnv.stderr).toContain(`${missing} (from FARMLINK_CONFIG (environment)): cannot read the config file: file not found`);
+    // Even with a server URL from elsewhere: the file was asked for.
+    const withUrl = await runCli(['agent', '--no-panel'], cleanEnv({ FARMLINK_CONFIG: missing, FARMLINK_SERVER_URL: 'http://127.0.0.1:1' }));
+    expect(withUrl.code).toBe(78);
+    expect(withUrl.stderr).toContain('(from FARMLINK_CONFIG (environment))');
+    const fromFlag = await runCli(['agent', '--config', missing, '--no-panel'], cleanEnv());
+    expect(fromFlag.code).toBe(78);
+    expect(fromFlag.stderr).toContain(`${missing} (from --config): cannot read the config file: file not found`);
+    const startFlag = await runCli(['start', '--headless', '--config', missing, '--no-panel'], cleanEnv());
+    expect(startFlag.code).toBe(78);
+    expect(startFlag.stderr).toContain(`${missing} (from --config): cannot read the config file`);
+  });
+
+  it('a token file that is missing or holds no token exits 78 naming agent.token_file and the file', async () => {
+    const missing = path.join(tmp, 'no.token');
+    const run = await runCli(['agent', '--server-url', 'http://127.0.0.1:1', '--token-file', missing, '--no-panel'], cleanEnv());
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain(`--token-file: agent.token_file: cannot read ${missing}: file not found`);
+    const file = write('tf.yaml', 'server:\n  url: "http://127.0.0.1:1"\nagent:\n  token_file: garbage.token\n');
+    write('garbage.token', 'not a token\n');
+    const bad = await runCli(['agent', '--config', file, '--no-panel'], cleanEnv());
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toContain(`${file}: agent.token_file: ${path.join(tmp, 'garbage.token')}: expected a JWT`);
   });
 
   it('an unknown flag or command exits 2', async () => {
@@ -130,6 +168,33 @@ describe('farmlink token', () => {
   });
 });
 
+describe('passing the token without a command line', () => {
+  it('farmlink token --out writes a 0600 file that --token-file and FARMLINK_AGENT_TOKEN_FILE read; the help says why', async () => {
+    const hub = await startHub();
+    children.push(hub);
+    const tokenFile = path.join(tmp, 'pc-file.token');
+    const minted = await runCli(['token', '--agent', 'pc-file', '--out', tokenFile], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }));
+    expect(minted.code).toBe(0);
+    expect(minted.stdout).toBe('');
+    expect(minted.stderr).toContain(`Token written to ${tokenFile}`);
+    expect(fs.statSync(tokenFile).mode & 0o777).toBe(0o600);
+    expect((await new TokenVerifier(TEST_SECRET).verify(fs.readFileSync(tokenFile, 'utf8').trim())).subject).toBe('pc-file');
+
+    const common = ['agent', '--server-url', hub.url, '--agent-id', 'pc-file', '--no-log-file', '--no-panel'];
+    for (const [args, env] of [[['--token-file', tokenFile], {}], [[], { FARMLINK_AGENT_TOKEN_FILE: tokenFile }]] as const) {
+      const agent = spawnCli([...common, ...args], cleanEnv(env));
+      children.push(agent);
+      await agent.waitForOutput('✓ Registered as');
+      expect(agent.proc.spawnargs.join(' ')).not.toContain(fs.readFileSync(tokenFile, 'utf8').trim());
+      agent.kill('SIGTERM');
+      expect((await agent.exited).code).toBe(0);
+    }
+    const help = await runCli(['agent', '--help']);
+    expect(help.stdout).toMatch(/--token JWT[^]*visible to every user of the machine[^]*prefer --token-file or the environment/);
+    expect(help.stdout).toContain('--token-file PATH');
+  });
+});
+
 describe('farmlink hub', () => {
   it('refuses to listen beyond loopback without a secret', async () => {
     const run = await runCli(['hub', '--host', '0.0.0.0', '--port', '0'], cleanEnv());
@@ -178,9 +243,9 @@ describe('farmlink agent process', () => {
       cleanEnv(),
     );
     children.push(agent);
-    await agent.waitForOutput('✓ Registered as MyPC (pc-sigte...)');
+    await agent.waitForOutput('✓ Registered as MyPC (pc-sigterm)');
     expect(agent.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| INFO {5}\| agent \| Connecting to ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws\.\.\.$/m);
-    expect(agent.stdout).toMatch(/\| INFO {5}\| agent \| ✓ Connected to server$/m);
+    expect(agent.stdout).toMatch(/\| INFO {5}\| agent \| ✓ Connected to server ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws \(hub [^)]+\)$/m);
     agent.kill('SIGTERM');
     const run = await agent.exited;
     expect(run.code).toBe(0);
@@ -191,7 +256,48 @@ describe('farmlink agent process', () => {
     const logs = fs.readdirSync(path.join(dataDir, 'logs'));
     expect(logs.length).toBeGreaterThan(0);
     const lines = fs.readFileSync(path.join(dataDir, 'logs', logs[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
-    expect(lines.map((l) => l.msg)).toContain('✓ Connected to server');
+    expect(lines.map((l) => l.msg)).toContainEqual(expect.stringMatching(/^✓ Connected to server ws:/));
+  });
+
+  it('says "connected" only once registered, and reports each rejection in one line that says what to do', async () => {
+    const hub = await startHub();
+    children.push(hub);
+    const common = ['agent', '--server-url', hub.url, '--agent-id', 'vm', '--log-format', 'json', '--no-log-file', '--no-panel', '--set', 'connection.initial_reconnect_delay=0.05', '--set', 'connection.max_reconnect_delay=0.1'];
+    const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; close_code?: number });
+
+    // No token: the hub opens the socket, then closes it with 4401, again and again.
+    const refused = spawnCli(common, cleanEnv());
+    children.push(refused);
+    await refused.waitForOutput(/backoff #3/);
+    refused.kill('SIGTERM');
+    await refused.exited;
+    const lines = jsonLines(refused.stdout);
+    // Each socket the hub opened and then refused: exactly one line about it before the next one opens.
+    const perSocket: Array<typeof lines> = [];
+    for (const line of lines) {
+      if (line.msg.startsWith('WebSocket open to ws://127.0.0.1:')) perSocket.push([]);
+      else if (line.msg.includes('4401')) perSocket[perSocket.length - 1]?.push(line);
+    }
+    expect(perSocket.length).toBeGreaterThanOrEqual(3);
+    // The last socket may have been cut by SIGTERM before the hub's close arrived.
+    for (const said of perSocket.slice(0, -1)) expect(said).toHaveLength(1);
+    const rejections = perSocket.flat();
+    for (const line of rejections) {
+      expect(line.level).toBe(50);
+      expect(line.msg).toMatch(/^Hub closed the connection: 4401 UNAUTHORIZED ".*" — this will not change until the token is fixed: set agent\.token .*farmlink token --agent ID/);
+    }
+    expect(lines.filter((l) => l.msg.includes('Connected to server'))).toEqual([]);
+
+    // With a token: "connected" comes after the hub's registered, and a short id is shown whole.
+    const accepted = spawnCli([...common, '--token', await hub.agentToken('vm')], cleanEnv());
+    children.push(accepted);
+    await accepted.waitForOutput('✓ Registered as');
+    const ok = jsonLines(accepted.stdout).map((l) => l.msg);
+    const open = ok.findIndex((m) => m.startsWith('WebSocket open to'));
+    const connected = ok.findIndex((m) => /^✓ Connected to server ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws \(hub /.test(m));
+    expect(open).toBeGreaterThanOrEqual(0);
+    expect(connected).toBeGreaterThan(open);
+    expect(ok).toContainEqual(expect.stringMatching(/^✓ Registered as .* \(vm\)$/));
   });
 
   it('never exits because the first connection failed: it keeps retrying until a signal', async () => {
@@ -254,6 +360,29 @@ describe('farmlink start (npm start)', () => {
     const run = await start.exited;
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('disconnected gracefully (agent_shutdown)');
+  });
+
+  it('with a configuration whose server.url is the local hub\'s address, starts the local hub there and connects with its token', async () => {
+    const port = await freePort();
+    // What the panel saves when someone goes back to the local hub: the URL, and no token for it.
+    const file = write('back-to-local.yaml', `server:\n  url: "http://127.0.0.1:${port}"\n  fallback_urls: []\nagent:\n  id: pc-back\n`);
+    const start = spawnCli(['start', '--headless', '--config', file, '--hub-port', String(port), '--no-log-file', '--no-panel'], cleanEnv());
+    children.push(start);
+    await start.waitForOutput('✓ Registered as');
+    expect(start.stdout).toContain(`server.url (${file}) is the local hub's address: started the local hub at http://127.0.0.1:${port}`);
+    expect(start.stdout).not.toContain('4401');
+    expect(fs.readFileSync(file, 'utf8')).not.toContain('token');
+  });
+
+  it('with the local hub\'s address taken by another program, says so and what to do, and runs as configured', async () => {
+    const other = await startHub();
+    children.push(other);
+    const file = write('taken-local.yaml', `server:\n  url: "${other.url}"\nagent:\n  id: pc-taken\n`);
+    const start = spawnCli(['start', '--headless', '--config', file, '--hub-port', String(other.port), '--no-log-file', '--no-panel', '--set', 'connection.initial_reconnect_delay=0.05'], cleanEnv());
+    children.push(start);
+    await start.waitForOutput(/4401 UNAUTHORIZED/);
+    expect(start.stdout).toContain(`another program listens on port ${other.port}, so no local hub was started there`);
+    expect(start.stdout).toMatch(/stop it and run `farmlink start` again, or set server\.url and agent\.token to your own hub/);
   });
 
   it('with a configuration, runs the agent against it instead', async () => {

@@ -25,6 +25,9 @@ function problems(fn: () => unknown): string[] {
   throw new Error('expected a ConfigError');
 }
 
+/** Has a JWT's form; its signature is for the hub to check, not the config. */
+const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwYy0wMTcifQ.c2lnbmF0dXJl';
+
 const SEED_000 = `
 server:
   url: "https://adb.leetpc.com"
@@ -130,11 +133,11 @@ log:
 
   it('lets the environment override the file, and flags override both, naming the source in errors', () => {
     const f = file('base.yaml', 'server:\n  url: "https://file.example"\nagent:\n  name: from-file\n');
-    const env = { FARMLINK_SERVER_URL: 'https://env.example', FARMLINK_FALLBACK_URLS: 'https://f1.example, https://f2.example', FARMLINK_AGENT_TOKEN: 'tok' };
+    const env = { FARMLINK_SERVER_URL: 'https://env.example', FARMLINK_FALLBACK_URLS: 'https://f1.example, https://f2.example', FARMLINK_AGENT_TOKEN: TOKEN };
     const { config } = loadAgentConfig({ file: f, overrides: [...envOverrides(env), ...flagOverrides({ name: 'from-flag', set: ['connection.heartbeat_interval=5'] })] });
     expect(config.server.url).toBe('https://env.example');
     expect(config.server.fallback_urls).toEqual(['https://f1.example', 'https://f2.example']);
-    expect(config.agent).toMatchObject({ name: 'from-flag', token: 'tok' });
+    expect(config.agent).toMatchObject({ name: 'from-flag', token: TOKEN });
     expect(config.connection.heartbeat_interval).toBe(5);
 
     const list = problems(() =>
@@ -148,6 +151,74 @@ log:
 
   it('rejects a malformed --set', () => {
     expect(() => flagOverrides({ set: ['no-equals-sign'] })).toThrow(ConfigError);
+  });
+});
+
+describe('agent.token and agent.token_file', () => {
+  it('refuses a token that is not a JWT, saying what a JWT looks like and what is wrong with this one', () => {
+    const placeholder = file('placeholder.yaml', 'server:\n  url: "https://hub.example"\nagent:\n  id: pc-017\n  token: "eyJhbGciOiJIUzI1NiIs…"\n');
+    expect(problems(() => loadAgentConfig({ file: placeholder }))).toEqual([
+      `${placeholder}: agent.token: expected a JWT as \`farmlink token --agent ID\` prints it: three base64url segments (letters, digits, "-" and "_") joined by dots, on one line; it contains "…": paste the whole token, not a shortened one`,
+    ]);
+    // A block scalar ("|") keeps the line break at the end of the token.
+    const block = file('block.yaml', `server:\n  url: "https://hub.example"\nagent:\n  token: |\n    ${TOKEN}\n`);
+    expect(problems(() => loadAgentConfig({ file: block }))).toEqual([expect.stringMatching(new RegExp(`^${block}: agent\\.token: expected a JWT .*; it contains a line break \\(a YAML block scalar`))]);
+    expect(problems(() => loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', token: 'abc.def' }) }))).toEqual([
+      expect.stringMatching(/^--token: agent\.token: expected a JWT .*; it has 2 dot-separated segments$/),
+    ]);
+    expect(loadAgentConfig({ file: file('good.yaml', `server:\n  url: "https://hub.example"\nagent:\n  token: "${TOKEN}"\n`) }).config.agent.token).toBe(TOKEN);
+  });
+
+  it('reads agent.token_file relative to the config file, trimmed', () => {
+    const sub = fs.mkdtempSync(path.join(dir, 'tf-'));
+    fs.writeFileSync(path.join(sub, 'agent.token'), `${TOKEN}\n`, { mode: 0o600 });
+    const f = path.join(sub, 'agent.yaml');
+    fs.writeFileSync(f, 'server:\n  url: "https://hub.example"\nagent:\n  token_file: agent.token\n');
+    const { config } = loadAgentConfig({ file: f });
+    expect(config.agent.token).toBe(TOKEN);
+    expect(resolveAgentSettings(config, { file: f, dataDir: sub }).identity.token).toBe(TOKEN);
+  });
+
+  it('takes --token-file and FARMLINK_AGENT_TOKEN_FILE relative to the working directory', () => {
+    const tokenPath = path.join(dir, 'env.token');
+    fs.writeFileSync(tokenPath, `  ${TOKEN}  \n`);
+    const relative = path.relative(process.cwd(), tokenPath);
+    expect(loadAgentConfig({ overrides: [...envOverrides({ FARMLINK_SERVER_URL: 'https://h.example', FARMLINK_AGENT_TOKEN_FILE: relative })] }).config.agent.token).toBe(TOKEN);
+    expect(loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: tokenPath }) }).config.agent.token).toBe(TOKEN);
+  });
+
+  it('names the key and the file when the token file is missing, unreadable or holds no JWT', () => {
+    const f = file('tf-missing.yaml', 'server:\n  url: "https://hub.example"\nagent:\n  token_file: nowhere.token\n');
+    expect(problems(() => loadAgentConfig({ file: f }))).toEqual([`${f}: agent.token_file: cannot read ${path.join(dir, 'nowhere.token')}: file not found`]);
+    const bad = path.join(dir, 'bad.token');
+    fs.writeFileSync(bad, 'eyJhbGciOiJIUzI1NiIs…\n');
+    expect(problems(() => loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: bad }) }))).toEqual([
+      expect.stringMatching(new RegExp(`^--token-file: agent\\.token_file: ${bad}: expected a JWT .*paste the whole token`)),
+    ]);
+    const empty = path.join(dir, 'empty.token');
+    fs.writeFileSync(empty, '\n');
+    expect(problems(() => loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: empty }) }))[0]).toMatch(/agent\.token_file: .*empty\.token: expected a JWT .*got an empty string/);
+    expect(problems(() => loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: dir }) }))[0]).toMatch(/agent\.token_file: cannot read .*: it is a directory/);
+  });
+
+  it('refuses agent.token and agent.token_file together, naming where each came from', () => {
+    const tokenPath = path.join(dir, 'both.token');
+    fs.writeFileSync(tokenPath, TOKEN);
+    const f = file('both.yaml', `server:\n  url: "https://hub.example"\nagent:\n  token_file: both.token\n  token: "${TOKEN}"\n`);
+    expect(problems(() => loadAgentConfig({ file: f }))).toEqual([`${f}: agent.token_file: expected either agent.token_file or agent.token, but both are set there; keep one`]);
+    const g = file('one.yaml', 'server:\n  url: "https://hub.example"\nagent:\n  token_file: both.token\n');
+    expect(problems(() => loadAgentConfig({ file: g, overrides: envOverrides({ FARMLINK_AGENT_TOKEN: TOKEN }) }))).toEqual([
+      `${g}: agent.token_file: expected either agent.token_file or agent.token, but agent.token is also set (FARMLINK_AGENT_TOKEN (environment)); keep one`,
+    ]);
+  });
+});
+
+describe('the config file itself', () => {
+  it('says where its name came from when it cannot be read', () => {
+    const missing = path.join(dir, 'nope.yaml');
+    expect(problems(() => loadAgentConfig({ file: missing, fileSource: 'FARMLINK_CONFIG (environment)' }))).toEqual([
+      `${missing} (from FARMLINK_CONFIG (environment)): cannot read the config file: file not found`,
+    ]);
   });
 });
 

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import {
@@ -9,6 +10,7 @@ import {
   ConnectionSectionSchema,
   LogSectionSchema,
   ServerSectionSchema,
+  agentTokenProblem,
   type AgentConfig,
 } from '../../protocol/config.js';
 import { ConfigError } from '../errors.js';
@@ -29,6 +31,7 @@ const ENV_KEYS: ReadonlyArray<{ name: string; path: string[]; list?: boolean; nu
   { name: 'FARMLINK_AGENT_ID', path: ['agent', 'id'] },
   { name: 'FARMLINK_AGENT_NAME', path: ['agent', 'name'] },
   { name: 'FARMLINK_AGENT_TOKEN', path: ['agent', 'token'] },
+  { name: 'FARMLINK_AGENT_TOKEN_FILE', path: ['agent', 'token_file'] },
   { name: 'FARMLINK_LOG_LEVEL', path: ['log', 'level'] },
   { name: 'FARMLINK_LOG_FILE', path: ['log', 'file'] },
   { name: 'FARMLINK_PANEL_PORT', path: ['panel', 'port'], number: true },
@@ -52,6 +55,7 @@ export interface ConfigFlags {
   agentId?: string | undefined;
   name?: string | undefined;
   token?: string | undefined;
+  tokenFile?: string | undefined;
   logLevel?: string | undefined;
   logFile?: string | false | undefined;
   panelPort?: string | undefined;
@@ -74,6 +78,7 @@ export function flagOverrides(flags: ConfigFlags): ConfigOverride[] {
   add(['agent', 'id'], flags.agentId, '--agent-id');
   add(['agent', 'name'], flags.name, '--name');
   add(['agent', 'token'], flags.token, '--token');
+  add(['agent', 'token_file'], flags.tokenFile, '--token-file');
   add(['log', 'level'], flags.logLevel, '--log-level');
   add(['log', 'file'], flags.logFile, flags.logFile === false ? '--no-log-file' : '--log-file');
   add(['panel', 'port'], flags.panelPort === undefined ? undefined : /^\d+$/.test(flags.panelPort) ? Number(flags.panelPort) : flags.panelPort, '--panel-port');
@@ -98,6 +103,10 @@ export function flagOverrides(flags: ConfigFlags): ConfigOverride[] {
 export interface LoadConfigOptions {
   /** The YAML file; absent → configuration from overrides alone. */
   file?: string | undefined;
+  /** Where the file's name came from ("--config", "FARMLINK_CONFIG (environment)"), for errors about the file itself. */
+  fileSource?: string | undefined;
+  /** The file's text as it would be written: validated in place of the file (saving checks before writing). */
+  text?: string | undefined;
   overrides?: readonly ConfigOverride[];
 }
 
@@ -113,7 +122,8 @@ export interface LoadedConfig {
  */
 export function loadAgentConfig(options: LoadConfigOptions): LoadedConfig {
   const file = options.file;
-  const raw: Record<string, unknown> = file ? readYamlFile(file) : {};
+  const raw: Record<string, unknown> =
+    options.text !== undefined ? parseYaml(options.text, file ?? 'configuration') : file ? readYamlFile(file, options.fileSource) : {};
   const overrides = options.overrides ?? [];
   for (const override of overrides) setPath(raw, override.path, override.value);
 
@@ -121,7 +131,38 @@ export function loadAgentConfig(options: LoadConfigOptions): LoadedConfig {
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.flatMap((issue) => describeIssue(issue, file, overrides)));
   }
-  return { config: parsed.data, file };
+  return { config: withTokenFromFile(parsed.data, file, overrides), file };
+}
+
+/**
+ * agent.token_file → agent.token: the file's content, trimmed, checked like a token in the
+ * config. A relative path is relative to the config file when the file names it (like log.file),
+ * else to the working directory (an environment variable or a flag).
+ */
+function withTokenFromFile(config: AgentConfig, file: string | undefined, overrides: readonly ConfigOverride[]): AgentConfig {
+  const tokenFile = config.agent.token_file;
+  if (tokenFile === undefined) return config;
+  const source = sourceOf(['agent', 'token_file'], file, overrides);
+  if (config.agent.token !== undefined) {
+    const tokenSource = sourceOf(['agent', 'token'], file, overrides);
+    throw new ConfigError([
+      `${source}: agent.token_file: expected either agent.token_file or agent.token, but ${tokenSource === source ? 'both are set there' : `agent.token is also set (${tokenSource})`}; keep one`,
+    ]);
+  }
+  const baseDir = source === file && file ? path.dirname(path.resolve(file)) : process.cwd();
+  const tokenPath = path.resolve(baseDir, tokenFile);
+  let text: string;
+  try {
+    text = fs.readFileSync(tokenPath, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
+    throw new ConfigError([`${source}: agent.token_file: cannot read ${tokenPath}: ${why}`]);
+  }
+  const token = text.trim();
+  const problem = agentTokenProblem(token);
+  if (problem) throw new ConfigError([`${source}: agent.token_file: ${tokenPath}: ${problem}`]);
+  return { ...config, agent: { ...config.agent, token } };
 }
 
 /** Validates a config object without a file (the panel's Settings form uses this). */
@@ -138,15 +179,19 @@ export function validateAgentConfig(raw: unknown): { ok: true; config: AgentConf
   };
 }
 
-function readYamlFile(file: string): Record<string, unknown> {
+function readYamlFile(file: string, fileSource: string | undefined): Record<string, unknown> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new ConfigError([`${file}: cannot read the config file: ${why}`]);
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
+    throw new ConfigError([`${file}${fileSource ? ` (from ${fileSource})` : ''}: cannot read the config file: ${why}`]);
   }
+  return parseYaml(text, file);
+}
+
+function parseYaml(text: string, file: string): Record<string, unknown> {
   // prettyErrors fills in linePos; the message's own "at line …" tail is dropped since we prefix it.
   const doc = YAML.parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {

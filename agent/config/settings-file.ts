@@ -14,6 +14,14 @@ const CONNECTION_DEFAULTS = ConnectionSectionSchema.parse({});
  * atomic (temp file, then rename) and the file is readable by its owner only: it holds the token.
  */
 export function writeSettingsFile(file: string, settings: Settings, options: { skip?: ReadonlySet<string> } = {}): void {
+  writeFileAtomic(file, renderSettingsFile(file, settings, options));
+}
+
+/**
+ * The text `writeSettingsFile` would write, without writing it, so the whole result can be
+ * validated first: nothing reaches the disk that the agent would refuse to start with.
+ */
+export function renderSettingsFile(file: string, settings: Settings, options: { skip?: ReadonlySet<string> } = {}): string {
   let doc: YAML.Document;
   if (fs.existsSync(file)) {
     doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
@@ -39,10 +47,14 @@ export function writeSettingsFile(file: string, settings: Settings, options: { s
   if (settings.agent.name) write(['agent', 'name'], settings.agent.name);
   else if (doc.hasIn(['agent', 'name']) && !skip.has('agent.name')) doc.deleteIn(['agent', 'name']);
   if (settings.agent.token) write(['agent', 'token'], settings.agent.token);
+  // lineWidth 0: a long token stays on one line, as a person would paste it.
+  return doc.toString({ lineWidth: 0 });
+}
 
+/** Temp file, then rename: a reader sees the old file or the new one, never half of one. Owner-only: it may hold the token. */
+export function writeFileAtomic(file: string, text: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const temp = `${file}.${process.pid}.tmp`;
-  // lineWidth 0: a long token stays on one line, as a person would paste it.
-  fs.writeFileSync(temp, doc.toString({ lineWidth: 0 }), { mode: 0o600 });
+  fs.writeFileSync(temp, text, { mode: 0o600 });
   fs.renameSync(temp, file);
 }

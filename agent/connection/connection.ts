@@ -278,42 +278,61 @@ export class AgentConnection {
 
     const headers: Record<string, string> = { 'user-agent': `farmlink-agent/${this.options.identity.version}` };
     if (this.options.identity.token) headers.authorization = `Bearer ${this.options.identity.token}`;
-    // A fresh socket per attempt, and with it a fresh name resolution.
-    const ws = new WebSocket(url, {
-      headers,
-      perMessageDeflate: false,
-      maxPayload: this.options.maxIncomingBytes ?? DEFAULT_MAX_INCOMING,
-      followRedirects: false,
-      ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
-      ...(this.options.lookup ? { lookup: this.options.lookup } : {}),
-    });
-    const attempt: Attempt = { server, ws, phase: 'connecting', ended: false };
-    this.attempt = attempt;
+    let attempt: Attempt | undefined;
+    // Anything that throws while the attempt is set up (ws refuses a header value, a URL it cannot
+    // parse…) ends this attempt like any other failure, so the agent backs off and dials again
+    // instead of sitting in "connecting" with no socket and no timer.
+    try {
+      // A fresh socket per attempt, and with it a fresh name resolution.
+      const ws = new WebSocket(url, {
+        headers,
+        perMessageDeflate: false,
+        maxPayload: this.options.maxIncomingBytes ?? DEFAULT_MAX_INCOMING,
+        followRedirects: false,
+        ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
+        ...(this.options.lookup ? { lookup: this.options.lookup } : {}),
+      });
+      const current: Attempt = { server, ws, phase: 'connecting', ended: false };
+      attempt = current;
+      this.attempt = current;
 
-    attempt.connectTimer = clock.setTimeout(() => {
-      this.log.error({ url: redactUrl(url) }, `Connect timeout to ${redactUrl(url)}`);
-      this.endAttempt(attempt, {
-        code: 'connect_timeout',
-        message: `No connection to ${redactUrl(url)} within ${fmtMs(timing.connectTimeoutMs)}`,
-      }, { graceful: false });
-    }, timing.connectTimeoutMs);
+      current.connectTimer = clock.setTimeout(() => {
+        this.log.error({ url: redactUrl(url) }, `Connect timeout to ${redactUrl(url)}`);
+        this.endAttempt(current, {
+          code: 'connect_timeout',
+          message: `No connection to ${redactUrl(url)} within ${fmtMs(timing.connectTimeoutMs)}`,
+        }, { graceful: false });
+      }, timing.connectTimeoutMs);
 
-    ws.on('open', () => this.onOpen(attempt));
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(attempt, data, isBinary));
-    ws.on('pong', () => attempt.ping?.handlePong());
-    ws.on('error', (error: Error) => {
-      attempt.socketError ??= error;
-    });
-    ws.on('unexpected-response', (_req, res) => {
-      res.resume();
-      const status = res.statusCode ?? 0;
-      const hint = status === 404 ? ' (is this the hub\'s URL? the agent endpoint is /api/v1/pc/ws)' : '';
-      this.endAttempt(attempt, {
-        code: 'handshake_rejected',
-        message: `${redactUrl(url)} answered HTTP ${status} instead of a WebSocket upgrade${hint}`,
-      }, { graceful: false });
-    });
-    ws.on('close', (code: number, reasonBuf: Buffer) => this.onClose(attempt, code, reasonBuf.toString()));
+      ws.on('open', () => this.onOpen(current));
+      ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(current, data, isBinary));
+      ws.on('pong', () => current.ping?.handlePong());
+      ws.on('error', (error: Error) => {
+        current.socketError ??= error;
+      });
+      ws.on('unexpected-response', (_req, res) => {
+        res.resume();
+        const status = res.statusCode ?? 0;
+        const hint = status === 404 ? ' (is this the hub\'s URL? the agent endpoint is /api/v1/pc/ws)' : '';
+        this.endAttempt(current, {
+          code: 'handshake_rejected',
+          message: `${redactUrl(url)} answered HTTP ${status} instead of a WebSocket upgrade${hint}`,
+        }, { graceful: false });
+      });
+      ws.on('close', (code: number, reasonBuf: Buffer) => this.onClose(current, code, reasonBuf.toString()));
+    } catch (error) {
+      const reason: Reason = { code: 'dial_failed', message: `Could not start a connection to ${redactUrl(url)}: ${describeDialError(error)}` };
+      if (attempt) this.endAttempt(attempt, reason, { graceful: false });
+      else this.failWithoutSocket(server, reason);
+    }
+  }
+
+  /** An attempt that ended before it had a socket: counted, logged and backed off like any other. */
+  private failWithoutSocket(server: ServerRef, reason: Reason): void {
+    this.stats.failure(server.index, reason);
+    this.log.error({ url: redactUrl(server.url), reason: reason.code }, reason.message);
+    if (this.isStopping()) return;
+    this.schedule(this.rotation.afterFailure(), reason);
   }
 
   private onOpen(attempt: Attempt): void {
@@ -322,7 +341,8 @@ export class AgentConnection {
     clock.clearTimeout(attempt.connectTimer);
     attempt.phase = 'registering';
     this.transition({ phase: 'registering', server: attempt.server }, { code: 'socket_open', message: 'WebSocket open, sending hello' });
-    this.log.info('✓ Connected to server');
+    // Not "connected" yet: the hub may still refuse the token or the id. That is said on `registered`.
+    this.log.info({ url: redactUrl(attempt.server.url) }, `WebSocket open to ${redactUrl(attempt.server.url)}, registering`);
     attempt.registrationTimer = clock.setTimeout(() => {
       this.endAttempt(attempt, {
         code: 'registration_timeout',
@@ -424,10 +444,9 @@ export class AgentConnection {
       { phase: 'connected', server: attempt.server, since: clock.now(), session_id: registered.session_id, hub_id: registered.hub_id },
       { code: 'registered', message: `Registered with hub ${registered.hub_id}` },
     );
-    this.log.info(
-      { agent_id: identity.id, session_id: registered.session_id, hub_id: registered.hub_id, server: attempt.server.index },
-      `✓ Registered as ${identity.name} (${identity.id.slice(0, 8)}...)`,
-    );
+    const fields = { agent_id: identity.id, session_id: registered.session_id, hub_id: registered.hub_id, server: attempt.server.index };
+    this.log.info({ ...fields, url: redactUrl(attempt.server.url) }, `✓ Connected to server ${redactUrl(attempt.server.url)} (hub ${registered.hub_id})`);
+    this.log.info(fields, `✓ Registered as ${identity.name} (${displayId(identity.id)})`);
     this.events.emit('registered', { server: attempt.server, registered });
     attempt.heartbeat.start();
     attempt.ping.start();
@@ -470,11 +489,9 @@ export class AgentConnection {
         message: `Hub closed the connection: ${code} ${name}${reasonText ? ` "${reasonText}"` : ''}`,
       };
     }
-    if (CONFIGURATION_CLOSE_CODES.has(code)) {
-      this.log.error({ close_code: code }, `${reason.message} — this will not change until the token, agent id or version is fixed`);
-    } else if (code === CloseCode.REPLACED) {
-      this.log.error({ close_code: code }, `${reason.message} — another agent registered with the same id "${this.options.identity.id}"; do two PCs share one agent id?`);
-    }
+    // The one line that reports this close (endAttempt's) carries what to do about it.
+    const advice = closeAdvice(code, this.options.identity.id);
+    if (advice) reason = { ...reason, message: `${reason.message} — ${advice}` };
     this.endAttempt(attempt, reason, { graceful: false });
   }
 
@@ -545,7 +562,7 @@ export class AgentConnection {
       },
       reason,
     );
-    const what = total === 1 ? 'The server is unreachable' : `All ${total} servers failed`;
+    const what = total === 1 ? 'Attempt failed' : `All ${total} servers failed`;
     this.log.info(
       { delay_ms: Math.round(next.delayMs), backoff_step: next.backoffStep },
       `${what}: retrying ${total === 1 ? '' : 'the primary '}in ${fmtMs(next.delayMs)} (backoff #${next.backoffStep})`,
@@ -633,6 +650,35 @@ function clearTimerFields(clock: Clock, attempt: Attempt): void {
   clock.clearTimeout(attempt.connectTimer);
   clock.clearTimeout(attempt.registrationTimer);
   clock.clearTimeout(attempt.stableTimer);
+}
+
+/** What a person can do about a close that retrying alone will not fix. */
+function closeAdvice(code: number, agentId: string): string | undefined {
+  if (code === CloseCode.UNAUTHORIZED) {
+    return 'this will not change until the token is fixed: set agent.token (or agent.token_file) to one from `farmlink token --agent ID` signed with this hub\'s secret; retrying with backoff meanwhile';
+  }
+  if (code === CloseCode.FORBIDDEN) {
+    return `this will not change until the token or agent id is fixed: the token must be an agent token minted for "${agentId}"; retrying with backoff meanwhile`;
+  }
+  if (CONFIGURATION_CLOSE_CODES.has(code)) {
+    return 'this will not change until the agent and the hub run compatible versions; retrying with backoff meanwhile';
+  }
+  if (code === CloseCode.REPLACED) return `another agent registered with the same id "${agentId}"; do two PCs share one agent id?`;
+  return undefined;
+}
+
+/** The agent id whole, or — when it is too long for a log line — its start and end around "…". */
+export function displayId(id: string): string {
+  return id.length <= 20 ? id : `${id.slice(0, 8)}…${id.slice(-4)}`;
+}
+
+function describeDialError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ERR_INVALID_CHAR' && /authorization/i.test(error.message)) {
+    return 'the token has a character an HTTP header cannot carry (a line break, a space, "…"?); check agent.token';
+  }
+  return code ? `${error.message} (${code})` : error.message;
 }
 
 /** "1.5s", "250ms", "2m 5s" — for log lines people read. */

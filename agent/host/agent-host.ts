@@ -14,16 +14,17 @@ import { AgentCache, cacheSummary } from '../cache/agent-cache.js';
 import { type Clock, systemClock } from '../clock.js';
 import { resolveAgentSettings, type AgentSettings } from '../config/agent-settings.js';
 import { loadAgentConfig, type ConfigOverride } from '../config/load-config.js';
-import { writeSettingsFile } from '../config/settings-file.js';
-import { ConfigError } from '../errors.js';
+import { renderSettingsFile, writeFileAtomic } from '../config/settings-file.js';
+import { ConfigError, errorInfo } from '../errors.js';
 import { TypedEmitter } from '../events.js';
 import { AGENT_VERSION } from '../version.js';
 import { HostFailure, type AgentHostHandlers } from './call-router.js';
 import type { LogBuffer } from './log-buffer.js';
+import { dialLocalHub, isLocalHubUrl, type LocalHub } from './local-hub.js';
 import { panelServers } from './server-status.js';
 import { watchNetwork, watchWake } from '../system/network-watch.js';
 
-/** Overrides from this source are `farmlink start`'s local hub; saving real settings retires them. */
+/** Overrides from this source are `farmlink start`'s local hub; saving settings retires them. */
 export const LOCAL_HUB_SOURCE = 'local hub';
 
 const EVENT_HISTORY = 200;
@@ -39,7 +40,11 @@ export interface AgentHostOptions {
   dataDir: string;
   logger: Logger;
   logs: LogBuffer;
-  localHubUrl?: string | undefined;
+  /**
+   * The hub `farmlink start` runs in this process, if it does. While the primary server.url is its
+   * address (in any spelling) the agent uses its token, given in memory — also after a save.
+   */
+  localHub?: LocalHub | undefined;
   clock?: Clock;
   /** Counter sampling period for rates and the throughput graph. */
   throughputIntervalMs?: number;
@@ -79,7 +84,7 @@ export class AgentHost {
   private config: AgentConfig;
   private configFile: string | undefined;
   private overrides: readonly ConfigOverride[];
-  private localHubUrl: string | undefined;
+  private onLocalHub: boolean;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly history: ConnectionEvent[] = [];
@@ -102,10 +107,14 @@ export class AgentHost {
     this.config = options.config;
     this.configFile = options.configFile;
     this.overrides = options.overrides;
-    this.localHubUrl = options.localHubUrl;
+    this.onLocalHub = isLocalHubUrl(this.config.server.url, options.localHub);
     this.settings = resolveAgentSettings(this.config, { file: this.configFile, dataDir: options.dataDir });
+    // The local hub's token is already in the config `farmlink start` hands over.
+    if (this.onLocalHub && options.localHub) this.settings = dialLocalHub(this.settings, options.localHub);
     this.cache = options.cache === false ? undefined : (options.cache ?? AgentCache.open(options.dataDir, this.log));
-    this.agent = this.createAgent(this.settings);
+    const created = this.createAgent(this.settings);
+    this.agent = created.agent;
+    this.unsubscribeAgent = created.unsubscribe;
     options.logs.onEntry((entry) => this.events.emit('log', entry));
   }
 
@@ -165,10 +174,11 @@ export class AgentHost {
   }
 
   /**
-   * Validates the form with the config file's own schemas, writes it to the file and applies it
+   * Validates the form with the config file's own schemas, then the whole file as it would be
+   * written (with the environment and flags on top), and only then writes it and applies it
    * without a restart: the running agent disconnects gracefully and one with the new settings
    * takes over, keeping the timeline, the counters and the latency history. Nothing is written
-   * while anything is invalid.
+   * while anything is invalid, and a save that fails leaves the running agent as it was.
    */
   saveSettings(raw: unknown): Promise<{ file: string }> {
     const run = this.saving.catch(() => undefined).then(() => this.doSaveSettings(raw));
@@ -186,24 +196,49 @@ export class AgentHost {
       );
       throw new HostFailure('INVALID_SETTINGS', 'Some settings are not valid; nothing was saved', problems);
     }
+    const settingsIn = parsed.data;
+    if (settingsIn.agent.token && this.config.agent.token_file !== undefined) {
+      throw new HostFailure('INVALID_SETTINGS', 'Some settings are not valid; nothing was saved', [
+        { path: 'agent.token', message: `this agent reads its token from agent.token_file (${this.config.agent.token_file}): put the new token in that file instead` },
+      ]);
+    }
     const file = this.configFile ?? this.options.defaultConfigFile;
     const fixed = new Set(this.overrides.filter((o) => o.source !== LOCAL_HUB_SOURCE).map((o) => o.path.join('.')));
-    writeSettingsFile(file, parsed.data, { skip: fixed });
-    // Real settings replace the local hub the agent was started on.
+    const text = renderSettingsFile(file, settingsIn, { skip: fixed });
+    // The saved file stands on its own: the local hub's zero-config overrides go.
     const overrides = this.overrides.filter((o) => o.source !== LOCAL_HUB_SOURCE);
-    let loaded;
+    let config: AgentConfig;
+    let settings: AgentSettings;
     try {
-      loaded = loadAgentConfig({ file, overrides });
+      config = loadAgentConfig({ file, text, overrides }).config;
+      settings = resolveAgentSettings(config, { file, dataDir: this.options.dataDir });
     } catch (error) {
-      if (error instanceof ConfigError) throw new HostFailure('CONFIG_INVALID', `Saved, but ${file} is not valid as a whole: ${error.problems.join('; ')}`);
-      throw error;
+      if (error instanceof ConfigError) throw new HostFailure('CONFIG_INVALID', `Nothing was saved: ${file} would not be valid as a whole: ${error.problems.join('; ')}`);
+      throw new HostFailure('CONFIG_INVALID', `Nothing was saved: ${errorInfo(error).message}`);
+    }
+    const onLocalHub = isLocalHubUrl(config.server.url, this.options.localHub);
+    if (onLocalHub) settings = dialLocalHub(settings, this.options.localHub!, await this.options.localHub!.tokenFor(settings.identity.id));
+    // Built before anything changes: if this throws, the file and the running agent are untouched.
+    const next = this.createAgent(settings);
+
+    try {
+      writeFileAtomic(file, text);
+    } catch (error) {
+      next.unsubscribe();
+      throw new HostFailure('CONFIG_UNWRITABLE', `Nothing was saved: cannot write ${file}: ${errorInfo(error).message}`);
     }
     this.configFile = file;
     this.overrides = overrides;
-    this.localHubUrl = undefined;
-    this.config = loaded.config;
+    this.config = config;
+    this.onLocalHub = onLocalHub;
     this.log.info({ file }, `Settings saved to ${file}; applying them now`);
-    await this.replaceAgent(resolveAgentSettings(loaded.config, { file, dataDir: this.options.dataDir }));
+    if (onLocalHub) {
+      this.log.info(
+        { hub: this.options.localHub!.url },
+        `server.url is the local hub this process runs (${this.options.localHub!.url}): the agent uses its token, kept in memory and not written to ${file}`,
+      );
+    }
+    await this.replaceAgent(next, settings);
     return { file };
   }
 
@@ -234,7 +269,7 @@ export class AgentHost {
           .filter((o) => o.source !== LOCAL_HUB_SOURCE)
           .map((o) => ({ path: o.path.join('.'), source: o.source })),
       },
-      local_hub: this.localHubUrl ? { url: this.localHubUrl } : null,
+      local_hub: this.onLocalHub && this.options.localHub ? { url: this.options.localHub.url } : null,
       cache: this.cache ? cacheSummary(this.cache.metrics()) : null,
     };
   }
@@ -255,7 +290,7 @@ export class AgentHost {
 
   // ---- internals ----------------------------------------------------------------------------
 
-  private createAgent(settings: AgentSettings): Agent {
+  private createAgent(settings: AgentSettings): { agent: Agent; unsubscribe: () => void } {
     const agent = new Agent(settings, { logger: this.log, ...this.options.agentDeps, ...(this.cache ? { cache: this.cache } : {}) });
     const changed = () => this.events.emit('changed', undefined);
     const offs = [
@@ -267,20 +302,20 @@ export class AgentHost {
       agent.connection.events.on('heartbeatRtt', changed),
       agent.connection.events.on('message', changed),
     ];
-    this.unsubscribeAgent = () => offs.forEach((off) => off());
-    return agent;
+    return { agent, unsubscribe: () => offs.forEach((off) => off()) };
   }
 
-  private async replaceAgent(settings: AgentSettings): Promise<void> {
+  private async replaceAgent(next: { agent: Agent; unsubscribe: () => void }, settings: AgentSettings): Promise<void> {
     const old = this.agent;
     await old.connection.stop('Applying new settings');
     this.unsubscribeAgent();
     this.carry = this.statsWithCarry(old.stats(), 1);
     this.settings = settings;
-    this.agent = this.createAgent(settings);
+    this.agent = next.agent;
+    this.unsubscribeAgent = next.unsubscribe;
+    this.events.emit('changed', undefined);
     // New settings start at their primary: the last server of the old settings means nothing to them.
     if (this.started) this.agent.start({ resume: false });
-    this.events.emit('changed', undefined);
   }
 
   /** The current agent's stats plus what earlier agents (before a settings change) accumulated. */
