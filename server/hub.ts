@@ -411,10 +411,23 @@ export class Hub {
     return undefined;
   }
 
+  private logGracefulDisconnect(session: AgentSession, disconnectReason: string, code?: number): void {
+    this.metrics.disconnect('graceful');
+    this.log.info(
+      { agent_id: session.agent!.id, kind: 'graceful', ...(code === undefined ? {} : { close_code: code }), reason: disconnectReason },
+      `Agent ${session.label} disconnected gracefully (${disconnectReason})`,
+    );
+  }
+
   private register(session: AgentSession): void {
     const agent = session.agent!;
     const previous = this.registry.get(agent.id);
-    if (previous && previous !== session) {
+    if (previous && previous !== session && previous.disconnectReason !== undefined) {
+      // The older connection already said goodbye (a reconnect sends `disconnect`, then dials
+      // again at once): its close may still be in flight. It left gracefully, not replaced.
+      this.logGracefulDisconnect(previous, previous.disconnectReason);
+      previous.close(CloseCode.NORMAL, 'disconnected; a newer connection of this agent took over');
+    } else if (previous && previous !== session) {
       previous.closedBy = 'replaced';
       this.log.warn({ agent_id: agent.id, old: previous.address, new: session.address }, `Agent ${session.label} connected again from ${session.address}; closing its older connection from ${previous.address}`);
       previous.close(CloseCode.REPLACED, `replaced by a newer connection from ${session.address}`);
@@ -436,10 +449,13 @@ export class Hub {
     if (session.agent && this.registry.get(session.agent.id) === session) {
       this.registry.delete(session.agent.id);
       this.shared?.withdraw(session.agent.id, session.sessionId).catch((error: unknown) => this.log.warn({ err: error, agent_id: session.agent?.id }, 'Shared registry: withdrawing the agent failed; its entry lapses after the registry TTL'));
-      const kind = session.closedBy ?? (session.disconnectReason !== undefined ? 'graceful' : 'closed');
-      this.metrics.disconnect(kind);
-      const how = kind === 'graceful' ? `gracefully (${session.disconnectReason})` : `${kind}, close code ${code}${reason ? ` "${reason}"` : ''}`;
-      this.log.info({ agent_id: session.agent.id, kind, close_code: code, reason: session.disconnectReason ?? reason }, `Agent ${session.label} disconnected ${how}`);
+      if (session.closedBy === undefined && session.disconnectReason !== undefined) {
+        this.logGracefulDisconnect(session, session.disconnectReason, code);
+      } else {
+        const kind = session.closedBy ?? 'closed';
+        this.metrics.disconnect(kind);
+        this.log.info({ agent_id: session.agent.id, kind, close_code: code, reason }, `Agent ${session.label} disconnected ${kind}, close code ${code}${reason ? ` "${reason}"` : ''}`);
+      }
     } else if (session.agent && session.closedBy === 'replaced') {
       this.metrics.disconnect('replaced');
     }
