@@ -43,15 +43,17 @@ describe('npm ci', () => {
   it('prints nothing on this Node: no engine warnings, no install scripts awaiting review', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-install-'));
     scratch.push(dir);
-    fs.copyFileSync(path.join(root, 'package.json'), path.join(dir, 'package.json'));
-    fs.copyFileSync(path.join(root, 'package-lock.json'), path.join(dir, 'package-lock.json'));
+    for (const file of ['package.json', 'package-lock.json', '.npmrc']) {
+      if (fs.existsSync(path.join(root, file))) fs.copyFileSync(path.join(root, file), path.join(dir, file));
+    }
     // npm's own variables (set when this runs under `npm test`) would leak the outer command's
     // settings into this one; the user's and the machine's npmrc still apply, as for a person.
     const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
-    // An empty cache and --offline: the lock alone must be enough, so nothing is downloaded.
+    // An empty cache and --offline: the lock alone must be enough, so nothing is downloaded. The
+    // update notifier speaks about the person's npm, not about this project.
     const { stdout, stderr } = await execFileAsync(
       'npm',
-      ['ci', '--dry-run', '--offline', '--no-audit', '--no-fund', '--loglevel=warn', `--cache=${path.join(dir, 'cache')}`],
+      ['ci', '--dry-run', '--offline', '--no-audit', '--no-fund', '--no-update-notifier', '--loglevel=warn', `--cache=${path.join(dir, 'cache')}`],
       { cwd: dir, env },
     );
     expect(stderr).toBe('');
