@@ -4,8 +4,8 @@ import path from 'node:path';
 
 /**
  * The Electron executable, if it is really on this machine. Never `require('electron')` to find
- * out: from Node that downloads the binary when it is missing, which must not happen in a test
- * or on a machine without network.
+ * out: from Node that throws when the binary is missing, and newer Electron packages download it
+ * instead, which must not happen in a test or on a machine without network.
  */
 export function electronBinary(): string | undefined {
   try {
