@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { ConfigError } from '../agent/errors.js';
 import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
+import { processSecrets } from '../agent/log/secrets.js';
 import { LOG_LEVELS, type LogLevel } from '../protocol/config.js';
 import { Hub } from '../server/hub.js';
 import { HubOptionsSchema, type HubOptionsInput } from '../server/hub-options.js';
@@ -140,6 +141,9 @@ export async function hubCommand(argv: string[]): Promise<number> {
   }
   const host = values.host ?? process.env.FARMLINK_HUB_HOST ?? '127.0.0.1';
   const { secret, generated } = hubSecret(host);
+  // A secret from the environment is blanked in every log line; a generated one is shown once, on
+  // the console (this command writes no log file), so tokens can be minted for this run.
+  if (!generated) processSecrets.add(secret);
   const input: HubOptionsInput = {
     host,
     port: numberFlag('port', values.port ?? process.env.FARMLINK_HUB_PORT, { integer: true }),
