@@ -102,19 +102,28 @@ export class InternalErrorRecovery {
       if (this.unreported > 0) {
         const count = this.unreported;
         this.unreported = 0;
-        this.options.logger.warn({ count }, `${count} more internal error(s) since the last one logged; resetting once for all of them`);
+        quietly(() => this.options.logger.warn({ count }, `${count} more internal error(s) since the last one logged; resetting once for all of them`));
       }
-      this.options.reset('Recovering from an internal error');
-    } catch (again) {
-      this.unreported += 1;
       try {
-        this.options.logger.error({ err: again }, `Resetting after an internal error failed; the next internal error is handled in ${formatDelay(this.nextDelayMs)} at the earliest`);
-      } catch {
-        // The logger is what fails: nothing more can be said, and nothing is retried from here.
+        this.options.reset('Recovering from an internal error');
+      } catch (again) {
+        this.unreported += 1;
+        quietly(() =>
+          this.options.logger.error({ err: again }, `Resetting after an internal error failed; the next internal error is handled in ${formatDelay(this.nextDelayMs)} at the earliest`),
+        );
       }
     } finally {
       this.busy = false;
     }
+  }
+}
+
+/** Logging from the recovery path: if the logger is what fails, nothing more can be said, and nothing is retried. */
+function quietly(log: () => void): void {
+  try {
+    log();
+  } catch {
+    // See above.
   }
 }
 
