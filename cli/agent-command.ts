@@ -3,7 +3,7 @@ import path from 'node:path';
 import { resolveAgentSettings } from '../agent/config/agent-settings.js';
 import { envOverrides, flagOverrides, loadAgentConfig, type ConfigOverride } from '../agent/config/load-config.js';
 import { defaultConfigPath, defaultDataDir } from '../agent/config/paths.js';
-import { makePrivateDir, tightenDataDir } from '../agent/config/private-files.js';
+import { privateDataDir, tightenDataDir } from '../agent/config/private-files.js';
 import { ConfigError } from '../agent/errors.js';
 import { AgentHost } from '../agent/host/agent-host.js';
 import { LogBuffer } from '../agent/host/log-buffer.js';
@@ -151,10 +151,8 @@ export async function runAgent(input: RunAgentInput): Promise<number> {
       `panel.host: ${panelConfig.host} is not a loopback address, so anyone on that network could open the panel; use 127.0.0.1, or set panel.allow_remote: true (--panel-allow-remote) if you mean it`,
     ]);
   }
-  // Everything this process creates (logs, cache, ids, tokens) is the user's alone, whatever
-  // umask it was started with; what older versions left looser is tightened below.
-  if (process.platform !== 'win32') process.umask(0o077);
-  makePrivateDir(dataDir);
+  // What older versions left looser is tightened once everything is open (tightenDataDir below).
+  privateDataDir(dataDir);
   processSecrets.add(config.agent.token);
   const logs = new LogBuffer();
   const { log } = resolveAgentSettings(config, { file: input.file, dataDir });

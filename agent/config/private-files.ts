@@ -1,6 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+/**
+ * From now on this process creates files and folders for the user alone (umask 077), whatever
+ * umask it was started with: the logs, the cache, ids and tokens, rotated logs made later on.
+ * Then the data dir itself, made private and tightened if it exists looser.
+ */
+export function privateDataDir(dataDir: string): void {
+  if (process.platform !== 'win32') process.umask(0o077);
+  makePrivateDir(dataDir);
+}
+
 /** Creates a directory readable by the user only (0700), and tightens it if it exists looser. */
 export function makePrivateDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
