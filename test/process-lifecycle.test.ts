@@ -139,6 +139,22 @@ describe('a closed console (stdout and stderr closed by their reader)', () => {
     expect((await cli.exited).code).toBe(0);
   });
 
+  it('farmlink hub with a generated secret (its export line on the closed stderr) keeps serving and stops on SIGTERM', async () => {
+    const port = await freePort();
+    const cli = track(spawnCli(['hub', '--port', String(port)], cleanEnv().env));
+    closeConsole(cli);
+    const url = `http://127.0.0.1:${port}`;
+    await waitUntil('the hub answering /health', async () => (await fetch(`${url}/health`)).ok, 20_000, 50);
+    await expectFlat(cli.proc.pid!, async () => {
+      for (let i = 0; i < 20; i += 1) {
+        expect((await fetch(`${url}/health`)).ok).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    });
+    cli.kill('SIGTERM');
+    expect((await cli.exited).code).toBe(0);
+  });
+
   it('farmlink start (local hub and agent in one process) registers, stays flat and stops on SIGTERM', async () => {
     const { env, dataDir } = cleanEnv();
     const cli = track(spawnCli(['start', '--headless', '--hub-port', '0', '--panel-port', '0', '--data-dir', dataDir, ...FAST_HEARTBEAT], env));
