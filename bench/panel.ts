@@ -66,8 +66,9 @@ async function startAgent(hub: HubProcess, id: string, extra: string[]): Promise
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   const deadline = Date.now() + 15_000;
   for (;;) {
+    // The panel line holds the address; the key is in the data dir's panel-token (never in a log).
     const match = /"event":"panel","url":"([^"]+)"/.exec(out);
-    if (match && out.includes('Registered as')) return { child, url: match[1]! };
+    if (match && out.includes('Registered as')) return { child, url: `${match[1]!}#token=${fs.readFileSync(path.join(dir, 'panel-token'), 'utf8').trim()}` };
     if (Date.now() > deadline) throw new Error(`agent did not start its panel and register within 15 s:\n${out.slice(-2000)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -5,6 +5,7 @@ import { agentCommand } from '../cli/agent-command.js';
 import { UsageError } from '../cli/args.js';
 import { ExitCode } from '../cli/exit-codes.js';
 import { hubCommand } from '../cli/hub-command.js';
+import { panelUrlCommand } from '../cli/panel-url-command.js';
 import { startCommand } from '../cli/start-command.js';
 import { tokenCommand } from '../cli/token-command.js';
 
@@ -17,6 +18,7 @@ Commands:
   agent    the agent: connect to the configured hub and fallbacks, stay connected
   hub      the hub agents connect to, with /health, /metrics and the admin API
   token    mint a JWT for an agent (--agent ID) or for the admin API (--admin)
+  panel-url  print the running agent's panel address with its key (for you at this PC)
 `;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
@@ -24,6 +26,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   agent: agentCommand,
   hub: hubCommand,
   token: tokenCommand,
+  'panel-url': panelUrlCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

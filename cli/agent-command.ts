@@ -1,13 +1,15 @@
 import fs from 'node:fs';
-import type { Logger } from 'pino';
+import path from 'node:path';
 import { resolveAgentSettings } from '../agent/config/agent-settings.js';
 import { envOverrides, flagOverrides, loadAgentConfig, type ConfigOverride } from '../agent/config/load-config.js';
 import { defaultConfigPath, defaultDataDir } from '../agent/config/paths.js';
+import { privateDataDir, tightenDataDir } from '../agent/config/private-files.js';
 import { ConfigError } from '../agent/errors.js';
 import { AgentHost } from '../agent/host/agent-host.js';
 import { LogBuffer } from '../agent/host/log-buffer.js';
 import type { LocalHub } from '../agent/host/local-hub.js';
 import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
+import { processSecrets } from '../agent/log/secrets.js';
 import { PanelServer, isLoopbackHost } from '../agent/panel/panel-server.js';
 import { loadOrCreatePanelToken } from '../agent/panel/panel-token.js';
 import { findRendererDir } from '../agent/panel/static-files.js';
@@ -15,6 +17,8 @@ import { PanelSectionSchema, type AgentConfig } from '../protocol/config.js';
 import { parseFlags } from './args.js';
 import { ExitCode } from './exit-codes.js';
 import { logFormatFlag } from './hub-command.js';
+import { InternalErrorRecovery } from './internal-errors.js';
+import { PANEL_ADDRESS_FILE } from './panel-url-command.js';
 import { onShutdownSignal } from './signals.js';
 
 export const AGENT_HELP = `Usage: farmlink agent [--config FILE] [options]
@@ -147,6 +151,9 @@ export async function runAgent(input: RunAgentInput): Promise<number> {
       `panel.host: ${panelConfig.host} is not a loopback address, so anyone on that network could open the panel; use 127.0.0.1, or set panel.allow_remote: true (--panel-allow-remote) if you mean it`,
     ]);
   }
+  // What older versions left looser is tightened once everything is open (tightenDataDir below).
+  privateDataDir(dataDir);
+  processSecrets.add(config.agent.token);
   const logs = new LogBuffer();
   const { log } = resolveAgentSettings(config, { file: input.file, dataDir });
   const { logger, close: closeLog } = await createLogger({
@@ -167,35 +174,48 @@ export async function runAgent(input: RunAgentInput): Promise<number> {
     logs,
     localHub: input.localHub,
   });
-  keepRunningOnInternalErrors(logger, host);
+  const recovery = new InternalErrorRecovery({ logger, reset: (reason) => host.reconnectNow(reason) });
+  const uninstallRecovery = recovery.install();
   host.start();
 
   let panel: PanelServer | undefined;
   if (panelConfig.enabled) {
+    const panelToken = loadOrCreatePanelToken(dataDir);
+    processSecrets.add(panelToken);
     panel = new PanelServer({
       host: panelConfig.host,
       port: panelConfig.port,
       allowRemote: panelConfig.allow_remote,
       fallbackToFreePort: panelConfig.port === DEFAULT_PANEL_PORT,
-      token: loadOrCreatePanelToken(dataDir),
+      token: panelToken,
       rendererDir: findRendererDir(),
       agentHost: host,
       logger,
     });
     const url = await panel.listen();
-    // Scripts and tests read the `event: panel` line for the URL.
-    logger.info({ event: 'panel', url }, `Panel: ${url}`);
+    const address = url.replace(/#.*$/, '');
+    const tokenFile = path.join(dataDir, 'panel-token');
+    // The token is a key to this PC's settings: it never goes to a log (files, the panel's tail,
+    // a pipe). Scripts read the `event: panel` line for the address and the token file for the
+    // key; a person at a terminal gets the whole URL once, outside the logs.
+    logger.info({ event: 'panel', url: address, token_file: tokenFile }, `Panel: ${address} (its key is in ${tokenFile}; \`farmlink panel-url\` prints the full address)`);
+    if (process.stdout.isTTY) printOnce(`Open the panel: ${url}\n`);
+    fs.writeFileSync(path.join(dataDir, PANEL_ADDRESS_FILE), `${address}\n`, { mode: 0o600 });
   }
+  tightenDataDir(dataDir);
 
   return new Promise<number>((resolve) => {
     onShutdownSignal(
       async (signal) => {
         logger.info({ signal }, `${signal} received: disconnecting gracefully (send it again to exit at once)`);
+        recovery.stop();
         await panel?.close();
+        if (panel) fs.rmSync(path.join(dataDir, PANEL_ADDRESS_FILE), { force: true });
         await host.stop();
         await input.beforeExit?.();
         logger.info('Agent stopped');
         await closeLog();
+        uninstallRecovery();
         resolve(ExitCode.OK);
       },
       (signal) => {
@@ -208,20 +228,11 @@ export async function runAgent(input: RunAgentInput): Promise<number> {
 
 const DEFAULT_PANEL_PORT = PanelSectionSchema.parse({}).port;
 
-/**
- * Seed 000: the agent never stops except on SIGINT/SIGTERM. A bug that throws outside the
- * connection's own handling is logged and the connection is rebuilt from scratch, rather than
- * taking the farm PC offline until someone notices.
- */
-function keepRunningOnInternalErrors(logger: Logger, host: AgentHost): void {
-  const recover = (kind: string) => (error: unknown) => {
-    logger.error({ err: error }, `Internal error (${kind}); the agent keeps running and reconnects to reset its state`);
-    try {
-      host.reconnectNow('Recovering from an internal error');
-    } catch (again) {
-      logger.error({ err: again }, 'Reconnect after an internal error failed; the next backoff step will retry');
-    }
-  };
-  process.on('uncaughtException', recover('uncaught exception'));
-  process.on('unhandledRejection', recover('unhandled rejection'));
+/** Straight to the terminal, past the loggers (and their files): for the panel's key, which no log may hold. */
+function printOnce(text: string): void {
+  try {
+    process.stdout.write(text);
+  } catch {
+    // A terminal that is gone does not need the address.
+  }
 }

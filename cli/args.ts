@@ -10,10 +10,15 @@ export class UsageError extends FarmlinkError {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** node:util parseArgs, strict, with its errors turned into UsageError naming the command. */
+/**
+ * node:util parseArgs, strict, with its errors turned into UsageError naming the command.
+ * Negated flags (`--no-panel`, `--no-log-file`) are options of their own, declared and read under
+ * their own names; parseArgs' allowNegative would turn them into `panel: false` behind the
+ * reader's back and accept `--no-` before any boolean flag, documented or not.
+ */
 export function parseFlags<T extends Options>(command: string, argv: string[], options: T) {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false, allowNegative: true });
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
   } catch (error) {
     throw new UsageError(`farmlink ${command}: ${(error as Error).message.replace(/\. To specify a positional.*$/s, '')}`);
   }

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { ConfigError } from '../agent/errors.js';
+import { consoleSink } from '../agent/log/console-sink.js';
 import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
+import { processSecrets } from '../agent/log/secrets.js';
 import { LOG_LEVELS, type LogLevel } from '../protocol/config.js';
 import { Hub } from '../server/hub.js';
 import { HubOptionsSchema, type HubOptionsInput } from '../server/hub-options.js';
@@ -140,6 +142,8 @@ export async function hubCommand(argv: string[]): Promise<number> {
   }
   const host = values.host ?? process.env.FARMLINK_HUB_HOST ?? '127.0.0.1';
   const { secret, generated } = hubSecret(host);
+  // Blanked in every log line; a generated one is shown once, on stderr past the logger (below).
+  processSecrets.add(secret);
   const input: HubOptionsInput = {
     host,
     port: numberFlag('port', values.port ?? process.env.FARMLINK_HUB_PORT, { integer: true }),
@@ -182,7 +186,7 @@ export async function hubCommand(argv: string[]): Promise<number> {
     // The secret exists nowhere else: without this line no token for this hub could ever be
     // minted. It goes to the console only, never through the logger (log files and collectors).
     logger.warn('FARMLINK_HUB_SECRET is not set: generated a secret for this run (local mode); the line to mint tokens for this hub is printed on stderr, not logged');
-    process.stderr.write(`To mint tokens for this hub with farmlink token, first run:\n  export FARMLINK_HUB_SECRET='${secret}'\n`);
+    consoleSink(process.stderr).write(`To mint tokens for this hub with farmlink token, first run:\n  export FARMLINK_HUB_SECRET='${secret}'\n`);
   }
   // Scripts that start a hub on port 0 read this line to learn the port.
   logger.info({ event: 'listening', port: address.port, url: address.url }, `Ready: ${address.url}`);

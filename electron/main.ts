@@ -8,6 +8,7 @@ import { trayModel, type TrayAction } from '../agent/desktop/tray-model.js';
 import { AgentHost } from '../agent/host/agent-host.js';
 import { LogBuffer } from '../agent/host/log-buffer.js';
 import { subscribeFeed } from '../agent/host/snapshot-feed.js';
+import { privateDataDir, tightenDataDir } from '../agent/config/private-files.js';
 import { createLogger } from '../agent/log/logger.js';
 import { configFileFrom, dataDirFrom, overridesFrom } from '../cli/agent-command.js';
 import { planAgentRun } from '../cli/local-mode.js';
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
   await app.whenReady();
 
   const dataDir = dataDirFrom(flags);
+  privateDataDir(dataDir);
   const logs = new LogBuffer();
   const { logger: hubLogger, close: closeHubLog } = await createLogger({ level: 'info', console: 'pretty', component: 'hub', memory: logs });
   const configFile = configFileFrom(flags);
@@ -84,6 +86,7 @@ async function main(): Promise<void> {
     localHub: plan.localHub,
   });
   host.start();
+  tightenDataDir(dataDir);
 
   let win: BrowserWindow | undefined;
   let quitting = false;

@@ -1,3 +1,4 @@
+import { untilOrTimeout } from './until-or-timeout.js';
 import type { Logger } from 'pino';
 
 export interface DrainTarget {
@@ -57,7 +58,7 @@ export async function drainConnections(target: DrainTarget, options: DrainOption
     logger.warn({ connections: forced }, `Drain timeout reached: closing the ${forced} connection(s) still open`);
     target.closeAll();
     // Give the close frames a moment; sockets that do not answer are cut by their own grace timer.
-    await Promise.race([target.whenEmpty(), new Promise((resolve) => setTimeout(resolve, 2000))]);
+    await untilOrTimeout(target.whenEmpty(), 2000);
   }
   const durationMs = Date.now() - started;
   logger.info({ duration_ms: durationMs, forced }, `Drain complete in ${(durationMs / 1000).toFixed(1)}s (${forced} closed by force)`);

@@ -1,3 +1,4 @@
+import { untilOrTimeout } from './until-or-timeout.js';
 import http, { type IncomingMessage } from 'node:http';
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
@@ -282,7 +283,7 @@ export class Hub {
     this.stopBroadcasts();
     this.pingSweep.stop();
     for (const session of this.sessions) session.close(CloseCode.GOING_AWAY, 'hub shutting down');
-    await Promise.race([this.whenEmpty(), new Promise((resolve) => setTimeout(resolve, 1500))]);
+    await untilOrTimeout(this.whenEmpty(), 1500);
     for (const session of this.sessions) session.ws.terminate();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());

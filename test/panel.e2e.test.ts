@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawnCli, type CliProcess } from './helpers/cli-process.js';
+import { panelUrlFrom, spawnCli, type CliProcess } from './helpers/cli-process.js';
 import { ROOT, startHub, type HubProcess } from './helpers/hub-process.js';
 import { freePort } from './helpers/ports.js';
 import { waitUntil } from './helpers/wait.js';
@@ -57,7 +57,7 @@ async function agentWithPanel(config: string, extraArgs: string[] = []): Promise
     await cli.exited;
   });
   await cli.waitForOutput(/"event":"panel"/);
-  const url = /"url":"(http:\/\/127\.0\.0\.1:\d+\/#token=[^"]+)"/.exec(cli.stdout)![1]!;
+  const url = panelUrlFrom(cli.stdout);
   return { cli, url, file };
 }
 
@@ -221,7 +221,7 @@ describe('the panel in Chromium (headless mode)', () => {
       await cli.exited;
     });
     await cli.waitForOutput(/"event":"panel"/);
-    const url = /"url":"(http:\/\/127\.0\.0\.1:\d+\/#token=[^"]+)"/.exec(cli.stdout)![1]!;
+    const url = panelUrlFrom(cli.stdout);
     const page = await open(url);
     await expect.poll(() => page.getByTestId('local-hub-notice').isVisible(), { timeout: 10_000 }).toBe(true);
     await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');

@@ -9,6 +9,8 @@ declare module 'pino-roll' {
     limit?: { count?: number; removeOtherLogFiles?: boolean };
     dateFormat?: string;
     sync?: boolean;
+    /** Passed to SonicBoom: the mode of each log file it creates. */
+    mode?: number;
   }
   /** The SonicBoom stream pino-roll returns, as much of it as FarmLink uses. */
   interface RollStream {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AGENT_ID_PATTERN } from '../../protocol/messages.js';
 import { FarmlinkError } from '../errors.js';
+import { makePrivateDir } from './private-files.js';
 
 /**
  * The agent's id when the config does not set one: made once, kept in `<dataDir>/agent-id`, so
@@ -19,7 +20,7 @@ export function loadOrCreateAgentId(dataDir: string): string {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   const id = randomUUID();
-  fs.mkdirSync(dataDir, { recursive: true });
+  makePrivateDir(dataDir);
   // wx: if another process created it in between, keep theirs.
   try {
     fs.writeFileSync(file, `${id}\n`, { flag: 'wx', mode: 0o600 });

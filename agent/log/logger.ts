@@ -3,6 +3,9 @@ import path from 'node:path';
 import pino, { type Level, type Logger, type StreamEntry } from 'pino';
 import pinoRoll from 'pino-roll';
 import type { LogLevel } from '../../protocol/config.js';
+import { makePrivateDir, tighten } from '../config/private-files.js';
+import { consoleSink } from './console-sink.js';
+import { processSecrets, type SecretScrubber } from './secrets.js';
 
 export type ConsoleFormat = 'pretty' | 'json' | 'off';
 
@@ -17,6 +20,8 @@ export interface LoggerOptions {
   file?: { path: string; maxSizeMb: number; maxFiles: number } | null;
   /** Another destination for the same JSON lines (the panel's in-memory tail). */
   memory?: { write(line: string): void } | undefined;
+  /** Blanks secrets in every line before any destination sees it [the process-wide scrubber]. */
+  secrets?: SecretScrubber;
 }
 
 export interface LoggerHandle {
@@ -56,29 +61,42 @@ export function formatPrettyLine(json: string, component?: string): string {
 export async function createLogger(options: LoggerOptions): Promise<LoggerHandle> {
   const level = options.level;
   const streams: StreamEntry[] = [];
-  const out = options.consoleStream ?? process.stdout;
-  if (options.console === 'pretty') {
+  const out = options.console === 'off' ? undefined : consoleSink(options.consoleStream ?? process.stdout);
+  if (out && options.console === 'pretty') {
     streams.push({ level: level as Level, stream: { write: (line: string) => out.write(formatPrettyLine(line, options.component)) } });
-  } else if (options.console === 'json') {
+  } else if (out && options.console === 'json') {
     streams.push({ level: level as Level, stream: { write: (line: string) => out.write(line) } });
   }
   if (options.memory) streams.push({ level: level as Level, stream: options.memory });
   let file: Awaited<ReturnType<typeof pinoRoll>> | undefined;
   if (options.file) {
-    fs.mkdirSync(path.dirname(options.file.path), { recursive: true });
+    makePrivateDir(path.dirname(options.file.path));
+    tightenLogFiles(options.file.path);
     file = await pinoRoll({
       file: options.file.path,
       size: `${options.file.maxSizeMb}m`,
       limit: { count: Math.max(1, options.file.maxFiles - 1) },
       mkdir: true,
+      // Logs say which hubs, ids and addresses a PC uses: the user's alone, whatever the umask.
+      mode: 0o600,
     });
     streams.push({ level: level as Level, stream: file });
   }
   const base = options.component ? { component: options.component } : {};
+  const secrets = options.secrets ?? processSecrets;
   const logger =
     streams.length === 0
       ? pino({ level: 'silent' })
-      : pino({ level, base, timestamp: pino.stdTimeFunctions.epochTime }, pino.multistream(streams));
+      : pino(
+          { level, base, timestamp: pino.stdTimeFunctions.epochTime, hooks: { streamWrite: (line) => secrets.scrub(line) } },
+          pino.multistream(streams),
+        );
+  out?.onDropped((error) => {
+    logger.warn(
+      { err: error, code: (error as NodeJS.ErrnoException).code },
+      `The console can no longer be written to (${(error as NodeJS.ErrnoException).code ?? error.message}): console output stops here${file ? `; the log file ${options.file!.path} goes on` : ''}`,
+    );
+  });
   return {
     logger,
     close: () =>
@@ -89,6 +107,15 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
         file.end();
       }),
   };
+}
+
+/** The log file and its rotated siblings (`agent.1.log`, `agent.2.log` …) written before files were private. */
+function tightenLogFiles(file: string): void {
+  const dir = path.dirname(file);
+  const stem = path.basename(file, path.extname(file));
+  for (const name of fs.readdirSync(dir)) {
+    if (name === path.basename(file) || (name.startsWith(`${stem}.`) && name.endsWith('.log'))) tighten(path.join(dir, name), 0o600);
+  }
 }
 
 const SILENT = pino({ level: 'silent' });

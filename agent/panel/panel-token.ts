@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { makePrivateDir } from '../config/private-files.js';
 
 /**
  * The headless panel's access token: random, kept in `<dataDir>/panel-token` readable by the
@@ -19,7 +20,7 @@ export function loadOrCreatePanelToken(dataDir: string): string {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   const token = randomBytes(32).toString('base64url');
-  fs.mkdirSync(dataDir, { recursive: true });
+  makePrivateDir(dataDir);
   fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
   return token;
 }

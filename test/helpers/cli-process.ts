@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import { FARMLINK_BIN } from './hub-process.js';
 import { waitUntil } from './wait.js';
 
@@ -66,4 +67,15 @@ export async function runCli(args: string[], env: Record<string, string | undefi
   const result = await cli.exited;
   clearTimeout(timer);
   return result;
+}
+
+/**
+ * The panel's full URL from the agent's `event: panel` JSON line: the line holds the address and
+ * the token file (no log holds the key itself), the key is read from that file.
+ */
+export function panelUrlFrom(stdout: string): string {
+  const line = stdout.split('\n').find((l) => l.includes('"event":"panel"'));
+  if (!line) throw new Error(`no "event":"panel" line in the output: ${stdout.slice(-500)}`);
+  const { url, token_file: tokenFile } = JSON.parse(line) as { url: string; token_file: string };
+  return `${url}#token=${fs.readFileSync(tokenFile, 'utf8').trim()}`;
 }
