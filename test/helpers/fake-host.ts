@@ -35,6 +35,7 @@ export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
       servers: [],
       last_error: null,
       last_success_at: 950_000,
+      disconnected_since: null,
       last_heartbeat_rtt_ms: 2,
       last_ping_rtt_ms: 1,
       heartbeat_rtt: [{ at: 999_000, rtt_ms: 2 }],
