@@ -53,7 +53,7 @@ describe('hubRefusals (the banner for a hub that refuses this PC)', () => {
 
   it('a single hub, and no token at all', () => {
     const banner = hubRefusals(snap([server(0, { last_error: closed(4401, 'no token') })], false))!;
-    expect(banner.title).toMatch(/^The hub refuses this PC's token/);
+    expect(banner.title).toBe('The hub refuses this PC, which has no token: this PC cannot connect until that is fixed');
     expect(banner.refusals[0]!.meaning).toBe('this PC has no token');
   });
 

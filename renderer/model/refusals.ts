@@ -69,7 +69,8 @@ export function hubRefusals(snapshot: Pick<Snapshot, 'servers' | 'agent' | 'sett
   const all = refusals.length === snapshot.servers.length;
   const tokenProblem = refusals.some((r) => MEANING[r.closeCode]?.cause !== 'version');
   const versionProblem = refusals.some((r) => MEANING[r.closeCode]?.cause === 'version');
-  const what = tokenProblem && !versionProblem ? "this PC's token" : versionProblem && !tokenProblem ? "this PC's FarmLink version" : 'this PC';
+  const token = snapshot.settings.has_token ? "this PC's token" : 'this PC, which has no token';
+  const what = tokenProblem && !versionProblem ? token : versionProblem && !tokenProblem ? "this PC's FarmLink version" : 'this PC';
   const title = all
     ? snapshot.servers.length === 1
       ? `The hub refuses ${what}: this PC cannot connect until that is fixed`
