@@ -28,10 +28,10 @@ export function RefusalNotice({ store, onOpenSettings }: { store: PanelStore; on
         {banner.refusals.map((r) => (
           <li key={r.index} data-testid="refusal" data-close-code={r.closeCode}>
             <strong>{r.name}</strong> <code>{r.url}</code> closes the connection with{' '}
-            <code title={r.hubSaid ? `The hub said: "${r.hubSaid}"` : undefined}>
+            <code>
               {r.closeCode} {r.codeName}
             </code>
-            : {r.meaning}.
+            : {r.meaning}.{r.hubSaid ? <span className="muted"> The hub said: “{r.hubSaid}”.</span> : null}
           </li>
         ))}
       </ul>
