@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { AgentCache, cacheSummary } from './agent-cache.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-agent-cache-'));
@@ -85,9 +85,10 @@ describe('AgentCache: the last server', () => {
     first.cache.rememberServer({ url: servers[2]!, hub_id: 'hub-2', session_id: 's-9', registered_at: 1234 });
     await new Promise((resolve) => setTimeout(resolve, 20));
     // The start-up found an empty disk; the entry written since is the disk tier's, not the warm start's.
-    const firstRun = cacheSummary(first.cache.metrics());
-    expect(firstRun.warm_start).toMatchObject({ entries: 0, found: 0 });
-    expect(firstRun.tiers.find((t) => t.tier === 'disk')?.entries).toBe(1);
+    expect(cacheSummary(first.cache.metrics()).warm_start).toMatchObject({ entries: 0, found: 0 });
+    // (Counted once LMDB has committed the write: waited for, not timed.)
+    await vi.waitFor(() => expect(cacheSummary(first.cache.metrics()).tiers.find((t) => t.tier === 'disk')?.entries).toBe(1), { timeout: 10_000 });
+    expect(cacheSummary(first.cache.metrics()).warm_start).toMatchObject({ entries: 0, found: 0 });
     await first.cache.close();
     open.splice(open.indexOf(first.cache), 1);
 
