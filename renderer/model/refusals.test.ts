@@ -23,10 +23,10 @@ const closed = (code: number, said: string, at = 5000) => ({
   at,
 });
 
-const snap = (servers: PanelServer[], hasToken = true): Pick<Snapshot, 'servers' | 'agent' | 'settings'> => ({
+const snap = (servers: PanelServer[], hasToken = true, overridden: Snapshot['settings']['overridden'] = []): Pick<Snapshot, 'servers' | 'agent' | 'settings'> => ({
   servers,
   agent: { id: 'pc-017', name: 'Rack 3', version: '0.1.0' },
-  settings: { has_token: hasToken } as Snapshot['settings'],
+  settings: { has_token: hasToken, overridden } as Snapshot['settings'],
 });
 
 describe('hubRefusals (the banner for a hub that refuses this PC)', () => {
@@ -62,6 +62,12 @@ describe('hubRefusals (the banner for a hub that refuses this PC)', () => {
     expect(banner.scope).toBe('some');
     expect(banner.title).toBe("Fallback #1 refuses this PC's token: the agent uses the others, but cannot fall back to it");
     expect(banner.refusals.map((r) => r.index)).toEqual([1]);
+  });
+
+  it('a token set by a flag or the environment is to be replaced there: Settings cannot', () => {
+    const banner = hubRefusals(snap([server(0, { last_error: closed(4403, 'token is for agent "x"') })], true, [{ path: 'agent.token', source: 'FARMLINK_AGENT_TOKEN (environment)' }]))!;
+    expect(banner.steps).toEqual([expect.stringContaining('through FARMLINK_AGENT_TOKEN (environment), which sets its token now, and restart the agent')]);
+    expect(banner.steps[0]).not.toContain('Settings');
   });
 
   it('a version refusal asks for an update, not a token', () => {

@@ -1,6 +1,7 @@
 import type { Snapshot } from '../../protocol/agent-host.js';
 import { CONFIGURATION_CLOSE_CODES, CloseCode, closeCodeName } from '../../protocol/close-codes.js';
 import { serverName } from './labels.js';
+import { overriddenBy } from './settings-draft.js';
 
 /** One server whose hub keeps closing the connection for a reason only a configuration change fixes. */
 export interface Refusal {
@@ -79,8 +80,13 @@ export function hubRefusals(snapshot: Pick<Snapshot, 'servers' | 'agent' | 'sett
 
   const steps: string[] = [];
   if (tokenProblem) {
+    const mint = `On the hub, run \`farmlink token --agent ${snapshot.agent.id}\` (with the hub's FARMLINK_HUB_SECRET)`;
+    // A token given by a flag or the environment wins over the file: Settings cannot replace it.
+    const lockedBy = overriddenBy('agent.token', snapshot.settings.overridden);
     steps.push(
-      `On the hub, run \`farmlink token --agent ${snapshot.agent.id}\` (with the hub's FARMLINK_HUB_SECRET), then paste the token in Settings → This agent → Replace token and press Save and apply.`,
+      lockedBy
+        ? `${mint}, then give it to this agent through ${lockedBy}, which sets its token now, and restart the agent.`
+        : `${mint}, then paste the token in Settings → This agent → Replace token and press Save and apply.`,
     );
   }
   if (versionProblem) steps.push('Update FarmLink on this PC or on the hub so that both run the same version.');
