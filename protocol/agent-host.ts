@@ -85,8 +85,12 @@ export const CacheSummarySchema = z.object({
   evictions: z.number().int().nonnegative(),
   memory_bytes: z.number().int().nonnegative(),
   tiers: z.array(CacheTierSchema),
-  /** Entries loaded into memory from disk at start-up, and how long it took. */
-  warm_start: z.object({ entries: z.number().int().nonnegative(), ms: z.number().nonnegative() }).nullable(),
+  /**
+   * At start-up: the live entries found on disk, how many of them were loaded into memory, and
+   * how long it took. What was written to disk since shows in the disk tier's entries, not here.
+   * Null without a disk tier.
+   */
+  warm_start: z.object({ entries: z.number().int().nonnegative(), found: z.number().int().nonnegative(), ms: z.number().nonnegative() }).nullable(),
 });
 export type CacheSummary = z.infer<typeof CacheSummarySchema>;
 

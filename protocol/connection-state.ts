@@ -129,6 +129,11 @@ export const ConnectionStatsSchema = z.object({
   servers: z.array(ServerStatsSchema),
   last_error: ErrorAtSchema.nullable(),
   last_success_at: EpochMs.nullable(),
+  /**
+   * When the registered connection was last lost (the start of the current outage); null while
+   * connected, and before the first registration (then the outage began when the agent started).
+   */
+  disconnected_since: EpochMs.nullable(),
   last_heartbeat_rtt_ms: z.number().nonnegative().nullable(),
   last_ping_rtt_ms: z.number().nonnegative().nullable(),
   /** Recent heartbeat round trips, oldest first (bounded by count and age). */

@@ -14,14 +14,26 @@ export interface LinkStatus {
   server: { index: number; url: string } | null;
 }
 
+/** What linkStatus and downSince read from ConnectionStats. */
+export type LinkStats = Pick<ConnectionStats, 'disconnected_since' | 'last_success_at'>;
+
+/**
+ * When the current outage began: the moment the registered connection was lost, or the start if
+ * the PC has not had a hub since. Null while connected. A registration long ago says nothing
+ * about how long the link has been down.
+ */
+export function downSince(state: ConnectionState, stats: LinkStats, startedAt: number): number | null {
+  if (state.phase === 'connected') return null;
+  return stats.disconnected_since ?? startedAt;
+}
+
 /**
  * What the person at the PC is told at a glance, the same in the tray and in the panel:
  * green while registered; yellow while a recent loss is being repaired; red once it has lasted
  * OFFLINE_AFTER_MS, or when the agent is stopped.
  */
-export function linkStatus(state: ConnectionState, stats: Pick<ConnectionStats, 'last_success_at'>, startedAt: number, now: number): LinkStatus {
-  const downSince = stats.last_success_at ?? startedAt;
-  const longDown = now - downSince > OFFLINE_AFTER_MS;
+export function linkStatus(state: ConnectionState, stats: LinkStats, startedAt: number, now: number): LinkStatus {
+  const longDown = now - (downSince(state, stats, startedAt) ?? now) > OFFLINE_AFTER_MS;
   switch (state.phase) {
     case 'connected':
       return { tone: 'connected', label: 'Connected', server: state.server };
@@ -37,7 +49,8 @@ export function linkStatus(state: ConnectionState, stats: Pick<ConnectionStats, 
       };
     }
     case 'idle':
-      return { tone: 'reconnecting', label: 'Starting…', server: null };
+      // Idle after a link existed is a hand-over (new settings being applied), not a first start.
+      return { tone: longDown ? 'offline' : 'reconnecting', label: stats.last_success_at === null ? 'Starting…' : 'Reconnecting…', server: null };
     case 'stopping':
     case 'stopped':
       return { tone: 'offline', label: 'Stopped', server: null };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConnectionState } from './connection-state.js';
-import { OFFLINE_AFTER_MS, linkStatus } from './link-status.js';
+import { OFFLINE_AFTER_MS, downSince, linkStatus } from './link-status.js';
 import { QUALITY_THRESHOLDS, connectionQuality } from './quality.js';
 
 const connected: ConnectionState = { phase: 'connected', server: { index: 0, url: 'ws://a' }, since: 0, session_id: 's', hub_id: 'h' };
@@ -30,13 +30,27 @@ describe('connectionQuality (seed 003)', () => {
 
 describe('linkStatus (tray and header)', () => {
   const now = 10_000_000;
+  const hourAgo = now - 3_600_000;
+  const waiting: ConnectionState = { phase: 'reconnecting', next_server: { index: 1, url: 'ws://b' }, next_attempt_at: now + 3_200, delay_ms: 4000, backoff_step: 3 };
   it('is green when connected, yellow with a countdown during a fresh outage, red once it lasts', () => {
-    expect(linkStatus(connected, { last_success_at: now }, 0, now)).toMatchObject({ tone: 'connected', label: 'Connected' });
-    const waiting: ConnectionState = { phase: 'reconnecting', next_server: { index: 1, url: 'ws://b' }, next_attempt_at: now + 3_200, delay_ms: 4000, backoff_step: 3 };
-    expect(linkStatus(waiting, { last_success_at: now - 5_000 }, 0, now)).toEqual({ tone: 'reconnecting', label: 'Reconnecting in 4s', server: { index: 1, url: 'ws://b' } });
-    expect(linkStatus(waiting, { last_success_at: now - OFFLINE_AFTER_MS - 1 }, 0, now)).toMatchObject({ tone: 'offline', label: 'Offline — retrying in 4s' });
+    expect(linkStatus(connected, { last_success_at: now, disconnected_since: null }, 0, now)).toMatchObject({ tone: 'connected', label: 'Connected' });
+    expect(linkStatus(waiting, { last_success_at: hourAgo, disconnected_since: now - 5_000 }, 0, now)).toEqual({ tone: 'reconnecting', label: 'Reconnecting in 4s', server: { index: 1, url: 'ws://b' } });
+    expect(linkStatus(waiting, { last_success_at: hourAgo, disconnected_since: now - OFFLINE_AFTER_MS - 1 }, 0, now)).toMatchObject({ tone: 'offline', label: 'Offline — retrying in 4s' });
     // Never connected since start: counted from the start.
-    expect(linkStatus({ phase: 'connecting', server: { index: 0, url: 'ws://a' }, attempt: 9 }, { last_success_at: null }, now - 2 * OFFLINE_AFTER_MS, now).tone).toBe('offline');
-    expect(linkStatus({ phase: 'stopped' }, { last_success_at: now }, 0, now)).toMatchObject({ tone: 'offline', label: 'Stopped' });
+    expect(linkStatus({ phase: 'connecting', server: { index: 0, url: 'ws://a' }, attempt: 9 }, { last_success_at: null, disconnected_since: null }, now - 2 * OFFLINE_AFTER_MS, now).tone).toBe('offline');
+    expect(linkStatus({ phase: 'stopped' }, { last_success_at: now, disconnected_since: now }, 0, now)).toMatchObject({ tone: 'offline', label: 'Stopped' });
+  });
+
+  it('dates an outage from the moment the link was lost, however long ago it was registered or started', () => {
+    // Registered an hour ago, lost 5 s ago: a fresh outage, not an hour-long one.
+    const stats = { last_success_at: hourAgo, disconnected_since: now - 5_000 };
+    expect(downSince(waiting, stats, hourAgo - 1000)).toBe(now - 5_000);
+    expect(linkStatus({ phase: 'connecting', server: { index: 0, url: 'ws://a' }, attempt: 1 }, stats, hourAgo - 1000, now)).toMatchObject({ tone: 'reconnecting', label: 'Connecting…' });
+    expect(downSince(connected, stats, 0)).toBeNull();
+  });
+
+  it('calls the hand-over between two agents (settings applied) reconnecting, and a first start starting', () => {
+    expect(linkStatus({ phase: 'idle' }, { last_success_at: hourAgo, disconnected_since: now - 100 }, hourAgo, now)).toEqual({ tone: 'reconnecting', label: 'Reconnecting…', server: null });
+    expect(linkStatus({ phase: 'idle' }, { last_success_at: null, disconnected_since: null }, now - 100, now)).toEqual({ tone: 'reconnecting', label: 'Starting…', server: null });
   });
 });

@@ -80,6 +80,18 @@ async function open(url: string, size = { width: 1280, height: 800 }): Promise<P
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 const text = async (page: Page, testId: string) => (await page.getByTestId(testId).first().textContent()) ?? '';
 const numberIn = (s: string) => Number(s.replace(/[^\d.]/g, ''));
+/** "45s", "1m 5s" (the header's durations) in seconds. */
+const seconds = (s: string) => Number(/(\d+)m/.exec(s)?.[1] ?? 0) * 60 + Number(/(\d+)s/.exec(s)?.[1] ?? 0);
+
+/** The timeline as laid out: rows hidden by an inner scroll box, and rows not wholly inside the list. */
+const timelineLayout = (page: Page) =>
+  page.evaluate<{ items: number; hiddenByScroll: number; cut: number }>(`(() => {
+    const list = document.querySelector('[data-testid="timeline"]');
+    const box = list.getBoundingClientRect();
+    const items = [...list.querySelectorAll('[data-testid="timeline-item"]')];
+    const cut = items.filter((item) => { const r = item.getBoundingClientRect(); return r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5; });
+    return { items: items.length, hiddenByScroll: list.scrollHeight - list.clientHeight, cut: cut.length };
+  })()`);
 
 const FAST = `connection:
   heartbeat_interval: 0.5
@@ -116,17 +128,19 @@ describe('the panel in Chromium (headless mode)', () => {
     // registration just recorded there (the last server that worked) counted as a memory entry.
     expect(await page.getByTestId('cache-tier-disk').count()).toBe(1);
     await expect.poll(async () => numberIn((await page.getByTestId('cache-tier-memory').locator('td').nth(2).textContent()) ?? ''), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
-    expect(await text(page, 'cache-warm-start')).toBe('nothing on disk');
+    // The start-up found an empty disk (a first start); the server registered with since is on disk now.
+    expect(await text(page, 'cache-warm-start')).toBe('disk was empty');
+    await expect.poll(async () => numberIn((await page.getByTestId('cache-tier-disk').locator('td').nth(2).textContent()) ?? ''), { timeout: 10_000 }).toBe(1);
     await shot(page, '1-connected');
 
     // The primary dies; the fallback is down too: the agent waits out its backoff, counting down.
     await primary.kill();
     await expect.poll(() => status.getAttribute('data-tone'), { timeout: 10_000 }).toBe('reconnecting');
     await expect.poll(async () => status.textContent(), { timeout: 10_000 }).toMatch(/Reconnecting in \d+s/);
-    const countdown1 = numberIn((await status.textContent())!.replace(/.*in /, ''));
-    await page.waitForTimeout(1100);
-    const label2 = (await status.textContent())!;
-    if (/Reconnecting in \d+s/.test(label2)) expect(numberIn(label2.replace(/.*in /, ''))).toBeLessThan(countdown1);
+    // The countdown goes down by itself (polled: under load a render, or a new backoff, may come between two reads).
+    const countdown = async () => Number(/Reconnecting in (\d+)s/.exec((await status.textContent()) ?? '')?.[1] ?? Infinity);
+    const countdown1 = await countdown();
+    if (countdown1 > 1) await expect.poll(countdown, { timeout: 15_000 }).toBeLessThan(countdown1);
     await shot(page, '2-reconnecting');
 
     // The fallback comes up: it becomes the active server.
@@ -191,6 +205,100 @@ describe('the panel in Chromium (headless mode)', () => {
     expect(saved).toContain('# Rack 3');
     expect(saved).toContain(b.url);
     await shot(page, '7-settings-applied');
+  });
+
+  it('after Save and apply the header says Reconnecting, down since the apply, and keeps the last message and the counters', async () => {
+    const a = await hub();
+    const nextPort = await freePort();
+    const { url } = await agentWithPanel(`server:\n  url: "${a.url}"\nagent:\n  id: pc-apply\n  token: "${await a.agentToken('pc-apply')}"\n${FAST}`);
+    const page = await open(url);
+    const status = page.getByTestId('link-status');
+    await expect.poll(() => status.getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    // Up long enough that a count from the agent's start cannot pass for one from the apply.
+    await expect.poll(async () => seconds(await text(page, 'uptime')), { timeout: 20_000 }).toBeGreaterThanOrEqual(6);
+    const receivedBefore = numberIn(await text(page, 'stat-messages-received'));
+
+    // The new primary is not up yet: the agent leaves A and cannot reach it.
+    await page.getByTestId('tab-settings').click();
+    await page.getByTestId('settings-server-url').fill(`http://127.0.0.1:${nextPort}`);
+    await expect.poll(() => page.getByTestId('settings-save').isDisabled()).toBe(false);
+    const clickedAt = Date.now();
+    await page.getByTestId('settings-save').click();
+    await expect.poll(() => page.getByTestId('settings-saved').isVisible(), { timeout: 10_000 }).toBe(true);
+    await page.getByTestId('tab-overview').click();
+    await expect.poll(async () => text(page, 'active-server'), { timeout: 10_000 }).toContain(`127.0.0.1:${nextPort}`);
+    await expect.poll(async () => status.textContent(), { timeout: 10_000 }).toMatch(/Reconnecting in \d+s|Connecting…/);
+    expect(await status.getAttribute('data-tone')).toBe('reconnecting');
+    expect(await page.getByTestId('uptime').getAttribute('data-kind')).toBe('down');
+    expect(seconds(await text(page, 'uptime'))).toBeLessThanOrEqual(Math.ceil((Date.now() - clickedAt) / 1000));
+    expect(await text(page, 'stat-last-message')).not.toBe('never');
+    expect(numberIn(await text(page, 'stat-messages-received'))).toBeGreaterThanOrEqual(receivedBefore);
+    await shot(page, '7b-after-apply-reconnecting');
+
+    // The new primary comes up: connected, and up since that registration.
+    await hub(nextPort);
+    await expect.poll(() => status.getAttribute('data-tone'), { timeout: 20_000 }).toBe('connected');
+    const registeredBy = Date.now();
+    expect(await page.getByTestId('uptime').getAttribute('data-kind')).toBe('up');
+    expect(seconds(await text(page, 'uptime'))).toBeLessThanOrEqual(Math.ceil((registeredBy - clickedAt) / 1000));
+  });
+
+  it('a hub that refuses this PC\'s token gets a banner saying so and what to do; one that refuses only some servers, other words', async () => {
+    // A hub run with another secret refuses a token signed with the test secret (4401).
+    const refusing = await startHub({ secret: 'another-hub-secret-0123456789-abcdefgh' });
+    cleanups.push(() => refusing.kill());
+    const accepting = await hub();
+    const token = await accepting.agentToken('pc-refused');
+
+    const alone = await agentWithPanel(`server:\n  url: "${refusing.url}"\nagent:\n  id: pc-refused\n  token: "${token}"\n${FAST}`);
+    const page = await open(alone.url);
+    const banner = page.getByTestId('refusal-notice');
+    await expect.poll(() => banner.isVisible(), { timeout: 10_000 }).toBe(true);
+    const words = (await banner.textContent()) ?? '';
+    expect(words).toContain("The hub refuses this PC's token");
+    expect(words).toContain('4401 UNAUTHORIZED');
+    expect(words).toContain(refusing.url);
+    expect(words).toContain('farmlink token --agent pc-refused');
+    expect(words).toContain('Settings → This agent → Replace token');
+    expect(await page.getByTestId('refusal').first().getAttribute('data-close-code')).toBe('4401');
+    await shot(page, '10-hub-refuses-token');
+
+    // The refusing hub first, an accepting fallback after it: connected, and warned about the primary.
+    const some = await agentWithPanel(`server:\n  url: "${refusing.url}"\n  fallback_urls: ["${accepting.url}"]\nagent:\n  id: pc-refused\n  token: "${token}"\n${FAST}`);
+    const page2 = await open(some.url);
+    await expect.poll(() => page2.getByTestId('link-status').getAttribute('data-tone'), { timeout: 15_000 }).toBe('connected');
+    await expect.poll(async () => (await page2.getByTestId('refusal-notice').textContent()) ?? '', { timeout: 10_000 }).toContain("Primary refuses this PC's token: the agent uses the others");
+    await shot(page2, '11-primary-refuses-token');
+  });
+
+  it('the timeline shows whole rows at every usual window size, and all of them on request', async () => {
+    const h = await hub();
+    const { url } = await agentWithPanel(`server:\n  url: "${h.url}"\nagent:\n  id: pc-timeline\n  token: "${await h.agentToken('pc-timeline')}"\n${FAST}`);
+    const page = await open(url);
+    const registrations = () => h.logs.filter((l) => l.agent_id === 'pc-timeline' && typeof l.msg === 'string' && l.msg.includes('registered')).length;
+    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    // Enough transitions (two rows per reconnect) for more rows than the first page shows.
+    for (let i = 0; i < 7; i += 1) {
+      await expect.poll(() => page.getByTestId('reconnect-now').isEnabled(), { timeout: 10_000 }).toBe(true);
+      await page.getByTestId('reconnect-now').click();
+      await expect.poll(registrations, { timeout: 10_000 }).toBeGreaterThanOrEqual(i + 2);
+    }
+    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    for (const size of [
+      { width: 1280, height: 800 },
+      { width: 1024, height: 700 },
+      { width: 800, height: 600 },
+    ]) {
+      await page.setViewportSize(size);
+      await page.getByTestId('timeline').scrollIntoViewIfNeeded();
+      const layout = await timelineLayout(page);
+      expect(layout, `timeline at ${size.width}×${size.height}`).toMatchObject({ hiddenByScroll: 0, cut: 0 });
+      expect(layout.items).toBeGreaterThan(0);
+      await page.locator('.card-timeline').screenshot({ path: path.join(ARTIFACTS, `12-timeline-${size.width}x${size.height}.png`) });
+    }
+    await page.getByTestId('timeline-more').click();
+    await expect.poll(async () => (await timelineLayout(page)).items).toBeGreaterThanOrEqual(16);
+    expect(await timelineLayout(page)).toMatchObject({ hiddenByScroll: 0, cut: 0 });
   });
 
   it('is readable at 1024×700 too', async () => {

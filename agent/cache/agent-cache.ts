@@ -106,6 +106,6 @@ export function cacheSummary(m: CacheMetricsSnapshot): CacheSummary {
     evictions: m.tiers.memory.evictions,
     memory_bytes: Math.max(0, Math.round(m.tiers.memory.bytes)),
     tiers,
-    warm_start: m.warmStart ? { entries: m.warmStart.entries, ms: Math.round(m.warmStart.ms * 100) / 100 } : null,
+    warm_start: m.warmStart ? { entries: m.warmStart.entries, found: m.warmStart.found, ms: Math.round(m.warmStart.ms * 100) / 100 } : null,
   };
 }

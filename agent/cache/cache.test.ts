@@ -493,9 +493,14 @@ describe('MultiTierCache with a disk tier', () => {
     await closeCache(second);
 
     const third = createCache({ clock, disk: { path: dir }, memory: { maxEntries: 1000, policy: 'lru' } });
-    expect(third.metrics().warmStart?.entries).toBe(2);
+    expect(third.metrics().warmStart).toMatchObject({ entries: 2, found: 2 });
     expect(await third.get('tagged-after', { allowStale: true })).toBeUndefined();
     expect(await third.get('live-1')).toBe('one');
+    await closeCache(third);
+
+    // A memory smaller than the disk: the warm start says how many it found and how many it took.
+    const small = createCache({ clock, disk: { path: dir }, memory: { maxEntries: 1 } });
+    expect(small.metrics().warmStart).toMatchObject({ entries: 1, found: 2 });
   });
 
   it('without warmStart, memory starts empty and reads come from disk', async () => {

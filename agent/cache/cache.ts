@@ -74,7 +74,12 @@ export interface CacheMetricsSnapshot {
   staleServed: number;
   softTimeouts: number;
   hardTimeouts: number;
-  warmStart: { entries: number; ms: number } | null;
+  /**
+   * The start-up warming: `found` live records were on disk then, `entries` of them were loaded
+   * into memory (fewer when memory is smaller, or a value too large for it). Disk entries written
+   * since are not in it. Null without a disk tier, or with warming off.
+   */
+  warmStart: { entries: number; found: number; ms: number } | null;
 }
 
 interface Found<V> {
@@ -114,7 +119,7 @@ export class MultiTierCache {
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly counters = { redis: tierCounters(), disk: tierCounters() } satisfies Record<'redis' | 'disk', TierCounters>;
   private readonly totals = { hits: 0, misses: 0, loads: 0, loadErrors: 0, singleFlightJoins: 0, staleServed: 0, softTimeouts: 0, hardTimeouts: 0 };
-  private warm: { entries: number; ms: number } | null = null;
+  private warm: { entries: number; found: number; ms: number } | null = null;
   private pendingBus: BusMessage | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly memoryLatency = new LatencyHistogram();
@@ -582,7 +587,7 @@ export class MultiTierCache {
       if (size > this.maxValueBytes) continue;
       if (this.memory.set(key, record, { size, removeAt: record.staleUntil })) loaded += 1;
     }
-    this.warm = { entries: loaded, ms: this.clock.monotonic() - started };
+    this.warm = { entries: loaded, found: live.length, ms: this.clock.monotonic() - started };
     if (loaded > 0) this.log.info({ cache: this.name, entries: loaded, ms: Math.round(this.warm.ms) }, `Cache ${this.name}: warmed ${loaded} entries from disk`);
   }
 }

@@ -47,6 +47,24 @@ describe('ConnectionStatsTracker', () => {
     expect(s.last_error).toMatchObject({ code: 'connect_refused', at: 1_704_300_000_123 });
   });
 
+  it('dates the outage from the loss of the registered connection, not from the registration nor from failed dials', () => {
+    const stats = new ConnectionStatsTracker(['ws://a', 'ws://b'], systemClock);
+    expect(stats.snapshot().disconnected_since).toBeNull(); // never connected: the caller counts from the start
+    stats.attempt(0);
+    stats.registered({ index: 0, url: 'ws://a' });
+    vi.advanceTimersByTime(3_600_000);
+    stats.disconnected();
+    const lostAt = 1_704_300_000_123 + 3_600_000;
+    expect(stats.snapshot()).toMatchObject({ disconnected_since: lostAt, last_success_at: 1_704_300_000_123, connected_at: null });
+    vi.advanceTimersByTime(5_000);
+    stats.attempt(1);
+    stats.failure(1, { code: 'connect_refused', message: 'refused' });
+    stats.disconnected(); // a dial that never registered does not move the outage's start
+    expect(stats.snapshot().disconnected_since).toBe(lostAt);
+    stats.registered({ index: 1, url: 'ws://b' });
+    expect(stats.snapshot().disconnected_since).toBeNull();
+  });
+
   it('keeps heartbeat round trips for the window only, and at most the sample cap', () => {
     const stats = new ConnectionStatsTracker(['ws://a'], systemClock, { rttWindowMs: 1000, rttMaxSamples: 3 });
     for (let i = 0; i < 5; i += 1) {

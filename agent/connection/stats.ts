@@ -23,6 +23,7 @@ export class ConnectionStatsTracker {
   private server: ServerRef | null = null;
   private lastError: ErrorAt | null = null;
   private lastSuccessAt: number | null = null;
+  private disconnectedSince: number | null = null;
   private lastHeartbeatRtt: number | null = null;
   private lastPingRtt: number | null = null;
   private readonly rtt: RttSample[] = [];
@@ -69,6 +70,7 @@ export class ConnectionStatsTracker {
     this.registrations += 1;
     this.connectedAt = now;
     this.lastSuccessAt = now;
+    this.disconnectedSince = null;
     this.server = server;
     const s = this.servers[server.index];
     if (s) {
@@ -78,6 +80,8 @@ export class ConnectionStatsTracker {
   }
 
   disconnected(): void {
+    // Only the end of a registered connection starts an outage; a failed dial during one does not.
+    if (this.connectedAt !== null) this.disconnectedSince = this.clock.now();
     this.connectedAt = null;
     this.server = null;
   }
@@ -131,6 +135,7 @@ export class ConnectionStatsTracker {
       servers: this.servers.map((s) => ({ ...s, last_error: s.last_error ? { ...s.last_error } : null })),
       last_error: this.lastError ? { ...this.lastError } : null,
       last_success_at: this.lastSuccessAt,
+      disconnected_since: this.disconnectedSince,
       last_heartbeat_rtt_ms: this.lastHeartbeatRtt,
       last_ping_rtt_ms: this.lastPingRtt,
       heartbeat_rtt: this.rtt.map((s) => ({ ...s })),

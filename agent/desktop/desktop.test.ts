@@ -31,7 +31,7 @@ describe('trayModel', () => {
   it('shows the state in the icon and the tooltip, with the server in use', () => {
     const now = 1_000_000;
     const s = snapshot({ phase: 'connected', server: { index: 1, url: 'wss://b/api/v1/pc/ws' }, since: 0, session_id: 'x', hub_id: 'h' }, now);
-    s.stats = { last_success_at: now } as Snapshot['stats'];
+    s.stats = { last_success_at: now, disconnected_since: null } as Snapshot['stats'];
     const model = trayModel(s, { startAtLogin: false, now });
     expect(model.icon).toBe('connected');
     expect(model.tooltip).toBe('FarmLink: Connected — fallback #1: https://b');
@@ -40,7 +40,7 @@ describe('trayModel', () => {
   it('never puts a ticking countdown in the tray, which is only redrawn on changes', () => {
     const now = 1_000_000;
     const s = snapshot({ phase: 'reconnecting', next_server: { index: 0, url: 'wss://a/api/v1/pc/ws' }, next_attempt_at: now + 5000, delay_ms: 5000, backoff_step: 2 }, now - 10_000);
-    s.stats = { last_success_at: now - 10_000 } as Snapshot['stats'];
+    s.stats = { last_success_at: now - 3_600_000, disconnected_since: now - 10_000 } as Snapshot['stats'];
     const model = trayModel(s, { startAtLogin: true, now });
     expect(model.icon).toBe('reconnecting');
     expect(model.tooltip).toBe('FarmLink: Reconnecting… — primary: https://a');

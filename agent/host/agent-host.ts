@@ -7,7 +7,7 @@ import {
   type ThroughputSample,
 } from '../../protocol/agent-host.js';
 import type { AgentConfig } from '../../protocol/config.js';
-import type { ConnectionEvent, ConnectionStats, RttSample } from '../../protocol/connection-state.js';
+import type { ConnectionEvent, ConnectionState, ConnectionStats } from '../../protocol/connection-state.js';
 import { connectionQuality } from '../../protocol/quality.js';
 import { Agent, type AgentDeps } from '../agent.js';
 import { AgentCache, cacheSummary } from '../cache/agent-cache.js';
@@ -19,6 +19,7 @@ import { ConfigError, errorInfo } from '../errors.js';
 import { TypedEmitter } from '../events.js';
 import { AGENT_VERSION } from '../version.js';
 import { HostFailure, type AgentHostHandlers } from './call-router.js';
+import { NOTHING_CARRIED, withCarried, type CarriedStats } from './carried-stats.js';
 import type { LogBuffer } from './log-buffer.js';
 import { dialLocalHub, isLocalHubUrl, type LocalHub } from './local-hub.js';
 import { panelServers } from './server-status.js';
@@ -59,19 +60,6 @@ export interface HostEvents extends Record<string, unknown> {
   log: LogEntry;
 }
 
-/** What one agent accumulated, carried into the next when settings replace it. */
-interface CarryOver {
-  messages_sent: number;
-  messages_received: number;
-  bytes_sent: number;
-  bytes_received: number;
-  reconnect_count: number;
-  heartbeat_rtt: RttSample[];
-  heartbeat_lost: number[];
-}
-
-const EMPTY_CARRY: CarryOver = { messages_sent: 0, messages_received: 0, bytes_sent: 0, bytes_received: 0, reconnect_count: 0, heartbeat_rtt: [], heartbeat_lost: [] };
-
 /**
  * The agent as the panel sees it: one object with a snapshot, a stream of changes and the
  * commands (reconnect now, set mode, save settings, tail logs). The Electron main process and
@@ -89,7 +77,9 @@ export class AgentHost {
   private readonly log: Logger;
   private readonly history: ConnectionEvent[] = [];
   private readonly throughput: ThroughputSample[] = [];
-  private carry: CarryOver = EMPTY_CARRY;
+  private carry: CarriedStats = NOTHING_CARRIED;
+  /** Set while new settings replace the agent: the old one stopping is a hand-over, not a stop. */
+  private applying = false;
   private unsubscribeAgent: () => void = () => {};
   private throughputTimer: NodeJS.Timeout | undefined;
   private started = false;
@@ -243,7 +233,8 @@ export class AgentHost {
   }
 
   snapshot(): Snapshot {
-    const state = this.agent.state();
+    // The old agent's "stopping" while new settings take over would read as a red "Stopped".
+    const state: ConnectionState = this.applying ? { phase: 'idle' } : this.agent.state();
     const stats = this.statsWithCarry(this.agent.stats());
     return {
       now: this.clock.now(),
@@ -307,31 +298,25 @@ export class AgentHost {
 
   private async replaceAgent(next: { agent: Agent; unsubscribe: () => void }, settings: AgentSettings): Promise<void> {
     const old = this.agent;
-    await old.connection.stop('Applying new settings');
-    this.unsubscribeAgent();
-    this.carry = this.statsWithCarry(old.stats(), 1);
-    this.settings = settings;
-    this.agent = next.agent;
-    this.unsubscribeAgent = next.unsubscribe;
+    this.applying = true;
+    try {
+      await old.connection.stop('Applying new settings');
+      this.unsubscribeAgent();
+      this.carry = this.statsWithCarry(old.stats(), true);
+      this.settings = settings;
+      this.agent = next.agent;
+      this.unsubscribeAgent = next.unsubscribe;
+    } finally {
+      this.applying = false;
+    }
     this.events.emit('changed', undefined);
     // New settings start at their primary: the last server of the old settings means nothing to them.
     if (this.started) this.agent.start({ resume: false });
   }
 
   /** The current agent's stats plus what earlier agents (before a settings change) accumulated. */
-  private statsWithCarry(stats: ConnectionStats, extraReconnects = 0): ConnectionStats & CarryOver {
-    const cutoff = this.clock.now() - HISTORY_MS;
-    const registeredOnce = stats.reconnect_count > 0 || stats.last_success_at !== null;
-    return {
-      ...stats,
-      messages_sent: stats.messages_sent + this.carry.messages_sent,
-      messages_received: stats.messages_received + this.carry.messages_received,
-      bytes_sent: stats.bytes_sent + this.carry.bytes_sent,
-      bytes_received: stats.bytes_received + this.carry.bytes_received,
-      reconnect_count: stats.reconnect_count + this.carry.reconnect_count + (extraReconnects && registeredOnce ? extraReconnects : 0),
-      heartbeat_rtt: [...this.carry.heartbeat_rtt.filter((s) => s.at >= cutoff), ...stats.heartbeat_rtt],
-      heartbeat_lost: [...this.carry.heartbeat_lost.filter((at) => at >= cutoff), ...stats.heartbeat_lost],
-    };
+  private statsWithCarry(stats: ConnectionStats, replacing = false): ConnectionStats {
+    return withCarried(this.carry, stats, { historyCutoff: this.clock.now() - HISTORY_MS, replacing });
   }
 
   private sampleThroughput(): void {
@@ -350,4 +335,4 @@ export class AgentHost {
 }
 
 const ENHANCED_UNAVAILABLE =
-  'Enhanced mode (seed 003: batched frames, acknowledged resume after a reconnect) is not built yet; the agent runs in legacy mode, which every hub speaks.';
+  'Enhanced mode (batched frames, durable outbox) is not available in this build yet; the agent runs in legacy mode, which every hub speaks.';

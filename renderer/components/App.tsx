@@ -8,6 +8,7 @@ import { LogTail } from './LogTail.js';
 import { Notice } from './Notice.js';
 import { Overview } from './Overview.js';
 import { PanelLinkNotice } from './PanelLinkNotice.js';
+import { RefusalNotice } from './RefusalNotice.js';
 import { SettingsForm } from './SettingsForm.js';
 import { Tabs, type TabId } from './Tabs.js';
 
@@ -43,6 +44,7 @@ export function App({ store }: { store: PanelStore }) {
           </Notice>
         ) : null}
         {hasSnapshot && link !== 'open' ? <PanelLinkNotice link={link} lastSeenAt={lastSeenAt} /> : null}
+        <RefusalNotice store={store} onOpenSettings={tab !== 'settings' ? () => setTab('settings') : undefined} />
         {localHubUrl ? (
           <Notice
             kind="warn"

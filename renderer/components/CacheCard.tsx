@@ -1,9 +1,15 @@
 import type { ReactNode } from 'react';
 import { useStore } from 'zustand';
+import { hitRatioText, warmStartText } from '../model/cache-labels.js';
 import { formatBytes } from '../model/format.js';
 import type { PanelStore } from '../store/panel-store.js';
 
 const TIER_LABEL = { memory: 'Memory', redis: 'Redis', disk: 'Disk' } as const;
+const TIER_HINT = {
+  memory: 'Fastest; emptied when the agent stops',
+  redis: 'Shared with other processes',
+  disk: "Kept across restarts, in the data directory's cache folder",
+} as const;
 
 /**
  * The agent's cache (slow command results, the last server that worked): whether it is earning its
@@ -21,23 +27,34 @@ export function CacheCard({ store }: { store: PanelStore }) {
       </CacheFrame>
     );
   }
-  const ratio = cache.hit_ratio === null ? '—' : `${(cache.hit_ratio * 100).toFixed(cache.hit_ratio === 1 ? 0 : 1)} %`;
+  const ratio = hitRatioText(cache);
+  const warm = warmStartText(cache);
   return (
-    <CacheFrame hint="command results for a moment; the last server across restarts">
+    <CacheFrame hint="Keeps command answers (such as the device list) for a moment, and the last server that worked across restarts">
       <table className="stats">
         <thead>
           <tr>
             <td />
-            <th scope="col">Hits</th>
-            <th scope="col">Misses</th>
-            <th scope="col">Entries</th>
-            <th scope="col">Errors</th>
+            <th scope="col" title="Lookups this part of the cache answered (hits)">
+              Answered
+            </th>
+            <th scope="col" title="Lookups it could not answer, so the next part or the command itself was asked (misses)">
+              Not found
+            </th>
+            <th scope="col" title="Entries it holds now">
+              Stored now
+            </th>
+            <th scope="col" title="Reads or writes of it that failed">
+              Errors
+            </th>
           </tr>
         </thead>
         <tbody>
           {cache.tiers.map((tier) => (
             <tr key={tier.tier} data-testid={`cache-tier-${tier.tier}`}>
-              <th scope="row">{TIER_LABEL[tier.tier]}</th>
+              <th scope="row" title={TIER_HINT[tier.tier]}>
+                {TIER_LABEL[tier.tier]}
+              </th>
               <td className="num">{tier.hits.toLocaleString('en-US')}</td>
               <td className="num">{tier.misses.toLocaleString('en-US')}</td>
               <td className="num">{tier.entries === null ? '—' : tier.entries.toLocaleString('en-US')}</td>
@@ -48,25 +65,33 @@ export function CacheCard({ store }: { store: PanelStore }) {
       </table>
       <dl className="facts">
         <div>
-          <dt>Hit ratio</dt>
-          <dd className="num" data-testid="cache-hit-ratio">
-            {ratio}
+          <dt title={ratio.detail}>Answered from the cache</dt>
+          <dd className="num" data-testid="cache-hit-ratio" title={ratio.detail}>
+            {ratio.text}
           </dd>
         </div>
         <div>
-          <dt title="Loader runs (e.g. adb calls), and the requests that shared a run already going">Loads / shared</dt>
+          <dt title="Times an answer had to be produced afresh, e.g. an adb run (cache loads)">Commands run</dt>
           <dd className="num" data-testid="cache-loads">
-            {cache.loads} / {cache.single_flight_joins}
+            {cache.loads.toLocaleString('en-US')}
           </dd>
         </div>
         <div>
-          <dt>In memory</dt>
+          <dt title="Requests that came while the same command was already running and got its answer instead of running it again (single-flight joins)">Requests that shared a run</dt>
+          <dd className="num" data-testid="cache-shared">
+            {cache.single_flight_joins.toLocaleString('en-US')}
+          </dd>
+        </div>
+        <div>
+          <dt title="Memory the cached entries take in the agent">Memory used</dt>
           <dd className="num">{formatBytes(cache.memory_bytes)}</dd>
         </div>
         <div>
-          <dt>Warm start</dt>
-          <dd className="num" data-testid="cache-warm-start">
-            {cache.warm_start && cache.warm_start.entries > 0 ? `${cache.warm_start.entries} in ${cache.warm_start.ms} ms` : 'nothing on disk'}
+          <dt title="What the agent found on disk when it started and loaded into memory. Entries written since (such as the server it registered with) count under Disk → Stored now.">
+            At start-up
+          </dt>
+          <dd data-testid="cache-warm-start" title={warm.detail}>
+            {warm.text}
           </dd>
         </div>
       </dl>

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { useStore } from 'zustand';
 import type { ConnectionPhase } from '../../protocol/connection-state.js';
 import { linkStatus, type LinkTone } from '../../protocol/link-status.js';
-import { formatDuration } from '../model/format.js';
+import { formatClock, formatDuration } from '../model/format.js';
 import { linkDuration, serverName } from '../model/labels.js';
 import type { PanelStore } from '../store/panel-store.js';
 import { useNow } from './useNow.js';
@@ -66,7 +66,12 @@ export function Header({ store }: { store: PanelStore }) {
       </div>
       <div className="header-uptime">
         <span className="header-caption">{duration.kind === 'up' ? 'Up for' : 'Down for'}</span>
-        <span className="header-figure" data-testid="uptime" data-kind={duration.kind}>
+        <span
+          className="header-figure"
+          data-testid="uptime"
+          data-kind={duration.kind}
+          title={duration.kind === 'up' ? `Registered at ${formatClock(duration.since)}` : `Without a hub since ${formatClock(duration.since)}`}
+        >
           {formatDuration(duration.ms)}
         </span>
       </div>

@@ -6,7 +6,12 @@ import { timelineItems } from '../model/timeline.js';
 import type { PanelStore } from '../store/panel-store.js';
 
 const NO_EVENTS: ConnectionEvent[] = [];
-const FIRST_PAGE = 50;
+/**
+ * Rows shown until asked for all. The list has no scroll box of its own — a box of fixed height
+ * cuts its last row wherever the rows' heights (wrapped reasons) happen to end — so it is this
+ * many whole rows, and the page scrolls.
+ */
+const FIRST_PAGE = 10;
 
 /** What the connection went through, newest first, each with the reason the agent gave. */
 export function Timeline({ store }: { store: PanelStore }) {
@@ -45,8 +50,8 @@ export function Timeline({ store }: { store: PanelStore }) {
         ))}
       </ol>
       {entries.length > FIRST_PAGE ? (
-        <button type="button" className="button button-quiet timeline-more" onClick={() => setShowAll(!showAll)}>
-          {showAll ? 'Show fewer' : `Show all ${entries.length}`}
+        <button type="button" className="button button-quiet timeline-more" data-testid="timeline-more" onClick={() => setShowAll(!showAll)}>
+          {showAll ? `Show the newest ${FIRST_PAGE}` : `Show all ${entries.length}`}
         </button>
       ) : null}
     </section>

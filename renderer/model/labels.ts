@@ -1,4 +1,5 @@
 import type { ServerStatus, Snapshot } from '../../protocol/agent-host.js';
+import { downSince } from '../../protocol/link-status.js';
 import { QUALITY_THRESHOLDS, type QualityLevel } from '../../protocol/quality.js';
 
 /** Every coloured thing in the panel maps to one of these, and always comes with words. */
@@ -39,11 +40,13 @@ export function qualityRules(): string[] {
 }
 
 /**
- * The header's time figure: how long the link has been up, or how long it has been down
- * (since the last success, or since the agent started if it never had one).
+ * The header's time figure: how long the link has been up, or how long it has been down (since
+ * the connection was lost, or since the agent started if it never had one) — the same moment
+ * the header's colour is judged from.
  */
-export function linkDuration(snapshot: Pick<Snapshot, 'state' | 'stats' | 'started_at'>, now: number): { kind: 'up' | 'down'; ms: number } {
+export function linkDuration(snapshot: Pick<Snapshot, 'state' | 'stats' | 'started_at'>, now: number): { kind: 'up' | 'down'; ms: number; since: number } {
   const { state } = snapshot;
-  if (state.phase === 'connected') return { kind: 'up', ms: Math.max(0, now - state.since) };
-  return { kind: 'down', ms: Math.max(0, now - (snapshot.stats.last_success_at ?? snapshot.started_at)) };
+  if (state.phase === 'connected') return { kind: 'up', ms: Math.max(0, now - state.since), since: state.since };
+  const since = downSince(state, snapshot.stats, snapshot.started_at) ?? now;
+  return { kind: 'down', ms: Math.max(0, now - since), since };
 }

@@ -35,6 +35,7 @@ export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
       servers: [],
       last_error: null,
       last_success_at: 950_000,
+      disconnected_since: null,
       last_heartbeat_rtt_ms: 2,
       last_ping_rtt_ms: 1,
       heartbeat_rtt: [{ at: 999_000, rtt_ms: 2 }],
@@ -79,7 +80,7 @@ export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
         { tier: 'memory', hits: 2, misses: 2, entries: 2, errors: 0 },
         { tier: 'disk', hits: 0, misses: 2, entries: 1, errors: 0 },
       ],
-      warm_start: { entries: 1, ms: 0.4 },
+      warm_start: { entries: 1, found: 1, ms: 0.4 },
     },
     ...overrides,
   };
