@@ -42,7 +42,7 @@ Options (times in seconds, fractions allowed):
   --command-timeout S        default wait for a command result via the admin API [30]
   --per-message-deflate      enable compression (off by default: it costs memory per connection)
   --redis-url URL            Redis shared by this farm's hubs (redis:// or rediss://)  [FARMLINK_REDIS_URL]
-  --redis-cluster H:P,H:P    Redis Cluster seed nodes instead of --redis-url  [FARMLINK_REDIS_CLUSTER]
+  --redis-cluster H:P,H:P    Redis Cluster nodes to start from, instead of --redis-url  [FARMLINK_REDIS_CLUSTER]
   --redis-prefix P           prefix of every key written to Redis [farmlink:]
   --registry-ttl S           a shared registry entry lapses this long after its hub last confirmed it [90]
   --log-level L              ${LOG_LEVELS.join('|')} [info]
@@ -63,7 +63,7 @@ export function logLevelFlag(value: string | undefined): LogLevel {
   return value as LogLevel;
 }
 
-/** "host:port,host:port" → cluster seed nodes. */
+/** "host:port,host:port" → the cluster nodes to start from. */
 export function clusterFlag(value: string | undefined): Array<{ host: string; port: number }> | undefined {
   if (value === undefined) return undefined;
   return value.split(',').map((part) => {

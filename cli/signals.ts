@@ -1,6 +1,6 @@
 /**
  * First SIGINT/SIGTERM runs the graceful path; a second one while it runs exits at once.
- * Nothing else stops the process (seed 000: the agent only stops on a signal).
+ * Nothing else stops the process: the agent only stops on a signal (docs/failure-scenarios.md).
  */
 export function onShutdownSignal(graceful: (signal: NodeJS.Signals) => Promise<void>, forced: (signal: NodeJS.Signals) => void): void {
   let stopping = false;

@@ -3,7 +3,7 @@ import { AGENT_ID_PATTERN } from './messages.js';
 import { isServerUrl } from './server-url.js';
 
 /**
- * The agent's YAML configuration file (seed 000's keys, plus ours). Times are in seconds and
+ * The agent's YAML configuration file (README.md → Configuration lists every key). Times are in seconds and
  * may be fractional, so tests can run with millisecond timings. The same schema validates the
  * panel's Settings form, so an error there reads exactly like an error in the file.
  */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The agent's connection as the outside world sees it: its state machine, the transitions
- * with their reasons, and ConnectionStats (seed 000 plus per-server detail). Timestamps are
+ * with their reasons, and ConnectionStats (the connection's counters plus per-server detail). Timestamps are
  * epoch milliseconds; durations are milliseconds.
  */
 
@@ -116,7 +116,7 @@ export const RttSampleSchema = z.object({ at: EpochMs, rtt_ms: z.number().nonneg
 export type RttSample = z.infer<typeof RttSampleSchema>;
 
 export const ConnectionStatsSchema = z.object({
-  // seed 000's ConnectionStats
+  // the connection's counters
   connected_at: EpochMs.nullable(),
   last_message_at: EpochMs.nullable(),
   reconnect_count: z.number().int().nonnegative(),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Legacy-mode wire messages (seed 000): one JSON object per WebSocket text frame.
+ * Legacy-mode wire messages (docs/protocol.md): one JSON object per WebSocket text frame.
  * Objects are not strict: a peer ignores fields it does not know, so either side can add
  * optional fields without breaking older builds.
  */
@@ -37,7 +37,7 @@ export const HelloSchema = z.object({
 
 export const HeartbeatSchema = z.object({
   type: z.literal('heartbeat'),
-  /** Echoed in the ack so the agent can match it; absent from seed-000 agents. */
+  /** Echoed in the ack so the agent can match it; older agents may leave it out. */
   seq: z.number().int().nonnegative().optional(),
   cpu_usage: Percent,
   ram_usage: Percent,

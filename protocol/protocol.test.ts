@@ -5,7 +5,7 @@ import { isServerUrl, redactUrl, toAgentEndpoint } from './server-url.js';
 
 describe('server URLs', () => {
   it('maps http(s) base URLs onto the agent endpoint and keeps ws(s) URLs as written', () => {
-    expect(toAgentEndpoint('https://adb.leetpc.com')).toBe('wss://adb.leetpc.com/api/v1/pc/ws');
+    expect(toAgentEndpoint('https://adb.example.com')).toBe('wss://adb.example.com/api/v1/pc/ws');
     expect(toAgentEndpoint('http://192.168.1.100:8000')).toBe('ws://192.168.1.100:8000/api/v1/pc/ws');
     expect(toAgentEndpoint('https://example.com/farm/')).toBe('wss://example.com/farm/api/v1/pc/ws');
     expect(toAgentEndpoint('wss://hub.example.com/custom/path?x=1')).toBe('wss://hub.example.com/custom/path?x=1');
@@ -22,7 +22,7 @@ describe('server URLs', () => {
 });
 
 describe('wire messages', () => {
-  it('accepts seed 000\'s heartbeat as written (no seq)', () => {
+  it('accepts a heartbeat without seq, as older agents send it', () => {
     expect(AgentMessageSchema.safeParse({ type: 'heartbeat', cpu_usage: 45, ram_usage: 60, timestamp: 1704300000000 }).success).toBe(true);
   });
 

@@ -6,7 +6,7 @@ import { QUALITY_THRESHOLDS, connectionQuality } from './quality.js';
 const connected: ConnectionState = { phase: 'connected', server: { index: 0, url: 'ws://a' }, since: 0, session_id: 's', hub_id: 'h' };
 const rtts = (...values: number[]) => values.map((rtt_ms, i) => ({ at: 1000 + i, rtt_ms }));
 
-describe('connectionQuality (seed 003)', () => {
+describe('connectionQuality', () => {
   it('is excellent under 100 ms median with no loss, good under 300 ms with ≤ 10 % loss, poor beyond', () => {
     expect(connectionQuality(connected, { heartbeat_rtt: rtts(20, 30, 40), heartbeat_lost: [] }).level).toBe('excellent');
     expect(connectionQuality(connected, { heartbeat_rtt: rtts(120, 150, 200), heartbeat_lost: [] }).level).toBe('good');

@@ -3,9 +3,9 @@ import type { ConnectionState, ConnectionStats } from './connection-state.js';
 export type QualityLevel = 'excellent' | 'good' | 'poor' | 'disconnected';
 
 /**
- * Connection quality (seed 003's Excellent / Good / Poor / Disconnected), from the most recent
+ * Connection quality (Excellent / Good / Poor / Disconnected), from the most recent
  * heartbeats: their median round trip and the share that got no ack within one interval.
- * Seed 003 targets message latency under 100 ms, hence the first threshold.
+ * FarmLink aims at message latency under 100 ms, hence the first threshold.
  */
 export const QUALITY_THRESHOLDS = {
   /** How many of the latest heartbeats are judged. */

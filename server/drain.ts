@@ -25,7 +25,7 @@ export interface DrainResult {
 }
 
 /**
- * Seed 004's graceful shutdown: warn everyone, then wait until all have left or the timeout
+ * The hub's graceful shutdown (docs/failure-scenarios.md, a hub deploy): warn everyone, then wait until all have left or the timeout
  * passes, logging progress; at the timeout close the rest. New connections are refused by the
  * caller (with 1001) for the whole time.
  */

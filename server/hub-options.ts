@@ -45,7 +45,7 @@ export const HubOptionsSchema = z
     command_timeout_ms: ms('the command timeout').default(30_000),
     per_message_deflate: z.boolean().default(false),
     /**
-     * Redis shared by the hubs of one farm (a single node by URL, or a cluster by its seed nodes):
+     * Redis shared by the hubs of one farm (a single node by URL, or a cluster by the nodes to start from):
      * the agent registry is shared through it, so any hub can say where an agent is connected.
      * Optional: without it each hub knows only its own agents.
      */

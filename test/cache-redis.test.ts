@@ -5,7 +5,7 @@ import { busSubscribers, cleanUpAfterEach, openCache, PeerProcess, rawClient, re
 import { sleep, waitUntil } from './helpers/wait.js';
 
 /**
- * The multi-tier cache (seed 002) against real redis-server processes: tiers in every
+ * The multi-tier cache against real redis-server processes: tiers in every
  * combination, two processes sharing L2, Redis killed and paused mid-run, warm start from L3,
  * single-flight with the Redis tier, values through Redis, key prefixes. Faults are real: SIGKILL,
  * SIGSTOP, FLUSHALL.

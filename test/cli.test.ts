@@ -234,7 +234,7 @@ describe('farmlink hub', () => {
 });
 
 describe('farmlink agent process', () => {
-  it('logs as seed 000 shows, writes a rotating log file, and SIGTERM disconnects gracefully as the hub sees it', async () => {
+  it('logs as the README shows, writes a rotating log file, and SIGTERM disconnects gracefully as the hub sees it', async () => {
     const hub = await startHub();
     children.push(hub);
     const dataDir = path.join(tmp, 'agent-data');

@@ -8,7 +8,7 @@ import { freePort } from './helpers/ports.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
 /**
- * Seed 000's failure scenarios (Сценарии 1–4, Тестирование 1–3) against real hub processes on
+ * The agent's failure scenarios (docs/failure-scenarios.md) against real hub processes on
  * loopback, with millisecond timings. Faults are real: closed ports, SIGKILL, SIGTERM, and a TCP
  * proxy that blackholes traffic.
  */
@@ -48,8 +48,8 @@ function dialPlan(events: readonly ConnectionEvent[]): string[] {
   });
 }
 
-describe('failover (seed 000 scenarios)', () => {
-  it('scenario 1: primary refusing connections → registered on the first fallback, without waiting', async () => {
+describe('failover', () => {
+  it('primary refusing connections → registered on the first fallback, without waiting', async () => {
     const fallback = await hub();
     const a = await agent({ servers: [await closedPortUrl(), fallback.url] });
     await a.registeredOn(1);
@@ -60,7 +60,7 @@ describe('failover (seed 000 scenarios)', () => {
     await fallback.waitForLog('agent registered', (l) => typeof l.msg === 'string' && l.msg.includes('registered from'));
   });
 
-  it('scenario 1: primary that never answers (connect timeout) → fallback', async () => {
+  it('primary that never answers (connect timeout) → fallback', async () => {
     const fallback = await hub();
     const nowhere = await proxy(await freePort());
     nowhere.setMode('blackhole'); // accepts TCP, never forwards: the WebSocket handshake never completes
@@ -71,7 +71,7 @@ describe('failover (seed 000 scenarios)', () => {
     expect(registered.at - timedOut!.at).toBeGreaterThanOrEqual(0);
   });
 
-  it('scenario 2: all servers down → rounds over every server with a growing backoff; registers as soon as one comes up', async () => {
+  it('all servers down → rounds over every server with a growing backoff; registers as soon as one comes up', async () => {
     const ports = [await freePort(), await freePort(), await freePort()];
     const a = await agent({ servers: ports.map((p) => `http://127.0.0.1:${p}`) });
     await a.transition('third backoff wait', (e) => e.to.phase === 'reconnecting' && e.to.backoff_step === 3, 10_000, 0);
@@ -96,7 +96,7 @@ describe('failover (seed 000 scenarios)', () => {
     expect(a.agent.stats().servers.map((s) => s.attempts).every((n) => n >= 3)).toBe(true);
   });
 
-  it('scenario 3 / test 3: hub SIGKILLed mid-session → loss detected, failed over to the fallback at once', async () => {
+  it('hub SIGKILLed mid-session → loss detected, failed over to the fallback at once', async () => {
     const [primary, fallback] = [await hub(), await hub()];
     const a = await agent({ servers: [primary.url, fallback.url] });
     await a.registeredOn(0);
@@ -109,7 +109,7 @@ describe('failover (seed 000 scenarios)', () => {
     expect(registered.at).toBeGreaterThanOrEqual(lost.at);
   });
 
-  it('scenario 4 / test 2: traffic blackholed (no RST, no FIN) → dead connection detected by ping/heartbeat deadline; back when traffic flows', async () => {
+  it('traffic blackholed (no RST, no FIN) → dead connection detected by ping/heartbeat deadline; back when traffic flows', async () => {
     const h = await hub();
     const path = await proxy(h.port);
     const a = await agent({ servers: [path.url] });
@@ -138,7 +138,7 @@ describe('failover (seed 000 scenarios)', () => {
     expect(['ping_timeout', 'heartbeat_timeout']).toContain(lost.reason.code);
   });
 
-  it('test 1: hub SIGTERM → it drains: agents move to the fallback before the hub exits', async () => {
+  it('hub SIGTERM → it drains: agents move to the fallback before the hub exits', async () => {
     const [primary, fallback] = [await hub(), await hub()];
     const agents = await Promise.all([1, 2, 3].map(() => agent({ servers: [primary.url, fallback.url] })));
     await Promise.all(agents.map((a) => a.registeredOn(0)));

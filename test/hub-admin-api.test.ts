@@ -380,7 +380,7 @@ describe('hub admin API: drain', () => {
     expect(health.status).toBe(503);
     expect(health.body).toMatchObject({ status: 'draining' });
 
-    // Registered agents are told, so they move to their next server at once (seed 004).
+    // Registered agents are told, so they move to their next server at once (docs/failure-scenarios.md).
     expect(await watcher.nextFrame('draining')).toMatchObject({ reason: 'deploy 1.2.3' });
     await harness.transition('agent leaves because the hub is draining', (e) => e.reason.code === 'drained', 5000, from);
 

@@ -9,7 +9,7 @@ import { RawClient, errorCount, expectClosedWith, metric, withTimeout } from './
 import { waitUntil } from './helpers/wait.js';
 
 /**
- * Every kind of bad input a peer can send the hub (seed 000's protocol, seed 004's limits) must
+ * Every kind of bad input a peer can send the hub (docs/protocol.md: its messages, limits and close codes) must
  * end that one connection with its documented close code and a reason a person can act on, be
  * counted in farmlink_errors_total{kind}, and cost nobody else anything: a real agent registered
  * on the same hub all along (the "bystander") keeps its session and its heartbeats keep being

@@ -13,7 +13,7 @@ export interface LastServer {
 }
 
 const LAST_SERVER_KEY = 'connection:last-server';
-/** Past this, a restart starts at the primary again as seed 000 says (the old fallback may be long gone). */
+/** Past this, a restart starts at the primary again, the configured order (the old fallback may be long gone). */
 const LAST_SERVER_TTL_MS = 24 * 60 * 60_000;
 
 /**

@@ -99,7 +99,7 @@ const DEFAULTS: Required<Omit<LoadOptions, 'tags' | 'tiers'>> = {
 const NAMESPACE_TAG = (name: string) => `ns:${name}`;
 
 /**
- * The multi-tier cache (seed 002): memory (L1, W-TinyLFU), Redis (L2, shared, optional) and
+ * The multi-tier cache (README.md → The cache): memory (L1, W-TinyLFU), Redis (L2, shared, optional) and
  * disk (L3, LMDB, optional). Reads go memory → Redis → disk and promote what they find; writes go
  * to every tier and tell the other processes to drop their copies. Redis trouble never makes a
  * call wait longer than its time bound: past it, or while the circuit is open, the cache answers

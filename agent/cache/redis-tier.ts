@@ -21,7 +21,7 @@ export interface BusMessage {
 export interface RedisTierOptions {
   /** redis://[:password@]host:port[/db] for a single node… */
   url?: string | undefined;
-  /** …or the seed nodes of a Redis Cluster. */
+  /** …or the nodes of a Redis Cluster to start from (the rest are discovered). */
   cluster?: ClusterNode[] | undefined;
   /** Prefix of every key and of the bus channel, so several caches or apps share one Redis. */
   prefix: string;

@@ -28,13 +28,13 @@ function problems(fn: () => unknown): string[] {
 /** Has a JWT's form; its signature is for the hub to check, not the config. */
 const TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwYy0wMTcifQ.c2lnbmF0dXJl';
 
-const SEED_000 = `
+const FARM_CONFIG = `
 server:
-  url: "https://adb.leetpc.com"
+  url: "https://adb.example.com"
   fallback_urls:
-    - "https://sphereadb-api-v2.ru.tuna.am"
-    - "https://backup1.leetpc.com"
-    - "https://backup2.leetpc.com"
+    - "https://relay.example.net"
+    - "https://backup1.example.com"
+    - "https://backup2.example.com"
     - "http://192.168.1.100:8000"  # local server
 
 connection:
@@ -45,15 +45,15 @@ connection:
 `;
 
 describe('loadAgentConfig', () => {
-  it('reads seed 000\'s configuration as written, mapping http(s) base URLs to the agent endpoint', () => {
-    const f = file('seed.yaml', SEED_000);
+  it('reads a farm\'s configuration as written, mapping http(s) base URLs to the agent endpoint', () => {
+    const f = file('farm.yaml', FARM_CONFIG);
     const { config } = loadAgentConfig({ file: f });
     const settings = resolveAgentSettings({ ...config, agent: { ...config.agent, id: 'pc-1' } }, { file: f, dataDir: dir });
     expect(settings.servers).toEqual([
-      'wss://adb.leetpc.com/api/v1/pc/ws',
-      'wss://sphereadb-api-v2.ru.tuna.am/api/v1/pc/ws',
-      'wss://backup1.leetpc.com/api/v1/pc/ws',
-      'wss://backup2.leetpc.com/api/v1/pc/ws',
+      'wss://adb.example.com/api/v1/pc/ws',
+      'wss://relay.example.net/api/v1/pc/ws',
+      'wss://backup1.example.com/api/v1/pc/ws',
+      'wss://backup2.example.com/api/v1/pc/ws',
       'ws://192.168.1.100:8000/api/v1/pc/ws',
     ]);
     expect(settings.timing).toMatchObject({

@@ -4,7 +4,7 @@ import { Backoff } from './backoff.js';
 const fixed = (value: number) => () => value;
 
 describe('Backoff', () => {
-  it('follows seed 000: 1, 2, 4, 8, 16, 32, then 60 s forever', () => {
+  it('follows the default sequence: 1, 2, 4, 8, 16, 32, then 60 s forever', () => {
     const backoff = new Backoff({ initialMs: 1000, maxMs: 60_000, random: fixed(0.5), jitter: 0.2 });
     const delays = Array.from({ length: 10 }, () => backoff.next().delayMs);
     expect(delays).toEqual([1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000, 60_000]);

@@ -3,7 +3,7 @@ import type { Random } from '../clock.js';
 export interface BackoffOptions {
   initialMs: number;
   maxMs: number;
-  /** Growth per step; seed 000 doubles. */
+  /** Growth per step; the agent doubles. */
   factor?: number;
   /** ± fraction of each delay drawn at random, so a fleet that lost its hub together does not return in step. */
   jitter?: number;
@@ -11,7 +11,7 @@ export interface BackoffOptions {
 }
 
 /**
- * Exponential backoff: initial, ×factor each step, capped at max (seed 000: 1, 2, 4, … 32, 60, 60…),
+ * Exponential backoff: initial, ×factor each step, capped at max (by default 1, 2, 4, … 32, 60, 60… s),
  * each delay spread by ±jitter and never above max. Infinite: there is no last step.
  */
 export class Backoff {

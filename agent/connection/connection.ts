@@ -98,7 +98,7 @@ interface Attempt {
 }
 
 interface EndOptions {
-  /** Send `disconnect`, close with 1000 and wait briefly for the hub's close (seed 000 graceful disconnect). */
+  /** Send `disconnect`, close with 1000 and wait briefly for the hub's close (a graceful disconnect). */
   graceful: boolean;
   /** Do not consult the rotation: dial the primary now (reconnect requested). */
   restartAtPrimary?: boolean;
@@ -107,7 +107,7 @@ interface EndOptions {
 const DEFAULT_MAX_INCOMING = 1024 * 1024;
 
 /**
- * The agent's link to a hub: dials the primary and the fallbacks in seed 000's order, registers
+ * The agent's link to a hub: dials the primary and the fallbacks in order (FallbackRotation), registers
  * (hello → registered), keeps the connection honest with heartbeats and pings, and after any
  * loss fails over or backs off — forever, until `stop()`.
  *
@@ -236,7 +236,7 @@ export class AgentConnection {
     this.sendOn(attempt, message);
   }
 
-  /** Graceful stop (seed 000): heartbeat off, `disconnect`, close 1000, then nothing more. */
+  /** Graceful stop (docs/protocol.md): heartbeat off, `disconnect`, close 1000, then nothing more. */
   stop(message = 'Agent stopping'): Promise<void> {
     if (this.stopPromise) return this.stopPromise;
     this.stopPromise = this.doStop(message);

@@ -6,7 +6,7 @@ const rotation = (servers: number) =>
   new FallbackRotation(servers, new Backoff({ initialMs: 1000, maxMs: 60_000, random: () => 0.5 }));
 
 describe('FallbackRotation', () => {
-  it('tries the primary, each fallback in order with no wait, then the primary after a backoff (seed 000 scenario 2)', () => {
+  it('tries the primary, each fallback in order with no wait, then the primary after a backoff', () => {
     const r = rotation(4);
     expect(r.current).toBe(0);
     const steps = Array.from({ length: 9 }, () => r.afterFailure());

@@ -12,7 +12,7 @@ export interface NextAttempt {
 }
 
 /**
- * Seed 000's order: primary, then each fallback in turn with no wait between them; when every
+ * The order of servers (docs/failure-scenarios.md): primary, then each fallback in turn with no wait between them; when every
  * server has failed once in a row (a round), wait the next backoff delay and start again at the
  * primary. Forever.
  *

@@ -32,7 +32,7 @@ describe('HeartbeatMonitor', () => {
     vi.useRealTimers();
   });
 
-  it('sends a heartbeat with CPU, RAM and a timestamp at once, then every interval (seed 000)', () => {
+  it('sends a heartbeat with CPU, RAM and a timestamp at once, then every interval', () => {
     const { monitor, sent, ack } = setup();
     monitor.start();
     expect(sent).toHaveLength(1);

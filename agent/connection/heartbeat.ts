@@ -4,7 +4,7 @@ import type { UsageSample } from '../system/system-usage.js';
 
 export interface HeartbeatOptions {
   intervalMs: number;
-  /** No ack for this long → dead (seed 000: 90 s). */
+  /** No ack for this long → dead (90 s by default). */
   deadTimeoutMs: number;
   clock: Clock;
   sample: () => UsageSample;
@@ -16,7 +16,7 @@ export interface HeartbeatOptions {
 }
 
 /**
- * Application heartbeat (seed 000): a heartbeat with CPU and RAM every interval, the first one
+ * Application heartbeat (docs/protocol.md): a heartbeat with CPU and RAM every interval, the first one
  * as soon as the agent is registered; the connection is dead when no ack has arrived for the
  * dead timeout. The timer restarts on every ack, so detection is exact rather than rounded up to the
  * next tick. An ack proves the hub's event loop handled our message, which a TCP-level pong does not.

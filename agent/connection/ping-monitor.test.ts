@@ -27,7 +27,7 @@ describe('PingMonitor', () => {
     vi.useRealTimers();
   });
 
-  it('pings every interval and times out when a ping goes unanswered for the timeout (seed 000: 20 s / 20 s)', () => {
+  it('pings every interval and times out when a ping goes unanswered for the timeout (defaults: 20 s / 20 s)', () => {
     const { monitor, timeouts, pings } = setup();
     monitor.start();
     vi.advanceTimersByTime(20_000);

@@ -2,7 +2,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 
 export interface PingMonitorOptions {
   intervalMs: number;
-  /** Every ping must be answered within this (seed 000: 20 s). */
+  /** Every ping must be answered within this (20 s by default). */
   timeoutMs: number;
   clock: Clock;
   ping: () => void;

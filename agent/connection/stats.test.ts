@@ -10,7 +10,7 @@ describe('ConnectionStatsTracker', () => {
     vi.useRealTimers();
   });
 
-  it('keeps seed 000\'s ConnectionStats and counts reconnects as registrations after the first', () => {
+  it('keeps the connection\'s counters and counts reconnects as registrations after the first', () => {
     const stats = new ConnectionStatsTracker(['ws://a', 'ws://b'], systemClock);
     stats.attempt(0);
     stats.registered({ index: 0, url: 'ws://a' });

@@ -9,7 +9,7 @@ export interface StatsOptions {
 }
 
 /**
- * ConnectionStats (seed 000) plus what the panel and the operator need: which server, per-server
+ * ConnectionStats (the connection's counters) plus what the panel and the operator need: which server, per-server
  * attempts/errors/successes, the last error, and heartbeat round trips.
  */
 export class ConnectionStatsTracker {

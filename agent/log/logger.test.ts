@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger, formatLocalTime, formatPrettyLine } from './logger.js';
 
 describe('log lines', () => {
-  it('look like seed 000\'s excerpt on the console', () => {
+  it('look like the README\'s excerpts on the console', () => {
     const time = new Date(2026, 0, 3, 19, 30, 31).getTime();
     expect(formatLocalTime(time)).toBe('2026-01-03 19:30:31');
     expect(formatPrettyLine(JSON.stringify({ level: 30, time, msg: '✓ Connected to server' }))).toBe('2026-01-03 19:30:31 | INFO     | ✓ Connected to server\n');

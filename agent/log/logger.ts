@@ -34,7 +34,7 @@ const LEVEL_LABEL: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INF
 
 const pad2 = (n: number) => String(n).padStart(2, '0');
 
-/** "2026-01-03 19:30:00" in local time, as seed 000's log excerpt shows. */
+/** "2026-01-03 19:30:00" in local time, as the README's log excerpts show. */
 export function formatLocalTime(ms: number): string {
   const d = new Date(ms);
   return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
@@ -56,7 +56,7 @@ export function formatPrettyLine(json: string, component?: string): string {
 
 /**
  * Structured logs (pino): JSON lines to a size-rotated file, and to the console either as the
- * seed's human lines or as JSON (for log shippers and the tests that read the hub's output).
+ * human lines (the README's excerpts) or as JSON (for log shippers and the tests that read the hub's output).
  */
 export async function createLogger(options: LoggerOptions): Promise<LoggerHandle> {
   const level = options.level;

@@ -9,8 +9,9 @@ const MODES: { mode: AgentMode; label: string; what: string }[] = [
 ];
 
 /**
- * Seed 003's Enhanced / Legacy switch. A mode the agent cannot run is shown disabled with the
- * agent's own explanation, rather than a switch that silently does nothing.
+ * The Enhanced / Legacy protocol switch (docs/architecture.md: Enhanced is planned, not built).
+ * A mode the agent cannot run is shown disabled with the agent's own explanation, rather than a
+ * switch that silently does nothing.
  */
 export function ModeToggle({ store }: { store: PanelStore }) {
   const mode = useStore(store, (s) => s.snapshot?.mode);

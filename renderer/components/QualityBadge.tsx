@@ -5,7 +5,7 @@ import type { PanelStore } from '../store/panel-store.js';
 
 const RULES = qualityRules();
 
-/** Seed 003's connection quality, with the two figures it is judged on right beside it. */
+/** The connection's quality (protocol/quality.ts), with the two figures it is judged on right beside it. */
 export function QualityBadge({ store }: { store: PanelStore }) {
   const quality = useStore(store, (s) => s.snapshot?.quality);
   if (!quality) return null;

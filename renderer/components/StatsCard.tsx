@@ -4,7 +4,7 @@ import { currentRates } from '../model/rates.js';
 import type { PanelStore } from '../store/panel-store.js';
 import { useNow } from './useNow.js';
 
-/** Seed 000's ConnectionStats: counters since the agent started, with the current rates each way. */
+/** The connection's statistics (ConnectionStats): counters since the agent started, with the current rates each way. */
 export function StatsCard({ store }: { store: PanelStore }) {
   const stats = useStore(store, (s) => s.snapshot?.stats);
   const throughput = useStore(store, (s) => s.snapshot?.throughput);
