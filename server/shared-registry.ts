@@ -52,10 +52,21 @@ export class SharedRegistry {
     void this.write({ ...entry, hub_id: this.hubId, seen_at: this.now() });
   }
 
+  /**
+   * Deletes the agent's entry if it is still this session's, as one compare-and-delete in Redis:
+   * a read then a delete let another hub's announcement land in between (the agent moved there
+   * while this hub noticed its old connection close), and the delete erased it. When Redis cannot
+   * answer, the shared entry stays and lapses after the registry TTL.
+   */
   async withdraw(agentId: string, sessionId: string): Promise<void> {
     this.refreshedAt.delete(agentId);
-    const current = await this.cache.get<RegistryEntry>(keyOf(agentId), { consistent: true });
-    if (current && current.session_id === sessionId) await this.cache.delete(keyOf(agentId));
+    const withdrawn = await this.cache.deleteIf<RegistryEntry>(keyOf(agentId), (current) => current.session_id === sessionId);
+    this.log.debug(
+      { agent_id: agentId, session: sessionId, withdrawn },
+      withdrawn
+        ? `Shared registry: withdrew agent ${agentId}; other hubs no longer see it here`
+        : `Shared registry: left agent ${agentId}'s entry in place (another session's now, already gone, or Redis could not confirm); a stale one lapses after the registry TTL`,
+    );
   }
 
   lookup(agentId: string): Promise<RegistryEntry | undefined> {

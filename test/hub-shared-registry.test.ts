@@ -92,8 +92,9 @@ describe('hubs sharing Redis', () => {
       return res.status === 200 && (res.body as AgentAnswer).hub_id === 'hub-b' ? res : undefined;
     });
     expect(fromA.body).toMatchObject({ here: false, hub_id: 'hub-b' });
-    // Well after hub A saw its connection close, the entry still says hub B.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Once hub A is done withdrawing its old connection's entry (whichever way the race with hub B's
+    // announcement went), the entry still says hub B.
+    await hubA.waitForLog('hub A done withdrawing mover', (line) => line.agent_id === 'mover' && typeof line.withdrawn === 'boolean');
     expect(((await hubA.get('/api/v1/admin/agents/mover', admin)).body as AgentAnswer).hub_id).toBe('hub-b');
     second.ws.terminate();
   });

@@ -224,6 +224,53 @@ export class MultiTierCache {
     this.announce({ keys: [key] });
   }
 
+  /**
+   * Removes a key everywhere, but only if its current value satisfies `predicate`, decided
+   * atomically against Redis (the truth every process shares): the value is read from Redis, not
+   * memory, and deleted there only if the stored bytes are still the ones read, so a write by
+   * another process between the read and the delete survives. True if it was deleted.
+   *
+   * When Redis is configured but cannot answer (down, slow past its bound, circuit open), nothing
+   * is deleted there: erasing what another process may have written since is worse than an entry
+   * that lingers until its TTL ends. Only this process's own copies go, and only if they satisfy
+   * the predicate. Without a Redis tier the memory and disk of this process are the whole truth.
+   */
+  async deleteIf<V>(key: string, predicate: (value: V) => boolean): Promise<boolean> {
+    if (!this.redis) {
+      const found = await this.lookup<V>(key);
+      if (!found || !predicate(found.record.value)) return false;
+      await this.delete(key);
+      return true;
+    }
+    if (await this.deleteInRedisIf(key, predicate)) {
+      this.memory.delete(key);
+      await this.dropFromDisk(key);
+      this.announce({ keys: [key] });
+      return true;
+    }
+    // Not deleted in Redis (not there, changed, or not verifiable): a copy here that satisfies the
+    // predicate is at best what Redis no longer says, so it goes; dropping a copy here never erases
+    // what another process wrote.
+    await this.dropLocalCopyIf(key, predicate);
+    return false;
+  }
+
+  private async deleteInRedisIf<V>(key: string, predicate: (value: V) => boolean): Promise<boolean> {
+    const redis = this.redis!;
+    try {
+      const bytes = await redis.get(key);
+      const record = bytes ? decodeRecord<V>(bytes) : undefined;
+      // Nothing there, or nothing get() would serve: not this caller's to delete.
+      if (!bytes || !record || !(await this.alive(record, this.clock.now())) || !predicate(record.value)) return false;
+      // False when another process wrote the key since the read: its write has told everyone already.
+      return await redis.deleteIfUnchanged(key, bytes);
+    } catch {
+      // Redis down, slow past its bound or skipped: unverified, so not deleted there (the entry
+      // lapses at its TTL). If the script did run, it deleted only the bytes read.
+      return false;
+    }
+  }
+
   /** Makes a key stale now: getOrSet answers it within grace while fetching a fresh one. */
   async expire(key: string): Promise<void> {
     const found = await this.lookup(key);
@@ -547,6 +594,14 @@ export class MultiTierCache {
       for (const [tag, version] of Object.entries(message.tags)) this.tagVersions.set(tag, Math.max(version, this.tagVersions.get(tag) ?? 0));
       this.persistTagVersions();
     }
+  }
+
+  /** deleteIf() without Redis's word: this process's own copies only, if they satisfy the predicate. */
+  private async dropLocalCopyIf<V>(key: string, predicate: (value: V) => boolean): Promise<void> {
+    const inMemory = this.memory.peek(key) as CacheRecord<V> | undefined;
+    if (inMemory && predicate(inMemory.value)) this.memory.delete(key);
+    const onDisk = this.disk?.get(key) as { record: CacheRecord<V> } | undefined;
+    if (onDisk && predicate(onDisk.record.value)) await this.dropFromDisk(key);
   }
 
   // ---- disk ---------------------------------------------------------------------------------

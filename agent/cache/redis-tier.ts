@@ -79,6 +79,18 @@ return out
 `;
 
 /**
+ * KEYS[1]: the key; ARGV[1]: the bytes the caller read. Deletes the key only if it still holds
+ * exactly those bytes (Lua strings are binary-safe); returns 1 if it did, 0 otherwise. One script,
+ * so no other process's write can land between the comparison and the DEL.
+ */
+const DELETE_IF_UNCHANGED_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`;
+
+/**
  * The shared tier (L2): Redis, single node or Cluster, via ioredis. Fail-soft by construction:
  * commands are not queued while disconnected (they fail at once), every call is bounded by
  * `opTimeoutMs`, and a circuit breaker skips Redis entirely while it keeps failing. ioredis
@@ -176,6 +188,18 @@ export class RedisTier {
   async delete(keys: readonly string[]): Promise<void> {
     await this.tracked({ keys: [...keys] }, () => Promise.all(keys.map((key) => this.client.del(this.options.prefix + key))));
     for (const key of keys) this.unsynced.keys.delete(key);
+  }
+
+  /**
+   * Deletes the key only if Redis still holds exactly `expected` (what this process read); true if
+   * it did. Guarded but not tracked: when the call fails or times out, the outcome is unknown and
+   * must stay so — remembering the key for sync() would delete it unconditionally later, erasing
+   * whatever another process wrote meanwhile, which is what the comparison is there to prevent.
+   */
+  async deleteIfUnchanged(key: string, expected: Buffer): Promise<boolean> {
+    if (this.unsynced.clear || this.unsynced.keys.has(key)) return false;
+    const deleted = await this.guard(() => this.client.eval(DELETE_IF_UNCHANGED_SCRIPT, 1, this.options.prefix + key, expected) as Promise<number>);
+    return Number(deleted) === 1;
   }
 
   tagVersions(tags: readonly string[]): Promise<number[]> {
