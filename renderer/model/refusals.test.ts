@@ -70,6 +70,18 @@ describe('hubRefusals (the banner for a hub that refuses this PC)', () => {
     expect(banner.steps[0]).not.toContain('Settings');
   });
 
+  it('a token given with --token is replaced through a token file, never through --token again', () => {
+    const banner = hubRefusals(snap([server(0, { last_error: closed(4401, 'token expired') })], true, [{ path: 'agent.token', source: '--token' }]))!;
+    expect(banner.steps[0]).toContain('--token-file FILE');
+    expect(banner.steps[0]).toContain('--out FILE');
+    expect(banner.steps[0]).not.toMatch(/through --token\b/);
+  });
+
+  it('a token read from a file named by a flag or the environment is replaced in that file', () => {
+    const banner = hubRefusals(snap([server(0, { last_error: closed(4401, 'token expired') })], true, [{ path: 'agent.token_file', source: '--token-file' }]))!;
+    expect(banner.steps).toEqual([expect.stringContaining('put the token in the file named by --token-file, then restart the agent')]);
+  });
+
   it('a version refusal asks for an update, not a token', () => {
     const banner = hubRefusals(snap([server(0, { last_error: closed(4426, 'protocol 2 unsupported; this hub speaks 1') })]))!;
     expect(banner.title).toMatch(/FarmLink version/);

@@ -80,15 +80,25 @@ export function hubRefusals(snapshot: Pick<Snapshot, 'servers' | 'agent' | 'sett
 
   const steps: string[] = [];
   if (tokenProblem) {
-    const mint = `On the hub, run \`farmlink token --agent ${snapshot.agent.id}\` (with the hub's FARMLINK_HUB_SECRET)`;
-    // A token given by a flag or the environment wins over the file: Settings cannot replace it.
-    const lockedBy = overriddenBy('agent.token', snapshot.settings.overridden);
-    steps.push(
-      lockedBy
-        ? `${mint}, then give it to this agent through ${lockedBy}, which sets its token now, and restart the agent.`
-        : `${mint}, then paste the token in Settings → This agent → Replace token and press Save and apply.`,
-    );
+    steps.push(tokenStep(snapshot.agent.id, snapshot.settings.overridden));
   }
   if (versionProblem) steps.push('Update FarmLink on this PC or on the hub so that both run the same version.');
   return { scope: all ? 'all' : 'some', title, refusals, steps };
+}
+
+/**
+ * How to get a new token to this agent. A token given by a flag or the environment wins over the
+ * file, so Settings cannot replace it; and a token on the command line is readable by every user
+ * of the PC (the process list), so the advice never sends anyone back to --token.
+ */
+function tokenStep(agentId: string, overridden: readonly { path: string; source: string }[]): string {
+  const mint = `On the hub, run \`farmlink token --agent ${agentId}\` (with the hub's FARMLINK_HUB_SECRET)`;
+  const fromFile = overriddenBy('agent.token_file', overridden);
+  if (fromFile) return `${mint} and put the token in the file named by ${fromFile}, then restart the agent.`;
+  const lockedBy = overriddenBy('agent.token', overridden);
+  if (lockedBy === '--token') {
+    return `${mint} with \`--out FILE\`, copy that file to this PC and start the agent with \`--token-file FILE\` instead of --token (a token on the command line can be read by every user of this PC), then restart it.`;
+  }
+  if (lockedBy) return `${mint}, then give it to this agent through ${lockedBy}, which sets its token now, and restart the agent.`;
+  return `${mint}, then paste the token in Settings → This agent → Replace token and press Save and apply.`;
 }
