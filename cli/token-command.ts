@@ -8,7 +8,8 @@ import { ExitCode } from './exit-codes.js';
 
 export const TOKEN_HELP = `Usage: farmlink token (--agent AGENT_ID | --admin) [--expires-in DURATION] [--out FILE]
 
-Prints a JWT signed with FARMLINK_HUB_SECRET (the same secret the hub runs with).
+Prints a JWT signed with FARMLINK_HUB_SECRET (the same secret the hub runs with; like the hub, this
+refuses a secret that is short, repetitive or low in variety, with exit 78).
   --agent ID          a token for that agent (for agent.token_file, FARMLINK_AGENT_TOKEN_FILE or agent.token)
   --out FILE          write the token to FILE (readable by you only) instead of printing it
   --admin             a token for the hub's admin API (Authorization: Bearer …)
