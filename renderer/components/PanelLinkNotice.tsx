@@ -11,11 +11,17 @@ export function PanelLinkNotice({ link, lastSeenAt }: { link: Exclude<LinkStatus
     <div className={`notice ${unauthorized ? 'notice-error' : 'notice-warn'}`} data-testid="panel-link" data-link={link} role={unauthorized ? 'alert' : 'status'}>
       <div className="notice-body">
         <p className="notice-title">
-          {unauthorized ? 'This page has no valid panel token — open the link the agent printed at start-up.' : 'Lost contact with the agent — retrying…'}
+          {unauthorized ? 'This page has no valid panel token — open the panel’s full address.' : 'Lost contact with the agent — retrying…'}
         </p>
         <div className="notice-detail">
           {unauthorized
-            ? 'It looks like http://127.0.0.1:PORT/#token=… and is printed after “Panel:” when the agent starts (the token is kept in the agent\'s data folder, in the file panel-token).'
+            ? (
+                <>
+                  On this PC, <code>farmlink panel-url</code> prints it (<code>npx farmlink panel-url</code> in the FarmLink folder); an agent
+                  started in a terminal also shows it once at start-up. It looks like <code>http://127.0.0.1:PORT/#token=…</code>; the token is
+                  kept in the agent&apos;s data folder, in the file <code>panel-token</code>, and is never written to a log.
+                </>
+              )
             : 'The panel reconnects by itself. If this lasts, check that the FarmLink agent is still running on this PC.'}
           {lastSeenAt !== null ? ` The figures below are from ${formatClock(lastSeenAt)}.` : ''}
         </div>
