@@ -18,5 +18,37 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
     },
   },
+  // Layers: each folder imports only the folders below it, so the hub never carries agent code and the
+  // panel never carries Node code. Tests in a folder follow its rule; test/ (integration) may import anything.
+  ...layer('protocol', ['lib', 'agent', 'server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    'protocol/ imports nothing else of ours: it is the contract every side shares, so it cannot depend on any side.'),
+  ...layer('lib', ['agent', 'server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    'lib/ may import protocol/ only: it is what agent and hub both use, so it cannot depend on either (or on test helpers).'),
+  ...layer('agent', ['server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    'agent/ may import lib/ and protocol/ only: code both agent and hub use belongs in lib/, start-up wiring in cli/ or electron/.'),
+  ...layer('server', ['agent', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    'server/ may import lib/ and protocol/ only: code both agent and hub use belongs in lib/.'),
+  ...layer('renderer', ['lib', 'agent', 'server', 'electron', 'cli', 'bin', 'bench', 'test'],
+    'renderer/ may import protocol/ only: the panel runs in a browser and talks to the agent through the agent-host contract.'),
+  ...layer('electron', ['renderer', 'cli', 'bin', 'bench', 'test'],
+    'electron/ may import agent/, server/, lib/ and protocol/: the panel is loaded, not imported, and start-up code both shells use belongs below them.'),
+  ...layer('cli', ['renderer', 'electron', 'bin', 'bench', 'test'],
+    'cli/ may import agent/, server/, lib/ and protocol/: the panel is loaded, not imported, and start-up code both shells use belongs below them.'),
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
 );
+
+/** One `no-restricted-imports` rule for the sources (tests included) of a top-level folder. */
+function layer(folder, forbidden, message) {
+  return [
+    {
+      files: [`${folder}/**/*.{ts,tsx}`],
+      rules: {
+        'no-restricted-imports': [
+          'error',
+          // Relative paths only: `../agent/x.js` from server/, `../../agent/x.js` from server/sub/.
+          { patterns: [{ regex: `^(\\.\\./)+(${forbidden.join('|')})/`, message }] },
+        ],
+      },
+    },
+  ];
+}

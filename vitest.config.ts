@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{protocol,agent,server,cli,electron,renderer,test}/**/*.test.ts'],
+    include: ['{protocol,lib,agent,server,cli,electron,renderer,test}/**/*.test.ts'],
     // Integration tests spawn the built CLI (dist/); build it once per run so it is never stale.
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,

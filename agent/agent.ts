@@ -4,15 +4,15 @@ import type { Logger } from 'pino';
 import type { ConnectionState, ConnectionStats } from '../protocol/connection-state.js';
 import type { Broadcast, Command } from '../protocol/messages.js';
 import type { AgentCache } from './cache/agent-cache.js';
-import { type Clock, type Random, systemClock, systemRandom } from './clock.js';
+import { type Clock, type Random, systemClock, systemRandom } from '../lib/clock.js';
 import { devicesListCommand } from './commands/adb-devices.js';
 import { CommandRegistry, type CommandHandler } from './commands/registry.js';
 import { systemInfoCommand } from './commands/system-info.js';
 import type { AgentSettings } from './config/agent-settings.js';
 import { AgentConnection } from './connection/connection.js';
-import { errorInfo } from './errors.js';
+import { errorInfo } from '../lib/errors.js';
 import { SystemUsage } from './system/system-usage.js';
-import { AGENT_VERSION } from './version.js';
+import { AGENT_VERSION } from '../lib/version.js';
 
 export interface AgentDeps {
   logger: Logger;

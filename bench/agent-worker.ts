@@ -5,7 +5,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AgentConnection } from '../agent/connection/connection.js';
-import { systemClock, systemRandom } from '../agent/clock.js';
+import { systemClock, systemRandom } from '../lib/clock.js';
 import { silentLogger } from '../agent/log/logger.js';
 import { SystemUsage } from '../agent/system/system-usage.js';
 import type { ConnectionEvent } from '../protocol/connection-state.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { ConfigError, FarmlinkError } from '../agent/errors.js';
-import { AGENT_VERSION } from '../agent/version.js';
+import { ConfigError, FarmlinkError } from '../lib/errors.js';
+import { AGENT_VERSION } from '../lib/version.js';
 import { agentCommand } from '../cli/agent-command.js';
 import { UsageError } from '../cli/args.js';
 import { ExitCode } from '../cli/exit-codes.js';

@@ -4,7 +4,7 @@ import { resolveAgentSettings } from '../agent/config/agent-settings.js';
 import { envOverrides, flagOverrides, loadAgentConfig, type ConfigOverride } from '../agent/config/load-config.js';
 import { defaultConfigPath, defaultDataDir } from '../agent/config/paths.js';
 import { privateDataDir, tightenDataDir } from '../agent/config/private-files.js';
-import { ConfigError } from '../agent/errors.js';
+import { ConfigError } from '../lib/errors.js';
 import { AgentHost } from '../agent/host/agent-host.js';
 import { LogBuffer } from '../agent/host/log-buffer.js';
 import type { LocalHub } from '../agent/host/local-hub.js';

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { FarmlinkError } from '../agent/errors.js';
+import { FarmlinkError } from '../lib/errors.js';
 
 export class UsageError extends FarmlinkError {
   constructor(message: string) {

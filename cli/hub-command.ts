@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { ConfigError } from '../agent/errors.js';
+import { ConfigError } from '../lib/errors.js';
 import { consoleSink } from '../agent/log/console-sink.js';
 import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
 import { processSecrets } from '../agent/log/secrets.js';

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../agent/clock.js';
+import { systemClock } from '../lib/clock.js';
 import { InternalErrorRecovery } from './internal-errors.js';
 
 function recordingLogger() {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { systemClock, type Clock, type TimerHandle } from '../agent/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../lib/clock.js';
 
 export interface InternalErrorRecoveryOptions {
   logger: Logger;

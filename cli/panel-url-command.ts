@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { FarmlinkError } from '../agent/errors.js';
+import { FarmlinkError } from '../lib/errors.js';
 import { defaultDataDir } from '../agent/config/paths.js';
 import { parseFlags } from './args.js';
 import { ExitCode } from './exit-codes.js';

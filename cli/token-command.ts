@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { mintToken } from '../server/auth.js';
 import { assertStrongSecret } from '../server/secret-strength.js';
 import { AgentIdSchema } from '../protocol/messages.js';
-import { ConfigError, FarmlinkError } from '../agent/errors.js';
+import { ConfigError, FarmlinkError } from '../lib/errors.js';
 import { UsageError, parseFlags } from './args.js';
 import { ExitCode } from './exit-codes.js';
 

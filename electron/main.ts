@@ -10,9 +10,13 @@ import { LogBuffer } from '../agent/host/log-buffer.js';
 import { subscribeFeed } from '../agent/host/snapshot-feed.js';
 import { privateDataDir, tightenDataDir } from '../agent/config/private-files.js';
 import { createLogger } from '../agent/log/logger.js';
+/* eslint-disable no-restricted-imports -- the shells share their start-up wiring (flags, config and data-dir
+   resolution, local-hub planning) and it still lives in cli/; it needs both agent/ and server/, so it cannot go
+   to lib/. Follow-up: move it into a start-up module below cli/ and electron/ that both import. */
 import { configFileFrom, dataDirFrom, overridesFrom } from '../cli/agent-command.js';
 import { planAgentRun } from '../cli/local-mode.js';
 import { START_FLAG_OPTIONS } from '../cli/start-command.js';
+/* eslint-enable no-restricted-imports */
 import { setStartAtLogin, startAtLoginEnabled } from './autostart.js';
 import { forwardFeed, registerAgentHostIpc } from './ipc.js';
 import { TrayController } from './tray.js';

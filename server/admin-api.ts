@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { FarmlinkError } from '../agent/errors.js';
-import { AGENT_VERSION } from '../agent/version.js';
+import { FarmlinkError } from '../lib/errors.js';
+import { AGENT_VERSION } from '../lib/version.js';
 import { AgentIdSchema, describeIssues } from '../protocol/messages.js';
 import { AGENT_WS_PATH } from '../protocol/version.js';
 import { bearerToken } from './auth.js';

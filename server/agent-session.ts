@@ -11,7 +11,7 @@ import {
   type HubMessage,
 } from '../protocol/messages.js';
 import { PROTOCOL_VERSION } from '../protocol/version.js';
-import { FarmlinkError } from '../agent/errors.js';
+import { FarmlinkError } from '../lib/errors.js';
 import type { Verifier } from './cached-token-verifier.js';
 import type { ErrorKind, HubMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limiter.js';

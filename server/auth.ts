@@ -1,5 +1,5 @@
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
-import { FarmlinkError } from '../agent/errors.js';
+import { FarmlinkError } from '../lib/errors.js';
 import { MIN_SECRET_LENGTH } from './secret-strength.js';
 
 export type TokenRole = 'agent' | 'admin';

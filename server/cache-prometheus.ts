@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
-import { LATENCY_BUCKETS_MS, type LatencySnapshot } from '../agent/cache/cache-metrics.js';
-import type { CacheMetricsSnapshot, MultiTierCache } from '../agent/cache/cache.js';
+import { LATENCY_BUCKETS_MS, type LatencySnapshot } from '../lib/cache/cache-metrics.js';
+import type { CacheMetricsSnapshot, MultiTierCache } from '../lib/cache/cache.js';
 
 type Labels = Record<string, string>;
 interface Sample {

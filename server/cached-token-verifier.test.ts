@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MultiTierCache } from '../agent/cache/cache.js';
-import type { Clock } from '../agent/clock.js';
+import { MultiTierCache } from '../lib/cache/cache.js';
+import type { Clock } from '../lib/clock.js';
 import { TokenVerifier, mintToken, type TokenClaims } from './auth.js';
 import { CachedTokenVerifier } from './cached-token-verifier.js';
 

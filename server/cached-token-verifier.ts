@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { FarmlinkError } from '../agent/errors.js';
-import type { MultiTierCache } from '../agent/cache/cache.js';
+import { FarmlinkError } from '../lib/errors.js';
+import type { MultiTierCache } from '../lib/cache/cache.js';
 import type { TokenClaims, TokenVerifier } from './auth.js';
 
 /** What the hub needs of a verifier: agent sessions and the admin API take either kind. */

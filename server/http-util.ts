@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FarmlinkError } from '../agent/errors.js';
+import { FarmlinkError } from '../lib/errors.js';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from './json-depth.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../agent/errors.js';
+import { ConfigError } from '../lib/errors.js';
 import { MIN_SECRET_LENGTH, assertStrongSecret, secretWeakness } from './secret-strength.js';
 
 describe('secretWeakness', () => {

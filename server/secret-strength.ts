@@ -1,4 +1,4 @@
-import { ConfigError } from '../agent/errors.js';
+import { ConfigError } from '../lib/errors.js';
 
 /**
  * How the hub secret is judged. Tokens are HS256 JWTs: anyone who guesses the secret can mint

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { MultiTierCache } from '../agent/cache/cache.js';
+import type { MultiTierCache } from '../lib/cache/cache.js';
 
 /** Where an agent is connected, as every hub sharing the Redis sees it. */
 export interface RegistryEntry {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import YAML from 'yaml';
-import { systemClock, type Clock } from '../agent/clock.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import { flagOverrides, loadAgentConfig } from '../agent/config/load-config.js';
 import { AgentHost, LOCAL_HUB_SOURCE } from '../agent/host/agent-host.js';
 import { LogBuffer } from '../agent/host/log-buffer.js';

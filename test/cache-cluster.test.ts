@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { Cluster } from 'ioredis';
-import { decodeRecord } from '../agent/cache/record.js';
+import { decodeRecord } from '../lib/cache/record.js';
 import { busSubscribers, cleanUpAfterEach, openCache, rawCluster, redisCluster, within } from './helpers/cache-harness.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { MultiTierCache } from '../agent/cache/cache.js';
-import { encodeRecord } from '../agent/cache/record.js';
+import type { MultiTierCache } from '../lib/cache/cache.js';
+import { encodeRecord } from '../lib/cache/record.js';
 import { busSubscribers, cleanUpAfterEach, openCache, PeerProcess, rawClient, redisServer, restartRedis, tempDir, within } from './helpers/cache-harness.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 

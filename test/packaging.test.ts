@@ -376,6 +376,7 @@ describe('files packaged into app.asar', () => {
       'dist/electron/preload.cjs',
       'dist/renderer/index.html',
       'dist/renderer/assets/index-abc123.js',
+      'dist/lib/cache/cache.js',
       'dist/agent/host/agent-host.js',
       'dist/server/hub.js',
       'dist/bin/farmlink.js',
@@ -458,7 +459,7 @@ describe('files packaged into app.asar', () => {
     expect(main.size).toBeGreaterThan(5);
 
     // Every package the main process's code imports is a production dependency (or Node's, or Electron).
-    const sources = ['protocol', 'agent', 'server', 'cli', 'bin', 'electron'].flatMap((dir) =>
+    const sources = ['protocol', 'lib', 'agent', 'server', 'cli', 'bin', 'electron'].flatMap((dir) =>
       fs
         .readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })
         .filter((f) => /\.(ts|js)$/.test(f) && !/\.test\.ts$/.test(f) && !/config\.ts$/.test(f))

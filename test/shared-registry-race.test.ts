@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { MultiTierCache } from '../agent/cache/cache.js';
-import type { RedisTier } from '../agent/cache/redis-tier.js';
+import type { MultiTierCache } from '../lib/cache/cache.js';
+import type { RedisTier } from '../lib/cache/redis-tier.js';
 import { SharedRegistry, type RegistryEntry } from '../server/shared-registry.js';
 import { busSubscribers, cleanUpAfterEach, openCache, rawClient, redisServer, silent } from './helpers/cache-harness.js';
 

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { CacheSummary } from '../../protocol/agent-host.js';
 import type { CommandHandler } from '../commands/registry.js';
-import { MultiTierCache, type CacheMetricsSnapshot } from './cache.js';
+import { MultiTierCache, type CacheMetricsSnapshot } from '../../lib/cache/cache.js';
 
 /** The last hub the agent registered with, kept on disk so a restart dials it first. */
 export interface LastServer {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { FarmlinkError } from '../errors.js';
+import { FarmlinkError } from '../../lib/errors.js';
 import type { CommandHandler } from './registry.js';
 
 export interface AdbDevice {

@@ -1,5 +1,5 @@
 import type { ErrorInfo } from '../../protocol/messages.js';
-import { FarmlinkError, errorInfo } from '../errors.js';
+import { FarmlinkError, errorInfo } from '../../lib/errors.js';
 
 export interface CommandContext {
   /** Aborted when the command's time is up or the agent stops. */

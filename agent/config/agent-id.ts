@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AGENT_ID_PATTERN } from '../../protocol/messages.js';
-import { FarmlinkError } from '../errors.js';
+import { FarmlinkError } from '../../lib/errors.js';
 import { makePrivateDir } from './private-files.js';
 
 /**

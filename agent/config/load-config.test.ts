@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../lib/errors.js';
 import { resolveAgentSettings } from './agent-settings.js';
 import { envOverrides, flagOverrides, loadAgentConfig, validateAgentConfig } from './load-config.js';
 

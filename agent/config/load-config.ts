@@ -13,7 +13,7 @@ import {
   agentTokenProblem,
   type AgentConfig,
 } from '../../protocol/config.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../lib/errors.js';
 
 /** One value set from outside the file, remembered with where it came from for error messages. */
 export interface ConfigOverride {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { ConnectionSectionSchema } from '../../protocol/config.js';
 import type { Settings } from '../../protocol/agent-host.js';
-import { FarmlinkError } from '../errors.js';
+import { FarmlinkError } from '../../lib/errors.js';
 
 const CONNECTION_DEFAULTS = ConnectionSectionSchema.parse({});
 

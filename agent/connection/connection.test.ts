@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionEvent } from '../../protocol/connection-state.js';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import { AgentConnection, displayId, type ConnectionTiming } from './connection.js';
 
 /** A clock whose timers fire only when the test moves time forward. */

@@ -14,9 +14,9 @@ import type { AgentMessage, HubLimits, HubMessage, Registered } from '../../prot
 import { HubMessageSchema, describeIssues } from '../../protocol/messages.js';
 import { redactUrl } from '../../protocol/server-url.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
-import type { Clock, Random, TimerHandle } from '../clock.js';
-import { FarmlinkError } from '../errors.js';
-import { TypedEmitter } from '../events.js';
+import type { Clock, Random, TimerHandle } from '../../lib/clock.js';
+import { FarmlinkError } from '../../lib/errors.js';
+import { TypedEmitter } from '../../lib/events.js';
 import type { UsageSample } from '../system/system-usage.js';
 import { Backoff } from './backoff.js';
 import { classifySocketError } from './classify-error.js';

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Heartbeat } from '../../protocol/messages.js';
-import { systemClock } from '../clock.js';
+import { systemClock } from '../../lib/clock.js';
 import { HeartbeatMonitor } from './heartbeat.js';
 
 function setup(intervalMs = 30_000, deadTimeoutMs = 90_000) {

@@ -1,5 +1,5 @@
 import type { Heartbeat, HeartbeatAck } from '../../protocol/messages.js';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { UsageSample } from '../system/system-usage.js';
 
 export interface HeartbeatOptions {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../clock.js';
+import { systemClock } from '../../lib/clock.js';
 import { PingMonitor } from './ping-monitor.js';
 
 function setup(intervalMs = 20_000, timeoutMs = 20_000) {

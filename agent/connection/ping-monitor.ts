@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../../lib/clock.js';
 
 export interface PingMonitorOptions {
   intervalMs: number;

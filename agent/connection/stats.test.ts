@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../clock.js';
+import { systemClock } from '../../lib/clock.js';
 import { ConnectionStatsTracker } from './stats.js';
 
 describe('ConnectionStatsTracker', () => {

@@ -1,5 +1,5 @@
 import type { ConnectionStats, ErrorAt, Reason, RttSample, ServerRef, ServerStats } from '../../protocol/connection-state.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../lib/clock.js';
 
 export interface StatsOptions {
   /** Heartbeat round trips older than this are dropped (the panel graphs 15 minutes). */

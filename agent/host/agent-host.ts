@@ -11,13 +11,13 @@ import type { ConnectionEvent, ConnectionState, ConnectionStats } from '../../pr
 import { connectionQuality } from '../../protocol/quality.js';
 import { Agent, type AgentDeps } from '../agent.js';
 import { AgentCache, cacheSummary } from '../cache/agent-cache.js';
-import { type Clock, systemClock } from '../clock.js';
+import { type Clock, systemClock } from '../../lib/clock.js';
 import { resolveAgentSettings, type AgentSettings } from '../config/agent-settings.js';
 import { loadAgentConfig, type ConfigOverride } from '../config/load-config.js';
 import { renderSettingsFile, writeFileAtomic } from '../config/settings-file.js';
-import { ConfigError, errorInfo } from '../errors.js';
-import { TypedEmitter } from '../events.js';
-import { AGENT_VERSION } from '../version.js';
+import { ConfigError, errorInfo } from '../../lib/errors.js';
+import { TypedEmitter } from '../../lib/events.js';
+import { AGENT_VERSION } from '../../lib/version.js';
 import { HostFailure, type AgentHostHandlers } from './call-router.js';
 import { NOTHING_CARRIED, withCarried, type CarriedStats } from './carried-stats.js';
 import type { LogBuffer } from './log-buffer.js';

@@ -6,7 +6,7 @@ import {
   type MethodOutput,
   type ResultEnvelope,
 } from '../../protocol/agent-host.js';
-import { FarmlinkError } from '../errors.js';
+import { FarmlinkError } from '../../lib/errors.js';
 
 /** A refusal the panel should show as it is (code, message, and field problems for a form). */
 export class HostFailure extends FarmlinkError {

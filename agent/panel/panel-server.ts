@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { PANEL_WS_PATH, PanelClientMessageSchema, PanelCloseCode, type PanelServerMessage } from '../../protocol/panel-wire.js';
-import { FarmlinkError } from '../errors.js';
+import { FarmlinkError } from '../../lib/errors.js';
 import type { AgentHost } from '../host/agent-host.js';
 import { routeCall } from '../host/call-router.js';
 import { subscribeFeed } from '../host/snapshot-feed.js';

@@ -4,9 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { MultiTierCache } from '../../agent/cache/cache.js';
-import { DiskTier } from '../../agent/cache/disk-tier.js';
-import { encodeRecord, type CacheRecord } from '../../agent/cache/record.js';
+import { MultiTierCache } from '../../lib/cache/cache.js';
+import { DiskTier } from '../../lib/cache/disk-tier.js';
+import { encodeRecord, type CacheRecord } from '../../lib/cache/record.js';
 import { table } from '../lib/markdown.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { bytes, collect, count, msFine, rate, removeTempDir, silentLogger, tempDir, type Log } from './common.js';

@@ -3,8 +3,8 @@
  * cache-aside (get; on a miss, set), and the share of gets that hit is counted over the whole
  * trace, cold start included.
  */
-import { LruMemoryTier } from '../../agent/cache/lru-memory-tier.js';
-import { TinyLfuMemoryTier } from '../../agent/cache/tinylfu-memory-tier.js';
+import { LruMemoryTier } from '../../lib/cache/lru-memory-tier.js';
+import { TinyLfuMemoryTier } from '../../lib/cache/tinylfu-memory-tier.js';
 import { table } from '../lib/markdown.js';
 import { collect, count, percent, type Log } from './common.js';
 import type { CacheBenchOptions } from './options.js';

@@ -3,8 +3,8 @@
  * live) a full cache adds over the keys and values the bench already holds, after forced GCs.
  */
 import { LRUCache } from 'lru-cache';
-import { LruMemoryTier } from '../../agent/cache/lru-memory-tier.js';
-import { TinyLfuMemoryTier } from '../../agent/cache/tinylfu-memory-tier.js';
+import { LruMemoryTier } from '../../lib/cache/lru-memory-tier.js';
+import { TinyLfuMemoryTier } from '../../lib/cache/tinylfu-memory-tier.js';
 import { table } from '../lib/markdown.js';
 import { bytes, collect, count, forceGc, versus, type Log } from './common.js';
 import type { CacheBenchOptions } from './options.js';

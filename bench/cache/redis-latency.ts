@@ -5,7 +5,7 @@
  * nothing.
  */
 import { Redis } from 'ioredis';
-import { MultiTierCache } from '../../agent/cache/cache.js';
+import { MultiTierCache } from '../../lib/cache/cache.js';
 import { table } from '../lib/markdown.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { sleep } from '../lib/time.js';

@@ -48,7 +48,7 @@ function commit(): string {
   try {
     const head = `\`${git('rev-parse', '--short', 'HEAD').trim()}\``;
     // What the bench measures: the cache and the bench itself. Uncommitted changes there are named.
-    const changed = git('status', '--porcelain', '--', 'agent/cache', 'bench/cache', 'bench/lib')
+    const changed = git('status', '--porcelain', '--', 'lib/cache', 'bench/cache', 'bench/lib')
       .split('\n')
       .filter((line) => line.length > 3)
       .map((line) => line.slice(3));

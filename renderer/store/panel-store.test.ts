@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createAgentHostClient } from '../../protocol/agent-host-client.js';
+/* eslint-disable no-restricted-imports -- this test drives the store through the agent's real call router (via the
+   shared fake host) so that refusals arrive exactly as the agent sends them. Follow-up: a fake host built on
+   protocol/ only, so the panel's tests stay inside renderer/'s layer. */
 import { HostFailure } from '../../agent/host/call-router.js';
 import { MemoryTransport, fakeHandlers, sampleSnapshot } from '../../test/helpers/fake-host.js';
+/* eslint-enable no-restricted-imports */
 import { createPanelStore } from './panel-store.js';
 
 function setup(overrides = {}) {

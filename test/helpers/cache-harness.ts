@@ -6,7 +6,7 @@ import readline from 'node:readline';
 import { Cluster, Redis } from 'ioredis';
 import pino from 'pino';
 import { afterEach } from 'vitest';
-import { MultiTierCache, type CacheOptions } from '../../agent/cache/cache.js';
+import { MultiTierCache, type CacheOptions } from '../../lib/cache/cache.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisProcess } from './redis-server.js';
 import { waitUntil } from './wait.js';
 

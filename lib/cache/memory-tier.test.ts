@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LruMemoryTier } from './lru-memory-tier.js';
 import type { MemoryTier, MemoryTierOptions } from './memory-tier.js';
-import { prng } from '../../test/helpers/prng.js';
+import { prng } from '../prng.js';
 import { TinyLfuMemoryTier } from './tinylfu-memory-tier.js';
 
 type Create = (options: MemoryTierOptions) => MemoryTier<string>;

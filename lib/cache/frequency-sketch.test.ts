@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FrequencySketch, hashKey } from './frequency-sketch.js';
-import { prng } from '../../test/helpers/prng.js';
+import { prng } from '../prng.js';
 
 
 /** The sketch ages after 10 × capacity additions (at least 160). */

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
 function readVersion(): string {
-  // The package.json sits two levels up from both agent/ (sources) and dist/agent/ (build).
+  // The package.json sits two levels up from both lib/ (sources) and dist/lib/ (build).
   for (const candidate of ['../package.json', '../../package.json']) {
     try {
       const pkg = require(candidate) as { name?: string; version?: string };
