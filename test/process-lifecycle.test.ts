@@ -148,7 +148,7 @@ describe('a closed console (stdout and stderr closed by their reader)', () => {
     await expectFlat(cli.proc.pid!, async () => {
       for (let i = 0; i < 20; i += 1) {
         expect((await fetch(`${url}/health`)).ok).toBe(true);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await new Promise((resolve) => setTimeout(resolve, 100)); // paced: the process is watched over time, not hammered
       }
     });
     cli.kill('SIGTERM');
@@ -165,7 +165,7 @@ describe('a closed console (stdout and stderr closed by their reader)', () => {
     await expectFlat(cli.proc.pid!, async () => {
       for (let i = 0; i < 20; i += 1) {
         expect((await fetch(panel)).ok).toBe(true);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await new Promise((resolve) => setTimeout(resolve, 100)); // paced: the process is watched over time, not hammered
       }
     });
     cli.kill('SIGTERM');

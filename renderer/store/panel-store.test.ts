@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createAgentHostClient } from '../../protocol/agent-host-client.js';
 import { HostFailure } from '../../agent/host/call-router.js';
 import { MemoryTransport, fakeHandlers, sampleSnapshot } from '../../test/helpers/fake-host.js';
@@ -59,8 +59,7 @@ describe('panel store', () => {
     store.getState().setLink('closed');
     store.getState().setLink('connecting');
     store.getState().setLink('open');
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(transport.calls.filter((c) => c.method === 'getSnapshot').length).toBe(before + 1);
+    await vi.waitFor(() => expect(transport.calls.filter((c) => c.method === 'getSnapshot').length).toBe(before + 1));
     expect(store.getState().link).toBe('open');
   });
 
