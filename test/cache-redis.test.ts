@@ -372,6 +372,7 @@ describe('Redis failing mid-run', () => {
       if (now[4] === 'after') now[4] = undefined;
       return JSON.stringify(now) === JSON.stringify(expected);
     }, 10_000);
+    // Proves a negative: a late bus message or disk copy does not bring 'before' back; nothing marks "no more".
     await sleep(300);
     const later = await current();
     expect(later[4]).not.toBe('before');
@@ -403,6 +404,7 @@ describe('a gap in the invalidation bus', () => {
     expect(b.metrics().tiers.redis!.messagesIn).toBe(heard);
     // …yet, once subscribed again, serves neither the deleted key nor the invalidated one.
     await waitUntil('b to stop serving what was invalidated during the gap', async () => (await b.get('deleted')) === undefined && (await b.get('tagged')) === undefined, 10_000);
+    // Proves a negative: it stays dropped (no late reload from b's disk); there is no event for "stays".
     await sleep(200);
     expect(await b.get('deleted')).toBeUndefined();
     expect(await b.get('tagged')).toBeUndefined();

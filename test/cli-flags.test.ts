@@ -91,9 +91,9 @@ describe('negated flags, through the real CLI', () => {
   });
 
   it('farmlink start --no-panel --no-log-file: the local hub and agent run, with no panel and no log file', async () => {
-    const [hubPort, panelPort] = [await freePort(), await freePort()];
+    const panelPort = await freePort(); // must be known to check that nothing listens on it
     const { env, dataDir } = cleanEnv();
-    const cli = spawnCli(['start', '--headless', '--hub-port', String(hubPort), '--panel-port', String(panelPort), '--data-dir', dataDir, '--no-panel', '--no-log-file', '--log-format', 'json'], env);
+    const cli = spawnCli(['start', '--headless', '--hub-port', '0', '--panel-port', String(panelPort), '--data-dir', dataDir, '--no-panel', '--no-log-file', '--log-format', 'json'], env);
     children.push(cli);
     await cli.waitForOutput('Registered as', 20_000);
     expect(await portFree(panelPort)).toBe(true);

@@ -227,8 +227,10 @@ describe('failover', () => {
     const a = await agent({ servers: [`http://127.0.0.1:${port}`], timing: { stableAfterMs: 300 } });
     await a.transition('backoff #3', (e) => e.to.phase === 'reconnecting' && e.to.backoff_step === 3, 10_000, 0);
     const h = await hub({ port });
+    const registered = a.logs.length;
     await a.registeredOn(0);
-    await sleep(600); // longer than stable_after
+    await a.waitForLog('connection stable, backoff reset', (l) => l.msg.startsWith('Connection stable'), 10_000, registered);
+    expect(a.state().phase).toBe('connected'); // stable on this connection, not a stale timer of an earlier one
     const mark = a.events.length;
     await h.kill();
     const wait = await a.transition('first wait after the outage', (e) => e.to.phase === 'reconnecting', 10_000, mark);
@@ -242,7 +244,9 @@ describe('failover', () => {
     await a.stop();
     expect(a.state()).toEqual({ phase: 'stopped' });
     await h.waitForLog('graceful disconnect', (l) => l.kind === 'graceful' && l.reason === 'agent_shutdown');
-    await sleep(300);
+    // Proves a negative: nothing (no backoff timer, no late socket event) moves it out of 'stopped'
+    // within several backoff delays (FAST_TIMING caps them at 400 ms); there is no event to wait for.
+    await sleep(600);
     expect(a.events.at(-1)?.to.phase).toBe('stopped');
     await waitUntil('hub lists no agents', async () => {
       const res = await h.get('/api/v1/admin/agents', await h.adminToken());

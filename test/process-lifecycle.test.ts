@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cpuMs, rssKb } from '../bench/lib/proc.js';
-import { spawnCli, type CliProcess } from './helpers/cli-process.js';
+import { hubUrlOf, spawnCli, type CliProcess } from './helpers/cli-process.js';
 import { ROOT, TEST_SECRET, startHub, type HubProcess } from './helpers/hub-process.js';
 import { freePort } from './helpers/ports.js';
 import { waitUntil } from './helpers/wait.js';
@@ -120,7 +120,7 @@ describe('a closed console (stdout and stderr closed by their reader)', () => {
     const url = `http://127.0.0.1:${port}`;
     await waitUntil('the hub answering /health', async () => (await fetch(`${url}/health`)).ok, 20_000, 50);
     // Its own helpers, pointed at the hub with the closed console.
-    const helper = await startHub({ port: await freePort() });
+    const helper = await startHub();
     track(helper);
     const asThisHub: Pick<HubProcess, 'get' | 'adminToken'> = {
       adminToken: () => helper.adminToken(),
@@ -148,7 +148,7 @@ describe('a closed console (stdout and stderr closed by their reader)', () => {
     await expectFlat(cli.proc.pid!, async () => {
       for (let i = 0; i < 20; i += 1) {
         expect((await fetch(`${url}/health`)).ok).toBe(true);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await new Promise((resolve) => setTimeout(resolve, 100)); // paced: the process is watched over time, not hammered
       }
     });
     cli.kill('SIGTERM');
@@ -165,7 +165,7 @@ describe('a closed console (stdout and stderr closed by their reader)', () => {
     await expectFlat(cli.proc.pid!, async () => {
       for (let i = 0; i < 20; i += 1) {
         expect((await fetch(panel)).ok).toBe(true);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await new Promise((resolve) => setTimeout(resolve, 100)); // paced: the process is watched over time, not hammered
       }
     });
     cli.kill('SIGTERM');
@@ -201,11 +201,10 @@ describe('exit once the work is done: nothing holds the event loop after the las
   });
 
   it('farmlink hub, draining a connected agent, on SIGTERM', async () => {
-    const port = await freePort();
-    const cli = track(spawnCli(['hub', '--port', String(port), '--log-format', 'json', '--drain-timeout', '5'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET, NODE_OPTIONS: `--import ${REPORT_EXIT}` }).env));
-    await cli.waitForOutput('"event":"listening"', 20_000);
+    const cli = track(spawnCli(['hub', '--port', '0', '--log-format', 'json', '--drain-timeout', '5'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET, NODE_OPTIONS: `--import ${REPORT_EXIT}` }).env));
+    const hubUrl = await hubUrlOf(cli);
     const helper = track(await startHub());
-    const agent = track(spawnCli(['agent', '--server-url', `http://127.0.0.1:${port}`, '--agent-id', 'pc-drained', '--token', await helper.agentToken('pc-drained'), '--no-log-file', '--no-panel'], cleanEnv().env));
+    const agent = track(spawnCli(['agent', '--server-url', hubUrl, '--agent-id', 'pc-drained', '--token', await helper.agentToken('pc-drained'), '--no-log-file', '--no-panel'], cleanEnv().env));
     await agent.waitForOutput('Registered as', 20_000);
     cli.kill('SIGTERM');
     await expectNothingHeld(cli);

@@ -5,8 +5,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../server/auth.js';
-import { spawnCli, type CliProcess } from './helpers/cli-process.js';
-import { freePort } from './helpers/ports.js';
+import { hubUrlOf, spawnCli, type CliProcess } from './helpers/cli-process.js';
 import { startRedis } from './helpers/redis-server.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-secrets-'));
@@ -65,11 +64,9 @@ describe('no secret reaches a log, and what FarmLink keeps is the user\'s alone'
     const outputs: string[] = [];
     try {
       // The hub: secret from the environment, Redis behind a password in its URL.
-      const hubPort = await freePort();
       const redisUrl = `redis://:${redisPassword}@127.0.0.1:${redis.port}`;
-      const hub = spawnCli(['hub', '--port', String(hubPort), '--log-format', 'json', '--log-level', 'debug', '--redis-url', redisUrl], cleanEnv({ FARMLINK_HUB_SECRET: hubSecret }).env);
-      await hub.waitForOutput('"event":"listening"', 20_000);
-      const hubUrl = `http://127.0.0.1:${hubPort}`;
+      const hub = spawnCli(['hub', '--port', '0', '--log-format', 'json', '--log-level', 'debug', '--redis-url', redisUrl], cleanEnv({ FARMLINK_HUB_SECRET: hubSecret }).env);
+      const hubUrl = await hubUrlOf(hub);
 
       // An agent with a good token, another whose token the hub refuses (signed with another secret).
       const agentToken = await mintToken(hubSecret, { role: 'agent', agentId: 'pc-secret' });

@@ -27,6 +27,7 @@ describe('AgentCache: command results', () => {
     let runs = 0;
     const handler = cache.command('devices.list', 60_000, async () => {
       runs += 1;
+      // A command that takes a while; the ten callers all arrive synchronously, so they join whatever this delay is.
       await new Promise((resolve) => setTimeout(resolve, 20));
       return { devices: [{ serial: 'emulator-5554' }], run: runs };
     });
@@ -49,6 +50,7 @@ describe('AgentCache: command results', () => {
     expect(await handler({ fresh: true }, context())).toEqual({ run: 2 });
     // The fresh result replaced the cached one.
     expect(await handler({}, context())).toEqual({ run: 2 });
+    // The 30 ms time-to-live has to pass on the real clock; waiting longer can only be later, never too early.
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(await handler({}, context())).toEqual({ run: 3 });
   });
@@ -83,7 +85,7 @@ describe('AgentCache: the last server', () => {
     const first = openCache();
     expect(await first.cache.lastServer(servers)).toBeUndefined();
     first.cache.rememberServer({ url: servers[2]!, hub_id: 'hub-2', session_id: 's-9', registered_at: 1234 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await first.cache.settled();
     // The start-up found an empty disk; the entry written since is the disk tier's, not the warm start's.
     expect(cacheSummary(first.cache.metrics()).warm_start).toMatchObject({ entries: 0, found: 0 });
     // (Counted once LMDB has committed the write: waited for, not timed.)
@@ -101,7 +103,9 @@ describe('AgentCache: the last server', () => {
   it('is ignored when that server is no longer configured', async () => {
     const { cache } = openCache();
     cache.rememberServer({ url: 'ws://gone/api/v1/pc/ws', hub_id: 'old', session_id: 's', registered_at: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await cache.settled();
+    // Written (else this would pass for the wrong reason), yet not offered: the URL is not configured.
+    expect(cacheSummary(cache.metrics()).tiers.find((t) => t.tier === 'memory')?.entries).toBe(1);
     expect(await cache.lastServer(servers)).toBeUndefined();
   });
 
@@ -115,7 +119,7 @@ describe('AgentCache: the last server', () => {
     expect(lines.join('')).toMatch(/caching in memory only/);
     expect(cacheSummary(cache.metrics()).tiers.map((t) => t.tier)).toEqual(['memory']);
     cache.rememberServer({ url: servers[1]!, hub_id: 'h', session_id: 's', registered_at: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await cache.settled();
     expect((await cache.lastServer(servers))?.index).toBe(1);
   });
 });

@@ -23,6 +23,8 @@ const LAST_SERVER_TTL_MS = 24 * 60 * 60_000;
  * so a restarted agent goes straight back to the hub it was on.
  */
 export class AgentCache {
+  private readonly writes = new Set<Promise<void>>();
+
   private constructor(
     private readonly cache: MultiTierCache,
     private readonly log: Logger,
@@ -69,10 +71,23 @@ export class AgentCache {
     }
   }
 
+  /**
+   * Fire and forget for the agent (a failed write only costs the next start its shortcut); the
+   * write is kept so that `settled()` can await it — a test that reads it back needs it done, not timed.
+   */
   rememberServer(entry: LastServer): void {
-    this.cache.set(LAST_SERVER_KEY, entry, { ttlMs: LAST_SERVER_TTL_MS, jitter: 0, tiers: ['memory', 'disk'] }).catch((error: unknown) => {
-      this.log.warn({ err: error }, 'Cache: could not record the last server; a restart will start at the primary');
-    });
+    const write = this.cache
+      .set(LAST_SERVER_KEY, entry, { ttlMs: LAST_SERVER_TTL_MS, jitter: 0, tiers: ['memory', 'disk'] })
+      .catch((error: unknown) => {
+        this.log.warn({ err: error }, 'Cache: could not record the last server; a restart will start at the primary');
+      })
+      .finally(() => this.writes.delete(write));
+    this.writes.add(write);
+  }
+
+  /** Resolves once every `rememberServer` write started so far has finished (or failed and been logged). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.writes]);
   }
 
   metrics(): CacheMetricsSnapshot {

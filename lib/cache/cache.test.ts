@@ -189,6 +189,7 @@ describe.each(SETUPS)('MultiTierCache (%s)', (_label, tiers) => {
     const { cache } = setup();
     const gate = deferred<string>();
     const call = cache.getOrSet('k', () => gate.promise, { softTimeoutMs: 5 });
+    // Proves a negative: well past the soft timeout nothing is served (there is nothing stale); no event marks it.
     await new Promise((resolve) => setTimeout(resolve, 30));
     gate.resolve('loaded');
     expect(await call).toBe('loaded');
@@ -282,9 +283,10 @@ describe.each(SETUPS)('MultiTierCache (%s)', (_label, tiers) => {
   it('invalidateTags while a load runs: what the load read predates the invalidation, so it is not served after it', async () => {
     const { cache } = setup();
     const gate = deferred<string>();
-    const loading = cache.getOrSet('row', () => gate.promise, { ttlMs: 60_000, tags: ['table'] });
-    // The source changes and the tag is invalidated while the old row is in flight.
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    const loader = vi.fn(() => gate.promise);
+    const loading = cache.getOrSet('row', loader, { ttlMs: 60_000, tags: ['table'] });
+    // The source changes and the tag is invalidated while the old row is in flight (the load has begun).
+    await vi.waitFor(() => expect(loader).toHaveBeenCalledTimes(1), PATIENCE);
     await cache.invalidateTags(['table']);
     gate.resolve('old row');
     // The caller that asked before the invalidation gets what it asked for…

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createAgentHostClient } from '../../protocol/agent-host-client.js';
 /* eslint-disable no-restricted-imports -- this test drives the store through the agent's real call router (via the
    shared fake host) so that refusals arrive exactly as the agent sends them. Follow-up: a fake host built on
@@ -63,8 +63,7 @@ describe('panel store', () => {
     store.getState().setLink('closed');
     store.getState().setLink('connecting');
     store.getState().setLink('open');
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(transport.calls.filter((c) => c.method === 'getSnapshot').length).toBe(before + 1);
+    await vi.waitFor(() => expect(transport.calls.filter((c) => c.method === 'getSnapshot').length).toBe(before + 1));
     expect(store.getState().link).toBe('open');
   });
 

@@ -2,7 +2,6 @@ import type { LookupFunction } from 'node:net';
 import { Agent } from '../../agent/agent.js';
 import type { AgentSettings } from '../../agent/config/agent-settings.js';
 import type { ConnectionTiming } from '../../agent/connection/connection.js';
-import { silentLogger } from '../../agent/log/logger.js';
 import { SystemUsage } from '../../agent/system/system-usage.js';
 import type { ConnectionEvent, ConnectionState } from '../../protocol/connection-state.js';
 import { toAgentEndpoint } from '../../protocol/server-url.js';
@@ -42,9 +41,17 @@ export interface HarnessOptions {
 export class AgentHarness {
   readonly agent: Agent;
   readonly events: ConnectionEvent[] = [];
+  /** The agent's log lines (debug and up), so a test can wait for what the agent says it did. */
+  readonly logs: { level: number; msg: string; [key: string]: unknown }[] = [];
 
   private constructor(settings: AgentSettings, verbose: boolean, lookup: LookupFunction | undefined) {
-    this.agent = new Agent(settings, { logger: verbose ? pino({ level: 'debug' }) : silentLogger(), usage: sharedUsage, ...(lookup ? { lookup } : {}) });
+    const sink = {
+      write: (line: string) => {
+        this.logs.push(JSON.parse(line) as AgentHarness['logs'][number]);
+        if (verbose) process.stdout.write(line);
+      },
+    };
+    this.agent = new Agent(settings, { logger: pino({ level: 'debug' }, sink), usage: sharedUsage, ...(lookup ? { lookup } : {}) });
     this.agent.connection.events.on('state', (e) => this.events.push(e));
   }
 
@@ -88,6 +95,11 @@ export class AgentHarness {
   /** Waits for a transition after `fromIndex` (default: from now) matching `predicate`. */
   async transition(what: string, predicate: (e: ConnectionEvent) => boolean, timeoutMs = 10_000, fromIndex = this.events.length): Promise<ConnectionEvent> {
     return waitUntil(`transition: ${what}`, () => this.events.slice(fromIndex).find(predicate), timeoutMs);
+  }
+
+  /** Waits for a log line after `fromIndex` (default: any so far) matching `predicate`. */
+  async waitForLog(what: string, predicate: (line: AgentHarness['logs'][number]) => boolean, timeoutMs = 10_000, fromIndex = 0): Promise<AgentHarness['logs'][number]> {
+    return waitUntil(`agent log: ${what}`, () => this.logs.slice(fromIndex).find(predicate), timeoutMs);
   }
 
   stop(): Promise<void> {

@@ -79,3 +79,13 @@ export function panelUrlFrom(stdout: string): string {
   const { url, token_file: tokenFile } = JSON.parse(line) as { url: string; token_file: string };
   return `${url}#token=${fs.readFileSync(tokenFile, 'utf8').trim()}`;
 }
+
+/**
+ * The hub's address from `farmlink hub --port 0 --log-format json`: it binds a free port itself and
+ * says which in its `event: listening` line, so no other process can take the port in between.
+ */
+export async function hubUrlOf(cli: CliProcess, timeoutMs = 20_000): Promise<string> {
+  await cli.waitForOutput('"event":"listening"', timeoutMs);
+  const line = cli.stdout.split('\n').find((l) => l.includes('"event":"listening"'))!;
+  return `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`;
+}

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { mintToken } from '../../server/auth.js';
-import { freePort } from './ports.js';
 import { waitUntil } from './wait.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -36,6 +35,7 @@ export interface HubProcess {
 }
 
 export interface StartHubOptions {
+  /** A port the test must know in advance (a hub coming back on it); by default the hub picks one and reports it. */
   port?: number;
   args?: string[];
   secret?: string;
@@ -49,7 +49,8 @@ process.on('exit', () => {
 
 /** Spawns `farmlink hub` (the built CLI) with JSON logs and waits until it listens. */
 export async function startHub(options: StartHubOptions = {}): Promise<HubProcess> {
-  const port = options.port ?? (await freePort());
+  // Port 0: the hub binds a free port itself and logs it, so no other process can take it in between.
+  let port = options.port ?? 0;
   const secret = options.secret ?? TEST_SECRET;
   const proc = spawn(
     process.execPath,
@@ -80,7 +81,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
       resolve({ code, signal, at: Date.now() });
     });
   });
-  const url = `http://127.0.0.1:${port}`;
+  let url = `http://127.0.0.1:${port}`;
   const waitForLog = (what: string, predicate: (line: LogLine) => boolean, timeoutMs = 10_000) =>
     waitUntil(`hub log: ${what}`, () => logs.find(predicate), timeoutMs);
   const request = async (method: string, p: string, body?: unknown, token?: string) => {
@@ -100,9 +101,15 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
   };
   const hub: HubProcess = {
     proc,
-    port,
-    url,
-    wsUrl: `ws://127.0.0.1:${port}/api/v1/pc/ws`,
+    get port() {
+      return port;
+    },
+    get url() {
+      return url;
+    },
+    get wsUrl() {
+      return `ws://127.0.0.1:${port}/api/v1/pc/ws`;
+    },
     logs,
     stderr,
     exited,
@@ -117,11 +124,13 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
     get: (p, token) => request('GET', p, undefined, token),
     post: (p, body, token) => request('POST', p, body, token),
   };
-  await Promise.race([
+  const listening = await Promise.race([
     waitForLog('listening', (l) => l.event === 'listening', 15_000),
-    exited.then(({ code }) => {
+    exited.then(({ code }): never => {
       throw new Error(`hub exited with ${code} before listening: ${stderr.join('')}`);
     }),
   ]);
+  port = Number(listening.port);
+  url = `http://127.0.0.1:${port}`;
   return hub;
 }
