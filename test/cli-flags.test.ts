@@ -1,33 +1,15 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { runCli, spawnCli, type CliProcess } from './helpers/cli-process.js';
+import { isolatedEnv, runCli, spawnCli, type CliProcess } from './helpers/cli-process.js';
 import { startHub, type HubProcess } from './helpers/hub-process.js';
-import { freePort } from './helpers/ports.js';
+import { freePort, portFree } from './helpers/ports.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-flags-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function cleanEnv(): { env: Record<string, string | undefined>; dataDir: string } {
-  const home = fs.mkdtempSync(path.join(tmp, 'home-'));
-  return {
-    dataDir: path.join(home, 'data'),
-    env: {
-      HOME: home,
-      XDG_CONFIG_HOME: path.join(home, '.config'),
-      XDG_STATE_HOME: path.join(home, '.local', 'state'),
-      FARMLINK_HUB_SECRET: undefined,
-      FARMLINK_CONFIG: undefined,
-      FARMLINK_SERVER_URL: undefined,
-      FARMLINK_AGENT_TOKEN: undefined,
-      FARMLINK_AGENT_ID: undefined,
-      FARMLINK_DATA_DIR: undefined,
-      FARMLINK_HEADLESS: '1',
-    },
-  };
-}
+const cleanEnv = () => isolatedEnv(tmp, { FARMLINK_HEADLESS: '1' });
 
 const children: Array<CliProcess | HubProcess> = [];
 afterEach(async () => {
@@ -40,14 +22,6 @@ afterEach(async () => {
     }
   }
 });
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
 /** Runs until registered, then stops it gracefully; resolves with everything it printed. */
 async function runUntilRegistered(cli: CliProcess): Promise<string> {

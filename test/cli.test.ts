@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TokenVerifier } from '../server/auth.js';
-import { runCli, spawnCli, type CliProcess } from './helpers/cli-process.js';
+import { isolatedEnv, runCli, spawnCli, type CliProcess } from './helpers/cli-process.js';
 import { TEST_SECRET, startHub, type HubProcess } from './helpers/hub-process.js';
 import { freePort } from './helpers/ports.js';
 import { waitUntil } from './helpers/wait.js';
@@ -12,21 +12,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-cli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** An environment with no FarmLink settings and a HOME of its own, so no real config is picked up. */
-function cleanEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
-  const home = fs.mkdtempSync(path.join(tmp, 'home-'));
-  return {
-    HOME: home,
-    XDG_CONFIG_HOME: path.join(home, '.config'),
-    XDG_STATE_HOME: path.join(home, '.local', 'state'),
-    FARMLINK_HUB_SECRET: undefined,
-    FARMLINK_CONFIG: undefined,
-    FARMLINK_SERVER_URL: undefined,
-    FARMLINK_AGENT_TOKEN: undefined,
-    FARMLINK_AGENT_ID: undefined,
-    FARMLINK_DATA_DIR: undefined,
-    ...extra,
-  };
-}
+const cleanEnv = (extra: Record<string, string> = {}) => isolatedEnv(tmp, extra).env;
 
 const children: Array<CliProcess | HubProcess> = [];
 afterEach(async () => {

@@ -1,39 +1,20 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cpuMs, rssKb } from '../bench/lib/proc.js';
-import { hubUrlOf, spawnCli, type CliProcess } from './helpers/cli-process.js';
+import { hubUrlOf, isolatedEnv, spawnCli, type CliProcess } from './helpers/cli-process.js';
 import { ROOT, TEST_SECRET, startHub, type HubProcess } from './helpers/hub-process.js';
-import { freePort } from './helpers/ports.js';
+import { freePort, portFree } from './helpers/ports.js';
 import { waitUntil } from './helpers/wait.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-lifecycle-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** No FarmLink settings from this machine, a HOME and data dir of its own. */
-function cleanEnv(extra: Record<string, string> = {}): { env: Record<string, string | undefined>; dataDir: string } {
-  const home = fs.mkdtempSync(path.join(tmp, 'home-'));
-  return {
-    dataDir: path.join(home, 'data'),
-    env: {
-      HOME: home,
-      XDG_CONFIG_HOME: path.join(home, '.config'),
-      XDG_STATE_HOME: path.join(home, '.local', 'state'),
-      FARMLINK_HUB_SECRET: undefined,
-      FARMLINK_CONFIG: undefined,
-      FARMLINK_SERVER_URL: undefined,
-      FARMLINK_AGENT_TOKEN: undefined,
-      FARMLINK_AGENT_ID: undefined,
-      FARMLINK_DATA_DIR: undefined,
-      FARMLINK_HEADLESS: '1',
-      ...extra,
-    },
-  };
-}
+const cleanEnv = (extra: Record<string, string> = {}) => isolatedEnv(tmp, { FARMLINK_HEADLESS: '1', ...extra });
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -274,14 +255,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 }
 
 async function expectStoppedGracefully(run: NpmStart): Promise<void> {

@@ -5,31 +5,13 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../server/auth.js';
-import { hubUrlOf, spawnCli, type CliProcess } from './helpers/cli-process.js';
+import { hubUrlOf, isolatedEnv, spawnCli, type CliProcess } from './helpers/cli-process.js';
 import { startRedis } from './helpers/redis-server.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-secrets-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function cleanEnv(extra: Record<string, string> = {}): { env: Record<string, string | undefined>; home: string } {
-  const home = fs.mkdtempSync(path.join(tmp, 'home-'));
-  return {
-    home,
-    env: {
-      HOME: home,
-      XDG_CONFIG_HOME: path.join(home, '.config'),
-      XDG_STATE_HOME: path.join(home, '.local', 'state'),
-      FARMLINK_HUB_SECRET: undefined,
-      FARMLINK_CONFIG: undefined,
-      FARMLINK_SERVER_URL: undefined,
-      FARMLINK_AGENT_TOKEN: undefined,
-      FARMLINK_AGENT_ID: undefined,
-      FARMLINK_DATA_DIR: undefined,
-      FARMLINK_HEADLESS: '1',
-      ...extra,
-    },
-  };
-}
+const cleanEnv = (extra: Record<string, string> = {}) => isolatedEnv(tmp, { FARMLINK_HEADLESS: '1', ...extra });
 
 function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];

@@ -155,9 +155,7 @@ function withTokenFromFile(config: AgentConfig, file: string | undefined, overri
   try {
     text = fs.readFileSync(tokenPath, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
-    throw new ConfigError([`${source}: agent.token_file: cannot read ${tokenPath}: ${why}`]);
+    throw new ConfigError([`${source}: agent.token_file: cannot read ${tokenPath}: ${readProblem(error)}`]);
   }
   const token = text.trim();
   const problem = agentTokenProblem(token);
@@ -184,9 +182,7 @@ function readYamlFile(file: string, fileSource: string | undefined): Record<stri
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
-    throw new ConfigError([`${file}${fileSource ? ` (from ${fileSource})` : ''}: cannot read the config file: ${why}`]);
+    throw new ConfigError([`${file}${fileSource ? ` (from ${fileSource})` : ''}: cannot read the config file: ${readProblem(error)}`]);
   }
   return parseYaml(text, file);
 }
@@ -282,4 +278,10 @@ function editDistance(a: string, b: string): number {
     }
   }
   return row[b.length]!;
+}
+
+/** Why a file could not be read, in words a config error can carry. */
+function readProblem(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
 }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { FARMLINK_BIN } from './hub-process.js';
 import { waitUntil } from './wait.js';
 
@@ -88,4 +89,28 @@ export async function hubUrlOf(cli: CliProcess, timeoutMs = 20_000): Promise<str
   await cli.waitForOutput('"event":"listening"', timeoutMs);
   const line = cli.stdout.split('\n').find((l) => l.includes('"event":"listening"'))!;
   return `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`;
+}
+
+/**
+ * An environment with no FarmLink settings of this machine's and a HOME (config, state, data dir)
+ * of its own under `parent`, so a spawned CLI picks up nothing real.
+ */
+export function isolatedEnv(parent: string, extra: Record<string, string> = {}): { env: Record<string, string | undefined>; home: string; dataDir: string } {
+  const home = fs.mkdtempSync(path.join(parent, 'home-'));
+  return {
+    home,
+    dataDir: path.join(home, 'data'),
+    env: {
+      HOME: home,
+      XDG_CONFIG_HOME: path.join(home, '.config'),
+      XDG_STATE_HOME: path.join(home, '.local', 'state'),
+      FARMLINK_HUB_SECRET: undefined,
+      FARMLINK_CONFIG: undefined,
+      FARMLINK_SERVER_URL: undefined,
+      FARMLINK_AGENT_TOKEN: undefined,
+      FARMLINK_AGENT_ID: undefined,
+      FARMLINK_DATA_DIR: undefined,
+      ...extra,
+    },
+  };
 }

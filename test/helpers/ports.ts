@@ -55,7 +55,8 @@ function reserve(port: number): boolean {
   }
 }
 
-function bindable(port: number, host: string): Promise<boolean> {
+/** Whether a listener could bind `port` on `host` right now (it is closed again at once). */
+export function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
@@ -75,7 +76,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
     if (handedOut.has(port)) continue;
     if (!reserve(port)) continue;
     handedOut.add(port);
-    if (await bindable(port, host)) return port;
+    if (await portFree(port, host)) return port;
     // Held by something outside the tests: keep it marked as handed out so it is not retried.
   }
   throw new Error(`freePort: no free port left in ${sliceStart}-${sliceStart + SLICE - 1} (worker ${workerId})`);
