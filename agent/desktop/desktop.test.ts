@@ -24,6 +24,7 @@ function snapshot(state: Snapshot['state'], lastSuccess: number | null): Snapsho
     settings: {} as Snapshot['settings'],
     local_hub: null,
     cache: null,
+    agent_process: { pid: 4242, runs_in: 'desktop', attached: false },
   };
 }
 

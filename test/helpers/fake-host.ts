@@ -82,6 +82,7 @@ export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
       ],
       warm_start: { entries: 1, found: 1, ms: 0.4 },
     },
+    agent_process: { pid: 4242, runs_in: 'headless', attached: false },
     ...overrides,
   };
   return base;
