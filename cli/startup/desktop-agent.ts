@@ -22,6 +22,8 @@ export interface DesktopAgentOptions {
   hubLogger: Logger;
   /** The log tail the panel shows when this app runs the agent. */
   logs: LogBuffer;
+  /** Where FARMLINK_* settings and the default config path come from [process.env]. */
+  env?: NodeJS.ProcessEnv;
   clock?: Clock;
   /** Between tries to attach to an agent that runs but does not answer yet [1 s]. */
   retryMs?: number;
@@ -140,6 +142,7 @@ export class DesktopAgent {
         localHubWhenUnconfigured: true,
         hubLogger: this.options.hubLogger,
         logs: this.options.logs,
+        ...(this.options.env ? { env: this.options.env } : {}),
       });
       this.options.logger.info({ data_dir: this.dataDir }, `No agent runs for ${this.dataDir}: this app runs the agent (pid ${process.pid})`);
       return { kind: 'hosted', hosted };

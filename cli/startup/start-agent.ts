@@ -58,6 +58,8 @@ export interface StartAgentOptions {
   /** For the local hub's lines. */
   hubLogger: Logger;
   logs?: LogBuffer;
+  /** Where FARMLINK_* settings and the default config path come from [process.env]. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -71,7 +73,11 @@ export async function startAgent(values: StartFlagValues, options: StartAgentOpt
   privateDataDir(dataDir);
   const lock = AgentLock.claim(dataDir, options.runner);
   try {
-    const plan = await planFromFlags(values, { localHubWhenUnconfigured: options.localHubWhenUnconfigured, hubLogger: options.hubLogger });
+    const plan = await planFromFlags(values, {
+      localHubWhenUnconfigured: options.localHubWhenUnconfigured,
+      hubLogger: options.hubLogger,
+      ...(options.env ? { env: options.env } : {}),
+    });
     try {
       return await hostAgent({
         ...plan,
