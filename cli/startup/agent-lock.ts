@@ -14,6 +14,12 @@ const LockSchema = z.object({
   /** What runs it: `farmlink agent`, `farmlink start` or the desktop app. */
   runner: z.enum(['agent', 'start', 'desktop']),
   started_at: z.number(),
+  /**
+   * When the process started, as the OS counts it (Linux: /proc/PID/stat), so a lock left by a
+   * crash is not taken for a live agent when its pid has been reused (after a reboot, say). Null
+   * where the OS does not tell.
+   */
+  process_start: z.string().nullable().default(null),
   /** The panel's address without its key (`http://127.0.0.1:PORT`); null until it listens, or with no panel. */
   panel: z.string().nullable(),
 });
@@ -47,9 +53,22 @@ export interface LockDeps {
   now: () => number;
   /** Whether a process with this id exists (signal 0). */
   isAlive: (pid: number) => boolean;
+  /** When the process with this id started, where the OS says (processStart). */
+  startOf: (pid: number) => string | null;
 }
 
-const systemDeps: LockDeps = { pid: process.pid, now: () => Date.now(), isAlive: processAlive };
+const systemDeps: LockDeps = { pid: process.pid, now: () => Date.now(), isAlive: processAlive, startOf: processStart };
+
+/** The process's start time in clock ticks since boot (Linux), or null where there is no /proc. */
+export function processStart(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22; the command name (field 2) is in parentheses and may itself hold spaces.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
 
 export function processAlive(pid: number): boolean {
   try {
@@ -63,12 +82,15 @@ export function processAlive(pid: number): boolean {
 
 /** The agent whose lock holds this data dir, if one runs; a lock left by a dead process is not one. */
 export function runningAgent(dataDir: string, deps: Partial<LockDeps> = {}): AgentLockInfo | undefined {
-  const { pid, isAlive } = { ...systemDeps, ...deps };
+  const { pid, isAlive, startOf } = { ...systemDeps, ...deps };
   const info = readLock(path.join(dataDir, AGENT_LOCK_FILE));
   if (!info) return undefined;
   // Our own pid in a lock we do not hold: left by an earlier process that had this pid (pid 1 in a
   // container after a restart, say).
   if (info.pid === pid || !isAlive(info.pid)) return undefined;
+  // The pid lives, but it is another process than the one that wrote the lock.
+  const start = info.process_start === null ? null : startOf(info.pid);
+  if (start !== null && start !== info.process_start) return undefined;
   return info;
 }
 
@@ -93,7 +115,7 @@ export class AgentLock {
   static claim(dataDir: string, runner: AgentLockInfo['runner'], deps: Partial<LockDeps> = {}): AgentLock {
     const d = { ...systemDeps, ...deps };
     const file = path.join(dataDir, AGENT_LOCK_FILE);
-    const info: AgentLockInfo = { pid: d.pid, runner, started_at: d.now(), panel: null };
+    const info: AgentLockInfo = { pid: d.pid, runner, started_at: d.now(), process_start: d.startOf(d.pid), panel: null };
     // Bounded: each round either wins, meets a live agent, or removes one stale lock.
     for (let round = 0; round < 5; round++) {
       if (tryCreate(file, info)) return new AgentLock(file, info);
