@@ -29,7 +29,7 @@ same process and the agent connects to it, so you can see FarmLink work before y
 If the agent already runs for the data dir, nothing new is started: headless, this says where it
 runs (pid, panel) and exits 0; the desktop app attaches to it and shows it.
 
-${AGENT_HELP.split('\n').slice(5).join('\n')}`;
+${AGENT_HELP.slice(AGENT_HELP.indexOf('\nOptions ('))}`;
 
 export async function startCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags('start', argv, START_FLAG_OPTIONS);
@@ -73,7 +73,7 @@ function alreadyRunning(logger: Logger, running: AgentLockInfo, dataDir: string)
   if (running.panel && process.stdout.isTTY) {
     try {
       const token = fs.readFileSync(path.join(dataDir, 'panel-token'), 'utf8').trim();
-      process.stdout.write(`Open the panel: ${running.panel}/#token=${token}\n`);
+      process.stdout.write(`Open the panel: ${running.panel.replace(/\/$/, '')}/#token=${token}\n`);
     } catch {
       // No key to read (another user's agent): `farmlink panel-url` says why.
     }
