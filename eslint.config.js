@@ -30,15 +30,17 @@ export default tseslint.config(
     'server/ may import lib/ and protocol/ only: code both agent and hub use belongs in lib/.'),
   ...layer('renderer', ['lib', 'agent', 'server', 'electron', 'cli', 'bin', 'bench', 'test'],
     'renderer/ may import protocol/ only: the panel runs in a browser and talks to the agent through the agent-host contract.'),
-  ...layer('electron', ['renderer', 'cli', 'bin', 'bench', 'test'],
-    'electron/ may import agent/, server/, lib/ and protocol/: the panel is loaded, not imported, and start-up code both shells use belongs below them.'),
+  ...layer('electron', ['renderer', 'bin', 'bench', 'test'],
+    'electron/ may import agent/, server/, lib/, protocol/ and cli/startup/: the panel is loaded, not imported.',
+    [{ regex: '^(\\.\\./)+cli/(?!startup/)', message:
+      'electron/ may import only cli/startup/ of cli/: that is the one start-up path the CLI and the desktop app share; the commands stay the CLI\'s own. Start-up code the desktop app needs belongs in cli/startup/.' }]),
   ...layer('cli', ['renderer', 'electron', 'bin', 'bench', 'test'],
-    'cli/ may import agent/, server/, lib/ and protocol/: the panel is loaded, not imported, and start-up code both shells use belongs below them.'),
+    'cli/ may import agent/, server/, lib/ and protocol/: the panel is loaded, not imported. cli/startup/ is the start-up path the desktop app shares.'),
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
 );
 
 /** One `no-restricted-imports` rule for the sources (tests included) of a top-level folder. */
-function layer(folder, forbidden, message) {
+function layer(folder, forbidden, message, extra = []) {
   return [
     {
       files: [`${folder}/**/*.{ts,tsx}`],
@@ -46,7 +48,7 @@ function layer(folder, forbidden, message) {
         'no-restricted-imports': [
           'error',
           // Relative paths only: `../agent/x.js` from server/, `../../agent/x.js` from server/sub/.
-          { patterns: [{ regex: `^(\\.\\./)+(${forbidden.join('|')})/`, message }] },
+          { patterns: [{ regex: `^(\\.\\./)+(${forbidden.join('|')})/`, message }, ...extra] },
         ],
       },
     },

@@ -1,31 +1,22 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { resolveAgentSettings } from '../agent/config/agent-settings.js';
-import { envOverrides, flagOverrides, loadAgentConfig, type ConfigOverride } from '../agent/config/load-config.js';
 import { defaultConfigPath, defaultDataDir } from '../agent/config/paths.js';
-import { privateDataDir, tightenDataDir } from '../agent/config/private-files.js';
-import { ConfigError } from '../lib/errors.js';
-import { AgentHost } from '../agent/host/agent-host.js';
-import { LogBuffer } from '../agent/host/log-buffer.js';
-import type { LocalHub } from '../agent/host/local-hub.js';
-import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
-import { processSecrets } from '../agent/log/secrets.js';
-import { PanelServer, isLoopbackHost } from '../agent/panel/panel-server.js';
-import { loadOrCreatePanelToken } from '../agent/panel/panel-token.js';
-import { findRendererDir } from '../agent/panel/static-files.js';
-import { PanelSectionSchema, type AgentConfig } from '../protocol/config.js';
+import { silentLogger } from '../agent/log/logger.js';
 import { parseFlags } from './args.js';
 import { ExitCode } from './exit-codes.js';
 import { logFormatFlag } from './hub-command.js';
-import { InternalErrorRecovery } from './internal-errors.js';
-import { PANEL_ADDRESS_FILE } from './panel-url-command.js';
 import { onShutdownSignal } from './signals.js';
+import { AgentRunningError } from './startup/agent-lock.js';
+import { CONFIG_FLAG_OPTIONS } from './startup/flags.js';
+import type { HostedAgent } from './startup/host-agent.js';
+import { startAgent } from './startup/start-agent.js';
 
 export const AGENT_HELP = `Usage: farmlink agent [--config FILE] [options]
 
 Runs the agent: connects to the configured hub and its fallbacks and stays connected until
 SIGINT/SIGTERM. Without --config it reads FARMLINK_CONFIG or the default file
 (${defaultConfigPath()}).
+
+One agent runs per PC: if one already runs for the data dir (a service, another terminal, the
+desktop app), this exits with code 75 and names it (pid, panel address) instead of starting a second.
 
 Options (each overrides the file and the environment):
   --config FILE          the YAML configuration (see README → Configuration)
@@ -49,184 +40,47 @@ Options (each overrides the file and the environment):
   --no-panel             panel.enabled: false
 `;
 
-export const CONFIG_FLAG_OPTIONS = {
-  config: { type: 'string' },
-  'server-url': { type: 'string' },
-  'fallback-url': { type: 'string', multiple: true },
-  'agent-id': { type: 'string' },
-  token: { type: 'string' },
-  'token-file': { type: 'string' },
-  name: { type: 'string' },
-  'log-level': { type: 'string' },
-  'log-file': { type: 'string' },
-  'no-log-file': { type: 'boolean' },
-  set: { type: 'string', multiple: true },
-  'data-dir': { type: 'string' },
-  'log-format': { type: 'string' },
-  'panel-port': { type: 'string' },
-  'panel-host': { type: 'string' },
-  'panel-allow-remote': { type: 'boolean' },
-  'no-panel': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-type ConfigFlagValues = ReturnType<typeof parseFlags<typeof CONFIG_FLAG_OPTIONS>>['values'];
-
-export function overridesFrom(values: ConfigFlagValues, env = process.env): ConfigOverride[] {
-  return [
-    ...envOverrides(env),
-    ...flagOverrides({
-      serverUrl: values['server-url'],
-      fallbackUrls: values['fallback-url'],
-      agentId: values['agent-id'],
-      token: values.token,
-      tokenFile: values['token-file'],
-      name: values.name,
-      logLevel: values['log-level'],
-      logFile: values['no-log-file'] ? false : values['log-file'],
-      panelPort: values['panel-port'],
-      panelHost: values['panel-host'],
-      panel: values['no-panel'] ? false : undefined,
-      panelAllowRemote: values['panel-allow-remote'],
-      set: values.set,
-    }),
-  ];
-}
-
-/**
- * The config file to read: --config (must exist), else the default path if it exists, else none.
- * `source` and `defaultSource` say where a name came from, for errors about the file itself.
- */
-export function configFileFrom(
-  values: ConfigFlagValues,
-  env = process.env,
-): { file: string | undefined; source: string | undefined; defaultPath: string; defaultSource: string | undefined } {
-  const defaultPath = defaultConfigPath(env);
-  const defaultSource = env.FARMLINK_CONFIG ? 'FARMLINK_CONFIG (environment)' : undefined;
-  if (values.config) return { file: values.config, source: '--config', defaultPath, defaultSource };
-  return { file: fs.existsSync(defaultPath) ? defaultPath : undefined, source: defaultSource, defaultPath, defaultSource };
-}
-
-export function dataDirFrom(values: ConfigFlagValues): string {
-  return values['data-dir'] ?? defaultDataDir();
-}
-
 export async function agentCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags('agent', argv, CONFIG_FLAG_OPTIONS);
   if (values.help) {
     process.stdout.write(AGENT_HELP);
     return ExitCode.OK;
   }
-  const overrides = overridesFrom(values);
-  const found = configFileFrom(values);
-  const { defaultPath, defaultSource } = found;
-  // A file named by FARMLINK_CONFIG was asked for: if it is missing, say so rather than run without it.
-  const [file, source] = !found.file && defaultSource ? [defaultPath, defaultSource] : [found.file, found.source];
-  if (!file && !overrides.some((o) => o.path.join('.') === 'server.url')) {
-    throw new ConfigError([
-      `No configuration: no --config given and ${defaultPath} does not exist. Create it (README → Configuration), pass --config FILE, or set FARMLINK_SERVER_URL. To try FarmLink without a hub of your own, run \`farmlink start\`.`,
-    ]);
+  const consoleFormat = logFormatFlag(values['log-format'] ?? 'pretty');
+  // `farmlink agent` never starts a local hub: its hub logger has nothing to say.
+  const hubLogger = silentLogger();
+  let agent: HostedAgent;
+  try {
+    agent = await startAgent(values, { runner: 'agent', runsIn: 'headless', servePanel: true, consoleFormat, localHubWhenUnconfigured: false, hubLogger });
+  } catch (error) {
+    if (!(error instanceof AgentRunningError)) throw error;
+    process.stderr.write(`farmlink agent: ${error.message} [${error.code}]\n`);
+    return ExitCode.ALREADY_RUNNING;
   }
-  const { config } = loadAgentConfig({ file, fileSource: source, overrides });
-  return runAgent({ config, file, overrides, dataDir: dataDirFrom(values), consoleFormat: logFormatFlag(values['log-format'] ?? 'pretty') });
+  return runUntilSignal(agent);
 }
 
-export interface RunAgentInput {
-  config: AgentConfig;
-  file: string | undefined;
-  overrides: ConfigOverride[];
-  dataDir: string;
-  consoleFormat: ConsoleFormat;
-  /** Set when `farmlink start` runs a local hub in this process. */
-  localHub?: LocalHub | undefined;
-  beforeExit?: () => Promise<void>;
-}
-
-/** Runs the agent, its host and (unless turned off) the headless panel until a signal; resolves with the exit code. */
-export async function runAgent(input: RunAgentInput): Promise<number> {
-  const { config, dataDir } = input;
-  const panelConfig = config.panel;
-  if (panelConfig.enabled && !isLoopbackHost(panelConfig.host) && !panelConfig.allow_remote) {
-    throw new ConfigError([
-      `panel.host: ${panelConfig.host} is not a loopback address, so anyone on that network could open the panel; use 127.0.0.1, or set panel.allow_remote: true (--panel-allow-remote) if you mean it`,
-    ]);
-  }
-  // What older versions left looser is tightened once everything is open (tightenDataDir below).
-  privateDataDir(dataDir);
-  processSecrets.add(config.agent.token);
-  const logs = new LogBuffer();
-  const { log } = resolveAgentSettings(config, { file: input.file, dataDir });
-  const { logger, close: closeLog } = await createLogger({
-    level: log.level,
-    console: input.consoleFormat,
-    component: 'agent',
-    memory: logs,
-    file: log.file ? { path: log.file, maxSizeMb: log.maxSizeMb, maxFiles: log.maxFiles } : null,
-  });
-  if (log.file) logger.debug({ file: log.file }, `Logging to ${log.file}`);
-  const host = new AgentHost({
-    config,
-    configFile: input.file,
-    defaultConfigFile: defaultConfigPath(),
-    overrides: input.overrides,
-    dataDir,
-    logger,
-    logs,
-    localHub: input.localHub,
-  });
-  const recovery = new InternalErrorRecovery({ logger, reset: (reason) => host.reconnectNow(reason) });
-  const uninstallRecovery = recovery.install();
-  host.start();
-
-  let panel: PanelServer | undefined;
-  if (panelConfig.enabled) {
-    const panelToken = loadOrCreatePanelToken(dataDir);
-    processSecrets.add(panelToken);
-    panel = new PanelServer({
-      host: panelConfig.host,
-      port: panelConfig.port,
-      allowRemote: panelConfig.allow_remote,
-      fallbackToFreePort: panelConfig.port === DEFAULT_PANEL_PORT,
-      token: panelToken,
-      rendererDir: findRendererDir(),
-      agentHost: host,
-      logger,
-    });
-    const url = await panel.listen();
-    const address = url.replace(/#.*$/, '');
-    const tokenFile = path.join(dataDir, 'panel-token');
-    // The token is a key to this PC's settings: it never goes to a log (files, the panel's tail,
-    // a pipe). Scripts read the `event: panel` line for the address and the token file for the
-    // key; a person at a terminal gets the whole URL once, outside the logs.
-    logger.info({ event: 'panel', url: address, token_file: tokenFile }, `Panel: ${address} (its key is in ${tokenFile}; \`farmlink panel-url\` prints the full address)`);
-    if (process.stdout.isTTY) printOnce(`Open the panel: ${url}\n`);
-    fs.writeFileSync(path.join(dataDir, PANEL_ADDRESS_FILE), `${address}\n`, { mode: 0o600 });
-  }
-  tightenDataDir(dataDir);
-
+/**
+ * Keeps a hosted agent running until SIGINT/SIGTERM, then stops it gracefully; resolves with the
+ * exit code. A person at a terminal gets the panel's whole address once, outside the logs.
+ */
+export function runUntilSignal(agent: HostedAgent, beforeExit?: () => Promise<void>): Promise<number> {
+  if (agent.panelUrl && process.stdout.isTTY) printOnce(`Open the panel: ${agent.panelUrl}\n`);
   return new Promise<number>((resolve) => {
     onShutdownSignal(
       async (signal) => {
-        logger.info({ signal }, `${signal} received: disconnecting gracefully (send it again to exit at once)`);
-        recovery.stop();
-        await panel?.close();
-        if (panel) fs.rmSync(path.join(dataDir, PANEL_ADDRESS_FILE), { force: true });
-        await host.stop();
-        await input.beforeExit?.();
-        logger.info('Agent stopped');
-        await closeLog();
-        uninstallRecovery();
+        agent.logger.info({ signal }, `${signal} received: disconnecting gracefully (send it again to exit at once)`);
+        await agent.stop();
+        await beforeExit?.();
         resolve(ExitCode.OK);
       },
       (signal) => {
-        logger.warn({ signal }, `${signal} received again: exiting now`);
+        agent.logger.warn({ signal }, `${signal} received again: exiting now`);
         resolve(ExitCode.FORCED);
       },
     );
   });
 }
-
-const DEFAULT_PANEL_PORT = PanelSectionSchema.parse({}).port;
 
 /** Straight to the terminal, past the loggers (and their files): for the panel's key, which no log may hold. */
 function printOnce(text: string): void {

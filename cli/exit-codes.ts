@@ -5,6 +5,11 @@ export const ExitCode = {
   FAILURE: 1,
   /** Bad command line: unknown command or flag. */
   USAGE: 2,
+  /**
+   * An agent already runs for this data dir (`farmlink agent`; sysexits EX_TEMPFAIL): one agent
+   * runs per PC, so no second one was started. A service manager should not restart on it.
+   */
+  ALREADY_RUNNING: 75,
   /** Bad configuration (sysexits EX_CONFIG). */
   CONFIG: 78,
   /** Stopped by a second signal without finishing the graceful path. */

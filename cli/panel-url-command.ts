@@ -4,6 +4,7 @@ import { FarmlinkError } from '../lib/errors.js';
 import { defaultDataDir } from '../agent/config/paths.js';
 import { parseFlags } from './args.js';
 import { ExitCode } from './exit-codes.js';
+import { PANEL_ADDRESS_FILE } from './startup/agent-lock.js';
 
 export const PANEL_URL_HELP = `Usage: farmlink panel-url [--data-dir DIR]
 
@@ -14,8 +15,6 @@ never hold the key; it is kept in <data dir>/panel-token, readable by you only.
   --data-dir DIR   the agent's data dir [FARMLINK_DATA_DIR, default ${defaultDataDir()}]
 `;
 
-/** Where the running agent says its panel listens (no key in it); removed when it stops. */
-export const PANEL_ADDRESS_FILE = 'panel-address';
 
 export function panelUrlCommand(argv: string[]): Promise<number> {
   return Promise.resolve(printPanelUrl(argv));

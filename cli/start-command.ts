@@ -1,14 +1,19 @@
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultConfigPath } from '../agent/config/paths.js';
+import type { Logger } from 'pino';
 import { createLogger } from '../agent/log/logger.js';
-import { AGENT_HELP, CONFIG_FLAG_OPTIONS, configFileFrom, dataDirFrom, overridesFrom, runAgent } from './agent-command.js';
-import { numberFlag, parseFlags } from './args.js';
+import { AGENT_HELP, runUntilSignal } from './agent-command.js';
+import { parseFlags } from './args.js';
 import { desktopUnavailableReason, electronBinary } from './desktop.js';
 import { ExitCode } from './exit-codes.js';
 import { logFormatFlag } from './hub-command.js';
-import { LOCAL_HUB_PORT, planAgentRun } from './local-mode.js';
+import { AgentRunningError, runningAgent, type AgentLockInfo } from './startup/agent-lock.js';
+import { START_FLAG_OPTIONS, dataDirFrom } from './startup/flags.js';
+import type { HostedAgent } from './startup/host-agent.js';
+import { LOCAL_HUB_PORT } from './startup/local-mode.js';
+import { startAgent } from './startup/start-agent.js';
 
 export const START_HELP = `Usage: farmlink start [agent options] [--hub-port P] [--headless]
 
@@ -21,9 +26,10 @@ same process and the agent connects to it, so you can see FarmLink work before y
   --hub-port P   port of the local hub [${LOCAL_HUB_PORT}; any free port if that one is taken]
   --headless     never open the desktop app (also FARMLINK_HEADLESS=1)
 
-${AGENT_HELP.split('\n').slice(5).join('\n')}`;
+If the agent already runs for the data dir, nothing new is started: headless, this says where it
+runs (pid, panel) and exits 0; the desktop app attaches to it and shows it.
 
-export const START_FLAG_OPTIONS = { ...CONFIG_FLAG_OPTIONS, 'hub-port': { type: 'string' }, headless: { type: 'boolean' } } as const;
+${AGENT_HELP.slice(AGENT_HELP.indexOf('\nOptions ('))}`;
 
 export async function startCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags('start', argv, START_FLAG_OPTIONS);
@@ -36,28 +42,43 @@ export async function startCommand(argv: string[]): Promise<number> {
 
   const consoleFormat = logFormatFlag(values['log-format'] ?? 'pretty');
   const { logger: startLogger } = await createLogger({ level: 'info', console: consoleFormat, component: 'start' });
+  // `npm start` twice is someone looking for the agent they already started: point at it.
+  const running = runningAgent(dataDirFrom(values));
+  if (running) return alreadyRunning(startLogger, running, dataDirFrom(values));
   startLogger.info(`Starting headless (${unavailable}): open the panel URL printed below in a browser`);
   const { logger: hubLogger, close: closeHubLog } = await createLogger({ level: 'info', console: consoleFormat, component: 'hub' });
-  const { file, source, defaultSource } = configFileFrom(values);
-  const plan = await planAgentRun({
-    file,
-    fileSource: source ?? defaultSource,
-    overrides: overridesFrom(values),
-    dataDir: dataDirFrom(values),
-    hubPort: numberFlag('hub-port', values['hub-port'], { integer: true }),
-    hubLogger,
-    defaultConfigFile: defaultConfigPath(),
-  });
-  return runAgent({
-    ...plan,
-    dataDir: dataDirFrom(values),
-    consoleFormat,
-    localHub: plan.localHub,
-    beforeExit: async () => {
-      await plan.localHub?.stop();
-      await closeHubLog();
-    },
-  });
+  let agent: HostedAgent;
+  try {
+    agent = await startAgent(values, { runner: 'start', runsIn: 'headless', servePanel: true, consoleFormat, localHubWhenUnconfigured: true, hubLogger });
+  } catch (error) {
+    await closeHubLog();
+    // It started between the look above and the claim.
+    if (error instanceof AgentRunningError) return alreadyRunning(startLogger, error.running, error.dataDir);
+    throw error;
+  }
+  return runUntilSignal(agent, closeHubLog);
+}
+
+/**
+ * `farmlink start` when the agent already runs for this data dir: nothing new is started, and
+ * that is not a failure — the agent asked for runs. Says where (pid, panel) and exits 0.
+ */
+function alreadyRunning(logger: Logger, running: AgentLockInfo, dataDir: string): number {
+  const panel = running.panel ? `its panel: ${running.panel}` : 'it serves no panel';
+  logger.info(
+    { event: 'already_running', pid: running.pid, panel: running.panel, data_dir: dataDir },
+    `FarmLink already runs on this PC for ${dataDir} (pid ${running.pid}; ${panel}): nothing new was started, and the options given here do not change it. ` +
+      'Stop that agent first to start it with other options',
+  );
+  if (running.panel && process.stdout.isTTY) {
+    try {
+      const token = fs.readFileSync(path.join(dataDir, 'panel-token'), 'utf8').trim();
+      process.stdout.write(`Open the panel: ${running.panel.replace(/\/$/, '')}/#token=${token}\n`);
+    } catch {
+      // No key to read (another user's agent): `farmlink panel-url` says why.
+    }
+  }
+  return ExitCode.OK;
 }
 
 /** Hands over to Electron: the same flags, its main process does the rest. */

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HostFailure } from '../agent/host/call-router.js';
 import { IPC_CHANNELS } from '../protocol/ipc-channels.js';
-// eslint-disable-next-line no-restricted-imports -- the fake host is shared with the panel's tests and lives in test/helpers. Follow-up: move it beside the call router it wraps, outside the built sources.
-import { fakeHandlers } from '../test/helpers/fake-host.js';
+import { fakeHandlers } from '../protocol/fake-host.fixture.js';
 import { registerAgentHostIpc } from './ipc.js';
 import { isTrustedSender } from './trusted-sender.js';
 

@@ -1,9 +1,8 @@
 import type { IpcMainInvokeEvent, WebContents } from 'electron';
 import { IPC_CHANNELS } from '../protocol/ipc-channels.js';
 import type { ResultEnvelope } from '../protocol/agent-host.js';
-import type { AgentHost } from '../agent/host/agent-host.js';
 import { routeCall, type AgentHostHandlers } from '../agent/host/call-router.js';
-import { subscribeFeed } from '../agent/host/snapshot-feed.js';
+import { subscribeFeed, type FeedSource } from '../agent/host/snapshot-feed.js';
 
 /**
  * The Electron transport of the AgentHost API: one invoke channel for every call (checked against
@@ -33,7 +32,7 @@ export function registerAgentHostIpc(
 }
 
 /** Pushes the host's coalesced changes to one window for as long as it lives. */
-export function forwardFeed(host: AgentHost, contents: Pick<WebContents, 'send' | 'isDestroyed' | 'once'>): () => void {
+export function forwardFeed(host: FeedSource, contents: Pick<WebContents, 'send' | 'isDestroyed' | 'once'>): () => void {
   const unsubscribe = subscribeFeed(host, (event, payload) => {
     if (!contents.isDestroyed()) contents.send(IPC_CHANNELS.event, { event, payload });
   });

@@ -2,21 +2,13 @@ import { app, ipcMain, powerMonitor, type BrowserWindow } from 'electron';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { resolveAgentSettings } from '../agent/config/agent-settings.js';
-import { defaultConfigPath } from '../agent/config/paths.js';
 import { trayModel, type TrayAction } from '../agent/desktop/tray-model.js';
-import { AgentHost } from '../agent/host/agent-host.js';
 import { LogBuffer } from '../agent/host/log-buffer.js';
 import { subscribeFeed } from '../agent/host/snapshot-feed.js';
-import { privateDataDir, tightenDataDir } from '../agent/config/private-files.js';
 import { createLogger } from '../agent/log/logger.js';
-/* eslint-disable no-restricted-imports -- the shells share their start-up wiring (flags, config and data-dir
-   resolution, local-hub planning) and it still lives in cli/; it needs both agent/ and server/, so it cannot go
-   to lib/. Follow-up: move it into a start-up module below cli/ and electron/ that both import. */
-import { configFileFrom, dataDirFrom, overridesFrom } from '../cli/agent-command.js';
-import { planAgentRun } from '../cli/local-mode.js';
-import { START_FLAG_OPTIONS } from '../cli/start-command.js';
-/* eslint-enable no-restricted-imports */
+import { DesktopAgent } from '../cli/startup/desktop-agent.js';
+import { START_FLAG_OPTIONS } from '../cli/startup/flags.js';
+import type { StartFlagValues } from '../cli/startup/start-agent.js';
 import { setStartAtLogin, startAtLoginEnabled } from './autostart.js';
 import { forwardFeed, registerAgentHostIpc } from './ipc.js';
 import { TrayController } from './tray.js';
@@ -24,10 +16,11 @@ import { isTrustedSender } from './trusted-sender.js';
 import { createPanelWindow } from './window.js';
 
 /**
- * The desktop app's main process: hosts the agent (through AgentHost, exactly as the headless
- * mode does), shows it in a tray icon and a panel window, and wires the OS in — single instance,
- * start at login, wake from sleep, graceful quit. Wiring only: everything it calls is tested
- * outside Electron.
+ * The desktop app's main process: shows the PC's one agent in a tray icon and a panel window, and
+ * wires the OS in — single instance, start at login, wake from sleep, graceful quit. Which agent
+ * that is (one already running, attached to; or one this process runs, through the CLI's own
+ * start-up path) is DesktopAgent's decision in cli/startup/. Wiring only: everything it calls is
+ * tested outside Electron.
  */
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -54,43 +47,13 @@ async function main(): Promise<void> {
     strict: false,
     allowPositionals: true,
   });
-  const flags = values as Parameters<typeof overridesFrom>[0] & { hidden?: boolean; 'hub-port'?: string };
+  const flags = values as StartFlagValues & { hidden?: boolean };
   await app.whenReady();
 
-  const dataDir = dataDirFrom(flags);
-  privateDataDir(dataDir);
   const logs = new LogBuffer();
+  const { logger, close: closeLog } = await createLogger({ level: 'info', console: 'pretty', component: 'desktop', memory: logs });
   const { logger: hubLogger, close: closeHubLog } = await createLogger({ level: 'info', console: 'pretty', component: 'hub', memory: logs });
-  const configFile = configFileFrom(flags);
-  const plan = await planAgentRun({
-    file: configFile.file,
-    fileSource: configFile.source ?? configFile.defaultSource,
-    overrides: overridesFrom(flags),
-    dataDir,
-    hubPort: flags['hub-port'] ? Number(flags['hub-port']) : undefined,
-    hubLogger,
-    defaultConfigFile: defaultConfigPath(),
-  });
-  const { log } = resolveAgentSettings(plan.config, { file: plan.file, dataDir });
-  const { logger, close: closeLog } = await createLogger({
-    level: log.level,
-    console: 'pretty',
-    component: 'agent',
-    memory: logs,
-    file: log.file ? { path: log.file, maxSizeMb: log.maxSizeMb, maxFiles: log.maxFiles } : null,
-  });
-  const host = new AgentHost({
-    config: plan.config,
-    configFile: plan.file,
-    defaultConfigFile: defaultConfigPath(),
-    overrides: plan.overrides,
-    dataDir,
-    logger,
-    logs,
-    localHub: plan.localHub,
-  });
-  host.start();
-  tightenDataDir(dataDir);
+  const host = await DesktopAgent.open({ values: flags, logger, hubLogger, logs });
 
   let win: BrowserWindow | undefined;
   let quitting = false;
@@ -119,15 +82,13 @@ async function main(): Promise<void> {
         showWindow();
         break;
       case 'reconnect-now':
-        host.reconnectNow('Reconnect requested from the tray');
+        void host.reconnectNow('Reconnect requested from the tray').catch((error: unknown) => logger.warn({ err: error }, 'Reconnect failed'));
         break;
       case 'mode-legacy':
       case 'mode-enhanced':
-        try {
-          host.setMode(action === 'mode-legacy' ? 'legacy' : 'enhanced');
-        } catch (error) {
+        host.setMode(action === 'mode-legacy' ? 'legacy' : 'enhanced').then(refreshTray, (error: unknown) => {
           logger.warn({ err: error }, 'Mode change refused');
-        }
+        });
         break;
       case 'toggle-start-at-login':
         setStartAtLogin(!startAtLoginEnabled());
@@ -157,9 +118,8 @@ async function main(): Promise<void> {
     if (stopped) return;
     event.preventDefault();
     void (async () => {
-      logger.info('Quitting: disconnecting gracefully');
+      logger.info(host.mode === 'hosted' ? 'Quitting: disconnecting gracefully' : 'Quitting: the agent this app was attached to keeps running');
       await host.stop();
-      await plan.localHub?.stop();
       tray.destroy();
       await closeLog();
       await closeHubLog();

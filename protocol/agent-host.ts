@@ -94,6 +94,26 @@ export const CacheSummarySchema = z.object({
 });
 export type CacheSummary = z.infer<typeof CacheSummarySchema>;
 
+/**
+ * Which process runs the agent this panel shows, so the panel can say so: one agent runs per PC,
+ * either headless (`farmlink agent`, a service) or inside the desktop app, and the desktop app
+ * attaches to a headless one rather than starting a second.
+ */
+export const AgentProcessSchema = z.object({
+  pid: z.number().int().positive(),
+  runs_in: z.enum(['headless', 'desktop']),
+  /** Set by the desktop app when it shows an agent another process runs. */
+  attached: z.boolean(),
+});
+export type AgentProcess = z.infer<typeof AgentProcessSchema>;
+
+/** What the panel and the tray say about the agent's process. */
+export function agentProcessLabel(process: AgentProcess): string {
+  if (process.attached) return `Attached to the agent running on this PC (pid ${process.pid})`;
+  if (process.runs_in === 'desktop') return `This app runs the agent (pid ${process.pid})`;
+  return `The agent runs headless on this PC (pid ${process.pid})`;
+}
+
 export const SnapshotSchema = z.object({
   /** The host's clock when the snapshot was taken; countdowns are computed against it. */
   now: EpochMs,
@@ -132,6 +152,7 @@ export const SnapshotSchema = z.object({
   local_hub: z.object({ url: z.string() }).nullable(),
   /** Null when the agent runs without a cache. */
   cache: CacheSummarySchema.nullable(),
+  agent_process: AgentProcessSchema,
 });
 export type Snapshot = z.infer<typeof SnapshotSchema>;
 

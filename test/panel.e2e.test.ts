@@ -108,8 +108,10 @@ describe('the panel in Chromium (headless mode)', () => {
     const primary = await hub();
     const fallbackPort = await freePort();
     const token = await primary.agentToken('pc-e2e');
-    const { url } = await agentWithPanel(`server:\n  url: "${primary.url}"\n  fallback_urls: ["http://127.0.0.1:${fallbackPort}"]\nagent:\n  id: pc-e2e\n  name: Rack 3 PC\n  token: "${token}"\n${FAST}`);
+    const { cli, url } = await agentWithPanel(`server:\n  url: "${primary.url}"\n  fallback_urls: ["http://127.0.0.1:${fallbackPort}"]\nagent:\n  id: pc-e2e\n  name: Rack 3 PC\n  token: "${token}"\n${FAST}`);
     const page = await open(url);
+    // Which process runs the agent the panel shows (one agent per PC).
+    await expect.poll(() => text(page, 'agent-process'), { timeout: 10_000 }).toBe(`The agent runs headless on this PC (pid ${String(cli.proc.pid)})`);
 
     const status = page.getByTestId('link-status');
     await expect.poll(() => status.getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');

@@ -24,6 +24,7 @@ function snapshot(state: Snapshot['state'], lastSuccess: number | null): Snapsho
     settings: {} as Snapshot['settings'],
     local_hub: null,
     cache: null,
+    agent_process: { pid: 4242, runs_in: 'desktop', attached: false },
   };
 }
 
@@ -60,6 +61,15 @@ describe('trayModel', () => {
     ]);
     expect(model.menu).toContainEqual({ kind: 'radio', action: 'mode-enhanced', label: 'Enhanced mode (not available yet)', checked: false, enabled: false });
     expect(model.menu).toContainEqual({ kind: 'checkbox', action: 'toggle-start-at-login', label: 'Start at login', checked: true });
+  });
+
+  it('says in the menu when the app shows an agent another process runs, which quitting leaves running', () => {
+    const now = 1_000_000;
+    const s = snapshot({ phase: 'connected', server: { index: 1, url: 'wss://b/api/v1/pc/ws' }, since: 0, session_id: 'x', hub_id: 'h' }, now);
+    s.stats = { last_success_at: now, disconnected_since: null } as Snapshot['stats'];
+    expect(trayModel(s, { startAtLogin: false, now }).menu.filter((item) => item.kind === 'label')).toHaveLength(1);
+    s.agent_process = { pid: 77, runs_in: 'headless', attached: true };
+    expect(trayModel(s, { startAtLogin: false, now }).menu[1]).toEqual({ kind: 'label', label: 'Attached to the agent running on this PC (pid 77)' });
   });
 });
 

@@ -1,4 +1,4 @@
-import type { AgentMode, Snapshot } from '../../protocol/agent-host.js';
+import { agentProcessLabel, type AgentMode, type Snapshot } from '../../protocol/agent-host.js';
 import { linkStatus, type LinkTone } from '../../protocol/link-status.js';
 
 export type TrayAction = 'open-panel' | 'reconnect-now' | 'mode-legacy' | 'mode-enhanced' | 'toggle-start-at-login' | 'quit';
@@ -51,6 +51,8 @@ function baseMenu(snapshot: Snapshot | null, startAtLogin: boolean, statusLabel 
   };
   return [
     { kind: 'label', label: `FarmLink — ${statusLabel}` },
+    // The app shows an agent another process runs: say so, since quitting the app leaves it running.
+    ...(snapshot?.agent_process.attached ? [{ kind: 'label' as const, label: agentProcessLabel(snapshot.agent_process) }] : []),
     { kind: 'separator' },
     { kind: 'action', action: 'open-panel', label: 'Open panel', enabled: true },
     { kind: 'action', action: 'reconnect-now', label: 'Reconnect now', enabled: snapshot !== null },

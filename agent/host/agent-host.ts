@@ -52,6 +52,10 @@ export interface AgentHostOptions {
   agentDeps?: Omit<AgentDeps, 'logger' | 'cache'>;
   /** The agent's cache; opened in `dataDir/cache` unless given, or `false` for none. */
   cache?: AgentCache | false;
+  /** What runs this host, for the panel to say [headless]. */
+  runsIn?: 'headless' | 'desktop';
+  /** This process's id [process.pid]. */
+  pid?: number;
 }
 
 export interface HostEvents extends Record<string, unknown> {
@@ -262,6 +266,7 @@ export class AgentHost {
       },
       local_hub: this.onLocalHub && this.options.localHub ? { url: this.options.localHub.url } : null,
       cache: this.cache ? cacheSummary(this.cache.metrics()) : null,
+      agent_process: { pid: this.options.pid ?? process.pid, runs_in: this.options.runsIn ?? 'headless', attached: false },
     };
   }
 

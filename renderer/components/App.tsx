@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { useStore } from 'zustand';
+import { agentProcessLabel } from '../../protocol/agent-host.js';
 import type { LinkStatus } from '../bridge/link-status.js';
 import type { PanelStore } from '../store/panel-store.js';
 import { EmptyState } from './EmptyState.js';
@@ -24,6 +25,7 @@ export function App({ store }: { store: PanelStore }) {
   const link = useStore(store, (s) => s.link);
   const error = useStore(store, (s) => s.error);
   const localHubUrl = useStore(store, (s) => s.snapshot?.local_hub?.url ?? null);
+  const agentProcess = useStore(store, (s) => (s.snapshot ? agentProcessLabel(s.snapshot.agent_process) : null));
   const [tab, setTab] = useState<TabId>('overview');
   // A call cut off by the panel's own link going down is the link notice's news, and stale once it is back.
   const problem = error && error.code !== 'TRANSPORT' ? error : null;
@@ -77,6 +79,12 @@ export function App({ store }: { store: PanelStore }) {
           </>
         )}
       </main>
+      {/* One agent runs per PC: say whether this app runs it or shows one another process runs. */}
+      {agentProcess ? (
+        <footer className="agent-process" data-testid="agent-process">
+          {agentProcess}
+        </footer>
+      ) : null}
     </div>
   );
 }

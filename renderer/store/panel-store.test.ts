@@ -1,11 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createAgentHostClient } from '../../protocol/agent-host-client.js';
-/* eslint-disable no-restricted-imports -- this test drives the store through the agent's real call router (via the
-   shared fake host) so that refusals arrive exactly as the agent sends them. Follow-up: a fake host built on
-   protocol/ only, so the panel's tests stay inside renderer/'s layer. */
-import { HostFailure } from '../../agent/host/call-router.js';
-import { MemoryTransport, fakeHandlers, sampleSnapshot } from '../../test/helpers/fake-host.js';
-/* eslint-enable no-restricted-imports */
+import { FakeRefusal, MemoryTransport, fakeHandlers, sampleSnapshot } from '../../protocol/fake-host.fixture.js';
 import { createPanelStore } from './panel-store.js';
 
 function setup(overrides = {}) {
@@ -70,7 +65,7 @@ describe('panel store', () => {
   it('saving reports field problems inline and keeps nothing as saved; success says where', async () => {
     const refusing = setup({
       saveSettings: () => {
-        throw new HostFailure('INVALID_SETTINGS', 'nothing was saved', [{ path: 'server.url', message: 'expected an http:// … URL' }]);
+        throw new FakeRefusal('INVALID_SETTINGS', 'nothing was saved', [{ path: 'server.url', message: 'expected an http:// … URL' }]);
       },
     });
     expect(await refusing.store.getState().saveSettings({ server: { url: 'nope' }, connection: {}, agent: {} })).toBe(false);
@@ -85,7 +80,7 @@ describe('panel store', () => {
   it('shows a refused action as a notice until dismissed', async () => {
     const { store } = setup({
       setMode: () => {
-        throw new HostFailure('MODE_UNAVAILABLE', 'Enhanced mode is not built yet');
+        throw new FakeRefusal('MODE_UNAVAILABLE', 'Enhanced mode is not built yet');
       },
     });
     await store.getState().setMode('enhanced');

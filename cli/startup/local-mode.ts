@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { resolveAgentSettings } from '../agent/config/agent-settings.js';
-import { loadAgentConfig, type ConfigOverride } from '../agent/config/load-config.js';
-import { LOCAL_HUB_SOURCE } from '../agent/host/agent-host.js';
-import type { LocalHub } from '../agent/host/local-hub.js';
-import type { AgentConfig } from '../protocol/config.js';
-import { sameAgentEndpoint } from '../protocol/server-url.js';
-import { mintToken } from '../server/auth.js';
-import { Hub } from '../server/hub.js';
-import { HubOptionsSchema } from '../server/hub-options.js';
+import { resolveAgentSettings } from '../../agent/config/agent-settings.js';
+import { loadAgentConfig, type ConfigOverride } from '../../agent/config/load-config.js';
+import { LOCAL_HUB_SOURCE } from '../../agent/host/agent-host.js';
+import type { LocalHub } from '../../agent/host/local-hub.js';
+import type { AgentConfig } from '../../protocol/config.js';
+import { sameAgentEndpoint } from '../../protocol/server-url.js';
+import { mintToken } from '../../server/auth.js';
+import { Hub } from '../../server/hub.js';
+import { HubOptionsSchema } from '../../server/hub-options.js';
 
 export const LOCAL_HUB_PORT = 8787;
 

@@ -1,8 +1,22 @@
-import type { AgentHostHandlers } from '../../agent/host/call-router.js';
-import { routeCall } from '../../agent/host/call-router.js';
-import type { BridgeTransport, LogEntry, Snapshot } from '../../protocol/agent-host.js';
+import type { z } from 'zod';
+import {
+  AgentHostMethods,
+  type AgentHostMethod,
+  type BridgeTransport,
+  type FieldProblem,
+  type LogEntry,
+  type MethodOutput,
+  type ResultEnvelope,
+  type Snapshot,
+} from './agent-host.js';
 
-/** A snapshot that passes the schema, for tests of the wiring around it. */
+/*
+ * A fake agent host for tests of the wiring around the AgentHost API (the panel's store, the
+ * Electron IPC), on protocol/ alone so that every layer's tests can use it. A fixture: never
+ * built into dist/.
+ */
+
+/** A snapshot that passes the schema. */
 export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
   const base: Snapshot = {
     now: 1_000_000,
@@ -82,37 +96,29 @@ export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
       ],
       warm_start: { entries: 1, found: 1, ms: 0.4 },
     },
+    agent_process: { pid: 4242, runs_in: 'headless', attached: false },
     ...overrides,
   };
   return base;
 }
 
-/**
- * An in-memory transport: calls go through the real call router (so inputs are checked against
- * the schema exactly as over IPC or the panel socket), and tests push events by hand.
- */
-export class MemoryTransport implements BridgeTransport {
-  readonly calls: Array<{ method: string; input: unknown }> = [];
-  private readonly listeners = new Set<(event: string, payload: unknown) => void>();
+/** One implementation per method, as the agent's call router takes them (AgentHostHandlers has this shape). */
+export type FakeHandlers = {
+  [M in AgentHostMethod]: (input: z.output<(typeof AgentHostMethods)[M]['input']>) => Promise<MethodOutput<M>> | MethodOutput<M>;
+};
 
-  constructor(private readonly handlers: AgentHostHandlers) {}
-
-  call(method: string, input: unknown): Promise<unknown> {
-    this.calls.push({ method, input });
-    return routeCall(this.handlers, method, input);
-  }
-
-  subscribe(listener: (event: string, payload: unknown) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  push(event: string, payload: unknown): void {
-    for (const listener of this.listeners) listener(event, payload);
+/** A refusal as the agent sends one (its HostFailure): a code, a message, field problems for a form. */
+export class FakeRefusal extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly problems?: FieldProblem[],
+  ) {
+    super(message);
   }
 }
 
-export function fakeHandlers(overrides: Partial<AgentHostHandlers> = {}): AgentHostHandlers {
+export function fakeHandlers(overrides: Partial<FakeHandlers> = {}): FakeHandlers {
   const logs: LogEntry[] = [
     { seq: 1, time: 1, level: 'info', msg: 'Connecting…' },
     { seq: 2, time: 2, level: 'warn', msg: 'Connection lost' },
@@ -125,4 +131,40 @@ export function fakeHandlers(overrides: Partial<AgentHostHandlers> = {}): AgentH
     tailLogs: ({ min_level }) => logs.filter((l) => min_level !== 'warn' || l.level === 'warn'),
     ...overrides,
   };
+}
+
+/**
+ * An in-memory transport: inputs are checked against the API's schema as the agent checks them,
+ * answers and refusals come back as result envelopes, and tests push events by hand.
+ */
+export class MemoryTransport implements BridgeTransport {
+  readonly calls: Array<{ method: string; input: unknown }> = [];
+  private readonly listeners = new Set<(event: string, payload: unknown) => void>();
+
+  constructor(private readonly handlers: FakeHandlers) {}
+
+  async call(method: string, input: unknown): Promise<ResultEnvelope> {
+    this.calls.push({ method, input });
+    if (!Object.hasOwn(AgentHostMethods, method)) return { ok: false, error: { code: 'UNKNOWN_METHOD', message: `No method "${method}"` } };
+    const name = method as AgentHostMethod;
+    const parsed = AgentHostMethods[name].input.safeParse(input ?? {});
+    if (!parsed.success) return { ok: false, error: { code: 'INVALID_INPUT', message: `Invalid input for ${name}` } };
+    try {
+      return { ok: true, value: await (this.handlers[name] as (input: unknown) => unknown)(parsed.data) };
+    } catch (error) {
+      if (error instanceof FakeRefusal) {
+        return { ok: false, error: { code: error.code, message: error.message, ...(error.problems ? { problems: error.problems } : {}) } };
+      }
+      return { ok: false, error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) } };
+    }
+  }
+
+  subscribe(listener: (event: string, payload: unknown) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  push(event: string, payload: unknown): void {
+    for (const listener of this.listeners) listener(event, payload);
+  }
 }
