@@ -1,10 +1,11 @@
 import js from '@eslint/js';
+import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'test-artifacts/', 'coverage/'] },
   js.configs.recommended,
-  ...tseslint.configs.recommendedTypeChecked,
+  ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
@@ -16,7 +17,34 @@ export default tseslint.config(
       // Fire-and-forget handlers on EventEmitters are deliberate; promises there are caught inside.
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
     },
+  },
+  { files: ['**/*.test.ts', 'test/**/*.ts'], rules: { '@typescript-eslint/no-non-null-assertion': 'off' } },
+  // bench/ is measurement code, never shipped: its loops index arrays they sized themselves, and a check per
+  // access there would be measured along with the code under test.
+  { files: ['bench/**/*.ts'], rules: { '@typescript-eslint/no-non-null-assertion': 'off' } },
+  // The W-TinyLFU tier and its sketch index typed arrays at offsets that are in range by construction, on
+  // the cache's hot path: a check per access would cost there what the structure exists to save.
+  {
+    files: ['lib/cache/tinylfu-memory-tier.ts', 'lib/cache/frequency-sketch.ts'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
+  },
+  // TEMPORARY until the #9 restructure merges
+  // These files are being rewritten on other branches, whose authors make the new code strict-clean.
+  {
+    files: ['agent/connection/connection.ts', 'cli/start-command.ts', 'lib/cache/cache.ts'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/no-unnecessary-type-parameters': 'off' },
+  },
+  {
+    files: ['lib/cache/tinylfu-memory-tier.ts'],
+    rules: { '@typescript-eslint/no-confusing-void-expression': 'off' },
+  },
+  // The panel's hooks (custom hooks live in .ts files too): every finding fails `npm test`, the advisory ones too.
+  {
+    files: ['renderer/**/*.{ts,tsx}'],
+    plugins: { 'react-hooks': reactHooks },
+    rules: Object.fromEntries(Object.keys(reactHooks.configs.flat.recommended.rules).map((rule) => [rule, 'error'])),
   },
   // Layers: each folder imports only the folders below it, so the hub never carries agent code and the
   // panel never carries Node code. Tests in a folder follow its rule; test/ (integration) may import anything.

@@ -69,7 +69,8 @@ export function clusterFlag(value: string | undefined): Array<{ host: string; po
   return value.split(',').map((part) => {
     const match = /^\s*(\[[^\]]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(part);
     if (!match) throw new UsageError(`--redis-cluster: expected host:port[,host:port…], got "${part}"`);
-    return { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+    const [, host = '', port] = match;
+    return { host: host.replace(/^\[|\]$/g, ''), port: Number(port) };
   });
 }
 

@@ -39,7 +39,9 @@ export async function tokenCommand(argv: string[]): Promise<number> {
   const expiresIn = values['expires-in'] ?? (values.admin ? '24h' : undefined);
   let token: string;
   try {
-    token = await mintToken(secret, values.admin ? { role: 'admin', expiresIn } : { role: 'agent', agentId: values.agent!, expiresIn });
+    // Exactly one was given (checked above): no agent id means --admin.
+    const agentId = values.agent;
+    token = await mintToken(secret, agentId === undefined ? { role: 'admin', expiresIn } : { role: 'agent', agentId, expiresIn });
   } catch (error) {
     const message = (error as Error).message;
     if (/time period|duration|format/i.test(message)) throw new UsageError(`--expires-in: expected a duration such as 12h, 30d or 1y, got "${expiresIn}"`);

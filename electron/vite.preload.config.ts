@@ -11,7 +11,7 @@ export default defineConfig({
     sourcemap: false,
     minify: false,
     lib: { entry: path.resolve(root, 'preload.ts'), formats: ['cjs'], fileName: () => 'preload.cjs' },
-    rollupOptions: { external: ['electron'] },
+    rolldownOptions: { external: ['electron'] },
   },
   logLevel: 'warn',
 });

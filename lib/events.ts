@@ -42,7 +42,7 @@ export class TypedEmitter<Events extends Record<string, unknown>> {
     }
   }
 
-  listenerCount<K extends keyof Events>(event: K): number {
+  listenerCount(event: keyof Events): number {
     return this.listeners[event]?.size ?? 0;
   }
 }

@@ -188,9 +188,6 @@ export type MethodOutput<M extends AgentHostMethod> = z.output<(typeof AgentHost
 export type AgentHostEvent = keyof typeof AgentHostEvents;
 export type EventPayload<E extends AgentHostEvent> = z.output<(typeof AgentHostEvents)[E]>;
 
-export const AGENT_HOST_METHODS = Object.keys(AgentHostMethods) as AgentHostMethod[];
-export const AGENT_HOST_EVENTS = Object.keys(AgentHostEvents) as AgentHostEvent[];
-
 /** A problem with one field of a submitted form, for an inline message beside it. */
 export const FieldProblemSchema = z.object({ path: z.string(), message: z.string() });
 export type FieldProblem = z.infer<typeof FieldProblemSchema>;

@@ -18,6 +18,8 @@ describe('server URLs', () => {
 
   it('redacts credentials and queries for logs', () => {
     expect(redactUrl('wss://user:pw@h.example/x?token=abc')).toBe('wss://h.example/x?…');
+    expect(redactUrl('redis://user:secret@redis.internal:6379/0')).toBe('redis://redis.internal:6379/0');
+    expect(redactUrl('redis://user:secret@h:99999')).toBe('(unparseable URL)');
   });
 });
 

@@ -7,12 +7,19 @@ export type QualityLevel = 'excellent' | 'good' | 'poor' | 'disconnected';
  * heartbeats: their median round trip and the share that got no ack within one interval.
  * FarmLink aims at message latency under 100 ms, hence the first threshold.
  */
-export const QUALITY_THRESHOLDS = {
+export const QUALITY_THRESHOLDS: QualityThresholds = {
   /** How many of the latest heartbeats are judged. */
   window: 10,
   excellent: { maxMedianRttMs: 100, maxLoss: 0 },
   good: { maxMedianRttMs: 300, maxLoss: 0.1 },
-} as const;
+};
+
+/** Typed as numbers, not literals: the panel words the rules from whatever values they are tuned to. */
+export interface QualityThresholds {
+  readonly window: number;
+  readonly excellent: { readonly maxMedianRttMs: number; readonly maxLoss: number };
+  readonly good: { readonly maxMedianRttMs: number; readonly maxLoss: number };
+}
 
 export interface Quality {
   level: QualityLevel;
@@ -33,7 +40,7 @@ export function connectionQuality(state: ConnectionState, stats: Pick<Connection
     .sort((a, b) => a.at - b.at)
     .slice(-window);
   const acked = outcomes.flatMap((o) => (o.rtt === null ? [] : [o.rtt])).sort((a, b) => a - b);
-  const median = acked.length === 0 ? null : acked.length % 2 ? acked[(acked.length - 1) / 2]! : (acked[acked.length / 2 - 1]! + acked[acked.length / 2]!) / 2;
+  const median = medianOf(acked);
   const loss = outcomes.length === 0 ? 0 : (outcomes.length - acked.length) / outcomes.length;
   const base = { median_rtt_ms: median, loss, samples: outcomes.length };
   if (state.phase !== 'connected') return { level: 'disconnected', ...base };
@@ -42,4 +49,12 @@ export function connectionQuality(state: ConnectionState, stats: Pick<Connection
   if (median <= excellent.maxMedianRttMs && loss <= excellent.maxLoss) return { level: 'excellent', ...base };
   if (median <= good.maxMedianRttMs && loss <= good.maxLoss) return { level: 'good', ...base };
   return { level: 'poor', ...base };
+}
+
+/** The median of ascending values; null for none. */
+function medianOf(sorted: readonly number[]): number | null {
+  const upper = sorted[Math.floor(sorted.length / 2)];
+  if (upper === undefined) return null;
+  const lower = sorted.length % 2 ? upper : sorted[sorted.length / 2 - 1];
+  return lower === undefined ? upper : (lower + upper) / 2;
 }

@@ -32,14 +32,15 @@ export function toAgentEndpoint(raw: string): string {
   return url.toString();
 }
 
-/** URL with any userinfo and query removed, for logs and the panel. */
+/** URL with any userinfo and query removed, for logs and the panel (agent server URLs, the hub's Redis URL). */
 export function redactUrl(raw: string): string {
   try {
     const url = new URL(raw);
     // Built by hand: assigning "…" to url.search would percent-encode it.
     return `${url.protocol}//${url.host}${url.pathname}${url.search ? '?…' : ''}`;
   } catch {
-    return raw;
+    // Not echoed: what could not be parsed cannot be stripped of a password either.
+    return '(unparseable URL)';
   }
 }
 

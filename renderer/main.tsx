@@ -17,7 +17,9 @@ holder.store = store;
 store.getState().setLink(earlyLink);
 void store.getState().start();
 
-createRoot(document.getElementById('root')!).render(
+const root = document.getElementById('root');
+if (!root) throw new Error('The panel page has no #root element to render into');
+createRoot(root).render(
   <StrictMode>
     <App store={store} />
   </StrictMode>,

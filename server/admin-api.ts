@@ -83,9 +83,9 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
     sendJson(res, 200, { hub_id: hub.id, draining: hub.draining, agents: hub.agents() });
     return;
   }
-  const commandMatch = COMMAND_PATH.exec(path);
-  if (commandMatch && method === 'POST') {
-    const agentId = agentIdParam(commandMatch[1]!);
+  const commandAgent = COMMAND_PATH.exec(path)?.[1];
+  if (commandAgent !== undefined && method === 'POST') {
+    const agentId = agentIdParam(commandAgent);
     const body = parseBody(CommandRequestSchema, await readJsonBody(req));
     const outcome = await hub.command(agentId, body.name, body.args, body.timeout_ms);
     switch (outcome.status) {
@@ -112,9 +112,9 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
         return;
     }
   }
-  const agentMatch = AGENT_PATH.exec(path);
-  if (agentMatch && method === 'GET') {
-    const agentId = agentIdParam(agentMatch[1]!);
+  const pathAgent = AGENT_PATH.exec(path)?.[1];
+  if (pathAgent !== undefined && method === 'GET') {
+    const agentId = agentIdParam(pathAgent);
     const agent = hub.agent(agentId);
     if (agent) {
       sendJson(res, 200, { ...agent, hub_id: hub.id, here: true });

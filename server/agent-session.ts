@@ -110,6 +110,12 @@ export class AgentSession {
     });
   }
 
+  /** Who this is, for code that runs only once the session is registered (its hello accepted). */
+  registeredAgent(): AgentInfo {
+    if (!this.agent) throw new FarmlinkError('INTERNAL', `${this.label} was treated as registered before its hello was accepted`);
+    return this.agent;
+  }
+
   get label(): string {
     return this.agent ? `${this.agent.name} (${this.agent.id})` : this.address;
   }

@@ -34,11 +34,12 @@ export interface MintOptions {
 
 /** A JWT signed with the hub secret (HS256). Agent tokens carry the agent id as subject. */
 export async function mintToken(secret: string, options: MintOptions): Promise<string> {
-  if (options.role === 'agent' && !options.agentId) throw new FarmlinkError('AGENT_ID_REQUIRED', 'An agent token needs an agent id');
+  const subject = options.role === 'agent' ? options.agentId : 'admin';
+  if (!subject) throw new FarmlinkError('AGENT_ID_REQUIRED', 'An agent token needs an agent id');
   const jwt = new SignJWT({ role: options.role })
     .setProtectedHeader({ alg: ALG, typ: 'JWT' })
     .setIssuer(ISSUER)
-    .setSubject(options.role === 'agent' ? options.agentId! : 'admin')
+    .setSubject(subject)
     .setIssuedAt();
   if (options.expiresIn) jwt.setExpirationTime(options.expiresIn);
   return jwt.sign(keyOf(secret));

@@ -54,8 +54,8 @@ export class ConnectionBudget {
 export function sourceKey(remoteAddress: string | undefined): string {
   if (!remoteAddress) return 'unknown';
   const address = remoteAddress.replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (mapped !== undefined) return mapped;
   if (isIPv4(address)) return address;
   if (!isIPv6(address)) return address;
   return `${expandIPv6(address).slice(0, 4).join(':')}::/64`;

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, UpgradeRefusal } from '../protocol/close-codes.js';
 import type { HubLimits, Result } from '../protocol/messages.js';
+import { redactUrl } from '../protocol/server-url.js';
 import { AGENT_WS_PATH } from '../protocol/version.js';
 import { AGENT_VERSION } from '../lib/version.js';
 import { handleHttp } from './admin-api.js';
@@ -95,11 +96,15 @@ export class Hub {
       this.registryCache = MultiTierCache.create({
         name: 'registry',
         memory: { maxEntries: 100_000 },
-        redis: { url: options.redis_url, cluster: options.redis_cluster, prefix: `${options.redis_prefix}registry:` },
+        redis: {
+          ...(options.redis_url !== undefined ? { url: options.redis_url } : {}),
+          ...(options.redis_cluster !== undefined ? { cluster: options.redis_cluster } : {}),
+          prefix: `${options.redis_prefix}registry:`,
+        },
         logger,
       });
       this.shared = new SharedRegistry(this.registryCache, this.id, options.registry_ttl_ms, logger);
-      const where = options.redis_url ? redactUrl(options.redis_url) : `cluster ${options.redis_cluster!.map((n) => `${n.host}:${n.port}`).join(',')}`;
+      const where = options.redis_url ? redactUrl(options.redis_url) : `cluster ${(options.redis_cluster ?? []).map((n) => `${n.host}:${n.port}`).join(',')}`;
       logger.info({ redis: where, prefix: options.redis_prefix }, `Shared registry on Redis ${where} (keys under ${options.redis_prefix}registry:); the hub serves without it while Redis is down`);
     }
     this.unauthenticated = new ConnectionBudget(options.max_unauthenticated, options.max_unauthenticated_per_address);
@@ -135,7 +140,7 @@ export class Hub {
         this.log.info({ agent_id: session.agent?.id, event: event.name }, `Event ${event.name} from ${session.label}`);
       },
       onHeartbeat: (session) => {
-        const id = session.agent!.id;
+        const id = session.registeredAgent().id;
         if (this.shared?.dueForRefresh(id) && this.registry.get(id) === session) this.shared.refresh(sharedEntry(session));
       },
     };
@@ -237,7 +242,7 @@ export class Hub {
     const targets = [...this.registry.values()];
     const sendFrom = (start: number) => {
       const end = Math.min(targets.length, start + BROADCAST_BATCH);
-      for (let i = start; i < end; i += 1) targets[i]!.sendRaw(text, 'broadcast');
+      for (const target of targets.slice(start, end)) target.sendRaw(text, 'broadcast');
       if (end < targets.length) setImmediate(sendFrom, end);
     };
     sendFrom(0);
@@ -415,13 +420,13 @@ export class Hub {
   private logGracefulDisconnect(session: AgentSession, disconnectReason: string, code?: number): void {
     this.metrics.disconnect('graceful');
     this.log.info(
-      { agent_id: session.agent!.id, kind: 'graceful', ...(code === undefined ? {} : { close_code: code }), reason: disconnectReason },
+      { agent_id: session.registeredAgent().id, kind: 'graceful', ...(code === undefined ? {} : { close_code: code }), reason: disconnectReason },
       `Agent ${session.label} disconnected gracefully (${disconnectReason})`,
     );
   }
 
   private register(session: AgentSession): void {
-    const agent = session.agent!;
+    const agent = session.registeredAgent();
     const previous = this.registry.get(agent.id);
     if (previous && previous !== session && previous.disconnectReason !== undefined) {
       // The older connection already said goodbye (a reconnect sends `disconnect`, then dials
@@ -513,23 +518,13 @@ export function checkingInterval(headersTimeoutMs: number): number {
   return Math.min(1000, Math.max(50, Math.floor(headersTimeoutMs / 4)));
 }
 
-/** The URL without its password, for logs. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'redis (unparseable URL)';
-  }
-}
-
 function sharedEntry(session: AgentSession): Omit<RegistryEntry, 'hub_id' | 'seen_at'> {
-  return { agent_id: session.agent!.id, name: session.agent!.name, session_id: session.sessionId, address: session.address, connected_since: session.connectedAt };
+  const agent = session.registeredAgent();
+  return { agent_id: agent.id, name: agent.name, session_id: session.sessionId, address: session.address, connected_since: session.connectedAt };
 }
 
 function summarize(session: AgentSession): AgentSummary {
-  const agent = session.agent!;
+  const agent = session.registeredAgent();
   return {
     agent_id: agent.id,
     name: agent.name,

@@ -12,8 +12,8 @@ export const MAX_JSON_DEPTH = 100;
  */
 export function nestedDeeperThan(value: unknown, limit: number): boolean {
   const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 1 }];
-  while (stack.length > 0) {
-    const { value: current, depth } = stack.pop()!;
+  for (let entry = stack.pop(); entry !== undefined; entry = stack.pop()) {
+    const { value: current, depth } = entry;
     if (current === null || typeof current !== 'object') continue;
     if (depth > limit) return true;
     for (const child of Object.values(current)) {

@@ -34,7 +34,7 @@ describe('secretWeakness', () => {
   });
 
   it('never quotes the secret in its answer', () => {
-    const secret = `${'q'.repeat(40)}`;
+    const secret = 'q'.repeat(40);
     expect(secretWeakness(secret)).not.toContain(secret.slice(0, 8));
   });
 });

@@ -22,7 +22,8 @@ export const SECRET_ADVICE = 'use a random string such as the output of `openssl
 
 /** Why this secret is too weak to sign tokens with, or undefined when it is fine. Never quotes the secret. */
 export function secretWeakness(secret: string): string | undefined {
-  const characters = [...secret];
+  // Code points, so a character outside the BMP counts once.
+  const characters = Array.from(secret);
   if (characters.length < MIN_SECRET_LENGTH) {
     return `too short: ${characters.length} characters, expected at least ${MIN_SECRET_LENGTH}; ${SECRET_ADVICE}`;
   }

@@ -15,11 +15,18 @@ export class SlicedSweep<T> {
     private readonly visit: (item: T) => void,
     sliceCount = 20,
   ) {
-    this.slices = Array.from({ length: sliceCount }, () => new Set<T>());
+    this.slices = Array.from({ length: Math.max(1, sliceCount) }, () => new Set<T>());
+  }
+
+  /** The slice at `index`, counted round the ring (there is always at least one). */
+  private sliceAt(index: number): Set<T> {
+    const slice = this.slices[index % this.slices.length];
+    if (!slice) throw new RangeError(`SlicedSweep has no slice ${index}`);
+    return slice;
   }
 
   add(item: T): void {
-    const slice = this.slices[this.nextInsert++ % this.slices.length]!;
+    const slice = this.sliceAt(this.nextInsert++);
     slice.add(item);
     this.sliceOf.set(item, slice);
   }
@@ -32,7 +39,7 @@ export class SlicedSweep<T> {
   start(): void {
     if (this.timer || this.periodMs <= 0) return;
     this.timer = setInterval(() => {
-      const slice = this.slices[this.nextSlice]!;
+      const slice = this.sliceAt(this.nextSlice);
       this.nextSlice = (this.nextSlice + 1) % this.slices.length;
       for (const item of [...slice]) this.visit(item);
     }, this.periodMs / this.slices.length);

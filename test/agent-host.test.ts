@@ -403,6 +403,6 @@ describe('headless panel server', () => {
 
   it('refuses to listen beyond loopback unless remote access was asked for', async () => {
     const { logger } = await createLogger({ level: 'silent', console: 'off' });
-    expect(() => new PanelServer({ host: '0.0.0.0', port: 0, allowRemote: false, fallbackToFreePort: false, token: 't'.repeat(40), rendererDir: undefined, agentHost: {} as AgentHost, logger })).toThrow(/not loopback/);
+    expect(() => new PanelServer({ host: '0.0.0.0', port: 0, allowRemote: false, fallbackToFreePort: false, token: 't'.repeat(40), rendererDir: undefined, agentHost: undefined as unknown as AgentHost, logger })).toThrow(/not loopback/);
   });
 });

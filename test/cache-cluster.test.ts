@@ -148,7 +148,7 @@ describe('Redis Cluster with a key prefix', () => {
     for (const key of keys) await a.set(key, `v-${key}`, { ttlMs: 600_000 });
 
     // The master holding k0's slot, by its port.
-    const slot = Number(await raw.cluster('KEYSLOT', `${prefix}k0`));
+    const slot = await raw.cluster('KEYSLOT', `${prefix}k0`);
     const slots = (await raw.cluster('SLOTS')) as unknown as Array<[number, number, [string, number, ...unknown[]], ...unknown[]]>;
     const owner = slots.find(([from, to]) => slot >= from && slot <= to)!;
     const master = cluster.nodes.find((n) => n.port === owner[2][1])!;

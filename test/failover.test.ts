@@ -72,7 +72,7 @@ describe('failover', () => {
   });
 
   it('all servers down → rounds over every server with a growing backoff; registers as soon as one comes up', async () => {
-    const ports = [await freePort(), await freePort(), await freePort()];
+    const ports = [await freePort(), await freePort(), await freePort()] as const;
     const a = await agent({ servers: ports.map((p) => `http://127.0.0.1:${p}`) });
     await a.transition('third backoff wait', (e) => e.to.phase === 'reconnecting' && e.to.backoff_step === 3, 10_000, 0);
     // Each round tries primary, fallback 1, fallback 2 back to back, then waits; the waits grow.

@@ -65,8 +65,9 @@ describe('hub admin API, /health and /metrics', () => {
   });
 
   afterAll(async () => {
-    await harness?.stop();
-    await hub?.kill();
+    // beforeAll may have failed before assigning these.
+    await (harness as AgentHarness | undefined)?.stop();
+    await (hub as HubProcess | undefined)?.kill();
   });
 
   async function listAgents(): Promise<AgentSummary[]> {
@@ -361,8 +362,9 @@ describe('hub admin API: drain', () => {
   });
 
   afterAll(async () => {
-    await harness?.stop();
-    await hub?.kill();
+    // beforeAll may have failed before assigning these.
+    await (harness as AgentHarness | undefined)?.stop();
+    await (hub as HubProcess | undefined)?.kill();
   });
 
   it('POST /api/v1/admin/drain: /health turns 503 draining, agents are told, new connections get 1001', async () => {

@@ -100,8 +100,9 @@ function hubWithBystander(args: string[]): { hub: HubProcess; bystander: Bystand
     ctx.bystander = await Bystander.join(ctx.hub);
   });
   afterAll(async () => {
-    await ctx.bystander?.stop();
-    await ctx.hub?.kill();
+    // beforeAll may have failed before assigning these.
+    await (ctx.bystander as Bystander | undefined)?.stop();
+    await (ctx.hub as HubProcess | undefined)?.kill();
   });
   return ctx;
 }
@@ -256,7 +257,7 @@ describe('hub: malformed frames and protocol misuse', () => {
     expect(leave.reason).toBe('reconnect_requested');
     const closed = await withTimeout(older.closed, 5000, 'the older connection to be closed');
     expect(closed.code, 'closed normally, not 4409').toBe(CloseCode.NORMAL);
-    expect(ctx.hub.logs.slice(fromLog).filter((l) => l.agent_id === 'hasty' && (l.kind === 'replaced' || /connected again/.test(String(l.msg))))).toEqual([]);
+    expect(ctx.hub.logs.slice(fromLog).filter((l) => l.agent_id === 'hasty' && (l.kind === 'replaced' || /connected again/.test(l.msg)))).toEqual([]);
     expect(await metric(ctx.hub, 'farmlink_agent_disconnects_total', { kind: 'replaced' })).toBe(replacedBefore);
     expect(newer.isClosed).toBe(false);
     await ctx.bystander.expectUndisturbed(mark);

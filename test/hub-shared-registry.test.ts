@@ -40,8 +40,9 @@ describe('hubs sharing Redis', () => {
   });
 
   afterAll(async () => {
-    await Promise.all([hubA?.kill(), hubB?.kill()]);
-    await redis?.kill();
+    // beforeAll may have failed before assigning these.
+    await Promise.all([(hubA as HubProcess | undefined)?.kill(), (hubB as HubProcess | undefined)?.kill()]);
+    await (redis as RedisProcess | undefined)?.kill();
   });
 
   async function register(hub: HubProcess, agentId: string): Promise<RawClient> {
@@ -139,7 +140,8 @@ describe('token verification cache', () => {
   });
 
   afterAll(async () => {
-    await hub?.kill();
+    // beforeAll may have failed before assigning these.
+    await (hub as HubProcess | undefined)?.kill();
   });
 
   it('a reconnecting agent is verified from memory; a bad token is refused every time', async () => {

@@ -28,7 +28,8 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await browser?.close();
+  // beforeAll may have failed before assigning it.
+  await (browser as Browser | undefined)?.close();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 

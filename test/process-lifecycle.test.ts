@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cpuMs, rssKb } from '../bench/lib/proc.js';
+import { errorInfo } from '../lib/errors.js';
 import { hubUrlOf, isolatedEnv, spawnCli, type CliProcess } from './helpers/cli-process.js';
 import { ROOT, TEST_SECRET, startHub, type HubProcess } from './helpers/hub-process.js';
 import { freePort, portFree } from './helpers/ports.js';
@@ -236,8 +237,8 @@ async function npmStart(): Promise<NpmStart> {
     if (farmlinkPid && alive(farmlinkPid)) process.kill(farmlinkPid, 'SIGKILL');
     await npmExited;
   });
-  await waitUntil('FarmLink registered with its local hub', () => output.includes('Registered as'), 30_000, 50).catch((error: Error) => {
-    throw new Error(`${error.message}; output: ${output.slice(-1500)}`);
+  await waitUntil('FarmLink registered with its local hub', () => output.includes('Registered as'), 30_000, 50).catch((error: unknown) => {
+    throw new Error(`${errorInfo(error).message}; output: ${output.slice(-1500)}`);
   });
   // The node process that runs FarmLink, however deep under npm (npm's own title repeats the arguments).
   const line = execFileSync('ps', ['-o', 'pid=,args=', '-e'], { encoding: 'utf8' })
@@ -258,8 +259,8 @@ function alive(pid: number): boolean {
 }
 
 async function expectStoppedGracefully(run: NpmStart): Promise<void> {
-  await waitUntil('FarmLink to say it stopped', () => run.output().includes('Agent stopped'), 30_000, 50).catch((error: Error) => {
-    throw new Error(`${error.message}; processes: ${execFileSync('ps', ['-o', 'pid,ppid,stat,args', '--forest', '-e']).toString().split('\n').filter((l) => l.includes(String(run.farmlinkPid)) || l.includes('npm')).join('\n')}`);
+  await waitUntil('FarmLink to say it stopped', () => run.output().includes('Agent stopped'), 30_000, 50).catch((error: unknown) => {
+    throw new Error(`${errorInfo(error).message}; processes: ${execFileSync('ps', ['-o', 'pid,ppid,stat,args', '--forest', '-e']).toString().split('\n').filter((l) => l.includes(String(run.farmlinkPid)) || l.includes('npm')).join('\n')}`);
   });
   await waitUntil('the FarmLink process to be gone', () => !alive(run.farmlinkPid), 30_000, 50);
   await run.npmExited;

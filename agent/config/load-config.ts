@@ -245,8 +245,7 @@ function describeIssue(issue: z.core.$ZodIssue, file: string | undefined, overri
 
 function sourceOf(path: readonly string[], file: string | undefined, overrides: readonly ConfigOverride[]): string {
   // The last override wins, as it did when merging.
-  for (let i = overrides.length - 1; i >= 0; i -= 1) {
-    const o = overrides[i]!;
+  for (const o of [...overrides].reverse()) {
     if (o.path.length <= path.length && o.path.every((k, j) => k === path[j])) return o.source;
   }
   return file ?? 'configuration';
@@ -267,17 +266,22 @@ function closest(word: string, candidates: readonly string[]): string | undefine
 }
 
 function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  // One row of the Levenshtein table at a time: `above` is the previous row, `left` the cell just computed.
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  let distance = b.length;
   for (let i = 1; i <= a.length; i += 1) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j += 1) {
-      const above = row[j]!;
-      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+    let diagonal = i - 1;
+    let left = i;
+    const next = [left];
+    for (const [j, above] of row.slice(1).entries()) {
+      left = Math.min(above + 1, left + 1, diagonal + (a[i - 1] === b[j] ? 0 : 1));
+      next.push(left);
       diagonal = above;
     }
+    row = next;
+    distance = left;
   }
-  return row[b.length]!;
+  return distance;
 }
 
 /** Why a file could not be read, in words a config error can carry. */

@@ -113,9 +113,9 @@ export class ConnectionStatsTracker {
   /** Keeps a history within the window's age and the sample cap. */
   private trim<T>(history: T[], now: number, at: (item: T) => number): void {
     const cutoff = now - this.rttWindowMs;
-    let drop = 0;
-    while (drop < history.length && (at(history[drop]!) < cutoff || history.length - drop > this.rttMaxSamples)) drop += 1;
-    if (drop > 0) history.splice(0, drop);
+    const excess = history.length - this.rttMaxSamples;
+    const keepFrom = history.findIndex((item, i) => i >= excess && at(item) >= cutoff);
+    history.splice(0, keepFrom === -1 ? history.length : keepFrom);
   }
 
   pingRtt(rttMs: number): void {

@@ -210,8 +210,9 @@ export class AgentHost {
       if (error instanceof ConfigError) throw new HostFailure('CONFIG_INVALID', `Nothing was saved: ${file} would not be valid as a whole: ${error.problems.join('; ')}`);
       throw new HostFailure('CONFIG_INVALID', `Nothing was saved: ${errorInfo(error).message}`);
     }
-    const onLocalHub = isLocalHubUrl(config.server.url, this.options.localHub);
-    if (onLocalHub) settings = dialLocalHub(settings, this.options.localHub!, await this.options.localHub!.tokenFor(settings.identity.id));
+    const localHub = this.options.localHub;
+    const onLocalHub = isLocalHubUrl(config.server.url, localHub);
+    if (onLocalHub) settings = dialLocalHub(settings, localHub, await localHub.tokenFor(settings.identity.id));
     // Built before anything changes: if this throws, the file and the running agent are untouched.
     const next = this.createAgent(settings);
 
@@ -228,8 +229,8 @@ export class AgentHost {
     this.log.info({ file }, `Settings saved to ${file}; applying them now`);
     if (onLocalHub) {
       this.log.info(
-        { hub: this.options.localHub!.url },
-        `server.url is the local hub this process runs (${this.options.localHub!.url}): the agent uses its token, kept in memory and not written to ${file}`,
+        { hub: localHub.url },
+        `server.url is the local hub this process runs (${localHub.url}): the agent uses its token, kept in memory and not written to ${file}`,
       );
     }
     await this.replaceAgent(next, settings);
@@ -334,7 +335,8 @@ export class AgentHost {
       bytes_sent: stats.bytes_sent,
       bytes_received: stats.bytes_received,
     });
-    while (this.throughput.length > 0 && this.throughput[0]!.at < now - HISTORY_MS) this.throughput.shift();
+    const keepFrom = this.throughput.findIndex((s) => s.at >= now - HISTORY_MS);
+    this.throughput.splice(0, keepFrom === -1 ? this.throughput.length : keepFrom);
     this.events.emit('changed', undefined);
   }
 }

@@ -91,17 +91,21 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
           { level, base, timestamp: pino.stdTimeFunctions.epochTime, hooks: { streamWrite: (line) => secrets.scrub(line) } },
           pino.multistream(streams),
         );
+  const filePath = file ? options.file?.path : undefined;
   out?.onDropped((error) => {
     logger.warn(
       { err: error, code: (error as NodeJS.ErrnoException).code },
-      `The console can no longer be written to (${(error as NodeJS.ErrnoException).code ?? error.message}): console output stops here${file ? `; the log file ${options.file!.path} goes on` : ''}`,
+      `The console can no longer be written to (${(error as NodeJS.ErrnoException).code ?? error.message}): console output stops here${filePath !== undefined ? `; the log file ${filePath} goes on` : ''}`,
     );
   });
   return {
     logger,
     close: () =>
       new Promise<void>((resolve) => {
-        if (!file || file.destroyed) return resolve();
+        if (!file || file.destroyed) {
+          resolve();
+          return;
+        }
         file.once('close', () => resolve());
         file.once('error', () => resolve());
         file.end();

@@ -15,9 +15,13 @@ export class LatencyHistogram {
   private sum = 0;
 
   observe(ms: number): void {
+    // The first bucket whose bound holds the sample; past the last bound, the overflow (+Inf) bucket.
     let i = 0;
-    while (i < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[i]!) i += 1;
-    this.counts[i]! += 1;
+    for (const bound of LATENCY_BUCKETS_MS) {
+      if (ms <= bound) break;
+      i += 1;
+    }
+    this.counts[i] = (this.counts[i] ?? 0) + 1;
     this.count += 1;
     this.sum += ms;
   }
@@ -25,18 +29,6 @@ export class LatencyHistogram {
   snapshot(): LatencySnapshot {
     return { counts: [...this.counts], count: this.count, sumMs: this.sum };
   }
-}
-
-/** Estimated percentile (upper bound of the bucket it falls in), ms; null with no samples. */
-export function histogramPercentile(snapshot: LatencySnapshot, p: number): number | null {
-  if (snapshot.count === 0) return null;
-  const rank = Math.ceil((p / 100) * snapshot.count);
-  let seen = 0;
-  for (let i = 0; i < snapshot.counts.length; i += 1) {
-    seen += snapshot.counts[i]!;
-    if (seen >= rank) return LATENCY_BUCKETS_MS[i] ?? Number.POSITIVE_INFINITY;
-  }
-  return Number.POSITIVE_INFINITY;
 }
 
 export interface TierCounters {

@@ -54,8 +54,9 @@ export function encodeRecord(record: CacheRecord): Buffer {
 export function decodeRecord<V = unknown>(bytes: Uint8Array): CacheRecord<V> | undefined {
   if (bytes.length < 2 || bytes[0] !== RECORD_FORMAT) return undefined;
   try {
-    const record = v8.deserialize(bytes.subarray(1)) as CacheRecord<V>;
-    return typeof record === 'object' && record !== null && typeof record.freshUntil === 'number' ? record : undefined;
+    const record: unknown = v8.deserialize(bytes.subarray(1));
+    const valid = typeof record === 'object' && record !== null && 'freshUntil' in record && typeof record.freshUntil === 'number';
+    return valid ? (record as CacheRecord<V>) : undefined;
   } catch {
     return undefined;
   }

@@ -118,7 +118,8 @@ export class RedisTier {
   private syncing = false;
 
   constructor(private readonly options: RedisTierOptions) {
-    if (!options.url && !options.cluster?.length) throw new FarmlinkError('CACHE_CONFIG', 'The Redis tier needs a url or cluster nodes');
+    const endpoint = options.cluster?.length ? { cluster: options.cluster } : options.url ? { url: options.url } : undefined;
+    if (!endpoint) throw new FarmlinkError('CACHE_CONFIG', 'The Redis tier needs a url or cluster nodes');
     this.events = new TypedEmitter((error) => options.logger.error({ err: error }, 'A cache bus listener threw'));
     this.breaker = new CircuitBreaker({ failureThreshold: options.failureThreshold, cooldownMs: options.cooldownMs, maxCooldownMs: options.maxCooldownMs, now: options.now });
     this.channel = `${options.prefix}bus`;
@@ -132,9 +133,9 @@ export class RedisTier {
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
       lazyConnect: false,
     };
-    this.client = options.cluster?.length
-      ? new Cluster(options.cluster, { redisOptions, enableOfflineQueue: false, clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000) })
-      : new Redis(options.url!, redisOptions);
+    this.client = 'cluster' in endpoint
+      ? new Cluster(endpoint.cluster, { redisOptions, enableOfflineQueue: false, clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000) })
+      : new Redis(endpoint.url, redisOptions);
     this.subscriber = this.client.duplicate();
     this.client.on('ready', () => {
       if (!this.connected) options.logger.info('Cache: Redis connected');
@@ -199,7 +200,7 @@ export class RedisTier {
   async deleteIfUnchanged(key: string, expected: Buffer): Promise<boolean> {
     if (this.unsynced.clear || this.unsynced.keys.has(key)) return false;
     const deleted = await this.guard(() => this.client.eval(DELETE_IF_UNCHANGED_SCRIPT, 1, this.options.prefix + key, expected) as Promise<number>);
-    return Number(deleted) === 1;
+    return deleted === 1;
   }
 
   tagVersions(tags: readonly string[]): Promise<number[]> {
@@ -314,7 +315,10 @@ export class RedisTier {
       }
       if (tags.length > 0) {
         const versions = (await this.guard(() => this.client.eval(BUMP_TAGS_SCRIPT, 1, this.tagsKey, ...tags) as Promise<number[]>)).map(Number);
-        message.tags = Object.fromEntries(tags.map((tag, i) => [tag, versions[i]!]));
+        message.tags = Object.fromEntries(tags.flatMap((tag, i) => {
+          const version = versions[i];
+          return version === undefined ? [] : [[tag, version]];
+        }));
       }
       await this.guard(() => this.client.publish(this.channel, JSON.stringify(message)));
       this.counters.messagesOut += 1;

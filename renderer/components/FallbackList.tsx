@@ -23,18 +23,20 @@ export function FallbackList({
   listError: string | undefined;
   overriddenBy: string | null;
 }) {
-  const [focusId, setFocusId] = useState<string | null>(null);
+  // A new object per request, so asking for the same element twice focuses it twice; the effect runs
+  // after the render that moved the rows, when the element to focus exists.
+  const [focusRequest, setFocusRequest] = useState<{ id: string } | null>(null);
+  const setFocusId = (id: string) => setFocusRequest({ id });
 
   useEffect(() => {
-    if (!focusId) return;
-    document.getElementById(focusId)?.focus();
-    setFocusId(null);
-  }, [focusId]);
+    if (focusRequest) document.getElementById(focusRequest.id)?.focus();
+  }, [focusRequest]);
 
   const readOnly = Boolean(overriddenBy);
   const set = (index: number, url: string) => onChange(fallbacks.map((f, i) => (i === index ? { ...f, url } : f)));
   const move = (index: number, to: number, button: 'up' | 'down') => {
-    const id = fallbacks[index]!.id;
+    const id = fallbacks[index]?.id;
+    if (id === undefined) return;
     onChange(moveItem(fallbacks, index, to));
     // At the top or bottom the pressed button becomes disabled; focus its sibling instead.
     const edge = (button === 'up' && to === 0) || (button === 'down' && to === fallbacks.length - 1);

@@ -40,7 +40,7 @@ const LatencyPlot = memo(
             <ReferenceLine key={at} x={at} stroke="#c0392b" strokeOpacity={0.45} strokeDasharray="2 3" ifOverflow="discard" />
           ))}
           {p95 !== null ? <ReferenceLine y={p95} stroke="#8a5606" strokeDasharray="5 4" label={{ value: together ? 'p50 · p95' : 'p95', position: 'insideBottomRight', fill: '#8a5606', fontSize: 11 }} /> : null}
-          {p50 !== null ? <ReferenceLine y={p50} stroke="#4b5563" strokeDasharray="5 4" label={together ? undefined : { value: 'p50', position: 'insideTopRight', fill: '#4b5563', fontSize: 11 }} /> : null}
+          {p50 !== null ? <ReferenceLine y={p50} stroke="#4b5563" strokeDasharray="5 4" {...(together ? {} : { label: { value: 'p50', position: 'insideTopRight', fill: '#4b5563', fontSize: 11 } })} /> : null}
           <Line type="linear" dataKey="rtt" stroke="#2f6fb3" strokeWidth={2} dot={data.length <= 60 ? { r: 2 } : false} connectNulls={false} isAnimationActive={false} />
         </LineChart>
         <p className="chart-legend">

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useState, type SubmitEvent } from 'react';
 import { useStore } from 'zustand';
 import type { Snapshot, SettingsInput } from '../../protocol/agent-host.js';
 import {
@@ -99,7 +99,7 @@ function SettingsEditor({ store, settings }: { store: PanelStore; settings: Sett
   const update = (change: (d: SettingsDraft) => SettingsDraft) => setForm((f) => ({ ...f, draft: change(f.draft) }));
   const setConnection = (k: ConnectionKey, value: string) => update((d) => ({ ...d, connection: { ...d.connection, [k]: value } }));
 
-  const submit = async (event: FormEvent) => {
+  const submit = async (event: SubmitEvent) => {
     event.preventDefault();
     if (saving || !dirty || problems.size > 0) return;
     const sent = draftToInput(draft);

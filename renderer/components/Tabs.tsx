@@ -19,9 +19,10 @@ export function Tabs({ current, onSelect }: { current: TabId; onSelect: (tab: Ta
       : event.key === 'Home' ? 0
       : event.key === 'End' ? TABS.length - 1
       : -1;
-    if (next < 0) return;
+    // -1 (any other key) finds no tab.
+    const tab = TABS[next]?.id;
+    if (tab === undefined) return;
     event.preventDefault();
-    const tab = TABS[next]!.id;
     onSelect(tab);
     refs.current[tab]?.focus();
   };

@@ -33,7 +33,11 @@ export function sameSeries<T>(a: readonly T[], b: readonly T[], at: (sample: T) 
   if (a === b) return true;
   if (a.length !== b.length) return false;
   if (a.length === 0) return true;
-  return at(a[0]!) === at(b[0]!) && at(a.at(-1)!) === at(b.at(-1)!);
+  return [0, a.length - 1].every((i) => {
+    const x = a[i];
+    const y = b[i];
+    return x !== undefined && y !== undefined && at(x) === at(y);
+  });
 }
 
 /**

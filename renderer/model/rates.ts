@@ -16,9 +16,11 @@ const ZERO: Rates = { messagesInPerSec: 0, messagesOutPerSec: 0, bytesInPerSec: 
 /** Per-second rates between consecutive counter samples; a counter that went down (a reset) gives no point. */
 export function ratePoints(samples: readonly ThroughputSample[]): RatePoint[] {
   const points: RatePoint[] = [];
-  for (let i = 1; i < samples.length; i += 1) {
-    const a = samples[i - 1]!;
-    const b = samples[i]!;
+  let previous: ThroughputSample | undefined;
+  for (const b of samples) {
+    const a = previous;
+    previous = b;
+    if (a === undefined) continue;
     const seconds = (b.at - a.at) / 1000;
     if (seconds <= 0) continue;
     const d = (x: number, y: number) => (y - x) / seconds;

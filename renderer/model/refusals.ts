@@ -68,6 +68,7 @@ export function hubRefusals(snapshot: Pick<Snapshot, 'servers' | 'agent' | 'sett
   if (refusals.length === 0) return null;
 
   const all = refusals.length === snapshot.servers.length;
+  const only = refusals.length === 1 ? refusals[0] : undefined;
   const tokenProblem = refusals.some((r) => MEANING[r.closeCode]?.cause !== 'version');
   const versionProblem = refusals.some((r) => MEANING[r.closeCode]?.cause === 'version');
   const token = snapshot.settings.has_token ? "this PC's token" : 'this PC, which has no token';
@@ -76,7 +77,7 @@ export function hubRefusals(snapshot: Pick<Snapshot, 'servers' | 'agent' | 'sett
     ? snapshot.servers.length === 1
       ? `The hub refuses ${what}: this PC cannot connect until that is fixed`
       : `Every hub refuses ${what}: this PC cannot connect until that is fixed`
-    : `${refusals.length === 1 ? `${refusals[0]!.name} refuses` : `${refusals.length} of ${snapshot.servers.length} servers refuse`} ${what}: the agent uses the others, but cannot fall back to ${refusals.length === 1 ? 'it' : 'them'}`;
+    : `${only ? `${only.name} refuses` : `${refusals.length} of ${snapshot.servers.length} servers refuse`} ${what}: the agent uses the others, but cannot fall back to ${refusals.length === 1 ? 'it' : 'them'}`;
 
   const steps: string[] = [];
   if (tokenProblem) {

@@ -109,7 +109,6 @@ export function overriddenBy(path: string, overridden: readonly { path: string; 
 export function moveItem<T>(items: readonly T[], from: number, to: number): T[] {
   if (to < 0 || to >= items.length || from === to) return [...items];
   const copy = [...items];
-  const [item] = copy.splice(from, 1);
-  copy.splice(to, 0, item!);
+  copy.splice(to, 0, ...copy.splice(from, 1));
   return copy;
 }

@@ -72,14 +72,20 @@ export function openCache(options: Omit<CacheOptions, 'logger'> & { logger?: Cac
 export function rawClient(url: string): Redis {
   const client = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
   client.on('error', () => undefined);
-  defer(() => Promise.resolve(client.disconnect()));
+  defer(() => {
+    client.disconnect();
+    return Promise.resolve();
+  });
   return client;
 }
 
 export function rawCluster(cluster: RedisCluster): Cluster {
   const client = new Cluster(cluster.seeds, { redisOptions: { maxRetriesPerRequest: 1 } });
   client.on('error', () => undefined);
-  defer(() => Promise.resolve(client.disconnect()));
+  defer(() => {
+    client.disconnect();
+    return Promise.resolve();
+  });
   return client;
 }
 
@@ -94,7 +100,7 @@ export async function busSubscribers(client: Redis | Cluster, prefix: string, co
       let total = 0;
       for (const node of nodes) {
         const reply = (await node.pubsub('NUMSUB', channel)) as [string, number];
-        total += Number(reply[1]);
+        total += reply[1];
       }
       return total >= count;
     },

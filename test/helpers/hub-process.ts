@@ -88,7 +88,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
     const res = await fetch(`${url}${p}`, {
       method,
       headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
     let parsed: unknown = text;

@@ -176,8 +176,8 @@ export function helloMessage(agentId: string, overrides: Record<string, unknown>
     platform: 'test',
     ...overrides,
   };
-  for (const [key, value] of Object.entries(overrides)) if (value === undefined) delete hello[key];
-  return hello;
+  // The base fields are all defined: an undefined one was overridden to remove it.
+  return Object.fromEntries(Object.entries(hello).filter(([, value]) => value !== undefined));
 }
 
 /**
