@@ -139,7 +139,10 @@ export class AgentConnection {
         ...(options.localAddress ? { localAddress: options.localAddress } : {}),
         ...(options.lookup ? { lookup: options.lookup } : {}),
         onListenerError: (error, event) =>
-          this.log.error({ err: error, event }, `Handling the link's "${event}" event threw; the connection carries on`),
+          this.log.error(
+            { err: error, event },
+            `Handling the link's "${event}" event threw; the connection carries on`,
+          ),
       });
   }
 
@@ -276,7 +279,8 @@ export class AgentConnection {
     let attempt: Attempt | undefined;
     try {
       const { identity } = this.options;
-      const link = this.openLink({ url, version: identity.version, ...(identity.token ? { token: identity.token } : {}) });
+      const token = identity.token ? { token: identity.token } : {};
+      const link = this.openLink({ url, version: identity.version, ...token });
       const current = new Attempt(server, link);
       attempt = current;
       this.attempt = current;
@@ -300,7 +304,10 @@ export class AgentConnection {
           this.log.warn({ bytes }, 'Ignoring a frame from the hub that is not JSON');
         } else {
           // A newer hub may send types this build does not know; ignore them rather than disconnect.
-          this.log.warn({ type: decoded.type, problem: decoded.detail }, 'Ignoring a hub message this agent does not understand');
+          this.log.warn(
+            { type: decoded.type, problem: decoded.detail },
+            'Ignoring a hub message this agent does not understand',
+          );
         }
       });
       link.events.on('error', (error) => {
@@ -575,7 +582,9 @@ export class AgentConnection {
   private serverAt(index: number): ServerRef {
     const url = this.options.servers[index];
     // The rotation only hands out indexes below servers.length; this guards the invariant.
-    if (url === undefined) throw new FarmlinkError('NO_SERVERS', `No server #${index} among ${this.options.servers.length}`);
+    if (url === undefined) {
+      throw new FarmlinkError('NO_SERVERS', `No server #${index} among ${this.options.servers.length}`);
+    }
     return { index, url };
   }
 

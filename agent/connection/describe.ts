@@ -3,15 +3,23 @@ import { CONFIGURATION_CLOSE_CODES, CloseCode } from '../../protocol/close-codes
 /** What a person can do about a close that retrying alone will not fix. */
 export function closeAdvice(code: number, agentId: string): string | undefined {
   if (code === CloseCode.UNAUTHORIZED) {
-    return 'this will not change until the token is fixed: set agent.token (or agent.token_file) to one from `farmlink token --agent ID` signed with this hub\'s secret; retrying with backoff meanwhile';
+    return (
+      'this will not change until the token is fixed: set agent.token (or agent.token_file) to one from ' +
+      "`farmlink token --agent ID` signed with this hub's secret; retrying with backoff meanwhile"
+    );
   }
   if (code === CloseCode.FORBIDDEN) {
-    return `this will not change until the token or agent id is fixed: the token must be an agent token minted for "${agentId}"; retrying with backoff meanwhile`;
+    return (
+      'this will not change until the token or agent id is fixed: ' +
+      `the token must be an agent token minted for "${agentId}"; retrying with backoff meanwhile`
+    );
   }
   if (CONFIGURATION_CLOSE_CODES.has(code)) {
     return 'this will not change until the agent and the hub run compatible versions; retrying with backoff meanwhile';
   }
-  if (code === CloseCode.REPLACED) return `another agent registered with the same id "${agentId}"; do two PCs share one agent id?`;
+  if (code === CloseCode.REPLACED) {
+    return `another agent registered with the same id "${agentId}"; do two PCs share one agent id?`;
+  }
   return undefined;
 }
 

@@ -1,4 +1,5 @@
-import type { AgentMessage, HubMessage } from '../../protocol/messages.js';
+import { FarmlinkError } from '../../lib/errors.js';
+import type { AgentMessage, HubLimits, HubMessage } from '../../protocol/messages.js';
 import { HubMessageSchema, describeIssues } from '../../protocol/messages.js';
 
 /** What a frame carried: a hub message, or why it was not one (the link reports it and carries on). */
@@ -34,3 +35,18 @@ export const jsonCodec: HubCodec = {
     return { ok: false, problem: 'unknown_message', type, detail: describeIssues(parsed.error) };
   },
 };
+
+/** Encodes a message, refusing (MESSAGE_TOO_LARGE) one the hub said it would not accept. */
+export function encodeWithin(
+  codec: HubCodec,
+  message: AgentMessage,
+  limits: HubLimits | undefined,
+): { text: string; bytes: number } {
+  const text = codec.encode(message);
+  const bytes = Buffer.byteLength(text);
+  const limit = limits?.max_payload_bytes;
+  if (limit !== undefined && bytes > limit) {
+    throw new FarmlinkError('MESSAGE_TOO_LARGE', `${message.type} is ${bytes} bytes; the hub accepts at most ${limit}`);
+  }
+  return { text, bytes };
+}

@@ -1,10 +1,9 @@
 import type { LookupFunction } from 'node:net';
 import WebSocket from 'ws';
 import type { Clock } from '../../lib/clock.js';
-import { FarmlinkError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/events.js';
 import type { AgentMessage, HubLimits } from '../../protocol/messages.js';
-import { type HubCodec, jsonCodec } from './hub-codec.js';
+import { type HubCodec, encodeWithin, jsonCodec } from './hub-codec.js';
 import type { HubDial, HubLink, HubLinkEvents, HubLinkFactory } from './hub-link.js';
 
 export interface WsHubLinkOptions {
@@ -70,12 +69,7 @@ class WsHubLink implements HubLink {
   }
 
   send(message: AgentMessage): number {
-    const text = this.codec.encode(message);
-    const bytes = Buffer.byteLength(text);
-    const limit = this.limits?.max_payload_bytes;
-    if (limit !== undefined && bytes > limit) {
-      throw new FarmlinkError('MESSAGE_TOO_LARGE', `${message.type} is ${bytes} bytes; the hub accepts at most ${limit}`);
-    }
+    const { text, bytes } = encodeWithin(this.codec, message, this.limits);
     this.ws.send(text);
     return bytes;
   }
