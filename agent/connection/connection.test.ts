@@ -1,49 +1,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionEvent } from '../../protocol/connection-state.js';
-import type { Clock, TimerHandle } from '../../lib/clock.js';
 import { AgentConnection, displayId, type ConnectionTiming } from './connection.js';
-
-/** A clock whose timers fire only when the test moves time forward. */
-class ManualClock implements Clock {
-  private at = Date.parse('2026-01-03T19:30:00Z');
-  private nextId = 1;
-  private readonly timers = new Map<number, { due: number; fn: () => void }>();
-
-  now(): number {
-    return this.at;
-  }
-
-  monotonic(): number {
-    return this.at;
-  }
-
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { due: this.at + ms, fn });
-    return id as unknown as TimerHandle;
-  }
-
-  clearTimeout(handle: TimerHandle | undefined): void {
-    if (handle !== undefined) this.timers.delete(handle as unknown as number);
-  }
-
-  pending(): number {
-    return this.timers.size;
-  }
-
-  advance(ms: number): void {
-    const until = this.at + ms;
-    for (;;) {
-      const due = [...this.timers.entries()].filter(([, t]) => t.due <= until).sort((a, b) => a[1].due - b[1].due)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.at = due[1].due;
-      due[1].fn();
-    }
-    this.at = until;
-  }
-}
+import { ManualClock } from './manual-clock.js';
 
 const TIMING: ConnectionTiming = {
   connectTimeoutMs: 30_000,

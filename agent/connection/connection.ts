@@ -1,7 +1,6 @@
 import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
-import WebSocket from 'ws';
-import { CONFIGURATION_CLOSE_CODES, CloseCode, closeCodeName } from '../../protocol/close-codes.js';
+import { CloseCode, closeCodeName } from '../../protocol/close-codes.js';
 import type {
   ConnectionEvent,
   ConnectionPhase,
@@ -11,19 +10,23 @@ import type {
   ServerRef,
 } from '../../protocol/connection-state.js';
 import type { AgentMessage, HubLimits, HubMessage, Registered } from '../../protocol/messages.js';
-import { HubMessageSchema, describeIssues } from '../../protocol/messages.js';
 import { redactUrl } from '../../protocol/server-url.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { Clock, Random, TimerHandle } from '../../lib/clock.js';
 import { FarmlinkError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/events.js';
 import type { UsageSample } from '../system/system-usage.js';
+import { Attempt } from './attempt.js';
 import { Backoff } from './backoff.js';
 import { classifySocketError } from './classify-error.js';
+import { closeAdvice, describeDialError, displayId, fmtMs } from './describe.js';
+import { DrainHandover } from './drain-handover.js';
 import { FallbackRotation, type NextAttempt } from './fallback-rotation.js';
-import { HeartbeatMonitor } from './heartbeat.js';
-import { PingMonitor } from './ping-monitor.js';
+import type { HubLinkFactory } from './hub-link.js';
 import { ConnectionStatsTracker } from './stats.js';
+import { wsHubLinkFactory } from './ws-hub-link.js';
+
+export { displayId, fmtMs } from './describe.js';
 
 export interface ConnectionTiming {
   connectTimeoutMs: number;
@@ -67,6 +70,11 @@ export interface AgentConnectionOptions {
    * so a hub that moved to a new IP is found on the next attempt). Tests inject one to move a hub.
    */
   lookup?: LookupFunction;
+  /**
+   * Opens the link to a hub for each attempt. By default a WebSocket link (with the three options
+   * above) speaking the JSON protocol; tests give a fake one to drive the state machine.
+   */
+  link?: HubLinkFactory;
 }
 
 export interface ConnectionEvents extends Record<string, unknown> {
@@ -78,33 +86,12 @@ export interface ConnectionEvents extends Record<string, unknown> {
   heartbeatRtt: number;
 }
 
-type AttemptPhase = 'connecting' | 'registering' | 'connected';
-
-/** One dial of one server, from socket creation to its end. Callbacks of a finished attempt are ignored. */
-interface Attempt {
-  readonly server: ServerRef;
-  readonly ws: WebSocket;
-  phase: AttemptPhase;
-  ended: boolean;
-  /** An error seen on the socket; the close that follows reports it. */
-  socketError?: Error;
-  connectTimer?: TimerHandle;
-  registrationTimer?: TimerHandle;
-  stableTimer?: TimerHandle;
-  heartbeat?: HeartbeatMonitor;
-  ping?: PingMonitor;
-  /** What this hub said it accepts, from its `registered`. */
-  limits?: HubLimits;
-}
-
 interface EndOptions {
   /** Send `disconnect`, close with 1000 and wait briefly for the hub's close (a graceful disconnect). */
   graceful: boolean;
   /** Do not consult the rotation: dial the primary now (reconnect requested). */
   restartAtPrimary?: boolean;
 }
-
-const DEFAULT_MAX_INCOMING = 1024 * 1024;
 
 /**
  * The agent's link to a hub: dials the primary and the fallbacks in order (FallbackRotation), registers
@@ -120,12 +107,8 @@ export class AgentConnection {
   private readonly log: Logger;
   private state: ConnectionState = { phase: 'idle' };
   private attempt: Attempt | undefined;
-  /**
-   * A connection to a draining hub, kept while the next server is dialled (make before break):
-   * the draining hub still serves, so the agent leaves it only once registered elsewhere — or
-   * when there is nowhere else to go right now (see releaseHandover).
-   */
-  private handoverFrom: Attempt | undefined;
+  private readonly handover: DrainHandover;
+  private readonly openLink: HubLinkFactory;
   private reconnectTimer: TimerHandle | undefined;
   private lastDialledIndex = -1;
   /** Dials since the last registration, for "attempt #N" in state and logs. */
@@ -147,6 +130,20 @@ export class AgentConnection {
     });
     this.rotation = new FallbackRotation(options.servers.length, backoff);
     this.stats = new ConnectionStatsTracker(options.servers, options.clock);
+    this.handover = new DrainHandover(options.clock);
+    this.openLink =
+      options.link ??
+      wsHubLinkFactory({
+        clock: options.clock,
+        ...(options.maxIncomingBytes !== undefined ? { maxIncomingBytes: options.maxIncomingBytes } : {}),
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+        ...(options.lookup ? { lookup: options.lookup } : {}),
+        onListenerError: (error, event) =>
+          this.log.error(
+            { err: error, event },
+            `Handling the link's "${event}" event threw; the connection carries on`,
+          ),
+      });
   }
 
   getState(): ConnectionState {
@@ -159,7 +156,7 @@ export class AgentConnection {
 
   /** The limits of the hub the agent is registered with, if any. */
   getHubLimits(): HubLimits | undefined {
-    return this.attempt?.phase === 'connected' ? this.attempt.limits : this.handoverFrom?.limits;
+    return this.attempt?.phase === 'connected' ? this.attempt.link.limits : this.handover.attempt?.link.limits;
   }
 
   get servers(): readonly string[] {
@@ -229,8 +226,8 @@ export class AgentConnection {
    * the hub announced a smaller frame limit.
    */
   send(message: AgentMessage): void {
-    const attempt = this.attempt?.phase === 'connected' ? this.attempt : this.handoverFrom;
-    if (!attempt || attempt.phase !== 'connected' || attempt.ws.readyState !== WebSocket.OPEN) {
+    const attempt = this.attempt?.phase === 'connected' ? this.attempt : this.handover.attempt;
+    if (attempt?.phase !== 'connected' || !attempt.link.isOpen) {
       throw new FarmlinkError('NOT_CONNECTED', `Cannot send ${message.type}: not connected to a hub`);
     }
     this.sendOn(attempt, message);
@@ -259,8 +256,8 @@ export class AgentConnection {
   private dial(index: number, reason: Reason): void {
     if (this.isStopping()) return;
     const { timing, clock } = this.options;
-    const url = this.options.servers[index]!;
-    const server: ServerRef = { index, url };
+    const server = this.serverAt(index);
+    const { url } = server;
     const total = this.options.servers.length;
     if (index !== this.lastDialledIndex && this.lastDialledIndex !== -1) {
       if (index > 0) {
@@ -276,23 +273,15 @@ export class AgentConnection {
     this.transition({ phase: 'connecting', server, attempt: this.attemptsSinceRegistered }, reason);
     this.log.info({ url: redactUrl(url), attempt: this.attemptsSinceRegistered }, `Connecting to ${redactUrl(url)}...`);
 
-    const headers: Record<string, string> = { 'user-agent': `farmlink-agent/${this.options.identity.version}` };
-    if (this.options.identity.token) headers.authorization = `Bearer ${this.options.identity.token}`;
-    let attempt: Attempt | undefined;
     // Anything that throws while the attempt is set up (ws refuses a header value, a URL it cannot
     // parse…) ends this attempt like any other failure, so the agent backs off and dials again
     // instead of sitting in "connecting" with no socket and no timer.
+    let attempt: Attempt | undefined;
     try {
-      // A fresh socket per attempt, and with it a fresh name resolution.
-      const ws = new WebSocket(url, {
-        headers,
-        perMessageDeflate: false,
-        maxPayload: this.options.maxIncomingBytes ?? DEFAULT_MAX_INCOMING,
-        followRedirects: false,
-        ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
-        ...(this.options.lookup ? { lookup: this.options.lookup } : {}),
-      });
-      const current: Attempt = { server, ws, phase: 'connecting', ended: false };
+      const { identity } = this.options;
+      const token = identity.token ? { token: identity.token } : {};
+      const link = this.openLink({ url, version: identity.version, ...token });
+      const current = new Attempt(server, link);
       attempt = current;
       this.attempt = current;
 
@@ -304,22 +293,34 @@ export class AgentConnection {
         }, { graceful: false });
       }, timing.connectTimeoutMs);
 
-      ws.on('open', () => this.onOpen(current));
-      ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(current, data, isBinary));
-      ws.on('pong', () => current.ping?.handlePong());
-      ws.on('error', (error: Error) => {
+      link.events.on('open', () => this.onOpen(current));
+      link.events.on('message', ({ message, bytes }) => this.onMessage(current, message, bytes));
+      link.events.on('undecodable', ({ bytes, decoded }) => {
+        if (!this.isLive(current)) return;
+        this.stats.received(bytes);
+        if (decoded.problem === 'binary') {
+          this.log.warn({ bytes }, 'Ignoring a binary frame from the hub (the protocol is JSON text)');
+        } else if (decoded.problem === 'not_json') {
+          this.log.warn({ bytes }, 'Ignoring a frame from the hub that is not JSON');
+        } else {
+          // A newer hub may send types this build does not know; ignore them rather than disconnect.
+          this.log.warn(
+            { type: decoded.type, problem: decoded.detail },
+            'Ignoring a hub message this agent does not understand',
+          );
+        }
+      });
+      link.events.on('error', (error) => {
         current.socketError ??= error;
       });
-      ws.on('unexpected-response', (_req, res) => {
-        res.resume();
-        const status = res.statusCode ?? 0;
+      link.events.on('rejected', ({ status }) => {
         const hint = status === 404 ? ' (is this the hub\'s URL? the agent endpoint is /api/v1/pc/ws)' : '';
         this.endAttempt(current, {
           code: 'handshake_rejected',
           message: `${redactUrl(url)} answered HTTP ${status} instead of a WebSocket upgrade${hint}`,
         }, { graceful: false });
       });
-      ws.on('close', (code: number, reasonBuf: Buffer) => this.onClose(current, code, reasonBuf.toString()));
+      link.events.on('close', ({ code, reason }) => this.onClose(current, code, reason));
     } catch (error) {
       const reason: Reason = { code: 'dial_failed', message: `Could not start a connection to ${redactUrl(url)}: ${describeDialError(error)}` };
       if (attempt) this.endAttempt(attempt, reason, { graceful: false });
@@ -360,28 +361,14 @@ export class AgentConnection {
     });
   }
 
-  private onMessage(attempt: Attempt, data: Buffer, isBinary: boolean): void {
-    if (attempt.ended || (attempt !== this.attempt && attempt !== this.handoverFrom)) return;
-    this.stats.received(data.length);
-    if (isBinary) {
-      this.log.warn({ bytes: data.length }, 'Ignoring a binary frame from the hub (the protocol is JSON text)');
-      return;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(data.toString('utf8'));
-    } catch {
-      this.log.warn({ bytes: data.length }, 'Ignoring a frame from the hub that is not JSON');
-      return;
-    }
-    const parsed = HubMessageSchema.safeParse(json);
-    if (!parsed.success) {
-      // A newer hub may send types this build does not know; ignore them rather than disconnect.
-      const type = typeof json === 'object' && json !== null ? (json as { type?: unknown }).type : undefined;
-      this.log.warn({ type, problem: describeIssues(parsed.error) }, `Ignoring a hub message this agent does not understand`);
-      return;
-    }
-    const message = parsed.data;
+  /** The attempt is current, or the draining hub held during a handover. */
+  private isLive(attempt: Attempt): boolean {
+    return !attempt.ended && (attempt === this.attempt || attempt === this.handover.attempt);
+  }
+
+  private onMessage(attempt: Attempt, message: HubMessage, bytes: number): void {
+    if (!this.isLive(attempt)) return;
+    this.stats.received(bytes);
     switch (message.type) {
       case 'registered':
         if (attempt.phase === 'registering') this.onRegistered(attempt, message);
@@ -390,7 +377,7 @@ export class AgentConnection {
         attempt.heartbeat?.handleAck(message);
         return;
       case 'draining':
-        if (attempt !== this.handoverFrom) this.onDraining(attempt, message.reason);
+        if (attempt !== this.handover.attempt) this.onDraining(attempt, message.reason);
         return;
       default:
         if (attempt.phase === 'connected') this.events.emit('message', message);
@@ -401,43 +388,30 @@ export class AgentConnection {
     const { clock, timing, identity } = this.options;
     clock.clearTimeout(attempt.registrationTimer);
     attempt.phase = 'connected';
-    attempt.limits = registered.limits;
+    attempt.link.limits = registered.limits;
     this.attemptsSinceRegistered = 0;
     this.stats.registered(attempt.server);
     attempt.stableTimer = clock.setTimeout(() => {
       this.rotation.markStable();
       this.log.debug({ server: attempt.server.index }, 'Connection stable: backoff reset');
     }, timing.stableAfterMs);
-    attempt.heartbeat = new HeartbeatMonitor({
-      intervalMs: timing.heartbeatIntervalMs,
-      deadTimeoutMs: timing.deadTimeoutMs,
+    attempt.monitor({
       clock,
-      sample: this.options.usage,
-      send: (hb) => this.sendOn(attempt, hb),
-      onRtt: (rtt) => {
+      timing,
+      usage: this.options.usage,
+      sendHeartbeat: (hb) => this.sendOn(attempt, hb),
+      onHeartbeatRtt: (rtt) => {
         this.stats.heartbeatRtt(rtt);
         this.events.emit('heartbeatRtt', rtt);
       },
-      onLost: () => this.stats.heartbeatLost(),
-      onDead: (silentFor) =>
+      onHeartbeatLost: () => this.stats.heartbeatLost(),
+      onHeartbeatDead: (silentFor) =>
         this.endAttempt(attempt, {
           code: 'heartbeat_timeout',
           message: `No heartbeat_ack for ${fmtMs(silentFor)} (dead timeout ${fmtMs(timing.deadTimeoutMs)})`,
         }, { graceful: false }),
-    });
-    attempt.ping = new PingMonitor({
-      intervalMs: timing.pingIntervalMs,
-      timeoutMs: timing.pingTimeoutMs,
-      clock,
-      ping: () => {
-        try {
-          attempt.ws.ping();
-        } catch {
-          // The socket is closing; its close event ends the attempt.
-        }
-      },
-      onRtt: (rtt) => this.stats.pingRtt(rtt),
-      onTimeout: (waited) =>
+      onPingRtt: (rtt) => this.stats.pingRtt(rtt),
+      onPingTimeout: (waited) =>
         this.endAttempt(attempt, { code: 'ping_timeout', message: `No pong within ${fmtMs(waited)}` }, { graceful: false }),
     });
     this.transition(
@@ -448,8 +422,7 @@ export class AgentConnection {
     this.log.info({ ...fields, url: redactUrl(attempt.server.url) }, `✓ Connected to server ${redactUrl(attempt.server.url)} (hub ${registered.hub_id})`);
     this.log.info(fields, `✓ Registered as ${identity.name} (${displayId(identity.id)})`);
     this.events.emit('registered', { server: attempt.server, registered });
-    attempt.heartbeat.start();
-    attempt.ping.start();
+    attempt.startMonitors();
     this.releaseHandover({ code: 'drained', message: `Moved to ${this.describeServer(attempt.server.index)}` }, true);
   }
 
@@ -465,15 +438,14 @@ export class AgentConnection {
       { url: redactUrl(attempt.server.url), reason: hubReason },
       `Hub is draining (${hubReason}): moving to ${next} now, staying on this hub until registered there`,
     );
-    clearTimerFields(this.options.clock, attempt);
-    this.handoverFrom = attempt;
+    this.handover.hold(attempt);
     this.attempt = undefined;
     this.stats.failure(attempt.server.index, reason);
     this.schedule(this.rotation.afterFailure(), reason);
   }
 
   private onClose(attempt: Attempt, code: number, reasonText: string): void {
-    if (attempt.ended || (attempt !== this.attempt && attempt !== this.handoverFrom)) return;
+    if (!this.isLive(attempt)) return;
     let reason: Reason;
     if (attempt.socketError && attempt.phase === 'connecting') {
       reason = classifySocketError(attempt.socketError, attempt.server.url);
@@ -499,25 +471,16 @@ export class AgentConnection {
 
   private endAttempt(attempt: Attempt, reason: Reason, options: EndOptions): void {
     if (attempt.ended) return;
-    if (attempt === this.handoverFrom) {
+    if (attempt === this.handover.attempt) {
       // The draining hub closed on us (or went silent) before the successor registered.
       this.log.info({ url: redactUrl(attempt.server.url) }, `Draining hub connection ended: ${reason.message}`);
       this.releaseHandover(reason);
       return;
     }
     attempt.ended = true;
-    clearTimerFields(this.options.clock, attempt);
-    attempt.heartbeat?.stop();
-    attempt.ping?.stop();
+    attempt.quiet(this.options.clock);
     const wasConnected = attempt.phase === 'connected';
-
-    if (options.graceful && attempt.ws.readyState === WebSocket.OPEN) {
-      const closing = this.closeGracefully(attempt, reason);
-      this.closing.add(closing);
-      void closing.finally(() => this.closing.delete(closing));
-    } else {
-      attempt.ws.terminate();
-    }
+    this.closeLink(attempt, reason, options.graceful);
     if (wasConnected) this.stats.disconnected();
     if (reason.code !== 'stop_requested' && reason.code !== 'reconnect_requested') {
       this.stats.failure(attempt.server.index, reason);
@@ -539,10 +502,7 @@ export class AgentConnection {
   }
 
   private schedule(next: NextAttempt, reason: Reason): void {
-    const handover = this.handoverFrom;
-    if (handover && (next.delayMs > 0 || next.index === handover.server.index)) {
-      // Nowhere else answered in this round: free the draining hub so it can finish its
-      // shutdown (and be replaced on the same address) instead of waiting out its drain timeout.
+    if (this.handover.shouldLetGo(next)) {
       this.releaseHandover({ code: 'drained', message: 'No other server answered; leaving the draining hub' });
     }
     if (next.delayMs === 0) {
@@ -550,7 +510,7 @@ export class AgentConnection {
       return;
     }
     const { clock } = this.options;
-    const server: ServerRef = { index: next.index, url: this.options.servers[next.index]! };
+    const server = this.serverAt(next.index);
     const total = this.options.servers.length;
     this.transition(
       {
@@ -573,55 +533,37 @@ export class AgentConnection {
     }, next.delayMs);
   }
 
-  private closeGracefully(attempt: Attempt, reason: Reason): Promise<void> {
-    const { ws } = attempt;
+  /**
+   * Ends an attempt's link: gracefully (`disconnect`, close 1000, a short wait for the hub's close,
+   * tracked so `stop()` waits for it) when asked and still possible, otherwise cut at once.
+   */
+  private closeLink(attempt: Attempt, reason: Reason, graceful: boolean): void {
+    const { link } = attempt;
+    if (!graceful || !link.isOpen) {
+      link.terminate();
+      return;
+    }
     const disconnectReason = reason.code === 'stop_requested' ? 'agent_shutdown' : reason.code;
     try {
       this.sendOn(attempt, { type: 'disconnect', reason: disconnectReason });
     } catch {
       // The socket is going anyway; the close below still tells the hub we meant it.
     }
-    return new Promise<void>((resolve) => {
-      const timer = this.options.clock.setTimeout(() => {
-        ws.terminate();
-        resolve();
-      }, this.options.timing.closeTimeoutMs);
-      ws.once('close', () => {
-        this.options.clock.clearTimeout(timer);
-        resolve();
-      });
-      ws.close(CloseCode.NORMAL, disconnectReason.slice(0, 120));
-    });
+    const closing = link.close(CloseCode.NORMAL, disconnectReason.slice(0, 120), this.options.timing.closeTimeoutMs);
+    this.closing.add(closing);
+    void closing.finally(() => this.closing.delete(closing));
   }
 
   private sendOn(attempt: Attempt, message: AgentMessage): void {
-    const text = JSON.stringify(message);
-    const bytes = Buffer.byteLength(text);
-    const limit = attempt.limits?.max_payload_bytes;
-    if (limit !== undefined && bytes > limit) {
-      throw new FarmlinkError('MESSAGE_TOO_LARGE', `${message.type} is ${bytes} bytes; the hub accepts at most ${limit}`);
-    }
-    attempt.ws.send(text);
-    this.stats.sent(bytes);
+    this.stats.sent(attempt.link.send(message));
   }
 
   /** Leave the draining hub (if any) gracefully. `movedOn` when a successor is registered. */
   private releaseHandover(reason: Reason, movedOn = false): void {
-    const old = this.handoverFrom;
+    const old = this.handover.release();
     if (!old) return;
-    this.handoverFrom = undefined;
-    old.ended = true;
-    clearTimerFields(this.options.clock, old);
-    old.heartbeat?.stop();
-    old.ping?.stop();
     if (!movedOn && this.attempt?.phase !== 'connected') this.stats.disconnected();
-    if (old.ws.readyState === WebSocket.OPEN) {
-      const closing = this.closeGracefully(old, { ...reason, code: 'drained' });
-      this.closing.add(closing);
-      void closing.finally(() => this.closing.delete(closing));
-    } else {
-      old.ws.terminate();
-    }
+    this.closeLink(old, { ...reason, code: 'drained' }, true);
   }
 
   // ---- state ------------------------------------------------------------------------------
@@ -637,6 +579,15 @@ export class AgentConnection {
     return this.state.phase === 'stopping' || this.state.phase === 'stopped';
   }
 
+  private serverAt(index: number): ServerRef {
+    const url = this.options.servers[index];
+    // The rotation only hands out indexes below servers.length; this guards the invariant.
+    if (url === undefined) {
+      throw new FarmlinkError('NO_SERVERS', `No server #${index} among ${this.options.servers.length}`);
+    }
+    return { index, url };
+  }
+
   private describeNext(): string {
     return this.describeServer((this.rotation.current + 1) % this.options.servers.length);
   }
@@ -646,46 +597,3 @@ export class AgentConnection {
   }
 }
 
-function clearTimerFields(clock: Clock, attempt: Attempt): void {
-  clock.clearTimeout(attempt.connectTimer);
-  clock.clearTimeout(attempt.registrationTimer);
-  clock.clearTimeout(attempt.stableTimer);
-}
-
-/** What a person can do about a close that retrying alone will not fix. */
-function closeAdvice(code: number, agentId: string): string | undefined {
-  if (code === CloseCode.UNAUTHORIZED) {
-    return 'this will not change until the token is fixed: set agent.token (or agent.token_file) to one from `farmlink token --agent ID` signed with this hub\'s secret; retrying with backoff meanwhile';
-  }
-  if (code === CloseCode.FORBIDDEN) {
-    return `this will not change until the token or agent id is fixed: the token must be an agent token minted for "${agentId}"; retrying with backoff meanwhile`;
-  }
-  if (CONFIGURATION_CLOSE_CODES.has(code)) {
-    return 'this will not change until the agent and the hub run compatible versions; retrying with backoff meanwhile';
-  }
-  if (code === CloseCode.REPLACED) return `another agent registered with the same id "${agentId}"; do two PCs share one agent id?`;
-  return undefined;
-}
-
-/** The agent id whole, or — when it is too long for a log line — its start and end around "…". */
-export function displayId(id: string): string {
-  return id.length <= 20 ? id : `${id.slice(0, 8)}…${id.slice(-4)}`;
-}
-
-function describeDialError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ERR_INVALID_CHAR' && /authorization/i.test(error.message)) {
-    return 'the token has a character an HTTP header cannot carry (a line break, a space, "…"?); check agent.token';
-  }
-  return code ? `${error.message} (${code})` : error.message;
-}
-
-/** "1.5s", "250ms", "2m 5s" — for log lines people read. */
-export function fmtMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))}s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.round((ms % 60_000) / 1000);
-  return s ? `${m}m ${s}s` : `${m}m`;
-}

@@ -1,0 +1,91 @@
+import type { Clock, TimerHandle } from '../../lib/clock.js';
+import type { ServerRef } from '../../protocol/connection-state.js';
+import type { Heartbeat } from '../../protocol/messages.js';
+import type { UsageSample } from '../system/system-usage.js';
+import { HeartbeatMonitor } from './heartbeat.js';
+import type { HubLink } from './hub-link.js';
+import { PingMonitor } from './ping-monitor.js';
+
+export type AttemptPhase = 'connecting' | 'registering' | 'connected';
+
+export interface MonitorTiming {
+  heartbeatIntervalMs: number;
+  deadTimeoutMs: number;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+}
+
+export interface MonitorOptions {
+  clock: Clock;
+  timing: MonitorTiming;
+  usage: () => UsageSample;
+  sendHeartbeat: (heartbeat: Heartbeat) => void;
+  onHeartbeatRtt: (rttMs: number) => void;
+  onHeartbeatLost: () => void;
+  /** No heartbeat_ack for the dead timeout. */
+  onHeartbeatDead: (silentForMs: number) => void;
+  onPingRtt: (rttMs: number) => void;
+  /** A ping went unanswered for the ping timeout. */
+  onPingTimeout: (waitedMs: number) => void;
+}
+
+/**
+ * One dial of one server, from the link's creation to its end: the link, how far it got, its
+ * timers and, once registered, its heartbeat and ping. Events of an ended attempt are ignored.
+ */
+export class Attempt {
+  phase: AttemptPhase = 'connecting';
+  ended = false;
+  /** An error seen on the link; the close that follows reports it. */
+  socketError: Error | undefined;
+  connectTimer: TimerHandle | undefined;
+  registrationTimer: TimerHandle | undefined;
+  stableTimer: TimerHandle | undefined;
+  heartbeat: HeartbeatMonitor | undefined;
+  ping: PingMonitor | undefined;
+
+  constructor(
+    readonly server: ServerRef,
+    readonly link: HubLink,
+  ) {}
+
+  /** Heartbeats and pings for a registered attempt: `startMonitors` starts them, `quiet` stops them. */
+  monitor(options: MonitorOptions): void {
+    const { clock, timing } = options;
+    this.heartbeat = new HeartbeatMonitor({
+      intervalMs: timing.heartbeatIntervalMs,
+      deadTimeoutMs: timing.deadTimeoutMs,
+      clock,
+      sample: options.usage,
+      send: options.sendHeartbeat,
+      onRtt: options.onHeartbeatRtt,
+      onLost: options.onHeartbeatLost,
+      onDead: options.onHeartbeatDead,
+    });
+    const ping = new PingMonitor({
+      intervalMs: timing.pingIntervalMs,
+      timeoutMs: timing.pingTimeoutMs,
+      clock,
+      ping: () => this.link.ping(),
+      onRtt: options.onPingRtt,
+      onTimeout: options.onPingTimeout,
+    });
+    this.ping = ping;
+    this.link.events.on('pong', () => ping.handlePong());
+  }
+
+  startMonitors(): void {
+    this.heartbeat?.start();
+    this.ping?.start();
+  }
+
+  /** Clears every timer of this attempt; the heartbeat and ping too unless `keepMonitors`. */
+  quiet(clock: Clock, keepMonitors = false): void {
+    clock.clearTimeout(this.connectTimer);
+    clock.clearTimeout(this.registrationTimer);
+    clock.clearTimeout(this.stableTimer);
+    if (keepMonitors) return;
+    this.heartbeat?.stop();
+    this.ping?.stop();
+  }
+}
