@@ -4,6 +4,7 @@ import { IPC_CHANNELS } from '../protocol/ipc-channels.js';
 // eslint-disable-next-line no-restricted-imports -- the fake host is shared with the panel's tests and lives in test/helpers. Follow-up: move it beside the call router it wraps, outside the built sources.
 import { fakeHandlers } from '../test/helpers/fake-host.js';
 import { registerAgentHostIpc } from './ipc.js';
+import { PANEL_URL } from './panel-protocol.js';
 import { isTrustedSender } from './trusted-sender.js';
 
 type Handler = (event: { senderFrame: never }, message: unknown) => unknown;
@@ -22,7 +23,7 @@ function fakeIpcMain() {
   };
 }
 
-const RENDERER = 'file:///opt/farmlink/resources/app.asar/dist/renderer/index.html';
+const RENDERER = PANEL_URL;
 const top = { url: RENDERER, parent: null };
 
 describe('isTrustedSender', () => {
@@ -32,6 +33,11 @@ describe('isTrustedSender', () => {
     expect(isTrustedSender({ url: RENDERER, parent: {} as never }, RENDERER)).toBe(false);
     expect(isTrustedSender({ url: 'https://evil.example/', parent: null }, RENDERER)).toBe(false);
     expect(isTrustedSender({ url: 'file:///tmp/other.html', parent: null }, RENDERER)).toBe(false);
+    // The built panel itself, opened from disk rather than from the panel's origin.
+    expect(isTrustedSender({ url: 'file:///opt/farmlink/resources/app.asar/dist/renderer/index.html', parent: null }, RENDERER)).toBe(false);
+    expect(isTrustedSender({ url: 'app://panel/other.html', parent: null }, RENDERER)).toBe(false);
+    expect(isTrustedSender({ url: 'app://panel.evil/index.html', parent: null }, RENDERER)).toBe(false);
+    expect(isTrustedSender({ url: 'app://panel/index.html/', parent: null }, RENDERER)).toBe(false);
     expect(isTrustedSender(null, RENDERER)).toBe(false);
   });
 });
