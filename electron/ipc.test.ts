@@ -34,7 +34,8 @@ describe('isTrustedSender', () => {
     expect(isTrustedSender({ url: 'https://evil.example/', parent: null }, RENDERER)).toBe(false);
     expect(isTrustedSender({ url: 'file:///tmp/other.html', parent: null }, RENDERER)).toBe(false);
     // The built panel itself, opened from disk rather than from the panel's origin.
-    expect(isTrustedSender({ url: 'file:///opt/farmlink/resources/app.asar/dist/renderer/index.html', parent: null }, RENDERER)).toBe(false);
+    const fromDisk = 'file:///opt/farmlink/resources/app.asar/dist/renderer/index.html';
+    expect(isTrustedSender({ url: fromDisk, parent: null }, RENDERER)).toBe(false);
     expect(isTrustedSender({ url: 'app://panel/other.html', parent: null }, RENDERER)).toBe(false);
     expect(isTrustedSender({ url: 'app://panel.evil/index.html', parent: null }, RENDERER)).toBe(false);
     expect(isTrustedSender({ url: 'app://panel/index.html/', parent: null }, RENDERER)).toBe(false);

@@ -17,9 +17,9 @@ import { configFileFrom, dataDirFrom, overridesFrom } from '../cli/agent-command
 import { planAgentRun } from '../cli/local-mode.js';
 import { START_FLAG_OPTIONS } from '../cli/start-command.js';
 /* eslint-enable no-restricted-imports */
-import { hardenApp } from './app-guards.js';
 import { setStartAtLogin, startAtLoginEnabled } from './autostart.js';
 import { forwardFeed, registerAgentHostIpc } from './ipc.js';
+import { hardenApp } from './app-guards.js';
 import { PANEL_URL } from './panel-protocol.js';
 import { TrayController } from './tray.js';
 import { isTrustedSender } from './trusted-sender.js';
