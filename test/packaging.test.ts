@@ -179,7 +179,7 @@ const internals = fileMatchers as unknown as InternalFileMatchers;
 
 /** PlatformPackager.generateFuseConfig is private in the .d.ts; it reads only its argument. */
 interface InternalFuses {
-  generateFuseConfig(this: void, fuses: FuseOptions): Promise<Partial<Record<FuseV1Options, boolean>>>;
+  generateFuseConfig: (fuses: FuseOptions) => Promise<Partial<Record<FuseV1Options, boolean>>>;
 }
 
 const same = (pattern: string) => pattern;
