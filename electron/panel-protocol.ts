@@ -87,8 +87,8 @@ export async function resolvePanelFile(rootDir: string, url: string): Promise<Pa
     return refuse(404, 'no such file in the panel');
   }
   if (!file.startsWith(root + path.sep)) return refuse(404, 'the path leads out of the panel directory');
-  const stats = await fs.stat(file);
-  if (!stats.isFile()) return refuse(404, 'not a file');
+  const stats = await fs.stat(file).catch(() => undefined);
+  if (!stats?.isFile()) return refuse(404, 'not a file');
   return { ok: true, file, contentType: contentType(file) };
 }
 
