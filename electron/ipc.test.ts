@@ -3,6 +3,7 @@ import { HostFailure } from '../agent/host/call-router.js';
 import { IPC_CHANNELS } from '../protocol/ipc-channels.js';
 import { fakeHandlers } from '../protocol/fake-host.fixture.js';
 import { registerAgentHostIpc } from './ipc.js';
+import { PANEL_URL } from './panel-protocol.js';
 import { isTrustedSender } from './trusted-sender.js';
 
 type Handler = (event: { senderFrame: never }, message: unknown) => unknown;
@@ -21,7 +22,7 @@ function fakeIpcMain() {
   };
 }
 
-const RENDERER = 'file:///opt/farmlink/resources/app.asar/dist/renderer/index.html';
+const RENDERER = PANEL_URL;
 const top = { url: RENDERER, parent: null };
 
 describe('isTrustedSender', () => {
@@ -31,6 +32,12 @@ describe('isTrustedSender', () => {
     expect(isTrustedSender({ url: RENDERER, parent: {} as never }, RENDERER)).toBe(false);
     expect(isTrustedSender({ url: 'https://evil.example/', parent: null }, RENDERER)).toBe(false);
     expect(isTrustedSender({ url: 'file:///tmp/other.html', parent: null }, RENDERER)).toBe(false);
+    // The built panel itself, opened from disk rather than from the panel's origin.
+    const fromDisk = 'file:///opt/farmlink/resources/app.asar/dist/renderer/index.html';
+    expect(isTrustedSender({ url: fromDisk, parent: null }, RENDERER)).toBe(false);
+    expect(isTrustedSender({ url: 'app://panel/other.html', parent: null }, RENDERER)).toBe(false);
+    expect(isTrustedSender({ url: 'app://panel.evil/index.html', parent: null }, RENDERER)).toBe(false);
+    expect(isTrustedSender({ url: 'app://panel/index.html/', parent: null }, RENDERER)).toBe(false);
     expect(isTrustedSender(null, RENDERER)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { app, ipcMain, powerMonitor, type BrowserWindow } from 'electron';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { trayModel, type TrayAction } from '../agent/desktop/tray-model.js';
 import { LogBuffer } from '../agent/host/log-buffer.js';
@@ -11,6 +11,8 @@ import { START_FLAG_OPTIONS } from '../cli/startup/flags.js';
 import type { StartFlagValues } from '../cli/startup/start-agent.js';
 import { setStartAtLogin, startAtLoginEnabled } from './autostart.js';
 import { forwardFeed, registerAgentHostIpc } from './ipc.js';
+import { hardenApp } from './app-guards.js';
+import { PANEL_URL } from './panel-protocol.js';
 import { TrayController } from './tray.js';
 import { isTrustedSender } from './trusted-sender.js';
 import { createPanelWindow } from './window.js';
@@ -24,10 +26,11 @@ import { createPanelWindow } from './window.js';
  */
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const rendererIndex = path.join(here, '../renderer/index.html');
-const rendererUrl = pathToFileURL(rendererIndex).toString();
+const rendererUrl = PANEL_URL;
 const preload = path.join(here, 'preload.cjs');
 const iconDir = path.join(app.getAppPath(), 'assets', 'tray');
+// Before ready: the panel's app:// scheme can only be registered as privileged then.
+const shellGuards = hardenApp({ rendererDir: path.join(here, '../renderer') });
 
 if (!app.requestSingleInstanceLock()) {
   // Another FarmLink runs: it shows its window (second-instance below) and this one leaves.
@@ -55,11 +58,12 @@ async function main(): Promise<void> {
   const { logger: hubLogger, close: closeHubLog } = await createLogger({ level: 'info', console: 'pretty', component: 'hub', memory: logs });
   const host = await DesktopAgent.open({ values: flags, logger, hubLogger, logs });
 
+  shellGuards.useLogger(logger);
   let win: BrowserWindow | undefined;
   let quitting = false;
   const showWindow = () => {
     if (!win || win.isDestroyed()) {
-      const created = createPanelWindow({ rendererIndex, preload, icon: path.join(app.getAppPath(), 'assets', 'icon.png'), show: true });
+      const created = createPanelWindow({ url: rendererUrl, preload, icon: path.join(app.getAppPath(), 'assets', 'icon.png'), show: true });
       forwardFeed(host, created.webContents);
       // Closing the window keeps FarmLink running in the tray; Quit is in the tray menu.
       created.on('close', (event) => {

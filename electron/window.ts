@@ -1,8 +1,8 @@
-import { BrowserWindow, session, shell } from 'electron';
-import { pathToFileURL } from 'node:url';
+import { BrowserWindow, app } from 'electron';
 
 export interface PanelWindowOptions {
-  rendererIndex: string;
+  /** The panel's document on its own origin (PANEL_URL): app://panel/index.html. */
+  url: string;
   preload: string;
   icon?: string | undefined;
   show: boolean;
@@ -10,8 +10,9 @@ export interface PanelWindowOptions {
 
 /**
  * The panel window, locked down as Electron's security checklist asks: isolated and sandboxed
- * renderer without Node, our preload only, no navigation away, no new windows, no permissions.
- * (The Content-Security-Policy is in the page itself: file:// pages have no response headers.)
+ * renderer without Node, our preload only, no DevTools in a packaged build. Navigation, new windows,
+ * <webview> and permissions are refused app-wide (electron/app-guards.ts), and the panel's protocol
+ * sends the Content-Security-Policy (electron/panel-protocol.ts).
  */
 export function createPanelWindow(options: PanelWindowOptions): BrowserWindow {
   const win = new BrowserWindow({
@@ -33,22 +34,12 @@ export function createPanelWindow(options: PanelWindowOptions): BrowserWindow {
       allowRunningInsecureContent: false,
       webviewTag: false,
       spellcheck: false,
+      devTools: !app.isPackaged,
     },
   });
-  const rendererUrl = pathToFileURL(options.rendererIndex).toString();
-  win.webContents.on('will-navigate', (event, url) => {
-    if (url.split(/[?#]/)[0] !== rendererUrl) event.preventDefault();
-  });
-  win.webContents.on('will-attach-webview', (event) => event.preventDefault());
-  win.webContents.setWindowOpenHandler(({ url }) => {
-    // Links to documentation open in the person's browser, never in an app window.
-    if (url.startsWith('https://')) void shell.openExternal(url);
-    return { action: 'deny' };
-  });
-  session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
   win.once('ready-to-show', () => {
     if (options.show) win.show();
   });
-  void win.loadFile(options.rendererIndex);
+  void win.loadURL(options.url);
   return win;
 }

@@ -5,8 +5,8 @@ import { defineConfig } from 'vite';
 const root = import.meta.dirname;
 
 /**
- * The panel, built once and shown by both the desktop app (file:// in Electron, hence relative
- * asset paths) and the headless agent (served over http://127.0.0.1).
+ * The panel, built once and shown by both the desktop app (app://panel/, electron/panel-protocol.ts)
+ * and the headless agent (served over http://127.0.0.1): relative asset paths fit both.
  */
 export default defineConfig({
   root,

@@ -12,6 +12,8 @@ import type { FilterStats } from 'builder-util/out/fs.js';
 import { validateConfiguration } from 'app-builder-lib/out/util/config/config.js';
 import { convertIcon } from 'app-builder-lib/out/util/iconConverter.js';
 import * as fileMatchers from 'app-builder-lib/out/fileMatcher.js';
+import { PlatformPackager } from 'app-builder-lib/out/platformPackager.js';
+import { FuseV1Options } from '@electron/fuses';
 
 /**
  * The packaging configuration, checked without building anything (nothing can be downloaded here):
@@ -151,6 +153,7 @@ interface FuseOptions {
   enableNodeCliInspectArguments?: boolean;
   enableEmbeddedAsarIntegrityValidation?: boolean;
   onlyLoadAppFromAsar?: boolean;
+  grantFileProtocolExtraPrivileges?: boolean;
 }
 
 /** getMainFileMatchers and getNodeModuleFileMatcher are internal (not in the .d.ts) but exported. */
@@ -173,6 +176,11 @@ interface InternalFileMatchers {
   ): fileMatchers.FileMatcher;
 }
 const internals = fileMatchers as unknown as InternalFileMatchers;
+
+/** PlatformPackager.generateFuseConfig is private in the .d.ts; it reads only its argument. */
+interface InternalFuses {
+  generateFuseConfig: (fuses: FuseOptions) => Promise<Partial<Record<FuseV1Options, boolean>>>;
+}
 
 const same = (pattern: string) => pattern;
 const fakeStat = (isDirectory: boolean, moduleFullFilePath?: string) =>
@@ -226,7 +234,22 @@ describe('electron-builder.yml', () => {
       enableNodeCliInspectArguments: false,
       enableEmbeddedAsarIntegrityValidation: true,
       onlyLoadAppFromAsar: true,
+      // The window loads app://panel/ (electron/panel-protocol.ts): nothing needs file:// to fetch, run
+      // service workers or reach into other file:// frames.
+      grantFileProtocolExtraPrivileges: false,
     } satisfies FuseOptions);
+  });
+
+  it('turns the file:// extra privileges off in the fuse wire electron-builder writes', async () => {
+    // The packager's own translation of electronFuses into @electron/fuses' wire positions, as it runs
+    // right before signing: a key it does not know would be dropped here without a word.
+    const { generateFuseConfig } = PlatformPackager.prototype as unknown as InternalFuses;
+    const wire = await generateFuseConfig(config.electronFuses as FuseOptions);
+    expect(wire).toMatchObject({
+      [FuseV1Options.GrantFileProtocolExtraPrivileges]: false,
+      [FuseV1Options.RunAsNode]: false,
+      [FuseV1Options.OnlyLoadAppFromAsar]: true,
+    });
   });
 
   it('never publishes, and never rebuilds native modules (they ship N-API prebuilds)', () => {
