@@ -4,7 +4,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeCall } from '../agent/host/call-router.js';
 import { PANEL_CSP, PANEL_ORIGIN, panelRequestHandler } from '../electron/panel-protocol.js';
-import { fakeHandlers } from './helpers/fake-host.js';
+import { fakeHandlers } from '../protocol/fake-host.fixture.js';
 import { ROOT } from './helpers/hub-process.js';
 
 /**
