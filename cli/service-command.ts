@@ -180,12 +180,17 @@ export function formatStatus(status: ServiceStatus): string {
     `  unit file: ${status.unitPath} (${status.installed ? 'installed' : 'not installed'})`,
   ];
   if (status.active === undefined) {
-    lines.push('  systemd:   not running on this machine (no /run/systemd/system): cannot say whether it is enabled or running');
+    lines.push(
+      '  systemd:   not running on this machine (no /run/systemd/system): cannot say whether it is enabled or running',
+    );
   } else {
     lines.push(`  enabled:   ${status.enabled ?? 'unknown'}`, `  active:    ${status.active}`);
   }
   if (status.lingering !== undefined) {
-    lines.push(`  lingering: ${status.lingering ? 'on (starts at boot)' : 'off (starts at login only; sudo loginctl enable-linger YOU)'}`);
+    const linger = status.lingering
+      ? 'on (starts at boot)'
+      : 'off (starts at login only; sudo loginctl enable-linger YOU)';
+    lines.push(`  lingering: ${linger}`);
   }
   if (status.installed) lines.push(`  logs:      ${journal(status.scope)} -f, and the data dir's logs/agent.log`);
   return `${lines.join('\n')}\n`;

@@ -51,7 +51,8 @@ function verify(unitText: string, { user = false } = {}): Verdict {
   });
   if (result.error) {
     throw new Error(
-      `systemd-analyze could not run (${result.error.message}): it is in Debian's systemd package, which .ci/run installs ` +
+      `systemd-analyze could not run (${result.error.message}): it is in Debian's systemd package, ` +
+        'which .ci/run installs ' +
         '(the package only: nothing here runs systemd as init)',
     );
   }
@@ -64,16 +65,20 @@ describe('farmlink service (built CLI)', () => {
     const { env } = isolatedEnv(tmp);
     const config = path.join(tmp, 'farm link', 'agent.yaml');
     const dataDir = path.join(tmp, 'farm link', 'data 100%');
-    const run = await runCli(['service', 'install', '--dry-run', '--user', 'root', '--config', config, '--data-dir', dataDir], env);
+    const args = ['service', 'install', '--dry-run', '--user', 'root', '--config', config, '--data-dir', dataDir];
+    const run = await runCli(args, env);
     expect(run.code).toBe(0);
     const unit = unitOf(run.stdout);
     expect(unit).toMatch(/^User=root$/m);
     expect(unit).toContain(
-      `ExecStart=${fs.realpathSync(process.execPath)} ${fs.realpathSync(FARMLINK_BIN)} agent --config "${config}" --data-dir "${dataDir.replace('%', '%%')}"\n`,
+      `ExecStart=${fs.realpathSync(process.execPath)} ${fs.realpathSync(FARMLINK_BIN)} agent ` +
+        `--config "${config}" --data-dir "${dataDir.replace('%', '%%')}"\n`,
     );
     expect(unit).toMatch(/^Restart=always$/m);
     expect(unit).toMatch(/^StartLimitIntervalSec=0$/m);
-    expect(run.stdout).toMatch(/# and run:\nsystemctl daemon-reload\nsystemctl enable farmlink-agent\.service\nsystemctl restart farmlink-agent\.service\n$/);
+    expect(run.stdout).toMatch(/# and run:\nsystemctl daemon-reload\n/);
+    expect(run.stdout).toMatch(/\nsystemctl enable farmlink-agent\.service\n/);
+    expect(run.stdout).toMatch(/\nsystemctl restart farmlink-agent\.service\n$/);
     expect(run.stderr).toContain(`farmlink service install: warning: ${config} does not exist yet`);
     // Nothing was created: not the data dir, not its parent.
     expect(fs.existsSync(path.join(tmp, 'farm link'))).toBe(false);
@@ -82,7 +87,9 @@ describe('farmlink service (built CLI)', () => {
   it('the dry-run unit passes systemd-analyze verify', async () => {
     const { env } = isolatedEnv(tmp);
     const run = await runCli(
-      ['service', 'install', '--dry-run', '--user', 'root', '--config', path.join(tmp, 'a b', 'agent.yaml'), '--data-dir', path.join(tmp, 'a b', 'data')],
+      ['service', 'install', '--dry-run', '--user', 'root'].concat(
+        ['--config', path.join(tmp, 'a b', 'agent.yaml'), '--data-dir', path.join(tmp, 'a b', 'data')],
+      ),
       env,
     );
     expect(run.code).toBe(0);
@@ -92,19 +99,27 @@ describe('farmlink service (built CLI)', () => {
   it('uninstall --dry-run lists the steps, exit 0', async () => {
     const run = await runCli(['service', 'uninstall', '--dry-run'], isolatedEnv(tmp).env);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('systemctl disable --now farmlink-agent.service\nrm /etc/systemd/system/farmlink-agent.service');
+    expect(run.stdout).toContain(
+      'systemctl disable --now farmlink-agent.service\nrm /etc/systemd/system/farmlink-agent.service',
+    );
   });
 
-  it('bad input: usage (exit 2) for no subcommand, an unknown one, an unknown flag, a bad account or a path systemd cannot hold', async () => {
+  it('bad input: usage (exit 2) for no or an unknown subcommand, an unknown flag, a bad account or path', async () => {
     const { env } = isolatedEnv(tmp);
     const none = await runCli(['service'], env);
     expect(none.code).toBe(2);
     expect(none.stdout).toMatch(/^Usage: farmlink service install\|uninstall\|status/);
     const cases: [string[], RegExp][] = [
-      [['service', 'restart'], /farmlink service: unknown subcommand "restart" \(subcommands: install, uninstall, status\)/],
+      [['service', 'restart'], /unknown subcommand "restart" \(subcommands: install, uninstall, status\)/],
       [['service', 'install', '--port', '1'], /farmlink service install: Unknown option '--port'/],
-      [['service', 'install', '--dry-run', '--user', 'no-such-account-here'], /--user: there is no account "no-such-account-here" on this machine/],
-      [['service', 'install', '--dry-run', '--user', 'root', '--data-dir', '/srv/a\nb'], /--data-dir: "\/srv\/a\\nb" holds a control character/],
+      [
+        ['service', 'install', '--dry-run', '--user', 'no-such-account-here'],
+        /--user: there is no account "no-such-account-here" on this machine/,
+      ],
+      [
+        ['service', 'install', '--dry-run', '--user', 'root', '--data-dir', '/srv/a\nb'],
+        /--data-dir: "\/srv\/a\\nb" holds a control character/,
+      ],
     ];
     for (const [args, message] of cases) {
       const run = await runCli(args, env);

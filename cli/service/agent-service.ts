@@ -55,7 +55,11 @@ export function assertLinux(host: ServiceHost): void {
       ? 'On Windows the FarmLink installer offers to start the agent at boot (a scheduled task running it headless): ' +
         'run the installer again and tick it, or see README → Running as a service.'
       : 'Run `farmlink agent` under your own supervisor (launchd on macOS): see README → Running as a service.';
-  throw new ServiceError('SERVICE_UNSUPPORTED_PLATFORM', `farmlink service: systemd units are for Linux, and this is ${host.platform}. ${advice}`, ExitCode.UNAVAILABLE);
+  throw new ServiceError(
+    'SERVICE_UNSUPPORTED_PLATFORM',
+    `farmlink service: systemd units are for Linux, and this is ${host.platform}. ${advice}`,
+    ExitCode.UNAVAILABLE,
+  );
 }
 
 function systemctlArgs(scope: UnitScope, ...args: string[]): string[] {
@@ -73,20 +77,27 @@ export function unitPathFor(scope: UnitScope, host: ServiceHost, home: string): 
  */
 async function resolveAccount(options: InstallOptions, host: ServiceHost): Promise<Account> {
   if (options.scope === 'user') {
-    if (options.user !== undefined) throw new UsageError('farmlink service: --user NAME is for a system unit; a --user-unit always runs as its owner');
+    if (options.user !== undefined) {
+      throw new UsageError('farmlink service: --user NAME is for a system unit; a --user-unit runs as its owner');
+    }
     if (host.uid === 0) {
       throw new UsageError(
-        'farmlink service: --user-unit goes into your own account\'s service manager: run it as that account, without sudo ' +
+        "farmlink service: --user-unit goes into your own account's service manager: " +
+          'run it as that account, without sudo ' +
           '(for an agent that runs as root, use a system unit: sudo farmlink service install --user root)',
       );
     }
   }
   const name = options.user ?? (host.uid === 0 ? host.env.SUDO_USER : host.currentUser);
   if (!name) {
-    throw new UsageError('farmlink service install: which account runs the agent? Give --user NAME (--user root if you really mean root)');
+    throw new UsageError(
+      'farmlink service install: which account runs the agent? Give --user NAME (--user root if you really mean root)',
+    );
   }
   const account = await host.lookupAccount(name);
-  if (!account) throw new UsageError(`--user: there is no account "${name}" on this machine (getent passwd ${name} finds nothing)`);
+  if (!account) {
+    throw new UsageError(`--user: there is no account "${name}" on this machine (getent passwd ${name} finds nothing)`);
+  }
   return account;
 }
 
@@ -112,7 +123,9 @@ export async function planInstall(options: InstallOptions, host: ServiceHost): P
   const writable = (options.writable ?? []).map((dir) => path.resolve(cwd, dir));
   const androidDir = path.join(home, '.android');
   const adb = host.which('adb');
-  const pathEnv = [...new Set([...(adb ? [path.dirname(adb)] : []), path.dirname(host.nodePath), ...SYSTEMD_DEFAULT_PATH.split(':')])].join(':');
+  const adbDirs = adb ? [path.dirname(adb)] : [];
+  const pathDirs = [...adbDirs, path.dirname(host.nodePath), ...SYSTEMD_DEFAULT_PATH.split(':')];
+  const pathEnv = [...new Set(pathDirs)].join(':');
   const unitText = renderAgentUnit({
     scope: options.scope,
     user: account.name,
@@ -129,11 +142,15 @@ export async function planInstall(options: InstallOptions, host: ServiceHost): P
   const warnings: string[] = [];
   if (!fs.existsSync(configFile)) {
     warnings.push(
-      `${configFile} does not exist yet: until it does, the agent exits 78 and systemd starts it again every ${RESTART_SEC} s (README → Configuration)`,
+      `${configFile} does not exist yet: until it does, the agent exits 78 and systemd starts it again ` +
+        `every ${RESTART_SEC} s (README → Configuration)`,
     );
   }
   if (!adb) {
-    warnings.push(`adb is not on this PATH: the agent will look for it on ${pathEnv}; set adb.path in ${configFile} if it lives elsewhere`);
+    warnings.push(
+      `adb is not on this PATH: the agent will look for it on ${pathEnv}; ` +
+        `set adb.path in ${configFile} if it lives elsewhere`,
+    );
   }
   if (options.scope === 'user' && !host.lingering(account.name)) {
     warnings.push(
@@ -176,7 +193,8 @@ function assertSystemd(host: ServiceHost, verb: string): void {
   if (host.systemdRunning()) return;
   throw new ServiceError(
     'SYSTEMD_NOT_RUNNING',
-    `farmlink service ${verb}: systemd is not running on this machine (no /run/systemd/system: a container, or another init). ` +
+    `farmlink service ${verb}: systemd is not running on this machine ` +
+      '(no /run/systemd/system: a container, or another init). ' +
       'Use --dry-run to see the unit, or run `farmlink agent` under the supervisor this machine has.',
     ExitCode.UNAVAILABLE,
   );
@@ -198,7 +216,8 @@ async function runAll(commands: readonly string[][], host: ServiceHost, what: st
     if (result.code !== 0) {
       throw new ServiceError(
         'SYSTEMCTL_FAILED',
-        `systemctl ${args.join(' ')} failed (exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}. ${what}`,
+        `systemctl ${args.join(' ')} failed (exit ${result.code}): ` +
+          `${result.stderr.trim() || result.stdout.trim()}. ${what}`,
         ExitCode.FAILURE,
       );
     }
@@ -215,7 +234,8 @@ export async function install(plan: InstallPlan, host: ServiceHost): Promise<voi
   fs.writeFileSync(temp, plan.unitText, { mode: 0o644 });
   fs.renameSync(temp, plan.unitPath);
   const journal = plan.scope === 'user' ? `journalctl --user -u ${UNIT_NAME}` : `journalctl -u ${UNIT_NAME}`;
-  await runAll(plan.commands, host, `The unit file is at ${plan.unitPath}; see ${journal}, then run the install again.`);
+  const next = `The unit file is at ${plan.unitPath}; see ${journal}, then run the install again.`;
+  await runAll(plan.commands, host, next);
 }
 
 export interface UninstallPlan {
@@ -231,7 +251,9 @@ export interface UninstallPlan {
 export function planUninstall(scope: UnitScope, host: ServiceHost): UninstallPlan {
   assertLinux(host);
   if (scope === 'user' && host.uid === 0) {
-    throw new UsageError('farmlink service uninstall --user-unit: run it as the account that installed it, without sudo');
+    throw new UsageError(
+      'farmlink service uninstall --user-unit: run it as the account that installed it, without sudo',
+    );
   }
   const unitPath = unitPathFor(scope, host, host.env.HOME ?? '');
   return {

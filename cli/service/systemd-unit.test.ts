@@ -40,7 +40,9 @@ describe('quoteExecArg', () => {
 
   it('refuses control characters, naming what held one', () => {
     expect(() => quoteExecArg('/srv/a\nb', '--data-dir')).toThrow(UsageError);
-    expect(() => quoteExecArg('/srv/a\nb', '--data-dir')).toThrow(/--data-dir: "\/srv\/a\\nb" holds a control character/);
+    expect(() => quoteExecArg('/srv/a\nb', '--data-dir')).toThrow(
+      /--data-dir: "\/srv\/a\\nb" holds a control character/,
+    );
   });
 });
 
@@ -88,8 +90,12 @@ describe('renderAgentUnit', () => {
     const unit = renderAgentUnit(spec);
     expect(value(unit, 'NoNewPrivileges')).toBe('yes');
     expect(value(unit, 'ProtectSystem')).toBe('strict');
-    expect(value(unit, 'ReadWritePaths')).toBe('/home/farm/.local/state/farmlink -/home/farm/.config/farmlink -/home/farm/.android');
-    for (const key of ['PrivateDevices', 'DeviceAllow', 'ProtectClock', 'ProtectHome', 'PrivateNetwork', 'RestrictAddressFamilies', 'MemoryDenyWriteExecute']) {
+    expect(value(unit, 'ReadWritePaths')).toBe(
+      '/home/farm/.local/state/farmlink -/home/farm/.config/farmlink -/home/farm/.android',
+    );
+    const devices = ['PrivateDevices', 'DeviceAllow', 'ProtectClock'];
+    const homeAndNetwork = ['ProtectHome', 'PrivateNetwork', 'RestrictAddressFamilies'];
+    for (const key of [...devices, ...homeAndNetwork, 'MemoryDenyWriteExecute']) {
       expect(unit, key).not.toMatch(new RegExp(`^${key}=`, 'm'));
     }
   });
@@ -106,7 +112,8 @@ describe('renderAgentUnit', () => {
       pathEnv: '/opt/platform tools:/usr/bin',
     });
     expect(value(unit, 'ExecStart')).toBe(
-      '"/opt/node 20/bin/node" "/opt/farm link/dist/bin/farmlink.js" agent --config "/srv/farm link/agent.yaml" --data-dir "/srv/farm link/data"',
+      '"/opt/node 20/bin/node" "/opt/farm link/dist/bin/farmlink.js" agent ' +
+        '--config "/srv/farm link/agent.yaml" --data-dir "/srv/farm link/data"',
     );
     expect(value(unit, 'ReadWritePaths')).toBe('"/srv/farm link/data" "/var/log/farm link" "-/srv/farm link"');
     expect(value(unit, 'Environment')).toBe('"PATH=/opt/platform tools:/usr/bin"');

@@ -29,7 +29,7 @@ export interface AgentUnitSpec {
   cliPath: string;
   configFile: string;
   dataDir: string;
-  /** Directories the agent writes besides the data dir (config dir, ~/.android, …), made writable under ProtectSystem=strict. */
+  /** Directories the agent writes besides the data dir, made writable under ProtectSystem=strict. */
   writablePaths: readonly string[];
   /** The same, where a missing directory is no error (systemd's "-" prefix). */
   optionalWritablePaths: readonly string[];
@@ -49,7 +49,9 @@ function hasControl(value: string): boolean {
 }
 
 function checkPrintable(value: string, what: string): void {
-  if (hasControl(value)) throw new UsageError(`${what}: ${JSON.stringify(value)} holds a control character, which a unit file cannot carry`);
+  if (hasControl(value)) {
+    throw new UsageError(`${what}: ${JSON.stringify(value)} holds a control character, which a unit file cannot carry`);
+  }
 }
 
 /**
@@ -117,8 +119,8 @@ export function renderAgentUnit(spec: AgentUnitSpec): string {
     '# SIGTERM: the agent disconnects from its hub gracefully, then exits.',
     'KillSignal=SIGTERM',
     `TimeoutStopSec=${STOP_TIMEOUT_SEC}`,
-    `# Logs: stdout goes to the journal (journalctl${system ? '' : ' --user'} -u ${UNIT_NAME}); the agent's own rotating`,
-    '# JSON log is <data dir>/logs/agent.log, unless the config\'s log.file says otherwise.',
+    `# Logs: stdout goes to the journal (journalctl${system ? '' : ' --user'} -u ${UNIT_NAME});`,
+    "# the agent's own rotating JSON log is <data dir>/logs/agent.log, unless the config's log.file says otherwise.",
     ...(system ? systemHardening(writable) : userHardening()),
     '',
     '[Install]',
