@@ -5,14 +5,14 @@ export const ExitCode = {
   FAILURE: 1,
   /** Bad command line: unknown command or flag. */
   USAGE: 2,
+  /** Bad configuration (sysexits EX_CONFIG). */
+  CONFIG: 78,
+  /** Stopped by a second signal without finishing the graceful path. */
+  FORCED: 130,
   /** `farmlink service status`: not installed, or installed but not running (as LSB's and systemctl status' 3). */
   NOT_RUNNING: 3,
   /** `farmlink service`: not possible on this system (not Linux, or systemd not running) (sysexits EX_UNAVAILABLE). */
   UNAVAILABLE: 69,
   /** `farmlink service`: a system unit needs root (sysexits EX_NOPERM). */
   NO_PERMISSION: 77,
-  /** Bad configuration (sysexits EX_CONFIG). */
-  CONFIG: 78,
-  /** Stopped by a second signal without finishing the graceful path. */
-  FORCED: 130,
 } as const;
