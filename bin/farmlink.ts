@@ -6,6 +6,7 @@ import { UsageError } from '../cli/args.js';
 import { ExitCode } from '../cli/exit-codes.js';
 import { hubCommand } from '../cli/hub-command.js';
 import { panelUrlCommand } from '../cli/panel-url-command.js';
+import { serviceCommand } from '../cli/service-command.js';
 import { startCommand } from '../cli/start-command.js';
 import { tokenCommand } from '../cli/token-command.js';
 
@@ -19,6 +20,7 @@ Commands:
   hub      the hub agents connect to, with /health, /metrics and the admin API
   token    mint a JWT for an agent (--agent ID) or for the admin API (--admin)
   panel-url  print the running agent's panel address with its key (for you at this PC)
+  service  install|uninstall|status: run the agent as a systemd service, started at boot (Linux)
 `;
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
@@ -27,6 +29,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   hub: hubCommand,
   token: tokenCommand,
   'panel-url': panelUrlCommand,
+  service: (argv) => serviceCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -14,4 +14,10 @@ export const ExitCode = {
   CONFIG: 78,
   /** Stopped by a second signal without finishing the graceful path. */
   FORCED: 130,
+  /** `farmlink service status`: not installed, or installed but not running (as LSB's and systemctl status' 3). */
+  NOT_RUNNING: 3,
+  /** `farmlink service`: not possible on this system (not Linux, or systemd not running) (sysexits EX_UNAVAILABLE). */
+  UNAVAILABLE: 69,
+  /** `farmlink service`: a system unit needs root (sysexits EX_NOPERM). */
+  NO_PERMISSION: 77,
 } as const;

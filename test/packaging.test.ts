@@ -274,6 +274,18 @@ describe('electron-builder.yml', () => {
     });
   });
 
+  it('registers FarmLink to start at sign-in, hidden, under the name Electron\'s login item uses (not built here: NSIS needs downloads)', () => {
+    expect(config.nsis?.include).toBe('build/installer.nsh');
+    const script = read('build/installer.nsh').toString('utf8');
+    const run = 'HKCU "Software\\Microsoft\\Windows\\CurrentVersion\\Run" "${APP_ID}"';
+    // Electron's app.setLoginItemSettings() names its value after the AppUserModelId, which is the appId.
+    expect(config.appId).toBe('com.farmlink.desktop');
+    expect(script).toContain(`WriteRegStr ${run} '"$appExe" --hidden'`);
+    expect(script).toContain(`DeleteRegValue ${run}`);
+    // Both only outside updates, so an update keeps the person's choice.
+    expect(script.match(/\$\{ifNot\} \$\{isUpdated\}/g)).toHaveLength(2);
+  });
+
   it('builds an AppImage and a deb for Linux x64 whose desktop entry matches Electron’s WM_CLASS', () => {
     expect(config.linux?.target).toEqual([
       { target: 'AppImage', arch: ['x64'] },
