@@ -7,7 +7,8 @@ export const ExitCode = {
   USAGE: 2,
   /**
    * An agent already runs for this data dir (`farmlink agent`; sysexits EX_TEMPFAIL): one agent
-   * runs per PC, so no second one was started. A service manager should not restart on it.
+   * runs per PC, so no second one was started. The systemd unit restarts on it anyway, so the service's
+   * agent takes over once the other has gone.
    */
   ALREADY_RUNNING: 75,
   /** Bad configuration (sysexits EX_CONFIG). */
