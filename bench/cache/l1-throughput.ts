@@ -230,7 +230,8 @@ async function timed(rounds: number, run: () => unknown, ops: number): Promise<R
 
 /** One contender at one capacity, measured in this process. */
 export async function measureContender(index: number, capacity: number, options: Pick<CacheBenchOptions, 'ops' | 'rounds' | 'seed'>): Promise<L1Sample> {
-  const contender = CONTENDERS[index]!;
+  const contender = CONTENDERS[index];
+  if (!contender) throw new RangeError(`No L1 contender ${index} (there are ${CONTENDERS.length})`);
   const w = makeWorkload(capacity, options.ops, options.seed);
   await collect();
   const runner = contender.make(capacity);
@@ -270,7 +271,9 @@ export async function runL1Throughput(options: CacheBenchOptions, log: Log): Pro
     const byIndex = new Map<number, L1Row>();
     const jobs: Array<{ index: number; repeat: number; rounds: number }> = [];
     for (let repeat = 0; repeat < options.repeats; repeat += 1) {
-      for (let k = 0; k < sync.length; k += 1) jobs.push({ index: sync[(k + repeat) % sync.length]!.index, repeat, rounds: options.rounds });
+      // Rotated by one each repetition: every contender runs first, in the middle and last in turn.
+      const order = [...sync.slice(repeat % Math.max(1, sync.length)), ...sync.slice(0, repeat % Math.max(1, sync.length))];
+      for (const { index } of order) jobs.push({ index, repeat, rounds: options.rounds });
       if (repeat === 0) for (const { index } of async) jobs.push({ index, repeat, rounds: Math.min(options.rounds, ASYNC_ROUNDS) });
     }
     for (const job of jobs) {
@@ -279,7 +282,7 @@ export async function runL1Throughput(options: CacheBenchOptions, log: Log): Pro
         ['--expose-gc', child, String(job.index), String(capacity), String(options.ops), String(job.rounds), String(options.seed)],
         { maxBuffer: 1 << 22 },
       );
-      const sample = JSON.parse(stdout.trim().split('\n').pop()!) as L1Sample;
+      const sample = JSON.parse(stdout.trim().split('\n').pop() ?? '') as L1Sample;
       let row = byIndex.get(job.index);
       if (!row) {
         row = { contender: sample.contender, api: sample.api, capacity, get: [], set: [], mixed: [], processes: [], hitRatio: sample.hitRatio };
@@ -308,7 +311,8 @@ function quantile(samples: readonly number[], p: number): number {
   const at = (sorted.length - 1) * p;
   const lo = Math.floor(at);
   const hi = Math.ceil(at);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
+  const low = sorted[lo] ?? Number.NaN;
+  return low + ((sorted[hi] ?? Number.NaN) - low) * (at - lo);
 }
 
 /** Median, and the middle half of the rounds around it: "12.3 M (11.9–12.6)". */

@@ -127,7 +127,7 @@ describe('coherence: what other processes say', () => {
     expect(await tagVersions.current(['t'])).toEqual([2]);
   });
 
-  it('clear from another process empties memory and this process’s disk', async () => {
+  it('clear from another process empties memory and this process’s disk', () => {
     const { bus, memory, disk, put } = setup();
     put('a', '1');
     put('b', '2');
