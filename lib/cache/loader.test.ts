@@ -217,8 +217,8 @@ describe('time: L1 on the monotonic clock, timers on the injected one', () => {
   });
 
   it('redisReady polls on the injected clock and gives up at its bound', async () => {
-    // Nothing listens on this port: Redis never becomes ready.
-    const { cache, clock } = setup({ redis: { url: 'redis://127.0.0.1:43999' } });
+    // A privileged port nothing here can listen on: the connection is refused, Redis never becomes ready.
+    const { cache, clock } = setup({ redis: { url: 'redis://127.0.0.1:1' } });
     const ready = cache.redisReady(100);
     const state = watch(ready);
     await clock.advance(80);
