@@ -207,7 +207,6 @@ export class MultiTierCache {
    * that lingers until its TTL ends. Only this process's own copies go, and only if they satisfy
    * the predicate. Without a Redis tier the memory and disk of this process are the whole truth.
    */
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the type it stored
   async deleteIf<V>(key: string, predicate: (value: V) => boolean): Promise<boolean> {
     const matches = (value: unknown): boolean => predicate(value as V);
     if (!this.redis) {
