@@ -5,13 +5,32 @@
 
 export type TimerHandle = ReturnType<typeof setTimeout>;
 
+export interface TimerOptions {
+  /** The timer alone does not keep the process alive (a periodic sweep, say). */
+  unref?: boolean;
+}
+
 export interface Clock {
-  /** Wall-clock epoch milliseconds, for timestamps people read. */
+  /**
+   * Wall-clock epoch milliseconds: for timestamps people read and for times stored where another
+   * process or a later run reads them. It can jump (NTP, a changed system clock).
+   */
   now(): number;
-  /** Monotonic high-resolution milliseconds, for measuring durations such as round trips. */
+  /**
+   * Monotonic high-resolution milliseconds, for durations and deadlines kept inside this process:
+   * round trips, time bounds, the expiry of what only this process holds. Never jumps; means nothing
+   * outside this process.
+   */
   monotonic(): number;
-  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** `options` may be ignored by a test clock (its timers never hold a process open). */
+  setTimeout(fn: () => void, ms: number, options?: TimerOptions): TimerHandle;
   clearTimeout(handle: TimerHandle | undefined): void;
+  /**
+   * Runs `fn` once the I/O callbacks of this turn of the event loop have run (setImmediate): what
+   * they queue meanwhile is handled together. Optional so a test clock may leave it out; defer()
+   * below then falls back to a 0 ms timer.
+   */
+  defer?(fn: () => void): void;
 }
 
 /** Uniform in [0, 1). */
@@ -24,10 +43,50 @@ export type Random = () => number;
 export const systemClock: Clock = {
   now: () => Date.now(),
   monotonic: () => performance.now(),
-  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  setTimeout: (fn, ms, options) => {
+    const handle = globalThis.setTimeout(fn, ms);
+    if (options?.unref === true) handle.unref();
+    return handle;
+  },
   clearTimeout: (handle) => {
     if (handle !== undefined) globalThis.clearTimeout(handle);
+  },
+  defer: (fn) => {
+    globalThis.setImmediate(fn);
   },
 };
 
 export const systemRandom: Random = () => Math.random();
+
+/**
+ * Runs `fn` every `ms` on the clock's timers until stopped: a chain of timeouts rather than a
+ * setInterval, so any Clock (a test's included) drives it. The next run is scheduled when one
+ * starts, so a slow run does not shift the period.
+ */
+export function every(clock: Clock, ms: number, fn: () => void, options: TimerOptions = {}): { stop(): void } {
+  let handle: TimerHandle | undefined;
+  let stopped = false;
+  const tick = (): void => {
+    if (stopped) return;
+    handle = clock.setTimeout(tick, ms, options);
+    fn();
+  };
+  handle = clock.setTimeout(tick, ms, options);
+  return {
+    stop: () => {
+      stopped = true;
+      clock.clearTimeout(handle);
+    },
+  };
+}
+
+/** Runs `fn` on the clock's next turn: its defer(), or a 0 ms timer for a clock without one. */
+export function defer(clock: Clock, fn: () => void): void {
+  if (clock.defer) clock.defer(fn);
+  else clock.setTimeout(fn, 0);
+}
+
+/** Resolves after `ms` on the clock's timers. */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}

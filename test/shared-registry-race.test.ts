@@ -94,6 +94,9 @@ describe('deleteIf', () => {
     const { server, raw, cacheA, cacheB } = await twoHubs();
     await cacheA.set('k', { owner: 'a' });
     await cacheB.get('k');
+    // The write's announcement goes out on the next turn; answered before the pause, or (under load)
+    // it would time out, be remembered as unsynced and replayed as a delete of 'k' after the resume.
+    await expect.poll(() => cacheA.metrics().tiers.redis?.messagesOut).toBe(1);
     server.pause();
     expect(await cacheA.deleteIf<{ owner: string }>('k', (v) => v.owner === 'a')).toBe(false);
     server.resume();

@@ -11,9 +11,13 @@ export interface CacheBenchOptions {
   sections: Section[];
   /** L1 throughput: capacities. */
   sizes: number[];
-  /** L1 throughput: operations per timed round, and timed rounds (the median is reported). */
+  /** L1 throughput: operations per timed round, and timed rounds per process (the median is reported). */
   ops: number;
   rounds: number;
+  /** L1 throughput: fresh processes per synchronous contender, run interleaved; the async ones run once. */
+  repeats: number;
+  /** L1 throughput: which contenders (ids of CONTENDER_IDS), all when omitted. */
+  contenders: string[] | undefined;
   /** Hit ratio: cache sizes and requests per trace. */
   hitSizes: number[];
   traceLength: number;
@@ -35,12 +39,17 @@ export interface CacheBenchOptions {
   quick: boolean;
 }
 
+/** The L1 contenders by id, in the order of l1-throughput.ts's CONTENDERS. */
+export const CONTENDER_IDS = ['tinylfu', 'lru-tier', 'lru-cache', 'bentocache', 'cache-manager', 'multitier'] as const;
+
 export const USAGE = `node dist/bench/cache/run.js [options]   (npm run bench:cache -- [options])
 
   --sections LIST      which parts: ${SECTIONS.join(',')}                 [all]
   --sizes LIST         L1 throughput: cache capacities                 [10000,100000]
   --ops N              L1 throughput: operations per timed round       [500000]
-  --rounds N           L1 throughput: timed rounds (median reported)   [5]
+  --rounds N           L1 throughput: timed rounds per process         [10]
+  --repeats N          L1 throughput: fresh processes per sync contender, interleaved [3]
+  --contenders LIST    L1 throughput: ${CONTENDER_IDS.join(',')} [all]
   --hit-sizes LIST     hit ratio: cache sizes                          [1000,10000,100000]
   --trace-length N     hit ratio: requests per trace                   [3000000]
   --memory-entries N   bytes per entry: entries held                   [100000]
@@ -63,6 +72,7 @@ const QUICK: Partial<Record<string, string>> = {
   sizes: '10000',
   ops: '50000',
   rounds: '3',
+  repeats: '1',
   'hit-sizes': '1000,10000',
   'trace-length': '200000',
   'memory-entries': '20000',
@@ -72,6 +82,15 @@ const QUICK: Partial<Record<string, string>> = {
   'disk-large': '200',
   'warm-entries': '10000',
 };
+
+function contenders(value: string): string[] | undefined {
+  if (value === '') return undefined;
+  const ids = value.split(',').map((s) => s.trim());
+  for (const id of ids) {
+    if (!(CONTENDER_IDS as readonly string[]).includes(id)) throw new Error(`--contenders: unknown "${id}" (expected ${CONTENDER_IDS.join(', ')})`);
+  }
+  return ids;
+}
 
 function list(flag: string, value: string): number[] {
   const out = value.split(',').map((s) => Number(s.trim()));
@@ -94,6 +113,8 @@ export function parseCacheBenchOptions(argv: string[]): CacheBenchOptions {
       sizes: { type: 'string' },
       ops: { type: 'string' },
       rounds: { type: 'string' },
+      repeats: { type: 'string' },
+      contenders: { type: 'string' },
       'hit-sizes': { type: 'string' },
       'trace-length': { type: 'string' },
       'memory-entries': { type: 'string' },
@@ -128,7 +149,9 @@ export function parseCacheBenchOptions(argv: string[]): CacheBenchOptions {
     sections: sections as Section[],
     sizes: list('sizes', get('sizes', '10000,100000')),
     ops: number('ops', get('ops', '500000'), 1000),
-    rounds: number('rounds', get('rounds', '5'), 1),
+    rounds: number('rounds', get('rounds', '10'), 1),
+    repeats: number('repeats', get('repeats', '3'), 1),
+    contenders: contenders(get('contenders', '')),
     hitSizes: list('hit-sizes', get('hit-sizes', '1000,10000,100000')),
     traceLength: number('trace-length', get('trace-length', '3000000'), 1000),
     memoryEntries: number('memory-entries', get('memory-entries', '100000'), 1000),

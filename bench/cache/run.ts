@@ -61,7 +61,9 @@ function commit(): string {
 
 function environment(o: CacheBenchOptions, elapsedS: number): string {
   const settings = [
-    o.sections.includes('l1') ? `L1 capacities ${o.sizes.join(', ')}, ${o.rounds} rounds of ${o.ops.toLocaleString('en-US')} ops` : '',
+    o.sections.includes('l1')
+      ? `L1 capacities ${o.sizes.join(', ')}, ${o.rounds} rounds of ${o.ops.toLocaleString('en-US')} ops in each of ${o.repeats} processes per sync contender${o.contenders ? ` (contenders: ${o.contenders.join(', ')})` : ''}`
+      : '',
     o.sections.includes('memory') ? `bytes per entry at ${o.memoryEntries.toLocaleString('en-US')} entries` : '',
     o.sections.includes('hit') ? `hit ratio: sizes ${o.hitSizes.join(', ')}, ${o.traceLength.toLocaleString('en-US')} requests per trace, seed ${o.seed}` : '',
     o.sections.includes('redis') ? `L2: ${o.redisOps.toLocaleString('en-US')} reads, ${o.concurrency} in flight; Redis down ${o.downSeconds} s per call kind` : '',
@@ -103,10 +105,13 @@ function targets(l1: L1Row[] | undefined, hit: HitRow[] | undefined, redis: Redi
     const getShare = median(ours.get) / median(lru.get);
     const setShare = median(ours.set) / median(lru.set);
     const ahead = others.every((o) => median(ours.get) > median(o.get) && median(ours.set) > median(o.set));
+    // Without both others in the run, "ahead of them" was not measured: the verdict says so.
+    const complete = others.length === 2;
+    const within = getShare >= 0.8 && setShare >= 0.8;
     rows.push([
       `L1 get and set within 20 % of raw lru-cache, ahead of bentocache and cache-manager (capacity ${capacity.toLocaleString('en-US')})`,
-      `get ${(getShare * 100).toFixed(0)} % and set ${(setShare * 100).toFixed(0)} % of lru-cache's ops/s (medians); ${ahead ? 'ahead of' : 'not ahead of'} both others`,
-      getShare >= 0.8 && setShare >= 0.8 && ahead ? 'met' : 'not met',
+      `get ${(getShare * 100).toFixed(0)} % and set ${(setShare * 100).toFixed(0)} % of lru-cache's ops/s (medians); ${complete ? (ahead ? 'ahead of' : 'not ahead of') + ' both others' : 'bentocache and cache-manager not in this run'}`,
+      complete ? (within && ahead ? 'met' : 'not met') : within ? 'within 20 % met; the rest not measured' : 'not met',
     ]);
   }
   for (const r of l1?.filter((x) => x.contender.startsWith('`MultiTierCache`')) ?? []) {

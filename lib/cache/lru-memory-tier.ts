@@ -1,3 +1,4 @@
+import { systemClock } from '../clock.js';
 import { LRUCache } from 'lru-cache';
 import type { MemoryTier, MemoryTierOptions, MemoryTierStats } from './memory-tier.js';
 
@@ -25,7 +26,7 @@ export class LruMemoryTier<V> implements MemoryTier<V> {
   constructor(options: MemoryTierOptions) {
     if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${options.maxEntries}`);
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => systemClock.monotonic());
     this.onEvict = options.onEvict;
     this.lru = new LRUCache<string, Entry<V>>({
       max: options.maxEntries,

@@ -9,7 +9,7 @@ export interface MemoryTierOptions {
   maxEntries: number;
   /** Most bytes held at once, as reported by each `set`'s `size`; unbounded when omitted. */
   maxBytes?: number;
-  /** Monotonic milliseconds; injected so expiry is testable with fake timers. */
+  /** Monotonic milliseconds (default: the system clock's monotonic reading); injected so expiry is testable. */
   now?: () => number;
   /** Called for every entry that leaves the tier by eviction or expiry (not by delete/clear). */
   onEvict?: (key: string, reason: 'capacity' | 'expired') => void;

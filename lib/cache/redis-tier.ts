@@ -1,5 +1,6 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../clock.js';
 import { FarmlinkError } from '../errors.js';
 import { TypedEmitter } from '../events.js';
 import { CircuitBreaker } from './circuit-breaker.js';
@@ -30,7 +31,8 @@ export interface RedisTierOptions {
   failureThreshold: number;
   cooldownMs: number;
   maxCooldownMs: number;
-  now: () => number;
+  /** The time bounds' timers; the breaker's cool-down on its monotonic reading. */
+  clock: Clock;
   logger: Logger;
   /** The instance id stamped on published messages. */
   origin: string;
@@ -121,7 +123,7 @@ export class RedisTier {
     const endpoint = options.cluster?.length ? { cluster: options.cluster } : options.url ? { url: options.url } : undefined;
     if (!endpoint) throw new FarmlinkError('CACHE_CONFIG', 'The Redis tier needs a url or cluster nodes');
     this.events = new TypedEmitter((error) => options.logger.error({ err: error }, 'A cache bus listener threw'));
-    this.breaker = new CircuitBreaker({ failureThreshold: options.failureThreshold, cooldownMs: options.cooldownMs, maxCooldownMs: options.maxCooldownMs, now: options.now });
+    this.breaker = new CircuitBreaker({ failureThreshold: options.failureThreshold, cooldownMs: options.cooldownMs, maxCooldownMs: options.maxCooldownMs, now: () => options.clock.monotonic() });
     this.channel = `${options.prefix}bus`;
     // One hash tag for the tag versions: a single slot in a Cluster, so HMGET and the bump script stay single-node.
     this.tagsKey = `${options.prefix}{tag-versions}`;
@@ -352,9 +354,9 @@ export class RedisTier {
       this.counters.skipped += 1;
       throw new FarmlinkError('CACHE_L2_UNAVAILABLE', 'Redis is failing; skipped (circuit open)');
     }
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new FarmlinkError('CACHE_L2_TIMEOUT', `Redis did not answer within ${this.options.opTimeoutMs} ms`)), this.options.opTimeoutMs);
+      timer = this.options.clock.setTimeout(() => reject(new FarmlinkError('CACHE_L2_TIMEOUT', `Redis did not answer within ${this.options.opTimeoutMs} ms`)), this.options.opTimeoutMs);
     });
     try {
       const result = await Promise.race([call(), timeout]);
@@ -367,7 +369,7 @@ export class RedisTier {
       this.breaker.failure();
       throw error instanceof FarmlinkError ? error : new FarmlinkError('CACHE_L2_ERROR', `Redis: ${(error as Error).message}`, { cause: error });
     } finally {
-      clearTimeout(timer);
+      this.options.clock.clearTimeout(timer);
     }
   }
 }

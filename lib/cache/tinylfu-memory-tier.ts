@@ -1,3 +1,4 @@
+import { systemClock } from '../clock.js';
 import { FrequencySketch, hashKey } from './frequency-sketch.js';
 import type { MemoryTier, MemoryTierOptions, MemoryTierStats } from './memory-tier.js';
 
@@ -67,7 +68,7 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
     if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${options.maxEntries}`);
     this.capacity = options.maxEntries;
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => systemClock.monotonic());
     this.onEvict = options.onEvict;
     this.sketch = new FrequencySketch(this.capacity);
     this.windowMax = Math.max(1, Math.round(this.capacity * 0.01));
