@@ -30,16 +30,6 @@ export default tseslint.config(
     files: ['lib/cache/tinylfu-memory-tier.ts', 'lib/cache/frequency-sketch.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
-  // TEMPORARY until the #9 restructure merges
-  // These files are being rewritten on other branches, whose authors make the new code strict-clean.
-  {
-    files: ['agent/connection/connection.ts', 'cli/start-command.ts', 'lib/cache/cache.ts'],
-    rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/no-unnecessary-type-parameters': 'off' },
-  },
-  {
-    files: ['lib/cache/tinylfu-memory-tier.ts'],
-    rules: { '@typescript-eslint/no-confusing-void-expression': 'off' },
-  },
   // The panel's hooks (custom hooks live in .ts files too): every finding fails `npm test`, the advisory ones too.
   {
     files: ['renderer/**/*.{ts,tsx}'],

@@ -38,7 +38,8 @@ export async function startCommand(argv: string[]): Promise<number> {
     return ExitCode.OK;
   }
   const unavailable = values.headless ? '--headless' : desktopUnavailableReason();
-  if (!unavailable) return runDesktop(argv);
+  const binary = unavailable ? undefined : electronBinary();
+  if (binary) return runDesktop(binary, argv);
 
   const consoleFormat = logFormatFlag(values['log-format'] ?? 'pretty');
   const { logger: startLogger } = await createLogger({ level: 'info', console: consoleFormat, component: 'start' });
@@ -82,9 +83,9 @@ function alreadyRunning(logger: Logger, running: AgentLockInfo, dataDir: string)
 }
 
 /** Hands over to Electron: the same flags, its main process does the rest. */
-function runDesktop(argv: string[]): Promise<number> {
+function runDesktop(binary: string, argv: string[]): Promise<number> {
   const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../electron/main.js');
-  const child = spawn(electronBinary()!, [main, ...argv], { stdio: 'inherit' });
+  const child = spawn(binary, [main, ...argv], { stdio: 'inherit' });
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);

@@ -4,8 +4,8 @@ import { CloseCode } from '../../protocol/close-codes.js';
 import type { ConnectionEvent, ConnectionPhase } from '../../protocol/connection-state.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
 import { AgentConnection, type ConnectionTiming } from './connection.js';
-import { FakeHub, type FakeHubLink } from './fake-hub-link.js';
-import { ManualClock } from './manual-clock.js';
+import { FakeHub, type FakeHubLink } from './fake-hub-link.fixture.js';
+import { ManualClock } from '../../lib/manual-clock.fixture.js';
 
 const TIMING: ConnectionTiming = {
   connectTimeoutMs: 30_000,
@@ -203,9 +203,9 @@ describe('AgentConnection on a fake link: failures of one attempt', () => {
       last_error: { code: 'connect_refused' },
     });
 
-    t.clock.advance(999);
+    t.clock.advanceSync(999);
     expect(t.hub.links).toHaveLength(1);
-    t.clock.advance(1);
+    t.clock.advanceSync(1);
     expect(t.hub.links).toHaveLength(2);
     expect(t.phases()).toEqual(['connecting']);
     expect(t.lastEvent().reason.code).toBe('backoff_elapsed');
@@ -219,7 +219,7 @@ describe('AgentConnection on a fake link: failures of one attempt', () => {
     t.connection.start();
     t.hub.last().refuse('ENOTFOUND');
     expect(t.lastEvent().reason).toEqual({ code: 'dns_failed', message: 'Could not resolve hub-a.test (ENOTFOUND)' });
-    t.clock.advance(1000);
+    t.clock.advanceSync(1000);
     t.hub.last().refuse('EHOSTUNREACH');
     expect(t.lastEvent().reason.code).toBe('network_error');
   });
@@ -228,9 +228,9 @@ describe('AgentConnection on a fake link: failures of one attempt', () => {
     const t = setup();
     t.connection.start();
     const link = t.hub.last();
-    t.clock.advance(TIMING.connectTimeoutMs - 1);
+    t.clock.advanceSync(TIMING.connectTimeoutMs - 1);
     expect(t.connection.getState().phase).toBe('connecting');
-    t.clock.advance(1);
+    t.clock.advanceSync(1);
     expect(link.ended).toEqual({ how: 'terminated' });
     expect(t.phases()).toEqual(['connecting', 'reconnecting']);
     expect(t.lastEvent().reason).toEqual({ code: 'connect_timeout', message: `No connection to ${A} within 30s` });
@@ -241,7 +241,7 @@ describe('AgentConnection on a fake link: failures of one attempt', () => {
     const t = setup();
     t.connection.start();
     const link = t.hub.last().accept();
-    t.clock.advance(TIMING.registrationTimeoutMs);
+    t.clock.advanceSync(TIMING.registrationTimeoutMs);
     expect(link.ended).toEqual({ how: 'terminated' });
     expect(t.phases()).toEqual(['connecting', 'registering', 'reconnecting']);
     expect(t.lastEvent().reason.code).toBe('registration_timeout');
@@ -274,8 +274,8 @@ describe('AgentConnection on a fake link: failures of one attempt', () => {
         '(a line break, a space, "…"?); check agent.token',
     });
     expect(t.connection.getStats().servers[0]).toMatchObject({ attempts: 1, failures: 1 });
-    expect(t.clock.pending()).toBe(1);
-    t.clock.advance(1000);
+    expect(t.clock.pending).toBe(1);
+    t.clock.advanceSync(1000);
     expect(t.hub.links).toHaveLength(1);
     expect(t.phases()).toEqual(['connecting']);
   });
@@ -288,11 +288,11 @@ describe('AgentConnection on a fake link: a registered connection that dies', ()
     const link = t.connect();
     link.answerHeartbeats = false;
     t.phases();
-    t.clock.advance(TIMING.deadTimeoutMs - 1);
+    t.clock.advanceSync(TIMING.deadTimeoutMs - 1);
     expect(t.connection.getState().phase).toBe('connected');
     // Pings still come back: only the application-level heartbeat notices a hub that stopped handling messages.
     expect(link.pings).toBeGreaterThan(0);
-    t.clock.advance(1);
+    t.clock.advanceSync(1);
     expect(link.ended).toEqual({ how: 'terminated' });
     expect(t.phases()).toEqual(['reconnecting']);
     expect(t.lastEvent().reason).toEqual({
@@ -313,9 +313,9 @@ describe('AgentConnection on a fake link: a registered connection that dies', ()
     const link = t.connect();
     link.answerPings = false;
     t.phases();
-    t.clock.advance(TIMING.pingIntervalMs + TIMING.pingTimeoutMs - 1);
+    t.clock.advanceSync(TIMING.pingIntervalMs + TIMING.pingTimeoutMs - 1);
     expect(t.connection.getState().phase).toBe('connected');
-    t.clock.advance(1);
+    t.clock.advanceSync(1);
     expect(link.ended).toEqual({ how: 'terminated' });
     expect(t.phases()).toEqual(['reconnecting']);
     expect(t.lastEvent().reason).toEqual({ code: 'ping_timeout', message: 'No pong within 20s' });
@@ -327,7 +327,7 @@ describe('AgentConnection on a fake link: a registered connection that dies', ()
     t.connection.start();
     t.connect();
     t.phases();
-    t.clock.advance(10 * 60_000);
+    t.clock.advanceSync(10 * 60_000);
     expect(t.phases()).toEqual([]);
     const stats = t.connection.getStats();
     expect(stats.last_ping_rtt_ms).toBe(0);
@@ -409,7 +409,7 @@ describe('AgentConnection on a fake link: rotation over the fallbacks', () => {
     });
     expect(t.logged(/^All 3 servers failed: retrying the primary in 1s \(backoff #1\)$/)).toHaveLength(1);
 
-    t.clock.advance(1000);
+    t.clock.advanceSync(1000);
     expect(t.hub.links.map((l) => l.url)).toEqual([A, B, C, A]);
     expect(t.logged(new RegExp(`^Returning to the primary server: ${A}$`))).toHaveLength(1);
     for (let i = 0; i < 3; i += 1) t.hub.last().refuse();
@@ -433,18 +433,18 @@ describe('AgentConnection on a fake link: rotation over the fallbacks', () => {
     const t = setup();
     t.connection.start();
     t.hub.last().refuse();
-    t.clock.advance(1000);
+    t.clock.advanceSync(1000);
     t.hub.last().refuse();
     expect(t.connection.getState()).toMatchObject({ backoff_step: 2, delay_ms: 2000 });
-    t.clock.advance(2000);
+    t.clock.advanceSync(2000);
     // Up, but lost before stable_after: the backoff goes on growing.
     t.connect();
-    t.clock.advance(TIMING.stableAfterMs - 1);
+    t.clock.advanceSync(TIMING.stableAfterMs - 1);
     t.hub.last().hubCloses(1006);
     expect(t.connection.getState()).toMatchObject({ backoff_step: 3, delay_ms: 4000 });
-    t.clock.advance(4000);
+    t.clock.advanceSync(4000);
     t.connect();
-    t.clock.advance(TIMING.stableAfterMs);
+    t.clock.advanceSync(TIMING.stableAfterMs);
     expect(t.logged(/^Connection stable: backoff reset$/)).toHaveLength(1);
     t.hub.last().hubCloses(1006);
     expect(t.connection.getState()).toMatchObject({ backoff_step: 1, delay_ms: 1000 });
@@ -481,7 +481,7 @@ describe('AgentConnection on a fake link: a draining hub', () => {
     t.connection.send({ type: 'heartbeat', seq: 500, cpu_usage: 0, ram_usage: 0, timestamp: 0 });
     expect(a.sent.at(-1)).toMatchObject({ seq: 500 });
     // Its pings go on too (within the next dial's connect timeout).
-    t.clock.advance(TIMING.pingIntervalMs);
+    t.clock.advanceSync(TIMING.pingIntervalMs);
     expect(a.pings).toBe(1);
 
     b.accept();
@@ -529,7 +529,7 @@ describe('AgentConnection on a fake link: a draining hub', () => {
     expect(a.sentOf('disconnect')).toEqual([{ type: 'disconnect', reason: 'drained' }]);
     expect(a.ended).toEqual({ how: 'closed', code: CloseCode.NORMAL, reason: 'drained' });
     expect(t.phases()).toEqual(['reconnecting']);
-    t.clock.advance(1000);
+    t.clock.advanceSync(1000);
     expect(t.hub.links.map((l) => l.url)).toEqual([A, A]);
   });
 
@@ -567,7 +567,7 @@ describe('AgentConnection on a fake link: reconnect and check requests', () => {
     expect(t.connection.getState().phase).toBe('reconnecting');
     t.connection.reconnectNow();
     expect(t.hub.links.map((l) => l.url)).toEqual([A, B, A]);
-    expect(t.clock.pending()).toBe(1); // the new dial's connect timeout; the backoff timer is gone
+    expect(t.clock.pending).toBe(1); // the new dial's connect timeout; the backoff timer is gone
   });
 
   it('checkNow pings at once when connected, and retries at once when backing off', () => {
@@ -592,7 +592,7 @@ describe('AgentConnection on a fake link: stop() in every state', () => {
     expect(t.phases().slice(-2)).toEqual(['stopping', 'stopped']);
     expect(t.lastEvent().reason).toEqual({ code: 'stop_requested', message: 'Agent stopping' });
     expect(t.connection.getState().phase).toBe('stopped');
-    expect(t.clock.pending()).toBe(0);
+    expect(t.clock.pending).toBe(0);
   }
 
   it('idle', async () => {
@@ -648,7 +648,7 @@ describe('AgentConnection on a fake link: stop() in every state', () => {
     await Promise.resolve();
     expect(done).toBe(false);
     expect(t.connection.getState().phase).toBe('stopping');
-    t.clock.advance(TIMING.closeTimeoutMs);
+    t.clock.advanceSync(TIMING.closeTimeoutMs);
     await expectStopped(t, stopping);
     expect(link.ended).toEqual({ how: 'terminated' });
   });
@@ -658,7 +658,7 @@ describe('AgentConnection on a fake link: stop() in every state', () => {
     t.connection.start();
     t.hub.last().refuse();
     await expectStopped(t, t.connection.stop());
-    t.clock.advance(60_000);
+    t.clock.advanceSync(60_000);
     expect(t.hub.links).toHaveLength(1);
   });
 

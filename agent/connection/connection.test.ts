@@ -2,7 +2,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionEvent } from '../../protocol/connection-state.js';
 import { AgentConnection, displayId, type ConnectionTiming } from './connection.js';
-import { ManualClock } from './manual-clock.js';
+import { ManualClock } from '../../lib/manual-clock.fixture.js';
 
 const TIMING: ConnectionTiming = {
   connectTimeoutMs: 30_000,
@@ -56,10 +56,10 @@ describe('AgentConnection: an attempt that fails while it is set up', () => {
     // The backoff timer is the only thing pending, and when it fires the agent dials again.
     const delay = state.phase === 'reconnecting' ? state.delay_ms : NaN;
     expect(delay).toBe(1000);
-    expect(clock.pending()).toBe(1);
-    clock.advance(delay - 1);
+    expect(clock.pending).toBe(1);
+    clock.advanceSync(delay - 1);
     expect(events.filter((e) => e.to.phase === 'connecting')).toHaveLength(1);
-    clock.advance(1);
+    clock.advanceSync(1);
     const dials = events.filter((e) => e.to.phase === 'connecting');
     expect(dials).toHaveLength(2);
     expect(dials[1]!.reason.code).toBe('backoff_elapsed');
@@ -69,7 +69,7 @@ describe('AgentConnection: an attempt that fails while it is set up', () => {
     // And a stop is still a clean stop.
     await connection.stop();
     expect(connection.getState().phase).toBe('stopped');
-    expect(clock.pending()).toBe(0);
+    expect(clock.pending).toBe(0);
   });
 });
 

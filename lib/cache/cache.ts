@@ -126,7 +126,7 @@ export class MultiTierCache {
       },
       tagVersions: (tags) => this.tagVersions.current(tags),
       commit: async (key, value, options, tagVersions) => {
-        const record = this.makeRecord(key, value, options, tagVersions);
+        const record = this.makeRecord(value, options, tagVersions);
         // The caller has its value: Redis gets it in the background (a slow Redis costs the caller nothing).
         await this.store(key, record, options.tiers, { awaitRedis: false });
         this.coherence.announce({ keys: [key] });
@@ -168,7 +168,7 @@ export class MultiTierCache {
    * copy. Resolves once memory and disk have it and Redis has answered or its bound has passed.
    */
   async set(key: string, value: unknown, options: EntryOptions = {}): Promise<void> {
-    const record = this.makeRecord(key, value, options, await this.tagVersions.current(options.tags ?? []));
+    const record = this.makeRecord(value, options, await this.tagVersions.current(options.tags ?? []));
     await this.store(key, record, options.tiers);
     this.coherence.announce({ keys: [key] });
   }
@@ -207,6 +207,7 @@ export class MultiTierCache {
    * that lingers until its TTL ends. Only this process's own copies go, and only if they satisfy
    * the predicate. Without a Redis tier the memory and disk of this process are the whole truth.
    */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- V names what the caller stored under the key, as in get<V>(): the cache keeps values untyped.
   async deleteIf<V>(key: string, predicate: (value: V) => boolean): Promise<boolean> {
     const matches = (value: unknown): boolean => predicate(value as V);
     if (!this.redis) {
@@ -319,7 +320,7 @@ export class MultiTierCache {
   // ---- writing ------------------------------------------------------------------------------
 
   /** `tagVersions`: the versions of options.tags when the value was read from its source. */
-  private makeRecord<V>(_key: string, value: V, options: EntryOptions, tagVersions: number[]): CacheRecord<V> {
+  private makeRecord<V>(value: V, options: EntryOptions, tagVersions: number[]): CacheRecord<V> {
     const ttl = options.ttlMs ?? this.defaults.ttlMs;
     const grace = options.graceMs ?? this.defaults.graceMs;
     const jitter = options.jitter ?? this.defaults.jitter;

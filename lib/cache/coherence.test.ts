@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { TypedEmitter } from '../events.js';
-import { ManualClock } from '../manual-clock.js';
+import { ManualClock } from '../manual-clock.fixture.js';
 import { Coherence, type CacheBus } from './coherence.js';
 import type { MemoryEntry } from './lifetime.js';
 import { newTotals } from './options.js';

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FarmlinkError } from '../errors.js';
-import { ManualClock } from '../manual-clock.js';
+import { ManualClock } from '../manual-clock.fixture.js';
 import { MultiTierCache, type CacheOptions } from './cache.js';
 
 /**

@@ -272,9 +272,15 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
   /** A safety net: the window and main shares already keep the count within capacity. */
   private evictOne(): void {
     const probationOldest = this.ints[(this.head + PROBATION) << 3]!;
-    if (probationOldest !== this.head + PROBATION) return this.evict(probationOldest);
+    if (probationOldest !== this.head + PROBATION) {
+      this.evict(probationOldest);
+      return;
+    }
     const windowOldest = this.ints[(this.head + WINDOW) << 3]!;
-    if (windowOldest !== this.head + WINDOW) return this.evict(windowOldest);
+    if (windowOldest !== this.head + WINDOW) {
+      this.evict(windowOldest);
+      return;
+    }
     this.evict(this.ints[(this.head + PROTECTED) << 3]!);
   }
 
