@@ -503,7 +503,7 @@ describe('files packaged into app.asar', () => {
     const offenders: string[] = [];
     for (const file of sources) {
       const text = fs.readFileSync(path.join(root, file), 'utf8');
-      for (const match of text.matchAll(/^\s*(?:import|export)\s+(?!type\b)[^;]*?from\s+['"]((?:@[^/'"]+\/)?[^/'".][^/'"]*)[^'"]*['"]/gm)) {
+      for (const match of text.matchAll(/^\s*(?:import|export)\s+(?!type\b)[^;'"]*?from\s+['"]((?:@[^/'"]+\/)?[^/'".][^/'"]*)[^'"]*['"]/gm)) {
         const name = match[1]!;
         if (name.startsWith('node:') || name === 'electron' || dependencies.includes(name)) continue;
         offenders.push(`${file} imports ${name}`);
