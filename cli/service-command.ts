@@ -112,7 +112,7 @@ async function installCommand(argv: string[], host: ServiceHost | undefined, io:
     `Installed ${plan.unitPath}: \`farmlink agent\` as ${plan.account.name}, config ${plan.configFile}, ` +
       `data dir ${plan.dataDir}. Enabled at boot and started.\n` +
       `  status: farmlink service status${plan.scope === 'user' ? ' --user-unit' : ''}\n` +
-      `  logs:   ${journal(plan.scope)} -f, and ${plan.dataDir}/logs/agent.log\n`,
+      `  logs:   ${journal(plan.scope)} -f, and ${plan.dataDir}/logs/agent.N.log (the highest N is the newest)\n`,
   );
   return ExitCode.OK;
 }
@@ -192,6 +192,6 @@ export function formatStatus(status: ServiceStatus): string {
       : 'off (starts at login only; sudo loginctl enable-linger YOU)';
     lines.push(`  lingering: ${linger}`);
   }
-  if (status.installed) lines.push(`  logs:      ${journal(status.scope)} -f, and the data dir's logs/agent.log`);
+  if (status.installed) lines.push(`  logs:      ${journal(status.scope)} -f, and the data dir's logs/agent.N.log (the highest N is the newest)`);
   return `${lines.join('\n')}\n`;
 }

@@ -120,7 +120,7 @@ export function renderAgentUnit(spec: AgentUnitSpec): string {
     'KillSignal=SIGTERM',
     `TimeoutStopSec=${STOP_TIMEOUT_SEC}`,
     `# Logs: stdout goes to the journal (journalctl${system ? '' : ' --user'} -u ${UNIT_NAME});`,
-    "# the agent's own rotating JSON log is <data dir>/logs/agent.log, unless the config's log.file says otherwise.",
+    "# the agent's own rotating JSON log is <data dir>/logs/agent.N.log (highest N newest), unless the config's log.file says otherwise.",
     ...(system ? systemHardening(writable) : userHardening()),
     '',
     '[Install]',
