@@ -149,6 +149,8 @@ describe('one agent per PC', () => {
 
     const cli = await headlessAgent(id, dataDir, env);
     expect(fs.readFileSync(path.join(dataDir, AGENT_LOCK_FILE), 'utf8')).toContain(`"pid":${String(cli.proc.pid)}`);
+    await cli.waitForOutput(`(pid ${String(deadPid)}, started by \`farmlink agent\``);
+    await cli.waitForOutput('ended without stopping cleanly');
     cli.kill('SIGTERM');
     expect((await cli.exited).code).toBe(ExitCode.OK);
     // Stopped gracefully: the data dir is free again.

@@ -55,7 +55,13 @@ describe('AgentLock: one agent per data dir', () => {
     const dir = dataDir();
     const file = path.join(dir, AGENT_LOCK_FILE);
     fs.writeFileSync(file, JSON.stringify({ pid: 999, runner: 'agent', started_at: 1, panel: 'http://127.0.0.1:1' }));
-    AgentLock.claim(dir, 'agent', { pid: 100, now: () => 5, startOf: noStart, isAlive: alive([100]) }).release();
+    const afterDead = AgentLock.claim(dir, 'agent', { pid: 100, now: () => 5, startOf: noStart, isAlive: alive([100]) });
+    // What it replaced is kept, so the start-up can say an agent ended without stopping cleanly.
+    expect(afterDead.replacedStale).toMatchObject({ pid: 999, runner: 'agent' });
+    afterDead.release();
+    const clean = AgentLock.claim(dir, 'agent', { pid: 100, now: () => 5, startOf: noStart, isAlive: alive([100]) });
+    expect(clean.replacedStale).toBeUndefined();
+    clean.release();
 
     fs.writeFileSync(file, JSON.stringify({ pid: 100, runner: 'agent', started_at: 1, panel: null }));
     const own = AgentLock.claim(dir, 'agent', { pid: 100, now: () => 6, startOf: noStart, isAlive: alive([100]) });

@@ -36,8 +36,13 @@ export class AgentRunningError extends FarmlinkError {
   }
 }
 
+/** What started the agent behind a lock, in words: "the desktop app" or "`farmlink start`". */
+export function startedBy(info: AgentLockInfo): string {
+  return info.runner === 'desktop' ? 'the desktop app' : `\`farmlink ${info.runner}\``;
+}
+
 export function agentRunningMessage(running: AgentLockInfo, dataDir: string): string {
-  const by = running.runner === 'desktop' ? 'the desktop app' : `\`farmlink ${running.runner}\``;
+  const by = startedBy(running);
   const panel = running.panel
     ? `its panel: ${running.panel} (\`farmlink panel-url\` prints it with its key)`
     : 'it serves no panel';
@@ -107,6 +112,8 @@ export class AgentLock {
   private constructor(
     readonly file: string,
     private info: AgentLockInfo,
+    /** The lock of an agent that died without releasing it, which this claim replaced. */
+    readonly replacedStale: AgentLockInfo | undefined,
   ) {
     process.once('exit', this.onExit);
   }
@@ -116,12 +123,15 @@ export class AgentLock {
     const d = { ...systemDeps, ...deps };
     const file = path.join(dataDir, AGENT_LOCK_FILE);
     const info: AgentLockInfo = { pid: d.pid, runner, started_at: d.now(), process_start: d.startOf(d.pid), panel: null };
+    let stale: AgentLockInfo | undefined;
     // Bounded: each round either wins, meets a live agent, or removes one stale lock.
     for (let round = 0; round < 5; round++) {
-      if (tryCreate(file, info)) return new AgentLock(file, info);
+      if (tryCreate(file, info)) return new AgentLock(file, info, stale);
       const held = runningAgent(dataDir, d);
       if (held) throw new AgentRunningError(held, dataDir);
-      removeIfUnchanged(file, readRaw(file));
+      const raw = readRaw(file);
+      stale = readLock(file) ?? stale;
+      removeIfUnchanged(file, raw);
     }
     throw new FarmlinkError('AGENT_LOCK_CONTENDED', `Could not claim ${file}: other processes keep taking it; try again`);
   }

@@ -16,7 +16,7 @@ import { findRendererDir } from '../../agent/panel/static-files.js';
 import { ConfigError } from '../../lib/errors.js';
 import { PanelSectionSchema, type AgentConfig } from '../../protocol/config.js';
 import { InternalErrorRecovery } from '../internal-errors.js';
-import { PANEL_ADDRESS_FILE, type AgentLock } from './agent-lock.js';
+import { PANEL_ADDRESS_FILE, startedBy, type AgentLock } from './agent-lock.js';
 
 
 export interface HostAgentInput {
@@ -72,6 +72,14 @@ export async function hostAgent(input: HostAgentInput): Promise<HostedAgent> {
     file: log.file ? { path: log.file, maxSizeMb: log.maxSizeMb, maxFiles: log.maxFiles } : null,
   });
   if (log.file) logger.debug({ file: log.file }, `Logging to ${log.file}`);
+  const stale = lock.replacedStale;
+  if (stale) {
+    // An agent that was killed or lost power: its lock is replaced, and saying so explains the gap.
+    logger.warn(
+      { stale_lock: stale },
+      `The agent before this one (pid ${stale.pid}, started by ${startedBy(stale)} at ${new Date(stale.started_at).toISOString()}) ended without stopping cleanly; its lock on ${dataDir} was taken over`,
+    );
+  }
   const host = new AgentHost({
     config,
     configFile: input.file,
