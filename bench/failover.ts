@@ -12,7 +12,8 @@ import { toAgentEndpoint } from '../protocol/server-url.js';
 import { takeAddresses } from './lib/addresses.js';
 import { Fleet, agentSpecs } from './lib/fleet.js';
 import type { Timeline } from './lib/fleet-protocol.js';
-import { HubProcess, closedPort } from './lib/hub-process.js';
+import { closedPort, type HubProcess } from '../test/helpers/hub-process.js';
+import { startBenchHub } from './lib/bench-hub.js';
 import { counts, ms, num, table } from './lib/markdown.js';
 import { benchTiming, hubArgs, parseBenchOptions, type BenchOptions, type FailoverScenario } from './lib/options.js';
 import { CpuMeter, tcpCounters, tcpTrouble } from './lib/proc.js';
@@ -53,11 +54,11 @@ const TRIGGER_TEXT: Record<FailoverScenario, string> = {
 async function runScenario(scenario: FailoverScenario, agents: number, options: BenchOptions, log: (line: string) => void): Promise<FailoverResult> {
   const specs = await agentSpecs(agents, takeAddresses(agents, options.perAddress), options.perAddress);
   // A's drain must end by itself once the agents have left, not after the 30-minute default.
-  const hubA = scenario === 'refused' ? undefined : await HubProcess.start({ hubId: `A-${scenario}-${agents}`, args: hubArgs(agents, options, ['--drain-timeout', '60']), bin: options.hubBin });
+  const hubA = scenario === 'refused' ? undefined : await startBenchHub({ hubId: `A-${scenario}-${agents}`, args: hubArgs(agents, options, ['--drain-timeout', '60']), bin: options.hubBin });
   let hubB: HubProcess | undefined;
   let fleet: Fleet | undefined;
   try {
-    hubB = await HubProcess.start({ hubId: `B-${scenario}-${agents}`, args: hubArgs(agents, options), bin: options.hubBin });
+    hubB = await startBenchHub({ hubId: `B-${scenario}-${agents}`, args: hubArgs(agents, options), bin: options.hubBin });
     const primary = hubA ? hubA.url : `http://127.0.0.1:${await closedPort()}`;
     fleet = await Fleet.spawn(specs, options.perProcess);
     const timing = benchTiming(options);
@@ -116,10 +117,10 @@ async function runScenario(scenario: FailoverScenario, agents: number, options: 
     await fleet?.stop();
     if (hubA?.alive && scenario === 'drain') {
       // The drained hub exits by itself once empty; give it a bounded moment, then make sure.
-      await withTimeout('drained hub A to exit', hubA.exited(), 10_000).catch(() => log(`${scenario} ${agents}: hub A did not exit after its drain`));
+      await withTimeout('drained hub A to exit', hubA.exited, 10_000).catch(() => log(`${scenario} ${agents}: hub A did not exit after its drain`));
     }
-    await hubA?.stop();
-    await hubB?.stop();
+    await hubA?.kill();
+    await hubB?.kill();
   }
 }
 

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { toAgentEndpoint } from '../protocol/server-url.js';
 import { takeAddresses } from './lib/addresses.js';
 import { Fleet, agentSpecs } from './lib/fleet.js';
-import { HubProcess } from './lib/hub-process.js';
+import { memoryAfterGc, startBenchHub } from './lib/bench-hub.js';
 import type { HeapReading } from './lib/inspector.js';
 import { counts, ms, num, table } from './lib/markdown.js';
 import { benchTiming, hubArgs, parseBenchOptions, type BenchOptions } from './lib/options.js';
@@ -63,14 +63,14 @@ export async function runLoad(agents: number, rampRate: number, options: BenchOp
   const rampMs = rampRate > 0 ? (agents / rampRate) * 1000 : 0;
   const addresses = takeAddresses(agents, options.perAddress);
   const specs = await agentSpecs(agents, addresses, options.perAddress);
-  const hub = await HubProcess.start({ hubId: `load-${agents}`, args: hubArgs(agents, options), inspect: true, bin: options.hubBin });
+  const hub = await startBenchHub({ hubId: `load-${agents}`, args: hubArgs(agents, options), inspect: true, bin: options.hubBin });
   let fleet: Fleet | undefined;
   try {
     fleet = await Fleet.spawn(specs, options.perProcess);
     // Baseline after start-up has settled: modules loaded, listening, nothing connected, and the
     // start-up garbage collected (else it would make every later reading look smaller).
     await sleep(1000);
-    const gcBaseline = await hub.memoryAfterGc();
+    const gcBaseline = await memoryAfterGc(hub);
     const rssBaselineKb = rssKb(hub.pid);
 
     log(`load ${agents}: starting ${agents} agents in ${fleet.pids.length} worker(s), ${startMode(rampRate)}`);
@@ -104,7 +104,7 @@ export async function runLoad(agents: number, rampRate: number, options: BenchOp
     const rssEndKb = rssKb(hub.pid);
     const hubAgentsGauge = await hub.metric('farmlink_agents_connected');
     // Last: the forced GC pauses the hub, so it comes after everything timed.
-    const gcEnd = await hub.memoryAfterGc();
+    const gcEnd = await memoryAfterGc(hub);
     const after = await fleet.timeline(t0, 0);
     const unexpected = Object.fromEntries(Object.entries(after.reasons).filter(([k]) => !EXPECTED.has(k)));
 
@@ -140,7 +140,7 @@ export async function runLoad(agents: number, rampRate: number, options: BenchOp
     };
   } finally {
     await fleet?.stop();
-    await hub.stop();
+    await hub.kill();
   }
 }
 

@@ -15,7 +15,8 @@ import zlib from 'node:zlib';
 import { chromium, type Browser } from 'playwright-core';
 import { mintToken } from '../server/auth.js';
 import { stopChild, track } from './lib/children.js';
-import { BENCH_SECRET, HubProcess, ROOT } from './lib/hub-process.js';
+import { ROOT, type HubProcess } from '../test/helpers/hub-process.js';
+import { BENCH_SECRET, startBenchHub } from './lib/bench-hub.js';
 import { table, ms, num } from './lib/markdown.js';
 import { CpuMeter, cpuModel } from './lib/proc.js';
 import { commandLine, writeReadme } from './lib/report.js';
@@ -107,7 +108,7 @@ const started = new Date();
 const { rows: bundleRows, jsGzipKb } = bundle();
 log(`bundle: ${jsGzipKb.toFixed(1)} KB of JS gzip`);
 
-const hub = await HubProcess.start({ hubId: 'panel-bench', args: [] });
+const hub = await startBenchHub({ hubId: 'panel-bench', args: [] });
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 const cpuRows: string[][] = [];
 let paint: { fcp: ReturnType<typeof summarize>; connected: ReturnType<typeof summarize> };
@@ -145,7 +146,7 @@ try {
   await stopChild(busy.child, 'SIGTERM');
 } finally {
   await browser.close();
-  await hub.stop();
+  await hub.kill();
 }
 
 const generated = [

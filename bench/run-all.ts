@@ -8,7 +8,7 @@ import { loadTables, loadTargets, runHubLoad } from './hub-load.js';
 import { table } from './lib/markdown.js';
 import { parseBenchOptions } from './lib/options.js';
 import { environment, writeReadme } from './lib/report.js';
-import { ROOT } from './lib/hub-process.js';
+import { ROOT } from '../test/helpers/hub-process.js';
 
 const options = parseBenchOptions(process.argv.slice(2));
 const startedAt = new Date();

@@ -4,7 +4,7 @@ import type { ConnectionTiming } from '../../agent/connection/connection.js';
 import { mintToken } from '../../server/auth.js';
 import { stopChild, track } from './children.js';
 import type { AgentSpec, FromWorker, LoopDelay, Timeline, ToWorker } from './fleet-protocol.js';
-import { BENCH_SECRET } from './hub-process.js';
+import { BENCH_SECRET } from './bench-hub.js';
 import { TimeoutError, waitFor, withTimeout } from './time.js';
 
 const WORKER = path.join(import.meta.dirname, '..', 'agent-worker.js');
