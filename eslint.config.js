@@ -38,22 +38,48 @@ export default tseslint.config(
   },
   // Layers: each folder imports only the folders below it, so the hub never carries agent code and the
   // panel never carries Node code. Tests in a folder follow its rule; test/ (integration) may import anything.
-  ...layer('protocol', ['lib', 'agent', 'server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
-    'protocol/ imports nothing else of ours: it is the contract every side shares, so it cannot depend on any side.'),
-  ...layer('lib', ['agent', 'server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
-    'lib/ may import protocol/ only: it is what agent and hub both use, so it cannot depend on either (or on test helpers).'),
-  ...layer('agent', ['server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
-    'agent/ may import lib/ and protocol/ only: code both agent and hub use belongs in lib/, start-up wiring in cli/ or electron/.'),
-  ...layer('server', ['agent', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
-    'server/ may import lib/ and protocol/ only: code both agent and hub use belongs in lib/.'),
-  ...layer('renderer', ['lib', 'agent', 'server', 'electron', 'cli', 'bin', 'bench', 'test'],
-    'renderer/ may import protocol/ only: the panel runs in a browser and talks to the agent through the agent-host contract.'),
-  ...layer('electron', ['renderer', 'bin', 'bench', 'test'],
+  ...layer(
+    'protocol',
+    ['lib', 'agent', 'server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    'protocol/ imports nothing else of ours: it is the contract every side shares, so it cannot depend on any side.',
+  ),
+  ...layer(
+    'lib',
+    ['agent', 'server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    'lib/ may import protocol/ only: it is what agent and hub both use, so it cannot depend on either (or on test helpers).',
+  ),
+  ...layer(
+    'agent',
+    ['server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    'agent/ may import lib/ and protocol/ only: code both agent and hub use belongs in lib/, start-up wiring in cli/ or electron/.',
+  ),
+  ...layer(
+    'server',
+    ['agent', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    'server/ may import lib/ and protocol/ only: code both agent and hub use belongs in lib/.',
+  ),
+  ...layer(
+    'renderer',
+    ['lib', 'agent', 'server', 'electron', 'cli', 'bin', 'bench', 'test'],
+    'renderer/ may import protocol/ only: the panel runs in a browser and talks to the agent through the agent-host contract.',
+  ),
+  ...layer(
+    'electron',
+    ['renderer', 'bin', 'bench', 'test'],
     'electron/ may import agent/, server/, lib/, protocol/ and cli/startup/: the panel is loaded, not imported.',
-    [{ regex: '^(\\.\\./)+cli/(?!startup/)', message:
-      'electron/ may import only cli/startup/ of cli/: that is the one start-up path the CLI and the desktop app share; the commands stay the CLI\'s own. Start-up code the desktop app needs belongs in cli/startup/.' }]),
-  ...layer('cli', ['renderer', 'electron', 'bin', 'bench', 'test'],
-    'cli/ may import agent/, server/, lib/ and protocol/: the panel is loaded, not imported. cli/startup/ is the start-up path the desktop app shares.'),
+    [
+      {
+        regex: '^(\\.\\./)+cli/(?!startup/)',
+        message:
+          "electron/ may import only cli/startup/ of cli/: that is the one start-up path the CLI and the desktop app share; the commands stay the CLI's own. Start-up code the desktop app needs belongs in cli/startup/.",
+      },
+    ],
+  ),
+  ...layer(
+    'cli',
+    ['renderer', 'electron', 'bin', 'bench', 'test'],
+    'cli/ may import agent/, server/, lib/ and protocol/: the panel is loaded, not imported. cli/startup/ is the start-up path the desktop app shares.',
+  ),
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
 );
 

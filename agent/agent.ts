@@ -64,12 +64,18 @@ export class Agent {
       ...(deps.lookup ? { lookup: deps.lookup } : {}),
     });
     this.cache = deps.cache;
-    const cached = (name: keyof typeof COMMAND_CACHE_MS, handler: CommandHandler): CommandHandler => (this.cache ? this.cache.command(name, COMMAND_CACHE_MS[name], handler) : handler);
+    const cached = (name: keyof typeof COMMAND_CACHE_MS, handler: CommandHandler): CommandHandler =>
+      this.cache ? this.cache.command(name, COMMAND_CACHE_MS[name], handler) : handler;
     this.commands = new CommandRegistry(settings.adb.timeoutMs)
       .register('system.info', cached('system.info', systemInfoCommand(usage, AGENT_VERSION)))
       .register('devices.list', cached('devices.list', devicesListCommand(settings.adb.path)));
     this.connection.events.on('registered', ({ server, registered }) => {
-      this.cache?.rememberServer({ url: settings.servers[server.index] ?? server.url, hub_id: registered.hub_id, session_id: registered.session_id, registered_at: Date.now() });
+      this.cache?.rememberServer({
+        url: settings.servers[server.index] ?? server.url,
+        hub_id: registered.hub_id,
+        session_id: registered.session_id,
+        registered_at: Date.now(),
+      });
     });
 
     this.connection.events.on('message', (message) => {
@@ -98,7 +104,12 @@ export class Agent {
       if (this.stopped) return;
       if (last && last.index !== 0) {
         this.log.info(
-          { server: last.index, hub_id: last.entry.hub_id, session_id: last.entry.session_id, since: new Date(last.entry.registered_at).toISOString() },
+          {
+            server: last.index,
+            hub_id: last.entry.hub_id,
+            session_id: last.entry.session_id,
+            since: new Date(last.entry.registered_at).toISOString(),
+          },
           `Last run was registered with hub ${last.entry.hub_id} on server #${last.index}; dialing it first`,
         );
       }
@@ -133,16 +144,28 @@ export class Agent {
     const result = outcome.ok
       ? { type: 'result' as const, id: command.id, ok: true as const, data: outcome.data }
       : { type: 'result' as const, id: command.id, ok: false as const, error: outcome.error };
-    if (!outcome.ok) this.log.warn({ command: command.name, id: command.id, error: outcome.error }, `Command ${command.name} failed: ${outcome.error.message}`);
+    if (!outcome.ok)
+      this.log.warn(
+        { command: command.name, id: command.id, error: outcome.error },
+        `Command ${command.name} failed: ${outcome.error.message}`,
+      );
     try {
       this.connection.send(result);
     } catch (error) {
       const info = errorInfo(error);
       if (info.code === 'MESSAGE_TOO_LARGE') {
         // Answer anyway, so the hub's caller learns why instead of timing out.
-        this.trySend({ type: 'result', id: command.id, ok: false, error: { code: 'RESULT_TOO_LARGE', message: info.message } });
+        this.trySend({
+          type: 'result',
+          id: command.id,
+          ok: false,
+          error: { code: 'RESULT_TOO_LARGE', message: info.message },
+        });
       } else {
-        this.log.warn({ command: command.name, id: command.id, code: info.code }, `Result of ${command.name} not delivered: ${info.message}`);
+        this.log.warn(
+          { command: command.name, id: command.id, code: info.code },
+          `Result of ${command.name} not delivered: ${info.message}`,
+        );
       }
     }
   }

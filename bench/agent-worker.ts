@@ -49,7 +49,14 @@ function start(message: Extract<ToWorker, { cmd: 'start' }>): void {
     const conn = new AgentConnection({
       servers: message.servers,
       timing: message.timing,
-      identity: { id: spec.id, name: spec.id, token: spec.token, version: 'bench', hostname: 'bench', platform: process.platform },
+      identity: {
+        id: spec.id,
+        name: spec.id,
+        token: spec.token,
+        version: 'bench',
+        hostname: 'bench',
+        platform: process.platform,
+      },
       clock: systemClock,
       random: systemRandom,
       logger,
@@ -115,7 +122,8 @@ function query(since: number, server: number): Timeline {
     for (const t of transitions[i]!) {
       if (t.at < since) continue;
       timeline.reasons[t.reason] = (timeline.reasons[t.reason] ?? 0) + 1;
-      if (t.to === 'connected' && t.server === server && Number.isNaN(timeline.registeredAt[i])) timeline.registeredAt[i] = t.at;
+      if (t.to === 'connected' && t.server === server && Number.isNaN(timeline.registeredAt[i]))
+        timeline.registeredAt[i] = t.at;
       if (t.from === 'connected' && Number.isNaN(timeline.leftAt[i])) timeline.leftAt[i] = t.at;
       if (t.reason === 'connect_refused' && Number.isNaN(timeline.refusedAt[i])) timeline.refusedAt[i] = t.at;
     }
@@ -125,7 +133,10 @@ function query(since: number, server: number): Timeline {
 
 async function stop(): Promise<void> {
   // Bounded: each stop() waits at most closeTimeoutMs for the hub's close frame.
-  await Promise.race([Promise.all(connections.map((c) => c.stop('bench finished'))), new Promise((r) => setTimeout(r, 15_000))]);
+  await Promise.race([
+    Promise.all(connections.map((c) => c.stop('bench finished'))),
+    new Promise((r) => setTimeout(r, 15_000)),
+  ]);
   send({ ev: 'stopped' });
   setTimeout(() => process.exit(0), 100);
 }
@@ -148,7 +159,12 @@ process.on('message', (message: ToWorker) => {
       loopDelay.disable();
       // The histogram records the sampling timer's whole period; an idle loop reads ≈ the resolution.
       const ms = (ns: number) => Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS);
-      send({ ev: 'window', rtt: Float64Array.from(rtt), rttAt: Float64Array.from(rttAt), loopDelay: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } });
+      send({
+        ev: 'window',
+        rtt: Float64Array.from(rtt),
+        rttAt: Float64Array.from(rttAt),
+        loopDelay: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) },
+      });
       rtt = [];
       rttAt = [];
       return;

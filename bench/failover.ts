@@ -51,14 +51,30 @@ const TRIGGER_TEXT: Record<FailoverScenario, string> = {
   refused: "the agent's start",
 };
 
-async function runScenario(scenario: FailoverScenario, agents: number, options: BenchOptions, log: (line: string) => void): Promise<FailoverResult> {
+async function runScenario(
+  scenario: FailoverScenario,
+  agents: number,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<FailoverResult> {
   const specs = await agentSpecs(agents, takeAddresses(agents, options.perAddress), options.perAddress);
   // A's drain must end by itself once the agents have left, not after the 30-minute default.
-  const hubA = scenario === 'refused' ? undefined : await startBenchHub({ hubId: `A-${scenario}-${agents}`, args: hubArgs(agents, options, ['--drain-timeout', '60']), bin: options.hubBin });
+  const hubA =
+    scenario === 'refused'
+      ? undefined
+      : await startBenchHub({
+          hubId: `A-${scenario}-${agents}`,
+          args: hubArgs(agents, options, ['--drain-timeout', '60']),
+          bin: options.hubBin,
+        });
   let hubB: HubProcess | undefined;
   let fleet: Fleet | undefined;
   try {
-    hubB = await startBenchHub({ hubId: `B-${scenario}-${agents}`, args: hubArgs(agents, options), bin: options.hubBin });
+    hubB = await startBenchHub({
+      hubId: `B-${scenario}-${agents}`,
+      args: hubArgs(agents, options),
+      bin: options.hubBin,
+    });
     const primary = hubA ? hubA.url : `http://127.0.0.1:${await closedPort()}`;
     fleet = await Fleet.spawn(specs, options.perProcess);
     const timing = benchTiming(options);
@@ -73,7 +89,9 @@ async function runScenario(scenario: FailoverScenario, agents: number, options: 
       // A ramp the hub keeps up with: a start-up storm here would only slow the set-up down.
       fleet.start([toAgentEndpoint(primary), toAgentEndpoint(hubB.url)], timing, (agents / options.setupRate) * 1000);
       if (!(await fleet.allConnectedOn(0, waitMs))) {
-        throw new Error(`${scenario} ${agents}: only ${fleet.connectedOn(0)}/${agents} registered on A (phases ${JSON.stringify(fleet.phases())})`);
+        throw new Error(
+          `${scenario} ${agents}: only ${fleet.connectedOn(0)}/${agents} registered on A (phases ${JSON.stringify(fleet.phases())})`,
+        );
       }
       const setup = await fleet.timeline(t0, 0);
       setupSpanMs = Math.max(...setup.registeredAt) - Math.min(...setup.startedAt);
@@ -97,7 +115,10 @@ async function runScenario(scenario: FailoverScenario, agents: number, options: 
     const tcp = tcpTrouble(tcp0, tcpCounters());
     const t = await fleet.timeline(trigger, 1);
     const moved = t.registeredAt.filter(Number.isFinite).length;
-    if (!allMoved) log(`${scenario} ${agents}: only ${moved}/${agents} registered on B in time (phases ${JSON.stringify(fleet.phases())})`);
+    if (!allMoved)
+      log(
+        `${scenario} ${agents}: only ${moved}/${agents} registered on B in time (phases ${JSON.stringify(fleet.phases())})`,
+      );
     return {
       scenario,
       agents,
@@ -117,7 +138,9 @@ async function runScenario(scenario: FailoverScenario, agents: number, options: 
     await fleet?.stop();
     if (hubA?.alive && scenario === 'drain') {
       // The drained hub exits by itself once empty; give it a bounded moment, then make sure.
-      await withTimeout('drained hub A to exit', hubA.exited, 10_000).catch(() => log(`${scenario} ${agents}: hub A did not exit after its drain`));
+      await withTimeout('drained hub A to exit', hubA.exited, 10_000).catch(() =>
+        log(`${scenario} ${agents}: hub A did not exit after its drain`),
+      );
     }
     await hubA?.kill();
     await hubB?.kill();
@@ -136,7 +159,11 @@ function latencies(scenario: FailoverScenario, trigger: number, t: Timeline) {
     fromDetection[i] = t.registeredAt[i]! - noticed;
     detection[i] = noticed - start;
   }
-  return { fromTrigger: summarize(fromTrigger), fromDetection: summarize(fromDetection), detection: summarize(detection) };
+  return {
+    fromTrigger: summarize(fromTrigger),
+    fromDetection: summarize(fromDetection),
+    detection: summarize(detection),
+  };
 }
 
 export async function runFailover(options: BenchOptions, log: (line: string) => void): Promise<FailoverResult[]> {
@@ -151,11 +178,38 @@ const span = (s: Summary) => `${ms(s.p50)} / ${ms(s.p99)} / ${ms(s.max)} ms`;
 
 export function failoverTables(results: FailoverResult[]): string {
   const main = table(
-    ['scenario', 'agents', 'client procs', 'registered on B', 'trigger', 'trigger → on B p50 / p99 / max (= all moved)', 'agent noticed → on B p50 / p99 / max', 'trigger → agent noticed p50 / p99 / max'],
-    results.map((r) => [r.scenario, num(r.agents), String(r.clientProcesses), `${num(r.moved)}/${num(r.agents)}`, TRIGGER_TEXT[r.scenario], span(r.fromTrigger), span(r.fromDetection), span(r.detection)]),
+    [
+      'scenario',
+      'agents',
+      'client procs',
+      'registered on B',
+      'trigger',
+      'trigger → on B p50 / p99 / max (= all moved)',
+      'agent noticed → on B p50 / p99 / max',
+      'trigger → agent noticed p50 / p99 / max',
+    ],
+    results.map((r) => [
+      r.scenario,
+      num(r.agents),
+      String(r.clientProcesses),
+      `${num(r.moved)}/${num(r.agents)}`,
+      TRIGGER_TEXT[r.scenario],
+      span(r.fromTrigger),
+      span(r.fromDetection),
+      span(r.detection),
+    ]),
   );
   const detail = table(
-    ['scenario', 'agents', 'initial registration on A (first dial → last)', 'hub B CPU (% of a core / ms per agent)', 'client CPU, all workers (% of a core / ms per agent)', 'agent transitions after the trigger', 'kernel TCP counters', 'hub warnings/errors'],
+    [
+      'scenario',
+      'agents',
+      'initial registration on A (first dial → last)',
+      'hub B CPU (% of a core / ms per agent)',
+      'client CPU, all workers (% of a core / ms per agent)',
+      'agent transitions after the trigger',
+      'kernel TCP counters',
+      'hub warnings/errors',
+    ],
     results.map((r) => [
       r.scenario,
       num(r.agents),
@@ -173,11 +227,34 @@ export function failoverTables(results: FailoverResult[]): string {
 export function failoverTargets(results: FailoverResult[]): string[][] {
   return results.map((r) => {
     const limit = r.scenario === 'drain' ? 500 : 1000;
-    const what = r.scenario === 'drain' ? `< 500 ms after a drain notice` : r.scenario === 'kill' ? '< 1 s after its hub was killed' : '< 1 s after its hub refused';
+    const what =
+      r.scenario === 'drain'
+        ? `< 500 ms after a drain notice`
+        : r.scenario === 'kill'
+          ? '< 1 s after its hub was killed'
+          : '< 1 s after its hub refused';
     const s = r.scenario === 'kill' ? r.fromTrigger : r.fromDetection;
-    const verdict = r.moved < r.agents ? 'not met (not all moved)' : s.max < limit ? 'met (every agent)' : s.p99 < limit ? 'met at p99, not for every agent' : s.p50 < limit ? 'met at p50 only' : 'not met';
-    const basis = r.scenario === 'kill' ? 'from the kill' : r.scenario === 'drain' ? 'from the agent receiving the notice' : 'from the refused dial';
-    return [`on the fallback ${what} (${num(r.agents)} agents; ${basis})`, `p99 ${ms(s.p99)} ms, max ${ms(s.max)} ms`, verdict];
+    const verdict =
+      r.moved < r.agents
+        ? 'not met (not all moved)'
+        : s.max < limit
+          ? 'met (every agent)'
+          : s.p99 < limit
+            ? 'met at p99, not for every agent'
+            : s.p50 < limit
+              ? 'met at p50 only'
+              : 'not met';
+    const basis =
+      r.scenario === 'kill'
+        ? 'from the kill'
+        : r.scenario === 'drain'
+          ? 'from the agent receiving the notice'
+          : 'from the refused dial';
+    return [
+      `on the fallback ${what} (${num(r.agents)} agents; ${basis})`,
+      `p99 ${ms(s.p99)} ms, max ${ms(s.max)} ms`,
+      verdict,
+    ];
   });
 }
 

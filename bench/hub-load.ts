@@ -59,11 +59,21 @@ const EXPECTED = new Set(['start', 'socket_open', 'registered']);
 
 export const startMode = (rate: number) => (rate > 0 ? `ramp ${num(rate)}/s` : 'all at once');
 
-export async function runLoad(agents: number, rampRate: number, options: BenchOptions, log: (line: string) => void): Promise<LoadResult> {
+export async function runLoad(
+  agents: number,
+  rampRate: number,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<LoadResult> {
   const rampMs = rampRate > 0 ? (agents / rampRate) * 1000 : 0;
   const addresses = takeAddresses(agents, options.perAddress);
   const specs = await agentSpecs(agents, addresses, options.perAddress);
-  const hub = await startBenchHub({ hubId: `load-${agents}`, args: hubArgs(agents, options), inspect: true, bin: options.hubBin });
+  const hub = await startBenchHub({
+    hubId: `load-${agents}`,
+    args: hubArgs(agents, options),
+    inspect: true,
+    bin: options.hubBin,
+  });
   let fleet: Fleet | undefined;
   try {
     fleet = await Fleet.spawn(specs, options.perProcess);
@@ -84,13 +94,18 @@ export async function runLoad(agents: number, rampRate: number, options: BenchOp
     const tcpConnect = tcpTrouble(tcp0, tcpCounters());
     const connected = await fleet.timeline(t0, 0);
     const registered = connected.registeredAt.filter(Number.isFinite).length;
-    if (!complete) log(`load ${agents}: only ${registered}/${agents} registered in time (phases ${JSON.stringify(fleet.phases())}); measuring those`);
+    if (!complete)
+      log(
+        `load ${agents}: only ${registered}/${agents} registered in time (phases ${JSON.stringify(fleet.phases())}); measuring those`,
+      );
     const firstDial = Math.min(...connected.startedAt);
     const lastRegistered = Math.max(...connected.registeredAt.filter(Number.isFinite));
     const latency = connected.registeredAt.map((t, i) => t - connected.startedAt[i]!);
 
     const warmupMs = Math.max(options.warmupS * 1000, options.heartbeatS * 1000);
-    log(`load ${agents}: ${registered} registered in ${((lastRegistered - firstDial) / 1000).toFixed(2)} s; warm-up ${warmupMs / 1000} s, then a ${options.windowS} s window`);
+    log(
+      `load ${agents}: ${registered} registered in ${((lastRegistered - firstDial) / 1000).toFixed(2)} s; warm-up ${warmupMs / 1000} s, then a ${options.windowS} s window`,
+    );
     await sleep(warmupMs);
     const rssSettledKb = rssKb(hub.pid);
 
@@ -146,7 +161,8 @@ export async function runLoad(agents: number, rampRate: number, options: BenchOp
 
 export async function runHubLoad(options: BenchOptions, log: (line: string) => void): Promise<LoadResult[]> {
   const results: LoadResult[] = [];
-  for (const rate of options.rampRates) for (const n of options.agents) results.push(await runLoad(n, rate, options, log));
+  for (const rate of options.rampRates)
+    for (const n of options.agents) results.push(await runLoad(n, rate, options, log));
   return results;
 }
 
@@ -174,7 +190,17 @@ const perConnKb = (r: LoadResult, after: number) => (after - r.rssBaselineKb) / 
 
 export function loadTables(results: LoadResult[]): string {
   const connect = table(
-    ['agents', 'start', 'client procs', 'registered', 'first dial → all registered', 'connect rate', 'per-agent dial → registered p50 / p99 / max', 'hub CPU while connecting (% of a core / ms per agent)', 'client CPU while connecting (% / ms per agent)'],
+    [
+      'agents',
+      'start',
+      'client procs',
+      'registered',
+      'first dial → all registered',
+      'connect rate',
+      'per-agent dial → registered p50 / p99 / max',
+      'hub CPU while connecting (% of a core / ms per agent)',
+      'client CPU while connecting (% / ms per agent)',
+    ],
     results.map((r) => [
       num(r.agents),
       startMode(r.rampRate),
@@ -188,7 +214,19 @@ export function loadTables(results: LoadResult[]): string {
     ]),
   );
   const steady = table(
-    ['agents', 'start', 'heartbeat RTT p50 / p90 / p99 / max', 'RTT samples', 'hub RSS baseline → settled → end', 'hub RSS per connection (settled / end)', 'after a forced GC: hub RSS per connection / JS heap per connection', 'hub CPU', 'client CPU (all workers)', 'client event-loop delay p99 / max', 'client RSS per agent'],
+    [
+      'agents',
+      'start',
+      'heartbeat RTT p50 / p90 / p99 / max',
+      'RTT samples',
+      'hub RSS baseline → settled → end',
+      'hub RSS per connection (settled / end)',
+      'after a forced GC: hub RSS per connection / JS heap per connection',
+      'hub CPU',
+      'client CPU (all workers)',
+      'client event-loop delay p99 / max',
+      'client RSS per agent',
+    ],
     results.map((r) => [
       num(r.agents),
       startMode(r.rampRate),
@@ -204,8 +242,26 @@ export function loadTables(results: LoadResult[]): string {
     ]),
   );
   const health = table(
-    ['agents', 'start', `RTTs over ${SLOW_RTT_MS} ms, by second since the hub started (the hub broadcasts every 10 s from its start; its ping sweep is spread evenly over each 20 s)`, 'hub gauge farmlink_agents_connected at end', 'unexpected agent transitions', 'hub warnings/errors', 'kernel TCP counters while connecting', 'kernel TCP counters in the window'],
-    results.map((r) => [num(r.agents), startMode(r.rampRate), describeSlow(r), num(r.hubAgentsGauge), counts(r.unexpected), counts(r.hubProblems), counts(r.tcpConnect), counts(r.tcpWindow)]),
+    [
+      'agents',
+      'start',
+      `RTTs over ${SLOW_RTT_MS} ms, by second since the hub started (the hub broadcasts every 10 s from its start; its ping sweep is spread evenly over each 20 s)`,
+      'hub gauge farmlink_agents_connected at end',
+      'unexpected agent transitions',
+      'hub warnings/errors',
+      'kernel TCP counters while connecting',
+      'kernel TCP counters in the window',
+    ],
+    results.map((r) => [
+      num(r.agents),
+      startMode(r.rampRate),
+      describeSlow(r),
+      num(r.hubAgentsGauge),
+      counts(r.unexpected),
+      counts(r.hubProblems),
+      counts(r.tcpConnect),
+      counts(r.tcpWindow),
+    ]),
   );
   return `#### Connecting\n\n${connect}\n\n#### Steady state (measurement window)\n\n${steady}\n\n#### Sanity\n\n${health}`;
 }
@@ -216,9 +272,17 @@ export function loadTargets(results: LoadResult[]): string[][] {
     const perConn = perConnKb(r, r.rssEndKb);
     const what = `${num(r.agents)} agents, ${startMode(r.rampRate)}`;
     rows.push([`heartbeat RTT p99 < 50 ms (${what})`, `${ms(r.rtt.p99)} ms`, r.rtt.p99 < 50 ? 'met' : 'not met']);
-    rows.push([`hub RSS < 10 KB per connection (${what}, end of window)`, `${num(perConn, 1)} KiB`, perConn < 10 ? 'met' : 'not met']);
+    rows.push([
+      `hub RSS < 10 KB per connection (${what}, end of window)`,
+      `${num(perConn, 1)} KiB`,
+      perConn < 10 ? 'met' : 'not met',
+    ]);
     const afterGc = (r.gcEnd.rssKb - r.gcBaseline.rssKb) / r.registered;
-    rows.push([`hub RSS < 10 KB per connection (${what}, after a forced full GC)`, `${num(afterGc, 1)} KiB`, afterGc < 10 ? 'met' : 'not met']);
+    rows.push([
+      `hub RSS < 10 KB per connection (${what}, after a forced full GC)`,
+      `${num(afterGc, 1)} KiB`,
+      afterGc < 10 ? 'met' : 'not met',
+    ]);
   }
   return rows;
 }

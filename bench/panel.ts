@@ -23,20 +23,35 @@ import { commandLine, writeReadme } from './lib/report.js';
 import { summarize } from './lib/stats.js';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '10' }, 'cpu-window': { type: 'string', default: '60' }, readme: { type: 'boolean', default: true }, 'no-readme': { type: 'boolean' } },
+  options: {
+    runs: { type: 'string', default: '10' },
+    'cpu-window': { type: 'string', default: '60' },
+    readme: { type: 'boolean', default: true },
+    'no-readme': { type: 'boolean' },
+  },
 });
 const RUNS = Number(values.runs);
 const CPU_WINDOW_S = Number(values['cpu-window']);
 const BUNDLE_BUDGET_KB = 300;
 const CPU_BUDGET_PCT = 2;
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+];
 const log = (line: string) => process.stderr.write(`[panel bench] ${line}\n`);
 
 // ---- bundle ---------------------------------------------------------------------------------
 
 function bundle(): { rows: string[][]; jsGzipKb: number } {
   const dir = path.join(ROOT, 'dist', 'renderer', 'assets');
-  const files = fs.readdirSync(dir).filter((f) => /\.(js|css)$/.test(f)).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /\.(js|css)$/.test(f))
+    .sort();
   let jsGzip = 0;
   const rows = files.map((file) => {
     const raw = fs.readFileSync(path.join(dir, file));
@@ -58,10 +73,31 @@ async function startAgent(hub: HubProcess, id: string, extra: string[]): Promise
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-panel-bench-'));
   const token = await mintToken(BENCH_SECRET, { role: 'agent', agentId: id });
   const child = track(
-    spawn(process.execPath, [path.join(ROOT, 'dist/bin/farmlink.js'), 'agent', '--server-url', hub.url, '--agent-id', id, '--token', token, '--panel-port', '0', '--no-log-file', '--log-format', 'json', '--data-dir', dir, ...extra], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, HOME: dir },
-    }),
+    spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'dist/bin/farmlink.js'),
+        'agent',
+        '--server-url',
+        hub.url,
+        '--agent-id',
+        id,
+        '--token',
+        token,
+        '--panel-port',
+        '0',
+        '--no-log-file',
+        '--log-format',
+        'json',
+        '--data-dir',
+        dir,
+        ...extra,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, HOME: dir },
+      },
+    ),
   );
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
@@ -69,8 +105,10 @@ async function startAgent(hub: HubProcess, id: string, extra: string[]): Promise
   for (;;) {
     // The panel line holds the address; the key is in the data dir's panel-token (never in a log).
     const match = /"event":"panel","url":"([^"]+)"/.exec(out);
-    if (match && out.includes('Registered as')) return { child, url: `${match[1]!}#token=${fs.readFileSync(path.join(dir, 'panel-token'), 'utf8').trim()}` };
-    if (Date.now() > deadline) throw new Error(`agent did not start its panel and register within 15 s:\n${out.slice(-2000)}`);
+    if (match && out.includes('Registered as'))
+      return { child, url: `${match[1]!}#token=${fs.readFileSync(path.join(dir, 'panel-token'), 'utf8').trim()}` };
+    if (Date.now() > deadline)
+      throw new Error(`agent did not start its panel and register within 15 s:\n${out.slice(-2000)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -89,7 +127,9 @@ async function paintOnce(browser: Browser, url: string): Promise<PaintRun> {
   await page.goto(url);
   await page.waitForSelector('[data-testid="link-status"][data-tone="connected"]', { timeout: 15_000 });
   const connected = await page.evaluate<number>('performance.now()');
-  const fcp = await page.evaluate<number>("(performance.getEntriesByName('first-contentful-paint')[0] || { startTime: NaN }).startTime");
+  const fcp = await page.evaluate<number>(
+    "(performance.getEntriesByName('first-contentful-paint')[0] || { startTime: NaN }).startTime",
+  );
   await context.close();
   return { fcp, connected };
 }
@@ -130,11 +170,20 @@ try {
   log(`CPU: ${CPU_WINDOW_S} s with the panel open`);
   idleWithPanel = await agentCpu(pid, CPU_WINDOW_S);
   await page.close();
-  cpuRows.push(['the agent\'s defaults (heartbeat 30 s, ping 20 s)', `${num(idle, 2)} %`, `${num(idleWithPanel, 2)} %`]);
+  cpuRows.push(["the agent's defaults (heartbeat 30 s, ping 20 s)", `${num(idle, 2)} %`, `${num(idleWithPanel, 2)} %`]);
   await stopChild(agent.child, 'SIGTERM');
 
   // A busy link: a heartbeat and a ping every second, so the panel's feed has something to coalesce.
-  const busy = await startAgent(hub, 'bench-panel-busy', ['--set', 'connection.heartbeat_interval=1', '--set', 'connection.dead_timeout=5', '--set', 'connection.ping_interval=1', '--set', 'connection.ping_timeout=2']);
+  const busy = await startAgent(hub, 'bench-panel-busy', [
+    '--set',
+    'connection.heartbeat_interval=1',
+    '--set',
+    'connection.dead_timeout=5',
+    '--set',
+    'connection.ping_interval=1',
+    '--set',
+    'connection.ping_timeout=2',
+  ]);
   log(`CPU: busy link, ${CPU_WINDOW_S} s without and with the panel`);
   const busyIdle = await agentCpu(busy.child.pid!, CPU_WINDOW_S);
   const busyPage = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -151,19 +200,43 @@ try {
 
 const generated = [
   '### Run',
-  table(['', ''], [
-    ['command', `\`${commandLine()}\``],
-    ['date', `${started.toISOString().replace('T', ' ').slice(0, 16)} UTC`],
-    ['machine', `${os.cpus().length} cores, ${cpuModel()}, Node ${process.version}, Chromium from /usr/bin/chromium (headless), playwright-core`],
-  ]),
+  table(
+    ['', ''],
+    [
+      ['command', `\`${commandLine()}\``],
+      ['date', `${started.toISOString().replace('T', ' ').slice(0, 16)} UTC`],
+      [
+        'machine',
+        `${os.cpus().length} cores, ${cpuModel()}, Node ${process.version}, Chromium from /usr/bin/chromium (headless), playwright-core`,
+      ],
+    ],
+  ),
   '### Renderer bundle',
-  table(['file', 'size', 'gzip -9'], [...bundleRows, ['**all JavaScript**', '', `**${num(jsGzipKb, 1)} KB** (budget ${BUNDLE_BUDGET_KB} KB: ${jsGzipKb < BUNDLE_BUDGET_KB ? 'met' : 'not met'})`]]),
+  table(
+    ['file', 'size', 'gzip -9'],
+    [
+      ...bundleRows,
+      [
+        '**all JavaScript**',
+        '',
+        `**${num(jsGzipKb, 1)} KB** (budget ${BUNDLE_BUDGET_KB} KB: ${jsGzipKb < BUNDLE_BUDGET_KB ? 'met' : 'not met'})`,
+      ],
+    ],
+  ),
   '### Time to a meaningful panel (headless mode)',
   `${RUNS} cold loads, each in a fresh browser context (empty cache), of \`farmlink agent\`'s panel on 127.0.0.1 at 1280×800; milliseconds from navigation start.`,
-  table(['measure', 'p50', 'p90', 'max'], [
-    ['first contentful paint', ms(paint.fcp.p50), ms(paint.fcp.p90), ms(paint.fcp.max)],
-    ['header shows "Connected" (snapshot received and rendered)', ms(paint.connected.p50), ms(paint.connected.p90), ms(paint.connected.max)],
-  ]),
+  table(
+    ['measure', 'p50', 'p90', 'max'],
+    [
+      ['first contentful paint', ms(paint.fcp.p50), ms(paint.fcp.p90), ms(paint.fcp.max)],
+      [
+        'header shows "Connected" (snapshot received and rendered)',
+        ms(paint.connected.p50),
+        ms(paint.connected.p90),
+        ms(paint.connected.max),
+      ],
+    ],
+  ),
   '### Agent CPU with the panel open',
   `\`farmlink agent\` (one agent, connected to a local hub), CPU of the agent process (user + system from /proc) over ${CPU_WINDOW_S} s, as % of one core; "panel open" has the panel showing in Chromium, its feed updating.`,
   table(['agent timing', 'no panel open', 'panel open and updating'], cpuRows),
@@ -172,7 +245,11 @@ const generated = [
 
 process.stdout.write(`${generated}\n`);
 if (values.readme && !values['no-readme']) {
-  writeReadme(path.join(ROOT, 'bench', 'README.md'), generated, { start: '<!-- bench:panel:start -->', end: '<!-- bench:panel:end -->', heading: '## Panel (issue #3)' });
+  writeReadme(path.join(ROOT, 'bench', 'README.md'), generated, {
+    start: '<!-- bench:panel:start -->',
+    end: '<!-- bench:panel:end -->',
+    heading: '## Panel (issue #3)',
+  });
   log('wrote bench/README.md');
 }
 process.exit(0);

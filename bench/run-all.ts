@@ -13,7 +13,8 @@ import { ROOT } from '../test/helpers/hub-process.js';
 const options = parseBenchOptions(process.argv.slice(2));
 const startedAt = new Date();
 const began = performance.now();
-const log = (line: string) => process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+const log = (line: string) =>
+  process.stderr.write(`[${((performance.now() - began) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
 
 const load = await runHubLoad(options, log);
 const failover = await runFailover(options, log);
@@ -28,7 +29,9 @@ const generated = [
   `### Hub load\n\n${loadTables(load)}`,
   `### Failover\n\n${failoverTables(failover)}`,
   `### Targets\n\n${table(['target', 'measured', 'verdict'], [...loadTargets(load), ...failoverTargets(failover)])}`,
-].filter(Boolean).join('\n\n');
+]
+  .filter(Boolean)
+  .join('\n\n');
 
 process.stdout.write(`${generated}\n`);
 if (options.readme) {

@@ -43,7 +43,8 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.OK;
   }
   const run = COMMANDS[command];
-  if (!run) throw new UsageError(`farmlink: unknown command "${command}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
+  if (!run)
+    throw new UsageError(`farmlink: unknown command "${command}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
   return run(rest);
 }
 
@@ -63,7 +64,9 @@ main(process.argv.slice(2)).then(
       process.exit(ExitCode.FAILURE);
     }
     const err = error as NodeJS.ErrnoException;
-    process.stderr.write(`farmlink: ${err.code === 'EADDRINUSE' ? `address in use: ${err.message}` : (err.stack ?? String(error))}\n`);
+    process.stderr.write(
+      `farmlink: ${err.code === 'EADDRINUSE' ? `address in use: ${err.message}` : (err.stack ?? String(error))}\n`,
+    );
     process.exit(ExitCode.FAILURE);
   },
 );

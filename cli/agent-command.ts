@@ -51,7 +51,14 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const hubLogger = silentLogger();
   let agent: HostedAgent;
   try {
-    agent = await startAgent(values, { runner: 'agent', runsIn: 'headless', servePanel: true, consoleFormat, localHubWhenUnconfigured: false, hubLogger });
+    agent = await startAgent(values, {
+      runner: 'agent',
+      runsIn: 'headless',
+      servePanel: true,
+      consoleFormat,
+      localHubWhenUnconfigured: false,
+      hubLogger,
+    });
   } catch (error) {
     if (!(error instanceof AgentRunningError)) throw error;
     process.stderr.write(`farmlink agent: ${error.message} [${error.code}]\n`);

@@ -20,12 +20,18 @@ export function parseFlags<T extends Options>(command: string, argv: string[], o
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
   } catch (error) {
-    throw new UsageError(`farmlink ${command}: ${(error as Error).message.replace(/\. To specify a positional.*$/s, '')}`);
+    throw new UsageError(
+      `farmlink ${command}: ${(error as Error).message.replace(/\. To specify a positional.*$/s, '')}`,
+    );
   }
 }
 
 /** A flag's value as a number, or a UsageError naming the flag. */
-export function numberFlag(name: string, value: string | undefined, { integer = false, min = 0 } = {}): number | undefined {
+export function numberFlag(
+  name: string,
+  value: string | undefined,
+  { integer = false, min = 0 } = {},
+): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) {

@@ -22,7 +22,8 @@ export function electronBinary(): string | undefined {
 /** Why the desktop app cannot start here, or undefined when it can. */
 export function desktopUnavailableReason(env = process.env, platform = process.platform): string | undefined {
   if (env.FARMLINK_HEADLESS === '1') return 'FARMLINK_HEADLESS=1';
-  if (platform === 'linux' && !env.DISPLAY && !env.WAYLAND_DISPLAY) return 'no display (DISPLAY and WAYLAND_DISPLAY are unset)';
+  if (platform === 'linux' && !env.DISPLAY && !env.WAYLAND_DISPLAY)
+    return 'no display (DISPLAY and WAYLAND_DISPLAY are unset)';
   if (!electronBinary()) return 'the Electron binary is not installed (node_modules/electron has no dist/)';
   return undefined;
 }

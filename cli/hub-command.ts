@@ -49,17 +49,20 @@ Options (times in seconds, fractions allowed):
   --log-format F             pretty|json [pretty on a terminal, json otherwise]
 `;
 
-const LOOPBACK = (host: string) => host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
+const LOOPBACK = (host: string) =>
+  host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
 
 export function logFormatFlag(value: string | undefined): ConsoleFormat {
   if (value === undefined) return process.stdout.isTTY ? 'pretty' : 'json';
-  if (value !== 'pretty' && value !== 'json') throw new UsageError(`--log-format: expected pretty or json, got "${value}"`);
+  if (value !== 'pretty' && value !== 'json')
+    throw new UsageError(`--log-format: expected pretty or json, got "${value}"`);
   return value;
 }
 
 export function logLevelFlag(value: string | undefined): LogLevel {
   if (value === undefined) return 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(value)) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${value}"`);
+  if (!(LOG_LEVELS as readonly string[]).includes(value))
+    throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${value}"`);
   return value as LogLevel;
 }
 
@@ -153,7 +156,11 @@ export async function hubCommand(argv: string[]): Promise<number> {
     max_payload_bytes: numberFlag('max-payload', values['max-payload'], { integer: true, min: 1024 }),
     max_connections: numberFlag('max-connections', values['max-connections'], { integer: true, min: 1 }),
     max_unauthenticated: numberFlag('max-unauthenticated', values['max-unauthenticated'], { integer: true, min: 1 }),
-    max_unauthenticated_per_address: numberFlag('max-unauthenticated-per-address', values['max-unauthenticated-per-address'], { integer: true, min: 1 }),
+    max_unauthenticated_per_address: numberFlag(
+      'max-unauthenticated-per-address',
+      values['max-unauthenticated-per-address'],
+      { integer: true, min: 1 },
+    ),
     headers_timeout_ms: secondsFlag('headers-timeout', values['headers-timeout']),
     request_timeout_ms: secondsFlag('request-timeout', values['request-timeout']),
     rate_per_second: numberFlag('rate', values.rate),
@@ -171,8 +178,11 @@ export async function hubCommand(argv: string[]): Promise<number> {
     redis_prefix: values['redis-prefix'],
     registry_ttl_ms: secondsFlag('registry-ttl', values['registry-ttl']),
   };
-  if (input.redis_url && input.redis_cluster) throw new UsageError('--redis-url and --redis-cluster: give one or the other, not both');
-  const parsed = HubOptionsSchema.safeParse(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)));
+  if (input.redis_url && input.redis_cluster)
+    throw new UsageError('--redis-url and --redis-cluster: give one or the other, not both');
+  const parsed = HubOptionsSchema.safeParse(
+    Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
+  );
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${sourceOf(String(i.path[0]))}: ${i.message}`));
   }
@@ -186,8 +196,12 @@ export async function hubCommand(argv: string[]): Promise<number> {
   if (generated) {
     // The secret exists nowhere else: without this line no token for this hub could ever be
     // minted. It goes to the console only, never through the logger (log files and collectors).
-    logger.warn('FARMLINK_HUB_SECRET is not set: generated a secret for this run (local mode); the line to mint tokens for this hub is printed on stderr, not logged');
-    consoleSink(process.stderr).write(`To mint tokens for this hub with farmlink token, first run:\n  export FARMLINK_HUB_SECRET='${secret}'\n`);
+    logger.warn(
+      'FARMLINK_HUB_SECRET is not set: generated a secret for this run (local mode); the line to mint tokens for this hub is printed on stderr, not logged',
+    );
+    consoleSink(process.stderr).write(
+      `To mint tokens for this hub with farmlink token, first run:\n  export FARMLINK_HUB_SECRET='${secret}'\n`,
+    );
   }
   // Scripts that start a hub on port 0 read this line to learn the port.
   logger.info({ event: 'listening', port: address.port, url: address.url }, `Ready: ${address.url}`);
@@ -195,7 +209,10 @@ export async function hubCommand(argv: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     onShutdownSignal(
       async (signal) => {
-        logger.info({ signal }, `${signal} received: draining (refusing new connections with 1001; send the signal again to stop at once)`);
+        logger.info(
+          { signal },
+          `${signal} received: draining (refusing new connections with 1001; send the signal again to stop at once)`,
+        );
         await hub.drain(`hub received ${signal}`);
         await hub.close();
         await closeLog();

@@ -5,7 +5,10 @@ import { InternalErrorRecovery } from './internal-errors.js';
 
 function recordingLogger() {
   const lines: Array<{ level: number; msg: string }> = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as { level: number; msg: string }) });
+  const logger = pino(
+    { level: 'info' },
+    { write: (line: string) => lines.push(JSON.parse(line) as { level: number; msg: string }) },
+  );
   return { logger, lines };
 }
 
@@ -29,7 +32,14 @@ describe('internal-error recovery', () => {
     const { logger } = recordingLogger();
     const times: number[] = [];
     const start = Date.now();
-    const recovery = new InternalErrorRecovery({ logger, reset: () => times.push(Date.now() - start), clock: systemClock, minDelayMs: 1000, maxDelayMs: 4000, quietMs: 60_000 });
+    const recovery = new InternalErrorRecovery({
+      logger,
+      reset: () => times.push(Date.now() - start),
+      clock: systemClock,
+      minDelayMs: 1000,
+      maxDelayMs: 4000,
+      quietMs: 60_000,
+    });
     // A bug that fires again on every reset: each reset brings the next error.
     const reset = (recovery as unknown as { options: { reset: (r: string) => void } }).options;
     const original = reset.reset;
@@ -45,7 +55,13 @@ describe('internal-error recovery', () => {
     vi.advanceTimersByTime(60_000);
     expect(recovery.resets).toBe(after); // stopped: nothing more
 
-    const quiet = new InternalErrorRecovery({ logger, reset: () => times.push(-1), clock: systemClock, minDelayMs: 1000, quietMs: 60_000 });
+    const quiet = new InternalErrorRecovery({
+      logger,
+      reset: () => times.push(-1),
+      clock: systemClock,
+      minDelayMs: 1000,
+      quietMs: 60_000,
+    });
     quiet.handle('x', new Error('a'));
     vi.advanceTimersByTime(0);
     quiet.handle('x', new Error('b'));
@@ -60,7 +76,14 @@ describe('internal-error recovery', () => {
   });
 
   it('an error raised while handling or resetting is never recovered from again', () => {
-    const failingLogger = pino({ level: 'info' }, { write: () => { throw Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }); } });
+    const failingLogger = pino(
+      { level: 'info' },
+      {
+        write: () => {
+          throw Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+        },
+      },
+    );
     const reset = vi.fn(() => {
       throw new Error('reset failed');
     });

@@ -102,14 +102,22 @@ export class InternalErrorRecovery {
       if (this.unreported > 0) {
         const count = this.unreported;
         this.unreported = 0;
-        quietly(() => this.options.logger.warn({ count }, `${count} more internal error(s) since the last one logged; resetting once for all of them`));
+        quietly(() =>
+          this.options.logger.warn(
+            { count },
+            `${count} more internal error(s) since the last one logged; resetting once for all of them`,
+          ),
+        );
       }
       try {
         this.options.reset('Recovering from an internal error');
       } catch (again) {
         this.unreported += 1;
         quietly(() =>
-          this.options.logger.error({ err: again }, `Resetting after an internal error failed; the next internal error is handled in ${formatDelay(this.nextDelayMs)} at the earliest`),
+          this.options.logger.error(
+            { err: again },
+            `Resetting after an internal error failed; the next internal error is handled in ${formatDelay(this.nextDelayMs)} at the earliest`,
+          ),
         );
       }
     } finally {

@@ -15,13 +15,15 @@ never hold the key; it is kept in <data dir>/panel-token, readable by you only.
   --data-dir DIR   the agent's data dir [FARMLINK_DATA_DIR, default ${defaultDataDir()}]
 `;
 
-
 export function panelUrlCommand(argv: string[]): Promise<number> {
   return Promise.resolve(printPanelUrl(argv));
 }
 
 function printPanelUrl(argv: string[]): number {
-  const { values } = parseFlags('panel-url', argv, { 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const { values } = parseFlags('panel-url', argv, {
+    'data-dir': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) {
     process.stdout.write(PANEL_URL_HELP);
     return ExitCode.OK;
@@ -33,7 +35,10 @@ function printPanelUrl(argv: string[]): number {
       return fs.readFileSync(file, 'utf8').trim();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new FarmlinkError('PANEL_NOT_RUNNING', `${file} does not exist: ${what} (is an agent with this data dir running, with its panel on? Pass --data-dir if it uses another one)`);
+        throw new FarmlinkError(
+          'PANEL_NOT_RUNNING',
+          `${file} does not exist: ${what} (is an agent with this data dir running, with its panel on? Pass --data-dir if it uses another one)`,
+        );
       }
       throw error;
     }

@@ -192,6 +192,9 @@ export function formatStatus(status: ServiceStatus): string {
       : 'off (starts at login only; sudo loginctl enable-linger YOU)';
     lines.push(`  lingering: ${linger}`);
   }
-  if (status.installed) lines.push(`  logs:      ${journal(status.scope)} -f, and the data dir's logs/agent.N.log (the highest N is the newest)`);
+  if (status.installed)
+    lines.push(
+      `  logs:      ${journal(status.scope)} -f, and the data dir's logs/agent.N.log (the highest N is the newest)`,
+    );
   return `${lines.join('\n')}\n`;
 }

@@ -47,10 +47,21 @@ export async function startCommand(argv: string[]): Promise<number> {
   const running = runningAgent(dataDirFrom(values));
   if (running) return alreadyRunning(startLogger, running, dataDirFrom(values));
   startLogger.info(`Starting headless (${unavailable}): open the panel URL printed below in a browser`);
-  const { logger: hubLogger, close: closeHubLog } = await createLogger({ level: 'info', console: consoleFormat, component: 'hub' });
+  const { logger: hubLogger, close: closeHubLog } = await createLogger({
+    level: 'info',
+    console: consoleFormat,
+    component: 'hub',
+  });
   let agent: HostedAgent;
   try {
-    agent = await startAgent(values, { runner: 'start', runsIn: 'headless', servePanel: true, consoleFormat, localHubWhenUnconfigured: true, hubLogger });
+    agent = await startAgent(values, {
+      runner: 'start',
+      runsIn: 'headless',
+      servePanel: true,
+      consoleFormat,
+      localHubWhenUnconfigured: true,
+      hubLogger,
+    });
   } catch (error) {
     await closeHubLog();
     // It started between the look above and the claim.

@@ -28,12 +28,18 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     process.stdout.write(TOKEN_HELP);
     return ExitCode.OK;
   }
-  if (Boolean(values.agent) === Boolean(values.admin)) throw new UsageError('farmlink token: give exactly one of --agent AGENT_ID or --admin');
+  if (Boolean(values.agent) === Boolean(values.admin))
+    throw new UsageError('farmlink token: give exactly one of --agent AGENT_ID or --admin');
   if (values.agent !== undefined && !AgentIdSchema.safeParse(values.agent).success) {
-    throw new UsageError(`--agent: "${values.agent}" is not a valid agent id (1–128 letters, digits, "_", ".", ":" or "-")`);
+    throw new UsageError(
+      `--agent: "${values.agent}" is not a valid agent id (1–128 letters, digits, "_", ".", ":" or "-")`,
+    );
   }
   const secret = process.env.FARMLINK_HUB_SECRET;
-  if (!secret) throw new ConfigError(['FARMLINK_HUB_SECRET (environment): required: the secret your hub runs with; tokens are signed with it']);
+  if (!secret)
+    throw new ConfigError([
+      'FARMLINK_HUB_SECRET (environment): required: the secret your hub runs with; tokens are signed with it',
+    ]);
   // The hub refuses a weak secret, so a token signed with one could never be used: same check, same exit code.
   assertStrongSecret(secret, 'FARMLINK_HUB_SECRET (environment)');
   const expiresIn = values['expires-in'] ?? (values.admin ? '24h' : undefined);
@@ -41,10 +47,14 @@ export async function tokenCommand(argv: string[]): Promise<number> {
   try {
     // Exactly one was given (checked above): no agent id means --admin.
     const agentId = values.agent;
-    token = await mintToken(secret, agentId === undefined ? { role: 'admin', expiresIn } : { role: 'agent', agentId, expiresIn });
+    token = await mintToken(
+      secret,
+      agentId === undefined ? { role: 'admin', expiresIn } : { role: 'agent', agentId, expiresIn },
+    );
   } catch (error) {
     const message = (error as Error).message;
-    if (/time period|duration|format/i.test(message)) throw new UsageError(`--expires-in: expected a duration such as 12h, 30d or 1y, got "${expiresIn}"`);
+    if (/time period|duration|format/i.test(message))
+      throw new UsageError(`--expires-in: expected a duration such as 12h, 30d or 1y, got "${expiresIn}"`);
     throw error;
   }
   if (values.out !== undefined) {

@@ -87,7 +87,10 @@ export function hardenApp(options: ShellGuardOptions): ShellGuards {
     protocol.handle(
       PANEL_SCHEME,
       panelRequestHandler(options.rendererDir, (refusal, request) => {
-        logger.warn({ url: request.url, method: request.method, status: refusal.status }, `Panel request refused: ${refusal.reason}`);
+        logger.warn(
+          { url: request.url, method: request.method, status: refusal.status },
+          `Panel request refused: ${refusal.reason}`,
+        );
       }),
     );
     guardSession(session.defaultSession);

@@ -6,7 +6,10 @@ import type { MenuItemConstructorOptions } from 'electron';
  * own without them, keeping only editing (so copy and paste keep their shortcuts) and, on macOS,
  * the app menu. A development build keeps Electron's default: `undefined` means "leave it".
  */
-export function applicationMenuTemplate(packaged: boolean, platform: NodeJS.Platform): MenuItemConstructorOptions[] | undefined {
+export function applicationMenuTemplate(
+  packaged: boolean,
+  platform: NodeJS.Platform,
+): MenuItemConstructorOptions[] | undefined {
   if (!packaged) return undefined;
   return [...(platform === 'darwin' ? [{ role: 'appMenu' } as const] : []), { role: 'editMenu' }];
 }

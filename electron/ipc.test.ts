@@ -17,7 +17,8 @@ function fakeIpcMain() {
     removeHandler: (channel: string) => {
       handlers.delete(channel);
     },
-    invoke: (frame: unknown, message: unknown) => handlers.get(IPC_CHANNELS.call)!({ senderFrame: frame as never }, message) as Promise<unknown>,
+    invoke: (frame: unknown, message: unknown) =>
+      handlers.get(IPC_CHANNELS.call)!({ senderFrame: frame as never }, message) as Promise<unknown>,
     handlers,
   };
 }
@@ -51,22 +52,33 @@ describe('Electron IPC wiring against the AgentHost schema', () => {
 
   it('answers a valid call with a result envelope', async () => {
     const ipc = setup();
-    await expect(ipc.invoke(top, { method: 'setMode', input: { mode: 'legacy' } })).resolves.toEqual({ ok: true, value: { mode: 'legacy' } });
+    await expect(ipc.invoke(top, { method: 'setMode', input: { mode: 'legacy' } })).resolves.toEqual({
+      ok: true,
+      value: { mode: 'legacy' },
+    });
   });
 
   it('refuses untrusted frames, unknown methods and inputs the schema rejects — as envelopes, never throws', async () => {
     const ipc = setup();
-    expect(await ipc.invoke({ url: 'https://evil.example', parent: null }, { method: 'reconnectNow', input: {} })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(
+      await ipc.invoke({ url: 'https://evil.example', parent: null }, { method: 'reconnectNow', input: {} }),
+    ).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
     expect(await ipc.invoke(top, 'nonsense')).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT' } });
-    expect(await ipc.invoke(top, { method: 'deleteEverything', input: {} })).toMatchObject({ ok: false, error: { code: 'UNKNOWN_METHOD' } });
+    expect(await ipc.invoke(top, { method: 'deleteEverything', input: {} })).toMatchObject({
+      ok: false,
+      error: { code: 'UNKNOWN_METHOD' },
+    });
     expect(await ipc.invoke(top, { method: 'setMode', input: { mode: 'turbo' } })).toMatchObject({
       ok: false,
       error: { code: 'INVALID_INPUT', problems: [{ path: 'mode', message: expect.any(String) as string }] },
     });
-    expect(await ipc.invoke(top, { method: 'tailLogs', input: { limit: 5, extra: 1 } })).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT' } });
+    expect(await ipc.invoke(top, { method: 'tailLogs', input: { limit: 5, extra: 1 } })).toMatchObject({
+      ok: false,
+      error: { code: 'INVALID_INPUT' },
+    });
   });
 
-  it('turns a handler\'s refusal or crash into an error envelope', async () => {
+  it("turns a handler's refusal or crash into an error envelope", async () => {
     const ipc = setup({
       setMode: () => {
         throw new HostFailure('MODE_UNAVAILABLE', 'not built yet');
@@ -75,8 +87,14 @@ describe('Electron IPC wiring against the AgentHost schema', () => {
         throw new Error('boom');
       },
     });
-    expect(await ipc.invoke(top, { method: 'setMode', input: { mode: 'enhanced' } })).toEqual({ ok: false, error: { code: 'MODE_UNAVAILABLE', message: 'not built yet' } });
-    expect(await ipc.invoke(top, { method: 'reconnectNow', input: {} })).toEqual({ ok: false, error: { code: 'INTERNAL', message: 'boom' } });
+    expect(await ipc.invoke(top, { method: 'setMode', input: { mode: 'enhanced' } })).toEqual({
+      ok: false,
+      error: { code: 'MODE_UNAVAILABLE', message: 'not built yet' },
+    });
+    expect(await ipc.invoke(top, { method: 'reconnectNow', input: {} })).toEqual({
+      ok: false,
+      error: { code: 'INTERNAL', message: 'boom' },
+    });
   });
 
   it('removes its handler when asked', () => {

@@ -11,7 +11,10 @@ import { subscribeFeed, type FeedSource } from '../agent/host/snapshot-feed.js';
  */
 /** The part of ipcMain this needs (Electron's ipcMain fits; tests pass a fake). */
 export interface InvokeRegistry {
-  handle(channel: string, listener: (event: Pick<IpcMainInvokeEvent, 'senderFrame'>, message: unknown) => unknown): void;
+  handle(
+    channel: string,
+    listener: (event: Pick<IpcMainInvokeEvent, 'senderFrame'>, message: unknown) => unknown,
+  ): void;
   removeHandler(channel: string): void;
 }
 
@@ -21,8 +24,13 @@ export function registerAgentHostIpc(
   isTrusted: (event: Pick<IpcMainInvokeEvent, 'senderFrame'>) => boolean,
 ): () => void {
   ipcMain.handle(IPC_CHANNELS.call, (event, message): Promise<ResultEnvelope> | ResultEnvelope => {
-    if (!isTrusted(event)) return { ok: false, error: { code: 'FORBIDDEN', message: 'This frame may not call the agent' } };
-    if (typeof message !== 'object' || message === null || typeof (message as { method?: unknown }).method !== 'string') {
+    if (!isTrusted(event))
+      return { ok: false, error: { code: 'FORBIDDEN', message: 'This frame may not call the agent' } };
+    if (
+      typeof message !== 'object' ||
+      message === null ||
+      typeof (message as { method?: unknown }).method !== 'string'
+    ) {
       return { ok: false, error: { code: 'INVALID_INPUT', message: 'Expected { method, input }' } };
     }
     const { method, input } = message as { method: string; input?: unknown };
@@ -32,7 +40,10 @@ export function registerAgentHostIpc(
 }
 
 /** Pushes the host's coalesced changes to one window for as long as it lives. */
-export function forwardFeed(host: FeedSource, contents: Pick<WebContents, 'send' | 'isDestroyed' | 'once'>): () => void {
+export function forwardFeed(
+  host: FeedSource,
+  contents: Pick<WebContents, 'send' | 'isDestroyed' | 'once'>,
+): () => void {
   const unsubscribe = subscribeFeed(host, (event, payload) => {
     if (!contents.isDestroyed()) contents.send(IPC_CHANNELS.event, { event, payload });
   });

@@ -54,8 +54,18 @@ async function main(): Promise<void> {
   await app.whenReady();
 
   const logs = new LogBuffer();
-  const { logger, close: closeLog } = await createLogger({ level: 'info', console: 'pretty', component: 'desktop', memory: logs });
-  const { logger: hubLogger, close: closeHubLog } = await createLogger({ level: 'info', console: 'pretty', component: 'hub', memory: logs });
+  const { logger, close: closeLog } = await createLogger({
+    level: 'info',
+    console: 'pretty',
+    component: 'desktop',
+    memory: logs,
+  });
+  const { logger: hubLogger, close: closeHubLog } = await createLogger({
+    level: 'info',
+    console: 'pretty',
+    component: 'hub',
+    memory: logs,
+  });
   const host = await DesktopAgent.open({ values: flags, logger, hubLogger, logs });
 
   shellGuards.useLogger(logger);
@@ -63,7 +73,12 @@ async function main(): Promise<void> {
   let quitting = false;
   const showWindow = () => {
     if (!win || win.isDestroyed()) {
-      const created = createPanelWindow({ url: rendererUrl, preload, icon: path.join(app.getAppPath(), 'assets', 'icon.png'), show: true });
+      const created = createPanelWindow({
+        url: rendererUrl,
+        preload,
+        icon: path.join(app.getAppPath(), 'assets', 'icon.png'),
+        show: true,
+      });
       forwardFeed(host, created.webContents);
       // Closing the window keeps FarmLink running in the tray; Quit is in the tray menu.
       created.on('close', (event) => {
@@ -86,7 +101,9 @@ async function main(): Promise<void> {
         showWindow();
         break;
       case 'reconnect-now':
-        void host.reconnectNow('Reconnect requested from the tray').catch((error: unknown) => logger.warn({ err: error }, 'Reconnect failed'));
+        void host
+          .reconnectNow('Reconnect requested from the tray')
+          .catch((error: unknown) => logger.warn({ err: error }, 'Reconnect failed'));
         break;
       case 'mode-legacy':
       case 'mode-enhanced':
@@ -104,7 +121,8 @@ async function main(): Promise<void> {
     refreshTray();
   };
   const tray = new TrayController(iconDir, onTrayAction, showWindow);
-  const refreshTray = () => tray.render(trayModel(host.snapshot(), { startAtLogin: startAtLoginEnabled(), now: Date.now() }));
+  const refreshTray = () =>
+    tray.render(trayModel(host.snapshot(), { startAtLogin: startAtLoginEnabled(), now: Date.now() }));
   subscribeFeed(host, (event) => {
     if (event === 'snapshot') refreshTray();
   });
@@ -122,7 +140,11 @@ async function main(): Promise<void> {
     if (stopped) return;
     event.preventDefault();
     void (async () => {
-      logger.info(host.mode === 'hosted' ? 'Quitting: disconnecting gracefully' : 'Quitting: the agent this app was attached to keeps running');
+      logger.info(
+        host.mode === 'hosted'
+          ? 'Quitting: disconnecting gracefully'
+          : 'Quitting: the agent this app was attached to keeps running',
+      );
       await host.stop();
       tray.destroy();
       await closeLog();

@@ -7,7 +7,12 @@ import { PANEL_URL } from './panel-protocol.js';
 describe('external links', () => {
   it('are none: the panel links nowhere, so the browser is never opened for it', () => {
     expect(EXTERNAL_LINKS).toEqual([]);
-    for (const url of ['https://farmlink.example.com/', 'https://github.com/', 'http://127.0.0.1:7878/', 'file:///etc/passwd']) {
+    for (const url of [
+      'https://farmlink.example.com/',
+      'https://github.com/',
+      'http://127.0.0.1:7878/',
+      'file:///etc/passwd',
+    ]) {
       expect(isAllowedExternalLink(url), url).toBe(false);
     }
   });
@@ -63,38 +68,55 @@ describe('navigation', () => {
   });
 
   it('never opens a new window: links are refused with a reason, or handed to the browser when listed', () => {
-    expect(windowOpenDecision('https://evil.example/')).toEqual({ openExternally: false, reason: expect.any(String) as string });
+    expect(windowOpenDecision('https://evil.example/')).toEqual({
+      openExternally: false,
+      reason: expect.any(String) as string,
+    });
     expect(windowOpenDecision(PANEL_URL)).toMatchObject({ openExternally: false });
-    expect(windowOpenDecision('https://docs.example.com/a', ['https://docs.example.com/a'])).toEqual({ openExternally: true });
+    expect(windowOpenDecision('https://docs.example.com/a', ['https://docs.example.com/a'])).toEqual({
+      openExternally: true,
+    });
   });
 });
 
 describe('permissions', () => {
-  it.each(['media', 'notifications', 'geolocation', 'clipboard-read', 'clipboard-sanitized-write', 'fullscreen', 'openExternal', 'hid'])(
-    'denies %s: the panel uses none',
-    (permission) => {
-      expect(mayUsePermission(permission)).toBe(false);
-    },
-  );
+  it.each([
+    'media',
+    'notifications',
+    'geolocation',
+    'clipboard-read',
+    'clipboard-sanitized-write',
+    'fullscreen',
+    'openExternal',
+    'hid',
+  ])('denies %s: the panel uses none', (permission) => {
+    expect(mayUsePermission(permission)).toBe(false);
+  });
 });
 
 describe('application menu', () => {
   const roles = (items: unknown): string[] =>
     Array.isArray(items)
-      ? items.flatMap((item: { role?: string; submenu?: unknown }) => [...(item.role ? [item.role] : []), ...roles(item.submenu)])
+      ? items.flatMap((item: { role?: string; submenu?: unknown }) => [
+          ...(item.role ? [item.role] : []),
+          ...roles(item.submenu),
+        ])
       : [];
 
   it('keeps Electron’s default (with DevTools) in development', () => {
     expect(applicationMenuTemplate(false, 'linux')).toBeUndefined();
   });
 
-  it.each(['linux', 'win32', 'darwin'] as const)('has no DevTools or reload in a packaged build on %s, and keeps editing', (platform) => {
-    const template = applicationMenuTemplate(true, platform);
-    expect(template).toBeDefined();
-    const present = roles(template);
-    for (const role of ['toggleDevTools', 'reload', 'forceReload', 'viewMenu', 'windowMenu', 'help', 'defaultMenu']) {
-      expect(present).not.toContain(role);
-    }
-    expect(present).toContain('editMenu');
-  });
+  it.each(['linux', 'win32', 'darwin'] as const)(
+    'has no DevTools or reload in a packaged build on %s, and keeps editing',
+    (platform) => {
+      const template = applicationMenuTemplate(true, platform);
+      expect(template).toBeDefined();
+      const present = roles(template);
+      for (const role of ['toggleDevTools', 'reload', 'forceReload', 'viewMenu', 'windowMenu', 'help', 'defaultMenu']) {
+        expect(present).not.toContain(role);
+      }
+      expect(present).toContain('editMenu');
+    },
+  );
 });

@@ -49,17 +49,28 @@ describe('resolvePanelFile', () => {
       file: path.join(root, 'index.html'),
       contentType: 'text/html; charset=utf-8',
     });
-    await expect(resolvePanelFile(root, PANEL_URL)).resolves.toMatchObject({ ok: true, file: path.join(root, 'index.html') });
-    await expect(resolvePanelFile(root, `${PANEL_URL}?x=1#token`)).resolves.toMatchObject({ ok: true, file: path.join(root, 'index.html') });
+    await expect(resolvePanelFile(root, PANEL_URL)).resolves.toMatchObject({
+      ok: true,
+      file: path.join(root, 'index.html'),
+    });
+    await expect(resolvePanelFile(root, `${PANEL_URL}?x=1#token`)).resolves.toMatchObject({
+      ok: true,
+      file: path.join(root, 'index.html'),
+    });
     await expect(resolvePanelFile(root, at('assets/index-Bx9_k-2a.js'))).resolves.toEqual({
       ok: true,
       file: path.join(root, 'assets', 'index-Bx9_k-2a.js'),
       contentType: 'text/javascript; charset=utf-8',
     });
-    await expect(resolvePanelFile(root, at('assets/index-BhUcgrSe.css'))).resolves.toMatchObject({ contentType: 'text/css; charset=utf-8' });
+    await expect(resolvePanelFile(root, at('assets/index-BhUcgrSe.css'))).resolves.toMatchObject({
+      contentType: 'text/css; charset=utf-8',
+    });
     await expect(resolvePanelFile(root, at('favicon.svg'))).resolves.toMatchObject({ contentType: 'image/svg+xml' });
     // Percent-encoding of ordinary characters is only another spelling.
-    await expect(resolvePanelFile(root, at('%69ndex.html'))).resolves.toMatchObject({ ok: true, file: path.join(root, 'index.html') });
+    await expect(resolvePanelFile(root, at('%69ndex.html'))).resolves.toMatchObject({
+      ok: true,
+      file: path.join(root, 'index.html'),
+    });
   });
 
   it('follows a symbolic link that stays inside the panel, to its real path', async () => {
@@ -107,8 +118,16 @@ describe('resolvePanelFile', () => {
   });
 
   it('answers 404 for what is not there, and for a folder', async () => {
-    await expect(resolvePanelFile(root, at('missing.js'))).resolves.toEqual({ ok: false, status: 404, reason: 'no such file in the panel' });
-    await expect(resolvePanelFile(root, at('assets'))).resolves.toEqual({ ok: false, status: 404, reason: 'not a file' });
+    await expect(resolvePanelFile(root, at('missing.js'))).resolves.toEqual({
+      ok: false,
+      status: 404,
+      reason: 'no such file in the panel',
+    });
+    await expect(resolvePanelFile(root, at('assets'))).resolves.toEqual({
+      ok: false,
+      status: 404,
+      reason: 'not a file',
+    });
   });
 
   it.each([
@@ -121,7 +140,11 @@ describe('resolvePanelFile', () => {
     'app://panel',
     'app:panel/index.html',
   ])('answers only URLs of the panel origin, not %s', async (url) => {
-    await expect(resolvePanelFile(root, url)).resolves.toEqual({ ok: false, status: 404, reason: 'not a URL of the panel origin' });
+    await expect(resolvePanelFile(root, url)).resolves.toEqual({
+      ok: false,
+      status: 404,
+      reason: 'not a URL of the panel origin',
+    });
   });
 
   it('says so when the panel is not built', async () => {
@@ -179,7 +202,9 @@ describe('the panel origin', () => {
   });
 
   it('has a CSP that loads only the panel, connects nowhere and cannot be framed', () => {
-    const directives = Object.fromEntries(PANEL_CSP.split('; ').map((directive) => directive.split(' ', 2) as [string, string]));
+    const directives = Object.fromEntries(
+      PANEL_CSP.split('; ').map((directive) => directive.split(' ', 2) as [string, string]),
+    );
     expect(directives).toMatchObject({
       'default-src': "'self'",
       'script-src': "'self'",

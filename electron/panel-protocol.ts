@@ -40,8 +40,7 @@ export const PANEL_CSP = [
 ].join('; ');
 
 export type PanelFile =
-  | { ok: true; file: string; contentType: string }
-  | { ok: false; status: 400 | 404 | 405 | 503; reason: string };
+  { ok: true; file: string; contentType: string } | { ok: false; status: 400 | 404 | 405 | 503; reason: string };
 
 /**
  * One path segment as vite writes them (`index.html`, `assets/index-Bx9_k-2a.js`): letters, digits,

@@ -10,7 +10,8 @@ import { IPC_CHANNELS } from '../protocol/ipc-channels.js';
 const bridge: BridgeTransport = {
   call: (method, input) => ipcRenderer.invoke(IPC_CHANNELS.call, { method, input }),
   subscribe(listener) {
-    const handler = (_event: IpcRendererEvent, message: { event: string; payload: unknown }) => listener(message.event, message.payload);
+    const handler = (_event: IpcRendererEvent, message: { event: string; payload: unknown }) =>
+      listener(message.event, message.payload);
     ipcRenderer.on(IPC_CHANNELS.event, handler);
     return () => {
       ipcRenderer.removeListener(IPC_CHANNELS.event, handler);

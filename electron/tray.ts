@@ -35,9 +35,20 @@ export class TrayController {
         case 'action':
           return { label: item.label, enabled: item.enabled, click: () => this.onAction(item.action) };
         case 'radio':
-          return { type: 'radio', label: item.label, checked: item.checked, enabled: item.enabled, click: () => this.onAction(item.action) };
+          return {
+            type: 'radio',
+            label: item.label,
+            checked: item.checked,
+            enabled: item.enabled,
+            click: () => this.onAction(item.action),
+          };
         case 'checkbox':
-          return { type: 'checkbox', label: item.label, checked: item.checked, click: () => this.onAction(item.action) };
+          return {
+            type: 'checkbox',
+            label: item.label,
+            checked: item.checked,
+            click: () => this.onAction(item.action),
+          };
       }
     });
     this.tray.setContextMenu(Menu.buildFromTemplate(template));

@@ -6,7 +6,10 @@ import type { WebFrameMain } from 'electron';
  * query aside — no file:// page, however it got into the window. Kept free of Electron at run time
  * so it is tested in plain Node.
  */
-export function isTrustedSender(frame: Pick<WebFrameMain, 'url' | 'parent'> | null | undefined, rendererUrl: string): boolean {
+export function isTrustedSender(
+  frame: Pick<WebFrameMain, 'url' | 'parent'> | null | undefined,
+  rendererUrl: string,
+): boolean {
   if (!frame || frame.parent !== null) return false;
   const url = frame.url.split(/[?#]/)[0];
   return url === rendererUrl;

@@ -19,13 +19,30 @@ export function createAgentHostClient(transport: BridgeTransport): AgentHostClie
       try {
         raw = await transport.call(method, input);
       } catch (error) {
-        return { ok: false, error: { code: 'TRANSPORT', message: error instanceof Error ? error.message : String(error) } };
+        return {
+          ok: false,
+          error: { code: 'TRANSPORT', message: error instanceof Error ? error.message : String(error) },
+        };
       }
       const envelope = ResultEnvelopeSchema.safeParse(raw);
-      if (!envelope.success) return { ok: false, error: { code: 'BAD_RESPONSE', message: `The agent answered ${method} with something this panel does not understand` } };
+      if (!envelope.success)
+        return {
+          ok: false,
+          error: {
+            code: 'BAD_RESPONSE',
+            message: `The agent answered ${method} with something this panel does not understand`,
+          },
+        };
       if (!envelope.data.ok) return envelope.data;
       const value = AgentHostMethods[method].output.safeParse(envelope.data.value);
-      if (!value.success) return { ok: false, error: { code: 'BAD_RESPONSE', message: `The agent's answer to ${method} does not match this panel's version` } };
+      if (!value.success)
+        return {
+          ok: false,
+          error: {
+            code: 'BAD_RESPONSE',
+            message: `The agent's answer to ${method} does not match this panel's version`,
+          },
+        };
       return { ok: true, value: value.data } as ResultEnvelope<never>;
     },
     on(event, listener) {

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { AgentSectionSchema, ConnectionSectionSchema, LOG_LEVELS, ServerSectionSchema, agentToken } from './config.js';
-import { ConnectionEventSchema, ConnectionStateSchema, ConnectionStatsSchema, ServerStatsSchema } from './connection-state.js';
+import {
+  ConnectionEventSchema,
+  ConnectionStateSchema,
+  ConnectionStatsSchema,
+  ServerStatsSchema,
+} from './connection-state.js';
 
 /**
  * The AgentHost API: what the panel (Electron renderer or a browser) can see and do. One schema,
@@ -90,7 +95,13 @@ export const CacheSummarySchema = z.object({
    * how long it took. What was written to disk since shows in the disk tier's entries, not here.
    * Null without a disk tier.
    */
-  warm_start: z.object({ entries: z.number().int().nonnegative(), found: z.number().int().nonnegative(), ms: z.number().nonnegative() }).nullable(),
+  warm_start: z
+    .object({
+      entries: z.number().int().nonnegative(),
+      found: z.number().int().nonnegative(),
+      ms: z.number().nonnegative(),
+    })
+    .nullable(),
 });
 export type CacheSummary = z.infer<typeof CacheSummarySchema>;
 

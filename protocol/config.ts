@@ -83,10 +83,13 @@ const JWT_PATTERN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
  */
 export function agentTokenProblem(token: string): string | undefined {
   if (JWT_PATTERN.test(token)) return undefined;
-  const expected = 'expected a JWT as `farmlink token --agent ID` prints it: three base64url segments (letters, digits, "-" and "_") joined by dots, on one line';
+  const expected =
+    'expected a JWT as `farmlink token --agent ID` prints it: three base64url segments (letters, digits, "-" and "_") joined by dots, on one line';
   let found: string;
   if (token.length === 0) found = 'got an empty string';
-  else if (/[\r\n]/.test(token)) found = 'it contains a line break (a YAML block scalar such as "|" or ">" adds one: put the token in quotes on one line)';
+  else if (/[\r\n]/.test(token))
+    found =
+      'it contains a line break (a YAML block scalar such as "|" or ">" adds one: put the token in quotes on one line)';
   else if (/\s/.test(token)) found = 'it contains a space or a tab';
   else if (token.includes('…')) found = 'it contains "…": paste the whole token, not a shortened one';
   else if (token.split('.').length !== 3) found = `it has ${token.split('.').length} dot-separated segments`;
@@ -110,7 +113,10 @@ export const AgentSectionSchema = z.strictObject({
   name: z.string({ error: 'expected a string' }).min(1).max(128).optional(),
   token: agentToken().optional(),
   /** A file holding the token (trimmed), so it is never on a command line; relative to the config file. */
-  token_file: z.string({ error: 'expected the path of a file that holds the token' }).min(1, { error: 'expected the path of a file that holds the token' }).optional(),
+  token_file: z
+    .string({ error: 'expected the path of a file that holds the token' })
+    .min(1, { error: 'expected the path of a file that holds the token' })
+    .optional(),
 });
 
 export const LogSectionSchema = z.strictObject({

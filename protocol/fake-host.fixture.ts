@@ -22,7 +22,13 @@ export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
     now: 1_000_000,
     started_at: 900_000,
     agent: { id: 'pc-1', name: 'PC 1', version: '0.1.0' },
-    state: { phase: 'connected', server: { index: 0, url: 'ws://127.0.0.1:1/api/v1/pc/ws' }, since: 950_000, session_id: 's-1', hub_id: 'hub' },
+    state: {
+      phase: 'connected',
+      server: { index: 0, url: 'ws://127.0.0.1:1/api/v1/pc/ws' },
+      since: 950_000,
+      session_id: 's-1',
+      hub_id: 'hub',
+    },
     servers: [
       {
         index: 0,
@@ -104,7 +110,9 @@ export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
 
 /** One implementation per method, as the agent's call router takes them (AgentHostHandlers has this shape). */
 export type FakeHandlers = {
-  [M in AgentHostMethod]: (input: z.output<(typeof AgentHostMethods)[M]['input']>) => Promise<MethodOutput<M>> | MethodOutput<M>;
+  [M in AgentHostMethod]: (
+    input: z.output<(typeof AgentHostMethods)[M]['input']>,
+  ) => Promise<MethodOutput<M>> | MethodOutput<M>;
 };
 
 /** A refusal as the agent sends one (its HostFailure): a code, a message, field problems for a form. */
@@ -145,7 +153,8 @@ export class MemoryTransport implements BridgeTransport {
 
   async call(method: string, input: unknown): Promise<ResultEnvelope> {
     this.calls.push({ method, input });
-    if (!Object.hasOwn(AgentHostMethods, method)) return { ok: false, error: { code: 'UNKNOWN_METHOD', message: `No method "${method}"` } };
+    if (!Object.hasOwn(AgentHostMethods, method))
+      return { ok: false, error: { code: 'UNKNOWN_METHOD', message: `No method "${method}"` } };
     const name = method as AgentHostMethod;
     const parsed = AgentHostMethods[name].input.safeParse(input ?? {});
     if (!parsed.success) return { ok: false, error: { code: 'INVALID_INPUT', message: `Invalid input for ${name}` } };
@@ -153,9 +162,15 @@ export class MemoryTransport implements BridgeTransport {
       return { ok: true, value: await (this.handlers[name] as (input: unknown) => unknown)(parsed.data) };
     } catch (error) {
       if (error instanceof FakeRefusal) {
-        return { ok: false, error: { code: error.code, message: error.message, ...(error.problems ? { problems: error.problems } : {}) } };
+        return {
+          ok: false,
+          error: { code: error.code, message: error.message, ...(error.problems ? { problems: error.problems } : {}) },
+        };
       }
-      return { ok: false, error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) } };
+      return {
+        ok: false,
+        error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) },
+      };
     }
   }
 

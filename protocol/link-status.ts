@@ -39,7 +39,11 @@ export function linkStatus(state: ConnectionState, stats: LinkStats, startedAt: 
       return { tone: 'connected', label: 'Connected', server: state.server };
     case 'connecting':
     case 'registering':
-      return { tone: longDown ? 'offline' : 'reconnecting', label: longDown ? 'Offline — connecting…' : 'Connecting…', server: state.server };
+      return {
+        tone: longDown ? 'offline' : 'reconnecting',
+        label: longDown ? 'Offline — connecting…' : 'Connecting…',
+        server: state.server,
+      };
     case 'reconnecting': {
       const seconds = Math.max(0, Math.ceil((state.next_attempt_at - now) / 1000));
       return {
@@ -50,7 +54,11 @@ export function linkStatus(state: ConnectionState, stats: LinkStats, startedAt: 
     }
     case 'idle':
       // Idle after a link existed is a hand-over (new settings being applied), not a first start.
-      return { tone: longDown ? 'offline' : 'reconnecting', label: stats.last_success_at === null ? 'Starting…' : 'Reconnecting…', server: null };
+      return {
+        tone: longDown ? 'offline' : 'reconnecting',
+        label: stats.last_success_at === null ? 'Starting…' : 'Reconnecting…',
+        server: null,
+      };
     case 'stopping':
     case 'stopped':
       return { tone: 'offline', label: 'Stopped', server: null };

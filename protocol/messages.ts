@@ -7,9 +7,9 @@ import { z } from 'zod';
  */
 
 export const AGENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
-export const AgentIdSchema = z
-  .string()
-  .regex(AGENT_ID_PATTERN, { error: 'expected 1–128 characters: letters, digits, "_", ".", ":" or "-", starting with a letter or digit' });
+export const AgentIdSchema = z.string().regex(AGENT_ID_PATTERN, {
+  error: 'expected 1–128 characters: letters, digits, "_", ".", ":" or "-", starting with a letter or digit',
+});
 
 const Percent = z.number().min(0).max(100);
 const EpochMs = z.number().nonnegative();

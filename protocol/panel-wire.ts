@@ -10,7 +10,12 @@ export const PANEL_WS_PATH = '/api/panel';
 
 export const PanelClientMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('auth'), token: z.string().min(1).max(512) }),
-  z.object({ kind: z.literal('call'), id: z.number().int().nonnegative(), method: z.string().max(64), input: z.unknown() }),
+  z.object({
+    kind: z.literal('call'),
+    id: z.number().int().nonnegative(),
+    method: z.string().max(64),
+    input: z.unknown(),
+  }),
 ]);
 export type PanelClientMessage = z.infer<typeof PanelClientMessageSchema>;
 

@@ -25,18 +25,31 @@ describe('server URLs', () => {
 
 describe('wire messages', () => {
   it('accepts a heartbeat without seq, as older agents send it', () => {
-    expect(AgentMessageSchema.safeParse({ type: 'heartbeat', cpu_usage: 45, ram_usage: 60, timestamp: 1704300000000 }).success).toBe(true);
+    expect(
+      AgentMessageSchema.safeParse({ type: 'heartbeat', cpu_usage: 45, ram_usage: 60, timestamp: 1704300000000 })
+        .success,
+    ).toBe(true);
   });
 
   it('ignores unknown fields so either side can add optional ones', () => {
-    const parsed = HubMessageSchema.parse({ type: 'heartbeat_ack', seq: 1, timestamp: 1, server_time: 2, future_field: true });
+    const parsed = HubMessageSchema.parse({
+      type: 'heartbeat_ack',
+      seq: 1,
+      timestamp: 1,
+      server_time: 2,
+      future_field: true,
+    });
     expect(parsed).toEqual({ type: 'heartbeat_ack', seq: 1, timestamp: 1, server_time: 2 });
   });
 
   it('rejects out-of-range usage and malformed results', () => {
-    expect(AgentMessageSchema.safeParse({ type: 'heartbeat', cpu_usage: 145, ram_usage: 60, timestamp: 1 }).success).toBe(false);
+    expect(
+      AgentMessageSchema.safeParse({ type: 'heartbeat', cpu_usage: 145, ram_usage: 60, timestamp: 1 }).success,
+    ).toBe(false);
     expect(AgentMessageSchema.safeParse({ type: 'result', id: 'x', ok: false }).success).toBe(false);
-    expect(AgentMessageSchema.safeParse({ type: 'result', id: 'x', ok: false, error: { code: 'E', message: 'm' } }).success).toBe(true);
+    expect(
+      AgentMessageSchema.safeParse({ type: 'result', id: 'x', ok: false, error: { code: 'E', message: 'm' } }).success,
+    ).toBe(true);
   });
 
   it('names close codes for logs', () => {

@@ -31,7 +31,10 @@ export interface Quality {
   samples: number;
 }
 
-export function connectionQuality(state: ConnectionState, stats: Pick<ConnectionStats, 'heartbeat_rtt' | 'heartbeat_lost'>): Quality {
+export function connectionQuality(
+  state: ConnectionState,
+  stats: Pick<ConnectionStats, 'heartbeat_rtt' | 'heartbeat_lost'>,
+): Quality {
   const { window, excellent, good } = QUALITY_THRESHOLDS;
   const outcomes = [
     ...stats.heartbeat_rtt.map((s): { at: number; rtt: number | null } => ({ at: s.at, rtt: s.rtt_ms })),

@@ -56,5 +56,11 @@ export function sameAgentEndpoint(a: string, b: string): boolean {
   const [x, y] = [new URL(toAgentEndpoint(a)), new URL(toAgentEndpoint(b))];
   const host = (u: URL) => (IPV4_LOOPBACK_NAMES.has(u.hostname.toLowerCase()) ? '127.0.0.1' : u.hostname.toLowerCase());
   const pathOf = (u: URL) => u.pathname.replace(/\/+$/, '');
-  return x.protocol === y.protocol && host(x) === host(y) && x.port === y.port && pathOf(x) === pathOf(y) && x.search === y.search;
+  return (
+    x.protocol === y.protocol &&
+    host(x) === host(y) &&
+    x.port === y.port &&
+    pathOf(x) === pathOf(y) &&
+    x.search === y.search
+  );
 }

@@ -210,7 +210,10 @@ const roundedSquare = (c, half, radius) => (x, y) => {
 };
 
 /** @param {...Field} fields @returns {Field} */
-const union = (...fields) => (x, y) => Math.min(...fields.map((f) => f(x, y)));
+const union =
+  (...fields) =>
+  (x, y) =>
+    Math.min(...fields.map((f) => f(x, y)));
 
 /** @param {string} hex @returns {Rgb} */
 const rgb = (hex) => [parseInt(hex.slice(1, 3), 16), parseInt(hex.slice(3, 5), 16), parseInt(hex.slice(5, 7), 16)];
@@ -349,14 +352,16 @@ export function iconFiles() {
   files.set('assets/icon.png', encodePng(appIcon(256)));
   files.set('build/icon.png', encodePng(appIcon(512)));
   files.set('build/icon.ico', encodeIco([16, 24, 32, 48, 64, 128, 256].map((size) => appIcon(size))));
-  for (const size of [16, 32, 48, 64, 128, 256, 512]) files.set(`build/icons/${size}x${size}.png`, encodePng(appIcon(size)));
+  for (const size of [16, 32, 48, 64, 128, 256, 512])
+    files.set(`build/icons/${size}x${size}.png`, encodePng(appIcon(size)));
   return files;
 }
 
 function main() {
   const args = process.argv.slice(2);
   const outIndex = args.indexOf('--out');
-  const root = outIndex >= 0 && args[outIndex + 1] ? path.resolve(args[outIndex + 1]) : path.resolve(import.meta.dirname, '..');
+  const root =
+    outIndex >= 0 && args[outIndex + 1] ? path.resolve(args[outIndex + 1]) : path.resolve(import.meta.dirname, '..');
   for (const [file, bytes] of iconFiles()) {
     const target = path.join(root, file);
     fs.mkdirSync(path.dirname(target), { recursive: true });

@@ -73,9 +73,16 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
   }
 }
 
-async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, path: string, method: string): Promise<void> {
+async function handleAdmin(
+  hub: Hub,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  method: string,
+): Promise<void> {
   const token = bearerToken(req.headers.authorization);
-  if (!token) throw new FarmlinkError('UNAUTHORIZED', 'send Authorization: Bearer <admin token> (farmlink token --admin)');
+  if (!token)
+    throw new FarmlinkError('UNAUTHORIZED', 'send Authorization: Bearer <admin token> (farmlink token --admin)');
   const claims = await hub.verifier.verify(token);
   if (claims.role !== 'admin') throw new FarmlinkError('FORBIDDEN', `a ${claims.role} token cannot use the admin API`);
 
@@ -97,8 +104,21 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
         return;
       case 'not_connected': {
         const elsewhere = await hub.locate(agentId);
-        if (elsewhere) sendError(res, 409, 'AGENT_ON_OTHER_HUB', `Agent "${agentId}" is connected to hub ${elsewhere.hub_id}; send the command there`, { hub_id: elsewhere.hub_id });
-        else sendError(res, 404, 'AGENT_NOT_CONNECTED', `No agent "${agentId}" is connected to this hub${hub.shared ? ' or any hub sharing its Redis' : ''}`);
+        if (elsewhere)
+          sendError(
+            res,
+            409,
+            'AGENT_ON_OTHER_HUB',
+            `Agent "${agentId}" is connected to hub ${elsewhere.hub_id}; send the command there`,
+            { hub_id: elsewhere.hub_id },
+          );
+        else
+          sendError(
+            res,
+            404,
+            'AGENT_NOT_CONNECTED',
+            `No agent "${agentId}" is connected to this hub${hub.shared ? ' or any hub sharing its Redis' : ''}`,
+          );
         return;
       }
       case 'agent_gone':
@@ -108,7 +128,12 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
         sendError(res, 504, 'COMMAND_TIMEOUT', `Agent "${agentId}" did not answer ${body.name} in time`);
         return;
       case 'result_too_deep':
-        sendError(res, 502, 'RESULT_TOO_DEEP', `Agent "${agentId}" answered ${body.name} with a result nested deeper than ${MAX_JSON_DEPTH} levels; the hub does not pass it on`);
+        sendError(
+          res,
+          502,
+          'RESULT_TOO_DEEP',
+          `Agent "${agentId}" answered ${body.name} with a result nested deeper than ${MAX_JSON_DEPTH} levels; the hub does not pass it on`,
+        );
         return;
     }
   }
@@ -123,7 +148,13 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
     // Not here: the registry the hubs share through Redis may know where it is.
     const elsewhere = await hub.locate(agentId);
     if (elsewhere) sendJson(res, 200, { ...elsewhere, here: false });
-    else sendError(res, 404, 'AGENT_NOT_CONNECTED', `No agent "${agentId}" is connected to this hub${hub.shared ? ' or any hub sharing its Redis' : ''}`);
+    else
+      sendError(
+        res,
+        404,
+        'AGENT_NOT_CONNECTED',
+        `No agent "${agentId}" is connected to this hub${hub.shared ? ' or any hub sharing its Redis' : ''}`,
+      );
     return;
   }
   if (path === '/api/v1/admin/broadcast' && method === 'POST') {
@@ -145,7 +176,10 @@ async function handleAdmin(hub: Hub, req: IncomingMessage, res: ServerResponse, 
 function agentIdParam(segment: string): string {
   const id = pathParam(segment, 'agent id');
   if (!AgentIdSchema.safeParse(id).success) {
-    throw new FarmlinkError('BAD_AGENT_ID', `"${id.slice(0, 100)}" is not an agent id (1–128 letters, digits, "_", ".", ":" or "-")`);
+    throw new FarmlinkError(
+      'BAD_AGENT_ID',
+      `"${id.slice(0, 100)}" is not an agent id (1–128 letters, digits, "_", ".", ":" or "-")`,
+    );
   }
   return id;
 }

@@ -100,7 +100,8 @@ export class AgentSession {
       // ws reports frame-level violations as errors and closes the connection itself
       // (1009 for an oversize frame, 1002/1007 for malformed ones).
       this.closedBy = 'error';
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.countError('message_too_big', CloseCode.MESSAGE_TOO_BIG, error.message);
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+        this.countError('message_too_big', CloseCode.MESSAGE_TOO_BIG, error.message);
       else this.countError('protocol_error', 1002, error.message);
     });
     ws.on('close', (code: number, reason: Buffer) => {
@@ -112,7 +113,8 @@ export class AgentSession {
 
   /** Who this is, for code that runs only once the session is registered (its hello accepted). */
   registeredAgent(): AgentInfo {
-    if (!this.agent) throw new FarmlinkError('INTERNAL', `${this.label} was treated as registered before its hello was accepted`);
+    if (!this.agent)
+      throw new FarmlinkError('INTERNAL', `${this.label} was treated as registered before its hello was accepted`);
     return this.agent;
   }
 
@@ -202,7 +204,10 @@ export class AgentSession {
     try {
       this.handle(message);
     } catch (error) {
-      this.ctx.logger.error({ err: error, session: this.sessionId, type: message.type }, `Failed handling ${message.type} from ${this.label}`);
+      this.ctx.logger.error(
+        { err: error, session: this.sessionId, type: message.type },
+        `Failed handling ${message.type} from ${this.label}`,
+      );
       this.fail('internal', CloseCode.INTERNAL_ERROR, 'internal error');
     }
   }
@@ -252,7 +257,11 @@ export class AgentSession {
 
   private async register(hello: Hello): Promise<void> {
     if (hello.protocol !== PROTOCOL_VERSION) {
-      this.fail('unsupported_protocol', CloseCode.UNSUPPORTED_PROTOCOL, `protocol ${hello.protocol} unsupported; this hub speaks ${PROTOCOL_VERSION}`);
+      this.fail(
+        'unsupported_protocol',
+        CloseCode.UNSUPPORTED_PROTOCOL,
+        `protocol ${hello.protocol} unsupported; this hub speaks ${PROTOCOL_VERSION}`,
+      );
       return;
     }
     const token = this.headerToken ?? hello.token;
@@ -280,7 +289,11 @@ export class AgentSession {
       return;
     }
     if (claims.subject !== hello.agent_id) {
-      this.fail('forbidden', CloseCode.FORBIDDEN, `token is for agent "${claims.subject.slice(0, 40)}", hello says "${hello.agent_id.slice(0, 40)}"`);
+      this.fail(
+        'forbidden',
+        CloseCode.FORBIDDEN,
+        `token is for agent "${claims.subject.slice(0, 40)}", hello says "${hello.agent_id.slice(0, 40)}"`,
+      );
       return;
     }
     const refusal = this.ctx.authenticated(this);

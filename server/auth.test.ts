@@ -6,15 +6,21 @@ const SECRET = 'a'.repeat(32);
 describe('tokens', () => {
   it('mints agent and admin tokens the verifier accepts', async () => {
     const verifier = new TokenVerifier(SECRET);
-    await expect(verifier.verify(await mintToken(SECRET, { role: 'agent', agentId: 'pc-7' }))).resolves.toEqual({ role: 'agent', subject: 'pc-7', expiresAt: null });
+    await expect(verifier.verify(await mintToken(SECRET, { role: 'agent', agentId: 'pc-7' }))).resolves.toEqual({
+      role: 'agent',
+      subject: 'pc-7',
+      expiresAt: null,
+    });
     const admin = await verifier.verify(await mintToken(SECRET, { role: 'admin', expiresIn: '1h' }));
     expect(admin.role).toBe('admin');
     expect(admin.expiresAt).toBeGreaterThan(Date.now());
   });
 
-  it('rejects another secret\'s token, garbage and expired tokens, saying why', async () => {
+  it("rejects another secret's token, garbage and expired tokens, saying why", async () => {
     const verifier = new TokenVerifier(SECRET);
-    await expect(verifier.verify(await mintToken('b'.repeat(32), { role: 'agent', agentId: 'x' }))).rejects.toMatchObject({
+    await expect(
+      verifier.verify(await mintToken('b'.repeat(32), { role: 'agent', agentId: 'x' })),
+    ).rejects.toMatchObject({
       code: 'UNAUTHORIZED',
       message: expect.stringContaining('secret') as string,
     });

@@ -20,7 +20,10 @@ const ALG = 'HS256';
  */
 function keyOf(secret: string): Uint8Array {
   if (secret.length < MIN_SECRET_LENGTH) {
-    throw new FarmlinkError('SECRET_TOO_SHORT', `The hub secret must be at least ${MIN_SECRET_LENGTH} characters (got ${secret.length})`);
+    throw new FarmlinkError(
+      'SECRET_TOO_SHORT',
+      `The hub secret must be at least ${MIN_SECRET_LENGTH} characters (got ${secret.length})`,
+    );
   }
   return new TextEncoder().encode(secret);
 }
@@ -63,9 +66,10 @@ export class TokenVerifier {
       return { role, subject: payload.sub, expiresAt: payload.exp === undefined ? null : payload.exp * 1000 };
     } catch (error) {
       if (error instanceof FarmlinkError) throw error;
-      if (error instanceof joseErrors.JWTExpired) throw new FarmlinkError('UNAUTHORIZED', 'token expired', { cause: error });
+      if (error instanceof joseErrors.JWTExpired)
+        throw new FarmlinkError('UNAUTHORIZED', 'token expired', { cause: error });
       if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
-        throw new FarmlinkError('UNAUTHORIZED', 'token signature does not match this hub\'s secret', { cause: error });
+        throw new FarmlinkError('UNAUTHORIZED', "token signature does not match this hub's secret", { cause: error });
       }
       throw new FarmlinkError('UNAUTHORIZED', `token rejected: ${(error as Error).message}`, { cause: error });
     }

@@ -23,8 +23,18 @@ afterEach(async () => {
 
 function setup() {
   let now = Date.now();
-  const clock: Clock = { now: () => now, monotonic: () => now, setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h) };
-  const cache = MultiTierCache.create({ name: 'tokens', memory: { maxEntries: 100 }, logger: pino({ level: 'silent' }), clock });
+  const clock: Clock = {
+    now: () => now,
+    monotonic: () => now,
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (h) => clearTimeout(h),
+  };
+  const cache = MultiTierCache.create({
+    name: 'tokens',
+    memory: { maxEntries: 100 },
+    logger: pino({ level: 'silent' }),
+    clock,
+  });
   caches.push(cache);
   const inner = new CountingVerifier(SECRET);
   const verifier = new CachedTokenVerifier(inner, cache, () => now);
@@ -32,7 +42,7 @@ function setup() {
 }
 
 describe('CachedTokenVerifier', () => {
-  it('checks a token\'s signature once, then answers from memory with the same claims', async () => {
+  it("checks a token's signature once, then answers from memory with the same claims", async () => {
     const { verifier, inner } = setup();
     const token = await mintToken(SECRET, { role: 'agent', agentId: 'pc-1' });
     const first = await verifier.verify(token);
@@ -60,7 +70,10 @@ describe('CachedTokenVerifier', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + 3000);
     try {
-      await expect(verifier.verify(token)).rejects.toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/expired/) as string });
+      await expect(verifier.verify(token)).rejects.toMatchObject({
+        code: 'UNAUTHORIZED',
+        message: expect.stringMatching(/expired/) as string,
+      });
     } finally {
       vi.useRealTimers();
     }
@@ -70,8 +83,14 @@ describe('CachedTokenVerifier', () => {
   it('remembers a rejection for a short while, with the same reason, then checks again', async () => {
     const { verifier, inner, advance } = setup();
     const forged = await mintToken('d'.repeat(32), { role: 'agent', agentId: 'pc-3' });
-    await expect(verifier.verify(forged)).rejects.toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/signature/) as string });
-    await expect(verifier.verify(forged)).rejects.toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/signature/) as string });
+    await expect(verifier.verify(forged)).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+      message: expect.stringMatching(/signature/) as string,
+    });
+    await expect(verifier.verify(forged)).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+      message: expect.stringMatching(/signature/) as string,
+    });
     expect(inner.calls).toBe(1);
     advance(10_001);
     await expect(verifier.verify(forged)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
@@ -83,6 +102,8 @@ describe('CachedTokenVerifier', () => {
     const good = await mintToken(SECRET, { role: 'agent', agentId: 'pc-4' });
     await verifier.verify(good);
     await expect(verifier.verify(`${good}x`)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
-    await expect(verifier.verify(await mintToken(SECRET, { role: 'agent', agentId: 'pc-5' }))).resolves.toMatchObject({ subject: 'pc-5' });
+    await expect(verifier.verify(await mintToken(SECRET, { role: 'agent', agentId: 'pc-5' }))).resolves.toMatchObject({
+      subject: 'pc-5',
+    });
   });
 });

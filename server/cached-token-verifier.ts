@@ -46,7 +46,9 @@ export class CachedTokenVerifier implements Verifier {
       if (!(error instanceof FarmlinkError)) throw error;
       outcome = { ok: false, message: error.message };
     }
-    const ttlMs = outcome.ok ? Math.min(ACCEPTED_TTL_MS, (outcome.claims.expiresAt ?? Number.POSITIVE_INFINITY) - this.now()) : REJECTED_TTL_MS;
+    const ttlMs = outcome.ok
+      ? Math.min(ACCEPTED_TTL_MS, (outcome.claims.expiresAt ?? Number.POSITIVE_INFINITY) - this.now())
+      : REJECTED_TTL_MS;
     if (ttlMs > 0) await this.cache.set(key, outcome, { ttlMs, jitter: 0 });
     if (!outcome.ok) throw new FarmlinkError('UNAUTHORIZED', outcome.message);
     return outcome.claims;

@@ -37,8 +37,13 @@ export class CommandDispatcher {
   resolve(session: AgentSession, result: Result): boolean {
     const entry = this.pending.get(result.id);
     if (!entry || entry.session !== session) return false;
-    if (result.ok && nestedDeeperThan(result.data, MAX_JSON_DEPTH)) this.settle(result.id, { status: 'result_too_deep' });
-    else this.settle(result.id, result.ok ? { status: 'ok', data: result.data } : { status: 'error', error: result.error });
+    if (result.ok && nestedDeeperThan(result.data, MAX_JSON_DEPTH))
+      this.settle(result.id, { status: 'result_too_deep' });
+    else
+      this.settle(
+        result.id,
+        result.ok ? { status: 'ok', data: result.data } : { status: 'error', error: result.error },
+      );
     return true;
   }
 

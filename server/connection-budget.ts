@@ -64,9 +64,13 @@ export function sourceKey(remoteAddress: string | undefined): string {
 /** The eight hextets of an IPv6 address, "::" expanded, lower case, without leading zeros. */
 function expandIPv6(address: string): string[] {
   // An embedded IPv4 tail ("64:ff9b::1.2.3.4") is two hextets.
-  const text = address.toLowerCase().replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a: string, b: string, c: string, d: string) =>
-    `${((Number(a) << 8) | Number(b)).toString(16)}:${((Number(c) << 8) | Number(d)).toString(16)}`,
-  );
+  const text = address
+    .toLowerCase()
+    .replace(
+      /(\d+)\.(\d+)\.(\d+)\.(\d+)$/,
+      (_, a: string, b: string, c: string, d: string) =>
+        `${((Number(a) << 8) | Number(b)).toString(16)}:${((Number(c) << 8) | Number(d)).toString(16)}`,
+    );
   const part = (s: string) => (s ? s.split(':') : []);
   const [head = '', tail] = text.split('::');
   const left = part(head);

@@ -33,22 +33,32 @@ export async function drainConnections(target: DrainTarget, options: DrainOption
   const started = Date.now();
   const { logger, timeoutMs } = options;
   const initial = target.connectionCount();
-  logger.info({ connections: initial, timeout_ms: timeoutMs }, `Draining: ${initial} connection(s) open; telling agents to move, waiting up to ${Math.round(timeoutMs / 1000)}s`);
+  logger.info(
+    { connections: initial, timeout_ms: timeoutMs },
+    `Draining: ${initial} connection(s) open; telling agents to move, waiting up to ${Math.round(timeoutMs / 1000)}s`,
+  );
   target.notifyDraining(options.reason, started + timeoutMs);
 
   let timeoutTimer: NodeJS.Timeout | undefined;
-  const progress = options.progressIntervalMs > 0
-    ? setInterval(() => {
-        const left = target.connectionCount();
-        const remaining = Math.max(0, timeoutMs - (Date.now() - started));
-        logger.info({ connections: left, remaining_ms: remaining }, `Draining: waiting for ${left} connection(s) to leave (${Math.round(remaining / 1000)}s until forced close)`);
-      }, options.progressIntervalMs)
-    : undefined;
+  const progress =
+    options.progressIntervalMs > 0
+      ? setInterval(() => {
+          const left = target.connectionCount();
+          const remaining = Math.max(0, timeoutMs - (Date.now() - started));
+          logger.info(
+            { connections: left, remaining_ms: remaining },
+            `Draining: waiting for ${left} connection(s) to leave (${Math.round(remaining / 1000)}s until forced close)`,
+          );
+        }, options.progressIntervalMs)
+      : undefined;
 
   const timedOut = new Promise<'timeout'>((resolve) => {
     timeoutTimer = setTimeout(() => resolve('timeout'), timeoutMs);
   });
-  const outcome = target.connectionCount() === 0 ? 'empty' : await Promise.race([target.whenEmpty().then(() => 'empty' as const), timedOut]);
+  const outcome =
+    target.connectionCount() === 0
+      ? 'empty'
+      : await Promise.race([target.whenEmpty().then(() => 'empty' as const), timedOut]);
   clearTimeout(timeoutTimer);
   if (progress) clearInterval(progress);
 
@@ -61,6 +71,9 @@ export async function drainConnections(target: DrainTarget, options: DrainOption
     await untilOrTimeout(target.whenEmpty(), 2000);
   }
   const durationMs = Date.now() - started;
-  logger.info({ duration_ms: durationMs, forced }, `Drain complete in ${(durationMs / 1000).toFixed(1)}s (${forced} closed by force)`);
+  logger.info(
+    { duration_ms: durationMs, forced },
+    `Drain complete in ${(durationMs / 1000).toFixed(1)}s (${forced} closed by force)`,
+  );
   return { durationMs, forced };
 }

@@ -4,11 +4,21 @@ import { MAX_JSON_DEPTH, nestedDeeperThan } from './json-depth.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, status: number, code: string, message: string, details: Record<string, unknown> = {}): void {
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  details: Record<string, unknown> = {},
+): void {
   sendJson(res, status, { error: { code, message, ...details } });
 }
 
@@ -30,7 +40,10 @@ export function requestPath(req: IncomingMessage): string {
   try {
     return new URL(target).pathname;
   } catch {
-    throw new FarmlinkError('BAD_REQUEST_TARGET', `cannot read the request target "${target.slice(0, 100)}": expected a path such as /api/v1/admin/agents`);
+    throw new FarmlinkError(
+      'BAD_REQUEST_TARGET',
+      `cannot read the request target "${target.slice(0, 100)}": expected a path such as /api/v1/admin/agents`,
+    );
   }
 }
 
@@ -39,7 +52,10 @@ export function pathParam(segment: string, what: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new FarmlinkError('BAD_PATH', `the ${what} in the path, "${segment.slice(0, 100)}", is not valid percent-encoding (UTF-8 bytes as %XX)`);
+    throw new FarmlinkError(
+      'BAD_PATH',
+      `the ${what} in the path, "${segment.slice(0, 100)}", is not valid percent-encoding (UTF-8 bytes as %XX)`,
+    );
   }
 }
 

@@ -17,7 +17,11 @@ export const HubOptionsSchema = z
     }),
     hub_id: z.string().min(1).max(128).optional(),
     /** Largest frame accepted; ws closes larger ones with 1009. Small by default (ws's own is 100 MiB). */
-    max_payload_bytes: z.number().int().min(1024).default(64 * 1024),
+    max_payload_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024),
     /** Authenticated connections (a valid agent token at upgrade or in hello); beyond it, 1013. */
     max_connections: z.number().int().positive().default(20_000),
     /**
@@ -29,14 +33,20 @@ export const HubOptionsSchema = z
     /** HTTP: the whole request head must arrive within this (slow-header attacks), else 408. */
     headers_timeout_ms: ms('the header timeout').min(100, { error: 'expected at least 100 ms (0.1 s)' }).default(5000),
     /** HTTP: the whole request, head and body, must arrive within this, else 408. */
-    request_timeout_ms: ms('the request timeout').min(100, { error: 'expected at least 100 ms (0.1 s)' }).default(15_000),
+    request_timeout_ms: ms('the request timeout')
+      .min(100, { error: 'expected at least 100 ms (0.1 s)' })
+      .default(15_000),
     rate_per_second: z.number().positive().default(20),
     rate_burst: z.number().int().positive().default(100),
     hello_timeout_ms: ms('the hello timeout').default(10_000),
     /** The hub pings every connection this often and drops one that did not answer the previous ping. */
     ping_interval_ms: ms('the ping interval').default(20_000),
     /** A connection whose unsent data grows past this is a slow consumer and is closed. */
-    max_buffered_bytes: z.number().int().min(1024).default(1024 * 1024),
+    max_buffered_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
     drain_timeout_ms: ms('the drain timeout').default(30 * 60_000),
     drain_progress_interval_ms: ms('the drain progress interval').default(10_000),
     /** Periodic hub → agents status broadcast; 0 turns it off. */

@@ -104,8 +104,13 @@ export class Hub {
         logger,
       });
       this.shared = new SharedRegistry(this.registryCache, this.id, options.registry_ttl_ms, logger);
-      const where = options.redis_url ? redactUrl(options.redis_url) : `cluster ${(options.redis_cluster ?? []).map((n) => `${n.host}:${n.port}`).join(',')}`;
-      logger.info({ redis: where, prefix: options.redis_prefix }, `Shared registry on Redis ${where} (keys under ${options.redis_prefix}registry:); the hub serves without it while Redis is down`);
+      const where = options.redis_url
+        ? redactUrl(options.redis_url)
+        : `cluster ${(options.redis_cluster ?? []).map((n) => `${n.host}:${n.port}`).join(',')}`;
+      logger.info(
+        { redis: where, prefix: options.redis_prefix },
+        `Shared registry on Redis ${where} (keys under ${options.redis_prefix}registry:); the hub serves without it while Redis is down`,
+      );
     }
     this.unauthenticated = new ConnectionBudget(options.max_unauthenticated, options.max_unauthenticated_per_address);
     this.metrics = new HubMetrics({
@@ -113,7 +118,9 @@ export class Hub {
       connectionsOpen: () => this.sessions.size,
       connectionsUnauthenticated: () => this.unauthenticated.size,
     });
-    registerCacheMetrics(this.metrics.registry, () => (this.registryCache ? [this.tokenCache, this.registryCache] : [this.tokenCache]));
+    registerCacheMetrics(this.metrics.registry, () =>
+      this.registryCache ? [this.tokenCache, this.registryCache] : [this.tokenCache],
+    );
     const limits: HubLimits = {
       max_payload_bytes: options.max_payload_bytes,
       max_messages_per_second: options.rate_per_second,
@@ -133,7 +140,10 @@ export class Hub {
       closed: (session, code, reason) => this.onSessionClosed(session, code, reason),
       onResult: (session, result: Result) => {
         if (!this.dispatcher.resolve(session, result)) {
-          this.log.warn({ agent_id: session.agent?.id, id: result.id }, `Result ${result.id} from ${session.label} matches no waiting command (late or unknown)`);
+          this.log.warn(
+            { agent_id: session.agent?.id, id: result.id },
+            `Result ${result.id} from ${session.label} matches no waiting command (late or unknown)`,
+          );
         }
       },
       onEvent: (session, event) => {
@@ -141,7 +151,8 @@ export class Hub {
       },
       onHeartbeat: (session) => {
         const id = session.registeredAgent().id;
-        if (this.shared?.dueForRefresh(id) && this.registry.get(id) === session) this.shared.refresh(sharedEntry(session));
+        if (this.shared?.dueForRefresh(id) && this.registry.get(id) === session)
+          this.shared.refresh(sharedEntry(session));
       },
     };
     this.wss = new WebSocketServer({
@@ -188,7 +199,10 @@ export class Hub {
         const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
         const url = `http://${host}:${port}`;
         this.startTimers();
-        this.log.info({ hub_id: this.id, url, version: AGENT_VERSION }, `Hub ${this.id} listening on ${url} (agents: ws://${host}:${port}${AGENT_WS_PATH})`);
+        this.log.info(
+          { hub_id: this.id, url, version: AGENT_VERSION },
+          `Hub ${this.id} listening on ${url} (agents: ws://${host}:${port}${AGENT_WS_PATH})`,
+        );
         resolve({ host: this.options.host, port, url });
       });
     });
@@ -219,7 +233,12 @@ export class Hub {
   }
 
   /** Sends a command to a registered agent and waits for its result. */
-  async command(agentId: string, name: string, args: Record<string, unknown>, timeoutMs = this.options.command_timeout_ms): Promise<CommandOutcome | { status: 'not_connected' }> {
+  async command(
+    agentId: string,
+    name: string,
+    args: Record<string, unknown>,
+    timeoutMs = this.options.command_timeout_ms,
+  ): Promise<CommandOutcome | { status: 'not_connected' }> {
     const session = this.registry.get(agentId);
     if (!session) {
       this.metrics.command('not_connected');
@@ -228,7 +247,10 @@ export class Hub {
     const outcome = await this.dispatcher.send(session, name, args, timeoutMs);
     this.metrics.command(outcome.status);
     if (outcome.status === 'result_too_deep') {
-      this.log.warn({ agent_id: agentId, command: name }, `Agent ${session.label} answered ${name} with a result nested too deeply to pass on; the caller is told RESULT_TOO_DEEP`);
+      this.log.warn(
+        { agent_id: agentId, command: name },
+        `Agent ${session.label} answered ${name} with a result nested too deeply to pass on; the caller is told RESULT_TOO_DEEP`,
+      );
     }
     return outcome;
   }
@@ -305,7 +327,9 @@ export class Hub {
     const path = (req.url ?? '').split('?')[0];
     if (path !== AGENT_WS_PATH) {
       this.metrics.error('wrong_path');
-      socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo WebSocket endpoint at ${path}; agents connect to ${AGENT_WS_PATH}\n`);
+      socket.end(
+        `HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo WebSocket endpoint at ${path}; agents connect to ${AGENT_WS_PATH}\n`,
+      );
       return;
     }
     socket.on('error', this.countSocketError);
@@ -320,13 +344,16 @@ export class Hub {
     }
     // The token decides which budget the connection takes a seat in. One that does not verify
     // is not refused here: the session reports why at hello (4401/4403), as for a token in hello.
-    void this.verifier.verify(token).then(
-      (claims) => claims.role === 'agent',
-      () => false,
-    ).then((authenticated) => {
-      if (socket.destroyed) return;
-      this.upgrade(req, socket, head, { address, source, token, authenticated });
-    });
+    void this.verifier
+      .verify(token)
+      .then(
+        (claims) => claims.role === 'agent',
+        () => false,
+      )
+      .then((authenticated) => {
+        if (socket.destroyed) return;
+        this.upgrade(req, socket, head, { address, source, token, authenticated });
+      });
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, peer: Peer): void {
@@ -420,7 +447,12 @@ export class Hub {
   private logGracefulDisconnect(session: AgentSession, disconnectReason: string, code?: number): void {
     this.metrics.disconnect('graceful');
     this.log.info(
-      { agent_id: session.registeredAgent().id, kind: 'graceful', ...(code === undefined ? {} : { close_code: code }), reason: disconnectReason },
+      {
+        agent_id: session.registeredAgent().id,
+        kind: 'graceful',
+        ...(code === undefined ? {} : { close_code: code }),
+        reason: disconnectReason,
+      },
       `Agent ${session.label} disconnected gracefully (${disconnectReason})`,
     );
   }
@@ -435,13 +467,23 @@ export class Hub {
       previous.close(CloseCode.NORMAL, 'disconnected; a newer connection of this agent took over');
     } else if (previous && previous !== session) {
       previous.closedBy = 'replaced';
-      this.log.warn({ agent_id: agent.id, old: previous.address, new: session.address }, `Agent ${session.label} connected again from ${session.address}; closing its older connection from ${previous.address}`);
+      this.log.warn(
+        { agent_id: agent.id, old: previous.address, new: session.address },
+        `Agent ${session.label} connected again from ${session.address}; closing its older connection from ${previous.address}`,
+      );
       previous.close(CloseCode.REPLACED, `replaced by a newer connection from ${session.address}`);
     }
     this.registry.set(agent.id, session);
     this.metrics.registrations.inc();
-    this.shared?.announce(sharedEntry(session)).catch((error: unknown) => this.log.warn({ err: error, agent_id: agent.id }, 'Shared registry: announcing the agent failed'));
-    this.log.info({ agent_id: agent.id, name: agent.name, address: session.address, session: session.sessionId }, `✓ Agent ${session.label} registered from ${session.address}`);
+    this.shared
+      ?.announce(sharedEntry(session))
+      .catch((error: unknown) =>
+        this.log.warn({ err: error, agent_id: agent.id }, 'Shared registry: announcing the agent failed'),
+      );
+    this.log.info(
+      { agent_id: agent.id, name: agent.name, address: session.address, session: session.sessionId },
+      `✓ Agent ${session.label} registered from ${session.address}`,
+    );
   }
 
   private onSessionClosed(session: AgentSession, code: number, reason: string): void {
@@ -454,13 +496,23 @@ export class Hub {
     this.dispatcher.sessionClosed(session);
     if (session.agent && this.registry.get(session.agent.id) === session) {
       this.registry.delete(session.agent.id);
-      this.shared?.withdraw(session.agent.id, session.sessionId).catch((error: unknown) => this.log.warn({ err: error, agent_id: session.agent?.id }, 'Shared registry: withdrawing the agent failed; its entry lapses after the registry TTL'));
+      this.shared
+        ?.withdraw(session.agent.id, session.sessionId)
+        .catch((error: unknown) =>
+          this.log.warn(
+            { err: error, agent_id: session.agent?.id },
+            'Shared registry: withdrawing the agent failed; its entry lapses after the registry TTL',
+          ),
+        );
       if (session.closedBy === undefined && session.disconnectReason !== undefined) {
         this.logGracefulDisconnect(session, session.disconnectReason, code);
       } else {
         const kind = session.closedBy ?? 'closed';
         this.metrics.disconnect(kind);
-        this.log.info({ agent_id: session.agent.id, kind, close_code: code, reason }, `Agent ${session.label} disconnected ${kind}, close code ${code}${reason ? ` "${reason}"` : ''}`);
+        this.log.info(
+          { agent_id: session.agent.id, kind, close_code: code, reason },
+          `Agent ${session.label} disconnected ${kind}, close code ${code}${reason ? ` "${reason}"` : ''}`,
+        );
       }
     } else if (session.agent && session.closedBy === 'replaced') {
       this.metrics.disconnect('replaced');
@@ -479,7 +531,10 @@ export class Hub {
   private pingOrDrop(session: AgentSession): void {
     if (session.ping()) return;
     this.metrics.error('ping_timeout');
-    this.log.warn({ agent_id: session.agent?.id, address: session.address }, `${session.label} did not answer a ping within ${this.options.ping_interval_ms} ms: dropping it`);
+    this.log.warn(
+      { agent_id: session.agent?.id, address: session.address },
+      `${session.label} did not answer a ping within ${this.options.ping_interval_ms} ms: dropping it`,
+    );
     session.closedBy = 'error';
     session.ws.terminate();
   }
@@ -520,7 +575,13 @@ export function checkingInterval(headersTimeoutMs: number): number {
 
 function sharedEntry(session: AgentSession): Omit<RegistryEntry, 'hub_id' | 'seen_at'> {
   const agent = session.registeredAgent();
-  return { agent_id: agent.id, name: agent.name, session_id: session.sessionId, address: session.address, connected_since: session.connectedAt };
+  return {
+    agent_id: agent.id,
+    name: agent.name,
+    session_id: session.sessionId,
+    address: session.address,
+    connected_since: session.connectedAt,
+  };
 }
 
 function summarize(session: AgentSession): AgentSummary {

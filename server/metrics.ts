@@ -25,7 +25,18 @@ export type ErrorKind =
 /** How a registered agent's connection ended, on farmlink_agent_disconnects_total. */
 export type DisconnectKind = 'graceful' | 'closed' | 'replaced' | 'error' | 'drain_timeout';
 
-const MESSAGE_TYPES = ['hello', 'heartbeat', 'disconnect', 'result', 'event', 'registered', 'heartbeat_ack', 'command', 'draining', 'broadcast'];
+const MESSAGE_TYPES = [
+  'hello',
+  'heartbeat',
+  'disconnect',
+  'result',
+  'event',
+  'registered',
+  'heartbeat_ack',
+  'command',
+  'draining',
+  'broadcast',
+];
 
 /**
  * The hub's Prometheus metrics, in a registry of its own so that several hubs in one process
@@ -47,7 +58,11 @@ export class HubMetrics {
   private readonly receivedByType = new Map<string, ReturnType<Counter<'type'>['labels']>>();
   private readonly sentByType = new Map<string, ReturnType<Counter<'type'>['labels']>>();
 
-  constructor(gauges: { agentsConnected: () => number; connectionsOpen: () => number; connectionsUnauthenticated: () => number }) {
+  constructor(gauges: {
+    agentsConnected: () => number;
+    connectionsOpen: () => number;
+    connectionsUnauthenticated: () => number;
+  }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
@@ -74,16 +89,61 @@ export class HubMetrics {
         this.set(gauges.connectionsUnauthenticated());
       },
     });
-    this.registrations = new Counter({ name: 'farmlink_agent_registrations_total', help: 'Successful hello → registered handshakes', registers });
-    this.connectionsTotal = new Counter({ name: 'farmlink_connections_total', help: 'WebSocket connections accepted', registers });
-    this.bytesReceived = new Counter({ name: 'farmlink_bytes_received_total', help: 'Payload bytes received from agents', registers });
-    this.bytesSent = new Counter({ name: 'farmlink_bytes_sent_total', help: 'Payload bytes sent to agents', registers });
-    this.messagesReceived = new Counter({ name: 'farmlink_messages_received_total', help: 'Messages received from agents, by type', labelNames: ['type'], registers });
-    this.messagesSent = new Counter({ name: 'farmlink_messages_sent_total', help: 'Messages sent to agents, by type', labelNames: ['type'], registers });
-    this.errors = new Counter({ name: 'farmlink_errors_total', help: 'Connections closed or refused by the hub, by kind of error', labelNames: ['kind'], registers });
-    this.disconnects = new Counter({ name: 'farmlink_agent_disconnects_total', help: 'Registered agents that left, by how', labelNames: ['kind'], registers });
-    this.commands = new Counter({ name: 'farmlink_commands_total', help: 'Commands sent through the admin API, by outcome', labelNames: ['outcome'], registers });
-    this.draining = new Gauge({ name: 'farmlink_draining', help: '1 while the hub is draining for shutdown', registers });
+    this.registrations = new Counter({
+      name: 'farmlink_agent_registrations_total',
+      help: 'Successful hello → registered handshakes',
+      registers,
+    });
+    this.connectionsTotal = new Counter({
+      name: 'farmlink_connections_total',
+      help: 'WebSocket connections accepted',
+      registers,
+    });
+    this.bytesReceived = new Counter({
+      name: 'farmlink_bytes_received_total',
+      help: 'Payload bytes received from agents',
+      registers,
+    });
+    this.bytesSent = new Counter({
+      name: 'farmlink_bytes_sent_total',
+      help: 'Payload bytes sent to agents',
+      registers,
+    });
+    this.messagesReceived = new Counter({
+      name: 'farmlink_messages_received_total',
+      help: 'Messages received from agents, by type',
+      labelNames: ['type'],
+      registers,
+    });
+    this.messagesSent = new Counter({
+      name: 'farmlink_messages_sent_total',
+      help: 'Messages sent to agents, by type',
+      labelNames: ['type'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'farmlink_errors_total',
+      help: 'Connections closed or refused by the hub, by kind of error',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.disconnects = new Counter({
+      name: 'farmlink_agent_disconnects_total',
+      help: 'Registered agents that left, by how',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.commands = new Counter({
+      name: 'farmlink_commands_total',
+      help: 'Commands sent through the admin API, by outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.draining = new Gauge({
+      name: 'farmlink_draining',
+      help: '1 while the hub is draining for shutdown',
+      registers,
+    });
     for (const type of MESSAGE_TYPES) {
       this.receivedByType.set(type, this.messagesReceived.labels(type));
       this.sentByType.set(type, this.messagesSent.labels(type));

@@ -23,13 +23,17 @@ describe('secretWeakness', () => {
 
   it('refuses one character repeated, and too little variety', () => {
     expect(secretWeakness('a'.repeat(MIN_SECRET_LENGTH))).toMatch(/too little variety: one character repeated/);
-    expect(secretWeakness('ab'.repeat(40))).toMatch(/too little variety: only 2 different characters, expected at least 10/);
+    expect(secretWeakness('ab'.repeat(40))).toMatch(
+      /too little variety: only 2 different characters, expected at least 10/,
+    );
     expect(secretWeakness('password'.repeat(4))).toMatch(/only 7 different characters/);
   });
 
   it('refuses secrets with variety but little entropy', () => {
     // 10 distinct characters, but mostly one of them.
-    expect(secretWeakness(`${'a'.repeat(60)}bcdefghijk`)).toMatch(/too predictable: about \d+ bits .* expected at least 128/);
+    expect(secretWeakness(`${'a'.repeat(60)}bcdefghijk`)).toMatch(
+      /too predictable: about \d+ bits .* expected at least 128/,
+    );
     expect(secretWeakness('changeme-changeme-changeme-changeme')).toMatch(/too little variety|too predictable/);
   });
 
@@ -45,6 +49,8 @@ describe('assertStrongSecret', () => {
     expect(() => assertStrongSecret('a'.repeat(32), 'FARMLINK_HUB_SECRET (environment)')).toThrow(
       /FARMLINK_HUB_SECRET \(environment\): weak secret: too little variety/,
     );
-    expect(() => assertStrongSecret(randomBytes(32).toString('base64'), 'FARMLINK_HUB_SECRET (environment)')).not.toThrow();
+    expect(() =>
+      assertStrongSecret(randomBytes(32).toString('base64'), 'FARMLINK_HUB_SECRET (environment)'),
+    ).not.toThrow();
   });
 });

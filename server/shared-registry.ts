@@ -37,7 +37,10 @@ export class SharedRegistry {
   async announce(entry: Omit<RegistryEntry, 'hub_id' | 'seen_at'>): Promise<void> {
     const previous = await this.cache.get<RegistryEntry>(keyOf(entry.agent_id));
     if (previous && previous.hub_id !== this.hubId) {
-      this.log.info({ agent_id: entry.agent_id, from_hub: previous.hub_id }, `Agent ${entry.agent_id} moved here from hub ${previous.hub_id}`);
+      this.log.info(
+        { agent_id: entry.agent_id, from_hub: previous.hub_id },
+        `Agent ${entry.agent_id} moved here from hub ${previous.hub_id}`,
+      );
     }
     await this.write({ ...entry, hub_id: this.hubId, seen_at: this.now() });
   }
@@ -60,7 +63,10 @@ export class SharedRegistry {
    */
   async withdraw(agentId: string, sessionId: string): Promise<void> {
     this.refreshedAt.delete(agentId);
-    const withdrawn = await this.cache.deleteIf<RegistryEntry>(keyOf(agentId), (current) => current.session_id === sessionId);
+    const withdrawn = await this.cache.deleteIf<RegistryEntry>(
+      keyOf(agentId),
+      (current) => current.session_id === sessionId,
+    );
     this.log.debug(
       { agent_id: agentId, session: sessionId, withdrawn },
       withdrawn
@@ -78,7 +84,10 @@ export class SharedRegistry {
     try {
       await this.cache.set(keyOf(entry.agent_id), entry, { ttlMs: this.ttlMs, jitter: 0, tiers: ['memory', 'redis'] });
     } catch (error) {
-      this.log.warn({ err: error, agent_id: entry.agent_id }, `Shared registry: could not record agent ${entry.agent_id}; other hubs will not see it until the next refresh`);
+      this.log.warn(
+        { err: error, agent_id: entry.agent_id },
+        `Shared registry: could not record agent ${entry.agent_id}; other hubs will not see it until the next refresh`,
+      );
     }
   }
 }

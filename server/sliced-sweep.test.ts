@@ -13,10 +13,14 @@ describe('SlicedSweep', () => {
     const visits = new Map<number, number>();
     const perTick: number[] = [];
     let tickCount = 0;
-    const sweep = new SlicedSweep<number>(1000, (n) => {
-      visits.set(n, (visits.get(n) ?? 0) + 1);
-      tickCount += 1;
-    }, 10);
+    const sweep = new SlicedSweep<number>(
+      1000,
+      (n) => {
+        visits.set(n, (visits.get(n) ?? 0) + 1);
+        tickCount += 1;
+      },
+      10,
+    );
     for (let i = 0; i < 100; i += 1) sweep.add(i);
     sweep.start();
     for (let t = 0; t < 10; t += 1) {
@@ -32,10 +36,14 @@ describe('SlicedSweep', () => {
 
   it('stops visiting a member once deleted, even during its own visit', () => {
     const seen: string[] = [];
-    const sweep = new SlicedSweep<string>(100, (s) => {
-      seen.push(s);
-      sweep.delete(s);
-    }, 2);
+    const sweep = new SlicedSweep<string>(
+      100,
+      (s) => {
+        seen.push(s);
+        sweep.delete(s);
+      },
+      2,
+    );
     sweep.add('a');
     sweep.add('b');
     sweep.start();

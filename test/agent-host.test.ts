@@ -27,7 +27,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
-const FAST = ['connection.heartbeat_interval=0.1', 'connection.dead_timeout=1', 'connection.ping_interval=0.2', 'connection.ping_timeout=0.5', 'connection.initial_reconnect_delay=0.05', 'connection.max_reconnect_delay=0.3'];
+const FAST = [
+  'connection.heartbeat_interval=0.1',
+  'connection.dead_timeout=1',
+  'connection.ping_interval=0.2',
+  'connection.ping_timeout=0.5',
+  'connection.initial_reconnect_delay=0.05',
+  'connection.max_reconnect_delay=0.3',
+];
 
 async function hub(): Promise<HubProcess> {
   const h = await startHub();
@@ -68,9 +75,14 @@ const connectedTo = (h: AgentHost, index: number) => () => {
 describe('AgentHost', () => {
   it('snapshots the agent as the panel needs it, valid against the schema', async () => {
     const a = await hub();
-    const { host: h } = await host(`server:\n  url: "${a.url}"\n  fallback_urls: ["http://127.0.0.1:1"]\nagent:\n  id: pc-snap\n  token: "${await a.agentToken('pc-snap')}"\n`);
+    const { host: h } = await host(
+      `server:\n  url: "${a.url}"\n  fallback_urls: ["http://127.0.0.1:1"]\nagent:\n  id: pc-snap\n  token: "${await a.agentToken('pc-snap')}"\n`,
+    );
     await waitUntil('registered', connectedTo(h, 0));
-    await waitUntil('a few heartbeats and throughput samples', () => h.snapshot().stats.heartbeat_rtt.length >= 3 && h.snapshot().throughput.length >= 2);
+    await waitUntil(
+      'a few heartbeats and throughput samples',
+      () => h.snapshot().stats.heartbeat_rtt.length >= 3 && h.snapshot().throughput.length >= 2,
+    );
     const snapshot = h.snapshot();
     expect(SnapshotSchema.safeParse(snapshot).success).toBe(true);
     expect(snapshot.servers.map((s) => [s.role, s.status, s.configured_url])).toEqual([
@@ -88,7 +100,9 @@ describe('AgentHost', () => {
     expect(snapshot.mode.unavailable.enhanced).not.toMatch(/seed/i);
     expect(snapshot.settings).toMatchObject({ has_token: true, values: { server: { url: a.url } } });
     expect(JSON.stringify(snapshot)).not.toContain((await a.agentToken('pc-snap')).slice(-20)); // the token never leaves
-    expect(h.tailLogs({ limit: 50, min_level: 'info' }).map((l) => l.msg)).toContainEqual(expect.stringMatching(/^✓ Connected to server ws:/));
+    expect(h.tailLogs({ limit: 50, min_level: 'info' }).map((l) => l.msg)).toContainEqual(
+      expect.stringMatching(/^✓ Connected to server ws:/),
+    );
   });
 
   it('refuses invalid settings with every field problem, and writes nothing', async () => {
@@ -98,7 +112,11 @@ describe('AgentHost', () => {
     await waitUntil('registered', connectedTo(h, 0));
     const values = h.snapshot().settings.values;
     await expect(
-      h.saveSettings({ ...values, server: { url: 'ftp://nope', fallback_urls: ['http://ok.example', 'bad'] }, connection: { ...values.connection, ping_timeout: -1 } }),
+      h.saveSettings({
+        ...values,
+        server: { url: 'ftp://nope', fallback_urls: ['http://ok.example', 'bad'] },
+        connection: { ...values.connection, ping_timeout: -1 },
+      }),
     ).rejects.toMatchObject({
       code: 'INVALID_SETTINGS',
       problems: [
@@ -111,7 +129,7 @@ describe('AgentHost', () => {
     expect(connectedTo(h, 0)()).toBe(true);
   });
 
-  it('saves valid settings to the file (keeping the owner\'s comments) and applies them live, keeping history and counters', async () => {
+  it("saves valid settings to the file (keeping the owner's comments) and applies them live, keeping history and counters", async () => {
     const [a, b] = [await hub(), await hub()];
     const text = `# Farm 7, rack 3 — do not remove\nserver:\n  url: "${a.url}" # the old hub\nagent:\n  id: pc-live\n  token: "${await a.agentToken('pc-live')}"\nlog:\n  level: info\n`;
     const { host: h, file } = await host(text);
@@ -119,7 +137,12 @@ describe('AgentHost', () => {
     await waitUntil('some traffic', () => h.snapshot().stats.messages_received > 5);
     const before = h.snapshot();
     const values = before.settings.values;
-    const result = await h.saveSettings({ ...values, server: { url: b.url, fallback_urls: [a.url] }, connection: { ...values.connection, registration_timeout: 7 }, agent: { name: 'Rack 3 PC' } });
+    const result = await h.saveSettings({
+      ...values,
+      server: { url: b.url, fallback_urls: [a.url] },
+      connection: { ...values.connection, registration_timeout: 7 },
+      agent: { name: 'Rack 3 PC' },
+    });
     expect(result).toEqual({ file });
     await waitUntil('registered on B, the new primary', connectedTo(h, 0));
     const after = h.snapshot();
@@ -129,7 +152,10 @@ describe('AgentHost', () => {
     expect(after.stats.reconnect_count).toBe(before.stats.reconnect_count + 1);
     expect(after.events.length).toBeGreaterThan(before.events.length);
     expect(after.events.some((e) => e.reason.message === 'Applying new settings')).toBe(true);
-    await b.waitForLog('pc-live registered on B', (l) => l.agent_id === 'pc-live' && typeof l.msg === 'string' && l.msg.includes('registered'));
+    await b.waitForLog(
+      'pc-live registered on B',
+      (l) => l.agent_id === 'pc-live' && typeof l.msg === 'string' && l.msg.includes('registered'),
+    );
     await a.waitForLog('pc-live left A gracefully', (l) => l.agent_id === 'pc-live' && l.kind === 'graceful');
 
     const written = fs.readFileSync(file, 'utf8');
@@ -150,7 +176,10 @@ describe('AgentHost', () => {
     // The host's wall clock, moved on by hand: five minutes of being connected, without waiting them.
     let skipped = 0;
     const clock: Clock = { ...systemClock, now: () => Date.now() + skipped };
-    const { host: h } = await host(`server:\n  url: "${a.url}"\nagent:\n  id: pc-apply\n  token: "${await a.agentToken('pc-apply')}"\n`, { clock });
+    const { host: h } = await host(
+      `server:\n  url: "${a.url}"\nagent:\n  id: pc-apply\n  token: "${await a.agentToken('pc-apply')}"\n`,
+      { clock },
+    );
     await waitUntil('registered', connectedTo(h, 0));
     await waitUntil('some traffic', () => h.snapshot().stats.messages_received > 3);
     skipped = 5 * 60_000;
@@ -172,7 +201,10 @@ describe('AgentHost', () => {
       expect(after.stats.last_success_at).toBe(before.stats.last_success_at);
     };
     check(h.snapshot());
-    await waitUntil('the new primary refused and a retry is scheduled', () => h.snapshot().state.phase === 'reconnecting');
+    await waitUntil(
+      'the new primary refused and a retry is scheduled',
+      () => h.snapshot().state.phase === 'reconnecting',
+    );
     check(h.snapshot());
   });
 
@@ -185,13 +217,20 @@ describe('AgentHost', () => {
 
   it('coalesces changes: at most one snapshot per interval however busy the connection', async () => {
     const a = await hub();
-    const { host: h } = await host(`server:\n  url: "${a.url}"\nagent:\n  id: pc-busy\n  token: "${await a.agentToken('pc-busy')}"\n`, { throughputIntervalMs: 50 });
+    const { host: h } = await host(
+      `server:\n  url: "${a.url}"\nagent:\n  id: pc-busy\n  token: "${await a.agentToken('pc-busy')}"\n`,
+      { throughputIntervalMs: 50 },
+    );
     let changes = 0;
     h.events.on('changed', () => (changes += 1));
     const sent: number[] = [];
-    const off = subscribeFeed(h, (event) => {
-      if (event === 'snapshot') sent.push(Date.now());
-    }, 250);
+    const off = subscribeFeed(
+      h,
+      (event) => {
+        if (event === 'snapshot') sent.push(Date.now());
+      },
+      250,
+    );
     // Enough snapshots to measure five gaps between them, however slowly this machine delivers them.
     await waitUntil('six snapshots sent', () => sent.length >= 6, 30_000);
     off();
@@ -211,13 +250,21 @@ describe('AgentHost: a save never half-happens', () => {
     for (const token of ['eyJhbGciOiJIUzI1NiIs…', `${await a.agentToken('pc-badtoken')}\n`]) {
       await expect(h.saveSettings({ ...values, agent: { ...values.agent, token } })).rejects.toMatchObject({
         code: 'INVALID_SETTINGS',
-        problems: [{ path: 'agent.token', message: expect.stringMatching(/^expected a JWT .*three base64url segments/) as string }],
+        problems: [
+          {
+            path: 'agent.token',
+            message: expect.stringMatching(/^expected a JWT .*three base64url segments/) as string,
+          },
+        ],
       });
     }
     expect(fs.readFileSync(file, 'utf8')).toBe(text);
     expect(connectedTo(h, 0)()).toBe(true);
     await h.saveSettings({ ...values, agent: { name: 'after a refusal' } });
-    await waitUntil('the valid save applied', () => h.snapshot().agent.name === 'after a refusal' && connectedTo(h, 0)());
+    await waitUntil(
+      'the valid save applied',
+      () => h.snapshot().agent.name === 'after a refusal' && connectedTo(h, 0)(),
+    );
   });
 
   it('refuses a new token in the form while the token comes from agent.token_file, pointing at that file', async () => {
@@ -231,15 +278,31 @@ describe('AgentHost: a save never half-happens', () => {
     const { config } = loadAgentConfig({ file, overrides });
     const logs = new LogBuffer();
     const { logger } = await createLogger({ level: 'info', console: 'off', memory: logs });
-    const h = new AgentHost({ config, configFile: file, defaultConfigFile: file, overrides, dataDir: dir, logger, logs });
+    const h = new AgentHost({
+      config,
+      configFile: file,
+      defaultConfigFile: file,
+      overrides,
+      dataDir: dir,
+      logger,
+      logs,
+    });
     cleanups.push(() => h.stop());
     h.start();
     await waitUntil('registered with the token from the file', connectedTo(h, 0));
     expect(h.snapshot().settings.has_token).toBe(true);
     const values = h.snapshot().settings.values;
-    await expect(h.saveSettings({ ...values, agent: { token: await a.agentToken('pc-tokenfile') } })).rejects.toMatchObject({
+    await expect(
+      h.saveSettings({ ...values, agent: { token: await a.agentToken('pc-tokenfile') } }),
+    ).rejects.toMatchObject({
       code: 'INVALID_SETTINGS',
-      problems: [{ path: 'agent.token', message: 'this agent reads its token from agent.token_file (pc.token): put the new token in that file instead' }],
+      problems: [
+        {
+          path: 'agent.token',
+          message:
+            'this agent reads its token from agent.token_file (pc.token): put the new token in that file instead',
+        },
+      ],
     });
     expect(fs.readFileSync(file, 'utf8')).toBe(text);
   });
@@ -255,7 +318,9 @@ describe('AgentHost: a save never half-happens', () => {
     fs.writeFileSync(file, broken);
     await expect(h.saveSettings({ ...values, agent: { name: 'not saved' } })).rejects.toMatchObject({
       code: 'CONFIG_INVALID',
-      message: expect.stringMatching(/^Nothing was saved: .*agent\.yaml would not be valid as a whole: .*log\.level: expected one of/) as string,
+      message: expect.stringMatching(
+        /^Nothing was saved: .*agent\.yaml would not be valid as a whole: .*log\.level: expected one of/,
+      ) as string,
     });
     expect(fs.readFileSync(file, 'utf8')).toBe(broken);
     expect(connectedTo(h, 0)()).toBe(true);
@@ -277,12 +342,25 @@ describe('AgentHost: the local hub of `farmlink start`', () => {
     const localHub = { url: local.url, tokenFor: (id: string) => local.agentToken(id) };
     const dir = fs.mkdtempSync(path.join(tmp, 'zero-'));
     const file = path.join(dir, 'agent.yaml'); // does not exist yet: zero-config mode
-    const overrides = [...flagOverrides({ agentId: 'pc-local', set: FAST, logFile: false }), { path: ['server', 'url'], value: local.url, source: LOCAL_HUB_SOURCE }];
+    const overrides = [
+      ...flagOverrides({ agentId: 'pc-local', set: FAST, logFile: false }),
+      { path: ['server', 'url'], value: local.url, source: LOCAL_HUB_SOURCE },
+    ];
     const { config: draft } = loadAgentConfig({ overrides });
     const config = { ...draft, agent: { ...draft.agent, token: await localHub.tokenFor('pc-local') } };
     const logs = new LogBuffer();
     const { logger } = await createLogger({ level: 'info', console: 'off', memory: logs });
-    const h = new AgentHost({ config, configFile: undefined, defaultConfigFile: file, overrides, dataDir: dir, logger, logs, localHub, throughputIntervalMs: 200 });
+    const h = new AgentHost({
+      config,
+      configFile: undefined,
+      defaultConfigFile: file,
+      overrides,
+      dataDir: dir,
+      logger,
+      logs,
+      localHub,
+      throughputIntervalMs: 200,
+    });
     cleanups.push(() => h.stop());
     h.start();
     await waitUntil('registered on the local hub', connectedTo(h, 0));
@@ -292,16 +370,25 @@ describe('AgentHost: the local hub of `farmlink start`', () => {
     // To the farm's hub, with its token…
     const farmToken = await farm.agentToken('pc-local');
     await h.saveSettings({ ...values, server: { url: farm.url, fallback_urls: [] }, agent: { token: farmToken } });
-    await farm.waitForLog('registered on the farm hub', (l) => l.agent_id === 'pc-local' && typeof l.msg === 'string' && l.msg.includes('registered'));
+    await farm.waitForLog(
+      'registered on the farm hub',
+      (l) => l.agent_id === 'pc-local' && typeof l.msg === 'string' && l.msg.includes('registered'),
+    );
     await waitUntil('connected to the farm hub', connectedTo(h, 0));
     expect(h.snapshot().local_hub).toBeNull();
 
     // …and back, spelled differently. The file keeps the farm hub's token, which the local hub would refuse.
     for (const spelling of [`http://localhost:${local.port}/`, `ws://127.0.0.1:${local.port}/api/v1/pc/ws`]) {
-      const registrations = local.logs.filter((l) => l.agent_id === 'pc-local' && typeof l.msg === 'string' && l.msg.includes('registered')).length;
+      const registrations = local.logs.filter(
+        (l) => l.agent_id === 'pc-local' && typeof l.msg === 'string' && l.msg.includes('registered'),
+      ).length;
       await h.saveSettings({ ...h.snapshot().settings.values, server: { url: spelling, fallback_urls: [] } });
-      await waitUntil(`registered again on the local hub (${spelling})`, () =>
-        local.logs.filter((l) => l.agent_id === 'pc-local' && typeof l.msg === 'string' && l.msg.includes('registered')).length > registrations,
+      await waitUntil(
+        `registered again on the local hub (${spelling})`,
+        () =>
+          local.logs.filter(
+            (l) => l.agent_id === 'pc-local' && typeof l.msg === 'string' && l.msg.includes('registered'),
+          ).length > registrations,
       );
       await waitUntil('connected', connectedTo(h, 0));
       expect(h.snapshot().local_hub).toEqual({ url: local.url });
@@ -310,14 +397,18 @@ describe('AgentHost: the local hub of `farmlink start`', () => {
       expect(written).toContain(`url: ${spelling}`);
       expect((YAML.parse(written) as { agent: { token: string } }).agent.token).toBe(farmToken);
     }
-    expect(h.tailLogs({ limit: 200, min_level: 'info' }).map((l) => l.msg)).toContainEqual(expect.stringMatching(/^server\.url is the local hub this process runs .*kept in memory and not written to/));
+    expect(h.tailLogs({ limit: 200, min_level: 'info' }).map((l) => l.msg)).toContainEqual(
+      expect.stringMatching(/^server\.url is the local hub this process runs .*kept in memory and not written to/),
+    );
   });
 });
 
 describe('headless panel server', () => {
   async function panel(options: { token?: string; rendererDir?: string | undefined } = {}) {
     const a = await hub();
-    const { host: h } = await host(`server:\n  url: "${a.url}"\nagent:\n  id: pc-panel\n  token: "${await a.agentToken('pc-panel')}"\n`);
+    const { host: h } = await host(
+      `server:\n  url: "${a.url}"\nagent:\n  id: pc-panel\n  token: "${await a.agentToken('pc-panel')}"\n`,
+    );
     const server = new PanelServer({
       host: '127.0.0.1',
       port: 0,
@@ -331,14 +422,21 @@ describe('headless panel server', () => {
     });
     await server.listen();
     cleanups.push(() => server.close());
-    return { server, host: h, base: `http://127.0.0.1:${server.port}`, ws: `ws://127.0.0.1:${server.port}${PANEL_WS_PATH}` };
+    return {
+      server,
+      host: h,
+      base: `http://127.0.0.1:${server.port}`,
+      ws: `ws://127.0.0.1:${server.port}${PANEL_WS_PATH}`,
+    };
   }
 
   function socket(url: string, origin?: string) {
     const ws = new WebSocket(url, origin ? { origin } : {});
     const messages: Array<{ kind: string; [k: string]: unknown }> = [];
     ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString()) as { kind: string }));
-    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
     const opened = new Promise<void>((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);
@@ -359,7 +457,10 @@ describe('headless panel server', () => {
   it('answers only loopback host names (no DNS rebinding)', async () => {
     const { server } = await panel();
     const status = await new Promise<number>((resolve) => {
-      const req = http.request({ host: '127.0.0.1', port: server.port, path: '/', headers: { host: `attacker.example:${server.port}` } }, (res) => resolve(res.statusCode ?? 0));
+      const req = http.request(
+        { host: '127.0.0.1', port: server.port, path: '/', headers: { host: `attacker.example:${server.port}` } },
+        (res) => resolve(res.statusCode ?? 0),
+      );
       req.end();
     });
     expect(status).toBe(403);
@@ -381,12 +482,23 @@ describe('headless panel server', () => {
     const good = socket(url, base);
     await good.opened;
     good.ws.send(JSON.stringify({ kind: 'auth', token: 'panel-token-0123456789-abcdefghijklmnopq' }));
-    await waitUntil('ready and a pushed snapshot', () => good.messages.some((m) => m.kind === 'ready') && good.messages.some((m) => m.kind === 'event' && m.event === 'snapshot'));
+    await waitUntil(
+      'ready and a pushed snapshot',
+      () =>
+        good.messages.some((m) => m.kind === 'ready') &&
+        good.messages.some((m) => m.kind === 'event' && m.event === 'snapshot'),
+    );
     good.ws.send(JSON.stringify({ kind: 'call', id: 7, method: 'getSnapshot', input: {} }));
     good.ws.send(JSON.stringify({ kind: 'call', id: 8, method: 'setMode', input: { mode: 'enhanced' } }));
-    good.ws.send(JSON.stringify({ kind: 'call', id: 9, method: 'saveSettings', input: { settings: { server: { url: 'nope' } } } }));
+    good.ws.send(
+      JSON.stringify({ kind: 'call', id: 9, method: 'saveSettings', input: { settings: { server: { url: 'nope' } } } }),
+    );
     await waitUntil('three results', () => good.messages.filter((m) => m.kind === 'result').length === 3);
-    const results = new Map(good.messages.filter((m) => m.kind === 'result').map((m) => [m.id as number, m.result as { ok: boolean; value?: Snapshot; error?: { code: string } }]));
+    const results = new Map(
+      good.messages
+        .filter((m) => m.kind === 'result')
+        .map((m) => [m.id as number, m.result as { ok: boolean; value?: Snapshot; error?: { code: string } }]),
+    );
     expect(SnapshotSchema.safeParse(results.get(7)?.value).success).toBe(true);
     expect(results.get(8)).toMatchObject({ ok: false, error: { code: 'MODE_UNAVAILABLE' } });
     expect(results.get(9)).toMatchObject({ ok: false, error: { code: 'INVALID_SETTINGS' } });
@@ -403,6 +515,18 @@ describe('headless panel server', () => {
 
   it('refuses to listen beyond loopback unless remote access was asked for', async () => {
     const { logger } = await createLogger({ level: 'silent', console: 'off' });
-    expect(() => new PanelServer({ host: '0.0.0.0', port: 0, allowRemote: false, fallbackToFreePort: false, token: 't'.repeat(40), rendererDir: undefined, agentHost: undefined as unknown as AgentHost, logger })).toThrow(/not loopback/);
+    expect(
+      () =>
+        new PanelServer({
+          host: '0.0.0.0',
+          port: 0,
+          allowRemote: false,
+          fallbackToFreePort: false,
+          token: 't'.repeat(40),
+          rendererDir: undefined,
+          agentHost: undefined as unknown as AgentHost,
+          logger,
+        }),
+    ).toThrow(/not loopback/);
   });
 });

@@ -2,7 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { Cluster } from 'ioredis';
 import { decodeRecord } from '../lib/cache/record.js';
-import { busSubscribers, cleanUpAfterEach, openCache, rawCluster, redisCluster, within } from './helpers/cache-harness.js';
+import {
+  busSubscribers,
+  cleanUpAfterEach,
+  openCache,
+  rawCluster,
+  redisCluster,
+  within,
+} from './helpers/cache-harness.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
 /**
@@ -28,7 +35,9 @@ async function keysUnder(client: Cluster, prefix: string): Promise<string[]> {
 
 /** The port of the live master serving `slot`, as the node on `port` sees the cluster (CLUSTER NODES). */
 function slotOwner(port: number, slot: number): number | undefined {
-  const lines = execFileSync('redis-cli', ['-p', String(port), 'cluster', 'nodes'], { encoding: 'utf8', timeout: 5000 }).trim().split('\n');
+  const lines = execFileSync('redis-cli', ['-p', String(port), 'cluster', 'nodes'], { encoding: 'utf8', timeout: 5000 })
+    .trim()
+    .split('\n');
   for (const line of lines) {
     const [, address, flags, , , , , , ...ranges] = line.split(' ');
     if (!flags?.includes('master') || flags.includes('fail')) continue;
@@ -74,11 +83,15 @@ describe('Redis Cluster with a key prefix', () => {
     // …and then holds it in memory. (a's messages for its own writes may still arrive and drop a
     // copy: a publishes through any node, so they can come late and out of order. Read again then.)
     for (const key of keys) {
-      await waitUntil(`b to answer ${key} from memory`, async () => {
-        const hits = b.metrics().tiers.memory.hits;
-        expect(await b.get(key)).toEqual({ key });
-        return b.metrics().tiers.memory.hits === hits + 1;
-      }, 10_000);
+      await waitUntil(
+        `b to answer ${key} from memory`,
+        async () => {
+          const hits = b.metrics().tiers.memory.hits;
+          expect(await b.get(key)).toEqual({ key });
+          return b.metrics().tiers.memory.hits === hits + 1;
+        },
+        10_000,
+      );
     }
 
     // The bus crosses the cluster: a new value and a delete reach b's memory.
@@ -91,10 +104,14 @@ describe('Redis Cluster with a key prefix', () => {
     // One tag on keys in many slots, bumped together with another tag: every tagged key dies, in both caches.
     await a.invalidateTags(['grp', 'unused']);
     for (const key of keys.slice(2)) expect(await a.get(key)).toBeUndefined();
-    await waitUntil('b to drop every key tagged grp', async () => {
-      for (const key of keys.slice(2)) if ((await b.get(key)) !== undefined) return false;
-      return true;
-    }, 10_000);
+    await waitUntil(
+      'b to drop every key tagged grp',
+      async () => {
+        for (const key of keys.slice(2)) if ((await b.get(key)) !== undefined) return false;
+        return true;
+      },
+      10_000,
+    );
     // A third cache, starting cold, learns the tag versions from the cluster and serves nothing stale.
     const c = openCache({ name: 'cluster', memory: { maxEntries: 1000 }, redis });
     expect(await c.redisReady(20_000)).toBe(true);
@@ -102,7 +119,11 @@ describe('Redis Cluster with a key prefix', () => {
     expect(await c.get('k2')).toBeUndefined();
     expect(await c.get('k0')).toBe('new'); // written untagged after the bump
     await a.set('k2', 'again', { tags: ['grp'] });
-    await waitUntil('b and c to read k2 written after the bump', async () => (await b.get('k2')) === 'again' && (await c.get('k2')) === 'again', 10_000);
+    await waitUntil(
+      'b and c to read k2 written after the bump',
+      async () => (await b.get('k2')) === 'again' && (await c.get('k2')) === 'again',
+      10_000,
+    );
 
     // A namespace is a tag too.
     await a.namespace('ns').set('x', 1);
@@ -113,7 +134,11 @@ describe('Redis Cluster with a key prefix', () => {
     // clear(): SCAN + DEL on every master.
     await b.clear();
     expect(await keysUnder(raw, prefix)).toEqual([]);
-    await waitUntil('a and c to drop everything', async () => (await a.get('k0')) === undefined && (await c.get('k2')) === undefined, 10_000);
+    await waitUntil(
+      'a and c to drop everything',
+      async () => (await a.get('k0')) === undefined && (await c.get('k2')) === undefined,
+      10_000,
+    );
     // And tag invalidation still works after the tag versions went with the clear.
     await a.set('t', 1, { tags: ['grp'] });
     expect(await b.get('t')).toBe(1);
@@ -124,8 +149,16 @@ describe('Redis Cluster with a key prefix', () => {
   it('caches with different prefixes on one cluster keep apart', async () => {
     const cluster = await redisCluster();
     const raw = rawCluster(cluster);
-    const one = openCache({ name: 'same', memory: { maxEntries: 100 }, redis: { cluster: cluster.seeds, prefix: 'one:', opTimeoutMs: 1000 } });
-    const two = openCache({ name: 'same', memory: { maxEntries: 100 }, redis: { cluster: cluster.seeds, prefix: 'two:', opTimeoutMs: 1000 } });
+    const one = openCache({
+      name: 'same',
+      memory: { maxEntries: 100 },
+      redis: { cluster: cluster.seeds, prefix: 'one:', opTimeoutMs: 1000 },
+    });
+    const two = openCache({
+      name: 'same',
+      memory: { maxEntries: 100 },
+      redis: { cluster: cluster.seeds, prefix: 'two:', opTimeoutMs: 1000 },
+    });
     expect(await one.redisReady(20_000)).toBe(true);
     expect(await two.redisReady(20_000)).toBe(true);
     await one.set('k', 'one');
@@ -142,14 +175,20 @@ describe('Redis Cluster with a key prefix', () => {
     const cluster = await redisCluster({ replicas: 1 });
     const raw = rawCluster(cluster);
     const prefix = 'fo:';
-    const a = openCache({ name: 'failover', memory: { maxEntries: 1000 }, redis: { cluster: cluster.seeds, prefix, opTimeoutMs: 200 } });
+    const a = openCache({
+      name: 'failover',
+      memory: { maxEntries: 1000 },
+      redis: { cluster: cluster.seeds, prefix, opTimeoutMs: 200 },
+    });
     expect(await a.redisReady(20_000)).toBe(true);
     const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
     for (const key of keys) await a.set(key, `v-${key}`, { ttlMs: 600_000 });
 
     // The master holding k0's slot, by its port.
     const slot = await raw.cluster('KEYSLOT', `${prefix}k0`);
-    const slots = (await raw.cluster('SLOTS')) as unknown as Array<[number, number, [string, number, ...unknown[]], ...unknown[]]>;
+    const slots = (await raw.cluster('SLOTS')) as unknown as Array<
+      [number, number, [string, number, ...unknown[]], ...unknown[]]
+    >;
     const owner = slots.find(([from, to]) => slot >= from && slot <= to)!;
     const master = cluster.nodes.find((n) => n.port === owner[2][1])!;
     const survivor = cluster.nodes.find((n) => n !== master)!;
@@ -163,7 +202,12 @@ describe('Redis Cluster with a key prefix', () => {
       await sleep(100);
     }
 
-    await waitUntil('the replica to take over k0\'s slot', () => slotOwner(survivor.port, slot) !== undefined && slotOwner(survivor.port, slot) !== master.port, 30_000, 200);
+    await waitUntil(
+      "the replica to take over k0's slot",
+      () => slotOwner(survivor.port, slot) !== undefined && slotOwner(survivor.port, slot) !== master.port,
+      30_000,
+      200,
+    );
     // Writes to the dead master's slots land on its successor, by themselves.
     await waitUntil(
       'a write of k0 to reach the promoted replica',
@@ -176,7 +220,11 @@ describe('Redis Cluster with a key prefix', () => {
       250,
     );
     // And a process that starts now reads it from the cluster.
-    const late = openCache({ name: 'failover', memory: { maxEntries: 1000 }, redis: { cluster: cluster.seeds.filter((n) => n.port !== master.port), prefix, opTimeoutMs: 200 } });
+    const late = openCache({
+      name: 'failover',
+      memory: { maxEntries: 1000 },
+      redis: { cluster: cluster.seeds.filter((n) => n.port !== master.port), prefix, opTimeoutMs: 200 },
+    });
     expect(await late.redisReady(20_000)).toBe(true);
     expect(await late.get('k0')).toBe('after-failover');
   });

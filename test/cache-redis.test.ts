@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { MultiTierCache } from '../lib/cache/cache.js';
 import { encodeRecord } from '../lib/cache/record.js';
-import { busSubscribers, cleanUpAfterEach, openCache, PeerProcess, rawClient, redisServer, restartRedis, tempDir, within } from './helpers/cache-harness.js';
+import {
+  busSubscribers,
+  cleanUpAfterEach,
+  openCache,
+  PeerProcess,
+  rawClient,
+  redisServer,
+  restartRedis,
+  tempDir,
+  within,
+} from './helpers/cache-harness.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
 /**
@@ -29,7 +39,10 @@ const delta = (after: Counts, before: Counts) => ({
 });
 
 /** Runs `read` and returns its value with how the per-tier counters moved meanwhile. */
-async function counted<T>(cache: MultiTierCache, read: () => Promise<T>): Promise<{ value: T; moved: ReturnType<typeof delta> }> {
+async function counted<T>(
+  cache: MultiTierCache,
+  read: () => Promise<T>,
+): Promise<{ value: T; moved: ReturnType<typeof delta> }> {
   const before = cache.metrics();
   const value = await read();
   return { value, moved: delta(cache.metrics(), before) };
@@ -37,7 +50,14 @@ async function counted<T>(cache: MultiTierCache, read: () => Promise<T>): Promis
 
 const record = (value: unknown, ttlMs = 60_000) => {
   const now = Date.now();
-  return encodeRecord({ value, createdAt: now, freshUntil: now + ttlMs, staleUntil: now + ttlMs, tags: [], tagVersions: [] });
+  return encodeRecord({
+    value,
+    createdAt: now,
+    freshUntil: now + ttlMs,
+    staleUntil: now + ttlMs,
+    tags: [],
+    tagVersions: [],
+  });
 };
 
 describe('tiers in every combination', () => {
@@ -47,89 +67,126 @@ describe('tiers in every combination', () => {
     { tiers: 'memory+redis+disk', withRedis: true, withDisk: true },
   ];
 
-  it.each(combinations)('$tiers: set/get/getOrSet/delete; another instance reads from the shared tier and promotes to memory', async ({ withRedis, withDisk }) => {
-    const server = withRedis ? await redisServer() : undefined;
-    const raw = server ? rawClient(server.url) : undefined;
-    const prefix = 'combo:';
-    const make = (diskPath: string | undefined) =>
-      openCache({
-        name: 'combo',
-        memory,
-        ...(server ? { redis: { url: server.url, prefix, opTimeoutMs: OP_TIMEOUT_MS } } : {}),
-        ...(diskPath ? { disk: { path: diskPath, warmStart: false } } : {}),
+  it.each(combinations)(
+    '$tiers: set/get/getOrSet/delete; another instance reads from the shared tier and promotes to memory',
+    async ({ withRedis, withDisk }) => {
+      const server = withRedis ? await redisServer() : undefined;
+      const raw = server ? rawClient(server.url) : undefined;
+      const prefix = 'combo:';
+      const make = (diskPath: string | undefined) =>
+        openCache({
+          name: 'combo',
+          memory,
+          ...(server ? { redis: { url: server.url, prefix, opTimeoutMs: OP_TIMEOUT_MS } } : {}),
+          ...(diskPath ? { disk: { path: diskPath, warmStart: false } } : {}),
+        });
+      const diskA = withDisk ? tempDir() : undefined;
+      const a = make(diskA);
+      expect(await a.redisReady(10_000)).toBe(withRedis);
+
+      // set → get: a memory hit, no other tier asked.
+      await a.set('k', { n: 1 });
+      const read = await counted(a, () => a.get('k'));
+      expect(read.value).toEqual({ n: 1 });
+      expect(read.moved).toEqual({
+        memoryHits: 1,
+        memoryMisses: 0,
+        redisHits: 0,
+        redisMisses: 0,
+        diskHits: 0,
+        diskMisses: 0,
       });
-    const diskA = withDisk ? tempDir() : undefined;
-    const a = make(diskA);
-    expect(await a.redisReady(10_000)).toBe(withRedis);
 
-    // set → get: a memory hit, no other tier asked.
-    await a.set('k', { n: 1 });
-    const read = await counted(a, () => a.get('k'));
-    expect(read.value).toEqual({ n: 1 });
-    expect(read.moved).toEqual({ memoryHits: 1, memoryMisses: 0, redisHits: 0, redisMisses: 0, diskHits: 0, diskMisses: 0 });
+      // A miss asks every lower tier once.
+      const miss = await counted(a, () => a.get('absent'));
+      expect(miss.value).toBeUndefined();
+      expect(miss.moved).toEqual({
+        memoryHits: 0,
+        memoryMisses: 1,
+        redisHits: 0,
+        redisMisses: withRedis ? 1 : 0,
+        diskHits: 0,
+        diskMisses: withDisk ? 1 : 0,
+      });
 
-    // A miss asks every lower tier once.
-    const miss = await counted(a, () => a.get('absent'));
-    expect(miss.value).toBeUndefined();
-    expect(miss.moved).toEqual({ memoryHits: 0, memoryMisses: 1, redisHits: 0, redisMisses: withRedis ? 1 : 0, diskHits: 0, diskMisses: withDisk ? 1 : 0 });
+      // getOrSet: the loader once, then the cached value.
+      let calls = 0;
+      expect(await a.getOrSet('g', () => (calls++, 'loaded'))).toBe('loaded');
+      expect(await a.getOrSet('g', () => (calls++, 'again'))).toBe('loaded');
+      expect(calls).toBe(1);
 
-    // getOrSet: the loader once, then the cached value.
-    let calls = 0;
-    expect(await a.getOrSet('g', () => (calls++, 'loaded'))).toBe('loaded');
-    expect(await a.getOrSet('g', () => (calls++, 'again'))).toBe('loaded');
-    expect(calls).toBe(1);
+      // The writes reached the lower tiers (a loaded value goes to Redis in the background).
+      if (raw) {
+        await waitUntil('both keys in Redis', async () => (await raw.exists(`${prefix}k`, `${prefix}g`)) === 2, 10_000);
+        expect(await raw.pttl(`${prefix}k`)).toBeGreaterThan(0);
+      }
+      if (withDisk)
+        await waitUntil('the disk tier to hold both keys', () => a.metrics().tiers.disk!.entries === 2, 10_000);
 
-    // The writes reached the lower tiers (a loaded value goes to Redis in the background).
-    if (raw) {
-      await waitUntil('both keys in Redis', async () => (await raw.exists(`${prefix}k`, `${prefix}g`)) === 2, 10_000);
-      expect(await raw.pttl(`${prefix}k`)).toBeGreaterThan(0);
-    }
-    if (withDisk) await waitUntil('the disk tier to hold both keys', () => a.metrics().tiers.disk!.entries === 2, 10_000);
+      // Another instance: same Redis with its own disk directory, or (memory+disk) the same directory after a restart.
+      let b: MultiTierCache;
+      if (withRedis) {
+        b = make(withDisk ? tempDir() : undefined);
+        expect(await b.redisReady(10_000)).toBe(true);
+      } else {
+        await a.close();
+        b = make(diskA);
+      }
+      const first = await counted(b, () => b.get('k'));
+      expect(first.value).toEqual({ n: 1 });
+      expect(first.moved).toEqual({
+        memoryHits: 0,
+        memoryMisses: 1,
+        redisHits: withRedis ? 1 : 0,
+        redisMisses: 0,
+        diskHits: withRedis ? 0 : 1,
+        diskMisses: 0,
+      });
+      // Promoted: the next read is a memory hit.
+      const second = await counted(b, () => b.get('k'));
+      expect(second.value).toEqual({ n: 1 });
+      expect(second.moved).toEqual({
+        memoryHits: 1,
+        memoryMisses: 0,
+        redisHits: 0,
+        redisMisses: 0,
+        diskHits: 0,
+        diskMisses: 0,
+      });
+      expect(b.metrics().hits).toBe(2);
 
-    // Another instance: same Redis with its own disk directory, or (memory+disk) the same directory after a restart.
-    let b: MultiTierCache;
-    if (withRedis) {
-      b = make(withDisk ? tempDir() : undefined);
-      expect(await b.redisReady(10_000)).toBe(true);
-    } else {
-      await a.close();
-      b = make(diskA);
-    }
-    const first = await counted(b, () => b.get('k'));
-    expect(first.value).toEqual({ n: 1 });
-    expect(first.moved).toEqual({ memoryHits: 0, memoryMisses: 1, redisHits: withRedis ? 1 : 0, redisMisses: 0, diskHits: withRedis ? 0 : 1, diskMisses: 0 });
-    // Promoted: the next read is a memory hit.
-    const second = await counted(b, () => b.get('k'));
-    expect(second.value).toEqual({ n: 1 });
-    expect(second.moved).toEqual({ memoryHits: 1, memoryMisses: 0, redisHits: 0, redisMisses: 0, diskHits: 0, diskMisses: 0 });
-    expect(b.metrics().hits).toBe(2);
-
-    // delete: gone from every tier, in every instance.
-    await b.delete('k');
-    expect(await b.get('k')).toBeUndefined();
-    expect(await b.get('g')).toBe('loaded');
-    if (raw) {
-      expect(await raw.exists(`${prefix}k`)).toBe(0);
-      expect(await raw.exists(`${prefix}g`)).toBe(1);
-      // a had it in memory: the bus drops it there.
-      await waitUntil('a to drop the deleted key', async () => (await a.get('k')) === undefined, 10_000);
-    }
-    if (diskA) {
-      // Read a's directory afresh, without Redis: the deletion reached that disk too (with Redis,
-      // through the bus message from b), and the other key is still there.
-      await a.close();
-      await b.close();
-      const reopened = openCache({ name: 'combo', memory, disk: { path: diskA, warmStart: false } });
-      expect(await reopened.get('g')).toBe('loaded');
-      expect(await reopened.get('k')).toBeUndefined();
-    }
-  });
+      // delete: gone from every tier, in every instance.
+      await b.delete('k');
+      expect(await b.get('k')).toBeUndefined();
+      expect(await b.get('g')).toBe('loaded');
+      if (raw) {
+        expect(await raw.exists(`${prefix}k`)).toBe(0);
+        expect(await raw.exists(`${prefix}g`)).toBe(1);
+        // a had it in memory: the bus drops it there.
+        await waitUntil('a to drop the deleted key', async () => (await a.get('k')) === undefined, 10_000);
+      }
+      if (diskA) {
+        // Read a's directory afresh, without Redis: the deletion reached that disk too (with Redis,
+        // through the bus message from b), and the other key is still there.
+        await a.close();
+        await b.close();
+        const reopened = openCache({ name: 'combo', memory, disk: { path: diskA, warmStart: false } });
+        expect(await reopened.get('g')).toBe('loaded');
+        expect(await reopened.get('k')).toBeUndefined();
+      }
+    },
+  );
 
   it('memory+redis+disk: with the key gone from memory and Redis, the disk tier answers and the value is promoted', async () => {
     const server = await redisServer();
     const raw = rawClient(server.url);
     const dir = tempDir();
-    const options = { name: 'l3', memory, redis: { url: server.url, prefix: 'l3:', opTimeoutMs: OP_TIMEOUT_MS }, disk: { path: dir, warmStart: false } };
+    const options = {
+      name: 'l3',
+      memory,
+      redis: { url: server.url, prefix: 'l3:', opTimeoutMs: OP_TIMEOUT_MS },
+      disk: { path: dir, warmStart: false },
+    };
     const a = openCache(options);
     expect(await a.redisReady(10_000)).toBe(true);
     await a.set('k', 'on disk');
@@ -140,7 +197,14 @@ describe('tiers in every combination', () => {
     expect(await b.redisReady(10_000)).toBe(true);
     const first = await counted(b, () => b.get('k'));
     expect(first.value).toBe('on disk');
-    expect(first.moved).toEqual({ memoryHits: 0, memoryMisses: 1, redisHits: 0, redisMisses: 1, diskHits: 1, diskMisses: 0 });
+    expect(first.moved).toEqual({
+      memoryHits: 0,
+      memoryMisses: 1,
+      redisHits: 0,
+      redisMisses: 1,
+      diskHits: 1,
+      diskMisses: 0,
+    });
     const second = await counted(b, () => b.get('k'));
     expect(second.value).toBe('on disk');
     expect(second.moved.memoryHits).toBe(1);
@@ -230,16 +294,32 @@ describe('two processes sharing L2', () => {
     await writer.delete('d');
     await waitUntil(`${reader.name} to drop the deleted d`, async () => (await reader.get('d')) === undefined, soon);
     await writer.invalidateTags(['grp']);
-    await waitUntil(`${reader.name} to drop t (tag invalidated)`, async () => (await reader.get('t')) === undefined, soon);
+    await waitUntil(
+      `${reader.name} to drop t (tag invalidated)`,
+      async () => (await reader.get('t')) === undefined,
+      soon,
+    );
     await writer.nsClear('ns');
-    await waitUntil(`${reader.name} to drop ns:n (namespace cleared)`, async () => (await reader.nsGet('ns', 'n')) === undefined, soon);
+    await waitUntil(
+      `${reader.name} to drop ns:n (namespace cleared)`,
+      async () => (await reader.nsGet('ns', 'n')) === undefined,
+      soon,
+    );
     // Values written after the invalidations are served.
     await writer.set('t', 3, ['grp']);
     await writer.nsSet('ns', 'n', 3);
-    await waitUntil(`${reader.name} to read t and ns:n written anew`, async () => (await reader.get('t')) === 3 && (await reader.nsGet('ns', 'n')) === 3, soon);
+    await waitUntil(
+      `${reader.name} to read t and ns:n written anew`,
+      async () => (await reader.get('t')) === 3 && (await reader.nsGet('ns', 'n')) === 3,
+      soon,
+    );
     // clear(): every tier everywhere, the reader's own disk included (c is there: the reader wrote it).
     await writer.clear();
-    await waitUntil(`${reader.name} to drop everything (clear)`, async () => (await reader.get('c')) === undefined && (await reader.get('k')) === undefined, soon);
+    await waitUntil(
+      `${reader.name} to drop everything (clear)`,
+      async () => (await reader.get('c')) === undefined && (await reader.get('k')) === undefined,
+      soon,
+    );
     expect(await reader.messagesIn()).toBeGreaterThanOrEqual(5);
     // And nothing comes back later (the reader's disk copy would).
     await sleep(200);
@@ -290,8 +370,20 @@ describe('Redis failing mid-run', () => {
       }
       await within(bound, 'set', a.set(`new${round}`, round));
       expect(await within(bound, 'get what was just set', a.get(`new${round}`))).toBe(round);
-      expect(await within(bound, 'getOrSet', a.getOrSet(`load${round}`, () => `loaded${round}`))).toBe(`loaded${round}`);
-      expect(await within(bound, 'getOrSet again', a.getOrSet(`load${round}`, () => 'twice'))).toBe(`loaded${round}`);
+      expect(
+        await within(
+          bound,
+          'getOrSet',
+          a.getOrSet(`load${round}`, () => `loaded${round}`),
+        ),
+      ).toBe(`loaded${round}`);
+      expect(
+        await within(
+          bound,
+          'getOrSet again',
+          a.getOrSet(`load${round}`, () => 'twice'),
+        ),
+      ).toBe(`loaded${round}`);
       expect(await within(bound, 'get a missing key', a.get(`nowhere${round}`))).toBeUndefined();
       await within(bound, 'delete', a.delete(`new${round}`));
       expect(await within(bound, 'get a deleted key', a.get(`new${round}`))).toBeUndefined();
@@ -313,7 +405,12 @@ describe('Redis failing mid-run', () => {
     expect(stats.skipped).toBeGreaterThan(0);
 
     const again = await restartRedis(server);
-    await waitUntil('both caches to reconnect by themselves', () => a.metrics().tiers.redis!.connected && b.metrics().tiers.redis!.connected, 30_000, 20);
+    await waitUntil(
+      'both caches to reconnect by themselves',
+      () => a.metrics().tiers.redis!.connected && b.metrics().tiers.redis!.connected,
+      30_000,
+      20,
+    );
     const raw = rawClient(again.url);
     await busSubscribers(raw, prefix, 2);
     // Writes reach Redis again (the breaker closed on reconnect), and the other cache reads them.
@@ -325,15 +422,24 @@ describe('Redis failing mid-run', () => {
     // b's bus was down: invalidations may have been lost, so b dropped its memory on resync. A
     // value written meanwhile without a bus message is what b reads — not its old copy.
     await raw.set(`${prefix}shared`, record('new'), 'PX', 60_000);
-    await waitUntil('b to read the value written behind its back', async () => (await b.get('shared')) === 'new', 10_000);
+    await waitUntil(
+      'b to read the value written behind its back',
+      async () => (await b.get('shared')) === 'new',
+      10_000,
+    );
     // a's disk went on resync too (what was invalidated during the gap could be there): nothing of
     // before the outage is served until written again.
-    await waitUntil('a to drop what it held before the outage', async () => (await a.get('disk0')) === undefined && (await a.get('mem0')) === undefined, 10_000);
+    await waitUntil(
+      'a to drop what it held before the outage',
+      async () => (await a.get('disk0')) === undefined && (await a.get('mem0')) === undefined,
+      10_000,
+    );
   });
 
   it('SIGSTOP (a hang, not a crash): calls still answer within the bound; after SIGCONT writes reach Redis again, and what changed meanwhile is not read back', async () => {
     const { server, a, b, prefix } = await setUp('paused');
-    for (const key of ['gone', 'changed', 'tagged']) await a.set(key, 'before', key === 'tagged' ? { tags: ['t'] } : {});
+    for (const key of ['gone', 'changed', 'tagged'])
+      await a.set(key, 'before', key === 'tagged' ? { tags: ['t'] } : {});
     for (const key of ['gone', 'changed', 'tagged']) expect(await b.get(key)).toBe('before');
     server.pause();
     try {
@@ -364,14 +470,25 @@ describe('Redis failing mid-run', () => {
     );
     await waitUntil('b to read it', async () => (await b.get('after')) === 'resumed', 10_000);
     // Redis kept what it had before the pause; neither cache serves it back.
-    const current = async () => [await a.get('gone'), await a.get('changed'), await a.get('tagged'), await b.get('gone'), await b.get('changed'), await b.get('tagged')];
+    const current = async () => [
+      await a.get('gone'),
+      await a.get('changed'),
+      await a.get('tagged'),
+      await b.get('gone'),
+      await b.get('changed'),
+      await b.get('tagged'),
+    ];
     const expected = [undefined, 'after', undefined, undefined, undefined, undefined];
-    await waitUntil('the changes made during the pause to hold everywhere', async () => {
-      const now = await current();
-      // b may have nothing for 'changed' (reloads it) or a's new value; never the old one.
-      if (now[4] === 'after') now[4] = undefined;
-      return JSON.stringify(now) === JSON.stringify(expected);
-    }, 10_000);
+    await waitUntil(
+      'the changes made during the pause to hold everywhere',
+      async () => {
+        const now = await current();
+        // b may have nothing for 'changed' (reloads it) or a's new value; never the old one.
+        if (now[4] === 'after') now[4] = undefined;
+        return JSON.stringify(now) === JSON.stringify(expected);
+      },
+      10_000,
+    );
     // Proves a negative: a late bus message or disk copy does not bring 'before' back; nothing marks "no more".
     await sleep(300);
     const later = await current();
@@ -403,7 +520,11 @@ describe('a gap in the invalidation bus', () => {
     // b heard nothing of it (else this test would prove nothing)…
     expect(b.metrics().tiers.redis!.messagesIn).toBe(heard);
     // …yet, once subscribed again, serves neither the deleted key nor the invalidated one.
-    await waitUntil('b to stop serving what was invalidated during the gap', async () => (await b.get('deleted')) === undefined && (await b.get('tagged')) === undefined, 10_000);
+    await waitUntil(
+      'b to stop serving what was invalidated during the gap',
+      async () => (await b.get('deleted')) === undefined && (await b.get('tagged')) === undefined,
+      10_000,
+    );
     // Proves a negative: it stays dropped (no late reload from b's disk); there is no event for "stays".
     await sleep(200);
     expect(await b.get('deleted')).toBeUndefined();
@@ -442,7 +563,12 @@ describe('tag invalidation when Redis has lost its tag versions', () => {
   it('after a restart of Redis (no persistence), an invalidation still drops values a process kept on disk', async () => {
     const server = await redisServer();
     const dir = tempDir();
-    const options = { name: 'tagrestart', memory, redis: { url: server.url, prefix: 'tagrestart:', opTimeoutMs: OP_TIMEOUT_MS }, disk: { path: dir } };
+    const options = {
+      name: 'tagrestart',
+      memory,
+      redis: { url: server.url, prefix: 'tagrestart:', opTimeoutMs: OP_TIMEOUT_MS },
+      disk: { path: dir },
+    };
     const a = openCache(options);
     expect(await a.redisReady(10_000)).toBe(true);
     await a.set('t', 1, { tags: ['grp'] });
@@ -465,7 +591,12 @@ describe('restart → warm from L3 with Redis present', () => {
   it('a new instance on the same disk directory starts with the entries in memory', async () => {
     const server = await redisServer();
     const dir = tempDir();
-    const options = { name: 'warm', memory, redis: { url: server.url, prefix: 'warm:', opTimeoutMs: OP_TIMEOUT_MS }, disk: { path: dir } };
+    const options = {
+      name: 'warm',
+      memory,
+      redis: { url: server.url, prefix: 'warm:', opTimeoutMs: OP_TIMEOUT_MS },
+      disk: { path: dir },
+    };
     const a = openCache(options);
     expect(await a.redisReady(10_000)).toBe(true);
     expect(a.metrics().warmStart?.entries).toBe(0);
@@ -481,7 +612,14 @@ describe('restart → warm from L3 with Redis present', () => {
       return values;
     });
     expect(reads.value).toEqual(Array.from({ length: 20 }, (_, i) => ({ i })));
-    expect(reads.moved).toEqual({ memoryHits: 20, memoryMisses: 0, redisHits: 0, redisMisses: 0, diskHits: 0, diskMisses: 0 });
+    expect(reads.moved).toEqual({
+      memoryHits: 20,
+      memoryMisses: 0,
+      redisHits: 0,
+      redisMisses: 0,
+      diskHits: 0,
+      diskMisses: 0,
+    });
   });
 });
 
@@ -514,7 +652,9 @@ describe('single-flight with the Redis tier', () => {
 
     // A loader that answers at once, 1,000 callers in one go: still one call.
     let instantCalls = 0;
-    const instant = await Promise.all(Array.from({ length: 1000 }, () => a.getOrSet('instant', () => (instantCalls++, 'now'))));
+    const instant = await Promise.all(
+      Array.from({ length: 1000 }, () => a.getOrSet('instant', () => (instantCalls++, 'now'))),
+    );
     expect(instantCalls).toBe(1);
     expect(new Set(instant)).toEqual(new Set(['now']));
 
@@ -522,7 +662,9 @@ describe('single-flight with the Redis tier', () => {
     const b = openCache({ name: 'sf', memory, redis });
     expect(await b.redisReady(10_000)).toBe(true);
     let bCalls = 0;
-    const fromB = await Promise.all(Array.from({ length: 1000 }, () => b.getOrSet('hot', () => (bCalls++, { answer: 0 }))));
+    const fromB = await Promise.all(
+      Array.from({ length: 1000 }, () => b.getOrSet('hot', () => (bCalls++, { answer: 0 }))),
+    );
     expect(bCalls).toBe(0);
     expect(fromB.every((r) => r.answer === 42)).toBe(true);
   });
@@ -624,7 +766,8 @@ describe('key prefixes', () => {
   it('two caches with different prefixes on one Redis see neither each other’s values nor each other’s invalidations', async () => {
     const server = await redisServer();
     const raw = rawClient(server.url);
-    const make = (prefix: string) => openCache({ name: 'same-name', memory, redis: { url: server.url, prefix, opTimeoutMs: OP_TIMEOUT_MS } });
+    const make = (prefix: string) =>
+      openCache({ name: 'same-name', memory, redis: { url: server.url, prefix, opTimeoutMs: OP_TIMEOUT_MS } });
     const one = make('app1:');
     const two = make('app2:');
     expect(await one.redisReady(10_000)).toBe(true);
@@ -665,7 +808,8 @@ describe('key prefixes', () => {
   it('clear() takes the prefix literally: glob characters in it match nothing else', async () => {
     const server = await redisServer();
     const raw = rawClient(server.url);
-    const make = (prefix: string) => openCache({ name: 'glob', memory, redis: { url: server.url, prefix, opTimeoutMs: OP_TIMEOUT_MS } });
+    const make = (prefix: string) =>
+      openCache({ name: 'glob', memory, redis: { url: server.url, prefix, opTimeoutMs: OP_TIMEOUT_MS } });
     const glob = make('a?[b]*:');
     const plain = make('ax[b]z:');
     const other = make('ab*:');

@@ -39,7 +39,26 @@ describe('negated flags, through the real CLI', () => {
     children.push(hub);
     const panelPort = await freePort();
     const { env, dataDir } = cleanEnv();
-    const cli = spawnCli(['agent', '--server-url', hub.url, '--agent-id', 'pc-flags', '--token', await hub.agentToken('pc-flags'), '--data-dir', dataDir, '--panel-port', String(panelPort), '--no-panel', '--no-log-file', '--log-format', 'json'], env);
+    const cli = spawnCli(
+      [
+        'agent',
+        '--server-url',
+        hub.url,
+        '--agent-id',
+        'pc-flags',
+        '--token',
+        await hub.agentToken('pc-flags'),
+        '--data-dir',
+        dataDir,
+        '--panel-port',
+        String(panelPort),
+        '--no-panel',
+        '--no-log-file',
+        '--log-format',
+        'json',
+      ],
+      env,
+    );
     children.push(cli);
     await cli.waitForOutput('Registered as', 20_000);
     expect(await portFree(panelPort)).toBe(true);
@@ -55,7 +74,24 @@ describe('negated flags, through the real CLI', () => {
     children.push(hub);
     const panelPort = await freePort();
     const { env, dataDir } = cleanEnv();
-    const cli = spawnCli(['agent', '--server-url', hub.url, '--agent-id', 'pc-flags', '--token', await hub.agentToken('pc-flags'), '--data-dir', dataDir, '--panel-port', String(panelPort), '--log-format', 'json'], env);
+    const cli = spawnCli(
+      [
+        'agent',
+        '--server-url',
+        hub.url,
+        '--agent-id',
+        'pc-flags',
+        '--token',
+        await hub.agentToken('pc-flags'),
+        '--data-dir',
+        dataDir,
+        '--panel-port',
+        String(panelPort),
+        '--log-format',
+        'json',
+      ],
+      env,
+    );
     children.push(cli);
     await cli.waitForOutput('Registered as', 20_000);
     expect(await portFree(panelPort)).toBe(false);
@@ -67,7 +103,23 @@ describe('negated flags, through the real CLI', () => {
   it('farmlink start --no-panel --no-log-file: the local hub and agent run, with no panel and no log file', async () => {
     const panelPort = await freePort(); // must be known to check that nothing listens on it
     const { env, dataDir } = cleanEnv();
-    const cli = spawnCli(['start', '--headless', '--hub-port', '0', '--panel-port', String(panelPort), '--data-dir', dataDir, '--no-panel', '--no-log-file', '--log-format', 'json'], env);
+    const cli = spawnCli(
+      [
+        'start',
+        '--headless',
+        '--hub-port',
+        '0',
+        '--panel-port',
+        String(panelPort),
+        '--data-dir',
+        dataDir,
+        '--no-panel',
+        '--no-log-file',
+        '--log-format',
+        'json',
+      ],
+      env,
+    );
     children.push(cli);
     await cli.waitForOutput('Registered as', 20_000);
     expect(await portFree(panelPort)).toBe(true);

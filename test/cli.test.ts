@@ -34,11 +34,16 @@ function write(name: string, text: string): string {
 
 describe('farmlink agent: configuration errors', () => {
   it('a bad file exits 78 and lists every problem with the file, the key and what was expected', async () => {
-    const file = write('bad.yaml', 'server:\n  url: "not a url"\nconnection:\n  heartbeat_interval: fast\n  conect_timeout: 5\n');
+    const file = write(
+      'bad.yaml',
+      'server:\n  url: "not a url"\nconnection:\n  heartbeat_interval: fast\n  conect_timeout: 5\n',
+    );
     const run = await runCli(['agent', '--config', file], cleanEnv());
     expect(run.code).toBe(78);
     expect(run.stderr).toContain(`${file}: server.url: expected an http://, https://, ws:// or wss:// URL`);
-    expect(run.stderr).toContain(`${file}: connection.heartbeat_interval: expected the heartbeat interval as a number of seconds`);
+    expect(run.stderr).toContain(
+      `${file}: connection.heartbeat_interval: expected the heartbeat interval as a number of seconds`,
+    );
     expect(run.stderr).toContain(`${file}: connection.conect_timeout: unknown key — did you mean "connect_timeout"?`);
   });
 
@@ -62,11 +67,16 @@ describe('farmlink agent: configuration errors', () => {
     expect(run.stderr).toContain('FARMLINK_SERVER_URL (environment): server.url: expected an http://');
   });
 
-  it('the README\'s shortened token in a config file exits 78 naming the file and agent.token, not a stack trace', async () => {
-    const file = write('placeholder.yaml', 'server:\n  url: "http://127.0.0.1:1"\nagent:\n  id: pc-017\n  token: "eyJhbGciOiJIUzI1NiIs…"          # from `farmlink token --agent pc-017`\n');
+  it("the README's shortened token in a config file exits 78 naming the file and agent.token, not a stack trace", async () => {
+    const file = write(
+      'placeholder.yaml',
+      'server:\n  url: "http://127.0.0.1:1"\nagent:\n  id: pc-017\n  token: "eyJhbGciOiJIUzI1NiIs…"          # from `farmlink token --agent pc-017`\n',
+    );
     const run = await runCli(['agent', '--config', file, '--no-panel', '--no-log-file'], cleanEnv());
     expect(run.code).toBe(78);
-    expect(run.stderr).toContain(`${file}: agent.token: expected a JWT as \`farmlink token --agent ID\` prints it: three base64url segments`);
+    expect(run.stderr).toContain(
+      `${file}: agent.token: expected a JWT as \`farmlink token --agent ID\` prints it: three base64url segments`,
+    );
     expect(run.stderr).not.toContain('ERR_INVALID_CHAR');
     expect(run.stderr).not.toMatch(/\n\s+at /);
   });
@@ -75,9 +85,14 @@ describe('farmlink agent: configuration errors', () => {
     const missing = path.join(tmp, 'not-there.yaml');
     const fromEnv = await runCli(['agent', '--no-panel'], cleanEnv({ FARMLINK_CONFIG: missing }));
     expect(fromEnv.code).toBe(78);
-    expect(fromEnv.stderr).toContain(`${missing} (from FARMLINK_CONFIG (environment)): cannot read the config file: file not found`);
+    expect(fromEnv.stderr).toContain(
+      `${missing} (from FARMLINK_CONFIG (environment)): cannot read the config file: file not found`,
+    );
     // Even with a server URL from elsewhere: the file was asked for.
-    const withUrl = await runCli(['agent', '--no-panel'], cleanEnv({ FARMLINK_CONFIG: missing, FARMLINK_SERVER_URL: 'http://127.0.0.1:1' }));
+    const withUrl = await runCli(
+      ['agent', '--no-panel'],
+      cleanEnv({ FARMLINK_CONFIG: missing, FARMLINK_SERVER_URL: 'http://127.0.0.1:1' }),
+    );
     expect(withUrl.code).toBe(78);
     expect(withUrl.stderr).toContain('(from FARMLINK_CONFIG (environment))');
     const fromFlag = await runCli(['agent', '--config', missing, '--no-panel'], cleanEnv());
@@ -90,7 +105,10 @@ describe('farmlink agent: configuration errors', () => {
 
   it('a token file that is missing or holds no token exits 78 naming agent.token_file and the file', async () => {
     const missing = path.join(tmp, 'no.token');
-    const run = await runCli(['agent', '--server-url', 'http://127.0.0.1:1', '--token-file', missing, '--no-panel'], cleanEnv());
+    const run = await runCli(
+      ['agent', '--server-url', 'http://127.0.0.1:1', '--token-file', missing, '--no-panel'],
+      cleanEnv(),
+    );
     expect(run.code).toBe(78);
     expect(run.stderr).toContain(`--token-file: agent.token_file: cannot read ${missing}: file not found`);
     const file = write('tf.yaml', 'server:\n  url: "http://127.0.0.1:1"\nagent:\n  token_file: garbage.token\n');
@@ -121,7 +139,11 @@ describe('farmlink token', () => {
     const verifier = new TokenVerifier(TEST_SECRET);
     const agent = await runCli(['token', '--agent', 'pc-42'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }));
     expect(agent.code).toBe(0);
-    await expect(verifier.verify(agent.stdout.trim())).resolves.toMatchObject({ role: 'agent', subject: 'pc-42', expiresAt: null });
+    await expect(verifier.verify(agent.stdout.trim())).resolves.toMatchObject({
+      role: 'agent',
+      subject: 'pc-42',
+      expiresAt: null,
+    });
     const admin = await runCli(['token', '--admin'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }));
     const claims = await verifier.verify(admin.stdout.trim());
     expect(claims.role).toBe('admin');
@@ -140,8 +162,14 @@ describe('farmlink token', () => {
 
   it('a short or weak secret is a configuration error (78) naming FARMLINK_HUB_SECRET, as the hub judges it', async () => {
     const cases = [
-      { secret: 'short', says: 'FARMLINK_HUB_SECRET (environment): weak secret: too short: 5 characters, expected at least 32' },
-      { secret: 'a'.repeat(32), says: 'FARMLINK_HUB_SECRET (environment): weak secret: too little variety: one character repeated' },
+      {
+        secret: 'short',
+        says: 'FARMLINK_HUB_SECRET (environment): weak secret: too short: 5 characters, expected at least 32',
+      },
+      {
+        secret: 'a'.repeat(32),
+        says: 'FARMLINK_HUB_SECRET (environment): weak secret: too little variety: one character repeated',
+      },
       { secret: 'ab'.repeat(20), says: 'only 2 different characters' },
     ];
     for (const { secret, says } of cases) {
@@ -159,15 +187,23 @@ describe('passing the token without a command line', () => {
     const hub = await startHub();
     children.push(hub);
     const tokenFile = path.join(tmp, 'pc-file.token');
-    const minted = await runCli(['token', '--agent', 'pc-file', '--out', tokenFile], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }));
+    const minted = await runCli(
+      ['token', '--agent', 'pc-file', '--out', tokenFile],
+      cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }),
+    );
     expect(minted.code).toBe(0);
     expect(minted.stdout).toBe('');
     expect(minted.stderr).toContain(`Token written to ${tokenFile}`);
     expect(fs.statSync(tokenFile).mode & 0o777).toBe(0o600);
-    expect((await new TokenVerifier(TEST_SECRET).verify(fs.readFileSync(tokenFile, 'utf8').trim())).subject).toBe('pc-file');
+    expect((await new TokenVerifier(TEST_SECRET).verify(fs.readFileSync(tokenFile, 'utf8').trim())).subject).toBe(
+      'pc-file',
+    );
 
     const common = ['agent', '--server-url', hub.url, '--agent-id', 'pc-file', '--no-log-file', '--no-panel'];
-    for (const [args, env] of [[['--token-file', tokenFile], {}], [[], { FARMLINK_AGENT_TOKEN_FILE: tokenFile }]] as const) {
+    for (const [args, env] of [
+      [['--token-file', tokenFile], {}],
+      [[], { FARMLINK_AGENT_TOKEN_FILE: tokenFile }],
+    ] as const) {
       const agent = spawnCli([...common, ...args], cleanEnv(env));
       children.push(agent);
       await agent.waitForOutput('✓ Registered as');
@@ -176,7 +212,9 @@ describe('passing the token without a command line', () => {
       expect((await agent.exited).code).toBe(0);
     }
     const help = await runCli(['agent', '--help']);
-    expect(help.stdout).toMatch(/--token JWT[^]*visible to every user of the machine[^]*prefer --token-file or the environment/);
+    expect(help.stdout).toMatch(
+      /--token JWT[^]*visible to every user of the machine[^]*prefer --token-file or the environment/,
+    );
     expect(help.stdout).toContain('--token-file PATH');
   });
 });
@@ -192,10 +230,13 @@ describe('farmlink hub', () => {
     const hub = spawnCli(['hub', '--port', '0', '--log-format', 'json'], cleanEnv());
     children.push(hub);
     await hub.waitForOutput('generated a secret for this run');
-    await waitUntil('the export line on stderr', () => /export FARMLINK_HUB_SECRET='([A-Za-z0-9_-]{43})'/.exec(hub.stderr));
+    await waitUntil('the export line on stderr', () =>
+      /export FARMLINK_HUB_SECRET='([A-Za-z0-9_-]{43})'/.exec(hub.stderr),
+    );
     const secret = /export FARMLINK_HUB_SECRET='([A-Za-z0-9_-]{43})'/.exec(hub.stderr)![1]!;
     expect(hub.stdout, 'the log stream').not.toContain(secret);
-    for (const line of hub.stdout.trim().split('\n')) expect(() => JSON.parse(line) as unknown, `log line ${line}`).not.toThrow();
+    for (const line of hub.stdout.trim().split('\n'))
+      expect(() => JSON.parse(line) as unknown, `log line ${line}`).not.toThrow();
     // What the line is for: tokens minted with it are this hub's.
     const token = await runCli(['token', '--admin'], cleanEnv({ FARMLINK_HUB_SECRET: secret }));
     expect(token.code, token.stderr).toBe(0);
@@ -205,17 +246,26 @@ describe('farmlink hub', () => {
   it('a weak FARMLINK_HUB_SECRET exits 78 naming it', async () => {
     const run = await runCli(['hub', '--port', '0'], cleanEnv({ FARMLINK_HUB_SECRET: 'a'.repeat(32) }));
     expect(run.code).toBe(78);
-    expect(run.stderr).toContain('FARMLINK_HUB_SECRET (environment): weak secret: too little variety: one character repeated');
+    expect(run.stderr).toContain(
+      'FARMLINK_HUB_SECRET (environment): weak secret: too little variety: one character repeated',
+    );
   });
 
   it('inconsistent limits exit 78 naming the flag', async () => {
     const env = cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET });
     const timeouts = await runCli(['hub', '--port', '0', '--headers-timeout', '20', '--request-timeout', '10'], env);
     expect(timeouts.code).toBe(78);
-    expect(timeouts.stderr).toContain('hub option --headers-timeout: expected at most the request timeout (10000 ms), got 20000 ms');
-    const budgets = await runCli(['hub', '--port', '0', '--max-unauthenticated', '10', '--max-unauthenticated-per-address', '50'], env);
+    expect(timeouts.stderr).toContain(
+      'hub option --headers-timeout: expected at most the request timeout (10000 ms), got 20000 ms',
+    );
+    const budgets = await runCli(
+      ['hub', '--port', '0', '--max-unauthenticated', '10', '--max-unauthenticated-per-address', '50'],
+      env,
+    );
     expect(budgets.code).toBe(78);
-    expect(budgets.stderr).toContain('hub option --max-unauthenticated-per-address: expected at most max_unauthenticated (10), got 50');
+    expect(budgets.stderr).toContain(
+      'hub option --max-unauthenticated-per-address: expected at most max_unauthenticated (10), got 50',
+    );
   });
 });
 
@@ -225,31 +275,72 @@ describe('farmlink agent process', () => {
     children.push(hub);
     const dataDir = path.join(tmp, 'agent-data');
     const agent = spawnCli(
-      ['agent', '--server-url', hub.url, '--agent-id', 'pc-sigterm', '--token', await hub.agentToken('pc-sigterm'), '--name', 'MyPC', '--data-dir', dataDir],
+      [
+        'agent',
+        '--server-url',
+        hub.url,
+        '--agent-id',
+        'pc-sigterm',
+        '--token',
+        await hub.agentToken('pc-sigterm'),
+        '--name',
+        'MyPC',
+        '--data-dir',
+        dataDir,
+      ],
       cleanEnv(),
     );
     children.push(agent);
     await agent.waitForOutput('✓ Registered as MyPC (pc-sigterm)');
-    expect(agent.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| INFO {5}\| agent \| Connecting to ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws\.\.\.$/m);
-    expect(agent.stdout).toMatch(/\| INFO {5}\| agent \| ✓ Connected to server ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws \(hub [^)]+\)$/m);
+    expect(agent.stdout).toMatch(
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| INFO {5}\| agent \| Connecting to ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws\.\.\.$/m,
+    );
+    expect(agent.stdout).toMatch(
+      /\| INFO {5}\| agent \| ✓ Connected to server ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws \(hub [^)]+\)$/m,
+    );
     agent.kill('SIGTERM');
     const run = await agent.exited;
     expect(run.code).toBe(0);
-    const left = await hub.waitForLog('graceful disconnect', (l) => l.agent_id === 'pc-sigterm' && l.kind === 'graceful');
+    const left = await hub.waitForLog(
+      'graceful disconnect',
+      (l) => l.agent_id === 'pc-sigterm' && l.kind === 'graceful',
+    );
     expect(left.reason).toBe('agent_shutdown');
     const metrics = await hub.get('/metrics');
     expect(metrics.text).toMatch(/farmlink_agent_disconnects_total\{kind="graceful"\} 1/);
     const logs = fs.readdirSync(path.join(dataDir, 'logs'));
     expect(logs.length).toBeGreaterThan(0);
-    const lines = fs.readFileSync(path.join(dataDir, 'logs', logs[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+    const lines = fs
+      .readFileSync(path.join(dataDir, 'logs', logs[0]!), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string });
     expect(lines.map((l) => l.msg)).toContainEqual(expect.stringMatching(/^✓ Connected to server ws:/));
   });
 
   it('says "connected" only once registered, and reports each rejection in one line that says what to do', async () => {
     const hub = await startHub();
     children.push(hub);
-    const common = ['agent', '--server-url', hub.url, '--agent-id', 'vm', '--log-format', 'json', '--no-log-file', '--no-panel', '--set', 'connection.initial_reconnect_delay=0.05', '--set', 'connection.max_reconnect_delay=0.1'];
-    const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; close_code?: number });
+    const common = [
+      'agent',
+      '--server-url',
+      hub.url,
+      '--agent-id',
+      'vm',
+      '--log-format',
+      'json',
+      '--no-log-file',
+      '--no-panel',
+      '--set',
+      'connection.initial_reconnect_delay=0.05',
+      '--set',
+      'connection.max_reconnect_delay=0.1',
+    ];
+    const jsonLines = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { level: number; msg: string; close_code?: number });
 
     // No token: the hub opens the socket, then closes it with 4401, again and again.
     const refused = spawnCli(common, cleanEnv());
@@ -270,7 +361,9 @@ describe('farmlink agent process', () => {
     const rejections = perSocket.flat();
     for (const line of rejections) {
       expect(line.level).toBe(50);
-      expect(line.msg).toMatch(/^Hub closed the connection: 4401 UNAUTHORIZED ".*" — this will not change until the token is fixed: set agent\.token .*farmlink token --agent ID/);
+      expect(line.msg).toMatch(
+        /^Hub closed the connection: 4401 UNAUTHORIZED ".*" — this will not change until the token is fixed: set agent\.token .*farmlink token --agent ID/,
+      );
     }
     expect(lines.filter((l) => l.msg.includes('Connected to server'))).toEqual([]);
 
@@ -280,7 +373,9 @@ describe('farmlink agent process', () => {
     await accepted.waitForOutput('✓ Registered as');
     const ok = jsonLines(accepted.stdout).map((l) => l.msg);
     const open = ok.findIndex((m) => m.startsWith('WebSocket open to'));
-    const connected = ok.findIndex((m) => /^✓ Connected to server ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws \(hub /.test(m));
+    const connected = ok.findIndex((m) =>
+      /^✓ Connected to server ws:\/\/127\.0\.0\.1:\d+\/api\/v1\/pc\/ws \(hub /.test(m),
+    );
     expect(open).toBeGreaterThanOrEqual(0);
     expect(connected).toBeGreaterThan(open);
     expect(ok).toContainEqual(expect.stringMatching(/^✓ Registered as .* \(vm\)$/));
@@ -289,7 +384,18 @@ describe('farmlink agent process', () => {
   it('never exits because the first connection failed: it keeps retrying until a signal', async () => {
     const port = await freePort();
     const agent = spawnCli(
-      ['agent', '--server-url', `http://127.0.0.1:${port}`, '--agent-id', 'pc-patient', '--no-log-file', '--set', 'connection.initial_reconnect_delay=0.05', '--set', 'connection.max_reconnect_delay=0.2'],
+      [
+        'agent',
+        '--server-url',
+        `http://127.0.0.1:${port}`,
+        '--agent-id',
+        'pc-patient',
+        '--no-log-file',
+        '--set',
+        'connection.initial_reconnect_delay=0.05',
+        '--set',
+        'connection.max_reconnect_delay=0.2',
+      ],
       cleanEnv(),
     );
     children.push(agent);
@@ -308,9 +414,23 @@ describe('farmlink agent: restart', () => {
     children.push(fallback);
     const dataDir = path.join(tmp, 'restart-data');
     const args = [
-      'agent', '--server-url', `http://127.0.0.1:${primaryPort}`, '--fallback-url', fallback.url, '--agent-id', 'pc-restart',
-      '--token', await fallback.agentToken('pc-restart'), '--data-dir', dataDir, '--no-log-file', '--no-panel',
-      '--set', 'connection.initial_reconnect_delay=0.05', '--set', 'connection.max_reconnect_delay=0.2',
+      'agent',
+      '--server-url',
+      `http://127.0.0.1:${primaryPort}`,
+      '--fallback-url',
+      fallback.url,
+      '--agent-id',
+      'pc-restart',
+      '--token',
+      await fallback.agentToken('pc-restart'),
+      '--data-dir',
+      dataDir,
+      '--no-log-file',
+      '--no-panel',
+      '--set',
+      'connection.initial_reconnect_delay=0.05',
+      '--set',
+      'connection.max_reconnect_delay=0.2',
     ];
     const first = spawnCli(args, cleanEnv());
     children.push(first);
@@ -326,7 +446,9 @@ describe('farmlink agent: restart', () => {
     children.push(second);
     await second.waitForOutput(/Last run was registered with hub fallback-hub on server #1; dialing it first/);
     await second.waitForOutput('✓ Registered as');
-    const registrations = fallback.logs.filter((l) => l.agent_id === 'pc-restart' && typeof l.msg === 'string' && l.msg.includes('registered from'));
+    const registrations = fallback.logs.filter(
+      (l) => l.agent_id === 'pc-restart' && typeof l.msg === 'string' && l.msg.includes('registered from'),
+    );
     expect(registrations.length).toBe(2);
     const primaryMetrics = await primary.get('/metrics');
     expect(primaryMetrics.text).toMatch(/^farmlink_connections_total 0$/m);
@@ -338,7 +460,9 @@ describe('farmlink start (npm start)', () => {
     const start = spawnCli(['start', '--hub-port', '0', '--no-log-file'], cleanEnv());
     children.push(start);
     await start.waitForOutput('✓ Registered as');
-    expect(start.stdout).toMatch(/No configuration found at .*agent\.yaml: started a local hub at http:\/\/127\.0\.0\.1:\d+ and connected this agent to it/);
+    expect(start.stdout).toMatch(
+      /No configuration found at .*agent\.yaml: started a local hub at http:\/\/127\.0\.0\.1:\d+ and connected this agent to it/,
+    );
     const url = /local hub at (http:\/\/127\.0\.0\.1:\d+)/.exec(start.stdout)![1]!;
     const health = await fetch(`${url}/health`);
     expect(health.status).toBe(200);
@@ -348,33 +472,60 @@ describe('farmlink start (npm start)', () => {
     expect(run.stdout).toContain('disconnected gracefully (agent_shutdown)');
   });
 
-  it('with a configuration whose server.url is the local hub\'s address, starts the local hub there and connects with its token', async () => {
+  it("with a configuration whose server.url is the local hub's address, starts the local hub there and connects with its token", async () => {
     const port = await freePort();
     // What the panel saves when someone goes back to the local hub: the URL, and no token for it.
-    const file = write('back-to-local.yaml', `server:\n  url: "http://127.0.0.1:${port}"\n  fallback_urls: []\nagent:\n  id: pc-back\n`);
-    const start = spawnCli(['start', '--headless', '--config', file, '--hub-port', String(port), '--no-log-file', '--no-panel'], cleanEnv());
+    const file = write(
+      'back-to-local.yaml',
+      `server:\n  url: "http://127.0.0.1:${port}"\n  fallback_urls: []\nagent:\n  id: pc-back\n`,
+    );
+    const start = spawnCli(
+      ['start', '--headless', '--config', file, '--hub-port', String(port), '--no-log-file', '--no-panel'],
+      cleanEnv(),
+    );
     children.push(start);
     await start.waitForOutput('✓ Registered as');
-    expect(start.stdout).toContain(`server.url (${file}) is the local hub's address: started the local hub at http://127.0.0.1:${port}`);
+    expect(start.stdout).toContain(
+      `server.url (${file}) is the local hub's address: started the local hub at http://127.0.0.1:${port}`,
+    );
     expect(start.stdout).not.toContain('4401');
     expect(fs.readFileSync(file, 'utf8')).not.toContain('token');
   });
 
-  it('with the local hub\'s address taken by another program, says so and what to do, and runs as configured', async () => {
+  it("with the local hub's address taken by another program, says so and what to do, and runs as configured", async () => {
     const other = await startHub();
     children.push(other);
     const file = write('taken-local.yaml', `server:\n  url: "${other.url}"\nagent:\n  id: pc-taken\n`);
-    const start = spawnCli(['start', '--headless', '--config', file, '--hub-port', String(other.port), '--no-log-file', '--no-panel', '--set', 'connection.initial_reconnect_delay=0.05'], cleanEnv());
+    const start = spawnCli(
+      [
+        'start',
+        '--headless',
+        '--config',
+        file,
+        '--hub-port',
+        String(other.port),
+        '--no-log-file',
+        '--no-panel',
+        '--set',
+        'connection.initial_reconnect_delay=0.05',
+      ],
+      cleanEnv(),
+    );
     children.push(start);
     await start.waitForOutput(/4401 UNAUTHORIZED/);
     expect(start.stdout).toContain(`another program listens on port ${other.port}, so no local hub was started there`);
-    expect(start.stdout).toMatch(/stop it and run `farmlink start` again, or set server\.url and agent\.token to your own hub/);
+    expect(start.stdout).toMatch(
+      /stop it and run `farmlink start` again, or set server\.url and agent\.token to your own hub/,
+    );
   });
 
   it('with a configuration, runs the agent against it instead', async () => {
     const hub = await startHub();
     children.push(hub);
-    const file = write('start.yaml', `server:\n  url: "${hub.url}"\nagent:\n  id: pc-start\n  token: "${await hub.agentToken('pc-start')}"\nlog:\n  file: false\n`);
+    const file = write(
+      'start.yaml',
+      `server:\n  url: "${hub.url}"\nagent:\n  id: pc-start\n  token: "${await hub.agentToken('pc-start')}"\nlog:\n  file: false\n`,
+    );
     const start = spawnCli(['start', '--config', file], cleanEnv());
     children.push(start);
     await start.waitForOutput('✓ Registered as');

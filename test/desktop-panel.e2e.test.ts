@@ -24,7 +24,14 @@ let browser: Browser;
 beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
   });
 });
 afterAll(async () => {
@@ -69,7 +76,9 @@ async function openDesktopPanel(): Promise<DesktopPage> {
   });
   // What electron/preload.ts exposes, with the main process's router behind it.
   const handlers = fakeHandlers();
-  await page.exposeFunction('farmlinkMainProcess', (method: string, input: unknown) => routeCall(handlers, method, input));
+  await page.exposeFunction('farmlinkMainProcess', (method: string, input: unknown) =>
+    routeCall(handlers, method, input),
+  );
   await page.addInitScript(`
     window.farmlinkBridge = Object.freeze({
       call: (method, input) => window.farmlinkMainProcess(method, input),
@@ -106,7 +115,9 @@ describe('the desktop panel under the app://panel/ handler, in Chromium', () => 
   it('enforces the handler’s CSP, stricter than the page’s own: the panel can fetch nothing', async () => {
     const { page, problems } = await openDesktopPanel();
     await page.goto(`${PAGE_ORIGIN}/index.html`);
-    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    await expect
+      .poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 })
+      .toBe('connected');
     // The page's meta policy alone (the headless mode's) allows connect-src 'self'; the header forbids it.
     const fetched = await page.evaluate(`fetch('/favicon.svg').then(() => 'fetched', () => 'blocked')`);
     expect(fetched).toBe('blocked');

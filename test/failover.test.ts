@@ -57,7 +57,10 @@ describe('failover', () => {
     const stats = a.agent.stats();
     expect(stats.servers[0]!.last_error?.code).toBe('connect_refused');
     expect(stats.server?.index).toBe(1);
-    await fallback.waitForLog('agent registered', (l) => typeof l.msg === 'string' && l.msg.includes('registered from'));
+    await fallback.waitForLog(
+      'agent registered',
+      (l) => typeof l.msg === 'string' && l.msg.includes('registered from'),
+    );
   });
 
   it('primary that never answers (connect timeout) → fallback', async () => {
@@ -74,9 +77,26 @@ describe('failover', () => {
   it('all servers down → rounds over every server with a growing backoff; registers as soon as one comes up', async () => {
     const ports = [await freePort(), await freePort(), await freePort()] as const;
     const a = await agent({ servers: ports.map((p) => `http://127.0.0.1:${p}`) });
-    await a.transition('third backoff wait', (e) => e.to.phase === 'reconnecting' && e.to.backoff_step === 3, 10_000, 0);
+    await a.transition(
+      'third backoff wait',
+      (e) => e.to.phase === 'reconnecting' && e.to.backoff_step === 3,
+      10_000,
+      0,
+    );
     // Each round tries primary, fallback 1, fallback 2 back to back, then waits; the waits grow.
-    expect(dialPlan(a.events).slice(0, 11)).toEqual(['dial 0', 'dial 1', 'dial 2', 'wait #1', 'dial 0', 'dial 1', 'dial 2', 'wait #2', 'dial 0', 'dial 1', 'dial 2']);
+    expect(dialPlan(a.events).slice(0, 11)).toEqual([
+      'dial 0',
+      'dial 1',
+      'dial 2',
+      'wait #1',
+      'dial 0',
+      'dial 1',
+      'dial 2',
+      'wait #2',
+      'dial 0',
+      'dial 1',
+      'dial 2',
+    ]);
     const waits = a.events.flatMap((e) => (e.to.phase === 'reconnecting' ? [e.to] : []));
     const { initialReconnectDelayMs: initial, reconnectJitter: jitter } = FAST_TIMING;
     waits.slice(0, 3).forEach((w, i) => {
@@ -93,7 +113,12 @@ describe('failover', () => {
 
     await hub({ port: ports[1] }); // fallback 1 comes back
     await a.registeredOn(1, 15_000);
-    expect(a.agent.stats().servers.map((s) => s.attempts).every((n) => n >= 3)).toBe(true);
+    expect(
+      a.agent
+        .stats()
+        .servers.map((s) => s.attempts)
+        .every((n) => n >= 3),
+    ).toBe(true);
   });
 
   it('hub SIGKILLed mid-session → loss detected, failed over to the fallback at once', async () => {
@@ -154,7 +179,10 @@ describe('failover', () => {
       expect(dialPlan(a.events.slice(marks[i]))).toEqual(['dial 1', 'registered 1']);
     }
     // The hub saw them leave gracefully, none had to be closed by force.
-    const drained = await primary.waitForLog('drain complete', (l) => typeof l.msg === 'string' && l.msg.startsWith('Drain complete'));
+    const drained = await primary.waitForLog(
+      'drain complete',
+      (l) => typeof l.msg === 'string' && l.msg.startsWith('Drain complete'),
+    );
     expect(drained.forced).toBe(0);
     expect(primary.logs.filter((l) => l.kind === 'graceful')).toHaveLength(3);
   });
@@ -167,7 +195,10 @@ describe('failover', () => {
     primary.signal('SIGTERM');
     const exit = await primary.exited; // long before the 60 s drain timeout
     expect(exit.code).toBe(0);
-    const drained = await primary.waitForLog('drain complete', (l) => typeof l.msg === 'string' && l.msg.startsWith('Drain complete'));
+    const drained = await primary.waitForLog(
+      'drain complete',
+      (l) => typeof l.msg === 'string' && l.msg.startsWith('Drain complete'),
+    );
     expect(drained.forced).toBe(0);
     // The agent tried the fallback first (make before break), found nothing, and now backs off.
     await a.transition('backing off after the round', (e) => e.to.phase === 'reconnecting', 10_000, mark);
@@ -192,7 +223,11 @@ describe('failover', () => {
     const newHub = await hub({ port, args: ['--host', '127.0.0.2'] });
     let address = '127.0.0.1';
     let lookups = 0;
-    const lookup = ((_host: string, options: unknown, callback: (err: Error | null, address: string | { address: string; family: number }[], family?: number) => void) => {
+    const lookup = ((
+      _host: string,
+      options: unknown,
+      callback: (err: Error | null, address: string | { address: string; family: number }[], family?: number) => void,
+    ) => {
       lookups += 1;
       if ((options as { all?: boolean }).all) callback(null, [{ address, family: 4 }]);
       else callback(null, address, 4);
@@ -204,7 +239,10 @@ describe('failover', () => {
     await oldHub.kill();
     await a.registeredOn(0);
     expect(lookups).toBeGreaterThanOrEqual(2);
-    const registeredOnNew = await newHub.waitForLog('agent registered on the new address', (l) => typeof l.msg === 'string' && l.msg.includes('registered from'));
+    const registeredOnNew = await newHub.waitForLog(
+      'agent registered on the new address',
+      (l) => typeof l.msg === 'string' && l.msg.includes('registered from'),
+    );
     expect(registeredOnNew.agent_id).toBe(a.agent.settings.identity.id);
   });
 
@@ -219,7 +257,10 @@ describe('failover', () => {
     await a.registeredOn(0);
     const requested = a.events.slice(mark).find((e) => e.reason.code === 'reconnect_requested');
     expect(requested?.to).toMatchObject({ phase: 'connecting', server: { index: 0 } });
-    await fallback.waitForLog('graceful disconnect on the fallback', (l) => l.kind === 'graceful' && l.reason === 'reconnect_requested');
+    await fallback.waitForLog(
+      'graceful disconnect on the fallback',
+      (l) => l.kind === 'graceful' && l.reason === 'reconnect_requested',
+    );
   });
 
   it('a stable connection resets the backoff: the next outage starts again from the first delay', async () => {
@@ -229,7 +270,12 @@ describe('failover', () => {
     const h = await hub({ port });
     const registered = a.logs.length;
     await a.registeredOn(0);
-    await a.waitForLog('connection stable, backoff reset', (l) => l.msg.startsWith('Connection stable'), 10_000, registered);
+    await a.waitForLog(
+      'connection stable, backoff reset',
+      (l) => l.msg.startsWith('Connection stable'),
+      10_000,
+      registered,
+    );
     expect(a.state().phase).toBe('connected'); // stable on this connection, not a stale timer of an earlier one
     const mark = a.events.length;
     await h.kill();

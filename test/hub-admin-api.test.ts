@@ -19,7 +19,8 @@ interface ApiError {
   error: { code: string; message: string };
 }
 
-type CommandAnswer = { ok: true; data: Record<string, unknown> } | { ok: false; error: { code: string; message: string } };
+type CommandAnswer =
+  { ok: true; data: Record<string, unknown> } | { ok: false; error: { code: string; message: string } };
 
 afterEach(() => {
   RawClient.terminateAll();
@@ -116,7 +117,11 @@ describe('hub admin API, /health and /metrics', () => {
 
     // Open but not registered: a connection, not an agent.
     const client = await RawClient.connect(hub.wsUrl, { token: await hub.agentToken('metrics-peer') });
-    await waitUntil('farmlink_connections_open to be 2', async () => (await metric(hub, 'farmlink_connections_open')) === 2, 5000);
+    await waitUntil(
+      'farmlink_connections_open to be 2',
+      async () => (await metric(hub, 'farmlink_connections_open')) === 2,
+      5000,
+    );
     expect(await gauge(), 'an unregistered connection is not an agent').toBe(1);
 
     await client.register('metrics-peer');
@@ -179,7 +184,11 @@ describe('hub admin API, /health and /metrics', () => {
     const answer = res.body as CommandAnswer;
     expect(answer.ok, res.text).toBe(true);
     // Same machine: the agent's answer must match what this process sees.
-    expect(answer.ok && answer.data).toMatchObject({ hostname: os.hostname(), platform: process.platform, cpu_count: os.cpus().length });
+    expect(answer.ok && answer.data).toMatchObject({
+      hostname: os.hostname(),
+      platform: process.platform,
+      cpu_count: os.cpus().length,
+    });
   });
 
   it('answers an unknown command with ok:false UNKNOWN_COMMAND, not a timeout', async () => {
@@ -221,7 +230,10 @@ describe('hub admin API, /health and /metrics', () => {
     expect(res.status, res.text).toBe(504);
     expect((res.body as ApiError).error.code).toBe('COMMAND_TIMEOUT');
     // It really was delivered (a timeout, not a lost command), and the agent is still connected.
-    expect(mute.frames.find((f) => f.type === 'command'), 'the command frame reached the peer').toMatchObject({ name: 'system.info' });
+    expect(
+      mute.frames.find((f) => f.type === 'command'),
+      'the command frame reached the peer',
+    ).toMatchObject({ name: 'system.info' });
     expect(mute.isClosed).toBe(false);
     expect(await metric(hub, 'farmlink_commands_total', { outcome: 'timeout' })).toBe(before + 1);
   });
@@ -238,7 +250,12 @@ describe('hub admin API, /health and /metrics', () => {
   });
 
   it('answers an invalid command body with 400', async () => {
-    const bad: unknown[] = [{}, { name: '' }, { name: 'system.info', args: 'not-an-object' }, { name: 'system.info', timeout_ms: -5 }];
+    const bad: unknown[] = [
+      {},
+      { name: '' },
+      { name: 'system.info', args: 'not-an-object' },
+      { name: 'system.info', timeout_ms: -5 },
+    ];
     for (const body of bad) {
       const res = await sendCommand(agentId, body);
       expect(res.status, `body ${JSON.stringify(body)}: ${res.text}`).toBe(400);
@@ -255,11 +272,31 @@ describe('hub admin API, /health and /metrics', () => {
 
   it('answers malformed path encoding, bad agent ids and unreadable request targets with 400 and a stable code, and keeps serving', async () => {
     const cases: Array<{ method: 'GET' | 'POST'; path: string; code: string; message: RegExp }> = [
-      { method: 'GET', path: '/api/v1/admin/agents/%E0%A4%A', code: 'BAD_PATH', message: /"%E0%A4%A", is not valid percent-encoding/ },
-      { method: 'POST', path: '/api/v1/admin/agents/%E0%A4%A/commands', code: 'BAD_PATH', message: /not valid percent-encoding/ },
+      {
+        method: 'GET',
+        path: '/api/v1/admin/agents/%E0%A4%A',
+        code: 'BAD_PATH',
+        message: /"%E0%A4%A", is not valid percent-encoding/,
+      },
+      {
+        method: 'POST',
+        path: '/api/v1/admin/agents/%E0%A4%A/commands',
+        code: 'BAD_PATH',
+        message: /not valid percent-encoding/,
+      },
       { method: 'GET', path: '/api/v1/admin/agents/%FF', code: 'BAD_PATH', message: /not valid percent-encoding/ },
-      { method: 'GET', path: '/api/v1/admin/agents/has%20space', code: 'BAD_AGENT_ID', message: /"has space" is not an agent id/ },
-      { method: 'POST', path: '/api/v1/admin/agents/bad%00id/commands', code: 'BAD_AGENT_ID', message: /is not an agent id/ },
+      {
+        method: 'GET',
+        path: '/api/v1/admin/agents/has%20space',
+        code: 'BAD_AGENT_ID',
+        message: /"has space" is not an agent id/,
+      },
+      {
+        method: 'POST',
+        path: '/api/v1/admin/agents/bad%00id/commands',
+        code: 'BAD_AGENT_ID',
+        message: /is not an agent id/,
+      },
     ];
     for (const { method, path: p, code, message } of cases) {
       const res = method === 'GET' ? await hub.get(p, admin) : await hub.post(p, { name: 'system.info' }, admin);
@@ -272,7 +309,10 @@ describe('hub admin API, /health and /metrics', () => {
       expect(answer, `GET ${target}`).toMatch(/^HTTP\/1\.1 400 /);
       expect(answer).toContain('"code":"BAD_REQUEST_TARGET"');
     }
-    expect(hub.logs.filter((l) => l.level >= 50), 'errors logged by the hub').toEqual([]);
+    expect(
+      hub.logs.filter((l) => l.level >= 50),
+      'errors logged by the hub',
+    ).toEqual([]);
     expect((await hub.get('/health')).status, 'the hub still serves').toBe(200);
   });
 
@@ -283,15 +323,29 @@ describe('hub admin API, /health and /metrics', () => {
       { path: '/api/v1/admin/broadcast', text: `{"data":{"a":${deep(5000)}}}` },
     ];
     for (const { path: p, text } of bodies) {
-      const res = await fetch(`${hub.url}${p}`, { method: 'POST', headers: { authorization: `Bearer ${admin}` }, body: text });
+      const res = await fetch(`${hub.url}${p}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}` },
+        body: text,
+      });
       const body = (await res.json()) as ApiError;
       expect(res.status, `${p}: ${JSON.stringify(body)}`).toBe(400);
-      expect(body.error).toMatchObject({ code: 'BODY_TOO_DEEP', message: expect.stringMatching(/deeper than 100 levels/) as string });
+      expect(body.error).toMatchObject({
+        code: 'BODY_TOO_DEEP',
+        message: expect.stringMatching(/deeper than 100 levels/) as string,
+      });
     }
-    const huge = await fetch(`${hub.url}/api/v1/admin/broadcast`, { method: 'POST', headers: { authorization: `Bearer ${admin}` }, body: JSON.stringify({ data: { a: 'x'.repeat(1 << 20) } }) });
+    const huge = await fetch(`${hub.url}/api/v1/admin/broadcast`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}` },
+      body: JSON.stringify({ data: { a: 'x'.repeat(1 << 20) } }),
+    });
     expect(huge.status).toBe(413);
     expect(((await huge.json()) as ApiError).error.code).toBe('PAYLOAD_TOO_LARGE');
-    expect(hub.logs.filter((l) => l.level >= 50), 'errors logged by the hub').toEqual([]);
+    expect(
+      hub.logs.filter((l) => l.level >= 50),
+      'errors logged by the hub',
+    ).toEqual([]);
     // Still one agent, still served.
     await waitForAgents([agentId]);
   });
@@ -310,7 +364,10 @@ describe('hub admin API, /health and /metrics', () => {
 
     const tooDeep = await answerNext('{"a":' + '['.repeat(5000) + ']'.repeat(5000) + '}');
     expect(tooDeep.status, tooDeep.text).toBe(502);
-    expect((tooDeep.body as ApiError).error).toMatchObject({ code: 'RESULT_TOO_DEEP', message: expect.stringMatching(/deep-answers.*system\.info.*deeper than 100 levels/) as string });
+    expect((tooDeep.body as ApiError).error).toMatchObject({
+      code: 'RESULT_TOO_DEEP',
+      message: expect.stringMatching(/deep-answers.*system\.info.*deeper than 100 levels/) as string,
+    });
     expect(await metric(hub, 'farmlink_commands_total', { outcome: 'result_too_deep' })).toBe(before + 1);
 
     // Deep, but within the bound: passed on as it came.
@@ -318,7 +375,10 @@ describe('hub admin API, /health and /metrics', () => {
     expect(fine.status, fine.text).toBe(200);
     expect(fine.text).toBe('{"ok":true,"data":{"a":' + '['.repeat(50) + ']'.repeat(50) + '}}');
     expect(deepAgent.isClosed, 'the agent that answered too deep is still connected').toBe(false);
-    expect(hub.logs.filter((l) => l.level >= 50), 'errors logged by the hub').toEqual([]);
+    expect(
+      hub.logs.filter((l) => l.level >= 50),
+      'errors logged by the hub',
+    ).toEqual([]);
     deepAgent.ws.close(1000, 'done');
   });
 
@@ -333,12 +393,20 @@ describe('hub admin API, /health and /metrics', () => {
     const first = await waitUntil('a broadcast to reach the agent', () => harness.agent.latestBroadcast(), 5000);
     expect(first.data).toMatchObject({ kind: 'status', agents_connected: expect.any(Number) as number });
     // Periodic: a newer one follows.
-    await waitUntil('a second, newer broadcast', () => (harness.agent.latestBroadcast()?.server_time ?? 0) > first.server_time, 5000);
+    await waitUntil(
+      'a second, newer broadcast',
+      () => (harness.agent.latestBroadcast()?.server_time ?? 0) > first.server_time,
+      5000,
+    );
   });
 
   it('POST /api/v1/admin/broadcast reaches every registered agent', async () => {
     await waitForAgents([agentId]);
-    const res = await hub.post('/api/v1/admin/broadcast', { data: { kind: 'notice', text: 'maintenance at 22:00' } }, admin);
+    const res = await hub.post(
+      '/api/v1/admin/broadcast',
+      { data: { kind: 'notice', text: 'maintenance at 22:00' } },
+      admin,
+    );
     expect(res.status, res.text).toBe(200);
     expect(res.body).toEqual({ recipients: 1 });
     await waitUntil(
@@ -384,10 +452,19 @@ describe('hub admin API: drain', () => {
 
     // Registered agents are told, so they move to their next server at once (docs/failure-scenarios.md).
     expect(await watcher.nextFrame('draining')).toMatchObject({ reason: 'deploy 1.2.3' });
-    await harness.transition('agent leaves because the hub is draining', (e) => e.reason.code === 'drained', 5000, from);
+    await harness.transition(
+      'agent leaves because the hub is draining',
+      (e) => e.reason.code === 'drained',
+      5000,
+      from,
+    );
 
     const late = RawClient.dial(hub.wsUrl);
     await expectClosedWith(late, CloseCode.GOING_AWAY, /draining/);
-    await waitUntil('farmlink_errors_total{kind="refused_draining"} to grow', async () => (await errorCount(hub, 'refused_draining')) > refusedBefore, 5000);
+    await waitUntil(
+      'farmlink_errors_total{kind="refused_draining"} to grow',
+      async () => (await errorCount(hub, 'refused_draining')) > refusedBefore,
+      5000,
+    );
   });
 });

@@ -69,10 +69,14 @@ class Bystander {
       () => this.acks >= mark.acks + 3,
       10_000,
     );
-    expect(this.harness.agent.stats().heartbeat_rtt.length, 'bystander heartbeat round trips recorded').toBeGreaterThan(mark.rttSamples);
+    expect(this.harness.agent.stats().heartbeat_rtt.length, 'bystander heartbeat round trips recorded').toBeGreaterThan(
+      mark.rttSamples,
+    );
     const state = this.harness.state();
     expect(state.phase, `bystander state ${JSON.stringify(state)}`).toBe('connected');
-    expect(state.phase === 'connected' && state.session_id, 'bystander still on its first session').toBe(this.sessionId);
+    expect(state.phase === 'connected' && state.session_id, 'bystander still on its first session').toBe(
+      this.sessionId,
+    );
     const registrations = this.harness.events.filter((e) => e.to.phase === 'connected');
     expect(registrations, 'bystander registered exactly once (no reconnect)').toHaveLength(1);
     // The hub's view agrees: same session, not a re-registration.
@@ -115,7 +119,11 @@ afterEach(() => {
 
 /** The hub counted exactly one more error of this kind than `before`. */
 async function expectErrorCounted(hub: HubProcess, kind: string, before: number): Promise<void> {
-  await waitUntil(`farmlink_errors_total{kind="${kind}"} to reach ${before + 1}`, async () => (await errorCount(hub, kind)) >= before + 1, 5000);
+  await waitUntil(
+    `farmlink_errors_total{kind="${kind}"} to reach ${before + 1}`,
+    async () => (await errorCount(hub, kind)) >= before + 1,
+    5000,
+  );
   expect(await errorCount(hub, kind), `farmlink_errors_total{kind="${kind}"}`).toBe(before + 1);
 }
 
@@ -146,82 +154,138 @@ async function expectRejected(
 // ---- the cases ---------------------------------------------------------------------------
 
 describe('hub: malformed frames and protocol misuse', () => {
-  const ctx = hubWithBystander(['--max-payload', '4096', '--rate', '20', '--burst', '40', '--hello-timeout', '1', '--broadcast-interval', '0']);
+  const ctx = hubWithBystander([
+    '--max-payload',
+    '4096',
+    '--rate',
+    '20',
+    '--burst',
+    '40',
+    '--hello-timeout',
+    '1',
+    '--broadcast-interval',
+    '0',
+  ]);
 
   it('closes a text frame that is not JSON with 4400', async () => {
-    await expectRejected(ctx, { code: CloseCode.INVALID_JSON, reason: /not valid JSON/i, kind: 'invalid_json' }, async () => {
-      const client = await RawClient.connect(ctx.hub.wsUrl);
-      client.sendText('{"type": "hello", "protocol": 1,');
-      return client;
-    });
+    await expectRejected(
+      ctx,
+      { code: CloseCode.INVALID_JSON, reason: /not valid JSON/i, kind: 'invalid_json' },
+      async () => {
+        const client = await RawClient.connect(ctx.hub.wsUrl);
+        client.sendText('{"type": "hello", "protocol": 1,');
+        return client;
+      },
+    );
   });
 
   it('closes a hello without agent_id with 4422 naming the field', async () => {
-    await expectRejected(ctx, { code: CloseCode.INVALID_MESSAGE, reason: /agent_id/, kind: 'invalid_message' }, async () => {
-      const client = await RawClient.connect(ctx.hub.wsUrl, { token: await ctx.hub.agentToken('nameless') });
-      client.sendHello('nameless', { agent_id: undefined });
-      return client;
-    });
+    await expectRejected(
+      ctx,
+      { code: CloseCode.INVALID_MESSAGE, reason: /agent_id/, kind: 'invalid_message' },
+      async () => {
+        const client = await RawClient.connect(ctx.hub.wsUrl, { token: await ctx.hub.agentToken('nameless') });
+        client.sendHello('nameless', { agent_id: undefined });
+        return client;
+      },
+    );
   });
 
   it('closes a message of an unknown type with 4422', async () => {
-    await expectRejected(ctx, { code: CloseCode.INVALID_MESSAGE, reason: /invalid message: type: invalid discriminator/i, kind: 'invalid_message' }, async () => {
-      const client = await RawClient.connect(ctx.hub.wsUrl);
-      client.sendJson({ type: 'teleport', to: 'mars' });
-      return client;
-    });
+    await expectRejected(
+      ctx,
+      {
+        code: CloseCode.INVALID_MESSAGE,
+        reason: /invalid message: type: invalid discriminator/i,
+        kind: 'invalid_message',
+      },
+      async () => {
+        const client = await RawClient.connect(ctx.hub.wsUrl);
+        client.sendJson({ type: 'teleport', to: 'mars' });
+        return client;
+      },
+    );
   });
 
   it('closes a valid message sent before hello with 4422', async () => {
-    await expectRejected(ctx, { code: CloseCode.INVALID_MESSAGE, reason: /hello first.*heartbeat/i, kind: 'invalid_message' }, async () => {
-      const client = await RawClient.connect(ctx.hub.wsUrl, { token: await ctx.hub.agentToken('eager') });
-      client.sendHeartbeat(1);
-      return client;
-    });
+    await expectRejected(
+      ctx,
+      { code: CloseCode.INVALID_MESSAGE, reason: /hello first.*heartbeat/i, kind: 'invalid_message' },
+      async () => {
+        const client = await RawClient.connect(ctx.hub.wsUrl, { token: await ctx.hub.agentToken('eager') });
+        client.sendHeartbeat(1);
+        return client;
+      },
+    );
   });
 
   it('closes a second hello after registration with 4422', async () => {
-    await expectRejected(ctx, { code: CloseCode.INVALID_MESSAGE, reason: /hello after registration/i, kind: 'invalid_message' }, async () => {
-      const client = await registeredClient(ctx.hub, 'double-hello');
-      client.sendHello('double-hello');
-      return client;
-    });
+    await expectRejected(
+      ctx,
+      { code: CloseCode.INVALID_MESSAGE, reason: /hello after registration/i, kind: 'invalid_message' },
+      async () => {
+        const client = await registeredClient(ctx.hub, 'double-hello');
+        client.sendHello('double-hello');
+        return client;
+      },
+    );
   });
 
   it('closes a binary frame with 1003', async () => {
-    await expectRejected(ctx, { code: CloseCode.UNSUPPORTED_DATA, reason: /binary/i, kind: 'unsupported_data' }, async () => {
-      const client = await registeredClient(ctx.hub, 'binary-talker');
-      client.ws.send(Buffer.from(JSON.stringify({ type: 'heartbeat', cpu_usage: 1, ram_usage: 1, timestamp: Date.now() })));
-      return client;
-    });
+    await expectRejected(
+      ctx,
+      { code: CloseCode.UNSUPPORTED_DATA, reason: /binary/i, kind: 'unsupported_data' },
+      async () => {
+        const client = await registeredClient(ctx.hub, 'binary-talker');
+        client.ws.send(
+          Buffer.from(JSON.stringify({ type: 'heartbeat', cpu_usage: 1, ram_usage: 1, timestamp: Date.now() })),
+        );
+        return client;
+      },
+    );
   });
 
   it('closes a frame larger than --max-payload with 1009, and counts the agent as dropped for an error', async () => {
     const droppedBefore = await metric(ctx.hub, 'farmlink_agent_disconnects_total', { kind: 'error' });
-    await expectRejected(ctx, { code: CloseCode.MESSAGE_TOO_BIG, reason: 'no reason', kind: 'message_too_big' }, async () => {
-      const client = await registeredClient(ctx.hub, 'big-talker');
-      // Valid JSON of a valid type: only its size is wrong.
-      client.sendJson({ type: 'event', name: 'log_dump', data: 'x'.repeat(5000), timestamp: Date.now() });
-      return client;
-    });
-    await waitUntil('the 1009 counted as an error disconnect', async () => (await metric(ctx.hub, 'farmlink_agent_disconnects_total', { kind: 'error' })) === droppedBefore + 1);
+    await expectRejected(
+      ctx,
+      { code: CloseCode.MESSAGE_TOO_BIG, reason: 'no reason', kind: 'message_too_big' },
+      async () => {
+        const client = await registeredClient(ctx.hub, 'big-talker');
+        // Valid JSON of a valid type: only its size is wrong.
+        client.sendJson({ type: 'event', name: 'log_dump', data: 'x'.repeat(5000), timestamp: Date.now() });
+        return client;
+      },
+    );
+    await waitUntil(
+      'the 1009 counted as an error disconnect',
+      async () => (await metric(ctx.hub, 'farmlink_agent_disconnects_total', { kind: 'error' })) === droppedBefore + 1,
+    );
   });
 
   it('closes a flood beyond --rate/--burst with 4429', async () => {
-    await expectRejected(ctx, { code: CloseCode.RATE_LIMITED, reason: /rate limit.*20.*40/i, kind: 'rate_limited' }, async () => {
-      const client = await registeredClient(ctx.hub, 'flooder');
-      // Well-formed heartbeats, far more than the burst of 40 at once: only their number is wrong.
-      for (let seq = 0; seq < 200; seq += 1) client.sendHeartbeat(seq);
-      return client;
-    });
+    await expectRejected(
+      ctx,
+      { code: CloseCode.RATE_LIMITED, reason: /rate limit.*20.*40/i, kind: 'rate_limited' },
+      async () => {
+        const client = await registeredClient(ctx.hub, 'flooder');
+        // Well-formed heartbeats, far more than the burst of 40 at once: only their number is wrong.
+        for (let seq = 0; seq < 200; seq += 1) client.sendHeartbeat(seq);
+        return client;
+      },
+    );
   });
 
   it('closes a connection that sends no hello within --hello-timeout with 4408', async () => {
-    await expectRejected(ctx, { code: CloseCode.HELLO_TIMEOUT, reason: /no hello within 1000 ms/i, kind: 'hello_timeout' }, async () => {
-      const client = await RawClient.connect(ctx.hub.wsUrl, { token: await ctx.hub.agentToken('silent') });
-      // It sends nothing at all; the hub must not keep the socket forever.
-      return client;
-    });
+    await expectRejected(
+      ctx,
+      { code: CloseCode.HELLO_TIMEOUT, reason: /no hello within 1000 ms/i, kind: 'hello_timeout' },
+      async () => {
+        const client = await RawClient.connect(ctx.hub.wsUrl, { token: await ctx.hub.agentToken('silent') });
+        // It sends nothing at all; the hub must not keep the socket forever.
+        return client;
+      },
+    );
   });
 
   it('answers an upgrade on a wrong path with HTTP 404 and never upgrades it', async () => {
@@ -253,11 +317,18 @@ describe('hub: malformed frames and protocol misuse', () => {
     const newer = await RawClient.connect(ctx.hub.wsUrl, { token: await ctx.hub.agentToken('hasty') });
     await newer.register('hasty');
 
-    const leave = await ctx.hub.waitForLog('the older connection left gracefully', (l) => l.agent_id === 'hasty' && l.kind === 'graceful');
+    const leave = await ctx.hub.waitForLog(
+      'the older connection left gracefully',
+      (l) => l.agent_id === 'hasty' && l.kind === 'graceful',
+    );
     expect(leave.reason).toBe('reconnect_requested');
     const closed = await withTimeout(older.closed, 5000, 'the older connection to be closed');
     expect(closed.code, 'closed normally, not 4409').toBe(CloseCode.NORMAL);
-    expect(ctx.hub.logs.slice(fromLog).filter((l) => l.agent_id === 'hasty' && (l.kind === 'replaced' || /connected again/.test(l.msg)))).toEqual([]);
+    expect(
+      ctx.hub.logs
+        .slice(fromLog)
+        .filter((l) => l.agent_id === 'hasty' && (l.kind === 'replaced' || /connected again/.test(l.msg))),
+    ).toEqual([]);
     expect(await metric(ctx.hub, 'farmlink_agent_disconnects_total', { kind: 'replaced' })).toBe(replacedBefore);
     expect(newer.isClosed).toBe(false);
     await ctx.bystander.expectUndisturbed(mark);
@@ -273,7 +344,8 @@ describe('hub: malformed frames and protocol misuse', () => {
     await expectClosedWith(older, CloseCode.REPLACED, /replaced by a newer connection/i);
     await waitUntil(
       'farmlink_agent_disconnects_total{kind="replaced"} to count the older twin',
-      async () => (await metric(ctx.hub, 'farmlink_agent_disconnects_total', { kind: 'replaced' })) === replacedBefore + 1,
+      async () =>
+        (await metric(ctx.hub, 'farmlink_agent_disconnects_total', { kind: 'replaced' })) === replacedBefore + 1,
       5000,
     );
     // The newer connection is the registered one: listed on its own session, and answered.
@@ -291,19 +363,27 @@ describe('hub: authentication and version', () => {
   const ctx = hubWithBystander(['--broadcast-interval', '0']);
 
   /** A raw client that says hello as `agentId`, with the token in the header or in hello.token. */
-  async function helloWith(agentId: string, token: { header?: string; hello?: string }, overrides: Record<string, unknown> = {}): Promise<RawClient> {
+  async function helloWith(
+    agentId: string,
+    token: { header?: string; hello?: string },
+    overrides: Record<string, unknown> = {},
+  ): Promise<RawClient> {
     const client = await RawClient.connect(ctx.hub.wsUrl, token.header ? { token: token.header } : {});
     client.sendHello(agentId, { ...(token.hello ? { token: token.hello } : {}), ...overrides });
     return client;
   }
 
   it('closes a hello with no token at all with 4401', async () => {
-    await expectRejected(ctx, { code: CloseCode.UNAUTHORIZED, reason: /no token/i, kind: 'unauthorized' }, () => helloWith('tokenless', {}));
+    await expectRejected(ctx, { code: CloseCode.UNAUTHORIZED, reason: /no token/i, kind: 'unauthorized' }, () =>
+      helloWith('tokenless', {}),
+    );
   });
 
   it('closes a token signed with another secret with 4401', async () => {
     const forged = await mintToken('some-other-secret-0123456789-abcdefghij', { role: 'agent', agentId: 'forged' });
-    await expectRejected(ctx, { code: CloseCode.UNAUTHORIZED, reason: /signature/i, kind: 'unauthorized' }, () => helloWith('forged', { header: forged }));
+    await expectRejected(ctx, { code: CloseCode.UNAUTHORIZED, reason: /signature/i, kind: 'unauthorized' }, () =>
+      helloWith('forged', { header: forged }),
+    );
   });
 
   it('closes a garbage token with 4401', async () => {
@@ -315,28 +395,40 @@ describe('hub: authentication and version', () => {
   it('closes an expired token with 4401', async () => {
     // jose accepts a negative duration: exp is ten minutes in the past, no waiting needed.
     const expired = await mintToken(TEST_SECRET, { role: 'agent', agentId: 'expired', expiresIn: '-10m' });
-    await expectRejected(ctx, { code: CloseCode.UNAUTHORIZED, reason: /expired/i, kind: 'unauthorized' }, () => helloWith('expired', { header: expired }));
+    await expectRejected(ctx, { code: CloseCode.UNAUTHORIZED, reason: /expired/i, kind: 'unauthorized' }, () =>
+      helloWith('expired', { header: expired }),
+    );
   });
 
   it('closes a valid token for another agent id with 4403', async () => {
     const othersToken = await ctx.hub.agentToken('somebody-else');
-    await expectRejected(ctx, { code: CloseCode.FORBIDDEN, reason: /somebody-else.*impostor/i, kind: 'forbidden' }, () =>
-      helloWith('impostor', { hello: othersToken }),
+    await expectRejected(
+      ctx,
+      { code: CloseCode.FORBIDDEN, reason: /somebody-else.*impostor/i, kind: 'forbidden' },
+      () => helloWith('impostor', { hello: othersToken }),
     );
   });
 
   it('closes an admin token used as an agent token with 4403', async () => {
     const admin = await ctx.hub.adminToken();
-    await expectRejected(ctx, { code: CloseCode.FORBIDDEN, reason: /admin token cannot register/i, kind: 'forbidden' }, () =>
-      helloWith('admin-as-agent', { header: admin }),
+    await expectRejected(
+      ctx,
+      { code: CloseCode.FORBIDDEN, reason: /admin token cannot register/i, kind: 'forbidden' },
+      () => helloWith('admin-as-agent', { header: admin }),
     );
   });
 
   it('closes a hello of another protocol version with 4426', async () => {
     const token = await ctx.hub.agentToken('time-traveller');
     const version = PROTOCOL_VERSION + 1;
-    await expectRejected(ctx, { code: CloseCode.UNSUPPORTED_PROTOCOL, reason: new RegExp(`protocol ${version} unsupported`), kind: 'unsupported_protocol' }, () =>
-      helloWith('time-traveller', { header: token }, { protocol: version }),
+    await expectRejected(
+      ctx,
+      {
+        code: CloseCode.UNSUPPORTED_PROTOCOL,
+        reason: new RegExp(`protocol ${version} unsupported`),
+        kind: 'unsupported_protocol',
+      },
+      () => helloWith('time-traveller', { header: token }, { protocol: version }),
     );
   });
 });
@@ -395,7 +487,11 @@ describe('hub: slow consumer (--max-buffered)', () => {
     expect(line.close_code).toBe(CloseCode.SLOW_CONSUMER);
     expect(line.msg).toMatch(/slow consumer/);
     await expectErrorCounted(hub, 'slow_consumer', before);
-    await waitUntil('the hub to stop listing slow-reader', async () => !(await bystander.hubAgents()).some((a) => a.agent_id === 'slow-reader'), 5000);
+    await waitUntil(
+      'the hub to stop listing slow-reader',
+      async () => !(await bystander.hubAgents()).some((a) => a.agent_id === 'slow-reader'),
+      5000,
+    );
 
     // The connection really ended: once the peer reads again it finds the end of it.
     slow.resumeReading();
@@ -420,13 +516,24 @@ describe('hub: unanswered pings (--ping-interval)', () => {
     const mark = bystander.mark();
     const before = await errorCount(hub, 'ping_timeout');
     const mute = await registeredClient(hub, 'mute');
-    expect((await bystander.hubAgents()).some((a) => a.agent_id === 'mute'), 'mute listed while it answers').toBe(true);
+    expect(
+      (await bystander.hubAgents()).some((a) => a.agent_id === 'mute'),
+      'mute listed while it answers',
+    ).toBe(true);
     // Not reading means ws never sees the pings, so it never answers them.
     mute.pauseReading();
 
-    await hub.waitForLog('mute dropped for not answering a ping', (l) => l.agent_id === 'mute' && /did not answer a ping/.test(l.msg), 10_000);
+    await hub.waitForLog(
+      'mute dropped for not answering a ping',
+      (l) => l.agent_id === 'mute' && /did not answer a ping/.test(l.msg),
+      10_000,
+    );
     await expectErrorCounted(hub, 'ping_timeout', before);
-    await waitUntil('the hub to stop listing mute', async () => !(await bystander.hubAgents()).some((a) => a.agent_id === 'mute'), 5000);
+    await waitUntil(
+      'the hub to stop listing mute',
+      async () => !(await bystander.hubAgents()).some((a) => a.agent_id === 'mute'),
+      5000,
+    );
 
     mute.resumeReading();
     await withTimeout(mute.closed, 5000, 'mute to see its connection end');

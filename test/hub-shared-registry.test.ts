@@ -32,11 +32,28 @@ describe('hubs sharing Redis', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    const common = ['--redis-url', redis.url, '--redis-prefix', 'farm-test:', '--registry-ttl', '3', '--broadcast-interval', '0'];
-    [hubA, hubB] = await Promise.all([startHub({ args: [...common, '--hub-id', 'hub-a'] }), startHub({ args: [...common, '--hub-id', 'hub-b'] })]);
+    const common = [
+      '--redis-url',
+      redis.url,
+      '--redis-prefix',
+      'farm-test:',
+      '--registry-ttl',
+      '3',
+      '--broadcast-interval',
+      '0',
+    ];
+    [hubA, hubB] = await Promise.all([
+      startHub({ args: [...common, '--hub-id', 'hub-a'] }),
+      startHub({ args: [...common, '--hub-id', 'hub-b'] }),
+    ]);
     admin = await hubA.adminToken();
     // Both connected to Redis before the first agent arrives, so no announcement is missed.
-    await waitUntil('both hubs connected to Redis', async () => (await metric(hubA, 'farmlink_cache_redis_up', { cache: 'registry' })) === 1 && (await metric(hubB, 'farmlink_cache_redis_up', { cache: 'registry' })) === 1);
+    await waitUntil(
+      'both hubs connected to Redis',
+      async () =>
+        (await metric(hubA, 'farmlink_cache_redis_up', { cache: 'registry' })) === 1 &&
+        (await metric(hubB, 'farmlink_cache_redis_up', { cache: 'registry' })) === 1,
+    );
   });
 
   afterAll(async () => {
@@ -82,7 +99,10 @@ describe('hubs sharing Redis', () => {
 
   it('an agent that moves from one hub to the other is found on the new one, and the old hub does not erase it', async () => {
     const first = await register(hubA, 'mover');
-    await waitUntil('hub B to see mover on hub A', async () => ((await hubB.get('/api/v1/admin/agents/mover', admin)).body as AgentAnswer).hub_id === 'hub-a');
+    await waitUntil(
+      'hub B to see mover on hub A',
+      async () => ((await hubB.get('/api/v1/admin/agents/mover', admin)).body as AgentAnswer).hub_id === 'hub-a',
+    );
     const second = await register(hubB, 'mover');
     // The old connection drops after the new one registered (a failover where the old hub noticed late).
     first.ws.terminate();
@@ -95,24 +115,54 @@ describe('hubs sharing Redis', () => {
     expect(fromA.body).toMatchObject({ here: false, hub_id: 'hub-b' });
     // Once hub A is done withdrawing its old connection's entry (whichever way the race with hub B's
     // announcement went), the entry still says hub B.
-    await hubA.waitForLog('hub A done withdrawing mover', (line) => line.agent_id === 'mover' && typeof line.withdrawn === 'boolean');
+    await hubA.waitForLog(
+      'hub A done withdrawing mover',
+      (line) => line.agent_id === 'mover' && typeof line.withdrawn === 'boolean',
+    );
     expect(((await hubA.get('/api/v1/admin/agents/mover', admin)).body as AgentAnswer).hub_id).toBe('hub-b');
     second.ws.terminate();
   });
 
   it('the entries of a hub that died lapse after the registry TTL', async () => {
-    const hubC = await startHub({ args: ['--redis-url', redis.url, '--redis-prefix', 'farm-test:', '--registry-ttl', '1.5', '--hub-id', 'hub-c', '--broadcast-interval', '0'] });
-    await waitUntil('hub C connected to Redis', async () => (await metric(hubC, 'farmlink_cache_redis_up', { cache: 'registry' })) === 1);
+    const hubC = await startHub({
+      args: [
+        '--redis-url',
+        redis.url,
+        '--redis-prefix',
+        'farm-test:',
+        '--registry-ttl',
+        '1.5',
+        '--hub-id',
+        'hub-c',
+        '--broadcast-interval',
+        '0',
+      ],
+    });
+    await waitUntil(
+      'hub C connected to Redis',
+      async () => (await metric(hubC, 'farmlink_cache_redis_up', { cache: 'registry' })) === 1,
+    );
     await register(hubC, 'orphan');
-    await waitUntil('hub B to see orphan on hub C', async () => ((await hubB.get('/api/v1/admin/agents/orphan', admin)).body as AgentAnswer).hub_id === 'hub-c');
+    await waitUntil(
+      'hub B to see orphan on hub C',
+      async () => ((await hubB.get('/api/v1/admin/agents/orphan', admin)).body as AgentAnswer).hub_id === 'hub-c',
+    );
     await hubC.kill();
-    const gone = await waitUntil('the orphan entry to lapse', async () => ((await hubB.get('/api/v1/admin/agents/orphan', admin)).status === 404 ? true : undefined), 10_000, 100);
+    const gone = await waitUntil(
+      'the orphan entry to lapse',
+      async () => ((await hubB.get('/api/v1/admin/agents/orphan', admin)).status === 404 ? true : undefined),
+      10_000,
+      100,
+    );
     expect(gone).toBe(true);
   });
 
   it('Redis dies: agents still register and hubs answer for their own; it comes back and sharing resumes', async () => {
     await redis.kill();
-    await waitUntil('hub A to notice Redis is gone', async () => (await metric(hubA, 'farmlink_cache_redis_up', { cache: 'registry' })) === 0);
+    await waitUntil(
+      'hub A to notice Redis is gone',
+      async () => (await metric(hubA, 'farmlink_cache_redis_up', { cache: 'registry' })) === 0,
+    );
     const during = await register(hubA, 'outage-agent');
     const local = await hubA.get('/api/v1/admin/agents/outage-agent', admin);
     expect(local.status).toBe(200);
@@ -121,7 +171,14 @@ describe('hubs sharing Redis', () => {
     during.ws.terminate();
 
     redis = await redis.restart();
-    await waitUntil('hubs reconnected to Redis', async () => (await metric(hubA, 'farmlink_cache_redis_up', { cache: 'registry' })) === 1 && (await metric(hubB, 'farmlink_cache_redis_up', { cache: 'registry' })) === 1, 15_000, 100);
+    await waitUntil(
+      'hubs reconnected to Redis',
+      async () =>
+        (await metric(hubA, 'farmlink_cache_redis_up', { cache: 'registry' })) === 1 &&
+        (await metric(hubB, 'farmlink_cache_redis_up', { cache: 'registry' })) === 1,
+      15_000,
+      100,
+    );
     await register(hubA, 'after-outage');
     const found = await waitUntil('hub B to see after-outage', async () => {
       const res = await hubB.get('/api/v1/admin/agents/after-outage', admin);
@@ -146,14 +203,20 @@ describe('token verification cache', () => {
 
   it('a reconnecting agent is verified from memory; a bad token is refused every time', async () => {
     const token = await hub.agentToken('returning');
-    const hitsBefore = await metric(hub, 'farmlink_cache_requests_total', { cache: 'tokens', tier: 'memory', result: 'hit' });
+    const hitsBefore = await metric(hub, 'farmlink_cache_requests_total', {
+      cache: 'tokens',
+      tier: 'memory',
+      result: 'hit',
+    });
     for (let i = 0; i < 3; i += 1) {
       const client = await RawClient.connect(hub.wsUrl, { token });
       await client.register('returning');
       client.ws.close(1000);
       await client.closed;
     }
-    const hits = (await metric(hub, 'farmlink_cache_requests_total', { cache: 'tokens', tier: 'memory', result: 'hit' })) - hitsBefore;
+    const hits =
+      (await metric(hub, 'farmlink_cache_requests_total', { cache: 'tokens', tier: 'memory', result: 'hit' })) -
+      hitsBefore;
     expect(hits).toBeGreaterThanOrEqual(2);
 
     for (let i = 0; i < 2; i += 1) {
@@ -164,7 +227,9 @@ describe('token verification cache', () => {
       expect(closed.reason).toMatch(/signature/);
     }
     const text = (await hub.get('/metrics')).text;
-    expect(text).toMatch(/^farmlink_cache_operation_duration_seconds_bucket\{cache="tokens",tier="memory",le="\+Inf"\} \d+/m);
+    expect(text).toMatch(
+      /^farmlink_cache_operation_duration_seconds_bucket\{cache="tokens",tier="memory",le="\+Inf"\} \d+/m,
+    );
     expect(text).toMatch(/^farmlink_cache_hit_ratio\{cache="tokens"\} 0\.\d+/m);
   });
 });

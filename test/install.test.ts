@@ -29,7 +29,9 @@ interface LockEntry {
 }
 
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as PackageJson;
-const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
+const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, LockEntry>;
+};
 const locked = Object.entries(lock.packages).filter(([location]) => location !== '');
 /** A lock location's package name: what follows its last node_modules/ (scoped names included). */
 const nameAt = (location: string) => location.slice(location.lastIndexOf('node_modules/') + 'node_modules/'.length);
@@ -53,7 +55,16 @@ describe('npm ci', () => {
     // update notifier speaks about the person's npm, not about this project.
     const { stdout, stderr } = await execFileAsync(
       'npm',
-      ['ci', '--dry-run', '--offline', '--no-audit', '--no-fund', '--no-update-notifier', '--loglevel=warn', `--cache=${path.join(dir, 'cache')}`],
+      [
+        'ci',
+        '--dry-run',
+        '--offline',
+        '--no-audit',
+        '--no-fund',
+        '--no-update-notifier',
+        '--loglevel=warn',
+        `--cache=${path.join(dir, 'cache')}`,
+      ],
       { cwd: dir, env },
     );
     expect(stderr).toBe('');
@@ -64,7 +75,11 @@ describe('npm ci', () => {
     const oldest = semver.minVersion(pkg.engines?.node ?? '')?.version;
     expect(oldest, 'package.json engines.node').toBeDefined();
     const refusing = locked
-      .map(([location, entry]) => ({ location, version: entry.version, node: Array.isArray(entry.engines) ? undefined : entry.engines?.node }))
+      .map(([location, entry]) => ({
+        location,
+        version: entry.version,
+        node: Array.isArray(entry.engines) ? undefined : entry.engines?.node,
+      }))
       // npm's engine check includes prereleases the same way.
       .filter(({ node }) => node !== undefined && !semver.satisfies(oldest!, node, { includePrerelease: true }))
       .map(({ location, version, node }) => `${nameAt(location)}@${version} wants node ${node}`);
@@ -79,11 +94,16 @@ describe('npm ci', () => {
     // An older npm ignores allowScripts and runs every install script (Electron's downloads its
     // binary); it also warns about package.json's engines, but this says why.
     const { stdout } = await execFileAsync('npm', ['--version']);
-    expect(semver.satisfies(stdout.trim(), pkg.engines!.npm!), `npm ${stdout.trim()} runs install scripts that allowScripts denies`).toBe(true);
+    expect(
+      semver.satisfies(stdout.trim(), pkg.engines!.npm!),
+      `npm ${stdout.trim()} runs install scripts that allowScripts denies`,
+    ).toBe(true);
   });
 
-  it('runs no install script (so never downloads Electron\'s binary): each one is denied by name', () => {
-    const withScripts = [...new Set(locked.filter(([, entry]) => entry.hasInstallScript).map(([location]) => nameAt(location)))].sort();
+  it("runs no install script (so never downloads Electron's binary): each one is denied by name", () => {
+    const withScripts = [
+      ...new Set(locked.filter(([, entry]) => entry.hasInstallScript).map(([location]) => nameAt(location))),
+    ].sort();
     // Name-only entries: a pinned `pkg@x.y.z` entry never matches a lock without resolved URLs
     // (omit-lockfile-registry-resolved), and npm would run the script after a notice.
     expect(Object.fromEntries(withScripts.map((name) => [name, pkg.allowScripts?.[name]]))).toEqual(

@@ -35,7 +35,8 @@ afterAll(async () => {
 });
 
 const registrations = (id: string) => hub.logs.filter((l) => l.agent_id === id && l.msg.includes('registered from'));
-const replacements = (id: string) => hub.logs.filter((l: LogLine) => l.agent_id === id && (l.msg.includes('connected again') || l.kind === 'replaced'));
+const replacements = (id: string) =>
+  hub.logs.filter((l: LogLine) => l.agent_id === id && (l.msg.includes('connected again') || l.kind === 'replaced'));
 
 /** The hub keeps one entry per agent id: this says the id is connected, the logs say how often it registered. */
 async function connectedAgents(id: string): Promise<number> {
@@ -43,8 +44,22 @@ async function connectedAgents(id: string): Promise<number> {
   return (body as { agents: Array<{ agent_id: string }> }).agents.filter((a) => a.agent_id === id).length;
 }
 
-async function headlessAgent(id: string, dataDir: string, env: Record<string, string | undefined>): Promise<CliProcess> {
-  const args = ['agent', '--server-url', hub.url, '--agent-id', id, '--token', await hub.agentToken(id), '--data-dir', dataDir];
+async function headlessAgent(
+  id: string,
+  dataDir: string,
+  env: Record<string, string | undefined>,
+): Promise<CliProcess> {
+  const args = [
+    'agent',
+    '--server-url',
+    hub.url,
+    '--agent-id',
+    id,
+    '--token',
+    await hub.agentToken(id),
+    '--data-dir',
+    dataDir,
+  ];
   const cli = spawnCli([...args, '--panel-port', '0', '--no-log-file', '--log-format', 'json'], env);
   cleanup.push(async () => {
     cli.kill('SIGTERM');
@@ -55,9 +70,16 @@ async function headlessAgent(id: string, dataDir: string, env: Record<string, st
   return cli;
 }
 
-function desktop(dataDir: string, env: Record<string, string | undefined>, extra: Record<string, string | boolean> = {}) {
+function desktop(
+  dataDir: string,
+  env: Record<string, string | undefined>,
+  extra: Record<string, string | boolean> = {},
+) {
   const lines: Array<{ msg: string; [key: string]: unknown }> = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) },
+  );
   const open = DesktopAgent.open({
     values: { 'data-dir': dataDir, 'no-log-file': true, ...extra },
     logger,
@@ -80,9 +102,16 @@ describe('one agent per PC', () => {
     cleanup.push(() => app.stop());
     expect(app.mode).toBe('attached');
     expect(app.agentPid).toBe(headless.proc.pid);
-    expect(app.snapshot()).toMatchObject({ agent: { id }, agent_process: { pid: headless.proc.pid, runs_in: 'headless', attached: true } });
-    expect(lines.map((l) => l.msg).join('\n')).toContain(`Attached to the agent running on this PC (pid ${String(headless.proc.pid)})`);
-    expect(fs.readFileSync(path.join(dataDir, AGENT_LOCK_FILE), 'utf8')).toContain(`"pid":${String(headless.proc.pid)}`);
+    expect(app.snapshot()).toMatchObject({
+      agent: { id },
+      agent_process: { pid: headless.proc.pid, runs_in: 'headless', attached: true },
+    });
+    expect(lines.map((l) => l.msg).join('\n')).toContain(
+      `Attached to the agent running on this PC (pid ${String(headless.proc.pid)})`,
+    );
+    expect(fs.readFileSync(path.join(dataDir, AGENT_LOCK_FILE), 'utf8')).toContain(
+      `"pid":${String(headless.proc.pid)}`,
+    );
 
     // "Reconnect now" through the attachment: the running agent drops its connection and registers again.
     await app.reconnectNow('Reconnect requested from the tray');
@@ -101,7 +130,11 @@ describe('one agent per PC', () => {
   it('with no agent running, the desktop start-up hosts one (holding the data dir), and a headless agent then is refused', async () => {
     const { env, dataDir } = isolatedEnv(parent);
     const id = 'pc-host';
-    const { open, lines } = desktop(dataDir, env, { 'server-url': hub.url, 'agent-id': id, token: await hub.agentToken(id) });
+    const { open, lines } = desktop(dataDir, env, {
+      'server-url': hub.url,
+      'agent-id': id,
+      token: await hub.agentToken(id),
+    });
     const app = await open;
     cleanup.push(() => app.stop());
     expect(app.mode).toBe('hosted');
@@ -109,9 +142,25 @@ describe('one agent per PC', () => {
     expect(lines.map((l) => l.msg).join('\n')).toContain('this app runs the agent');
     await hub.waitForLog(`${id} registered`, (l) => l.agent_id === id && l.msg.includes('registered from'));
 
-    const second = await runCli(['agent', '--server-url', hub.url, '--agent-id', id, '--token', await hub.agentToken(id), '--data-dir', dataDir, '--no-log-file'], env);
+    const second = await runCli(
+      [
+        'agent',
+        '--server-url',
+        hub.url,
+        '--agent-id',
+        id,
+        '--token',
+        await hub.agentToken(id),
+        '--data-dir',
+        dataDir,
+        '--no-log-file',
+      ],
+      env,
+    );
     expect(second.code).toBe(ExitCode.ALREADY_RUNNING);
-    expect(second.stderr).toContain(`an agent already runs for the data dir ${dataDir} (pid ${String(process.pid)}, started by the desktop app`);
+    expect(second.stderr).toContain(
+      `an agent already runs for the data dir ${dataDir} (pid ${String(process.pid)}, started by the desktop app`,
+    );
     expect(await connectedAgents(id)).toBe(1);
     expect(registrations(id)).toHaveLength(1);
     expect(replacements(id)).toEqual([]);
@@ -123,12 +172,31 @@ describe('one agent per PC', () => {
     const first = await headlessAgent(id, dataDir, env);
     const panel = JSON.parse(first.stdout.split('\n').find((l) => l.includes('"event":"panel"'))!) as { url: string };
 
-    const second = await runCli(['agent', '--server-url', hub.url, '--agent-id', id, '--token', await hub.agentToken(id), '--data-dir', dataDir, '--no-log-file'], env);
+    const second = await runCli(
+      [
+        'agent',
+        '--server-url',
+        hub.url,
+        '--agent-id',
+        id,
+        '--token',
+        await hub.agentToken(id),
+        '--data-dir',
+        dataDir,
+        '--no-log-file',
+      ],
+      env,
+    );
     expect(second.code).toBe(ExitCode.ALREADY_RUNNING);
-    expect(second.stderr).toContain(`pid ${String(first.proc.pid)}, started by \`farmlink agent\`; its panel: ${panel.url}`);
+    expect(second.stderr).toContain(
+      `pid ${String(first.proc.pid)}, started by \`farmlink agent\`; its panel: ${panel.url}`,
+    );
     expect(second.stderr).toContain('[AGENT_ALREADY_RUNNING]');
 
-    const start = await runCli(['start', '--headless', '--hub-port', '0', '--data-dir', dataDir, '--no-log-file', '--log-format', 'json'], env);
+    const start = await runCli(
+      ['start', '--headless', '--hub-port', '0', '--data-dir', dataDir, '--no-log-file', '--log-format', 'json'],
+      env,
+    );
     expect(start.code).toBe(ExitCode.OK);
     expect(start.stdout).toContain('"event":"already_running"');
     expect(start.stdout).toContain(`pid ${String(first.proc.pid)}`);
@@ -145,7 +213,10 @@ describe('one agent per PC', () => {
     const deadPid = dead.pid!;
     await new Promise((resolve) => dead.once('exit', resolve));
     fs.mkdirSync(dataDir, { recursive: true });
-    fs.writeFileSync(path.join(dataDir, AGENT_LOCK_FILE), JSON.stringify({ pid: deadPid, runner: 'agent', started_at: 1, panel: 'http://127.0.0.1:1' }));
+    fs.writeFileSync(
+      path.join(dataDir, AGENT_LOCK_FILE),
+      JSON.stringify({ pid: deadPid, runner: 'agent', started_at: 1, panel: 'http://127.0.0.1:1' }),
+    );
 
     const cli = await headlessAgent(id, dataDir, env);
     expect(fs.readFileSync(path.join(dataDir, AGENT_LOCK_FILE), 'utf8')).toContain(`"pid":${String(cli.proc.pid)}`);
@@ -161,7 +232,11 @@ describe('one agent per PC', () => {
     const { env, dataDir } = isolatedEnv(parent);
     const id = 'pc-handover';
     const headless = await headlessAgent(id, dataDir, env);
-    const { open, lines } = desktop(dataDir, env, { 'server-url': hub.url, 'agent-id': id, token: await hub.agentToken(id) });
+    const { open, lines } = desktop(dataDir, env, {
+      'server-url': hub.url,
+      'agent-id': id,
+      token: await hub.agentToken(id),
+    });
     const app = await open;
     cleanup.push(() => app.stop());
     expect(app.mode).toBe('attached');
@@ -174,7 +249,7 @@ describe('one agent per PC', () => {
     const said = lines.map((l) => l.msg).join('\n');
     expect(said).toContain(`The agent this app was attached to (pid ${String(headless.proc.pid)}) went away`);
     expect(said).toContain('this app runs the agent');
-    await waitUntil('the app\'s agent registered', () => registrations(id).length >= 2);
+    await waitUntil("the app's agent registered", () => registrations(id).length >= 2);
     expect(await connectedAgents(id)).toBe(1);
     expect(registrations(id)).toHaveLength(2);
     expect(replacements(id)).toEqual([]);

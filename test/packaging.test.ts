@@ -52,9 +52,16 @@ function decodePng(bytes: Buffer, name: string): Png {
     const type = bytes.toString('latin1', offset + 4, offset + 8);
     const body = bytes.subarray(offset + 8, offset + 8 + length);
     const crc = bytes.readUInt32BE(offset + 8 + length);
-    if (zlib.crc32(bytes.subarray(offset + 4, offset + 8 + length)) !== crc) throw new Error(`${name}: bad CRC in ${type}`);
+    if (zlib.crc32(bytes.subarray(offset + 4, offset + 8 + length)) !== crc)
+      throw new Error(`${name}: bad CRC in ${type}`);
     if (type === 'IHDR') {
-      header = { width: body.readUInt32BE(0), height: body.readUInt32BE(4), depth: body[8]!, colorType: body[9]!, interlace: body[12]! };
+      header = {
+        width: body.readUInt32BE(0),
+        height: body.readUInt32BE(4),
+        depth: body[8]!,
+        colorType: body[9]!,
+        interlace: body[12]!,
+      };
     } else if (type === 'IDAT') {
       data.push(body);
     } else if (type === 'IEND') {
@@ -65,12 +72,15 @@ function decodePng(bytes: Buffer, name: string): Png {
   if (!header || offset === 8) throw new Error(`${name}: no IHDR`);
   if (!ended) throw new Error(`${name}: no IEND`);
   if (header.depth !== 8 || header.colorType !== 6 || header.interlace !== 0) {
-    throw new Error(`${name}: expected 8-bit RGBA, not interlaced (depth ${header.depth}, colour type ${header.colorType})`);
+    throw new Error(
+      `${name}: expected 8-bit RGBA, not interlaced (depth ${header.depth}, colour type ${header.colorType})`,
+    );
   }
   const { width, height } = header;
   const raw = zlib.inflateSync(Buffer.concat(data));
   const stride = width * 4;
-  if (raw.length !== (stride + 1) * height) throw new Error(`${name}: image data has ${raw.length} bytes, expected ${(stride + 1) * height}`);
+  if (raw.length !== (stride + 1) * height)
+    throw new Error(`${name}: image data has ${raw.length} bytes, expected ${(stride + 1) * height}`);
   const rgba = new Uint8Array(stride * height);
   for (let y = 0; y < height; y += 1) {
     const filter = raw[y * (stride + 1)]!;
@@ -80,7 +90,12 @@ function decodePng(bytes: Buffer, name: string): Png {
       const b = y > 0 ? rgba[(y - 1) * stride + x]! : 0;
       const c = x >= 4 && y > 0 ? rgba[(y - 1) * stride + x - 4]! : 0;
       const p = a + b - c;
-      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+      const paeth =
+        Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c)
+          ? a
+          : Math.abs(p - b) <= Math.abs(p - c)
+            ? b
+            : c;
       const predictor = [0, a, b, (a + b) >> 1, paeth][filter];
       if (predictor === undefined) throw new Error(`${name}: bad filter ${filter} on row ${y}`);
       rgba[y * stride + x] = (value + predictor) & 0xff;
@@ -96,7 +111,8 @@ interface IcoEntry {
 
 /** Reads an ICO's directory and checks each image: a PNG of the declared size or a 32-bit DIB. */
 function readIco(bytes: Buffer, name: string): IcoEntry[] {
-  if (bytes.length < 6 || bytes.readUInt16LE(0) !== 0 || bytes.readUInt16LE(2) !== 1) throw new Error(`${name}: not an ICO`);
+  if (bytes.length < 6 || bytes.readUInt16LE(0) !== 0 || bytes.readUInt16LE(2) !== 1)
+    throw new Error(`${name}: not an ICO`);
   const count = bytes.readUInt16LE(4);
   const entries: IcoEntry[] = [];
   for (let i = 0; i < count; i += 1) {
@@ -110,7 +126,8 @@ function readIco(bytes: Buffer, name: string): IcoEntry[] {
     const body = bytes.subarray(offset, offset + length);
     if (body.subarray(0, 8).equals(PNG_SIGNATURE)) {
       const png = decodePng(body, `${name} [${width}]`);
-      if (png.width !== width || png.height !== height) throw new Error(`${name}: entry says ${width}, its PNG is ${png.width}×${png.height}`);
+      if (png.width !== width || png.height !== height)
+        throw new Error(`${name}: entry says ${width}, its PNG is ${png.width}×${png.height}`);
       entries.push({ size: width, format: 'png' });
     } else {
       const dibWidth = body.readInt32LE(4);
@@ -217,15 +234,24 @@ describe('electron-builder.yml', () => {
 
   it('is checked by a validator that really rejects mistakes', async () => {
     const logger = new DebugLogger(false);
-    const misspelledFuse = { ...config, electronFuses: { ...(config.electronFuses as FuseOptions), runAsnode: false } } as Configuration;
-    await expect(validateConfiguration(misspelledFuse, logger)).rejects.toThrow(/Invalid configuration object[\s\S]*configuration\.electronFuses/);
+    const misspelledFuse = {
+      ...config,
+      electronFuses: { ...(config.electronFuses as FuseOptions), runAsnode: false },
+    } as Configuration;
+    await expect(validateConfiguration(misspelledFuse, logger)).rejects.toThrow(
+      /Invalid configuration object[\s\S]*configuration\.electronFuses/,
+    );
     const badTarget = { ...config, nsis: { ...config.nsis, oneClick: 'no' } } as unknown as Configuration;
-    await expect(validateConfiguration(badTarget, logger)).rejects.toThrow(/Invalid configuration object[\s\S]*configuration\.nsis/);
+    await expect(validateConfiguration(badTarget, logger)).rejects.toThrow(
+      /Invalid configuration object[\s\S]*configuration\.nsis/,
+    );
     await expect(validateConfiguration(config, logger)).resolves.toBeUndefined();
   });
 
   it('pins the installed Electron and flips the release fuses', () => {
-    const installed = (JSON.parse(fs.readFileSync(path.join(root, 'node_modules/electron/package.json'), 'utf8')) as { version: string }).version;
+    const installed = (
+      JSON.parse(fs.readFileSync(path.join(root, 'node_modules/electron/package.json'), 'utf8')) as { version: string }
+    ).version;
     expect(config.electronVersion).toBe(installed);
     expect(config.electronFuses).toEqual({
       runAsNode: false,
@@ -257,7 +283,10 @@ describe('electron-builder.yml', () => {
     expect(config.publish).toBeNull();
     expect(config.npmRebuild).toBe(false);
     for (const platform of ['linux-x64', 'win32-x64']) {
-      expect(fs.existsSync(path.join(root, 'node_modules/bufferutil/prebuilds', platform, 'bufferutil.node')), platform).toBe(true);
+      expect(
+        fs.existsSync(path.join(root, 'node_modules/bufferutil/prebuilds', platform, 'bufferutil.node')),
+        platform,
+      ).toBe(true);
     }
   });
 
@@ -274,7 +303,7 @@ describe('electron-builder.yml', () => {
     });
   });
 
-  it('registers FarmLink to start at sign-in, hidden, under the name Electron\'s login item uses (not built here: NSIS needs downloads)', () => {
+  it("registers FarmLink to start at sign-in, hidden, under the name Electron's login item uses (not built here: NSIS needs downloads)", () => {
     expect(config.nsis?.include).toBe('build/installer.nsh');
     const script = read('build/installer.nsh').toString('utf8');
     const run = 'HKCU "Software\\Microsoft\\Windows\\CurrentVersion\\Run" "${APP_ID}"';
@@ -342,7 +371,9 @@ describe('icons', () => {
         }
       }
     }
-    expect(readIco(read('build/icon.ico'), 'build/icon.ico').map((e) => e.size)).toEqual([16, 24, 32, 48, 64, 128, 256]);
+    expect(readIco(read('build/icon.ico'), 'build/icon.ico').map((e) => e.size)).toEqual([
+      16, 24, 32, 48, 64, 128, 256,
+    ]);
     const sizes = [16, 32, 48, 64, 128, 256, 512];
     expect(fs.readdirSync(path.join(root, 'build/icons')).sort()).toEqual(sizes.map((n) => `${n}x${n}.png`).sort());
     expect(pngSize('build/icon.png')).toEqual([512, 512]);
@@ -350,10 +381,24 @@ describe('icons', () => {
 
     // electron-builder's own icon resolution accepts them as they are: no conversion, so its icon
     // tool (a download) is never needed.
-    const ico = await convertIcon({ sources: [config.win!.icon!], fallbackSources: [], roots, format: 'ico', outDir: tmp });
+    const ico = await convertIcon({
+      sources: [config.win!.icon!],
+      fallbackSources: [],
+      roots,
+      format: 'ico',
+      outDir: tmp,
+    });
     expect(ico.icons).toEqual([{ file: path.join(root, 'build/icon.ico'), size: 256 }]);
-    const set = await convertIcon({ sources: [config.linux!.icon!], fallbackSources: [], roots, format: 'set', outDir: tmp });
-    expect(set.icons).toEqual(sizes.map((size) => ({ file: path.join(root, `build/icons/${size}x${size}.png`), size })));
+    const set = await convertIcon({
+      sources: [config.linux!.icon!],
+      fallbackSources: [],
+      roots,
+      format: 'set',
+      outDir: tmp,
+    });
+    expect(set.icons).toEqual(
+      sizes.map((size) => ({ file: path.join(root, `build/icons/${size}x${size}.png`), size })),
+    );
     expect(fs.readdirSync(tmp)).toEqual([]);
   });
 
@@ -361,7 +406,10 @@ describe('icons', () => {
     for (const state of TRAY_STATES) {
       expect(pngSize(`assets/tray/${state}.png`), state).toEqual([16, 16]);
       expect(pngSize(`assets/tray/${state}@2x.png`), state).toEqual([32, 32]);
-      expect(readIco(read(`assets/tray/${state}.ico`), `${state}.ico`).map((e) => e.size), state).toEqual([16, 24, 32, 48]);
+      expect(
+        readIco(read(`assets/tray/${state}.ico`), `${state}.ico`).map((e) => e.size),
+        state,
+      ).toEqual([16, 24, 32, 48]);
     }
   });
 
@@ -382,10 +430,15 @@ describe('icons', () => {
     const out = path.join(tmp, 'icons');
     execFileSync(process.execPath, [path.join(root, 'scripts/make-icons.js'), '--out', out], { stdio: 'pipe' });
     const listed = (dir: string): string[] =>
-      fs.readdirSync(path.join(out, dir), { recursive: true, encoding: 'utf8' }).filter((f) => fs.statSync(path.join(out, dir, f)).isFile());
+      fs
+        .readdirSync(path.join(out, dir), { recursive: true, encoding: 'utf8' })
+        .filter((f) => fs.statSync(path.join(out, dir, f)).isFile());
     for (const dir of ['assets', 'build']) {
       for (const file of listed(dir)) {
-        expect(read(path.join(dir, file)).equals(fs.readFileSync(path.join(out, dir, file))), `${dir}/${file} is stale: run node scripts/make-icons.js`).toBe(true);
+        expect(
+          read(path.join(dir, file)).equals(fs.readFileSync(path.join(out, dir, file))),
+          `${dir}/${file} is stale: run node scripts/make-icons.js`,
+        ).toBe(true);
       }
     }
   });
@@ -394,7 +447,15 @@ describe('icons', () => {
 describe('files packaged into app.asar', () => {
   /** electron-builder's own filter for the app's files, with its default exclusions. */
   function appFilter() {
-    const [matcher] = internals.getMainFileMatchers(root, '/app', same, config.linux ?? {}, { info: packager }, path.resolve(root, config.directories!.output!), false);
+    const [matcher] = internals.getMainFileMatchers(
+      root,
+      '/app',
+      same,
+      config.linux ?? {},
+      { info: packager },
+      path.resolve(root, config.directories!.output!),
+      false,
+    );
     const filter = matcher!.createFilter();
     // The walker descends only into directories the filter keeps, so a file needs every parent too.
     return (relative: string) => {
@@ -446,7 +507,7 @@ describe('files packaged into app.asar', () => {
     }
   });
 
-  it('ship every package the main process imports, and none of the renderer\'s (vite bundles those)', () => {
+  it("ship every package the main process imports, and none of the renderer's (vite bundles those)", () => {
     const manifest = (dir: string) =>
       JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
         name: string;
@@ -478,7 +539,10 @@ describe('files packaged into app.asar', () => {
     };
     const pkg = manifest(root);
     const dependencies = Object.keys(pkg.dependencies ?? {});
-    expect(dependencies.filter((name) => RENDERER_PACKAGES.includes(name)), 'renderer libraries belong in devDependencies').toEqual([]);
+    expect(
+      dependencies.filter((name) => RENDERER_PACKAGES.includes(name)),
+      'renderer libraries belong in devDependencies',
+    ).toEqual([]);
     expect(RENDERER_PACKAGES.every((name) => pkg.devDependencies?.[name])).toBe(true);
 
     // electron-builder's filter for node_modules, as its NodeModuleCopyHelper applies it.
@@ -486,11 +550,19 @@ describe('files packaged into app.asar', () => {
     const modules = internals.getNodeModuleFileMatcher(root, '/app', same, config.linux ?? {}, packager);
     const copied = (dir: string) => {
       const relative = path.relative(root, dir).split(path.sep).join('/');
-      const filter = new fileMatchers.FileMatcher(dir, path.join('/app', relative), same, modules.patterns).createFilter();
+      const filter = new fileMatchers.FileMatcher(
+        dir,
+        path.join('/app', relative),
+        same,
+        modules.patterns,
+      ).createFilter();
       return filter(path.join(dir, 'package.json'), fakeStat(false, `${relative}/package.json`));
     };
     const wronglyExcluded = [...main].filter((dir) => !copied(dir)).map((dir) => path.relative(root, dir));
-    expect(wronglyExcluded, 'the main process needs these: remove them from the exclusions in electron-builder.yml').toEqual([]);
+    expect(
+      wronglyExcluded,
+      'the main process needs these: remove them from the exclusions in electron-builder.yml',
+    ).toEqual([]);
     expect(main.size).toBeGreaterThan(5);
 
     // Every package the main process's code imports is a production dependency (or Node's, or Electron).
@@ -503,12 +575,17 @@ describe('files packaged into app.asar', () => {
     const offenders: string[] = [];
     for (const file of sources) {
       const text = fs.readFileSync(path.join(root, file), 'utf8');
-      for (const match of text.matchAll(/^\s*(?:import|export)\s+(?!type\b)[^;'"]*?from\s+['"]((?:@[^/'"]+\/)?[^/'".][^/'"]*)[^'"]*['"]/gm)) {
+      for (const match of text.matchAll(
+        /^\s*(?:import|export)\s+(?!type\b)[^;'"]*?from\s+['"]((?:@[^/'"]+\/)?[^/'".][^/'"]*)[^'"]*['"]/gm,
+      )) {
         const name = match[1]!;
         if (name.startsWith('node:') || name === 'electron' || dependencies.includes(name)) continue;
         offenders.push(`${file} imports ${name}`);
       }
     }
-    expect(offenders, 'imported by the main process but not in dependencies: the packaged app would not find them').toEqual([]);
+    expect(
+      offenders,
+      'imported by the main process but not in dependencies: the packaged app would not find them',
+    ).toEqual([]);
   });
 });

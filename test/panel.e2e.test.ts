@@ -24,7 +24,14 @@ beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     // As root in a container, and with the machine's closed network: no sandbox, no background fetches.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
   });
 });
 afterAll(async () => {
@@ -48,11 +55,29 @@ async function hub(port?: number): Promise<HubProcess> {
 }
 
 /** `farmlink agent` on a config file of its own, with its panel on a free port; resolves with the panel URL. */
-async function agentWithPanel(config: string, extraArgs: string[] = []): Promise<{ cli: CliProcess; url: string; file: string }> {
+async function agentWithPanel(
+  config: string,
+  extraArgs: string[] = [],
+): Promise<{ cli: CliProcess; url: string; file: string }> {
   const dir = fs.mkdtempSync(path.join(tmp, 'agent-'));
   const file = path.join(dir, 'agent.yaml');
   fs.writeFileSync(file, config);
-  const cli = spawnCli(['agent', '--config', file, '--data-dir', dir, '--panel-port', '0', '--no-log-file', '--log-format', 'json', ...extraArgs], { HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'xdg') });
+  const cli = spawnCli(
+    [
+      'agent',
+      '--config',
+      file,
+      '--data-dir',
+      dir,
+      '--panel-port',
+      '0',
+      '--no-log-file',
+      '--log-format',
+      'json',
+      ...extraArgs,
+    ],
+    { HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'xdg') },
+  );
   cleanups.push(async () => {
     cli.kill('SIGKILL');
     await cli.exited;
@@ -78,7 +103,8 @@ async function open(url: string, size = { width: 1280, height: 800 }): Promise<P
   return page;
 }
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 const text = async (page: Page, testId: string) => (await page.getByTestId(testId).first().textContent()) ?? '';
 const numberIn = (s: string) => Number(s.replace(/[^\d.]/g, ''));
 /** "45s", "1m 5s" (the header's durations) in seconds. */
@@ -109,10 +135,14 @@ describe('the panel in Chromium (headless mode)', () => {
     const primary = await hub();
     const fallbackPort = await freePort();
     const token = await primary.agentToken('pc-e2e');
-    const { cli, url } = await agentWithPanel(`server:\n  url: "${primary.url}"\n  fallback_urls: ["http://127.0.0.1:${fallbackPort}"]\nagent:\n  id: pc-e2e\n  name: Rack 3 PC\n  token: "${token}"\n${FAST}`);
+    const { cli, url } = await agentWithPanel(
+      `server:\n  url: "${primary.url}"\n  fallback_urls: ["http://127.0.0.1:${fallbackPort}"]\nagent:\n  id: pc-e2e\n  name: Rack 3 PC\n  token: "${token}"\n${FAST}`,
+    );
     const page = await open(url);
     // Which process runs the agent the panel shows (one agent per PC).
-    await expect.poll(() => text(page, 'agent-process'), { timeout: 10_000 }).toBe(`The agent runs headless on this PC (pid ${String(cli.proc.pid)})`);
+    await expect
+      .poll(() => text(page, 'agent-process'), { timeout: 10_000 })
+      .toBe(`The agent runs headless on this PC (pid ${String(cli.proc.pid)})`);
 
     const status = page.getByTestId('link-status');
     await expect.poll(() => status.getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
@@ -122,7 +152,9 @@ describe('the panel in Chromium (headless mode)', () => {
     expect(await page.getByTestId('server-row').nth(0).getAttribute('data-status')).toBe('active');
     // Live: the counters move without a reload.
     const first = numberIn(await text(page, 'stat-messages-received'));
-    await expect.poll(async () => numberIn(await text(page, 'stat-messages-received')), { timeout: 10_000 }).toBeGreaterThan(first);
+    await expect
+      .poll(async () => numberIn(await text(page, 'stat-messages-received')), { timeout: 10_000 })
+      .toBeGreaterThan(first);
     await expect.poll(async () => text(page, 'latency-p50'), { timeout: 10_000 }).toMatch(/\d/);
     await expect.poll(() => page.getByTestId('quality').getAttribute('data-level')).toMatch(/excellent|good/);
     expect(await page.getByTestId('latency-chart').count()).toBe(1);
@@ -130,10 +162,20 @@ describe('the panel in Chromium (headless mode)', () => {
     // The cache card: memory in front of the disk tier in the agent's data directory, and the
     // registration just recorded there (the last server that worked) counted as a memory entry.
     expect(await page.getByTestId('cache-tier-disk').count()).toBe(1);
-    await expect.poll(async () => numberIn((await page.getByTestId('cache-tier-memory').locator('td').nth(2).textContent()) ?? ''), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    await expect
+      .poll(
+        async () => numberIn((await page.getByTestId('cache-tier-memory').locator('td').nth(2).textContent()) ?? ''),
+        { timeout: 10_000 },
+      )
+      .toBeGreaterThanOrEqual(1);
     // The start-up found an empty disk (a first start); the server registered with since is on disk now.
     expect(await text(page, 'cache-warm-start')).toBe('disk was empty');
-    await expect.poll(async () => numberIn((await page.getByTestId('cache-tier-disk').locator('td').nth(2).textContent()) ?? ''), { timeout: 10_000 }).toBe(1);
+    await expect
+      .poll(
+        async () => numberIn((await page.getByTestId('cache-tier-disk').locator('td').nth(2).textContent()) ?? ''),
+        { timeout: 10_000 },
+      )
+      .toBe(1);
     await shot(page, '1-connected');
 
     // The primary dies; the fallback is down too: the agent waits out its backoff, counting down.
@@ -141,7 +183,8 @@ describe('the panel in Chromium (headless mode)', () => {
     await expect.poll(() => status.getAttribute('data-tone'), { timeout: 10_000 }).toBe('reconnecting');
     await expect.poll(async () => status.textContent(), { timeout: 10_000 }).toMatch(/Reconnecting in \d+s/);
     // The countdown goes down by itself (polled: under load a render, or a new backoff, may come between two reads).
-    const countdown = async () => Number(/Reconnecting in (\d+)s/.exec((await status.textContent()) ?? '')?.[1] ?? Infinity);
+    const countdown = async () =>
+      Number(/Reconnecting in (\d+)s/.exec((await status.textContent()) ?? '')?.[1] ?? Infinity);
     const countdown1 = await countdown();
     if (countdown1 > 1) await expect.poll(countdown, { timeout: 15_000 }).toBeLessThan(countdown1);
     await shot(page, '2-reconnecting');
@@ -157,21 +200,38 @@ describe('the panel in Chromium (headless mode)', () => {
 
   it('"Reconnect now" produces a reconnect visible in the timeline; the logs tail shows it too', async () => {
     const h = await hub();
-    const { url } = await agentWithPanel(`server:\n  url: "${h.url}"\nagent:\n  id: pc-reconnect\n  token: "${await h.agentToken('pc-reconnect')}"\n${FAST}`);
+    const { url } = await agentWithPanel(
+      `server:\n  url: "${h.url}"\nagent:\n  id: pc-reconnect\n  token: "${await h.agentToken('pc-reconnect')}"\n${FAST}`,
+    );
     const page = await open(url);
-    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    await expect
+      .poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 })
+      .toBe('connected');
     const before = await page.locator('[data-testid="timeline-item"][data-reason="reconnect_requested"]').count();
     await page.getByTestId('reconnect-now').click();
-    await expect.poll(() => page.locator('[data-testid="timeline-item"][data-reason="reconnect_requested"]').count(), { timeout: 10_000 }).toBeGreaterThan(before);
-    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
-    await h.waitForLog('the old session left gracefully', (l) => l.agent_id === 'pc-reconnect' && l.kind === 'graceful' && l.reason === 'reconnect_requested');
+    await expect
+      .poll(() => page.locator('[data-testid="timeline-item"][data-reason="reconnect_requested"]').count(), {
+        timeout: 10_000,
+      })
+      .toBeGreaterThan(before);
+    await expect
+      .poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 })
+      .toBe('connected');
+    await h.waitForLog(
+      'the old session left gracefully',
+      (l) => l.agent_id === 'pc-reconnect' && l.kind === 'graceful' && l.reason === 'reconnect_requested',
+    );
     await shot(page, '4-timeline-after-reconnect');
 
     await page.getByTestId('tab-logs').click();
-    await expect.poll(async () => (await page.getByTestId('log-line').allTextContents()).join('\n'), { timeout: 10_000 }).toContain('Reconnect requested from the panel');
+    await expect
+      .poll(async () => (await page.getByTestId('log-line').allTextContents()).join('\n'), { timeout: 10_000 })
+      .toContain('Reconnect requested from the panel');
     await shot(page, '5-logs');
     await page.getByTestId('log-level').selectOption('warn');
-    await expect.poll(async () => (await page.getByTestId('log-line').allTextContents()).join('\n')).not.toContain('✓ Connected to server');
+    await expect
+      .poll(async () => (await page.getByTestId('log-line').allTextContents()).join('\n'))
+      .not.toContain('✓ Connected to server');
     await shot(page, '5b-logs-warnings-only');
   });
 
@@ -181,7 +241,9 @@ describe('the panel in Chromium (headless mode)', () => {
     const original = `# Rack 3\nserver:\n  url: "${a.url}"\nagent:\n  id: pc-settings\n  token: "${token}"\n${FAST}`;
     const { url, file } = await agentWithPanel(original);
     const page = await open(url);
-    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    await expect
+      .poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 })
+      .toBe('connected');
     await page.getByTestId('tab-settings').click();
     const urlField = page.getByTestId('settings-server-url');
     await expect.poll(() => urlField.inputValue()).toBe(a.url);
@@ -200,7 +262,10 @@ describe('the panel in Chromium (headless mode)', () => {
     await expect.poll(() => page.getByTestId('error-server.url').count()).toBe(0);
     await page.getByTestId('settings-save').click();
     await expect.poll(() => page.getByTestId('settings-saved').isVisible(), { timeout: 10_000 }).toBe(true);
-    await b.waitForLog('the agent registered on the new primary', (l) => l.agent_id === 'pc-settings' && typeof l.msg === 'string' && l.msg.includes('registered'));
+    await b.waitForLog(
+      'the agent registered on the new primary',
+      (l) => l.agent_id === 'pc-settings' && typeof l.msg === 'string' && l.msg.includes('registered'),
+    );
     await page.getByTestId('tab-overview').click();
     await expect.poll(async () => text(page, 'active-server'), { timeout: 10_000 }).toContain(b.url);
     await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone')).toBe('connected');
@@ -213,7 +278,9 @@ describe('the panel in Chromium (headless mode)', () => {
   it('after Save and apply the header says Reconnecting, down since the apply, and keeps the last message and the counters', async () => {
     const a = await hub();
     const nextPort = await freePort();
-    const { url } = await agentWithPanel(`server:\n  url: "${a.url}"\nagent:\n  id: pc-apply\n  token: "${await a.agentToken('pc-apply')}"\n${FAST}`);
+    const { url } = await agentWithPanel(
+      `server:\n  url: "${a.url}"\nagent:\n  id: pc-apply\n  token: "${await a.agentToken('pc-apply')}"\n${FAST}`,
+    );
     const page = await open(url);
     const status = page.getByTestId('link-status');
     await expect.poll(() => status.getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
@@ -230,7 +297,9 @@ describe('the panel in Chromium (headless mode)', () => {
     await expect.poll(() => page.getByTestId('settings-saved').isVisible(), { timeout: 10_000 }).toBe(true);
     await page.getByTestId('tab-overview').click();
     await expect.poll(async () => text(page, 'active-server'), { timeout: 10_000 }).toContain(`127.0.0.1:${nextPort}`);
-    await expect.poll(async () => status.textContent(), { timeout: 10_000 }).toMatch(/Reconnecting in \d+s|Connecting…/);
+    await expect
+      .poll(async () => status.textContent(), { timeout: 10_000 })
+      .toMatch(/Reconnecting in \d+s|Connecting…/);
     expect(await status.getAttribute('data-tone')).toBe('reconnecting');
     expect(await page.getByTestId('uptime').getAttribute('data-kind')).toBe('down');
     expect(seconds(await text(page, 'uptime'))).toBeLessThanOrEqual(Math.ceil((Date.now() - clickedAt) / 1000));
@@ -246,14 +315,16 @@ describe('the panel in Chromium (headless mode)', () => {
     expect(seconds(await text(page, 'uptime'))).toBeLessThanOrEqual(Math.ceil((registeredBy - clickedAt) / 1000));
   });
 
-  it('a hub that refuses this PC\'s token gets a banner saying so and what to do; one that refuses only some servers, other words', async () => {
+  it("a hub that refuses this PC's token gets a banner saying so and what to do; one that refuses only some servers, other words", async () => {
     // A hub run with another secret refuses a token signed with the test secret (4401).
     const refusing = await startHub({ secret: 'another-hub-secret-0123456789-abcdefgh' });
     cleanups.push(() => refusing.kill());
     const accepting = await hub();
     const token = await accepting.agentToken('pc-refused');
 
-    const alone = await agentWithPanel(`server:\n  url: "${refusing.url}"\nagent:\n  id: pc-refused\n  token: "${token}"\n${FAST}`);
+    const alone = await agentWithPanel(
+      `server:\n  url: "${refusing.url}"\nagent:\n  id: pc-refused\n  token: "${token}"\n${FAST}`,
+    );
     const page = await open(alone.url);
     const banner = page.getByTestId('refusal-notice');
     await expect.poll(() => banner.isVisible(), { timeout: 10_000 }).toBe(true);
@@ -267,26 +338,40 @@ describe('the panel in Chromium (headless mode)', () => {
     await shot(page, '10-hub-refuses-token');
 
     // The refusing hub first, an accepting fallback after it: connected, and warned about the primary.
-    const some = await agentWithPanel(`server:\n  url: "${refusing.url}"\n  fallback_urls: ["${accepting.url}"]\nagent:\n  id: pc-refused\n  token: "${token}"\n${FAST}`);
+    const some = await agentWithPanel(
+      `server:\n  url: "${refusing.url}"\n  fallback_urls: ["${accepting.url}"]\nagent:\n  id: pc-refused\n  token: "${token}"\n${FAST}`,
+    );
     const page2 = await open(some.url);
-    await expect.poll(() => page2.getByTestId('link-status').getAttribute('data-tone'), { timeout: 15_000 }).toBe('connected');
-    await expect.poll(async () => (await page2.getByTestId('refusal-notice').textContent()) ?? '', { timeout: 10_000 }).toContain("Primary refuses this PC's token: the agent uses the others");
+    await expect
+      .poll(() => page2.getByTestId('link-status').getAttribute('data-tone'), { timeout: 15_000 })
+      .toBe('connected');
+    await expect
+      .poll(async () => (await page2.getByTestId('refusal-notice').textContent()) ?? '', { timeout: 10_000 })
+      .toContain("Primary refuses this PC's token: the agent uses the others");
     await shot(page2, '11-primary-refuses-token');
   });
 
   it('the timeline shows whole rows at every usual window size, and all of them on request', async () => {
     const h = await hub();
-    const { url } = await agentWithPanel(`server:\n  url: "${h.url}"\nagent:\n  id: pc-timeline\n  token: "${await h.agentToken('pc-timeline')}"\n${FAST}`);
+    const { url } = await agentWithPanel(
+      `server:\n  url: "${h.url}"\nagent:\n  id: pc-timeline\n  token: "${await h.agentToken('pc-timeline')}"\n${FAST}`,
+    );
     const page = await open(url);
-    const registrations = () => h.logs.filter((l) => l.agent_id === 'pc-timeline' && typeof l.msg === 'string' && l.msg.includes('registered')).length;
-    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    const registrations = () =>
+      h.logs.filter((l) => l.agent_id === 'pc-timeline' && typeof l.msg === 'string' && l.msg.includes('registered'))
+        .length;
+    await expect
+      .poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 })
+      .toBe('connected');
     // Enough transitions (two rows per reconnect) for more rows than the first page shows.
     for (let i = 0; i < 7; i += 1) {
       await expect.poll(() => page.getByTestId('reconnect-now').isEnabled(), { timeout: 10_000 }).toBe(true);
       await page.getByTestId('reconnect-now').click();
       await expect.poll(registrations, { timeout: 10_000 }).toBeGreaterThanOrEqual(i + 2);
     }
-    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    await expect
+      .poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 })
+      .toBe('connected');
     for (const size of [
       { width: 1280, height: 800 },
       { width: 1024, height: 700 },
@@ -297,7 +382,9 @@ describe('the panel in Chromium (headless mode)', () => {
       const layout = await timelineLayout(page);
       expect(layout, `timeline at ${size.width}×${size.height}`).toMatchObject({ hiddenByScroll: 0, cut: 0 });
       expect(layout.items).toBeGreaterThan(0);
-      await page.locator('.card-timeline').screenshot({ path: path.join(ARTIFACTS, `12-timeline-${size.width}x${size.height}.png`) });
+      await page
+        .locator('.card-timeline')
+        .screenshot({ path: path.join(ARTIFACTS, `12-timeline-${size.width}x${size.height}.png`) });
     }
     await page.getByTestId('timeline-more').click();
     await expect.poll(async () => (await timelineLayout(page)).items).toBeGreaterThanOrEqual(16);
@@ -306,9 +393,13 @@ describe('the panel in Chromium (headless mode)', () => {
 
   it('is readable at 1024×700 too', async () => {
     const h = await hub();
-    const { url } = await agentWithPanel(`server:\n  url: "${h.url}"\nagent:\n  id: pc-small\n  token: "${await h.agentToken('pc-small')}"\n${FAST}`);
+    const { url } = await agentWithPanel(
+      `server:\n  url: "${h.url}"\nagent:\n  id: pc-small\n  token: "${await h.agentToken('pc-small')}"\n${FAST}`,
+    );
     const page = await open(url, { width: 1024, height: 700 });
-    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    await expect
+      .poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 })
+      .toBe('connected');
     await expect.poll(async () => text(page, 'latency-p50'), { timeout: 10_000 }).toMatch(/\d/);
     // Nothing wider than the window: no horizontal scrolling.
     // (A string, so this Node-typed file need not know the DOM.)
@@ -318,7 +409,9 @@ describe('the panel in Chromium (headless mode)', () => {
 
   it('without a token the panel says how to get in, and the API stays closed', async () => {
     const h = await hub();
-    const { url } = await agentWithPanel(`server:\n  url: "${h.url}"\nagent:\n  id: pc-notoken\n  token: "${await h.agentToken('pc-notoken')}"\n`);
+    const { url } = await agentWithPanel(
+      `server:\n  url: "${h.url}"\nagent:\n  id: pc-notoken\n  token: "${await h.agentToken('pc-notoken')}"\n`,
+    );
     const page = await open(url.replace(/#token=.*/, ''));
     await expect.poll(async () => (await page.textContent('body')) ?? '').toMatch(/panel token/i);
     await shot(page, '9-no-token');
@@ -326,7 +419,22 @@ describe('the panel in Chromium (headless mode)', () => {
 
   it('farmlink start with nothing configured: a local hub, and the panel says so', async () => {
     const home = fs.mkdtempSync(path.join(tmp, 'home-'));
-    const cli = spawnCli(['start', '--headless', '--hub-port', '0', '--panel-port', '0', '--no-log-file', '--log-format', 'json', '--data-dir', home], { HOME: home, XDG_CONFIG_HOME: path.join(home, 'xdg') });
+    const cli = spawnCli(
+      [
+        'start',
+        '--headless',
+        '--hub-port',
+        '0',
+        '--panel-port',
+        '0',
+        '--no-log-file',
+        '--log-format',
+        'json',
+        '--data-dir',
+        home,
+      ],
+      { HOME: home, XDG_CONFIG_HOME: path.join(home, 'xdg') },
+    );
     cleanups.push(async () => {
       cli.kill('SIGKILL');
       await cli.exited;
@@ -335,7 +443,9 @@ describe('the panel in Chromium (headless mode)', () => {
     const url = panelUrlFrom(cli.stdout);
     const page = await open(url);
     await expect.poll(() => page.getByTestId('local-hub-notice').isVisible(), { timeout: 10_000 }).toBe(true);
-    await expect.poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 }).toBe('connected');
+    await expect
+      .poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 10_000 })
+      .toBe('connected');
     await shot(page, '0-local-hub');
     await waitUntil('the agent still running', () => cli.proc.exitCode === null);
   });

@@ -43,7 +43,10 @@ function closeConsole(cli: CliProcess): void {
 function logText(dataDir: string): string {
   const dir = path.join(dataDir, 'logs');
   if (!fs.existsSync(dir)) return '';
-  return fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('');
+  return fs
+    .readdirSync(dir)
+    .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
+    .join('');
 }
 
 /**
@@ -62,15 +65,26 @@ async function expectFlat(pid: number, window: () => Promise<unknown>): Promise<
 }
 
 /** The hub's admin API has seen `count` more heartbeats from `agentId`. */
-async function heartbeats(hub: { get: HubProcess['get']; adminToken: HubProcess['adminToken'] }, agentId: string, count: number): Promise<void> {
+async function heartbeats(
+  hub: { get: HubProcess['get']; adminToken: HubProcess['adminToken'] },
+  agentId: string,
+  count: number,
+): Promise<void> {
   const token = await hub.adminToken();
   const seen = new Set<number>();
-  await waitUntil(`${count} heartbeats from ${agentId}`, async () => {
-    const { body } = await hub.get('/api/v1/admin/agents', token);
-    const agent = (body as { agents: Array<{ agent_id: string; last_heartbeat_at: number | null }> }).agents.find((a) => a.agent_id === agentId);
-    if (agent?.last_heartbeat_at) seen.add(agent.last_heartbeat_at);
-    return seen.size >= count;
-  }, 30_000, 50);
+  await waitUntil(
+    `${count} heartbeats from ${agentId}`,
+    async () => {
+      const { body } = await hub.get('/api/v1/admin/agents', token);
+      const agent = (body as { agents: Array<{ agent_id: string; last_heartbeat_at: number | null }> }).agents.find(
+        (a) => a.agent_id === agentId,
+      );
+      if (agent?.last_heartbeat_at) seen.add(agent.last_heartbeat_at);
+      return seen.size >= count;
+    },
+    30_000,
+    50,
+  );
 }
 
 const FAST_HEARTBEAT = ['--set', 'connection.heartbeat_interval=0.2'];
@@ -80,10 +94,32 @@ describe('a closed console (stdout and stderr closed by their reader)', () => {
     const hub = track(await startHub());
     const { env, dataDir } = cleanEnv();
     const cli = track(
-      spawnCli(['agent', '--server-url', hub.url, '--agent-id', 'pc-closed', '--token', await hub.agentToken('pc-closed'), '--data-dir', dataDir, '--panel-port', '0', '--log-level', 'debug', ...FAST_HEARTBEAT], env),
+      spawnCli(
+        [
+          'agent',
+          '--server-url',
+          hub.url,
+          '--agent-id',
+          'pc-closed',
+          '--token',
+          await hub.agentToken('pc-closed'),
+          '--data-dir',
+          dataDir,
+          '--panel-port',
+          '0',
+          '--log-level',
+          'debug',
+          ...FAST_HEARTBEAT,
+        ],
+        env,
+      ),
     );
     closeConsole(cli);
-    await hub.waitForLog('the agent registered', (l) => l.agent_id === 'pc-closed' && /registered from/.test(l.msg), 20_000);
+    await hub.waitForLog(
+      'the agent registered',
+      (l) => l.agent_id === 'pc-closed' && /registered from/.test(l.msg),
+      20_000,
+    );
     await expectFlat(cli.proc.pid!, () => heartbeats(hub, 'pc-closed', 12));
     cli.kill('SIGTERM');
     const run = await cli.exited;
@@ -112,7 +148,23 @@ describe('a closed console (stdout and stderr closed by their reader)', () => {
         return { status: res.status, body: JSON.parse(text) as unknown, text };
       },
     };
-    const agent = track(spawnCli(['agent', '--server-url', url, '--agent-id', 'pc-to-closed-hub', '--token', await helper.agentToken('pc-to-closed-hub'), '--no-log-file', '--no-panel', ...FAST_HEARTBEAT], cleanEnv().env));
+    const agent = track(
+      spawnCli(
+        [
+          'agent',
+          '--server-url',
+          url,
+          '--agent-id',
+          'pc-to-closed-hub',
+          '--token',
+          await helper.agentToken('pc-to-closed-hub'),
+          '--no-log-file',
+          '--no-panel',
+          ...FAST_HEARTBEAT,
+        ],
+        cleanEnv().env,
+      ),
+    );
     await agent.waitForOutput('Registered as', 20_000);
     await expectFlat(cli.proc.pid!, () => heartbeats(asThisHub, 'pc-to-closed-hub', 12));
     agent.kill('SIGTERM');
@@ -139,10 +191,25 @@ describe('a closed console (stdout and stderr closed by their reader)', () => {
 
   it('farmlink start (local hub and agent in one process) registers, stays flat and stops on SIGTERM', async () => {
     const { env, dataDir } = cleanEnv();
-    const cli = track(spawnCli(['start', '--headless', '--hub-port', '0', '--panel-port', '0', '--data-dir', dataDir, ...FAST_HEARTBEAT], env));
+    const cli = track(
+      spawnCli(
+        ['start', '--headless', '--hub-port', '0', '--panel-port', '0', '--data-dir', dataDir, ...FAST_HEARTBEAT],
+        env,
+      ),
+    );
     closeConsole(cli);
-    await waitUntil('the agent registered with the local hub', () => logText(dataDir).includes('Registered as'), 20_000, 50);
-    const panel = await waitUntil('the panel address', () => fs.readFileSync(path.join(dataDir, 'panel-address'), 'utf8').trim(), 10_000, 50);
+    await waitUntil(
+      'the agent registered with the local hub',
+      () => logText(dataDir).includes('Registered as'),
+      20_000,
+      50,
+    );
+    const panel = await waitUntil(
+      'the panel address',
+      () => fs.readFileSync(path.join(dataDir, 'panel-address'), 'utf8').trim(),
+      10_000,
+      50,
+    );
     // Sign of life for the window: the panel answers, again and again.
     await expectFlat(cli.proc.pid!, async () => {
       for (let i = 0; i < 20; i += 1) {
@@ -175,7 +242,26 @@ describe('exit once the work is done: nothing holds the event loop after the las
   it('farmlink agent, connected, on SIGTERM', async () => {
     const hub = track(await startHub());
     const { env, dataDir } = cleanEnv({ NODE_OPTIONS: `--import ${REPORT_EXIT}` });
-    const cli = track(spawnCli(['agent', '--server-url', hub.url, '--agent-id', 'pc-exit', '--token', await hub.agentToken('pc-exit'), '--data-dir', dataDir, '--panel-port', '0', '--log-format', 'json'], env));
+    const cli = track(
+      spawnCli(
+        [
+          'agent',
+          '--server-url',
+          hub.url,
+          '--agent-id',
+          'pc-exit',
+          '--token',
+          await hub.agentToken('pc-exit'),
+          '--data-dir',
+          dataDir,
+          '--panel-port',
+          '0',
+          '--log-format',
+          'json',
+        ],
+        env,
+      ),
+    );
     await cli.waitForOutput('Registered as', 20_000);
     cli.kill('SIGTERM');
     await expectNothingHeld(cli);
@@ -183,10 +269,30 @@ describe('exit once the work is done: nothing holds the event loop after the las
   });
 
   it('farmlink hub, draining a connected agent, on SIGTERM', async () => {
-    const cli = track(spawnCli(['hub', '--port', '0', '--log-format', 'json', '--drain-timeout', '5'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET, NODE_OPTIONS: `--import ${REPORT_EXIT}` }).env));
+    const cli = track(
+      spawnCli(
+        ['hub', '--port', '0', '--log-format', 'json', '--drain-timeout', '5'],
+        cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET, NODE_OPTIONS: `--import ${REPORT_EXIT}` }).env,
+      ),
+    );
     const hubUrl = await hubUrlOf(cli);
     const helper = track(await startHub());
-    const agent = track(spawnCli(['agent', '--server-url', hubUrl, '--agent-id', 'pc-drained', '--token', await helper.agentToken('pc-drained'), '--no-log-file', '--no-panel'], cleanEnv().env));
+    const agent = track(
+      spawnCli(
+        [
+          'agent',
+          '--server-url',
+          hubUrl,
+          '--agent-id',
+          'pc-drained',
+          '--token',
+          await helper.agentToken('pc-drained'),
+          '--no-log-file',
+          '--no-panel',
+        ],
+        cleanEnv().env,
+      ),
+    );
     await agent.waitForOutput('Registered as', 20_000);
     cli.kill('SIGTERM');
     await expectNothingHeld(cli);
@@ -195,7 +301,12 @@ describe('exit once the work is done: nothing holds the event loop after the las
 
   it('farmlink start, on SIGTERM', async () => {
     const { env, dataDir } = cleanEnv({ NODE_OPTIONS: `--import ${REPORT_EXIT}` });
-    const cli = track(spawnCli(['start', '--headless', '--hub-port', '0', '--panel-port', '0', '--data-dir', dataDir, '--log-format', 'json'], env));
+    const cli = track(
+      spawnCli(
+        ['start', '--headless', '--hub-port', '0', '--panel-port', '0', '--data-dir', dataDir, '--log-format', 'json'],
+        env,
+      ),
+    );
     await cli.waitForOutput('Registered as', 20_000);
     cli.kill('SIGTERM');
     await expectNothingHeld(cli);
@@ -222,11 +333,28 @@ interface NpmStart {
 async function npmStart(): Promise<NpmStart> {
   const { env, dataDir } = cleanEnv({ FARMLINK_SKIP_BUILD: '1' });
   const ports = [await freePort(), await freePort()];
-  const npm = spawn('npm', ['start', '--', '--headless', '--hub-port', String(ports[0]), '--panel-port', String(ports[1]), '--data-dir', dataDir, '--log-format', 'json', '--no-log-file'], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const npm = spawn(
+    'npm',
+    [
+      'start',
+      '--',
+      '--headless',
+      '--hub-port',
+      String(ports[0]),
+      '--panel-port',
+      String(ports[1]),
+      '--data-dir',
+      dataDir,
+      '--log-format',
+      'json',
+      '--no-log-file',
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   npm.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   npm.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -237,9 +365,11 @@ async function npmStart(): Promise<NpmStart> {
     if (farmlinkPid && alive(farmlinkPid)) process.kill(farmlinkPid, 'SIGKILL');
     await npmExited;
   });
-  await waitUntil('FarmLink registered with its local hub', () => output.includes('Registered as'), 30_000, 50).catch((error: unknown) => {
-    throw new Error(`${errorInfo(error).message}; output: ${output.slice(-1500)}`);
-  });
+  await waitUntil('FarmLink registered with its local hub', () => output.includes('Registered as'), 30_000, 50).catch(
+    (error: unknown) => {
+      throw new Error(`${errorInfo(error).message}; output: ${output.slice(-1500)}`);
+    },
+  );
   // The node process that runs FarmLink, however deep under npm (npm's own title repeats the arguments).
   const line = execFileSync('ps', ['-o', 'pid=,args=', '-e'], { encoding: 'utf8' })
     .split('\n')
@@ -259,9 +389,17 @@ function alive(pid: number): boolean {
 }
 
 async function expectStoppedGracefully(run: NpmStart): Promise<void> {
-  await waitUntil('FarmLink to say it stopped', () => run.output().includes('Agent stopped'), 30_000, 50).catch((error: unknown) => {
-    throw new Error(`${errorInfo(error).message}; processes: ${execFileSync('ps', ['-o', 'pid,ppid,stat,args', '--forest', '-e']).toString().split('\n').filter((l) => l.includes(String(run.farmlinkPid)) || l.includes('npm')).join('\n')}`);
-  });
+  await waitUntil('FarmLink to say it stopped', () => run.output().includes('Agent stopped'), 30_000, 50).catch(
+    (error: unknown) => {
+      throw new Error(
+        `${errorInfo(error).message}; processes: ${execFileSync('ps', ['-o', 'pid,ppid,stat,args', '--forest', '-e'])
+          .toString()
+          .split('\n')
+          .filter((l) => l.includes(String(run.farmlinkPid)) || l.includes('npm'))
+          .join('\n')}`,
+      );
+    },
+  );
   await waitUntil('the FarmLink process to be gone', () => !alive(run.farmlinkPid), 30_000, 50);
   await run.npmExited;
   for (const port of run.ports) expect(await portFree(port), `port ${port} free`).toBe(true);

@@ -87,9 +87,12 @@ describe('farmlink service (built CLI)', () => {
   it('the dry-run unit passes systemd-analyze verify', async () => {
     const { env } = isolatedEnv(tmp);
     const run = await runCli(
-      ['service', 'install', '--dry-run', '--user', 'root'].concat(
-        ['--config', path.join(tmp, 'a b', 'agent.yaml'), '--data-dir', path.join(tmp, 'a b', 'data')],
-      ),
+      ['service', 'install', '--dry-run', '--user', 'root'].concat([
+        '--config',
+        path.join(tmp, 'a b', 'agent.yaml'),
+        '--data-dir',
+        path.join(tmp, 'a b', 'data'),
+      ]),
       env,
     );
     expect(run.code).toBe(0);

@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { MultiTierCache } from '../lib/cache/cache.js';
 import type { RedisTier } from '../lib/cache/redis-tier.js';
 import { SharedRegistry, type RegistryEntry } from '../server/shared-registry.js';
-import { busSubscribers, cleanUpAfterEach, openCache, rawClient, redisServer, silent } from './helpers/cache-harness.js';
+import {
+  busSubscribers,
+  cleanUpAfterEach,
+  openCache,
+  rawClient,
+  redisServer,
+  silent,
+} from './helpers/cache-harness.js';
 
 /**
  * The shared registry's withdraw against a real redis-server, with the race that made a moved
@@ -17,18 +24,34 @@ const PREFIX = 'race:registry:';
 
 async function twoHubs() {
   const server = await redisServer();
-  const make = () => openCache({ name: 'registry', memory: { maxEntries: 100 }, redis: { url: server.url, prefix: PREFIX, opTimeoutMs: 1000 } });
+  const make = () =>
+    openCache({
+      name: 'registry',
+      memory: { maxEntries: 100 },
+      redis: { url: server.url, prefix: PREFIX, opTimeoutMs: 1000 },
+    });
   const cacheA = make();
   const cacheB = make();
   expect(await cacheA.redisReady(10_000)).toBe(true);
   expect(await cacheB.redisReady(10_000)).toBe(true);
   const raw = rawClient(server.url);
   await busSubscribers(raw, PREFIX, 2);
-  return { server, raw, cacheA, cacheB, hubA: new SharedRegistry(cacheA, 'hub-a', 60_000, silent), hubB: new SharedRegistry(cacheB, 'hub-b', 60_000, silent) };
+  return {
+    server,
+    raw,
+    cacheA,
+    cacheB,
+    hubA: new SharedRegistry(cacheA, 'hub-a', 60_000, silent),
+    hubB: new SharedRegistry(cacheB, 'hub-b', 60_000, silent),
+  };
 }
 
 /** Runs `between` once, right after the cache's next Redis read of `key` answered and before the caller sees the answer. */
-function afterNextRedisRead(cache: MultiTierCache, key: string, between: () => Promise<void>): { fired: () => boolean } {
+function afterNextRedisRead(
+  cache: MultiTierCache,
+  key: string,
+  between: () => Promise<void>,
+): { fired: () => boolean } {
   const tier = (cache as unknown as { redis: RedisTier }).redis;
   const read = tier.get.bind(tier);
   let fired = false;
@@ -43,7 +66,13 @@ function afterNextRedisRead(cache: MultiTierCache, key: string, between: () => P
   return { fired: () => fired };
 }
 
-const agent = (session: string) => ({ agent_id: 'mover', name: 'Mover', session_id: session, address: '127.0.0.1', connected_since: 1 });
+const agent = (session: string) => ({
+  agent_id: 'mover',
+  name: 'Mover',
+  session_id: session,
+  address: '127.0.0.1',
+  connected_since: 1,
+});
 
 describe('shared registry withdraw', () => {
   it('the old hub withdrawing after reading its own entry does not erase the new hub’s, written in between', async () => {

@@ -89,7 +89,10 @@ describe('AgentCache: the last server', () => {
     // The start-up found an empty disk; the entry written since is the disk tier's, not the warm start's.
     expect(cacheSummary(first.cache.metrics()).warm_start).toMatchObject({ entries: 0, found: 0 });
     // (Counted once LMDB has committed the write: waited for, not timed.)
-    await vi.waitFor(() => expect(cacheSummary(first.cache.metrics()).tiers.find((t) => t.tier === 'disk')?.entries).toBe(1), { timeout: 10_000 });
+    await vi.waitFor(
+      () => expect(cacheSummary(first.cache.metrics()).tiers.find((t) => t.tier === 'disk')?.entries).toBe(1),
+      { timeout: 10_000 },
+    );
     expect(cacheSummary(first.cache.metrics()).warm_start).toMatchObject({ entries: 0, found: 0 });
     await first.cache.close();
     open.splice(open.indexOf(first.cache), 1);
@@ -97,7 +100,10 @@ describe('AgentCache: the last server', () => {
     const second = openCache(first.dir);
     expect(cacheSummary(second.cache.metrics()).warm_start).toMatchObject({ entries: 1, found: 1 });
     const last = await second.cache.lastServer(servers);
-    expect(last).toEqual({ index: 2, entry: { url: servers[2], hub_id: 'hub-2', session_id: 's-9', registered_at: 1234 } });
+    expect(last).toEqual({
+      index: 2,
+      entry: { url: servers[2], hub_id: 'hub-2', session_id: 's-9', registered_at: 1234 },
+    });
   });
 
   it('is ignored when that server is no longer configured', async () => {

@@ -34,9 +34,20 @@ export class AgentCache {
   static open(dataDir: string, logger: Logger): AgentCache {
     const dir = path.join(dataDir, 'cache');
     try {
-      return new AgentCache(MultiTierCache.create({ name: 'agent', memory: { maxEntries: 1000 }, disk: { path: dir, maxEntries: 10_000 }, logger }), logger);
+      return new AgentCache(
+        MultiTierCache.create({
+          name: 'agent',
+          memory: { maxEntries: 1000 },
+          disk: { path: dir, maxEntries: 10_000 },
+          logger,
+        }),
+        logger,
+      );
     } catch (error) {
-      logger.warn({ err: error, dir }, `Cache: cannot open ${dir} (${(error as Error).message}); caching in memory only, so a restart will start at the primary server`);
+      logger.warn(
+        { err: error, dir },
+        `Cache: cannot open ${dir} (${(error as Error).message}); caching in memory only, so a restart will start at the primary server`,
+      );
       return new AgentCache(MultiTierCache.create({ name: 'agent', memory: { maxEntries: 1000 }, logger }), logger);
     }
   }
@@ -54,7 +65,12 @@ export class AgentCache {
         await this.cache.set(key, value, { ttlMs, jitter: 0, tiers: ['memory'] });
         return value;
       }
-      return this.cache.getOrSet(key, ({ signal }) => handler(rest, { signal }), { ttlMs, jitter: 0, tiers: ['memory'], graceMs: 0 });
+      return this.cache.getOrSet(key, ({ signal }) => handler(rest, { signal }), {
+        ttlMs,
+        jitter: 0,
+        tiers: ['memory'],
+        graceMs: 0,
+      });
     };
   }
 
@@ -102,16 +118,42 @@ export class AgentCache {
 /** JSON with object keys sorted, so { a, b } and { b, a } are one cache key. */
 function stableJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
   );
 }
 
 /** The cache's metrics in the panel's terms (protocol/agent-host.ts CacheSummary). */
 export function cacheSummary(m: CacheMetricsSnapshot): CacheSummary {
   const lookups = m.hits + m.misses;
-  const tiers: CacheSummary['tiers'] = [{ tier: 'memory', hits: m.tiers.memory.hits, misses: m.tiers.memory.misses, entries: m.tiers.memory.entries, errors: 0 }];
-  if (m.tiers.redis) tiers.push({ tier: 'redis', hits: m.tiers.redis.hits, misses: m.tiers.redis.misses, entries: null, errors: m.tiers.redis.errors });
-  if (m.tiers.disk) tiers.push({ tier: 'disk', hits: m.tiers.disk.hits, misses: m.tiers.disk.misses, entries: m.tiers.disk.entries, errors: m.tiers.disk.errors });
+  const tiers: CacheSummary['tiers'] = [
+    {
+      tier: 'memory',
+      hits: m.tiers.memory.hits,
+      misses: m.tiers.memory.misses,
+      entries: m.tiers.memory.entries,
+      errors: 0,
+    },
+  ];
+  if (m.tiers.redis)
+    tiers.push({
+      tier: 'redis',
+      hits: m.tiers.redis.hits,
+      misses: m.tiers.redis.misses,
+      entries: null,
+      errors: m.tiers.redis.errors,
+    });
+  if (m.tiers.disk)
+    tiers.push({
+      tier: 'disk',
+      hits: m.tiers.disk.hits,
+      misses: m.tiers.disk.misses,
+      entries: m.tiers.disk.entries,
+      errors: m.tiers.disk.errors,
+    });
   return {
     hit_ratio: lookups === 0 ? null : m.hits / lookups,
     hits: m.hits,
@@ -121,6 +163,8 @@ export function cacheSummary(m: CacheMetricsSnapshot): CacheSummary {
     evictions: m.tiers.memory.evictions,
     memory_bytes: Math.max(0, Math.round(m.tiers.memory.bytes)),
     tiers,
-    warm_start: m.warmStart ? { entries: m.warmStart.entries, found: m.warmStart.found, ms: Math.round(m.warmStart.ms * 100) / 100 } : null,
+    warm_start: m.warmStart
+      ? { entries: m.warmStart.entries, found: m.warmStart.found, ms: Math.round(m.warmStart.ms * 100) / 100 }
+      : null,
   };
 }

@@ -37,20 +37,30 @@ export function parseAdbDevices(output: string): AdbDevice[] {
 export function devicesListCommand(adbPath: string): CommandHandler {
   return (_args, { signal }) =>
     new Promise((resolve, reject) => {
-      execFile(adbPath, ['devices', '-l'], { signal, windowsHide: true, maxBuffer: 4 * 1024 * 1024 }, (error, stdout, stderr) => {
-        if (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT') {
-            reject(new FarmlinkError('ADB_NOT_FOUND', `adb is not installed or not at "${adbPath}" (set adb.path in the config, or add adb to PATH)`));
-          } else if (code === 'ABORT_ERR') {
-            reject(new FarmlinkError('COMMAND_TIMEOUT', 'adb devices did not finish in time'));
-          } else {
-            reject(new FarmlinkError('ADB_FAILED', `adb devices failed: ${(stderr || error.message).trim()}`));
+      execFile(
+        adbPath,
+        ['devices', '-l'],
+        { signal, windowsHide: true, maxBuffer: 4 * 1024 * 1024 },
+        (error, stdout, stderr) => {
+          if (error) {
+            const code = (error as NodeJS.ErrnoException).code;
+            if (code === 'ENOENT') {
+              reject(
+                new FarmlinkError(
+                  'ADB_NOT_FOUND',
+                  `adb is not installed or not at "${adbPath}" (set adb.path in the config, or add adb to PATH)`,
+                ),
+              );
+            } else if (code === 'ABORT_ERR') {
+              reject(new FarmlinkError('COMMAND_TIMEOUT', 'adb devices did not finish in time'));
+            } else {
+              reject(new FarmlinkError('ADB_FAILED', `adb devices failed: ${(stderr || error.message).trim()}`));
+            }
+            return;
           }
-          return;
-        }
-        const devices = parseAdbDevices(stdout);
-        resolve({ count: devices.length, devices });
-      });
+          const devices = parseAdbDevices(stdout);
+          resolve({ count: devices.length, devices });
+        },
+      );
     });
 }

@@ -36,9 +36,15 @@ describe('CommandRegistry', () => {
     const registry = new CommandRegistry(50)
       .register('echo', (args) => Promise.resolve(args))
       .register('boom', () => Promise.reject(Object.assign(new Error('disk on fire'), { code: 'EIO' })))
-      .register('slow', (_args, { signal }) => new Promise((resolve) => signal.addEventListener('abort', () => resolve('too late'))));
+      .register(
+        'slow',
+        (_args, { signal }) => new Promise((resolve) => signal.addEventListener('abort', () => resolve('too late'))),
+      );
     await expect(registry.run('echo', { a: 1 })).resolves.toEqual({ ok: true, data: { a: 1 } });
-    await expect(registry.run('boom', {})).resolves.toEqual({ ok: false, error: { code: 'EIO', message: 'disk on fire' } });
+    await expect(registry.run('boom', {})).resolves.toEqual({
+      ok: false,
+      error: { code: 'EIO', message: 'disk on fire' },
+    });
     await expect(registry.run('nope', {})).resolves.toEqual({
       ok: false,
       error: { code: 'UNKNOWN_COMMAND', message: 'Unknown command "nope"; this agent knows: boom, echo, slow' },
@@ -54,7 +60,10 @@ describe('CommandRegistry', () => {
 
 describe('built-in commands', () => {
   it('system.info describes this machine', async () => {
-    const info = (await systemInfoCommand(new SystemUsage(0), '1.2.3')({}, { signal: new AbortController().signal })) as Record<string, unknown>;
+    const info = (await systemInfoCommand(new SystemUsage(0), '1.2.3')(
+      {},
+      { signal: new AbortController().signal },
+    )) as Record<string, unknown>;
     expect(info).toMatchObject({ platform: process.platform, agent_version: '1.2.3', node_version: process.version });
     expect(info.cpu_count).toBeGreaterThan(0);
     expect(info.cpu_usage).toBeGreaterThanOrEqual(0);

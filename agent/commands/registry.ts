@@ -34,7 +34,10 @@ export class CommandRegistry {
     if (!handler) {
       return {
         ok: false,
-        error: { code: 'UNKNOWN_COMMAND', message: `Unknown command "${name}"; this agent knows: ${this.names().join(', ')}` },
+        error: {
+          code: 'UNKNOWN_COMMAND',
+          message: `Unknown command "${name}"; this agent knows: ${this.names().join(', ')}`,
+        },
       };
     }
     const controller = new AbortController();

@@ -15,7 +15,10 @@ export function loadOrCreateAgentId(dataDir: string): string {
   try {
     const stored = fs.readFileSync(file, 'utf8').trim();
     if (AGENT_ID_PATTERN.test(stored)) return stored;
-    throw new FarmlinkError('AGENT_ID_INVALID', `${file}: expected an agent id (letters, digits, "_", ".", ":" or "-"), found "${stored.slice(0, 40)}"; delete the file to get a new id`);
+    throw new FarmlinkError(
+      'AGENT_ID_INVALID',
+      `${file}: expected an agent id (letters, digits, "_", ".", ":" or "-"), found "${stored.slice(0, 40)}"; delete the file to get a new id`,
+    );
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }

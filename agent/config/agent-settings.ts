@@ -21,7 +21,10 @@ export interface AgentSettings {
 
 const ms = (seconds: number) => Math.round(seconds * 1000 * 1000) / 1000;
 
-export function resolveAgentSettings(config: AgentConfig, options: { file: string | undefined; dataDir: string }): AgentSettings {
+export function resolveAgentSettings(
+  config: AgentConfig,
+  options: { file: string | undefined; dataDir: string },
+): AgentSettings {
   const configured = [config.server.url, ...config.server.fallback_urls];
   const c = config.connection;
   const baseDir = options.file ? path.dirname(path.resolve(options.file)) : process.cwd();

@@ -45,10 +45,13 @@ connection:
 `;
 
 describe('loadAgentConfig', () => {
-  it('reads a farm\'s configuration as written, mapping http(s) base URLs to the agent endpoint', () => {
+  it("reads a farm's configuration as written, mapping http(s) base URLs to the agent endpoint", () => {
     const f = file('farm.yaml', FARM_CONFIG);
     const { config } = loadAgentConfig({ file: f });
-    const settings = resolveAgentSettings({ ...config, agent: { ...config.agent, id: 'pc-1' } }, { file: f, dataDir: dir });
+    const settings = resolveAgentSettings(
+      { ...config, agent: { ...config.agent, id: 'pc-1' } },
+      { file: f, dataDir: dir },
+    );
     expect(settings.servers).toEqual([
       'wss://adb.example.com/api/v1/pc/ws',
       'wss://relay.example.net/api/v1/pc/ws',
@@ -68,7 +71,10 @@ describe('loadAgentConfig', () => {
   });
 
   it('accepts fractional seconds so tests can run in milliseconds', () => {
-    const f = file('fast.yaml', 'server: {url: "ws://127.0.0.1:9/x"}\nconnection: {heartbeat_interval: 0.05, dead_timeout: 0.2, initial_reconnect_delay: 0.01, max_reconnect_delay: 0.1}\n');
+    const f = file(
+      'fast.yaml',
+      'server: {url: "ws://127.0.0.1:9/x"}\nconnection: {heartbeat_interval: 0.05, dead_timeout: 0.2, initial_reconnect_delay: 0.01, max_reconnect_delay: 0.1}\n',
+    );
     const { config } = loadAgentConfig({ file: f });
     const settings = resolveAgentSettings({ ...config, agent: { id: 'x' } }, { file: f, dataDir: dir });
     expect(settings.servers).toEqual(['ws://127.0.0.1:9/x']); // ws URLs are used as written
@@ -78,7 +84,9 @@ describe('loadAgentConfig', () => {
   });
 
   it('reports every problem at once, each with the file, the key path and what was expected', () => {
-    const f = file('bad.yaml', `
+    const f = file(
+      'bad.yaml',
+      `
 server:
   url: "ftp://nope"
   fallback_urls: ["https://ok.example.com", 42]
@@ -88,15 +96,22 @@ connection:
   max_reconnect_delay: "soon"
 log:
   level: loud
-`);
+`,
+    );
     const list = problems(() => loadAgentConfig({ file: f }));
     expect(list).toEqual(
       expect.arrayContaining([
         expect.stringMatching(new RegExp(`^${f}: server\\.url: expected an http://, https://, ws:// or wss:// URL`)),
         expect.stringMatching(new RegExp(`^${f}: server\\.fallback_urls\\.1: expected a URL string`)),
         `${f}: connection.heartbeat_intervall: unknown key — did you mean "heartbeat_interval"?`,
-        expect.stringMatching(new RegExp(`^${f}: connection\\.connect_timeout: expected the connect timeout greater than 0 seconds`)),
-        expect.stringMatching(new RegExp(`^${f}: connection\\.max_reconnect_delay: expected the largest reconnect delay as a number of seconds`)),
+        expect.stringMatching(
+          new RegExp(`^${f}: connection\\.connect_timeout: expected the connect timeout greater than 0 seconds`),
+        ),
+        expect.stringMatching(
+          new RegExp(
+            `^${f}: connection\\.max_reconnect_delay: expected the largest reconnect delay as a number of seconds`,
+          ),
+        ),
         expect.stringMatching(new RegExp(`^${f}: log\\.level: expected one of trace, debug, info`)),
       ]),
     );
@@ -105,13 +120,20 @@ log:
 
   it('says a missing server.url is required, and what it is', () => {
     const f = file('empty-server.yaml', 'connection:\n  heartbeat_interval: 10\n');
-    expect(problems(() => loadAgentConfig({ file: f }))).toEqual([`${f}: server: required: a "server:" section with at least "url:" (the hub to connect to)`]);
+    expect(problems(() => loadAgentConfig({ file: f }))).toEqual([
+      `${f}: server: required: a "server:" section with at least "url:" (the hub to connect to)`,
+    ]);
     const g = file('no-url.yaml', 'server:\n  fallback_urls: []\n');
-    expect(problems(() => loadAgentConfig({ file: g }))).toEqual([`${g}: server.url: required: the hub to connect to, such as "https://hub.example.com"`]);
+    expect(problems(() => loadAgentConfig({ file: g }))).toEqual([
+      `${g}: server.url: required: the hub to connect to, such as "https://hub.example.com"`,
+    ]);
   });
 
   it('checks settings against each other', () => {
-    const f = file('cross.yaml', 'server: {url: "https://h.example"}\nconnection: {initial_reconnect_delay: 90, max_reconnect_delay: 60, heartbeat_interval: 30, dead_timeout: 30}\n');
+    const f = file(
+      'cross.yaml',
+      'server: {url: "https://h.example"}\nconnection: {initial_reconnect_delay: 90, max_reconnect_delay: 60, heartbeat_interval: 30, dead_timeout: 30}\n',
+    );
     const list = problems(() => loadAgentConfig({ file: f }));
     expect(list).toEqual([
       `${f}: connection.initial_reconnect_delay: expected at most max_reconnect_delay (60), got 90`,
@@ -126,26 +148,46 @@ log:
   });
 
   it('explains a file that is missing or is not a mapping', () => {
-    expect(problems(() => loadAgentConfig({ file: path.join(dir, 'absent.yaml') }))).toEqual([`${path.join(dir, 'absent.yaml')}: cannot read the config file: file not found`]);
+    expect(problems(() => loadAgentConfig({ file: path.join(dir, 'absent.yaml') }))).toEqual([
+      `${path.join(dir, 'absent.yaml')}: cannot read the config file: file not found`,
+    ]);
     const f = file('list.yaml', '- a\n- b\n');
     expect(problems(() => loadAgentConfig({ file: f }))[0]).toMatch(/expected a YAML mapping .* found a list/);
   });
 
   it('lets the environment override the file, and flags override both, naming the source in errors', () => {
     const f = file('base.yaml', 'server:\n  url: "https://file.example"\nagent:\n  name: from-file\n');
-    const env = { FARMLINK_SERVER_URL: 'https://env.example', FARMLINK_FALLBACK_URLS: 'https://f1.example, https://f2.example', FARMLINK_AGENT_TOKEN: TOKEN };
-    const { config } = loadAgentConfig({ file: f, overrides: [...envOverrides(env), ...flagOverrides({ name: 'from-flag', set: ['connection.heartbeat_interval=5'] })] });
+    const env = {
+      FARMLINK_SERVER_URL: 'https://env.example',
+      FARMLINK_FALLBACK_URLS: 'https://f1.example, https://f2.example',
+      FARMLINK_AGENT_TOKEN: TOKEN,
+    };
+    const { config } = loadAgentConfig({
+      file: f,
+      overrides: [
+        ...envOverrides(env),
+        ...flagOverrides({ name: 'from-flag', set: ['connection.heartbeat_interval=5'] }),
+      ],
+    });
     expect(config.server.url).toBe('https://env.example');
     expect(config.server.fallback_urls).toEqual(['https://f1.example', 'https://f2.example']);
     expect(config.agent).toMatchObject({ name: 'from-flag', token: TOKEN });
     expect(config.connection.heartbeat_interval).toBe(5);
 
     const list = problems(() =>
-      loadAgentConfig({ file: f, overrides: [...envOverrides({ FARMLINK_SERVER_URL: 'nonsense' }), ...flagOverrides({ set: ['connection.ping_timeout=-3'] })] }),
+      loadAgentConfig({
+        file: f,
+        overrides: [
+          ...envOverrides({ FARMLINK_SERVER_URL: 'nonsense' }),
+          ...flagOverrides({ set: ['connection.ping_timeout=-3'] }),
+        ],
+      }),
     );
     expect(list).toEqual([
       expect.stringMatching(/^FARMLINK_SERVER_URL \(environment\): server\.url: expected an http/),
-      expect.stringMatching(/^--set connection\.ping_timeout: connection\.ping_timeout: expected the WebSocket ping timeout greater than 0/),
+      expect.stringMatching(
+        /^--set connection\.ping_timeout: connection\.ping_timeout: expected the WebSocket ping timeout greater than 0/,
+      ),
     ]);
   });
 
@@ -156,17 +198,30 @@ log:
 
 describe('agent.token and agent.token_file', () => {
   it('refuses a token that is not a JWT, saying what a JWT looks like and what is wrong with this one', () => {
-    const placeholder = file('placeholder.yaml', 'server:\n  url: "https://hub.example"\nagent:\n  id: pc-017\n  token: "eyJhbGciOiJIUzI1NiIs…"\n');
+    const placeholder = file(
+      'placeholder.yaml',
+      'server:\n  url: "https://hub.example"\nagent:\n  id: pc-017\n  token: "eyJhbGciOiJIUzI1NiIs…"\n',
+    );
     expect(problems(() => loadAgentConfig({ file: placeholder }))).toEqual([
       `${placeholder}: agent.token: expected a JWT as \`farmlink token --agent ID\` prints it: three base64url segments (letters, digits, "-" and "_") joined by dots, on one line; it contains "…": paste the whole token, not a shortened one`,
     ]);
     // A block scalar ("|") keeps the line break at the end of the token.
     const block = file('block.yaml', `server:\n  url: "https://hub.example"\nagent:\n  token: |\n    ${TOKEN}\n`);
-    expect(problems(() => loadAgentConfig({ file: block }))).toEqual([expect.stringMatching(new RegExp(`^${block}: agent\\.token: expected a JWT .*; it contains a line break \\(a YAML block scalar`))]);
-    expect(problems(() => loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', token: 'abc.def' }) }))).toEqual([
-      expect.stringMatching(/^--token: agent\.token: expected a JWT .*; it has 2 dot-separated segments$/),
+    expect(problems(() => loadAgentConfig({ file: block }))).toEqual([
+      expect.stringMatching(
+        new RegExp(`^${block}: agent\\.token: expected a JWT .*; it contains a line break \\(a YAML block scalar`),
+      ),
     ]);
-    expect(loadAgentConfig({ file: file('good.yaml', `server:\n  url: "https://hub.example"\nagent:\n  token: "${TOKEN}"\n`) }).config.agent.token).toBe(TOKEN);
+    expect(
+      problems(() =>
+        loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', token: 'abc.def' }) }),
+      ),
+    ).toEqual([expect.stringMatching(/^--token: agent\.token: expected a JWT .*; it has 2 dot-separated segments$/)]);
+    expect(
+      loadAgentConfig({
+        file: file('good.yaml', `server:\n  url: "https://hub.example"\nagent:\n  token: "${TOKEN}"\n`),
+      }).config.agent.token,
+    ).toBe(TOKEN);
   });
 
   it('reads agent.token_file relative to the config file, trimmed', () => {
@@ -183,31 +238,59 @@ describe('agent.token and agent.token_file', () => {
     const tokenPath = path.join(dir, 'env.token');
     fs.writeFileSync(tokenPath, `  ${TOKEN}  \n`);
     const relative = path.relative(process.cwd(), tokenPath);
-    expect(loadAgentConfig({ overrides: [...envOverrides({ FARMLINK_SERVER_URL: 'https://h.example', FARMLINK_AGENT_TOKEN_FILE: relative })] }).config.agent.token).toBe(TOKEN);
-    expect(loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: tokenPath }) }).config.agent.token).toBe(TOKEN);
+    expect(
+      loadAgentConfig({
+        overrides: [...envOverrides({ FARMLINK_SERVER_URL: 'https://h.example', FARMLINK_AGENT_TOKEN_FILE: relative })],
+      }).config.agent.token,
+    ).toBe(TOKEN);
+    expect(
+      loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: tokenPath }) }).config
+        .agent.token,
+    ).toBe(TOKEN);
   });
 
   it('names the key and the file when the token file is missing, unreadable or holds no JWT', () => {
     const f = file('tf-missing.yaml', 'server:\n  url: "https://hub.example"\nagent:\n  token_file: nowhere.token\n');
-    expect(problems(() => loadAgentConfig({ file: f }))).toEqual([`${f}: agent.token_file: cannot read ${path.join(dir, 'nowhere.token')}: file not found`]);
+    expect(problems(() => loadAgentConfig({ file: f }))).toEqual([
+      `${f}: agent.token_file: cannot read ${path.join(dir, 'nowhere.token')}: file not found`,
+    ]);
     const bad = path.join(dir, 'bad.token');
     fs.writeFileSync(bad, 'eyJhbGciOiJIUzI1NiIs…\n');
-    expect(problems(() => loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: bad }) }))).toEqual([
-      expect.stringMatching(new RegExp(`^--token-file: agent\\.token_file: ${bad}: expected a JWT .*paste the whole token`)),
+    expect(
+      problems(() => loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: bad }) })),
+    ).toEqual([
+      expect.stringMatching(
+        new RegExp(`^--token-file: agent\\.token_file: ${bad}: expected a JWT .*paste the whole token`),
+      ),
     ]);
     const empty = path.join(dir, 'empty.token');
     fs.writeFileSync(empty, '\n');
-    expect(problems(() => loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: empty }) }))[0]).toMatch(/agent\.token_file: .*empty\.token: expected a JWT .*got an empty string/);
-    expect(problems(() => loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: dir }) }))[0]).toMatch(/agent\.token_file: cannot read .*: it is a directory/);
+    expect(
+      problems(() =>
+        loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: empty }) }),
+      )[0],
+    ).toMatch(/agent\.token_file: .*empty\.token: expected a JWT .*got an empty string/);
+    expect(
+      problems(() =>
+        loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example', tokenFile: dir }) }),
+      )[0],
+    ).toMatch(/agent\.token_file: cannot read .*: it is a directory/);
   });
 
   it('refuses agent.token and agent.token_file together, naming where each came from', () => {
     const tokenPath = path.join(dir, 'both.token');
     fs.writeFileSync(tokenPath, TOKEN);
-    const f = file('both.yaml', `server:\n  url: "https://hub.example"\nagent:\n  token_file: both.token\n  token: "${TOKEN}"\n`);
-    expect(problems(() => loadAgentConfig({ file: f }))).toEqual([`${f}: agent.token_file: expected either agent.token_file or agent.token, but both are set there; keep one`]);
+    const f = file(
+      'both.yaml',
+      `server:\n  url: "https://hub.example"\nagent:\n  token_file: both.token\n  token: "${TOKEN}"\n`,
+    );
+    expect(problems(() => loadAgentConfig({ file: f }))).toEqual([
+      `${f}: agent.token_file: expected either agent.token_file or agent.token, but both are set there; keep one`,
+    ]);
     const g = file('one.yaml', 'server:\n  url: "https://hub.example"\nagent:\n  token_file: both.token\n');
-    expect(problems(() => loadAgentConfig({ file: g, overrides: envOverrides({ FARMLINK_AGENT_TOKEN: TOKEN }) }))).toEqual([
+    expect(
+      problems(() => loadAgentConfig({ file: g, overrides: envOverrides({ FARMLINK_AGENT_TOKEN: TOKEN }) })),
+    ).toEqual([
       `${g}: agent.token_file: expected either agent.token_file or agent.token, but agent.token is also set (FARMLINK_AGENT_TOKEN (environment)); keep one`,
     ]);
   });
@@ -237,7 +320,9 @@ describe('resolveAgentSettings', () => {
 
   it('resolves a relative log file against the config file, and false turns it off', () => {
     const f = file('logs.yaml', 'server: {url: "https://h.example"}\nagent: {id: a1}\nlog: {file: "logs/agent.log"}\n');
-    expect(resolveAgentSettings(loadAgentConfig({ file: f }).config, { file: f, dataDir: dir }).log.file).toBe(path.join(dir, 'logs', 'agent.log'));
+    expect(resolveAgentSettings(loadAgentConfig({ file: f }).config, { file: f, dataDir: dir }).log.file).toBe(
+      path.join(dir, 'logs', 'agent.log'),
+    );
     const g = file('nolog.yaml', 'server: {url: "https://h.example"}\nagent: {id: a1}\nlog: {file: false}\n');
     expect(resolveAgentSettings(loadAgentConfig({ file: g }).config, { file: g, dataDir: dir }).log.file).toBeNull();
   });

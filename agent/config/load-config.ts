@@ -43,7 +43,14 @@ export function envOverrides(env: Env): ConfigOverride[] {
   for (const key of ENV_KEYS) {
     const raw = env[key.name];
     if (raw === undefined || raw === '') continue;
-    const value = key.list ? raw.split(',').map((s) => s.trim()).filter(Boolean) : key.number && /^\d+$/.test(raw) ? Number(raw) : raw;
+    const value = key.list
+      ? raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : key.number && /^\d+$/.test(raw)
+        ? Number(raw)
+        : raw;
     out.push({ path: key.path, value, source: `${key.name} (environment)` });
   }
   return out;
@@ -74,21 +81,33 @@ export function flagOverrides(flags: ConfigFlags): ConfigOverride[] {
     if (value !== undefined) out.push({ path, value, source });
   };
   add(['server', 'url'], flags.serverUrl, '--server-url');
-  if (flags.fallbackUrls && flags.fallbackUrls.length > 0) add(['server', 'fallback_urls'], [...flags.fallbackUrls], '--fallback-url');
+  if (flags.fallbackUrls && flags.fallbackUrls.length > 0)
+    add(['server', 'fallback_urls'], [...flags.fallbackUrls], '--fallback-url');
   add(['agent', 'id'], flags.agentId, '--agent-id');
   add(['agent', 'name'], flags.name, '--name');
   add(['agent', 'token'], flags.token, '--token');
   add(['agent', 'token_file'], flags.tokenFile, '--token-file');
   add(['log', 'level'], flags.logLevel, '--log-level');
   add(['log', 'file'], flags.logFile, flags.logFile === false ? '--no-log-file' : '--log-file');
-  add(['panel', 'port'], flags.panelPort === undefined ? undefined : /^\d+$/.test(flags.panelPort) ? Number(flags.panelPort) : flags.panelPort, '--panel-port');
+  add(
+    ['panel', 'port'],
+    flags.panelPort === undefined
+      ? undefined
+      : /^\d+$/.test(flags.panelPort)
+        ? Number(flags.panelPort)
+        : flags.panelPort,
+    '--panel-port',
+  );
   add(['panel', 'host'], flags.panelHost, '--panel-host');
   add(['panel', 'enabled'], flags.panel === false ? false : undefined, '--no-panel');
   add(['panel', 'allow_remote'], flags.panelAllowRemote ? true : undefined, '--panel-allow-remote');
   for (const assignment of flags.set ?? []) {
     const eq = assignment.indexOf('=');
     const key = eq > 0 ? assignment.slice(0, eq).trim() : '';
-    if (!key) throw new ConfigError([`--set ${assignment}: expected key.path=value, e.g. --set connection.heartbeat_interval=5`]);
+    if (!key)
+      throw new ConfigError([
+        `--set ${assignment}: expected key.path=value, e.g. --set connection.heartbeat_interval=5`,
+      ]);
     let value: unknown;
     try {
       value = YAML.parse(assignment.slice(eq + 1));
@@ -123,7 +142,11 @@ export interface LoadedConfig {
 export function loadAgentConfig(options: LoadConfigOptions): LoadedConfig {
   const file = options.file;
   const raw: Record<string, unknown> =
-    options.text !== undefined ? parseYaml(options.text, file ?? 'configuration') : file ? readYamlFile(file, options.fileSource) : {};
+    options.text !== undefined
+      ? parseYaml(options.text, file ?? 'configuration')
+      : file
+        ? readYamlFile(file, options.fileSource)
+        : {};
   const overrides = options.overrides ?? [];
   for (const override of overrides) setPath(raw, override.path, override.value);
 
@@ -139,7 +162,11 @@ export function loadAgentConfig(options: LoadConfigOptions): LoadedConfig {
  * config. A relative path is relative to the config file when the file names it (like log.file),
  * else to the working directory (an environment variable or a flag).
  */
-function withTokenFromFile(config: AgentConfig, file: string | undefined, overrides: readonly ConfigOverride[]): AgentConfig {
+function withTokenFromFile(
+  config: AgentConfig,
+  file: string | undefined,
+  overrides: readonly ConfigOverride[],
+): AgentConfig {
   const tokenFile = config.agent.token_file;
   if (tokenFile === undefined) return config;
   const source = sourceOf(['agent', 'token_file'], file, overrides);
@@ -164,7 +191,9 @@ function withTokenFromFile(config: AgentConfig, file: string | undefined, overri
 }
 
 /** Validates a config object without a file (the panel's Settings form uses this). */
-export function validateAgentConfig(raw: unknown): { ok: true; config: AgentConfig } | { ok: false; problems: Array<{ path: string; message: string }> } {
+export function validateAgentConfig(
+  raw: unknown,
+): { ok: true; config: AgentConfig } | { ok: false; problems: Array<{ path: string; message: string }> } {
   const parsed = AgentConfigSchema.safeParse(raw);
   if (parsed.success) return { ok: true, config: parsed.data };
   return {
@@ -182,7 +211,9 @@ function readYamlFile(file: string, fileSource: string | undefined): Record<stri
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError([`${file}${fileSource ? ` (from ${fileSource})` : ''}: cannot read the config file: ${readProblem(error)}`]);
+    throw new ConfigError([
+      `${file}${fileSource ? ` (from ${fileSource})` : ''}: cannot read the config file: ${readProblem(error)}`,
+    ]);
   }
   return parseYaml(text, file);
 }
@@ -202,7 +233,9 @@ function parseYaml(text: string, file: string): Record<string, unknown> {
   const value: unknown = doc.toJS();
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigError([`${file}: expected a YAML mapping with sections such as "server:" and "connection:", found ${Array.isArray(value) ? 'a list' : typeof value}`]);
+    throw new ConfigError([
+      `${file}: expected a YAML mapping with sections such as "server:" and "connection:", found ${Array.isArray(value) ? 'a list' : typeof value}`,
+    ]);
   }
   return value as Record<string, unknown>;
 }
@@ -228,7 +261,11 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   panel: Object.keys(PanelSectionSchema.shape),
 };
 
-function describeIssue(issue: z.core.$ZodIssue, file: string | undefined, overrides: readonly ConfigOverride[]): string[] {
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  file: string | undefined,
+  overrides: readonly ConfigOverride[],
+): string[] {
   const path = issue.path.map(String);
   if (issue.code === 'unrecognized_keys') {
     const known = KNOWN_KEYS[path.join('.')] ?? [];
@@ -287,5 +324,11 @@ function editDistance(a: string, b: string): number {
 /** Why a file could not be read, in words a config error can carry. */
 function readProblem(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
+  return code === 'ENOENT'
+    ? 'file not found'
+    : code === 'EACCES'
+      ? 'permission denied'
+      : code === 'EISDIR'
+        ? 'it is a directory'
+        : (error as Error).message;
 }

@@ -24,7 +24,8 @@ export function defaultDataDir(env: Env = process.env, platform = process.platfo
 export function defaultConfigPath(env: Env = process.env, platform = process.platform): string {
   if (env.FARMLINK_CONFIG) return path.resolve(env.FARMLINK_CONFIG);
   const home = os.homedir();
-  if (platform === 'win32') return path.join(env.APPDATA ?? path.join(home, 'AppData', 'Roaming'), 'FarmLink', 'agent.yaml');
+  if (platform === 'win32')
+    return path.join(env.APPDATA ?? path.join(home, 'AppData', 'Roaming'), 'FarmLink', 'agent.yaml');
   if (platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'FarmLink', 'agent.yaml');
   return path.join(env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'farmlink', 'agent.yaml');
 }

@@ -13,7 +13,11 @@ const CONNECTION_DEFAULTS = ConnectionSectionSchema.parse({});
  * or the file already names it, so a file stays as short as its owner made it. The write is
  * atomic (temp file, then rename) and the file is readable by its owner only: it holds the token.
  */
-export function writeSettingsFile(file: string, settings: Settings, options: { skip?: ReadonlySet<string> } = {}): void {
+export function writeSettingsFile(
+  file: string,
+  settings: Settings,
+  options: { skip?: ReadonlySet<string> } = {},
+): void {
   writeFileAtomic(file, renderSettingsFile(file, settings, options));
 }
 
@@ -21,16 +25,24 @@ export function writeSettingsFile(file: string, settings: Settings, options: { s
  * The text `writeSettingsFile` would write, without writing it, so the whole result can be
  * validated first: nothing reaches the disk that the agent would refuse to start with.
  */
-export function renderSettingsFile(file: string, settings: Settings, options: { skip?: ReadonlySet<string> } = {}): string {
+export function renderSettingsFile(
+  file: string,
+  settings: Settings,
+  options: { skip?: ReadonlySet<string> } = {},
+): string {
   let doc: YAML.Document;
   if (fs.existsSync(file)) {
     doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
     if (doc.errors.length > 0) {
-      throw new FarmlinkError('CONFIG_UNREADABLE', `${file} is not valid YAML (${doc.errors[0]?.message.split('\n')[0] ?? 'parse error'}); fix or remove it before saving from the panel`);
+      throw new FarmlinkError(
+        'CONFIG_UNREADABLE',
+        `${file} is not valid YAML (${doc.errors[0]?.message.split('\n')[0] ?? 'parse error'}); fix or remove it before saving from the panel`,
+      );
     }
   } else {
     doc = new YAML.Document({});
-    doc.commentBefore = ' FarmLink agent configuration (README → Configuration). Written by the panel; comments you add are kept.';
+    doc.commentBefore =
+      ' FarmLink agent configuration (README → Configuration). Written by the panel; comments you add are kept.';
   }
   // Values fixed by the environment or flags are what the form shows, not what the file says.
   const skip = options.skip ?? new Set<string>();

@@ -166,7 +166,7 @@ describe('AgentConnection on a fake link: connecting and registering', () => {
     expect(t.connection.getStats().bytes_received).toBe(before + 3 + 8 + 26);
   });
 
-  it('send() refuses when not connected and past the hub\'s limit, and counts what it sends', () => {
+  it("send() refuses when not connected and past the hub's limit, and counts what it sends", () => {
     const t = setup();
     const heartbeat = { type: 'heartbeat', seq: 99, cpu_usage: 1, ram_usage: 1, timestamp: 0 } as const;
     expect(() => t.connection.send(heartbeat)).toThrow(expect.objectContaining({ code: 'NOT_CONNECTED' }));

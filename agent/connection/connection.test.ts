@@ -21,7 +21,10 @@ const TIMING: ConnectionTiming = {
 function connectionWithToken(token: string) {
   const clock = new ManualClock();
   const lines: Array<{ level: number; msg: string; reason?: string }> = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) });
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) },
+  );
   const connection = new AgentConnection({
     // Port 1: should anything be dialled for real, it is refused at once rather than reaching a hub.
     servers: ['ws://127.0.0.1:1/api/v1/pc/ws'],
@@ -40,7 +43,9 @@ function connectionWithToken(token: string) {
 describe('AgentConnection: an attempt that fails while it is set up', () => {
   it('a token an HTTP header cannot carry ends the attempt with dial_failed and goes through the backoff', async () => {
     // A YAML block scalar adds a line break; the schema refuses it, this is the mechanism underneath.
-    const { connection, clock, events, lines } = connectionWithToken('eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwYy0wMTcifQ.c2ln\n');
+    const { connection, clock, events, lines } = connectionWithToken(
+      'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwYy0wMTcifQ.c2ln\n',
+    );
     expect(() => connection.start()).not.toThrow();
 
     const state = connection.getState();
@@ -48,9 +53,15 @@ describe('AgentConnection: an attempt that fails while it is set up', () => {
     const last = events[events.length - 1]!;
     expect(last.to.phase).toBe('reconnecting');
     expect(last.reason.code).toBe('dial_failed');
-    expect(last.reason.message).toMatch(/Could not start a connection to ws:\/\/127\.0\.0\.1:1\/api\/v1\/pc\/ws: the token has a character an HTTP header cannot carry/);
+    expect(last.reason.message).toMatch(
+      /Could not start a connection to ws:\/\/127\.0\.0\.1:1\/api\/v1\/pc\/ws: the token has a character an HTTP header cannot carry/,
+    );
     expect(last.reason.message).not.toContain('c2ln'); // the token is not repeated
-    expect(connection.getStats().servers[0]).toMatchObject({ attempts: 1, failures: 1, last_error: { code: 'dial_failed' } });
+    expect(connection.getStats().servers[0]).toMatchObject({
+      attempts: 1,
+      failures: 1,
+      last_error: { code: 'dial_failed' },
+    });
     expect(lines.some((l) => l.level === 50 && l.reason === 'dial_failed')).toBe(true);
 
     // The backoff timer is the only thing pending, and when it fires the agent dials again.

@@ -168,7 +168,10 @@ export class AgentConnection {
     if (this.state.phase !== 'idle') return;
     if (firstIndex !== 0) {
       this.rotation.startAt(firstIndex);
-      this.dial(firstIndex, { code: 'start', message: `Agent started; dialing ${this.describeServer(firstIndex)} first, the server that worked last time` });
+      this.dial(firstIndex, {
+        code: 'start',
+        message: `Agent started; dialing ${this.describeServer(firstIndex)} first, the server that worked last time`,
+      });
       return;
     }
     this.dial(0, { code: 'start', message: 'Agent started' });
@@ -198,7 +201,10 @@ export class AgentConnection {
         this.releaseHandover(reason);
         if (this.attempt) {
           this.log.info(`${message}: reconnecting to the primary server now`);
-          this.endAttempt(this.attempt, reason, { graceful: this.attempt.phase === 'connected', restartAtPrimary: true });
+          this.endAttempt(this.attempt, reason, {
+            graceful: this.attempt.phase === 'connected',
+            restartAtPrimary: true,
+          });
         }
     }
   }
@@ -287,10 +293,14 @@ export class AgentConnection {
 
       current.connectTimer = clock.setTimeout(() => {
         this.log.error({ url: redactUrl(url) }, `Connect timeout to ${redactUrl(url)}`);
-        this.endAttempt(current, {
-          code: 'connect_timeout',
-          message: `No connection to ${redactUrl(url)} within ${fmtMs(timing.connectTimeoutMs)}`,
-        }, { graceful: false });
+        this.endAttempt(
+          current,
+          {
+            code: 'connect_timeout',
+            message: `No connection to ${redactUrl(url)} within ${fmtMs(timing.connectTimeoutMs)}`,
+          },
+          { graceful: false },
+        );
       }, timing.connectTimeoutMs);
 
       link.events.on('open', () => this.onOpen(current));
@@ -314,15 +324,22 @@ export class AgentConnection {
         current.socketError ??= error;
       });
       link.events.on('rejected', ({ status }) => {
-        const hint = status === 404 ? ' (is this the hub\'s URL? the agent endpoint is /api/v1/pc/ws)' : '';
-        this.endAttempt(current, {
-          code: 'handshake_rejected',
-          message: `${redactUrl(url)} answered HTTP ${status} instead of a WebSocket upgrade${hint}`,
-        }, { graceful: false });
+        const hint = status === 404 ? " (is this the hub's URL? the agent endpoint is /api/v1/pc/ws)" : '';
+        this.endAttempt(
+          current,
+          {
+            code: 'handshake_rejected',
+            message: `${redactUrl(url)} answered HTTP ${status} instead of a WebSocket upgrade${hint}`,
+          },
+          { graceful: false },
+        );
       });
       link.events.on('close', ({ code, reason }) => this.onClose(current, code, reason));
     } catch (error) {
-      const reason: Reason = { code: 'dial_failed', message: `Could not start a connection to ${redactUrl(url)}: ${describeDialError(error)}` };
+      const reason: Reason = {
+        code: 'dial_failed',
+        message: `Could not start a connection to ${redactUrl(url)}: ${describeDialError(error)}`,
+      };
       if (attempt) this.endAttempt(attempt, reason, { graceful: false });
       else this.failWithoutSocket(server, reason);
     }
@@ -341,14 +358,24 @@ export class AgentConnection {
     const { clock, timing, identity } = this.options;
     clock.clearTimeout(attempt.connectTimer);
     attempt.phase = 'registering';
-    this.transition({ phase: 'registering', server: attempt.server }, { code: 'socket_open', message: 'WebSocket open, sending hello' });
+    this.transition(
+      { phase: 'registering', server: attempt.server },
+      { code: 'socket_open', message: 'WebSocket open, sending hello' },
+    );
     // Not "connected" yet: the hub may still refuse the token or the id. That is said on `registered`.
-    this.log.info({ url: redactUrl(attempt.server.url) }, `WebSocket open to ${redactUrl(attempt.server.url)}, registering`);
+    this.log.info(
+      { url: redactUrl(attempt.server.url) },
+      `WebSocket open to ${redactUrl(attempt.server.url)}, registering`,
+    );
     attempt.registrationTimer = clock.setTimeout(() => {
-      this.endAttempt(attempt, {
-        code: 'registration_timeout',
-        message: `No "registered" from the hub within ${fmtMs(timing.registrationTimeoutMs)} of hello`,
-      }, { graceful: false });
+      this.endAttempt(
+        attempt,
+        {
+          code: 'registration_timeout',
+          message: `No "registered" from the hub within ${fmtMs(timing.registrationTimeoutMs)} of hello`,
+        },
+        { graceful: false },
+      );
     }, timing.registrationTimeoutMs);
     this.sendOn(attempt, {
       type: 'hello',
@@ -406,20 +433,42 @@ export class AgentConnection {
       },
       onHeartbeatLost: () => this.stats.heartbeatLost(),
       onHeartbeatDead: (silentFor) =>
-        this.endAttempt(attempt, {
-          code: 'heartbeat_timeout',
-          message: `No heartbeat_ack for ${fmtMs(silentFor)} (dead timeout ${fmtMs(timing.deadTimeoutMs)})`,
-        }, { graceful: false }),
+        this.endAttempt(
+          attempt,
+          {
+            code: 'heartbeat_timeout',
+            message: `No heartbeat_ack for ${fmtMs(silentFor)} (dead timeout ${fmtMs(timing.deadTimeoutMs)})`,
+          },
+          { graceful: false },
+        ),
       onPingRtt: (rtt) => this.stats.pingRtt(rtt),
       onPingTimeout: (waited) =>
-        this.endAttempt(attempt, { code: 'ping_timeout', message: `No pong within ${fmtMs(waited)}` }, { graceful: false }),
+        this.endAttempt(
+          attempt,
+          { code: 'ping_timeout', message: `No pong within ${fmtMs(waited)}` },
+          { graceful: false },
+        ),
     });
     this.transition(
-      { phase: 'connected', server: attempt.server, since: clock.now(), session_id: registered.session_id, hub_id: registered.hub_id },
+      {
+        phase: 'connected',
+        server: attempt.server,
+        since: clock.now(),
+        session_id: registered.session_id,
+        hub_id: registered.hub_id,
+      },
       { code: 'registered', message: `Registered with hub ${registered.hub_id}` },
     );
-    const fields = { agent_id: identity.id, session_id: registered.session_id, hub_id: registered.hub_id, server: attempt.server.index };
-    this.log.info({ ...fields, url: redactUrl(attempt.server.url) }, `✓ Connected to server ${redactUrl(attempt.server.url)} (hub ${registered.hub_id})`);
+    const fields = {
+      agent_id: identity.id,
+      session_id: registered.session_id,
+      hub_id: registered.hub_id,
+      server: attempt.server.index,
+    };
+    this.log.info(
+      { ...fields, url: redactUrl(attempt.server.url) },
+      `✓ Connected to server ${redactUrl(attempt.server.url)} (hub ${registered.hub_id})`,
+    );
     this.log.info(fields, `✓ Registered as ${identity.name} (${displayId(identity.id)})`);
     this.events.emit('registered', { server: attempt.server, registered });
     attempt.startMonitors();
@@ -430,7 +479,10 @@ export class AgentConnection {
     const next = this.describeNext();
     const reason: Reason = { code: 'drained', message: `Hub is draining: ${hubReason}` };
     if (attempt.phase !== 'connected' || this.options.servers.length === 1) {
-      this.log.warn({ url: redactUrl(attempt.server.url), reason: hubReason }, `Hub is draining (${hubReason}): reconnecting`);
+      this.log.warn(
+        { url: redactUrl(attempt.server.url), reason: hubReason },
+        `Hub is draining (${hubReason}): reconnecting`,
+      );
       this.endAttempt(attempt, reason, { graceful: attempt.phase === 'connected' });
       return;
     }
@@ -485,7 +537,10 @@ export class AgentConnection {
     if (reason.code !== 'stop_requested' && reason.code !== 'reconnect_requested') {
       this.stats.failure(attempt.server.index, reason);
       if (wasConnected && reason.code !== 'drained') {
-        this.log.warn({ url: redactUrl(attempt.server.url), reason: reason.code }, `Connection lost: ${reason.message}`);
+        this.log.warn(
+          { url: redactUrl(attempt.server.url), reason: reason.code },
+          `Connection lost: ${reason.message}`,
+        );
       } else if (!wasConnected && reason.code !== 'connect_timeout') {
         this.log.error({ url: redactUrl(attempt.server.url), reason: reason.code }, reason.message);
       }
@@ -529,7 +584,10 @@ export class AgentConnection {
     );
     this.reconnectTimer = clock.setTimeout(() => {
       this.reconnectTimer = undefined;
-      this.dial(next.index, { code: 'backoff_elapsed', message: `Waited ${fmtMs(next.delayMs)} (backoff #${next.backoffStep})` });
+      this.dial(next.index, {
+        code: 'backoff_elapsed',
+        message: `Waited ${fmtMs(next.delayMs)} (backoff #${next.backoffStep})`,
+      });
     }, next.delayMs);
   }
 
@@ -596,4 +654,3 @@ export class AgentConnection {
     return index === 0 ? 'the primary server' : `fallback #${index}/${this.options.servers.length - 1}`;
   }
 }
-

@@ -27,7 +27,9 @@ describe('FallbackRotation', () => {
 
   it('with a single server, every failure is a full round and backs off', () => {
     const r = rotation(1);
-    expect([1, 2, 3, 4, 5, 6, 7, 8].map(() => r.afterFailure().delayMs)).toEqual([1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000]);
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map(() => r.afterFailure().delayMs)).toEqual([
+      1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000,
+    ]);
   });
 
   it('after a stable connection is lost, fails over to the next server at once and counts a fresh round', () => {

@@ -65,7 +65,8 @@ export class FallbackRotation {
    * then goes on in order from there, wrapping past the last fallback, and ends at the primary.
    */
   startAt(index: number): void {
-    if (!Number.isInteger(index) || index < 0 || index >= this.serverCount) throw new RangeError(`server index ${index} out of range 0..${this.serverCount - 1}`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.serverCount)
+      throw new RangeError(`server index ${index} out of range 0..${this.serverCount - 1}`);
     this.currentIndex = index;
     this.failuresInRound = 0;
   }

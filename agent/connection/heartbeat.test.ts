@@ -20,7 +20,8 @@ function setup(intervalMs = 30_000, deadTimeoutMs = 90_000) {
     },
     onDead: (silent) => dead.push(silent),
   });
-  const ack = (hb: Heartbeat) => monitor.handleAck({ type: 'heartbeat_ack', seq: hb.seq, timestamp: hb.timestamp, server_time: Date.now() });
+  const ack = (hb: Heartbeat) =>
+    monitor.handleAck({ type: 'heartbeat_ack', seq: hb.seq, timestamp: hb.timestamp, server_time: Date.now() });
   return { monitor, sent, rtts, dead, ack, lost: () => lost };
 }
 
@@ -36,7 +37,13 @@ describe('HeartbeatMonitor', () => {
     const { monitor, sent, ack } = setup();
     monitor.start();
     expect(sent).toHaveLength(1);
-    expect(sent[0]).toEqual({ type: 'heartbeat', seq: 1, cpu_usage: 45, ram_usage: 60, timestamp: Date.parse('2026-01-03T19:30:00Z') });
+    expect(sent[0]).toEqual({
+      type: 'heartbeat',
+      seq: 1,
+      cpu_usage: 45,
+      ram_usage: 60,
+      timestamp: Date.parse('2026-01-03T19:30:00Z'),
+    });
     ack(sent[0]!);
     vi.advanceTimersByTime(29_999);
     expect(sent).toHaveLength(1);

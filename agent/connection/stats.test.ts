@@ -10,7 +10,7 @@ describe('ConnectionStatsTracker', () => {
     vi.useRealTimers();
   });
 
-  it('keeps the connection\'s counters and counts reconnects as registrations after the first', () => {
+  it("keeps the connection's counters and counts reconnects as registrations after the first", () => {
     const stats = new ConnectionStatsTracker(['ws://a', 'ws://b'], systemClock);
     stats.attempt(0);
     stats.registered({ index: 0, url: 'ws://a' });
@@ -42,8 +42,20 @@ describe('ConnectionStatsTracker', () => {
     stats.attempt(1);
     stats.registered({ index: 1, url: 'ws://b' });
     const s = stats.snapshot();
-    expect(s.servers[0]).toMatchObject({ attempts: 1, failures: 1, registrations: 0, last_error: { code: 'connect_refused' }, last_success_at: null });
-    expect(s.servers[1]).toMatchObject({ attempts: 1, failures: 0, registrations: 1, last_error: null, last_success_at: 1_704_300_000_123 });
+    expect(s.servers[0]).toMatchObject({
+      attempts: 1,
+      failures: 1,
+      registrations: 0,
+      last_error: { code: 'connect_refused' },
+      last_success_at: null,
+    });
+    expect(s.servers[1]).toMatchObject({
+      attempts: 1,
+      failures: 0,
+      registrations: 1,
+      last_error: null,
+      last_success_at: 1_704_300_000_123,
+    });
     expect(s.last_error).toMatchObject({ code: 'connect_refused', at: 1_704_300_000_123 });
   });
 
@@ -55,7 +67,11 @@ describe('ConnectionStatsTracker', () => {
     vi.advanceTimersByTime(3_600_000);
     stats.disconnected();
     const lostAt = 1_704_300_000_123 + 3_600_000;
-    expect(stats.snapshot()).toMatchObject({ disconnected_since: lostAt, last_success_at: 1_704_300_000_123, connected_at: null });
+    expect(stats.snapshot()).toMatchObject({
+      disconnected_since: lostAt,
+      last_success_at: 1_704_300_000_123,
+      connected_at: null,
+    });
     vi.advanceTimersByTime(5_000);
     stats.attempt(1);
     stats.failure(1, { code: 'connect_refused', message: 'refused' });

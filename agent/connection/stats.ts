@@ -1,4 +1,11 @@
-import type { ConnectionStats, ErrorAt, Reason, RttSample, ServerRef, ServerStats } from '../../protocol/connection-state.js';
+import type {
+  ConnectionStats,
+  ErrorAt,
+  Reason,
+  RttSample,
+  ServerRef,
+  ServerStats,
+} from '../../protocol/connection-state.js';
 import type { Clock } from '../../lib/clock.js';
 
 export interface StatsOptions {

@@ -76,7 +76,7 @@ describe('the ws hub link', () => {
     );
   });
 
-  it('reports the hub\'s close code and reason, and a graceful close completes the handshake', async () => {
+  it("reports the hub's close code and reason, and a graceful close completes the handshake", async () => {
     const { url, peer } = await listen();
     const factory = wsHubLinkFactory({ clock: systemClock });
     const first = factory({ url, version: '1.2.3' });

@@ -13,8 +13,30 @@ function snapshot(state: Snapshot['state'], lastSuccess: number | null): Snapsho
     agent: { id: 'pc-1', name: 'PC 1', version: '0.1.0' },
     state,
     servers: [
-      { index: 0, url: 'wss://a/api/v1/pc/ws', configured_url: 'https://a', role: 'primary', status: 'failed', attempts: 3, failures: 3, registrations: 0, last_error: null, last_success_at: null },
-      { index: 1, url: 'wss://b/api/v1/pc/ws', configured_url: 'https://b', role: 'fallback', status: 'active', attempts: 1, failures: 0, registrations: 1, last_error: null, last_success_at: lastSuccess },
+      {
+        index: 0,
+        url: 'wss://a/api/v1/pc/ws',
+        configured_url: 'https://a',
+        role: 'primary',
+        status: 'failed',
+        attempts: 3,
+        failures: 3,
+        registrations: 0,
+        last_error: null,
+        last_success_at: null,
+      },
+      {
+        index: 1,
+        url: 'wss://b/api/v1/pc/ws',
+        configured_url: 'https://b',
+        role: 'fallback',
+        status: 'active',
+        attempts: 1,
+        failures: 0,
+        registrations: 1,
+        last_error: null,
+        last_success_at: lastSuccess,
+      },
     ],
     stats: {} as Snapshot['stats'],
     throughput: [],
@@ -31,7 +53,10 @@ function snapshot(state: Snapshot['state'], lastSuccess: number | null): Snapsho
 describe('trayModel', () => {
   it('shows the state in the icon and the tooltip, with the server in use', () => {
     const now = 1_000_000;
-    const s = snapshot({ phase: 'connected', server: { index: 1, url: 'wss://b/api/v1/pc/ws' }, since: 0, session_id: 'x', hub_id: 'h' }, now);
+    const s = snapshot(
+      { phase: 'connected', server: { index: 1, url: 'wss://b/api/v1/pc/ws' }, since: 0, session_id: 'x', hub_id: 'h' },
+      now,
+    );
     s.stats = { last_success_at: now, disconnected_since: null } as Snapshot['stats'];
     const model = trayModel(s, { startAtLogin: false, now });
     expect(model.icon).toBe('connected');
@@ -40,7 +65,16 @@ describe('trayModel', () => {
 
   it('never puts a ticking countdown in the tray, which is only redrawn on changes', () => {
     const now = 1_000_000;
-    const s = snapshot({ phase: 'reconnecting', next_server: { index: 0, url: 'wss://a/api/v1/pc/ws' }, next_attempt_at: now + 5000, delay_ms: 5000, backoff_step: 2 }, now - 10_000);
+    const s = snapshot(
+      {
+        phase: 'reconnecting',
+        next_server: { index: 0, url: 'wss://a/api/v1/pc/ws' },
+        next_attempt_at: now + 5000,
+        delay_ms: 5000,
+        backoff_step: 2,
+      },
+      now - 10_000,
+    );
     s.stats = { last_success_at: now - 3_600_000, disconnected_since: now - 10_000 } as Snapshot['stats'];
     const model = trayModel(s, { startAtLogin: true, now });
     expect(model.icon).toBe('reconnecting');
@@ -59,17 +93,34 @@ describe('trayModel', () => {
       ['checkbox', 'toggle-start-at-login'],
       ['action', 'quit'],
     ]);
-    expect(model.menu).toContainEqual({ kind: 'radio', action: 'mode-enhanced', label: 'Enhanced mode (not available yet)', checked: false, enabled: false });
-    expect(model.menu).toContainEqual({ kind: 'checkbox', action: 'toggle-start-at-login', label: 'Start at login', checked: true });
+    expect(model.menu).toContainEqual({
+      kind: 'radio',
+      action: 'mode-enhanced',
+      label: 'Enhanced mode (not available yet)',
+      checked: false,
+      enabled: false,
+    });
+    expect(model.menu).toContainEqual({
+      kind: 'checkbox',
+      action: 'toggle-start-at-login',
+      label: 'Start at login',
+      checked: true,
+    });
   });
 
   it('says in the menu when the app shows an agent another process runs, which quitting leaves running', () => {
     const now = 1_000_000;
-    const s = snapshot({ phase: 'connected', server: { index: 1, url: 'wss://b/api/v1/pc/ws' }, since: 0, session_id: 'x', hub_id: 'h' }, now);
+    const s = snapshot(
+      { phase: 'connected', server: { index: 1, url: 'wss://b/api/v1/pc/ws' }, since: 0, session_id: 'x', hub_id: 'h' },
+      now,
+    );
     s.stats = { last_success_at: now, disconnected_since: null } as Snapshot['stats'];
     expect(trayModel(s, { startAtLogin: false, now }).menu.filter((item) => item.kind === 'label')).toHaveLength(1);
     s.agent_process = { pid: 77, runs_in: 'headless', attached: true };
-    expect(trayModel(s, { startAtLogin: false, now }).menu[1]).toEqual({ kind: 'label', label: 'Attached to the agent running on this PC (pid 77)' });
+    expect(trayModel(s, { startAtLogin: false, now }).menu[1]).toEqual({
+      kind: 'label',
+      label: 'Attached to the agent running on this PC (pid 77)',
+    });
   });
 });
 

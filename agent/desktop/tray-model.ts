@@ -1,7 +1,8 @@
 import { agentProcessLabel, type AgentMode, type Snapshot } from '../../protocol/agent-host.js';
 import { linkStatus, type LinkTone } from '../../protocol/link-status.js';
 
-export type TrayAction = 'open-panel' | 'reconnect-now' | 'mode-legacy' | 'mode-enhanced' | 'toggle-start-at-login' | 'quit';
+export type TrayAction =
+  'open-panel' | 'reconnect-now' | 'mode-legacy' | 'mode-enhanced' | 'toggle-start-at-login' | 'quit';
 
 export type TrayMenuItem =
   | { kind: 'label'; label: string }
@@ -30,7 +31,9 @@ export function trayModel(snapshot: Snapshot | null, options: { startAtLogin: bo
   // The tray is redrawn on changes, not every second: a countdown there would go stale.
   const label = status.label.replace(/ in \d+s$/, '…');
   const server = status.server ? snapshot.servers[status.server.index] : undefined;
-  const where = server ? ` — ${server.role === 'primary' ? 'primary' : `fallback #${server.index}`}: ${server.configured_url}` : '';
+  const where = server
+    ? ` — ${server.role === 'primary' ? 'primary' : `fallback #${server.index}`}: ${server.configured_url}`
+    : '';
   // Tooltips are short on Windows (127 characters): the status first, the server after.
   const tooltip = `FarmLink: ${label}${where}`.slice(0, 127);
   return { icon: status.tone, tooltip, menu: baseMenu(snapshot, options.startAtLogin, label) };
@@ -52,7 +55,9 @@ function baseMenu(snapshot: Snapshot | null, startAtLogin: boolean, statusLabel 
   return [
     { kind: 'label', label: `FarmLink — ${statusLabel}` },
     // The app shows an agent another process runs: say so, since quitting the app leaves it running.
-    ...(snapshot?.agent_process.attached ? [{ kind: 'label' as const, label: agentProcessLabel(snapshot.agent_process) }] : []),
+    ...(snapshot?.agent_process.attached
+      ? [{ kind: 'label' as const, label: agentProcessLabel(snapshot.agent_process) }]
+      : []),
     { kind: 'separator' },
     { kind: 'action', action: 'open-panel', label: 'Open panel', enabled: true },
     { kind: 'action', action: 'reconnect-now', label: 'Reconnect now', enabled: snapshot !== null },

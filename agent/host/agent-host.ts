@@ -97,7 +97,9 @@ export class AgentHost {
     this.clock = options.clock ?? systemClock;
     this.startedAt = this.clock.now();
     this.log = options.logger;
-    this.events = new TypedEmitter((error, event) => this.log.error({ err: error, event }, `A panel listener of "${event}" threw`));
+    this.events = new TypedEmitter((error, event) =>
+      this.log.error({ err: error, event }, `A panel listener of "${event}" threw`),
+    );
     this.config = options.config;
     this.configFile = options.configFile;
     this.overrides = options.overrides;
@@ -193,7 +195,10 @@ export class AgentHost {
     const settingsIn = parsed.data;
     if (settingsIn.agent.token && this.config.agent.token_file !== undefined) {
       throw new HostFailure('INVALID_SETTINGS', 'Some settings are not valid; nothing was saved', [
-        { path: 'agent.token', message: `this agent reads its token from agent.token_file (${this.config.agent.token_file}): put the new token in that file instead` },
+        {
+          path: 'agent.token',
+          message: `this agent reads its token from agent.token_file (${this.config.agent.token_file}): put the new token in that file instead`,
+        },
       ]);
     }
     const file = this.configFile ?? this.options.defaultConfigFile;
@@ -207,7 +212,11 @@ export class AgentHost {
       config = loadAgentConfig({ file, text, overrides }).config;
       settings = resolveAgentSettings(config, { file, dataDir: this.options.dataDir });
     } catch (error) {
-      if (error instanceof ConfigError) throw new HostFailure('CONFIG_INVALID', `Nothing was saved: ${file} would not be valid as a whole: ${error.problems.join('; ')}`);
+      if (error instanceof ConfigError)
+        throw new HostFailure(
+          'CONFIG_INVALID',
+          `Nothing was saved: ${file} would not be valid as a whole: ${error.problems.join('; ')}`,
+        );
       throw new HostFailure('CONFIG_INVALID', `Nothing was saved: ${errorInfo(error).message}`);
     }
     const localHub = this.options.localHub;
@@ -220,7 +229,10 @@ export class AgentHost {
       writeFileAtomic(file, text);
     } catch (error) {
       next.unsubscribe();
-      throw new HostFailure('CONFIG_UNWRITABLE', `Nothing was saved: cannot write ${file}: ${errorInfo(error).message}`);
+      throw new HostFailure(
+        'CONFIG_UNWRITABLE',
+        `Nothing was saved: cannot write ${file}: ${errorInfo(error).message}`,
+      );
     }
     this.configFile = file;
     this.overrides = overrides;
@@ -267,7 +279,11 @@ export class AgentHost {
       },
       local_hub: this.onLocalHub && this.options.localHub ? { url: this.options.localHub.url } : null,
       cache: this.cache ? cacheSummary(this.cache.metrics()) : null,
-      agent_process: { pid: this.options.pid ?? process.pid, runs_in: this.options.runsIn ?? 'headless', attached: false },
+      agent_process: {
+        pid: this.options.pid ?? process.pid,
+        runs_in: this.options.runsIn ?? 'headless',
+        attached: false,
+      },
     };
   }
 
@@ -288,7 +304,11 @@ export class AgentHost {
   // ---- internals ----------------------------------------------------------------------------
 
   private createAgent(settings: AgentSettings): { agent: Agent; unsubscribe: () => void } {
-    const agent = new Agent(settings, { logger: this.log, ...this.options.agentDeps, ...(this.cache ? { cache: this.cache } : {}) });
+    const agent = new Agent(settings, {
+      logger: this.log,
+      ...this.options.agentDeps,
+      ...(this.cache ? { cache: this.cache } : {}),
+    });
     const changed = () => this.events.emit('changed', undefined);
     const offs = [
       agent.connection.events.on('state', (event) => {

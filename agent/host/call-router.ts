@@ -22,7 +22,9 @@ export class HostFailure extends FarmlinkError {
 
 /** One implementation per method, taking the input as the schema parsed it. */
 export type AgentHostHandlers = {
-  [M in AgentHostMethod]: (input: z.output<(typeof AgentHostMethods)[M]['input']>) => Promise<MethodOutput<M>> | MethodOutput<M>;
+  [M in AgentHostMethod]: (
+    input: z.output<(typeof AgentHostMethods)[M]['input']>,
+  ) => Promise<MethodOutput<M>> | MethodOutput<M>;
 };
 
 /**
@@ -31,7 +33,13 @@ export type AgentHostHandlers = {
  */
 export async function routeCall(handlers: AgentHostHandlers, method: string, input: unknown): Promise<ResultEnvelope> {
   if (!Object.hasOwn(AgentHostMethods, method)) {
-    return { ok: false, error: { code: 'UNKNOWN_METHOD', message: `No method "${method}"; known: ${Object.keys(AgentHostMethods).join(', ')}` } };
+    return {
+      ok: false,
+      error: {
+        code: 'UNKNOWN_METHOD',
+        message: `No method "${method}"; known: ${Object.keys(AgentHostMethods).join(', ')}`,
+      },
+    };
   }
   const name = method as AgentHostMethod;
   const parsed = AgentHostMethods[name].input.safeParse(input ?? {});
@@ -49,7 +57,11 @@ export async function routeCall(handlers: AgentHostHandlers, method: string, inp
     const handler = handlers[name] as (input: unknown) => unknown;
     return { ok: true, value: await handler(parsed.data) };
   } catch (error) {
-    if (error instanceof HostFailure) return { ok: false, error: { code: error.code, message: error.message, ...(error.problems ? { problems: error.problems } : {}) } };
+    if (error instanceof HostFailure)
+      return {
+        ok: false,
+        error: { code: error.code, message: error.message, ...(error.problems ? { problems: error.problems } : {}) },
+      };
     if (error instanceof FarmlinkError) return { ok: false, error: { code: error.code, message: error.message } };
     return { ok: false, error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) } };
   }

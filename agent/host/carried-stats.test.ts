@@ -39,7 +39,11 @@ describe('withCarried (settings applied: a reconnect, not a new PC)', () => {
   const carried = withCarried(NOTHING_CARRIED, old, { historyCutoff: 0, replacing: true });
 
   it('keeps the outage dated from the apply, the last message and every counter while the new agent has not registered', () => {
-    const fresh = stats({ messages_sent: 1, bytes_sent: 10, last_error: { code: 'connect_refused', message: 'refused', at: 10_500 } });
+    const fresh = stats({
+      messages_sent: 1,
+      bytes_sent: 10,
+      last_error: { code: 'connect_refused', message: 'refused', at: 10_500 },
+    });
     expect(withCarried(carried, fresh, { historyCutoff: 0 })).toMatchObject({
       disconnected_since: 10_000,
       last_success_at: 1000,
@@ -54,8 +58,14 @@ describe('withCarried (settings applied: a reconnect, not a new PC)', () => {
     });
   });
 
-  it('takes the new agent\'s own figures once it has them', () => {
-    const registered = stats({ connected_at: 11_000, last_success_at: 11_000, last_message_at: 11_200, messages_received: 2, last_heartbeat_rtt_ms: 5 });
+  it("takes the new agent's own figures once it has them", () => {
+    const registered = stats({
+      connected_at: 11_000,
+      last_success_at: 11_000,
+      last_message_at: 11_200,
+      messages_received: 2,
+      last_heartbeat_rtt_ms: 5,
+    });
     expect(withCarried(carried, registered, { historyCutoff: 0 })).toMatchObject({
       disconnected_since: null,
       connected_at: 11_000,
@@ -67,13 +77,24 @@ describe('withCarried (settings applied: a reconnect, not a new PC)', () => {
   });
 
   it('goes on dating an outage that began before the apply, and from the start when there never was a link', () => {
-    const alreadyDown = withCarried(NOTHING_CARRIED, stats({ last_success_at: 1000, disconnected_since: 5000 }), { historyCutoff: 0, replacing: true });
+    const alreadyDown = withCarried(NOTHING_CARRIED, stats({ last_success_at: 1000, disconnected_since: 5000 }), {
+      historyCutoff: 0,
+      replacing: true,
+    });
     expect(withCarried(alreadyDown, stats(), { historyCutoff: 0 }).disconnected_since).toBe(5000);
     const neverUp = withCarried(NOTHING_CARRIED, stats({ messages_sent: 3 }), { historyCutoff: 0, replacing: true });
-    expect(withCarried(neverUp, stats(), { historyCutoff: 0 })).toMatchObject({ disconnected_since: null, last_success_at: null, reconnect_count: 0, messages_sent: 3 });
+    expect(withCarried(neverUp, stats(), { historyCutoff: 0 })).toMatchObject({
+      disconnected_since: null,
+      last_success_at: null,
+      reconnect_count: 0,
+      messages_sent: 3,
+    });
   });
 
   it('drops carried heartbeat history older than the window', () => {
-    expect(withCarried(carried, stats({ heartbeat_lost: [20_000] }), { historyCutoff: 9500 })).toMatchObject({ heartbeat_rtt: [], heartbeat_lost: [20_000] });
+    expect(withCarried(carried, stats({ heartbeat_lost: [20_000] }), { historyCutoff: 9500 })).toMatchObject({
+      heartbeat_rtt: [],
+      heartbeat_lost: [20_000],
+    });
   });
 });

@@ -58,7 +58,10 @@ export function withCarried(carried: CarriedStats, current: ConnectionStats, opt
     messages_received: current.messages_received + carried.messages_received,
     bytes_sent: current.bytes_sent + carried.bytes_sent,
     bytes_received: current.bytes_received + carried.bytes_received,
-    reconnect_count: current.reconnect_count + carried.reconnect_count + (options.replacing && (registeredOnce || current.reconnect_count > 0) ? 1 : 0),
+    reconnect_count:
+      current.reconnect_count +
+      carried.reconnect_count +
+      (options.replacing && (registeredOnce || current.reconnect_count > 0) ? 1 : 0),
     heartbeat_rtt: [...carried.heartbeat_rtt.filter((s) => s.at >= options.historyCutoff), ...current.heartbeat_rtt],
     heartbeat_lost: [...carried.heartbeat_lost.filter((at) => at >= options.historyCutoff), ...current.heartbeat_lost],
     last_message_at: latest(current.last_message_at, carried.last_message_at),

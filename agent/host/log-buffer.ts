@@ -1,7 +1,14 @@
 import type { LogEntry } from '../../protocol/agent-host.js';
 import { LOG_LEVELS, type LogLevel } from '../../protocol/config.js';
 
-const LEVEL_NAMES: Record<number, LogLevel> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+const LEVEL_NAMES: Record<number, LogLevel> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+  60: 'fatal',
+};
 const rank = (level: LogLevel) => LOG_LEVELS.indexOf(level);
 
 /**

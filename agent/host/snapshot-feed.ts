@@ -16,7 +16,11 @@ export const FEED_INTERVAL_MS = 250;
  * snapshot at most every `intervalMs`, taken when it is sent so it is never stale, and new log
  * lines in batches on the same beat. Nothing is sent while nothing changes.
  */
-export function subscribeFeed(host: FeedSource, send: (event: AgentHostEvent, payload: unknown) => void, intervalMs = FEED_INTERVAL_MS): () => void {
+export function subscribeFeed(
+  host: FeedSource,
+  send: (event: AgentHostEvent, payload: unknown) => void,
+  intervalMs = FEED_INTERVAL_MS,
+): () => void {
   let lastSnapshotAt = -Infinity;
   let snapshotTimer: NodeJS.Timeout | undefined;
   let logTimer: NodeJS.Timeout | undefined;

@@ -6,11 +6,15 @@ import { describe, expect, it } from 'vitest';
 import { createLogger, formatLocalTime, formatPrettyLine } from './logger.js';
 
 describe('log lines', () => {
-  it('look like the README\'s excerpts on the console', () => {
+  it("look like the README's excerpts on the console", () => {
     const time = new Date(2026, 0, 3, 19, 30, 31).getTime();
     expect(formatLocalTime(time)).toBe('2026-01-03 19:30:31');
-    expect(formatPrettyLine(JSON.stringify({ level: 30, time, msg: '✓ Connected to server' }))).toBe('2026-01-03 19:30:31 | INFO     | ✓ Connected to server\n');
-    expect(formatPrettyLine(JSON.stringify({ level: 50, time, msg: 'Connect timeout', component: 'agent' }))).toBe('2026-01-03 19:30:31 | ERROR    | agent | Connect timeout\n');
+    expect(formatPrettyLine(JSON.stringify({ level: 30, time, msg: '✓ Connected to server' }))).toBe(
+      '2026-01-03 19:30:31 | INFO     | ✓ Connected to server\n',
+    );
+    expect(formatPrettyLine(JSON.stringify({ level: 50, time, msg: 'Connect timeout', component: 'agent' }))).toBe(
+      '2026-01-03 19:30:31 | ERROR    | agent | Connect timeout\n',
+    );
   });
 
   it('go to the console and, as JSON lines, to a file that rotates by size', async () => {
@@ -39,7 +43,12 @@ describe('log lines', () => {
     expect(files.length).toBeLessThanOrEqual(3); // and old ones removed
     const newest = files.sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1])).at(-1)!;
     const last = fs.readFileSync(path.join(dir, newest), 'utf8').trim().split('\n').at(-1)!;
-    expect(JSON.parse(last)).toMatchObject({ level: 30, msg: expect.stringMatching(/^line 39 /) as string, component: 'agent', i: 39 });
+    expect(JSON.parse(last)).toMatchObject({
+      level: 30,
+      msg: expect.stringMatching(/^line 39 /) as string,
+      component: 'agent',
+      i: 39,
+    });
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

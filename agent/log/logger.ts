@@ -30,7 +30,14 @@ export interface LoggerHandle {
   close: () => Promise<void>;
 }
 
-const LEVEL_LABEL: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARNING', 50: 'ERROR', 60: 'CRITICAL' };
+const LEVEL_LABEL: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARNING',
+  50: 'ERROR',
+  60: 'CRITICAL',
+};
 
 const pad2 = (n: number) => String(n).padStart(2, '0');
 
@@ -63,7 +70,10 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
   const streams: StreamEntry[] = [];
   const out = options.console === 'off' ? undefined : consoleSink(options.consoleStream ?? process.stdout);
   if (out && options.console === 'pretty') {
-    streams.push({ level: level as Level, stream: { write: (line: string) => out.write(formatPrettyLine(line, options.component)) } });
+    streams.push({
+      level: level as Level,
+      stream: { write: (line: string) => out.write(formatPrettyLine(line, options.component)) },
+    });
   } else if (out && options.console === 'json') {
     streams.push({ level: level as Level, stream: { write: (line: string) => out.write(line) } });
   }
@@ -88,7 +98,12 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
     streams.length === 0
       ? pino({ level: 'silent' })
       : pino(
-          { level, base, timestamp: pino.stdTimeFunctions.epochTime, hooks: { streamWrite: (line) => secrets.scrub(line) } },
+          {
+            level,
+            base,
+            timestamp: pino.stdTimeFunctions.epochTime,
+            hooks: { streamWrite: (line) => secrets.scrub(line) },
+          },
           pino.multistream(streams),
         );
   const filePath = file ? options.file?.path : undefined;
@@ -118,7 +133,8 @@ function tightenLogFiles(file: string): void {
   const dir = path.dirname(file);
   const stem = path.basename(file, path.extname(file));
   for (const name of fs.readdirSync(dir)) {
-    if (name === path.basename(file) || (name.startsWith(`${stem}.`) && name.endsWith('.log'))) tighten(path.join(dir, name), 0o600);
+    if (name === path.basename(file) || (name.startsWith(`${stem}.`) && name.endsWith('.log')))
+      tighten(path.join(dir, name), 0o600);
   }
 }
 

@@ -4,7 +4,12 @@ import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { PANEL_WS_PATH, PanelClientMessageSchema, PanelCloseCode, type PanelServerMessage } from '../../protocol/panel-wire.js';
+import {
+  PANEL_WS_PATH,
+  PanelClientMessageSchema,
+  PanelCloseCode,
+  type PanelServerMessage,
+} from '../../protocol/panel-wire.js';
 import { FarmlinkError } from '../../lib/errors.js';
 import type { AgentHost } from '../host/agent-host.js';
 import { routeCall } from '../host/call-router.js';
@@ -114,7 +119,9 @@ export class PanelServer {
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     };
     if (!this.hostAllowed(req)) {
-      res.writeHead(403, { ...headers, 'content-type': 'text/plain' }).end('Forbidden: the panel answers only to a loopback host name\n');
+      res
+        .writeHead(403, { ...headers, 'content-type': 'text/plain' })
+        .end('Forbidden: the panel answers only to a loopback host name\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -123,7 +130,9 @@ export class PanelServer {
     }
     const root = this.options.rendererDir;
     if (!root) {
-      res.writeHead(503, { ...headers, 'content-type': 'text/plain; charset=utf-8' }).end('The panel is not built. Run `npm run build` and start the agent again.\n');
+      res
+        .writeHead(503, { ...headers, 'content-type': 'text/plain; charset=utf-8' })
+        .end('The panel is not built. Run `npm run build` and start the agent again.\n');
       return;
     }
     const urlPath = (req.url ?? '/').split(/[?#]/)[0] ?? '/';
@@ -161,7 +170,10 @@ export class PanelServer {
     const send = (message: PanelServerMessage) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
     };
-    const authTimer = setTimeout(() => ws.close(PanelCloseCode.AUTH_TIMEOUT, 'no auth in time'), this.options.authTimeoutMs ?? 5000);
+    const authTimer = setTimeout(
+      () => ws.close(PanelCloseCode.AUTH_TIMEOUT, 'no auth in time'),
+      this.options.authTimeoutMs ?? 5000,
+    );
     const handlers = this.options.agentHost.handlers();
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       let parsed;
@@ -182,11 +194,15 @@ export class PanelServer {
         }
         clearTimeout(authTimer);
         send({ kind: 'ready' });
-        unsubscribe = subscribeFeed(this.options.agentHost, (event, payload) => send({ kind: 'event', event, payload }));
+        unsubscribe = subscribeFeed(this.options.agentHost, (event, payload) =>
+          send({ kind: 'event', event, payload }),
+        );
         return;
       }
       if (message.kind === 'call') {
-        void routeCall(handlers, message.method, message.input).then((result) => send({ kind: 'result', id: message.id, result }));
+        void routeCall(handlers, message.method, message.input).then((result) =>
+          send({ kind: 'result', id: message.id, result }),
+        );
       }
     });
     ws.on('close', () => {

@@ -13,7 +13,11 @@ export function addressFingerprint(interfaces = os.networkInterfaces()): string 
  * reconnected) by comparing the address list every few seconds — the same on Windows and Linux,
  * with or without Electron.
  */
-export function watchNetwork(onChange: (before: string, after: string) => void, intervalMs = 3000, read = addressFingerprint): () => void {
+export function watchNetwork(
+  onChange: (before: string, after: string) => void,
+  intervalMs = 3000,
+  read = addressFingerprint,
+): () => void {
   let last = read();
   const timer = setInterval(() => {
     const now = read();
@@ -32,7 +36,12 @@ export function watchNetwork(onChange: (before: string, after: string) => void, 
  * has passed. After a suspend the old TCP connection is almost surely dead, so the agent
  * reconnects at once rather than waiting for the ping deadline.
  */
-export function watchWake(onWake: (sleptMs: number) => void, intervalMs = 5000, toleranceMs = 15_000, now = () => Date.now()): () => void {
+export function watchWake(
+  onWake: (sleptMs: number) => void,
+  intervalMs = 5000,
+  toleranceMs = 15_000,
+  now = () => Date.now(),
+): () => void {
   let expected = now() + intervalMs;
   const timer = setInterval(() => {
     const t = now();

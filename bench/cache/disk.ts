@@ -15,7 +15,13 @@ import { mulberry32 } from './traces.js';
 
 const HOUR = 3_600_000;
 const FILL_BATCH = 1000;
-const small = (i: number) => ({ id: i, serial: `R58M${String(i).padStart(6, '0')}`, model: 'SM-G991B', online: true, battery: 87 });
+const small = (i: number) => ({
+  id: i,
+  serial: `R58M${String(i).padStart(6, '0')}`,
+  model: 'SM-G991B',
+  online: true,
+  battery: 87,
+});
 
 function record(value: unknown): CacheRecord {
   const now = Date.now();
@@ -68,7 +74,9 @@ async function putGet(what: string, n: number, value: (i: number) => unknown, se
     await collect();
     const started = performance.now();
     const writes: Array<Promise<void>> = new Array<Promise<void>>(n);
-    for (let i = 0; i < n; i += 1) writes[i] = disk.put(keys[i]!, encoded[i]!) ?? Promise.reject(new Error(`key ${keys[i]} too long for the disk tier`));
+    for (let i = 0; i < n; i += 1)
+      writes[i] =
+        disk.put(keys[i]!, encoded[i]!) ?? Promise.reject(new Error(`key ${keys[i]} too long for the disk tier`));
     const called = performance.now();
     await Promise.all(writes);
     await disk.flushed();
@@ -121,7 +129,14 @@ const THROUGH_CACHE_MAX_S = 20;
  */
 async function throughCache(n: number, seed: number): Promise<ThroughCache[]> {
   const dir = tempDir('l3');
-  const make = (maxEntries: number) => MultiTierCache.create({ name: 'bench-l3', memory: { maxEntries }, disk: { path: dir, warmStart: false }, defaults: { ttlMs: HOUR }, logger: silentLogger });
+  const make = (maxEntries: number) =>
+    MultiTierCache.create({
+      name: 'bench-l3',
+      memory: { maxEntries },
+      disk: { path: dir, warmStart: false },
+      defaults: { ttlMs: HOUR },
+      logger: silentLogger,
+    });
   try {
     const writer = make(1000);
     const setLat: number[] = [];
@@ -160,8 +175,19 @@ async function throughCache(n: number, seed: number): Promise<ThroughCache[]> {
     }
     const getS = (performance.now() - started) / 1000;
     return [
-      { what: '`await cache.set` (memory + disk), one at a time', calls: written, opsPerS: written / setS, latency: summarize(setLat) },
-      { what: '`await cache.get`, memory miss, disk hit (then promoted), one at a time', calls: written, hits, opsPerS: written / getS, latency: summarize(getLat) },
+      {
+        what: '`await cache.set` (memory + disk), one at a time',
+        calls: written,
+        opsPerS: written / setS,
+        latency: summarize(setLat),
+      },
+      {
+        what: '`await cache.get`, memory miss, disk hit (then promoted), one at a time',
+        calls: written,
+        hits,
+        opsPerS: written / getS,
+        latency: summarize(getLat),
+      },
     ];
   } finally {
     removeTempDir(dir);
@@ -170,7 +196,14 @@ async function throughCache(n: number, seed: number): Promise<ThroughCache[]> {
 
 async function warmStart(n: number): Promise<WarmResult> {
   const dir = tempDir('warm');
-  const make = () => MultiTierCache.create({ name: 'bench-warm', memory: { maxEntries: n }, disk: { path: dir }, defaults: { ttlMs: HOUR }, logger: silentLogger });
+  const make = () =>
+    MultiTierCache.create({
+      name: 'bench-warm',
+      memory: { maxEntries: n },
+      disk: { path: dir },
+      defaults: { ttlMs: HOUR },
+      logger: silentLogger,
+    });
   try {
     const first = make();
     const fillStarted = performance.now();
@@ -228,7 +261,8 @@ export async function runDisk(options: CacheBenchOptions, log: Log): Promise<Dis
   rows.push(await putGet('64 KiB record', options.diskLarge, (i) => ({ id: i, blob }), options.seed + 1));
   log(`disk: 64 KiB: put ${rate(rows[1]!.putCommittedPerS)}/s committed, get ${rate(rows[1]!.getPerS)}/s`);
   const cache = await throughCache(Math.min(2000, Math.ceil(options.diskEntries / 20)), options.seed + 2);
-  for (const row of cache) log(`disk: ${row.what}: p50 ${msFine(row.latency.p50)} ms, p99 ${msFine(row.latency.p99)} ms`);
+  for (const row of cache)
+    log(`disk: ${row.what}: p50 ${msFine(row.latency.p50)} ms, p99 ${msFine(row.latency.p99)} ms`);
   const warm = await warmStart(options.warmEntries);
   log(`disk: warm start of ${warm.entries}: ${warm.warmed} entries in ${msFine(warm.warmMs)} ms`);
   return { rows, cache, warm };
@@ -239,18 +273,69 @@ export function diskTables(result: DiskResult): string {
   return [
     '`DiskTier` (LMDB, the L3 tier) on its own in a new temporary directory on this machine\'s disk: records encoded beforehand, `put` called for all of them (LMDB batches them into asynchronous transactions, committed durably), then every key read once, in a random order, with `get` (synchronous: a memory-mapped lookup, plus decoding the record). "put, calls" is how fast `put` hands back its promise; "put, committed" includes waiting until every write is on disk, which is what awaiting the writes costs.',
     table(
-      ['records', 'count', 'encoded size', 'put, calls ops/s', 'put, committed ops/s', 'get ops/s', 'get hits', 'files on disk'],
-      result.rows.map((r) => [r.what, count(r.records), bytes(r.recordBytes), rate(r.putCallsPerS), rate(r.putCommittedPerS), rate(r.getPerS), count(r.getHits), bytes(r.fileBytes)]),
+      [
+        'records',
+        'count',
+        'encoded size',
+        'put, calls ops/s',
+        'put, committed ops/s',
+        'get ops/s',
+        'get hits',
+        'files on disk',
+      ],
+      result.rows.map((r) => [
+        r.what,
+        count(r.records),
+        bytes(r.recordBytes),
+        rate(r.putCallsPerS),
+        rate(r.putCommittedPerS),
+        rate(r.getPerS),
+        count(r.getHits),
+        bytes(r.fileBytes),
+      ]),
     ),
     `**Through the cache.** A \`MultiTierCache\` with memory and disk (no Redis), as a caller sees it: ${count(result.cache[0]?.calls ?? 0)} small values set one at a time, each awaited; then a second instance on the same directory (empty memory, warm start off) reads each key once in a random order. Milliseconds per call.`,
     table(
       ['call', 'calls', 'hits', 'ops/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
-      result.cache.map((r) => [r.what, count(r.calls), r.hits === undefined ? '—' : count(r.hits), rate(r.opsPerS), msFine(r.latency.p50), msFine(r.latency.p90), msFine(r.latency.p99), msFine(r.latency.max)]),
+      result.cache.map((r) => [
+        r.what,
+        count(r.calls),
+        r.hits === undefined ? '—' : count(r.hits),
+        rate(r.opsPerS),
+        msFine(r.latency.p50),
+        msFine(r.latency.p90),
+        msFine(r.latency.p99),
+        msFine(r.latency.max),
+      ]),
     ),
     `**Warm start.** A \`MultiTierCache\` with memory (capacity ${count(w.entries)}) and disk is filled with ${count(w.entries)} small values (\`cache.set\`, ${FILL_BATCH} at a time in flight; ${w.fillS.toFixed(1)} s with the close), closed, and created again on the same directory; \`create()\` opens LMDB and, synchronously, loads the newest live records into memory. Memory of this process around the second \`create()\`: RSS as the OS sees it (LMDB's pages read through the memory map count), then again after two forced GCs, and the JS heap after the GCs.`,
     table(
-      ['entries written', 'on disk after close', 'warmed (`metrics().warmStart.entries`)', 'in memory after `create()`', '`metrics().warmStart.ms`', '`create()` total', 'RSS delta', 'RSS delta after GC', 'JS heap delta after GC', 'files on disk'],
-      [[count(w.entries), count(w.onDisk), count(w.warmed), count(w.inMemory), `${msFine(w.warmMs)} ms`, `${msFine(w.createMs)} ms`, bytes(w.rssDelta), bytes(w.rssDeltaAfterGc), bytes(w.heapDeltaAfterGc), bytes(w.fileBytes)]],
+      [
+        'entries written',
+        'on disk after close',
+        'warmed (`metrics().warmStart.entries`)',
+        'in memory after `create()`',
+        '`metrics().warmStart.ms`',
+        '`create()` total',
+        'RSS delta',
+        'RSS delta after GC',
+        'JS heap delta after GC',
+        'files on disk',
+      ],
+      [
+        [
+          count(w.entries),
+          count(w.onDisk),
+          count(w.warmed),
+          count(w.inMemory),
+          `${msFine(w.warmMs)} ms`,
+          `${msFine(w.createMs)} ms`,
+          bytes(w.rssDelta),
+          bytes(w.rssDeltaAfterGc),
+          bytes(w.heapDeltaAfterGc),
+          bytes(w.fileBytes),
+        ],
+      ],
     ),
   ].join('\n\n');
 }

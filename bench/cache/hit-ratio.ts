@@ -44,11 +44,17 @@ function replay(c: Replayable, trace: Trace & { scan?: Uint8Array }): Ratio {
       if (hit) otherHits += 1;
     }
   }
-  return { all: hits / ids.length, secondHalf: (hits - firstHalf) / (ids.length - half), ...(scan ? { withoutScans: otherHits / otherRequests } : {}) };
+  return {
+    all: hits / ids.length,
+    secondHalf: (hits - firstHalf) / (ids.length - half),
+    ...(scan ? { withoutScans: otherHits / otherRequests } : {}),
+  };
 }
 
-const replayTinyLfu = (trace: Trace, size: number): Ratio => replay(new TinyLfuMemoryTier<typeof VALUE>({ maxEntries: size }), trace);
-const replayLru = (trace: Trace, size: number): Ratio => replay(new LruMemoryTier<typeof VALUE>({ maxEntries: size }), trace);
+const replayTinyLfu = (trace: Trace, size: number): Ratio =>
+  replay(new TinyLfuMemoryTier<typeof VALUE>({ maxEntries: size }), trace);
+const replayLru = (trace: Trace, size: number): Ratio =>
+  replay(new LruMemoryTier<typeof VALUE>({ maxEntries: size }), trace);
 
 export interface HitRow {
   trace: string;
@@ -71,7 +77,15 @@ export async function runHitRatio(options: CacheBenchOptions, log: Log): Promise
     await collect();
     const tinylfu = replayTinyLfu(trace, size);
     const lru = replayLru(trace, size);
-    rows.push({ trace: trace.name, description: trace.description, size, requests: trace.ids.length, distinct: trace.distinct, tinylfu, lru });
+    rows.push({
+      trace: trace.name,
+      description: trace.description,
+      size,
+      requests: trace.ids.length,
+      distinct: trace.distinct,
+      tinylfu,
+      lru,
+    });
     log(`hit ratio ${trace.name} @ ${size}: TinyLFU ${percent(tinylfu.all)}, LRU ${percent(lru.all)}`);
   };
   // A fixed trace, every cache size.
@@ -101,12 +115,28 @@ export function hitTables(result: { rows: HitRow[]; seconds: number }, options: 
     // No policy can do better than hitting every repeat request.
     percent(1 - r.distinct / r.requests),
     `${percent(r.tinylfu.secondHalf)} / ${percent(r.lru.secondHalf)}`,
-    r.tinylfu.withoutScans === undefined || r.lru.withoutScans === undefined ? '—' : `${percent(r.tinylfu.withoutScans)} / ${percent(r.lru.withoutScans)} (${points(r.tinylfu.withoutScans, r.lru.withoutScans)})`,
+    r.tinylfu.withoutScans === undefined || r.lru.withoutScans === undefined
+      ? '—'
+      : `${percent(r.tinylfu.withoutScans)} / ${percent(r.lru.withoutScans)} (${points(r.tinylfu.withoutScans, r.lru.withoutScans)})`,
   ]);
   const worse = result.rows.filter((r) => r.tinylfu.all < r.lru.all || r.tinylfu.secondHalf < r.lru.secondHalf);
   return [
     `\`TinyLfuMemoryTier\` and \`LruMemoryTier\`, each replaying the same trace of ${count(options.traceLength)} requests cache-aside (get; on a miss, set the key); hits ÷ requests over the whole trace, the cold start included. Traces are generated with a seeded PRNG (mulberry32, seed ${options.seed}; Zipf by inversion of the exact cumulative distribution), so every run replays the same requests. "ceiling" is 1 − distinct keys ÷ requests: what a cache that never evicts would get over the whole trace. "second half only" counts the requests of the trace's second half, the cache warm (its own ceiling is higher, as fewer first requests fall there). The scan trace is sized to the cache (its Zipf part over 5× the cache's keys, scans of 1× the cache); its last column counts only the requests that are not part of a scan — no cache can hit a scan key, so that is where the policies differ. The loop trace has 20 % more keys than the cache; the hot trace is sized so the hot set is 80 % of the cache. All ${result.rows.length} replays took ${result.seconds.toFixed(0)} s.`,
-    table(['trace', 'cache size', 'requests', 'distinct keys', 'TinyLFU', 'LRU', 'TinyLFU − LRU (points)', 'ceiling', 'second half only: TinyLFU / LRU', 'requests other than scans: TinyLFU / LRU'], body),
+    table(
+      [
+        'trace',
+        'cache size',
+        'requests',
+        'distinct keys',
+        'TinyLFU',
+        'LRU',
+        'TinyLFU − LRU (points)',
+        'ceiling',
+        'second half only: TinyLFU / LRU',
+        'requests other than scans: TinyLFU / LRU',
+      ],
+      body,
+    ),
     worse.length
       ? `TinyLFU below LRU in: ${worse.map((r) => `${r.trace} @ ${count(r.size)} (${points(r.tinylfu.all, r.lru.all)} points over the whole trace, ${points(r.tinylfu.secondHalf, r.lru.secondHalf)} over the second half)`).join(', ')}.`
       : 'TinyLFU is at or above LRU on every trace and size of this run (whole trace and second half).',

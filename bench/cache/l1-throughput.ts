@@ -64,7 +64,8 @@ type Value = { id: number; ok: boolean };
 function syncRunner(c: { get(key: string): unknown; set(key: string, value: Value): unknown; clear(): void }): Runner {
   return {
     fill({ keys, values, seq }) {
-      for (let i = 0; i < seq.length; i += 1) if (c.get(keys[seq[i]!]!) === undefined) c.set(keys[seq[i]!]!, values[seq[i]!]!);
+      for (let i = 0; i < seq.length; i += 1)
+        if (c.get(keys[seq[i]!]!) === undefined) c.set(keys[seq[i]!]!, values[seq[i]!]!);
     },
     get({ keys, seq }) {
       let hits = 0;
@@ -85,11 +86,15 @@ function syncRunner(c: { get(key: string): unknown; set(key: string, value: Valu
 }
 
 /** The same loops over a promise-returning cache: each call awaited, as a caller would. A miss is undefined or null. */
-function asyncRunner(c: { get(key: string): Promise<unknown>; set(key: string, value: Value): Promise<unknown> }, close: () => Promise<unknown>): Runner {
+function asyncRunner(
+  c: { get(key: string): Promise<unknown>; set(key: string, value: Value): Promise<unknown> },
+  close: () => Promise<unknown>,
+): Runner {
   const found = (v: unknown) => v !== undefined && v !== null;
   return {
     async fill({ keys, values, seq }) {
-      for (let i = 0; i < seq.length; i += 1) if (!found(await c.get(keys[seq[i]!]!))) await c.set(keys[seq[i]!]!, values[seq[i]!]!);
+      for (let i = 0; i < seq.length; i += 1)
+        if (!found(await c.get(keys[seq[i]!]!))) await c.set(keys[seq[i]!]!, values[seq[i]!]!);
     },
     async get({ keys, seq }) {
       let hits = 0;
@@ -136,8 +141,14 @@ export const CONTENDERS: Contender[] = [
     api: 'async',
     make(capacity) {
       // serialize: false keeps values by reference, as the tiers above do (the default, true, stores JSON).
-      const c = new BentoCache({ default: 'memory', stores: { memory: bentostore().useL1Layer(memoryDriver({ maxItems: capacity, serialize: false })) }, ttl: HOUR });
-      return asyncRunner({ get: (key) => c.get({ key }), set: (key, value) => c.set({ key, value }) }, () => c.disconnectAll());
+      const c = new BentoCache({
+        default: 'memory',
+        stores: { memory: bentostore().useL1Layer(memoryDriver({ maxItems: capacity, serialize: false })) },
+        ttl: HOUR,
+      });
+      return asyncRunner({ get: (key) => c.get({ key }), set: (key, value) => c.set({ key, value }) }, () =>
+        c.disconnectAll(),
+      );
     },
   },
   {
@@ -158,7 +169,12 @@ export const CONTENDERS: Contender[] = [
     name: '`MultiTierCache` (ours, memory tier only)',
     api: 'async',
     make(capacity) {
-      const c = MultiTierCache.create({ name: 'bench-l1', memory: { maxEntries: capacity }, defaults: { ttlMs: HOUR }, logger: silentLogger });
+      const c = MultiTierCache.create({
+        name: 'bench-l1',
+        memory: { maxEntries: capacity },
+        defaults: { ttlMs: HOUR },
+        logger: silentLogger,
+      });
       return asyncRunner(c, () => c.close());
     },
   },
@@ -229,7 +245,11 @@ async function timed(rounds: number, run: () => unknown, ops: number): Promise<R
 }
 
 /** One contender at one capacity, measured in this process. */
-export async function measureContender(index: number, capacity: number, options: Pick<CacheBenchOptions, 'ops' | 'rounds' | 'seed'>): Promise<L1Sample> {
+export async function measureContender(
+  index: number,
+  capacity: number,
+  options: Pick<CacheBenchOptions, 'ops' | 'rounds' | 'seed'>,
+): Promise<L1Sample> {
   const contender = CONTENDERS[index];
   if (!contender) throw new RangeError(`No L1 contender ${index} (there are ${CONTENDERS.length})`);
   const w = makeWorkload(capacity, options.ops, options.seed);
@@ -239,10 +259,14 @@ export async function measureContender(index: number, capacity: number, options:
     await runner.fill(w);
     let hits = 0;
     let gets = 0;
-    const get = await timed(options.rounds, async () => {
-      hits += await runner.get(w);
-      gets += w.seq.length;
-    }, w.seq.length);
+    const get = await timed(
+      options.rounds,
+      async () => {
+        hits += await runner.get(w);
+        gets += w.seq.length;
+      },
+      w.seq.length,
+    );
     const set = await timed(options.rounds, () => runner.set(w), w.seq.length);
     const mixed = await timed(options.rounds, () => runner.mixed(w), w.seq.length);
     return { contender: contender.name, api: contender.api, capacity, get, set, mixed, hitRatio: hits / gets };
@@ -263,7 +287,9 @@ const ASYNC_ROUNDS = 5;
  */
 export async function runL1Throughput(options: CacheBenchOptions, log: Log): Promise<L1Row[]> {
   const child = path.join(import.meta.dirname, 'l1-child.js');
-  const chosen = CONTENDERS.map((c, index) => ({ c, index })).filter(({ c }) => !options.contenders || options.contenders.includes(c.id));
+  const chosen = CONTENDERS.map((c, index) => ({ c, index })).filter(
+    ({ c }) => !options.contenders || options.contenders.includes(c.id),
+  );
   const sync = chosen.filter(({ c }) => c.api === 'sync');
   const async = chosen.filter(({ c }) => c.api === 'async');
   const rows: L1Row[] = [];
@@ -272,26 +298,53 @@ export async function runL1Throughput(options: CacheBenchOptions, log: Log): Pro
     const jobs: Array<{ index: number; repeat: number; rounds: number }> = [];
     for (let repeat = 0; repeat < options.repeats; repeat += 1) {
       // Rotated by one each repetition: every contender runs first, in the middle and last in turn.
-      const order = [...sync.slice(repeat % Math.max(1, sync.length)), ...sync.slice(0, repeat % Math.max(1, sync.length))];
+      const order = [
+        ...sync.slice(repeat % Math.max(1, sync.length)),
+        ...sync.slice(0, repeat % Math.max(1, sync.length)),
+      ];
       for (const { index } of order) jobs.push({ index, repeat, rounds: options.rounds });
-      if (repeat === 0) for (const { index } of async) jobs.push({ index, repeat, rounds: Math.min(options.rounds, ASYNC_ROUNDS) });
+      if (repeat === 0)
+        for (const { index } of async) jobs.push({ index, repeat, rounds: Math.min(options.rounds, ASYNC_ROUNDS) });
     }
     for (const job of jobs) {
       const { stdout } = await execFileAsync(
         process.execPath,
-        ['--expose-gc', child, String(job.index), String(capacity), String(options.ops), String(job.rounds), String(options.seed)],
+        [
+          '--expose-gc',
+          child,
+          String(job.index),
+          String(capacity),
+          String(options.ops),
+          String(job.rounds),
+          String(options.seed),
+        ],
         { maxBuffer: 1 << 22 },
       );
       const sample = JSON.parse(stdout.trim().split('\n').pop() ?? '') as L1Sample;
       let row = byIndex.get(job.index);
       if (!row) {
-        row = { contender: sample.contender, api: sample.api, capacity, get: [], set: [], mixed: [], processes: [], hitRatio: sample.hitRatio };
+        row = {
+          contender: sample.contender,
+          api: sample.api,
+          capacity,
+          get: [],
+          set: [],
+          mixed: [],
+          processes: [],
+          hitRatio: sample.hitRatio,
+        };
         byIndex.set(job.index, row);
       }
       row.get.push(...sample.get.cpu);
       row.set.push(...sample.set.cpu);
       row.mixed.push(...sample.mixed.cpu);
-      row.processes.push({ repeat: job.repeat, get: median(sample.get.cpu), set: median(sample.set.cpu), mixed: median(sample.mixed.cpu), wallGet: median(sample.get.wall) });
+      row.processes.push({
+        repeat: job.repeat,
+        get: median(sample.get.cpu),
+        set: median(sample.set.cpu),
+        mixed: median(sample.mixed.cpu),
+        wallGet: median(sample.get.wall),
+      });
       log(
         `L1 ${capacity} #${job.repeat + 1}: ${sample.contender}: per CPU-second get ${rate(median(sample.get.cpu))}/s, set ${rate(median(sample.set.cpu))}/s, ` +
           `mixed ${rate(median(sample.mixed.cpu))}/s (wall-clock get ${rate(median(sample.get.wall))}/s)`,
@@ -358,7 +411,22 @@ export function l1Tables(rows: L1Row[], options: CacheBenchOptions): string {
   ]);
   return [
     `Operations per CPU-second of the contender's process (user + system time, so what other processes on the machine take is not counted against it), one call at a time. Each synchronous contender ran in ${options.repeats} fresh Node process${options.repeats === 1 ? '' : 'es'} ("proc."), interleaved with the others in a rotating order, each ${options.rounds} timed rounds of ${count(options.ops)} operations after a pinned warm-up (${WARMUP_ROUNDS} untimed rounds and at least ${WARMUP_MS} ms), a full GC before every round; the async ones in one process of ${Math.min(options.rounds, ASYNC_ROUNDS)} rounds. Each cell: the median over all rounds, in brackets the middle half of them (25th–75th percentile). Keys \`key:0\`, \`key:1\`, … (2 × capacity of them), drawn Zipf(0.99) — the same pre-generated sequence for every contender; values are small objects \`{ id, ok }\` held by reference. Before the rounds each cache is filled cache-aside (get, on a miss set) over the sequence. **get**: get only, no set on a miss ("hits" is the share of those gets that found a value, which depends on the eviction policy). **set**: set of each key in the sequence (mostly overwrites of hot keys; inserts and evictions for the tail). **90/10**: 90 % get, 10 % set, the same sequence. "vs lru-cache": the median as a percentage of \`lru-cache\`'s at the same capacity (above 100 % is faster), in brackets the lowest and highest of the per-repetition ratios (each process against the \`lru-cache\` process of the same repetition).`,
-    table(['cache', 'API', 'capacity', 'proc.', 'get ops/s', 'vs lru-cache', 'get hits', 'set ops/s', 'vs lru-cache', '90/10 ops/s', 'vs lru-cache'], body),
+    table(
+      [
+        'cache',
+        'API',
+        'capacity',
+        'proc.',
+        'get ops/s',
+        'vs lru-cache',
+        'get hits',
+        'set ops/s',
+        'vs lru-cache',
+        '90/10 ops/s',
+        'vs lru-cache',
+      ],
+      body,
+    ),
     [
       'Not apples to apples:',
       '- `bentocache`, `cache-manager` and `MultiTierCache` have promise-returning APIs, so what is measured is what a caller does, `await cache.get(…)`, one call at a time: every call pays at least one promise and a microtask turn, which the synchronous tiers do not.',
@@ -368,4 +436,3 @@ export function l1Tables(rows: L1Row[], options: CacheBenchOptions): string {
     ].join('\n'),
   ].join('\n\n');
 }
-

@@ -69,7 +69,11 @@ function measure(filler: Filler, keys: string[], values: object[], gc: () => voi
   const after = used();
   if (cache instanceof Error) throw new Error(`${filler.name}: ${cache.message} of ${keys.length} entries`);
   cache = undefined;
-  return { name: filler.name, heap: (after.heap - before.heap) / keys.length, arrayBuffers: (after.arrayBuffers - before.arrayBuffers) / keys.length };
+  return {
+    name: filler.name,
+    heap: (after.heap - before.heap) / keys.length,
+    arrayBuffers: (after.arrayBuffers - before.arrayBuffers) / keys.length,
+  };
 }
 
 export async function runMemory(options: CacheBenchOptions, log: Log): Promise<MemoryRow[] | undefined> {
@@ -99,7 +103,13 @@ export function memoryTables(rows: MemoryRow[] | undefined, options: CacheBenchO
     `${count(options.memoryEntries)} entries (capacity = entries, so nothing is evicted), keys \`key:i\` and values \`{ id, ok }\` created beforehand and held by the bench, so only the cache's own structures are counted: \`heapUsed\` and \`arrayBuffers\` from \`process.memoryUsage()\` after two forced full GCs, before and after filling, ÷ entries. ArrayBuffer memory is where typed arrays (the W-TinyLFU links and frequency sketch) live, outside the JS heap. "vs lru-cache": total as a percentage of \`lru-cache\`'s.`,
     table(
       ['cache', 'JS heap per entry', 'ArrayBuffers per entry', 'total per entry', 'vs lru-cache'],
-      rows.map((r) => [r.name, bytes(r.heap), bytes(r.arrayBuffers), bytes(total(r)), r === lru ? 'baseline' : lru ? versus(total(r), total(lru)) : 'n/a']),
+      rows.map((r) => [
+        r.name,
+        bytes(r.heap),
+        bytes(r.arrayBuffers),
+        bytes(total(r)),
+        r === lru ? 'baseline' : lru ? versus(total(r), total(lru)) : 'n/a',
+      ]),
     ),
   ].join('\n\n');
 }

@@ -87,20 +87,23 @@ function contenders(value: string): string[] | undefined {
   if (value === '') return undefined;
   const ids = value.split(',').map((s) => s.trim());
   for (const id of ids) {
-    if (!(CONTENDER_IDS as readonly string[]).includes(id)) throw new Error(`--contenders: unknown "${id}" (expected ${CONTENDER_IDS.join(', ')})`);
+    if (!(CONTENDER_IDS as readonly string[]).includes(id))
+      throw new Error(`--contenders: unknown "${id}" (expected ${CONTENDER_IDS.join(', ')})`);
   }
   return ids;
 }
 
 function list(flag: string, value: string): number[] {
   const out = value.split(',').map((s) => Number(s.trim()));
-  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--${flag}: expected whole numbers like 1000,10000, got "${value}"`);
+  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < 1))
+    throw new Error(`--${flag}: expected whole numbers like 1000,10000, got "${value}"`);
   return out;
 }
 
 function number(flag: string, value: string, min: number, integer = true): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw new Error(`--${flag}: expected a ${integer ? 'whole ' : ''}number ≥ ${min}, got "${value}"`);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
+    throw new Error(`--${flag}: expected a ${integer ? 'whole ' : ''}number ≥ ${min}, got "${value}"`);
   return n;
 }
 
@@ -138,13 +141,20 @@ export function parseCacheBenchOptions(argv: string[]): CacheBenchOptions {
     process.exit(0);
   }
   const quick = values.quick === true;
-  const get = (flag: Exclude<keyof typeof values, 'no-write' | 'no-readme' | 'quick' | 'help'>, fallback: string): string => {
+  const get = (
+    flag: Exclude<keyof typeof values, 'no-write' | 'no-readme' | 'quick' | 'help'>,
+    fallback: string,
+  ): string => {
     const given = values[flag];
     if (typeof given === 'string') return given;
     return (quick ? QUICK[flag] : undefined) ?? fallback;
   };
-  const sections = get('sections', SECTIONS.join(',')).split(',').map((s) => s.trim());
-  for (const s of sections) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--sections: unknown "${s}" (expected ${SECTIONS.join(', ')})`);
+  const sections = get('sections', SECTIONS.join(','))
+    .split(',')
+    .map((s) => s.trim());
+  for (const s of sections)
+    if (!(SECTIONS as readonly string[]).includes(s))
+      throw new Error(`--sections: unknown "${s}" (expected ${SECTIONS.join(', ')})`);
   return {
     sections: sections as Section[],
     sizes: list('sizes', get('sizes', '10000,100000')),

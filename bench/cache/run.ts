@@ -34,7 +34,8 @@ const options = (() => {
 const startedAt = new Date();
 const began = performance.now();
 const loadAtStart = os.loadavg();
-const log: Log = (line) => process.stderr.write(`[cache bench ${((performance.now() - began) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+const log: Log = (line) =>
+  process.stderr.write(`[cache bench ${((performance.now() - began) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
 
 function commandLine(): string {
   const args = process.argv.slice(2).join(' ');
@@ -44,7 +45,8 @@ function commandLine(): string {
 }
 
 function commit(): string {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const head = `\`${git('rev-parse', '--short', 'HEAD').trim()}\``;
     // What the bench measures: the cache and the bench itself. Uncommitted changes there are named.
@@ -53,7 +55,10 @@ function commit(): string {
       .filter((line) => line.length > 3)
       .map((line) => line.slice(3));
     if (changed.length === 0) return head;
-    return `${head}, with uncommitted changes in ${changed.slice(0, 6).map((f) => `\`${f}\``).join(', ')}${changed.length > 6 ? ` and ${changed.length - 6} more` : ''}`;
+    return `${head}, with uncommitted changes in ${changed
+      .slice(0, 6)
+      .map((f) => `\`${f}\``)
+      .join(', ')}${changed.length > 6 ? ` and ${changed.length - 6} more` : ''}`;
   } catch {
     return 'unknown';
   }
@@ -65,18 +70,33 @@ function environment(o: CacheBenchOptions, elapsedS: number): string {
       ? `L1 capacities ${o.sizes.join(', ')}, ${o.rounds} rounds of ${o.ops.toLocaleString('en-US')} ops in each of ${o.repeats} processes per sync contender${o.contenders ? ` (contenders: ${o.contenders.join(', ')})` : ''}`
       : '',
     o.sections.includes('memory') ? `bytes per entry at ${o.memoryEntries.toLocaleString('en-US')} entries` : '',
-    o.sections.includes('hit') ? `hit ratio: sizes ${o.hitSizes.join(', ')}, ${o.traceLength.toLocaleString('en-US')} requests per trace, seed ${o.seed}` : '',
-    o.sections.includes('redis') ? `L2: ${o.redisOps.toLocaleString('en-US')} reads, ${o.concurrency} in flight; Redis down ${o.downSeconds} s per call kind` : '',
-    o.sections.includes('disk') ? `L3: ${o.diskEntries.toLocaleString('en-US')} small and ${o.diskLarge.toLocaleString('en-US')} 64 KiB records; warm start of ${o.warmEntries.toLocaleString('en-US')}` : '',
+    o.sections.includes('hit')
+      ? `hit ratio: sizes ${o.hitSizes.join(', ')}, ${o.traceLength.toLocaleString('en-US')} requests per trace, seed ${o.seed}`
+      : '',
+    o.sections.includes('redis')
+      ? `L2: ${o.redisOps.toLocaleString('en-US')} reads, ${o.concurrency} in flight; Redis down ${o.downSeconds} s per call kind`
+      : '',
+    o.sections.includes('disk')
+      ? `L3: ${o.diskEntries.toLocaleString('en-US')} small and ${o.diskLarge.toLocaleString('en-US')} 64 KiB records; warm start of ${o.warmEntries.toLocaleString('en-US')}`
+      : '',
   ].filter(Boolean);
-  return table(['', ''], [
-    ['command', `\`${commandLine()}\``],
-    ['date', `${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (run took ${elapsedS < 120 ? `${elapsedS.toFixed(0)} s` : `${(elapsedS / 60).toFixed(1)} min`})`],
-    ['commit', commit()],
-    ['machine', `${os.cpus().length} cores, ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Linux ${os.release()}; load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')}`],
-    ['Node', `${process.version}; forced GC between contenders: ${forceGc ? 'yes' : 'no (not available)'}`],
-    ['settings', settings.join('; ')],
-  ]);
+  return table(
+    ['', ''],
+    [
+      ['command', `\`${commandLine()}\``],
+      [
+        'date',
+        `${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (run took ${elapsedS < 120 ? `${elapsedS.toFixed(0)} s` : `${(elapsedS / 60).toFixed(1)} min`})`,
+      ],
+      ['commit', commit()],
+      [
+        'machine',
+        `${os.cpus().length} cores, ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Linux ${os.release()}; load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')}`,
+      ],
+      ['Node', `${process.version}; forced GC between contenders: ${forceGc ? 'yes' : 'no (not available)'}`],
+      ['settings', settings.join('; ')],
+    ],
+  );
 }
 
 function targets(l1: L1Row[] | undefined, hit: HitRow[] | undefined, redis: RedisResult | undefined): string {
@@ -85,7 +105,11 @@ function targets(l1: L1Row[] | undefined, hit: HitRow[] | undefined, redis: Redi
     rows.push([
       `hit ratio ≥ 85 % on hot data (hot trace, cache ${r.size.toLocaleString('en-US')})`,
       `TinyLFU ${percent(r.tinylfu.all)} over the whole trace, ${percent(r.tinylfu.secondHalf)} over its second half (LRU ${percent(r.lru.all)} / ${percent(r.lru.secondHalf)})`,
-      r.tinylfu.all >= 0.85 ? 'met' : r.tinylfu.secondHalf >= 0.85 ? 'met once warm (second half), not over the whole trace' : 'not met',
+      r.tinylfu.all >= 0.85
+        ? 'met'
+        : r.tinylfu.secondHalf >= 0.85
+          ? 'met once warm (second half), not over the whole trace'
+          : 'not met',
     ]);
   }
   for (const r of hit?.filter((x) => x.trace === 'scan') ?? []) {
@@ -116,18 +140,32 @@ function targets(l1: L1Row[] | undefined, hit: HitRow[] | undefined, redis: Redi
   }
   for (const r of l1?.filter((x) => x.contender.startsWith('`MultiTierCache`')) ?? []) {
     const meanMs = 1000 / median(r.get);
-    rows.push([`L1 operation < 1 ms (\`await cache.get\`, memory tier, capacity ${r.capacity.toLocaleString('en-US')})`, `${(meanMs * 1000).toFixed(2)} µs per call on average (1 ÷ median get ops/s)`, meanMs < 1 ? 'met' : 'not met']);
+    rows.push([
+      `L1 operation < 1 ms (\`await cache.get\`, memory tier, capacity ${r.capacity.toLocaleString('en-US')})`,
+      `${(meanMs * 1000).toFixed(2)} µs per call on average (1 ÷ median get ops/s)`,
+      meanMs < 1 ? 'met' : 'not met',
+    ]);
   }
   if (redis) {
     for (const r of redis.hits.filter((x) => x.what.startsWith('get, L2 hit'))) {
-      rows.push([`L2 operation < 10 ms (${r.what})`, `p99 ${msFine(r.latency.p99)} ms, max ${msFine(r.latency.max)} ms`, r.latency.p99 < 10 ? 'met (p99)' : 'not met']);
+      rows.push([
+        `L2 operation < 10 ms (${r.what})`,
+        `p99 ${msFine(r.latency.p99)} ms, max ${msFine(r.latency.max)} ms`,
+        r.latency.p99 < 10 ? 'met (p99)' : 'not met',
+      ]);
     }
     const worst = Math.max(...redis.down.map((r) => r.latency.p99));
     const slow = redis.down.reduce((s, r) => s + r.slow, 0);
     const hung = redis.down.reduce((s, r) => s + r.hung, 0);
-    rows.push(['with Redis down: call p99 < 5 ms, nothing hangs', `worst p99 ${msFine(worst)} ms; calls over 100 ms: ${slow}; hung: ${hung}`, worst < 5 && hung === 0 ? 'met' : 'not met']);
+    rows.push([
+      'with Redis down: call p99 < 5 ms, nothing hangs',
+      `worst p99 ${msFine(worst)} ms; calls over 100 ms: ${slow}; hung: ${hung}`,
+      worst < 5 && hung === 0 ? 'met' : 'not met',
+    ]);
   }
-  return rows.length ? table(['target (the cache\'s design targets, and this bench\'s own for Redis down)', 'measured', 'verdict'], rows) : '';
+  return rows.length
+    ? table(["target (the cache's design targets, and this bench's own for Redis down)", 'measured', 'verdict'], rows)
+    : '';
 }
 
 let l1: L1Row[] | undefined;

@@ -122,7 +122,11 @@ export const ZIPF_S = 0.99;
 
 /** (a) Zipf(0.99) over a universe of 1M keys. */
 export function zipfTrace(length: number, seed: number): Trace {
-  return trace('zipf', `Zipf(${ZIPF_S}) over ${(ZIPF_UNIVERSE / 1e6).toFixed(0)}M keys`, zipfIds(length, ZIPF_UNIVERSE, ZIPF_S, seed));
+  return trace(
+    'zipf',
+    `Zipf(${ZIPF_S}) over ${(ZIPF_UNIVERSE / 1e6).toFixed(0)}M keys`,
+    zipfIds(length, ZIPF_UNIVERSE, ZIPF_S, seed),
+  );
 }
 
 /**
@@ -156,7 +160,11 @@ export function scanTrace(length: number, cacheSize: number, seed: number): Trac
     scanning = !scanning;
   }
   return {
-    ...trace('scan', `Zipf(${ZIPF_S}) over ${universe.toLocaleString('en-US')} keys (5× the cache), a one-off sequential scan of ≈${cacheSize.toLocaleString('en-US')} keys (1× the cache) after every ≈${(cacheSize * 2).toLocaleString('en-US')} of those requests: a third of the requests are scans`, out),
+    ...trace(
+      'scan',
+      `Zipf(${ZIPF_S}) over ${universe.toLocaleString('en-US')} keys (5× the cache), a one-off sequential scan of ≈${cacheSize.toLocaleString('en-US')} keys (1× the cache) after every ≈${(cacheSize * 2).toLocaleString('en-US')} of those requests: a third of the requests are scans`,
+      out,
+    ),
     scan,
   };
 }
@@ -182,7 +190,8 @@ export function hotTrace(length: number, cacheSize: number, seed: number, hotSha
   const universe = hotKeys * 10;
   const out = new Uint32Array(length);
   for (let i = 0; i < length; i += 1) {
-    out[i] = random() < hotShare ? Math.floor(random() * hotKeys) : hotKeys + Math.floor(random() * (universe - hotKeys));
+    out[i] =
+      random() < hotShare ? Math.floor(random() * hotKeys) : hotKeys + Math.floor(random() * (universe - hotKeys));
   }
   return trace(
     'hot',

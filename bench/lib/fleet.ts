@@ -39,7 +39,9 @@ class Worker {
   }
 
   next<E extends Ev>(ev: E, timeoutMs: number): Promise<Msg<E>> {
-    const reply = new Promise<Msg<E>>((resolve) => this.waiters.push({ ev, resolve: resolve as (m: FromWorker) => void }));
+    const reply = new Promise<Msg<E>>((resolve) =>
+      this.waiters.push({ ev, resolve: resolve as (m: FromWorker) => void }),
+    );
     const died = new Promise<never>((_, reject) => {
       const check = setInterval(() => {
         if (this.failure) {
@@ -76,7 +78,12 @@ export class Fleet {
     // Even shares, so no worker is the lone straggler.
     const size = Math.ceil(agents.length / count);
     for (let i = 0; i < agents.length; i += size) shares.push(agents.slice(i, i + size));
-    const workers = shares.map(() => new Worker(track(fork(WORKER, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))));
+    const workers = shares.map(
+      () =>
+        new Worker(
+          track(fork(WORKER, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })),
+        ),
+    );
     const fleet = new Fleet(workers, shares);
     try {
       await Promise.all(workers.map((w) => w.next('ready', 15_000)));
@@ -115,7 +122,12 @@ export class Fleet {
   /** Waits until every agent is registered on server `index`; false (not a throw) on timeout. */
   async allConnectedOn(index: number, timeoutMs: number): Promise<boolean> {
     try {
-      await waitFor(`all ${this.size} agents registered on server #${index}`, () => this.connectedOn(index) >= this.size, timeoutMs, 20);
+      await waitFor(
+        `all ${this.size} agents registered on server #${index}`,
+        () => this.connectedOn(index) >= this.size,
+        timeoutMs,
+        20,
+      );
       return true;
     } catch (error) {
       if (error instanceof TimeoutError) return false;
@@ -128,11 +140,13 @@ export class Fleet {
   }
 
   async closeWindow(): Promise<WindowResult> {
-    const replies = await Promise.all(this.workers.map((w) => {
-      const reply = w.next('window', 30_000);
-      w.send({ cmd: 'window-close' });
-      return reply;
-    }));
+    const replies = await Promise.all(
+      this.workers.map((w) => {
+        const reply = w.next('window', 30_000);
+        w.send({ cmd: 'window-close' });
+        return reply;
+      }),
+    );
     const total = replies.reduce((n, r) => n + r.rtt.length, 0);
     const rtt = new Float64Array(total);
     const rttAt = new Float64Array(total);
@@ -147,29 +161,41 @@ export class Fleet {
 
   /** Per-agent times of the first events at or after `since`; see Timeline. */
   async timeline(since: number, server: number): Promise<Timeline> {
-    const replies = await Promise.all(this.workers.map((w) => {
-      const reply = w.next('query', 30_000);
-      w.send({ cmd: 'query', since, server });
-      return reply;
-    }));
-    const cat = (pick: (t: Timeline) => Float64Array) => Float64Array.from(replies.flatMap((r) => Array.from(pick(r.timeline))));
+    const replies = await Promise.all(
+      this.workers.map((w) => {
+        const reply = w.next('query', 30_000);
+        w.send({ cmd: 'query', since, server });
+        return reply;
+      }),
+    );
+    const cat = (pick: (t: Timeline) => Float64Array) =>
+      Float64Array.from(replies.flatMap((r) => Array.from(pick(r.timeline))));
     const reasons: Record<string, number> = {};
-    for (const r of replies) for (const [k, v] of Object.entries(r.timeline.reasons)) reasons[k] = (reasons[k] ?? 0) + v;
-    return { startedAt: cat((t) => t.startedAt), registeredAt: cat((t) => t.registeredAt), leftAt: cat((t) => t.leftAt), refusedAt: cat((t) => t.refusedAt), reasons };
+    for (const r of replies)
+      for (const [k, v] of Object.entries(r.timeline.reasons)) reasons[k] = (reasons[k] ?? 0) + v;
+    return {
+      startedAt: cat((t) => t.startedAt),
+      registeredAt: cat((t) => t.registeredAt),
+      leftAt: cat((t) => t.leftAt),
+      refusedAt: cat((t) => t.refusedAt),
+      reasons,
+    };
   }
 
   /** Graceful stop of every agent (bounded), then the workers exit; SIGKILL for any that do not. */
   async stop(): Promise<void> {
-    await Promise.all(this.workers.map(async (w) => {
-      try {
-        const stopped = w.next('stopped', 20_000);
-        w.send({ cmd: 'stop' });
-        await stopped;
-      } catch {
-        // killed below
-      }
-      await stopChild(w.child, 'SIGKILL', 3000).catch(() => undefined);
-    }));
+    await Promise.all(
+      this.workers.map(async (w) => {
+        try {
+          const stopped = w.next('stopped', 20_000);
+          w.send({ cmd: 'stop' });
+          await stopped;
+        } catch {
+          // killed below
+        }
+        await stopChild(w.child, 'SIGKILL', 3000).catch(() => undefined);
+      }),
+    );
   }
 
   async kill(): Promise<void> {

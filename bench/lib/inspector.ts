@@ -28,10 +28,14 @@ export class Inspector {
 
   static async connect(url: string): Promise<Inspector> {
     const ws = new WebSocket(url, { perMessageDeflate: false });
-    await withTimeout('inspector connection', new Promise((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-    }), 5000);
+    await withTimeout(
+      'inspector connection',
+      new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      }),
+      5000,
+    );
     ws.on('error', () => undefined);
     return new Inspector(ws);
   }
@@ -47,8 +51,16 @@ export class Inspector {
   async memoryAfterGc(): Promise<HeapReading> {
     await this.call('HeapProfiler.collectGarbage');
     await this.call('HeapProfiler.collectGarbage');
-    const reply = (await this.call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as { result?: { value?: string } };
-    const m = JSON.parse(reply.result?.value ?? '{}') as { rss?: number; heapUsed?: number; heapTotal?: number; external?: number };
+    const reply = (await this.call('Runtime.evaluate', {
+      expression: 'JSON.stringify(process.memoryUsage())',
+      returnByValue: true,
+    })) as { result?: { value?: string } };
+    const m = JSON.parse(reply.result?.value ?? '{}') as {
+      rss?: number;
+      heapUsed?: number;
+      heapTotal?: number;
+      external?: number;
+    };
     const kb = (n: number | undefined) => (n ?? Number.NaN) / 1024;
     return { rssKb: kb(m.rss), heapUsedKb: kb(m.heapUsed), heapTotalKb: kb(m.heapTotal), externalKb: kb(m.external) };
   }

@@ -17,6 +17,8 @@ export function num(value: number, digits = 0): string {
 
 /** "3 network_error, 2 closed_by_hub:1013", or "none". */
 export function counts(record: Record<string, number>): string {
-  const entries = Object.entries(record).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+  const entries = Object.entries(record)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
   return entries.length ? entries.map(([k, n]) => `${n} ${k}`).join(', ') : 'none';
 }

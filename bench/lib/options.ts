@@ -47,7 +47,8 @@ export const USAGE = `Options (times in seconds):
 
 function list(flag: string, value: string, min = 1): number[] {
   const out = value.split(',').map((s) => Number(s.trim()));
-  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < min)) throw new Error(`--${flag}: expected whole numbers like 1000,5000, got "${value}"`);
+  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < min))
+    throw new Error(`--${flag}: expected whole numbers like 1000,5000, got "${value}"`);
   return out;
 }
 
@@ -87,11 +88,15 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
   }
   const agents = values.agents ? list('agents', values.agents) : [1000, 5000, 10_000];
   const scenarios = (values.scenarios ?? SCENARIOS.join(',')).split(',').map((s) => s.trim());
-  for (const s of scenarios) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`--scenarios: unknown "${s}" (expected ${SCENARIOS.join(', ')})`);
+  for (const s of scenarios)
+    if (!(SCENARIOS as readonly string[]).includes(s))
+      throw new Error(`--scenarios: unknown "${s}" (expected ${SCENARIOS.join(', ')})`);
   return {
     agents,
     // 10 agents: what one agent's failover costs when the client process is not the bottleneck.
-    failoverAgents: values['failover-agents'] ? list('failover-agents', values['failover-agents']) : [...new Set([10, ...agents])],
+    failoverAgents: values['failover-agents']
+      ? list('failover-agents', values['failover-agents'])
+      : [...new Set([10, ...agents])],
     setupRate: positive('setup-rate', values['setup-rate'], 1000, 1),
     scenarios: scenarios as FailoverScenario[],
     windowS: positive('window', values.window, 20, 1),
@@ -131,5 +136,14 @@ export function benchTiming(options: BenchOptions): ConnectionTiming {
 
 /** Hub flags for a bench hub: room for the fleet, limits well above what the bench sends. */
 export function hubArgs(agents: number, options: BenchOptions, extra: string[] = []): string[] {
-  return ['--max-connections', String(Math.max(20_000, agents * 2)), '--rate', '50', '--burst', '200', ...extra, ...options.hubArgs];
+  return [
+    '--max-connections',
+    String(Math.max(20_000, agents * 2)),
+    '--rate',
+    '50',
+    '--burst',
+    '200',
+    ...extra,
+    ...options.hubArgs,
+  ];
 }

@@ -108,7 +108,8 @@ export function tcpCounters(): Map<string, number> {
   try {
     // Column 2 of each CPU's line: packets dropped because the per-CPU input queue (netdev_max_backlog) was full.
     let dropped = 0;
-    for (const line of fs.readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n')) dropped += parseInt(line.split(/\s+/)[1] ?? '0', 16);
+    for (const line of fs.readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n'))
+      dropped += parseInt(line.split(/\s+/)[1] ?? '0', 16);
     out.set('Softnet.Dropped', dropped);
   } catch {
     // not Linux
@@ -118,7 +119,21 @@ export function tcpCounters(): Map<string, number> {
 
 /** Counters that grew between two tcpCounters() readings and say something went wrong on the wire. */
 export function tcpTrouble(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
-  const watch = ['Softnet.Dropped', 'TcpExt.ListenOverflows', 'TcpExt.ListenDrops', 'TcpExt.TCPSynRetrans', 'TcpExt.TCPTimeouts', 'TcpExt.TCPLostRetransmit', 'Tcp.RetransSegs', 'TcpExt.TCPBacklogDrop', 'TcpExt.TCPRcvQDrop', 'TcpExt.TCPAbortOnData', 'TcpExt.TCPAbortOnClose', 'Tcp.AttemptFails', 'Tcp.EstabResets'];
+  const watch = [
+    'Softnet.Dropped',
+    'TcpExt.ListenOverflows',
+    'TcpExt.ListenDrops',
+    'TcpExt.TCPSynRetrans',
+    'TcpExt.TCPTimeouts',
+    'TcpExt.TCPLostRetransmit',
+    'Tcp.RetransSegs',
+    'TcpExt.TCPBacklogDrop',
+    'TcpExt.TCPRcvQDrop',
+    'TcpExt.TCPAbortOnData',
+    'TcpExt.TCPAbortOnClose',
+    'Tcp.AttemptFails',
+    'Tcp.EstabResets',
+  ];
   const out: Record<string, number> = {};
   for (const key of watch) {
     const delta = (after.get(key) ?? 0) - (before.get(key) ?? 0);

@@ -17,21 +17,46 @@ export function commandLine(): string {
 
 export function environment(options: BenchOptions, startedAt: Date, elapsedS: number): string {
   const ports = ephemeralPortRange();
-  return table(['', ''], [
-    ['command', `\`${commandLine()}\``],
-    ['date', `${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (run took ${Math.round(elapsedS / 60)} min)`],
-    ['machine', `${os.cpus().length} cores, ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Linux ${os.release()}`],
-    ['Node', process.version],
-    ['limits', `open files ${openFilesLimit()} per process; ephemeral ports ${ports ? ports.join('–') : 'unknown'}`],
-    ['agent timing', `heartbeat ${options.heartbeatS} s (dead after ${options.heartbeatS * 3} s), WebSocket ping ${options.pingS} s (timeout ${options.pingS} s), connect timeout 30 s, registration timeout 15 s; everything else as the agent's defaults`],
-    ['load test', `agents ${options.agents.join(', ')}; start ${options.rampRates.map((r) => (r ? `ramp ${r}/s` : 'all at once')).join(' and ')}; warm-up ${Math.max(options.warmupS, options.heartbeatS)} s after all registered; measurement window ${options.windowS} s`],
-    ['failover test', `agents ${options.failoverAgents.join(', ')}; scenarios ${options.scenarios.join(', ')}; agents registered on A at ${options.setupRate}/s before the trigger`],
-    ['client side', `real \`AgentConnection\`s in worker processes of at most ${options.perProcess} agents, one 127.0.x.y source address per ${options.perAddress} agents`],
-  ]);
+  return table(
+    ['', ''],
+    [
+      ['command', `\`${commandLine()}\``],
+      [
+        'date',
+        `${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (run took ${Math.round(elapsedS / 60)} min)`,
+      ],
+      [
+        'machine',
+        `${os.cpus().length} cores, ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Linux ${os.release()}`,
+      ],
+      ['Node', process.version],
+      ['limits', `open files ${openFilesLimit()} per process; ephemeral ports ${ports ? ports.join('–') : 'unknown'}`],
+      [
+        'agent timing',
+        `heartbeat ${options.heartbeatS} s (dead after ${options.heartbeatS * 3} s), WebSocket ping ${options.pingS} s (timeout ${options.pingS} s), connect timeout 30 s, registration timeout 15 s; everything else as the agent's defaults`,
+      ],
+      [
+        'load test',
+        `agents ${options.agents.join(', ')}; start ${options.rampRates.map((r) => (r ? `ramp ${r}/s` : 'all at once')).join(' and ')}; warm-up ${Math.max(options.warmupS, options.heartbeatS)} s after all registered; measurement window ${options.windowS} s`,
+      ],
+      [
+        'failover test',
+        `agents ${options.failoverAgents.join(', ')}; scenarios ${options.scenarios.join(', ')}; agents registered on A at ${options.setupRate}/s before the trigger`,
+      ],
+      [
+        'client side',
+        `real \`AgentConnection\`s in worker processes of at most ${options.perProcess} agents, one 127.0.x.y source address per ${options.perAddress} agents`,
+      ],
+    ],
+  );
 }
 
 /** Replaces a generated block of bench/README.md (the hub results by default), keeping the hand-written text around it. */
-export function writeReadme(readmePath: string, generated: string, marks: { start: string; end: string; heading: string } = { start: START_MARK, end: END_MARK, heading: '## Results' }): void {
+export function writeReadme(
+  readmePath: string,
+  generated: string,
+  marks: { start: string; end: string; heading: string } = { start: START_MARK, end: END_MARK, heading: '## Results' },
+): void {
   const block = `${marks.start}\n${generated.trim()}\n${marks.end}`;
   let text = fs.existsSync(readmePath) ? fs.readFileSync(readmePath, 'utf8') : '';
   const start = text.indexOf(marks.start);

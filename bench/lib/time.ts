@@ -8,7 +8,8 @@ export class TimeoutError extends Error {
 export async function waitFor(what: string, check: () => boolean, timeoutMs: number, intervalMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new TimeoutError(`timed out after ${(timeoutMs / 1000).toFixed(0)} s waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new TimeoutError(`timed out after ${(timeoutMs / 1000).toFixed(0)} s waiting for ${what}`);
     await sleep(intervalMs);
   }
 }
@@ -17,7 +18,10 @@ export async function waitFor(what: string, check: () => boolean, timeoutMs: num
 export async function withTimeout<T>(what: string, promise: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`timed out after ${(timeoutMs / 1000).toFixed(0)} s: ${what}`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new TimeoutError(`timed out after ${(timeoutMs / 1000).toFixed(0)} s: ${what}`)),
+      timeoutMs,
+    );
   });
   try {
     return await Promise.race([promise, timeout]);

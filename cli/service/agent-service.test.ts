@@ -143,7 +143,7 @@ describe('planInstall: who runs the agent, with which files', () => {
     expect(plan.warnings[2]).toMatch(/lingering is off for farm: .*sudo loginctl enable-linger farm/);
   });
 
-  it('a user unit lives in the account\'s ~/.config/systemd/user and is driven with systemctl --user', async () => {
+  it("a user unit lives in the account's ~/.config/systemd/user and is driven with systemctl --user", async () => {
     const home = path.join(root, 'home/farm');
     const { host } = fakeHost({ uid: 1001, currentUser: 'farm', env: { HOME: home } });
     const plan = await planInstall({ scope: 'user' }, host);
@@ -174,7 +174,7 @@ describe('planInstall: who runs the agent, with which files', () => {
 });
 
 describe('install and uninstall against a fake root', () => {
-  it('creates the agent\'s directories for its account, writes the unit, reloads, enables and restarts', async () => {
+  it("creates the agent's directories for its account, writes the unit, reloads, enables and restarts", async () => {
     const fake = fakeHost();
     const plan = await planInstall({ scope: 'system' }, fake.host);
     await install(plan, fake.host);

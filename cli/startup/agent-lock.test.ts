@@ -16,7 +16,8 @@ afterEach(() => {
 
 const alive = (pids: number[]) => (pid: number) => pids.includes(pid);
 const noStart = () => null;
-const lockOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, AGENT_LOCK_FILE), 'utf8')) as Record<string, unknown>;
+const lockOf = (dir: string) =>
+  JSON.parse(fs.readFileSync(path.join(dir, AGENT_LOCK_FILE), 'utf8')) as Record<string, unknown>;
 
 describe('AgentLock: one agent per data dir', () => {
   it('claims a free data dir, says where the panel listens, and gives it up on release', () => {
@@ -24,7 +25,10 @@ describe('AgentLock: one agent per data dir', () => {
     const lock = AgentLock.claim(dir, 'agent', { pid: 100, now: () => 5, startOf: noStart, isAlive: alive([100]) });
     expect(lockOf(dir)).toEqual({ pid: 100, runner: 'agent', started_at: 5, process_start: null, panel: null });
     lock.setPanel('http://127.0.0.1:41001');
-    expect(runningAgent(dir, { pid: 200, startOf: noStart, isAlive: alive([100]) })).toMatchObject({ pid: 100, panel: 'http://127.0.0.1:41001' });
+    expect(runningAgent(dir, { pid: 200, startOf: noStart, isAlive: alive([100]) })).toMatchObject({
+      pid: 100,
+      panel: 'http://127.0.0.1:41001',
+    });
     lock.release();
     expect(fs.existsSync(path.join(dir, AGENT_LOCK_FILE))).toBe(false);
     expect(runningAgent(dir, { pid: 200, startOf: noStart, isAlive: alive([100]) })).toBeUndefined();
@@ -32,7 +36,12 @@ describe('AgentLock: one agent per data dir', () => {
 
   it('refuses a second claim while the first process lives, naming it', () => {
     const dir = dataDir();
-    const first = AgentLock.claim(dir, 'start', { pid: 100, now: () => 5, startOf: noStart, isAlive: alive([100, 200]) });
+    const first = AgentLock.claim(dir, 'start', {
+      pid: 100,
+      now: () => 5,
+      startOf: noStart,
+      isAlive: alive([100, 200]),
+    });
     first.setPanel('http://127.0.0.1:41002');
     let refusal: unknown;
     try {
@@ -55,7 +64,12 @@ describe('AgentLock: one agent per data dir', () => {
     const dir = dataDir();
     const file = path.join(dir, AGENT_LOCK_FILE);
     fs.writeFileSync(file, JSON.stringify({ pid: 999, runner: 'agent', started_at: 1, panel: 'http://127.0.0.1:1' }));
-    const afterDead = AgentLock.claim(dir, 'agent', { pid: 100, now: () => 5, startOf: noStart, isAlive: alive([100]) });
+    const afterDead = AgentLock.claim(dir, 'agent', {
+      pid: 100,
+      now: () => 5,
+      startOf: noStart,
+      isAlive: alive([100]),
+    });
     // What it replaced is kept, so the start-up can say an agent ended without stopping cleanly.
     expect(afterDead.replacedStale).toMatchObject({ pid: 999, runner: 'agent' });
     afterDead.release();
@@ -75,12 +89,17 @@ describe('AgentLock: one agent per data dir', () => {
 
   it('a live pid that belongs to another process than the one that wrote the lock (reused after a crash) is stale', () => {
     const dir = dataDir();
-    const started = new Map([[100, '500'], [200, '900']]);
+    const started = new Map([
+      [100, '500'],
+      [200, '900'],
+    ]);
     const startOf = (pid: number) => started.get(pid) ?? null;
     AgentLock.claim(dir, 'agent', { pid: 100, now: () => 5, isAlive: alive([100, 200]), startOf });
     expect(lockOf(dir)).toMatchObject({ pid: 100, process_start: '500' });
     // The same process still runs: refused.
-    expect(() => AgentLock.claim(dir, 'agent', { pid: 200, now: () => 6, isAlive: alive([100, 200]), startOf })).toThrow(AgentRunningError);
+    expect(() =>
+      AgentLock.claim(dir, 'agent', { pid: 200, now: () => 6, isAlive: alive([100, 200]), startOf }),
+    ).toThrow(AgentRunningError);
     // Pid 100 now is a process that started later: the lock is stale.
     started.set(100, '7000');
     const next = AgentLock.claim(dir, 'agent', { pid: 200, now: () => 7, isAlive: alive([100, 200]), startOf });
@@ -88,7 +107,7 @@ describe('AgentLock: one agent per data dir', () => {
     next.release();
   });
 
-  it('reads this process\'s start time where the OS gives it', () => {
+  it("reads this process's start time where the OS gives it", () => {
     const start = processStart(process.pid);
     if (process.platform === 'linux') expect(start).toMatch(/^\d+$/);
     else expect(start).toBeNull();
@@ -98,7 +117,10 @@ describe('AgentLock: one agent per data dir', () => {
   it('release leaves a lock that another process has taken since', () => {
     const dir = dataDir();
     const lock = AgentLock.claim(dir, 'agent', { pid: 100, now: () => 5, startOf: noStart, isAlive: alive([100]) });
-    fs.writeFileSync(path.join(dir, AGENT_LOCK_FILE), JSON.stringify({ pid: 300, runner: 'agent', started_at: 9, panel: null }));
+    fs.writeFileSync(
+      path.join(dir, AGENT_LOCK_FILE),
+      JSON.stringify({ pid: 300, runner: 'agent', started_at: 9, panel: null }),
+    );
     lock.release();
     expect(lockOf(dir)).toMatchObject({ pid: 300 });
   });

@@ -122,7 +122,13 @@ export class AgentLock {
   static claim(dataDir: string, runner: AgentLockInfo['runner'], deps: Partial<LockDeps> = {}): AgentLock {
     const d = { ...systemDeps, ...deps };
     const file = path.join(dataDir, AGENT_LOCK_FILE);
-    const info: AgentLockInfo = { pid: d.pid, runner, started_at: d.now(), process_start: d.startOf(d.pid), panel: null };
+    const info: AgentLockInfo = {
+      pid: d.pid,
+      runner,
+      started_at: d.now(),
+      process_start: d.startOf(d.pid),
+      panel: null,
+    };
     let stale: AgentLockInfo | undefined;
     // Bounded: each round either wins, meets a live agent, or removes one stale lock.
     for (let round = 0; round < 5; round++) {
@@ -133,7 +139,10 @@ export class AgentLock {
       stale = readLock(file) ?? stale;
       removeIfUnchanged(file, raw);
     }
-    throw new FarmlinkError('AGENT_LOCK_CONTENDED', `Could not claim ${file}: other processes keep taking it; try again`);
+    throw new FarmlinkError(
+      'AGENT_LOCK_CONTENDED',
+      `Could not claim ${file}: other processes keep taking it; try again`,
+    );
   }
 
   get current(): AgentLockInfo {

@@ -144,7 +144,10 @@ export class DesktopAgent {
         logs: this.options.logs,
         ...(this.options.env ? { env: this.options.env } : {}),
       });
-      this.options.logger.info({ data_dir: this.dataDir }, `No agent runs for ${this.dataDir}: this app runs the agent (pid ${process.pid})`);
+      this.options.logger.info(
+        { data_dir: this.dataDir },
+        `No agent runs for ${this.dataDir}: this app runs the agent (pid ${process.pid})`,
+      );
       return { kind: 'hosted', hosted };
     } catch (error) {
       // Another process claimed the data dir between the look and the claim: attach to it instead.
@@ -155,7 +158,11 @@ export class DesktopAgent {
 
   private async attach(running: AgentLockInfo): Promise<PanelAttachment> {
     const who = `the agent running on this PC (pid ${running.pid})`;
-    if (!running.panel) throw new AttachPending(running, `${who} has no panel address yet, or runs without its panel (panel.enabled: false)`);
+    if (!running.panel)
+      throw new AttachPending(
+        running,
+        `${who} has no panel address yet, or runs without its panel (panel.enabled: false)`,
+      );
     let token: string;
     try {
       token = fs.readFileSync(path.join(this.dataDir, 'panel-token'), 'utf8').trim();
@@ -223,7 +230,11 @@ export class DesktopAgent {
       } catch (error) {
         const message = errorInfo(error).message;
         // Said once per distinct reason: an agent that restarts slowly is not news every second.
-        if (message !== reported) this.options.logger.warn({ err: error }, `Could not attach or start the agent yet (${message}); trying again`);
+        if (message !== reported)
+          this.options.logger.warn(
+            { err: error },
+            `Could not attach or start the agent yet (${message}); trying again`,
+          );
         reported = message;
         await this.sleep();
       }
@@ -258,6 +269,6 @@ function unwrap(error: unknown): unknown {
     'AGENT_NOT_ATTACHABLE',
     `An agent already runs on this PC (pid ${running.pid}, started by ${running.runner === 'desktop' ? 'the desktop app' : `farmlink ${running.runner}`}), ` +
       `and this app cannot show it: ${error.message}. One agent runs per PC, so this app does not start a second one; ` +
-      'turn that agent\'s panel on (panel.enabled: true), or stop it and open the app again',
+      "turn that agent's panel on (panel.enabled: true), or stop it and open the app again",
   );
 }

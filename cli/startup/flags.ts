@@ -26,7 +26,11 @@ export const CONFIG_FLAG_OPTIONS = {
 } as const;
 
 /** `farmlink start`'s and the desktop app's: the agent's, plus the local hub's port and --headless. */
-export const START_FLAG_OPTIONS = { ...CONFIG_FLAG_OPTIONS, 'hub-port': { type: 'string' }, headless: { type: 'boolean' } } as const;
+export const START_FLAG_OPTIONS = {
+  ...CONFIG_FLAG_OPTIONS,
+  'hub-port': { type: 'string' },
+  headless: { type: 'boolean' },
+} as const;
 
 export type ConfigFlagValues = ReturnType<typeof parseFlags<typeof CONFIG_FLAG_OPTIONS>>['values'];
 
@@ -62,7 +66,12 @@ export function configFileFrom(
   const defaultPath = defaultConfigPath(env);
   const defaultSource = env.FARMLINK_CONFIG ? 'FARMLINK_CONFIG (environment)' : undefined;
   if (values.config) return { file: values.config, source: '--config', defaultPath, defaultSource };
-  return { file: fs.existsSync(defaultPath) ? defaultPath : undefined, source: defaultSource, defaultPath, defaultSource };
+  return {
+    file: fs.existsSync(defaultPath) ? defaultPath : undefined,
+    source: defaultSource,
+    defaultPath,
+    defaultSource,
+  };
 }
 
 export function dataDirFrom(values: ConfigFlagValues): string {

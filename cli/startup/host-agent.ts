@@ -18,7 +18,6 @@ import { PanelSectionSchema, type AgentConfig } from '../../protocol/config.js';
 import { InternalErrorRecovery } from '../internal-errors.js';
 import { PANEL_ADDRESS_FILE, startedBy, type AgentLock } from './agent-lock.js';
 
-
 export interface HostAgentInput {
   config: AgentConfig;
   file: string | undefined;

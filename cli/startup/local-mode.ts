@@ -75,26 +75,44 @@ export async function planAgentRun(options: {
     `No configuration found at ${options.defaultConfigFile}${options.fileSource ? ` (from ${options.fileSource})` : ''}: started a local hub at ${hub.url} and connected this agent to it. ` +
       `To connect to your farm's hub instead, save your hub's URL in the panel's Settings, or create that file (README → Configuration). Metrics: ${hub.url}/metrics`,
   );
-  return { config: await withLocalToken(config, hub, options.dataDir, undefined), file: undefined, overrides: all, localHub: hub };
+  return {
+    config: await withLocalToken(config, hub, options.dataDir, undefined),
+    file: undefined,
+    overrides: all,
+    localHub: hub,
+  };
 }
 
 type StartedHub = LocalHub & { stop: () => Promise<void> };
 
 /** The config with the local hub's token for this agent in place of any configured one. */
-async function withLocalToken(config: AgentConfig, hub: LocalHub, dataDir: string, file: string | undefined): Promise<AgentConfig> {
+async function withLocalToken(
+  config: AgentConfig,
+  hub: LocalHub,
+  dataDir: string,
+  file: string | undefined,
+): Promise<AgentConfig> {
   const agentId = resolveAgentSettings(config, { file, dataDir }).identity.id;
   const { token_file: _ignored, ...agent } = config.agent;
   return { ...config, agent: { ...agent, token: await hub.tokenFor(agentId) } };
 }
 
 function sourceOfServerUrl(file: string | undefined, overrides: readonly ConfigOverride[]): string {
-  const override = [...overrides].reverse().find((o) => o.path.join('.') === 'server.url' || o.path.join('.') === 'server');
+  const override = [...overrides]
+    .reverse()
+    .find((o) => o.path.join('.') === 'server.url' || o.path.join('.') === 'server');
   return override?.source ?? file ?? 'configuration';
 }
 
-async function startLocalHub(port: number, logger: Logger, { fallbackToFreePort }: { fallbackToFreePort: boolean }): Promise<StartedHub> {
+async function startLocalHub(
+  port: number,
+  logger: Logger,
+  { fallbackToFreePort }: { fallbackToFreePort: boolean },
+): Promise<StartedHub> {
   const secret = randomBytes(32).toString('base64url');
-  const { hub, url } = fallbackToFreePort ? await listenWithFallbackPort(secret, port, logger) : await listenOn(secret, port, logger);
+  const { hub, url } = fallbackToFreePort
+    ? await listenWithFallbackPort(secret, port, logger)
+    : await listenOn(secret, port, logger);
   return {
     url,
     tokenFor: (agentId) => mintToken(secret, { role: 'agent', agentId }),
@@ -111,10 +129,17 @@ async function listenOn(secret: string, port: number, logger: Logger): Promise<{
 }
 
 function makeHub(secret: string, port: number, logger: Logger): Hub {
-  return new Hub(HubOptionsSchema.parse({ host: '127.0.0.1', port, secret, hub_id: 'local', drain_timeout_ms: 2000 }), logger);
+  return new Hub(
+    HubOptionsSchema.parse({ host: '127.0.0.1', port, secret, hub_id: 'local', drain_timeout_ms: 2000 }),
+    logger,
+  );
 }
 
-async function listenWithFallbackPort(secret: string, port: number, logger: Logger): Promise<{ hub: Hub; url: string }> {
+async function listenWithFallbackPort(
+  secret: string,
+  port: number,
+  logger: Logger,
+): Promise<{ hub: Hub; url: string }> {
   try {
     return await listenOn(secret, port, logger);
   } catch (error) {

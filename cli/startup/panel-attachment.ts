@@ -13,7 +13,12 @@ import {
   type Snapshot,
 } from '../../protocol/agent-host.js';
 import { createAgentHostClient } from '../../protocol/agent-host-client.js';
-import { PANEL_WS_PATH, PanelCloseCode, PanelServerMessageSchema, type PanelClientMessage } from '../../protocol/panel-wire.js';
+import {
+  PANEL_WS_PATH,
+  PanelCloseCode,
+  PanelServerMessageSchema,
+  type PanelClientMessage,
+} from '../../protocol/panel-wire.js';
 
 export interface AttachOptions {
   /** The running agent's panel address without its key (`http://127.0.0.1:PORT`), from its lock. */
@@ -63,7 +68,10 @@ export class PanelAttachment {
     const first = await client.call('getSnapshot', {});
     if (!first.ok) {
       transport.close();
-      throw new FarmlinkError('ATTACH_FAILED', `The agent at ${options.address} did not give its state: ${first.error.message}`);
+      throw new FarmlinkError(
+        'ATTACH_FAILED',
+        `The agent at ${options.address} did not give its state: ${first.error.message}`,
+      );
     }
     return new PanelAttachment(transport, client, first.value);
   }
@@ -122,7 +130,10 @@ class NodeWsTransport implements BridgeTransport {
         this.pending.delete(id);
         pending.reject(new Error('Lost the connection to the agent'));
       }
-      const why = code === PanelCloseCode.GOING_AWAY ? 'the agent is stopping' : `the panel socket closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`;
+      const why =
+        code === PanelCloseCode.GOING_AWAY
+          ? 'the agent is stopping'
+          : `the panel socket closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`;
       for (const listener of this.closeListeners) listener(why);
     });
   }
@@ -135,7 +146,10 @@ class NodeWsTransport implements BridgeTransport {
         ws.terminate();
         reject(new FarmlinkError('ATTACH_FAILED', message));
       };
-      const timer = setTimeout(() => fail(`No answer from the agent's panel at ${url} within ${timeoutMs} ms`), timeoutMs);
+      const timer = setTimeout(
+        () => fail(`No answer from the agent's panel at ${url} within ${timeoutMs} ms`),
+        timeoutMs,
+      );
       ws.once('error', (error) => fail(`Cannot reach the agent's panel at ${url}: ${error.message}`));
       ws.once('open', () => ws.send(JSON.stringify({ kind: 'auth', token } satisfies PanelClientMessage)));
       ws.once('close', (code) => {

@@ -238,7 +238,9 @@ describe.each(SETUPS)('MultiTierCache (%s)', (_label, tiers) => {
       throw new Error('db down');
     });
     expect(await cache.getOrSet('k', failing, { staleWhileRevalidate: false })).toBe('old');
-    expect(await cache.getOrSet('k', () => Promise.reject(new Error('still down')), { staleWhileRevalidate: false })).toBe('old');
+    expect(
+      await cache.getOrSet('k', () => Promise.reject(new Error('still down')), { staleWhileRevalidate: false }),
+    ).toBe('old');
     expect(cache.metrics()).toMatchObject({ loadErrors: 2, staleServed: 2 });
     // With stale-while-revalidate the failure happens in the background; the stale value stays.
     expect(await cache.getOrSet('k', failing)).toBe('old');
@@ -413,7 +415,17 @@ describe('MultiTierCache metrics', () => {
     ).toBe('B');
 
     const m = cache.metrics();
-    expect(m).toMatchObject({ hits: 4, misses: 7, loads: 4, loadErrors: 1, singleFlightJoins: 4, staleServed: 2, softTimeouts: 0, hardTimeouts: 0, warmStart: null });
+    expect(m).toMatchObject({
+      hits: 4,
+      misses: 7,
+      loads: 4,
+      loadErrors: 1,
+      singleFlightJoins: 4,
+      staleServed: 2,
+      softTimeouts: 0,
+      hardTimeouts: 0,
+      warmStart: null,
+    });
     expect(m.tiers.memory).toMatchObject({ hits: 4, misses: 7, entries: 2 });
     expect(m.tiers.disk).toBeUndefined();
     expect(m.tiers.redis).toBeUndefined();

@@ -229,12 +229,17 @@ export class MultiTierCache {
     return false;
   }
 
-  private async deleteInRedisIf(redis: RedisTier, key: string, predicate: (value: unknown) => boolean): Promise<boolean> {
+  private async deleteInRedisIf(
+    redis: RedisTier,
+    key: string,
+    predicate: (value: unknown) => boolean,
+  ): Promise<boolean> {
     try {
       const bytes = await redis.get(key);
       const record = bytes ? decodeRecord(bytes) : undefined;
       // Nothing there, or nothing get() would serve: not this caller's to delete.
-      if (!bytes || !record || !(await this.reads.alive(record, this.clock.now())) || !predicate(record.value)) return false;
+      if (!bytes || !record || !(await this.reads.alive(record, this.clock.now())) || !predicate(record.value))
+        return false;
       // False when another process wrote the key since the read: its write has told everyone already.
       return await redis.deleteIfUnchanged(key, bytes);
     } catch {
@@ -284,7 +289,14 @@ export class MultiTierCache {
       tiers: {
         memory: { ...this.memory.stats(), latency: this.reads.memoryLatency.snapshot() },
         ...(this.redis
-          ? { redis: { ...this.redis.stats(), hits: c.redis.hits, misses: c.redis.misses, latency: c.redis.latency.snapshot() } }
+          ? {
+              redis: {
+                ...this.redis.stats(),
+                hits: c.redis.hits,
+                misses: c.redis.misses,
+                latency: c.redis.latency.snapshot(),
+              },
+            }
           : {}),
         ...(this.disk
           ? {
@@ -352,7 +364,8 @@ export class MultiTierCache {
       }
     }
     const size = encoded?.length ?? estimateSize(record.value);
-    if (!(wants('memory') && size <= this.maxValueBytes && this.reads.remember(key, record, size))) this.memory.delete(key);
+    if (!(wants('memory') && size <= this.maxValueBytes && this.reads.remember(key, record, size)))
+      this.memory.delete(key);
     // Not awaited: the disk tier answers reads from its own uncommitted writes, so nobody reads the old record.
     if (encoded && wants('disk') && this.disk) {
       this.disk.put(key, encoded)?.catch(this.countDiskError);

@@ -51,7 +51,15 @@ function setup(shared = sharedVersions(), options: { bus?: boolean } = {}) {
   const memory = new TinyLfuMemoryTier<MemoryEntry>({ maxEntries: 100, now: () => clock.monotonic() });
   const tagVersions = new TagVersions(shared, undefined);
   const totals = newTotals();
-  const reads = new ReadPath({ clock, memory, redis: undefined, disk: undefined, tagVersions, maxValueBytes: 1 << 20, totals });
+  const reads = new ReadPath({
+    clock,
+    memory,
+    redis: undefined,
+    disk: undefined,
+    tagVersions,
+    maxValueBytes: 1 << 20,
+    totals,
+  });
   const disk = { dropped: [] as string[], cleared: 0 };
   const coherence = new Coherence({
     bus,

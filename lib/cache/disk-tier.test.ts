@@ -8,7 +8,14 @@ import { encodeRecord, RECORD_FORMAT, type CacheRecord } from './record.js';
 const NOW = 1_700_000_000_000;
 
 function recordOf<V>(value: V, staleUntil = NOW + 60_000, createdAt = NOW): CacheRecord<V> {
-  return { value, createdAt, freshUntil: Math.min(staleUntil, createdAt + 30_000), staleUntil, tags: [], tagVersions: [] };
+  return {
+    value,
+    createdAt,
+    freshUntil: Math.min(staleUntil, createdAt + 30_000),
+    staleUntil,
+    tags: [],
+    tagVersions: [],
+  };
 }
 
 const dirs: string[] = [];
@@ -134,7 +141,11 @@ describe('DiskTier', () => {
 
   it('lists live records for warming and drops the expired ones it meets', async () => {
     const tier = openTier({ path: tempDir() });
-    await Promise.all([tier.set('a', recordOf('A')), tier.set('b', recordOf('B', NOW + 5)), tier.set('old', recordOf('O', NOW - 5))]);
+    await Promise.all([
+      tier.set('a', recordOf('A')),
+      tier.set('b', recordOf('B', NOW + 5)),
+      tier.set('old', recordOf('O', NOW - 5)),
+    ]);
     const listed = [...tier.records(NOW)];
     expect(listed.map(([key]) => key).sort()).toEqual(['a', 'b']);
     for (const [key, record, bytes] of listed) {

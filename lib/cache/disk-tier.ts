@@ -161,7 +161,12 @@ export class DiskTier {
   }
 
   stats(): DiskTierStats {
-    return { entries: this.db.getCount(), keysTooLong: this.keysTooLong, unreadable: this.unreadable, writeErrors: this.writeErrors };
+    return {
+      entries: this.db.getCount(),
+      keysTooLong: this.keysTooLong,
+      unreadable: this.unreadable,
+      writeErrors: this.writeErrors,
+    };
   }
 
   /** Resolves when every write so far is on disk. */

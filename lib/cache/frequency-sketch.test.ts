@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { FrequencySketch, hashKey } from './frequency-sketch.js';
 import { prng } from '../prng.js';
 
-
 /** The sketch ages after 10 × capacity additions (at least 160). */
 const sampleSizeOf = (capacity: number) => Math.max(160, capacity * 10);
 

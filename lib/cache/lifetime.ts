@@ -43,5 +43,9 @@ export function nowFor(found: { monotonic: boolean }, clock: Clock): number {
 /** The record made stale now, servable for the grace it was written with (not until its old end: grace 0 means gone). */
 export function staleFrom<T extends { freshUntil: number; staleUntil: number }>(lifetime: T, now: number): T {
   const freshUntil = Math.min(lifetime.freshUntil, now - 1);
-  return { ...lifetime, freshUntil, staleUntil: Math.min(lifetime.staleUntil, freshUntil + (lifetime.staleUntil - lifetime.freshUntil)) };
+  return {
+    ...lifetime,
+    freshUntil,
+    staleUntil: Math.min(lifetime.staleUntil, freshUntil + (lifetime.staleUntil - lifetime.freshUntil)),
+  };
 }

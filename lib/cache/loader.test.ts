@@ -78,10 +78,14 @@ describe('the loader (single-flight, time bounds, stale values)', () => {
   it('hard timeout: the call fails with CACHE_LOADER_TIMEOUT at the bound, not before, and the loader is aborted', async () => {
     const { cache, clock } = setup();
     let signal: AbortSignal | undefined;
-    const call = cache.getOrSet('k', (context) => {
-      signal = context.signal;
-      return new Promise<string>(() => undefined);
-    }, { hardTimeoutMs: 1000 });
+    const call = cache.getOrSet(
+      'k',
+      (context) => {
+        signal = context.signal;
+        return new Promise<string>(() => undefined);
+      },
+      { hardTimeoutMs: 1000 },
+    );
     const state = watch(call);
     await clock.advance(999);
     expect(state.settled).toBe(false);
@@ -94,7 +98,9 @@ describe('the loader (single-flight, time bounds, stale values)', () => {
 
   it('a failed load is not cached: the next caller loads again and its value is kept', async () => {
     const { cache, clock } = setup();
-    await expect(cache.getOrSet('k', () => Promise.reject(new FarmlinkError('SOURCE_DOWN', 'down')))).rejects.toMatchObject({ code: 'SOURCE_DOWN' });
+    await expect(
+      cache.getOrSet('k', () => Promise.reject(new FarmlinkError('SOURCE_DOWN', 'down'))),
+    ).rejects.toMatchObject({ code: 'SOURCE_DOWN' });
     expect(await cache.get('k')).toBeUndefined();
     expect(await cache.getOrSet('k', () => 'v')).toBe('v');
     expect(cache.metrics()).toMatchObject({ loads: 2, loadErrors: 1 });
@@ -108,10 +114,12 @@ describe('the loader (single-flight, time bounds, stale values)', () => {
     await clock.advance(1500);
     const refresh = deferred<string>();
     let seen: string | undefined;
-    expect(await cache.getOrSet<string>('k', ({ stale }) => {
-      seen = stale;
-      return refresh.promise;
-    })).toBe('old');
+    expect(
+      await cache.getOrSet<string>('k', ({ stale }) => {
+        seen = stale;
+        return refresh.promise;
+      }),
+    ).toBe('old');
     expect(seen).toBe('old');
     // A second caller while the refresh runs: stale again, and no second load.
     expect(await cache.getOrSet('k', () => 'second load')).toBe('old');
@@ -155,7 +163,10 @@ describe('the loader (single-flight, time bounds, stale values)', () => {
     const { cache, clock } = setup();
     await cache.set('k', 'old', { ttlMs: 1000, graceMs: 5000 });
     await clock.advance(1500);
-    const call = cache.getOrSet('k', () => new Promise<string>(() => undefined), { staleWhileRevalidate: false, hardTimeoutMs: 200 });
+    const call = cache.getOrSet('k', () => new Promise<string>(() => undefined), {
+      staleWhileRevalidate: false,
+      hardTimeoutMs: 200,
+    });
     await clock.advance(200);
     expect(await call).toBe('old');
     expect(cache.metrics()).toMatchObject({ hardTimeouts: 1, staleServed: 1 });

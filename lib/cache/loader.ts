@@ -81,7 +81,12 @@ export class LoadCoordinator {
     return flight;
   }
 
-  private async run<V>(key: string, loader: Loader<V>, options: LoadOptions, stale: { value: V } | undefined): Promise<V> {
+  private async run<V>(
+    key: string,
+    loader: Loader<V>,
+    options: LoadOptions,
+    stale: { value: V } | undefined,
+  ): Promise<V> {
     const { clock, totals } = this.options;
     totals.loads += 1;
     const hardTimeout = options.hardTimeoutMs ?? this.options.defaults.hardTimeoutMs;
@@ -98,7 +103,10 @@ export class LoadCoordinator {
       // Taken before the loader runs: if the tags are invalidated while it runs, what it read may
       // predate the invalidation, and the record must be dead on arrival rather than live under the new version.
       const tagVersions = await this.options.tagVersions(options.tags ?? []);
-      const value = await Promise.race([Promise.resolve(loader({ signal: controller.signal, stale: stale?.value })), expired]);
+      const value = await Promise.race([
+        Promise.resolve(loader({ signal: controller.signal, stale: stale?.value })),
+        expired,
+      ]);
       await this.options.commit(key, value, options, tagVersions);
       return value;
     } catch (error) {
@@ -110,7 +118,12 @@ export class LoadCoordinator {
   }
 
   /** The caller's side of a load: the shared flight, the soft timeout and the stale fallback. */
-  private async awaitLoad<V>(key: string, loader: Loader<V>, options: LoadOptions, stale: { value: V } | undefined): Promise<V> {
+  private async awaitLoad<V>(
+    key: string,
+    loader: Loader<V>,
+    options: LoadOptions,
+    stale: { value: V } | undefined,
+  ): Promise<V> {
     const { clock, totals } = this.options;
     const flight = this.load(key, loader, options, stale);
     const softTimeout = options.softTimeoutMs ?? this.options.defaults.softTimeoutMs;
@@ -133,7 +146,10 @@ export class LoadCoordinator {
       if (!stale) throw error;
       // Fail-safe: the loader failed, the stale value is still within its grace.
       totals.staleServed += 1;
-      this.options.log.warn({ err: error, cache: this.options.name, key }, 'Cache: loader failed; serving the stale value');
+      this.options.log.warn(
+        { err: error, cache: this.options.name, key },
+        'Cache: loader failed; serving the stale value',
+      );
       return stale.value;
     } finally {
       clock.clearTimeout(timer);

@@ -24,14 +24,17 @@ export class LruMemoryTier<V> implements MemoryTier<V> {
   private readonly counters = { hits: 0, misses: 0, evictions: 0, expirations: 0, admissionsRejected: 0 };
 
   constructor(options: MemoryTierOptions) {
-    if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${options.maxEntries}`);
+    if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1)
+      throw new RangeError(`maxEntries must be a positive integer, got ${options.maxEntries}`);
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.now = options.now ?? (() => systemClock.monotonic());
     this.onEvict = options.onEvict;
     this.lru = new LRUCache<string, Entry<V>>({
       max: options.maxEntries,
       // lru-cache wants sizes ≥ 1; the byte count we report is kept separately and exactly.
-      ...(options.maxBytes ? { maxSize: options.maxBytes, sizeCalculation: (entry: Entry<V>) => Math.max(1, entry.size) } : {}),
+      ...(options.maxBytes
+        ? { maxSize: options.maxBytes, sizeCalculation: (entry: Entry<V>) => Math.max(1, entry.size) }
+        : {}),
       dispose: (entry, key, reason) => {
         this.bytes -= entry.size;
         if (reason !== 'evict') return;

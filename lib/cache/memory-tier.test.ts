@@ -11,7 +11,6 @@ const POLICIES: Array<[string, Create]> = [
   ['LruMemoryTier', (options) => new LruMemoryTier<string>(options)],
 ];
 
-
 /** A tier with a clock the test moves and every onEvict call recorded. */
 function setup(create: Create, options: Omit<MemoryTierOptions, 'now' | 'onEvict'>) {
   const clock = { now: 1000 };
@@ -167,7 +166,8 @@ describe.each(POLICIES)('%s: the MemoryTier contract', (_name, create) => {
       expect(stats.bytes).toBeLessThanOrEqual(maxBytes);
       const keys = [...tier.keys()];
       // Compared by hand first: a deep Set comparison on every operation is slow.
-      if (keys.length !== model.size || keys.some((key) => !model.has(key))) expect(new Set(keys)).toEqual(new Set(model.keys()));
+      if (keys.length !== model.size || keys.some((key) => !model.has(key)))
+        expect(new Set(keys)).toEqual(new Set(model.keys()));
       expect(stats.bytes).toBe([...model.values()].reduce((sum, [, size]) => sum + size, 0));
     }
     expect(clock.now).toBe(1000);

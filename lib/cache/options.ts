@@ -100,5 +100,14 @@ export type CacheTotals = Pick<
 >;
 
 export function newTotals(): CacheTotals {
-  return { hits: 0, misses: 0, loads: 0, loadErrors: 0, singleFlightJoins: 0, staleServed: 0, softTimeouts: 0, hardTimeouts: 0 };
+  return {
+    hits: 0,
+    misses: 0,
+    loads: 0,
+    loadErrors: 0,
+    singleFlightJoins: 0,
+    staleServed: 0,
+    softTimeouts: 0,
+    hardTimeouts: 0,
+  };
 }

@@ -99,7 +99,10 @@ export class ReadPath {
     return this.options.tagVersions.knownAlive(entry.record);
   }
 
-  private async readTier<V>(tier: 'redis' | 'disk', key: string): Promise<{ record: CacheRecord<V>; bytes: number } | undefined> {
+  private async readTier<V>(
+    tier: 'redis' | 'disk',
+    key: string,
+  ): Promise<{ record: CacheRecord<V>; bytes: number } | undefined> {
     const counters = this.counters[tier];
     const { clock, redis, disk } = this.options;
     const started = clock.monotonic();

@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord, estimateSize, RECORD_FORMAT, type CacheRecord } from './record.js';
 
 function recordOf<V>(value: V): CacheRecord<V> {
-  return { value, createdAt: 1_700_000_000_000, freshUntil: 1_700_000_060_000, staleUntil: 1_700_000_120_000, tags: ['ns:users', 'user:7'], tagVersions: [3, 0] };
+  return {
+    value,
+    createdAt: 1_700_000_000_000,
+    freshUntil: 1_700_000_060_000,
+    staleUntil: 1_700_000_120_000,
+    tags: ['ns:users', 'user:7'],
+    tagVersions: [3, 0],
+  };
 }
 
 /** The value as it comes back from a tier. */
@@ -94,11 +101,26 @@ describe('encodeRecord / decodeRecord', () => {
   });
 
   it('round-trips the special numbers: NaN, -0, ±Infinity, MAX_SAFE_INTEGER, tiny doubles', () => {
-    const back = roundTrip([Number.NaN, -0, 0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.MAX_SAFE_INTEGER, Number.MIN_VALUE, 0.1 + 0.2]);
+    const back = roundTrip([
+      Number.NaN,
+      -0,
+      0,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      Number.MAX_SAFE_INTEGER,
+      Number.MIN_VALUE,
+      0.1 + 0.2,
+    ]);
     expect(Number.isNaN(back[0])).toBe(true);
     expect(Object.is(back[1], -0)).toBe(true);
     expect(Object.is(back[2], 0)).toBe(true);
-    expect(back.slice(3)).toEqual([Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.MAX_SAFE_INTEGER, Number.MIN_VALUE, 0.1 + 0.2]);
+    expect(back.slice(3)).toEqual([
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      Number.MAX_SAFE_INTEGER,
+      Number.MIN_VALUE,
+      0.1 + 0.2,
+    ]);
     expect(Object.is(roundTrip(-0), -0)).toBe(true);
   });
 
@@ -120,7 +142,17 @@ describe('encodeRecord / decodeRecord', () => {
   });
 
   it('round-trips strings: empty, unicode, emoji, lone surrogates, NUL, long', () => {
-    const strings = ['', 'plain', 'ümlaut ß', '中文字符', '🚜🌾👩🏽‍🌾', '\ud800 lone high', 'lone low \udc00', 'nul\u0000inside', 'x'.repeat(1_000_000)];
+    const strings = [
+      '',
+      'plain',
+      'ümlaut ß',
+      '中文字符',
+      '🚜🌾👩🏽‍🌾',
+      '\ud800 lone high',
+      'lone low \udc00',
+      'nul\u0000inside',
+      'x'.repeat(1_000_000),
+    ];
     expect(roundTrip(strings)).toEqual(strings);
   });
 
@@ -174,7 +206,10 @@ describe('encodeRecord / decodeRecord', () => {
     expect(error.message).toBe('bad input');
     expect(error.code).toBeUndefined();
     // Symbol-keyed and non-enumerable properties are left out.
-    const tagged = Object.defineProperty({ visible: 1, [Symbol('meta')]: 2 }, 'hidden', { value: 3, enumerable: false });
+    const tagged = Object.defineProperty({ visible: 1, [Symbol('meta')]: 2 }, 'hidden', {
+      value: 3,
+      enumerable: false,
+    });
     const backTagged = roundTrip(tagged);
     expect(Reflect.ownKeys(backTagged)).toEqual(['visible']);
   });
@@ -200,7 +235,16 @@ describe('decodeRecord on bytes that are not a record', () => {
     const notARecord = Buffer.concat([Buffer.from([RECORD_FORMAT]), v8.serialize({ hello: 'world' })]);
     const scalar = Buffer.concat([Buffer.from([RECORD_FORMAT]), v8.serialize(42)]);
     const nullBody = Buffer.concat([Buffer.from([RECORD_FORMAT]), v8.serialize(null)]);
-    for (const bytes of [Buffer.alloc(0), Buffer.from([RECORD_FORMAT]), otherFormat, good.subarray(0, good.length - 5), Buffer.from([RECORD_FORMAT, 1, 2, 3, 4]), notARecord, scalar, nullBody]) {
+    for (const bytes of [
+      Buffer.alloc(0),
+      Buffer.from([RECORD_FORMAT]),
+      otherFormat,
+      good.subarray(0, good.length - 5),
+      Buffer.from([RECORD_FORMAT, 1, 2, 3, 4]),
+      notARecord,
+      scalar,
+      nullBody,
+    ]) {
       expect(decodeRecord(bytes)).toBeUndefined();
     }
   });
@@ -218,7 +262,9 @@ describe('estimateSize', () => {
   it('grows with the value and counts binary data by its length', () => {
     expect(estimateSize('a'.repeat(1000))).toBeGreaterThan(estimateSize('a'));
     expect(estimateSize(Buffer.alloc(100_000))).toBeGreaterThanOrEqual(100_000);
-    expect(estimateSize({ list: Array.from({ length: 100 }, (_, i) => i) })).toBeGreaterThan(estimateSize({ list: [1] }));
+    expect(estimateSize({ list: Array.from({ length: 100 }, (_, i) => i) })).toBeGreaterThan(
+      estimateSize({ list: [1] }),
+    );
     expect(estimateSize(new Map([[1, 'x'.repeat(500)]]))).toBeGreaterThan(1000);
   });
 

@@ -55,7 +55,8 @@ export function decodeRecord<V = unknown>(bytes: Uint8Array): CacheRecord<V> | u
   if (bytes.length < 2 || bytes[0] !== RECORD_FORMAT) return undefined;
   try {
     const record: unknown = v8.deserialize(bytes.subarray(1));
-    const valid = typeof record === 'object' && record !== null && 'freshUntil' in record && typeof record.freshUntil === 'number';
+    const valid =
+      typeof record === 'object' && record !== null && 'freshUntil' in record && typeof record.freshUntil === 'number';
     return valid ? (record as CacheRecord<V>) : undefined;
   } catch {
     return undefined;

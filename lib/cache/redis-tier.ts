@@ -120,10 +120,19 @@ export class RedisTier {
   private syncing = false;
 
   constructor(private readonly options: RedisTierOptions) {
-    const endpoint = options.cluster?.length ? { cluster: options.cluster } : options.url ? { url: options.url } : undefined;
+    const endpoint = options.cluster?.length
+      ? { cluster: options.cluster }
+      : options.url
+        ? { url: options.url }
+        : undefined;
     if (!endpoint) throw new FarmlinkError('CACHE_CONFIG', 'The Redis tier needs a url or cluster nodes');
     this.events = new TypedEmitter((error) => options.logger.error({ err: error }, 'A cache bus listener threw'));
-    this.breaker = new CircuitBreaker({ failureThreshold: options.failureThreshold, cooldownMs: options.cooldownMs, maxCooldownMs: options.maxCooldownMs, now: () => options.clock.monotonic() });
+    this.breaker = new CircuitBreaker({
+      failureThreshold: options.failureThreshold,
+      cooldownMs: options.cooldownMs,
+      maxCooldownMs: options.maxCooldownMs,
+      now: () => options.clock.monotonic(),
+    });
     this.channel = `${options.prefix}bus`;
     // One hash tag for the tag versions: a single slot in a Cluster, so HMGET and the bump script stay single-node.
     this.tagsKey = `${options.prefix}{tag-versions}`;
@@ -135,9 +144,14 @@ export class RedisTier {
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
       lazyConnect: false,
     };
-    this.client = 'cluster' in endpoint
-      ? new Cluster(endpoint.cluster, { redisOptions, enableOfflineQueue: false, clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000) })
-      : new Redis(endpoint.url, redisOptions);
+    this.client =
+      'cluster' in endpoint
+        ? new Cluster(endpoint.cluster, {
+            redisOptions,
+            enableOfflineQueue: false,
+            clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
+          })
+        : new Redis(endpoint.url, redisOptions);
     this.subscriber = this.client.duplicate();
     this.client.on('ready', () => {
       if (!this.connected) options.logger.info('Cache: Redis connected');
@@ -183,13 +197,17 @@ export class RedisTier {
   }
 
   async set(key: string, bytes: Buffer, ttlMs: number): Promise<void> {
-    await this.tracked({ keys: [key] }, () => this.client.set(this.options.prefix + key, bytes, 'PX', Math.max(1, Math.ceil(ttlMs))));
+    await this.tracked({ keys: [key] }, () =>
+      this.client.set(this.options.prefix + key, bytes, 'PX', Math.max(1, Math.ceil(ttlMs))),
+    );
     this.unsynced.keys.delete(key);
   }
 
   /** Single-key DELs: keys of a Cluster live in different slots, and a multi-key DEL would fail there. */
   async delete(keys: readonly string[]): Promise<void> {
-    await this.tracked({ keys: [...keys] }, () => Promise.all(keys.map((key) => this.client.del(this.options.prefix + key))));
+    await this.tracked({ keys: [...keys] }, () =>
+      Promise.all(keys.map((key) => this.client.del(this.options.prefix + key))),
+    );
     for (const key of keys) this.unsynced.keys.delete(key);
   }
 
@@ -201,13 +219,17 @@ export class RedisTier {
    */
   async deleteIfUnchanged(key: string, expected: Buffer): Promise<boolean> {
     if (this.unsynced.clear || this.unsynced.keys.has(key)) return false;
-    const deleted = await this.guard(() => this.client.eval(DELETE_IF_UNCHANGED_SCRIPT, 1, this.options.prefix + key, expected) as Promise<number>);
+    const deleted = await this.guard(
+      () => this.client.eval(DELETE_IF_UNCHANGED_SCRIPT, 1, this.options.prefix + key, expected) as Promise<number>,
+    );
     return deleted === 1;
   }
 
   tagVersions(tags: readonly string[]): Promise<number[]> {
     if (tags.length === 0) return Promise.resolve([]);
-    return this.guard(async () => (await this.client.hmget(this.tagsKey, ...tags)).map((v) => (v === null ? 0 : Number(v))));
+    return this.guard(async () =>
+      (await this.client.hmget(this.tagsKey, ...tags)).map((v) => (v === null ? 0 : Number(v))),
+    );
   }
 
   /**
@@ -218,14 +240,19 @@ export class RedisTier {
    */
   async bumpTags(tags: readonly string[]): Promise<Record<string, number>> {
     if (tags.length === 0) return {};
-    const versions = await this.tracked({ tags: [...tags] }, () => this.client.eval(BUMP_TAGS_SCRIPT, 1, this.tagsKey, ...tags) as Promise<number[]>);
+    const versions = await this.tracked(
+      { tags: [...tags] },
+      () => this.client.eval(BUMP_TAGS_SCRIPT, 1, this.tagsKey, ...tags) as Promise<number[]>,
+    );
     return Object.fromEntries(tags.map((tag, i) => [tag, Number(versions[i])]));
   }
 
   async publish(message: BusMessage): Promise<void> {
     // A message that does not go out leaves its keys, tags or clear to be published later.
     const { keys = [], expire = [], tags = {}, clear = false } = message;
-    await this.tracked({ keys: [...keys, ...expire], tags: Object.keys(tags), clear }, () => this.client.publish(this.channel, JSON.stringify(message)));
+    await this.tracked({ keys: [...keys, ...expire], tags: Object.keys(tags), clear }, () =>
+      this.client.publish(this.channel, JSON.stringify(message)),
+    );
     this.counters.messagesOut += 1;
   }
 
@@ -267,7 +294,12 @@ export class RedisTier {
   }
 
   stats(): RedisTierStats {
-    return { connected: this.connected, breaker: this.breaker.state, breakerOpens: this.breaker.opens, ...this.counters };
+    return {
+      connected: this.connected,
+      breaker: this.breaker.state,
+      breakerOpens: this.breaker.opens,
+      ...this.counters,
+    };
   }
 
   async close(): Promise<void> {
@@ -277,7 +309,10 @@ export class RedisTier {
   }
 
   /** Runs a call that changes Redis; if it does not get through, what it changed is remembered for sync(). */
-  private async tracked<T>(change: { keys?: string[]; tags?: string[]; clear?: boolean }, call: () => Promise<T>): Promise<T> {
+  private async tracked<T>(
+    change: { keys?: string[]; tags?: string[]; clear?: boolean },
+    call: () => Promise<T>,
+  ): Promise<T> {
     try {
       return await this.guard(call);
     } catch (error) {
@@ -316,11 +351,15 @@ export class RedisTier {
         message.keys = keys;
       }
       if (tags.length > 0) {
-        const versions = (await this.guard(() => this.client.eval(BUMP_TAGS_SCRIPT, 1, this.tagsKey, ...tags) as Promise<number[]>)).map(Number);
-        message.tags = Object.fromEntries(tags.flatMap((tag, i) => {
-          const version = versions[i];
-          return version === undefined ? [] : [[tag, version]];
-        }));
+        const versions = (
+          await this.guard(() => this.client.eval(BUMP_TAGS_SCRIPT, 1, this.tagsKey, ...tags) as Promise<number[]>)
+        ).map(Number);
+        message.tags = Object.fromEntries(
+          tags.flatMap((tag, i) => {
+            const version = versions[i];
+            return version === undefined ? [] : [[tag, version]];
+          }),
+        );
       }
       await this.guard(() => this.client.publish(this.channel, JSON.stringify(message)));
       this.counters.messagesOut += 1;
@@ -328,7 +367,10 @@ export class RedisTier {
       if (clear) unsynced.clear = false;
       for (const key of keys) unsynced.keys.delete(key);
       for (const tag of tags) unsynced.tags.delete(tag);
-      this.options.logger.info({ keys: clear ? 'all' : keys.length, tags: tags.length }, 'Cache: Redis is back; what changed meanwhile is deleted there and announced');
+      this.options.logger.info(
+        { keys: clear ? 'all' : keys.length, tags: tags.length },
+        'Cache: Redis is back; what changed meanwhile is deleted there and announced',
+      );
     } catch {
       // Still failing: the next successful call or reconnection tries again.
     } finally {
@@ -356,7 +398,11 @@ export class RedisTier {
     }
     let timer: TimerHandle | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = this.options.clock.setTimeout(() => reject(new FarmlinkError('CACHE_L2_TIMEOUT', `Redis did not answer within ${this.options.opTimeoutMs} ms`)), this.options.opTimeoutMs);
+      timer = this.options.clock.setTimeout(
+        () =>
+          reject(new FarmlinkError('CACHE_L2_TIMEOUT', `Redis did not answer within ${this.options.opTimeoutMs} ms`)),
+        this.options.opTimeoutMs,
+      );
     });
     try {
       const result = await Promise.race([call(), timeout]);
@@ -367,7 +413,9 @@ export class RedisTier {
       if (error instanceof FarmlinkError && error.code === 'CACHE_L2_TIMEOUT') this.counters.timeouts += 1;
       else this.counters.errors += 1;
       this.breaker.failure();
-      throw error instanceof FarmlinkError ? error : new FarmlinkError('CACHE_L2_ERROR', `Redis: ${(error as Error).message}`, { cause: error });
+      throw error instanceof FarmlinkError
+        ? error
+        : new FarmlinkError('CACHE_L2_ERROR', `Redis: ${(error as Error).message}`, { cause: error });
     } finally {
       this.options.clock.clearTimeout(timer);
     }

@@ -65,7 +65,8 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
   private readonly counters = { hits: 0, misses: 0, evictions: 0, expirations: 0, admissionsRejected: 0 };
 
   constructor(options: MemoryTierOptions) {
-    if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${options.maxEntries}`);
+    if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1)
+      throw new RangeError(`maxEntries must be a positive integer, got ${options.maxEntries}`);
     this.capacity = options.maxEntries;
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.now = options.now ?? (() => systemClock.monotonic());
@@ -253,7 +254,11 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
     const victim = this.mainVictim(candidate);
     this.flushHits(candidate);
     this.flushHits(victim);
-    if (victim === candidate || this.sketch.frequency(this.ints[(candidate << 3) + HASH]!) <= this.sketch.frequency(this.ints[(victim << 3) + HASH]!)) {
+    if (
+      victim === candidate ||
+      this.sketch.frequency(this.ints[(candidate << 3) + HASH]!) <=
+        this.sketch.frequency(this.ints[(victim << 3) + HASH]!)
+    ) {
       this.counters.admissionsRejected += 1;
       this.evict(candidate);
     } else {
@@ -320,7 +325,8 @@ export class TinyLfuMemoryTier<V> implements MemoryTier<V> {
   private noteAccess(slot: number): void {
     const field = (slot << 3) + QUEUE;
     const packed = this.ints[field]!;
-    if ((packed & PENDING_MASK) === 0) this.ints[field] = (packed & QUEUE_MASK) | PENDING_ONE | (this.sketch.epoch << 16);
+    if ((packed & PENDING_MASK) === 0)
+      this.ints[field] = (packed & QUEUE_MASK) | PENDING_ONE | (this.sketch.epoch << 16);
     else if ((packed & PENDING_MASK) !== PENDING_MASK) this.ints[field] = packed + PENDING_ONE;
   }
 

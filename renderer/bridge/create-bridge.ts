@@ -26,7 +26,10 @@ export function createBridge(onStatus: (status: LinkStatus) => void): AgentHostC
   const token = endpoint.token ?? sessionStorage.getItem(TOKEN_KEY);
   if (!token) {
     onStatus('unauthorized');
-    return createAgentHostClient({ call: () => Promise.reject(new Error('No panel token in the URL')), subscribe: () => () => {} });
+    return createAgentHostClient({
+      call: () => Promise.reject(new Error('No panel token in the URL')),
+      subscribe: () => () => {},
+    });
   }
   // Keep the token out of the address bar (and of screenshots and history) once read; the tab
   // remembers it so a reload still works.

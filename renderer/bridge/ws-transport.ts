@@ -1,5 +1,10 @@
 import type { BridgeTransport } from '../../protocol/agent-host.js';
-import { PANEL_WS_PATH, PanelCloseCode, PanelServerMessageSchema, type PanelClientMessage } from '../../protocol/panel-wire.js';
+import {
+  PANEL_WS_PATH,
+  PanelCloseCode,
+  PanelServerMessageSchema,
+  type PanelClientMessage,
+} from '../../protocol/panel-wire.js';
 
 import type { LinkStatus } from './link-status.js';
 

@@ -40,9 +40,16 @@ export function App({ store }: { store: PanelStore }) {
 
       <div className="notices">
         {problem ? (
-          <Notice kind="error" testId="notice" title={problem.message} onDismiss={() => store.getState().dismissError()}>
+          <Notice
+            kind="error"
+            testId="notice"
+            title={problem.message}
+            onDismiss={() => store.getState().dismissError()}
+          >
             <code>{problem.code}</code>
-            {problem.problems?.length ? ` — ${problem.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}` : null}
+            {problem.problems?.length
+              ? ` — ${problem.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`
+              : null}
           </Notice>
         ) : null}
         {hasSnapshot && link !== 'open' ? <PanelLinkNotice link={link} lastSeenAt={lastSeenAt} /> : null}
@@ -60,12 +67,18 @@ export function App({ store }: { store: PanelStore }) {
               ) : null
             }
           >
-            The test hub at <code>{localHubUrl}</code> runs inside this agent: it proves the agent works, but no farm sees this PC until a real hub is saved.
+            The test hub at <code>{localHubUrl}</code> runs inside this agent: it proves the agent works, but no farm
+            sees this PC until a real hub is saved.
           </Notice>
         ) : null}
       </div>
 
-      <main className={`content content-${tab}`} id={`panel-${tab}`} role={hasSnapshot ? 'tabpanel' : undefined} aria-labelledby={hasSnapshot ? `tab-${tab}` : undefined}>
+      <main
+        className={`content content-${tab}`}
+        id={`panel-${tab}`}
+        role={hasSnapshot ? 'tabpanel' : undefined}
+        aria-labelledby={hasSnapshot ? `tab-${tab}` : undefined}
+      >
         {!hasSnapshot ? (
           <Waiting link={link} failed={problem !== null} />
         ) : (
@@ -100,7 +113,10 @@ function Waiting({ link, failed }: { link: LinkStatus; failed: boolean }) {
   if (failed && link === 'open') {
     return (
       <EmptyState title="The agent answered, but not with its status">
-        <p>The message above says why. Reload this page to ask again; if it keeps happening, the panel and the agent may be different versions.</p>
+        <p>
+          The message above says why. Reload this page to ask again; if it keeps happening, the panel and the agent may
+          be different versions.
+        </p>
       </EmptyState>
     );
   }

@@ -38,7 +38,10 @@ export function CacheCard({ store }: { store: PanelStore }) {
             <th scope="col" title="Lookups this part of the cache answered (hits)">
               Answered
             </th>
-            <th scope="col" title="Lookups it could not answer, so the next part or the command itself was asked (misses)">
+            <th
+              scope="col"
+              title="Lookups it could not answer, so the next part or the command itself was asked (misses)"
+            >
               Not found
             </th>
             <th scope="col" title="Entries it holds now">
@@ -77,7 +80,9 @@ export function CacheCard({ store }: { store: PanelStore }) {
           </dd>
         </div>
         <div>
-          <dt title="Requests that came while the same command was already running and got its answer instead of running it again (single-flight joins)">Requests that shared a run</dt>
+          <dt title="Requests that came while the same command was already running and got its answer instead of running it again (single-flight joins)">
+            Requests that shared a run
+          </dt>
           <dd className="num" data-testid="cache-shared">
             {cache.single_flight_joins.toLocaleString('en-US')}
           </dd>

@@ -63,7 +63,9 @@ export function FallbackList({
           Set by <code>{overriddenBy}</code>, which wins over the file: read-only here.
         </p>
       ) : null}
-      {fallbacks.length === 0 ? <p className="muted fallbacks-empty">No fallbacks: if the primary is down the agent waits and retries it.</p> : null}
+      {fallbacks.length === 0 ? (
+        <p className="muted fallbacks-empty">No fallbacks: if the primary is down the agent waits and retries it.</p>
+      ) : null}
       <ol className="fallback-rows">
         {fallbacks.map((fallback, index) => {
           const error = errorAt(index);
@@ -113,12 +115,22 @@ export function FallbackList({
                 >
                   ↓
                 </button>
-                <button type="button" className="button button-quiet" data-testid={`settings-remove-fallback-${index}`} aria-label={`Remove ${label}`} onClick={() => remove(index)}>
+                <button
+                  type="button"
+                  className="button button-quiet"
+                  data-testid={`settings-remove-fallback-${index}`}
+                  aria-label={`Remove ${label}`}
+                  onClick={() => remove(index)}
+                >
                   Remove
                 </button>
               </div>
               {error ? (
-                <p id={`${inputId}-error`} className="field-error fallback-error" data-testid={`error-server.fallback_urls.${index}`}>
+                <p
+                  id={`${inputId}-error`}
+                  className="field-error fallback-error"
+                  data-testid={`error-server.fallback_urls.${index}`}
+                >
                   {error}
                 </p>
               ) : null}
@@ -131,7 +143,14 @@ export function FallbackList({
           {listError}
         </p>
       ) : null}
-      <button type="button" id="settings-add-fallback" className="button" data-testid="settings-add-fallback" onClick={add} disabled={fallbacks.length >= MAX_FALLBACKS}>
+      <button
+        type="button"
+        id="settings-add-fallback"
+        className="button"
+        data-testid="settings-add-fallback"
+        onClick={add}
+        disabled={fallbacks.length >= MAX_FALLBACKS}
+      >
         + Add fallback
       </button>
     </fieldset>

@@ -20,8 +20,25 @@ export interface FieldProps {
 }
 
 /** A labelled input with its hint and its problem directly under it, tied together for screen readers. */
-export function Field({ id, label, value, onChange, path, testId, error, hint, overriddenBy, unit, type = 'text', inputMode, placeholder, autoComplete }: FieldProps) {
-  const described = [hint ? `${id}-hint` : null, overriddenBy ? `${id}-override` : null, error ? `${id}-error` : null].filter(Boolean).join(' ');
+export function Field({
+  id,
+  label,
+  value,
+  onChange,
+  path,
+  testId,
+  error,
+  hint,
+  overriddenBy,
+  unit,
+  type = 'text',
+  inputMode,
+  placeholder,
+  autoComplete,
+}: FieldProps) {
+  const described = [hint ? `${id}-hint` : null, overriddenBy ? `${id}-override` : null, error ? `${id}-error` : null]
+    .filter(Boolean)
+    .join(' ');
   return (
     <div className={`field${error ? ' has-error' : ''}${overriddenBy ? ' is-overridden' : ''}`}>
       <label htmlFor={id} className="field-label">

@@ -7,7 +7,11 @@ import { linkDuration, serverName } from '../model/labels.js';
 import type { PanelStore } from '../store/panel-store.js';
 import { useNow } from './useNow.js';
 
-const TONE_WORD: Record<LinkTone, string> = { connected: 'Connected', reconnecting: 'Reconnecting', offline: 'Offline' };
+const TONE_WORD: Record<LinkTone, string> = {
+  connected: 'Connected',
+  reconnecting: 'Reconnecting',
+  offline: 'Offline',
+};
 
 /** The bar that answers "is this PC linked to the hub?" from across the room, and offers the one fix. */
 export function Header({ store }: { store: PanelStore }) {
@@ -22,7 +26,13 @@ export function Header({ store }: { store: PanelStore }) {
         <Brand />
         <div className="status-pill tone-unknown">
           <span className="status-dot" aria-hidden="true" />
-          <span>{link === 'unauthorized' ? 'No access to the agent' : link === 'closed' ? 'No contact with the agent' : 'Waiting for the agent…'}</span>
+          <span>
+            {link === 'unauthorized'
+              ? 'No access to the agent'
+              : link === 'closed'
+                ? 'No contact with the agent'
+                : 'Waiting for the agent…'}
+          </span>
         </div>
       </div>
     );
@@ -59,8 +69,14 @@ export function Header({ store }: { store: PanelStore }) {
         {TONE_WORD[status.tone]}
       </span>
       <div className="header-server">
-        <span className="header-caption">{server ? serverCaption(snapshot.state.phase, serverName(server.index)) : 'Server'}</span>
-        <span className="header-url" data-testid="active-server" title={server ? `${server.configured_url}\nendpoint: ${server.url}` : undefined}>
+        <span className="header-caption">
+          {server ? serverCaption(snapshot.state.phase, serverName(server.index)) : 'Server'}
+        </span>
+        <span
+          className="header-url"
+          data-testid="active-server"
+          title={server ? `${server.configured_url}\nendpoint: ${server.url}` : undefined}
+        >
           {server?.configured_url ?? 'none'}
         </span>
       </div>
@@ -70,7 +86,11 @@ export function Header({ store }: { store: PanelStore }) {
           className="header-figure"
           data-testid="uptime"
           data-kind={duration.kind}
-          title={duration.kind === 'up' ? `Registered at ${formatClock(duration.since)}` : `Without a hub since ${formatClock(duration.since)}`}
+          title={
+            duration.kind === 'up'
+              ? `Registered at ${formatClock(duration.since)}`
+              : `Without a hub since ${formatClock(duration.since)}`
+          }
         >
           {formatDuration(duration.ms)}
         </span>
@@ -81,7 +101,11 @@ export function Header({ store }: { store: PanelStore }) {
         data-testid="reconnect-now"
         onClick={reconnect}
         disabled={pending || stale}
-        title={stale ? 'The panel has lost contact with the agent' : 'Drop the current connection and dial the servers again from the primary, without waiting'}
+        title={
+          stale
+            ? 'The panel has lost contact with the agent'
+            : 'Drop the current connection and dial the servers again from the primary, without waiting'
+        }
       >
         {pending ? 'Reconnecting…' : 'Reconnect now'}
       </button>

@@ -60,7 +60,15 @@ export function LatencyChart({ store }: { store: PanelStore }) {
         </div>
       ) : (
         <Suspense fallback={<div className="chart-body chart-loading" aria-hidden="true" />}>
-          <LatencyPlot samples={rtt} lost={lost} start={start} end={end} p50={summary.p50} p95={summary.p95} maxGapMs={intervalS * 2500} />
+          <LatencyPlot
+            samples={rtt}
+            lost={lost}
+            start={start}
+            end={end}
+            p50={summary.p50}
+            p95={summary.p95}
+            maxGapMs={intervalS * 2500}
+          />
         </Suspense>
       )}
     </section>

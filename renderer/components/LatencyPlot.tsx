@@ -29,19 +29,71 @@ const LatencyPlot = memo(
       <div className="chart-body">
         <LineChart responsive width="100%" height={200} data={data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
           <CartesianGrid stroke="#e6e8eb" vertical={false} />
-          <XAxis dataKey="at" type="number" scale="time" domain={[start, end]} ticks={timeTicks(start, end)} tickFormatter={formatTick} allowDataOverflow stroke="#8a9099" fontSize={12} />
-          <YAxis domain={[0, 'auto']} tickFormatter={(v: number) => formatMs(v)} width={56} stroke="#8a9099" fontSize={12} />
+          <XAxis
+            dataKey="at"
+            type="number"
+            scale="time"
+            domain={[start, end]}
+            ticks={timeTicks(start, end)}
+            tickFormatter={formatTick}
+            allowDataOverflow
+            stroke="#8a9099"
+            fontSize={12}
+          />
+          <YAxis
+            domain={[0, 'auto']}
+            tickFormatter={(v: number) => formatMs(v)}
+            width={56}
+            stroke="#8a9099"
+            fontSize={12}
+          />
           <Tooltip
             isAnimationActive={false}
             labelFormatter={(label) => (typeof label === 'number' ? formatClock(label) : label)}
             formatter={(value) => [formatMs(typeof value === 'number' ? value : null), 'Round trip']}
           />
           {lostMarks.map((at) => (
-            <ReferenceLine key={at} x={at} stroke="#c0392b" strokeOpacity={0.45} strokeDasharray="2 3" ifOverflow="discard" />
+            <ReferenceLine
+              key={at}
+              x={at}
+              stroke="#c0392b"
+              strokeOpacity={0.45}
+              strokeDasharray="2 3"
+              ifOverflow="discard"
+            />
           ))}
-          {p95 !== null ? <ReferenceLine y={p95} stroke="#8a5606" strokeDasharray="5 4" label={{ value: together ? 'p50 · p95' : 'p95', position: 'insideBottomRight', fill: '#8a5606', fontSize: 11 }} /> : null}
-          {p50 !== null ? <ReferenceLine y={p50} stroke="#4b5563" strokeDasharray="5 4" {...(together ? {} : { label: { value: 'p50', position: 'insideTopRight', fill: '#4b5563', fontSize: 11 } })} /> : null}
-          <Line type="linear" dataKey="rtt" stroke="#2f6fb3" strokeWidth={2} dot={data.length <= 60 ? { r: 2 } : false} connectNulls={false} isAnimationActive={false} />
+          {p95 !== null ? (
+            <ReferenceLine
+              y={p95}
+              stroke="#8a5606"
+              strokeDasharray="5 4"
+              label={{
+                value: together ? 'p50 · p95' : 'p95',
+                position: 'insideBottomRight',
+                fill: '#8a5606',
+                fontSize: 11,
+              }}
+            />
+          ) : null}
+          {p50 !== null ? (
+            <ReferenceLine
+              y={p50}
+              stroke="#4b5563"
+              strokeDasharray="5 4"
+              {...(together
+                ? {}
+                : { label: { value: 'p50', position: 'insideTopRight', fill: '#4b5563', fontSize: 11 } })}
+            />
+          ) : null}
+          <Line
+            type="linear"
+            dataKey="rtt"
+            stroke="#2f6fb3"
+            strokeWidth={2}
+            dot={data.length <= 60 ? { r: 2 } : false}
+            connectNulls={false}
+            isAnimationActive={false}
+          />
         </LineChart>
         <p className="chart-legend">
           <span className="legend-item">

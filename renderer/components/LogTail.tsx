@@ -59,7 +59,6 @@ export function LogTail({ store }: { store: PanelStore }) {
     if (box) box.scrollTop = box.scrollHeight;
   };
 
-
   return (
     <section className="logs" aria-labelledby="logs-title">
       <div className="logs-toolbar">
@@ -68,7 +67,11 @@ export function LogTail({ store }: { store: PanelStore }) {
         </h2>
         <label className="logs-level">
           <span>Show</span>
-          <select data-testid="log-level" value={level} onChange={(e) => void store.getState().setLogLevel(e.target.value as LogLevel)}>
+          <select
+            data-testid="log-level"
+            value={level}
+            onChange={(e) => void store.getState().setLogLevel(e.target.value as LogLevel)}
+          >
             {LEVELS.map((l) => (
               <option key={l.level} value={l.level}>
                 {l.label}
@@ -90,7 +93,15 @@ export function LogTail({ store }: { store: PanelStore }) {
           )}
         </span>
       </div>
-      <div className="log-box" ref={boxRef} onScroll={onScroll} data-testid="log-tail" tabIndex={0} role="log" aria-label="Agent log lines">
+      <div
+        className="log-box"
+        ref={boxRef}
+        onScroll={onScroll}
+        data-testid="log-tail"
+        tabIndex={0}
+        role="log"
+        aria-label="Agent log lines"
+      >
         {logs.length === 0 ? (
           <p className="log-empty" data-testid="log-empty">
             {EMPTY[level]}
@@ -98,7 +109,12 @@ export function LogTail({ store }: { store: PanelStore }) {
           </p>
         ) : (
           logs.map((entry) => (
-            <div key={entry.seq} className={`log-line level-${entry.level}`} data-testid="log-line" data-level={entry.level}>
+            <div
+              key={entry.seq}
+              className={`log-line level-${entry.level}`}
+              data-testid="log-line"
+              data-level={entry.level}
+            >
               <span className="log-time num">{timeOf(entry.time)}</span>
               <span className="log-level">{entry.level.toUpperCase()}</span>
               <span className="log-component">{entry.component ?? ''}</span>

@@ -59,10 +59,16 @@ export function ModeToggle({ store }: { store: PanelStore }) {
         })}
       </div>
       <p className="card-hint">
-        {pending ? `Switching to ${pending}: reconnecting…` : `In use: ${MODES.find((m) => m.mode === mode.current)?.label ?? mode.current}. Switching reconnects at once in the other mode.`}
+        {pending
+          ? `Switching to ${pending}: reconnecting…`
+          : `In use: ${MODES.find((m) => m.mode === mode.current)?.label ?? mode.current}. Switching reconnects at once in the other mode.`}
       </p>
       {unavailable.map((m) => (
-        <p key={m.mode} className="mode-unavailable" data-testid={m.mode === 'enhanced' ? 'mode-unavailable' : `mode-unavailable-${m.mode}`}>
+        <p
+          key={m.mode}
+          className="mode-unavailable"
+          data-testid={m.mode === 'enhanced' ? 'mode-unavailable' : `mode-unavailable-${m.mode}`}
+        >
           <strong>{m.label} is not available.</strong> {mode.unavailable[m.mode] ?? ''}
         </p>
       ))}

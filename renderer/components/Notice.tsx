@@ -29,7 +29,12 @@ export function Notice({
       </div>
       {action ? <div className="notice-action">{action}</div> : null}
       {onDismiss ? (
-        <button type="button" className="button button-quiet notice-dismiss" onClick={onDismiss} aria-label="Dismiss this message">
+        <button
+          type="button"
+          className="button button-quiet notice-dismiss"
+          onClick={onDismiss}
+          aria-label="Dismiss this message"
+        >
           Dismiss
         </button>
       ) : null}

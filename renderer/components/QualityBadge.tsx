@@ -18,7 +18,12 @@ export function QualityBadge({ store }: { store: PanelStore }) {
           Connection quality
         </h2>
       </div>
-      <div className={`quality tone-${level.tone}`} data-testid="quality" data-level={quality.level} title={RULES.join('\n')}>
+      <div
+        className={`quality tone-${level.tone}`}
+        data-testid="quality"
+        data-level={quality.level}
+        title={RULES.join('\n')}
+      >
         <span className="status-dot status-dot-large" aria-hidden="true" />
         <span className="quality-label">{level.label}</span>
       </div>
@@ -36,10 +41,15 @@ export function QualityBadge({ store }: { store: PanelStore }) {
           </dd>
         </div>
       </dl>
-      {quality.level === 'disconnected' && quality.samples > 0 ? <p className="card-hint quality-stale">These figures are from before the link dropped.</p> : null}
+      {quality.level === 'disconnected' && quality.samples > 0 ? (
+        <p className="card-hint quality-stale">These figures are from before the link dropped.</p>
+      ) : null}
       <details className="rules">
         <summary>
-          How this is judged <span className="muted">({quality.samples === 1 ? 'on 1 heartbeat' : `on the last ${quality.samples} heartbeats`})</span>
+          How this is judged{' '}
+          <span className="muted">
+            ({quality.samples === 1 ? 'on 1 heartbeat' : `on the last ${quality.samples} heartbeats`})
+          </span>
         </summary>
         <ul>
           {RULES.map((rule) => (

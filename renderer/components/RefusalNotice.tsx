@@ -7,7 +7,13 @@ import { Notice } from './Notice.js';
  * Says so when a hub keeps refusing this PC (its token, its agent id, its version): retrying goes
  * on, but cannot succeed until someone changes the configuration — which the banner says how to do.
  */
-export function RefusalNotice({ store, onOpenSettings }: { store: PanelStore; onOpenSettings?: (() => void) | undefined }) {
+export function RefusalNotice({
+  store,
+  onOpenSettings,
+}: {
+  store: PanelStore;
+  onOpenSettings?: (() => void) | undefined;
+}) {
   const snapshot = useStore(store, (s) => s.snapshot);
   const banner = snapshot ? hubRefusals(snapshot) : null;
   if (!banner) return null;

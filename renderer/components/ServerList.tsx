@@ -19,7 +19,9 @@ export function ServerList({ store }: { store: PanelStore }) {
         <h2 id="servers-title" className="card-title">
           Servers
         </h2>
-        <p className="card-hint">Tried in this order; after the last fallback the agent goes back to the primary, waiting longer each round.</p>
+        <p className="card-hint">
+          Tried in this order; after the last fallback the agent goes back to the primary, waiting longer each round.
+        </p>
       </div>
       <table className="servers">
         <thead>
@@ -81,15 +83,23 @@ export function ServerList({ store }: { store: PanelStore }) {
                       </div>
                       <div className="sub" title={formatClock(error.at)}>
                         <code>{error.code}</code>
-                        {error.close_code !== undefined ? <> · close {error.close_code}</> : null} · {formatAgo(error.at, now)}
+                        {error.close_code !== undefined ? <> · close {error.close_code}</> : null} ·{' '}
+                        {formatAgo(error.at, now)}
                       </div>
                     </>
                   ) : (
                     <span className="muted">none</span>
                   )}
                 </td>
-                <td className="col-success num" title={server.last_success_at ? formatClock(server.last_success_at) : undefined}>
-                  {server.last_success_at ? formatAgo(server.last_success_at, now) : <span className="muted">never</span>}
+                <td
+                  className="col-success num"
+                  title={server.last_success_at ? formatClock(server.last_success_at) : undefined}
+                >
+                  {server.last_success_at ? (
+                    formatAgo(server.last_success_at, now)
+                  ) : (
+                    <span className="muted">never</span>
+                  )}
                 </td>
               </tr>
             );

@@ -17,15 +17,28 @@ import { FallbackList } from './FallbackList.js';
 import { Field } from './Field.js';
 
 const CONNECTION_FIELDS: Record<ConnectionKey, { label: string; hint: string; unit?: string }> = {
-  heartbeat_interval: { label: 'Heartbeat every', hint: 'The agent reports to the hub (with CPU and RAM use) this often.' },
-  dead_timeout: { label: 'Dead after no heartbeat answer for', hint: 'Longer than the heartbeat interval, so one late answer is not fatal.' },
+  heartbeat_interval: {
+    label: 'Heartbeat every',
+    hint: 'The agent reports to the hub (with CPU and RAM use) this often.',
+  },
+  dead_timeout: {
+    label: 'Dead after no heartbeat answer for',
+    hint: 'Longer than the heartbeat interval, so one late answer is not fatal.',
+  },
   ping_interval: { label: 'WebSocket ping every', hint: 'Catches a silently dropped connection between heartbeats.' },
   ping_timeout: { label: 'Dead if no pong within', hint: 'Then the agent moves on to the next server.' },
-  connect_timeout: { label: 'Connect timeout', hint: 'How long to wait for a server to answer before trying the next.' },
+  connect_timeout: {
+    label: 'Connect timeout',
+    hint: 'How long to wait for a server to answer before trying the next.',
+  },
   registration_timeout: { label: 'Registration timeout', hint: 'From hello to registered.' },
   initial_reconnect_delay: { label: 'First reconnect delay', hint: 'The backoff then doubles each round…' },
   max_reconnect_delay: { label: 'Longest reconnect delay', hint: '…up to this.' },
-  reconnect_jitter: { label: 'Reconnect jitter', hint: 'Each delay varies by ± this share (0–1), so a fleet does not reconnect in step.', unit: '× delay' },
+  reconnect_jitter: {
+    label: 'Reconnect jitter',
+    hint: 'Each delay varies by ± this share (0–1), so a fleet does not reconnect in step.',
+    unit: '× delay',
+  },
   stable_after: { label: 'Stable after', hint: 'A connection this old starts the backoff again from the first delay.' },
 };
 
@@ -85,7 +98,10 @@ function SettingsEditor({ store, settings }: { store: PanelStore; settings: Sett
   // The agent's verdict on the last Save, for each field that still holds what was sent.
   const agentSays = new Map<string, string>();
   for (const problem of serverProblems) {
-    if (form.submitted && JSON.stringify(valueAtPath(input, problem.path)) === JSON.stringify(valueAtPath(form.submitted, problem.path))) {
+    if (
+      form.submitted &&
+      JSON.stringify(valueAtPath(input, problem.path)) === JSON.stringify(valueAtPath(form.submitted, problem.path))
+    ) {
       agentSays.set(problem.path, problem.message);
     }
   }
@@ -97,7 +113,8 @@ function SettingsEditor({ store, settings }: { store: PanelStore; settings: Sett
   const lockedBy = (path: string) => overriddenBy(path, settings.overridden);
 
   const update = (change: (d: SettingsDraft) => SettingsDraft) => setForm((f) => ({ ...f, draft: change(f.draft) }));
-  const setConnection = (k: ConnectionKey, value: string) => update((d) => ({ ...d, connection: { ...d.connection, [k]: value } }));
+  const setConnection = (k: ConnectionKey, value: string) =>
+    update((d) => ({ ...d, connection: { ...d.connection, [k]: value } }));
 
   const submit = async (event: SubmitEvent) => {
     event.preventDefault();
@@ -114,7 +131,13 @@ function SettingsEditor({ store, settings }: { store: PanelStore; settings: Sett
     }
   };
 
-  const discard = () => setForm((f) => ({ ...f, draft: draftFromSettings(settings.values, f.draft), base: draftFromSettings(settings.values, f.draft), changedElsewhere: false }));
+  const discard = () =>
+    setForm((f) => ({
+      ...f,
+      draft: draftFromSettings(settings.values, f.draft),
+      base: draftFromSettings(settings.values, f.draft),
+      changedElsewhere: false,
+    }));
 
   const fallbackErrors = draft.fallbacks.map((_, i) => errorAt(`server.fallback_urls.${i}`));
 
@@ -201,7 +224,9 @@ function SettingsEditor({ store, settings }: { store: PanelStore; settings: Sett
             placeholder={settings.has_token ? 'Leave empty to keep the current token' : 'Paste the token from your hub'}
             hint={
               <span data-testid="settings-token-state">
-                {settings.has_token ? 'A token is set. Leave this empty to keep it.' : 'No token is set: the hub may refuse this agent until one is entered.'}
+                {settings.has_token
+                  ? 'A token is set. Leave this empty to keep it.'
+                  : 'No token is set: the hub may refuse this agent until one is entered.'}
               </span>
             }
           />
@@ -213,7 +238,13 @@ function SettingsEditor({ store, settings }: { store: PanelStore; settings: Sett
   const leftover = [...new Map([...problems, ...agentSays]).entries()].filter(([path]) => !shownPaths.has(path));
 
   return (
-    <form className="settings" data-testid="settings-form" onSubmit={(e) => void submit(e)} noValidate aria-labelledby="settings-title">
+    <form
+      className="settings"
+      data-testid="settings-form"
+      onSubmit={(e) => void submit(e)}
+      noValidate
+      aria-labelledby="settings-title"
+    >
       <div className="settings-head">
         <h2 id="settings-title" className="card-title">
           Settings
@@ -247,7 +278,10 @@ function SettingsEditor({ store, settings }: { store: PanelStore; settings: Sett
           <h3 id="overridden-title" className="form-section-title">
             Set outside the file
           </h3>
-          <p className="field-hint">These come from the environment or the command line and take precedence over the file; they are read-only here.</p>
+          <p className="field-hint">
+            These come from the environment or the command line and take precedence over the file; they are read-only
+            here.
+          </p>
           <ul className="overridden-list">
             {settings.overridden.map((o) => (
               <li key={o.path} data-testid="settings-overridden" data-path={o.path}>
@@ -269,7 +303,12 @@ function SettingsEditor({ store, settings }: { store: PanelStore; settings: Sett
       ) : null}
 
       <div className="form-actions">
-        <button type="submit" className="button button-primary" data-testid="settings-save" disabled={saving || !dirty || problems.size > 0}>
+        <button
+          type="submit"
+          className="button button-primary"
+          data-testid="settings-save"
+          disabled={saving || !dirty || problems.size > 0}
+        >
           {saving ? 'Saving…' : 'Save and apply'}
         </button>
         {dirty && !saving ? (
@@ -280,11 +319,18 @@ function SettingsEditor({ store, settings }: { store: PanelStore; settings: Sett
         <p className="form-status" aria-live="polite">
           {problems.size > 0 ? (
             <>
-              <span className="text-bad">To save, fix {problems.size === 1 ? 'this field' : `these ${problems.size} fields`}:</span>
+              <span className="text-bad">
+                To save, fix {problems.size === 1 ? 'this field' : `these ${problems.size} fields`}:
+              </span>
               {[...problems.keys()].map((path) => {
                 const target = fieldFor(path, draft);
                 return (
-                  <button key={path} type="button" className="button-link" onClick={() => document.getElementById(target.id)?.focus()}>
+                  <button
+                    key={path}
+                    type="button"
+                    className="button-link"
+                    onClick={() => document.getElementById(target.id)?.focus()}
+                  >
                     {target.label}
                   </button>
                 );
@@ -293,7 +339,9 @@ function SettingsEditor({ store, settings }: { store: PanelStore; settings: Sett
           ) : saving ? (
             'Saving and reconnecting with the new settings…'
           ) : agentSays.size > 0 ? (
-            <span className="text-bad">The agent refused the marked {agentSays.size === 1 ? 'value' : 'values'}; nothing was saved.</span>
+            <span className="text-bad">
+              The agent refused the marked {agentSays.size === 1 ? 'value' : 'values'}; nothing was saved.
+            </span>
           ) : dirty ? (
             'Saving writes the file and reconnects the agent with the new settings; no restart needed.'
           ) : savedTo ? (
@@ -315,9 +363,13 @@ function fieldFor(path: string, draft: SettingsDraft): { id: string; label: stri
   if (path === 'server.url') return { id: 'settings-server-url', label: 'Primary server URL' };
   if (section === 'server' && key === 'fallback_urls' && index !== undefined) {
     const fallback = draft.fallbacks[Number(index)];
-    return { id: fallback ? `fallback-${fallback.id}` : 'settings-add-fallback', label: `Fallback #${Number(index) + 1}` };
+    return {
+      id: fallback ? `fallback-${fallback.id}` : 'settings-add-fallback',
+      label: `Fallback #${Number(index) + 1}`,
+    };
   }
-  if (section === 'connection' && key && key in CONNECTION_FIELDS) return { id: `settings-connection-${key}`, label: CONNECTION_FIELDS[key as ConnectionKey].label };
+  if (section === 'connection' && key && key in CONNECTION_FIELDS)
+    return { id: `settings-connection-${key}`, label: CONNECTION_FIELDS[key as ConnectionKey].label };
   if (path === 'agent.name') return { id: 'settings-agent-name', label: 'Agent name' };
   if (path === 'agent.token') return { id: 'settings-agent-token', label: 'Replace token' };
   return { id: 'settings-save', label: path || 'settings' };

@@ -48,10 +48,18 @@ export function StatsCard({ store }: { store: PanelStore }) {
           </tr>
           <tr>
             <th scope="row">Data</th>
-            <td className="num" data-testid="stat-bytes-sent" title={`${stats.bytes_sent.toLocaleString('en-US')} bytes`}>
+            <td
+              className="num"
+              data-testid="stat-bytes-sent"
+              title={`${stats.bytes_sent.toLocaleString('en-US')} bytes`}
+            >
               {formatBytes(stats.bytes_sent)}
             </td>
-            <td className="num" data-testid="stat-bytes-received" title={`${stats.bytes_received.toLocaleString('en-US')} bytes`}>
+            <td
+              className="num"
+              data-testid="stat-bytes-received"
+              title={`${stats.bytes_received.toLocaleString('en-US')} bytes`}
+            >
               {formatBytes(stats.bytes_received)}
             </td>
           </tr>
@@ -75,7 +83,11 @@ export function StatsCard({ store }: { store: PanelStore }) {
         </div>
         <div>
           <dt>Last message</dt>
-          <dd className="num" data-testid="stat-last-message" title={stats.last_message_at ? formatClock(stats.last_message_at) : undefined}>
+          <dd
+            className="num"
+            data-testid="stat-last-message"
+            title={stats.last_message_at ? formatClock(stats.last_message_at) : undefined}
+          >
             {formatAgo(stats.last_message_at, now)}
           </dd>
         </div>

@@ -14,11 +14,15 @@ export function Tabs({ current, onSelect }: { current: TabId; onSelect: (tab: Ta
   const onKeyDown = (event: KeyboardEvent) => {
     const index = TABS.findIndex((t) => t.id === current);
     const next =
-      event.key === 'ArrowRight' ? (index + 1) % TABS.length
-      : event.key === 'ArrowLeft' ? (index - 1 + TABS.length) % TABS.length
-      : event.key === 'Home' ? 0
-      : event.key === 'End' ? TABS.length - 1
-      : -1;
+      event.key === 'ArrowRight'
+        ? (index + 1) % TABS.length
+        : event.key === 'ArrowLeft'
+          ? (index - 1 + TABS.length) % TABS.length
+          : event.key === 'Home'
+            ? 0
+            : event.key === 'End'
+              ? TABS.length - 1
+              : -1;
     // -1 (any other key) finds no tab.
     const tab = TABS[next]?.id;
     if (tab === undefined) return;

@@ -35,7 +35,9 @@ export function ThroughputChart({ store }: { store: PanelStore }) {
       {samples.length < 2 ? (
         <div className="chart-empty" data-testid="throughput-empty">
           <p className="chart-empty-title">Collecting samples…</p>
-          <p className="muted">The agent counts its traffic every 5 seconds; the first rates appear after two counts.</p>
+          <p className="muted">
+            The agent counts its traffic every 5 seconds; the first rates appear after two counts.
+          </p>
         </div>
       ) : (
         <Suspense fallback={<div className="chart-body chart-loading" aria-hidden="true" />}>

@@ -24,15 +24,42 @@ const ThroughputPlot = memo(
       <div className="chart-body">
         <LineChart responsive width="100%" height={200} data={data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
           <CartesianGrid stroke="#e6e8eb" vertical={false} />
-          <XAxis dataKey="at" type="number" scale="time" domain={[start, end]} ticks={timeTicks(start, end)} tickFormatter={formatTick} allowDataOverflow stroke="#8a9099" fontSize={12} />
+          <XAxis
+            dataKey="at"
+            type="number"
+            scale="time"
+            domain={[start, end]}
+            ticks={timeTicks(start, end)}
+            tickFormatter={formatTick}
+            allowDataOverflow
+            stroke="#8a9099"
+            fontSize={12}
+          />
           <YAxis domain={[0, 'auto']} tickFormatter={tick} width={64} stroke="#8a9099" fontSize={12} />
           <Tooltip
             isAnimationActive={false}
             labelFormatter={(label) => (typeof label === 'number' ? formatClock(label) : label)}
             formatter={(value, name) => [formatRate(typeof value === 'number' ? value : 0, unit), name]}
           />
-          <Line type="monotone" dataKey={inKey} name="Received" stroke="#2f6fb3" strokeWidth={2} dot={false} isAnimationActive={false} />
-          <Line type="monotone" dataKey={outKey} name="Sent" stroke="#7a4fb0" strokeWidth={2} strokeDasharray="6 3" dot={false} isAnimationActive={false} />
+          <Line
+            type="monotone"
+            dataKey={inKey}
+            name="Received"
+            stroke="#2f6fb3"
+            strokeWidth={2}
+            dot={false}
+            isAnimationActive={false}
+          />
+          <Line
+            type="monotone"
+            dataKey={outKey}
+            name="Sent"
+            stroke="#7a4fb0"
+            strokeWidth={2}
+            strokeDasharray="6 3"
+            dot={false}
+            isAnimationActive={false}
+          />
         </LineChart>
         <p className="chart-legend">
           <span className="legend-item">
@@ -47,7 +74,8 @@ const ThroughputPlot = memo(
       </div>
     );
   },
-  (a, b) => a.start === b.start && a.end === b.end && a.unit === b.unit && sameSeries(a.samples, b.samples, (s) => s.at),
+  (a, b) =>
+    a.start === b.start && a.end === b.end && a.unit === b.unit && sameSeries(a.samples, b.samples, (s) => s.at),
 );
 
 export default ThroughputPlot;

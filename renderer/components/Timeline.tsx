@@ -28,10 +28,17 @@ export function Timeline({ store }: { store: PanelStore }) {
         </h2>
       </div>
       <ol className="timeline" data-testid="timeline">
-        {shown.length === 0 ? <li className="muted timeline-empty">Nothing has happened yet: the agent has not started connecting.</li> : null}
+        {shown.length === 0 ? (
+          <li className="muted timeline-empty">Nothing has happened yet: the agent has not started connecting.</li>
+        ) : null}
         {/* Keyed from the oldest end: new lines arrive on top, and the older ones keep their keys. */}
         {shown.map((entry, i) => (
-          <li key={`${entry.at}-${entries.length - i}`} className={`timeline-item tone-${entry.tone}`} data-testid="timeline-item" data-reason={entry.code}>
+          <li
+            key={`${entry.at}-${entries.length - i}`}
+            className={`timeline-item tone-${entry.tone}`}
+            data-testid="timeline-item"
+            data-reason={entry.code}
+          >
             <time className="timeline-time num" dateTime={new Date(entry.at).toISOString()}>
               {formatClock(entry.at)}
             </time>
@@ -50,7 +57,12 @@ export function Timeline({ store }: { store: PanelStore }) {
         ))}
       </ol>
       {entries.length > FIRST_PAGE ? (
-        <button type="button" className="button button-quiet timeline-more" data-testid="timeline-more" onClick={() => setShowAll(!showAll)}>
+        <button
+          type="button"
+          className="button button-quiet timeline-more"
+          data-testid="timeline-more"
+          onClick={() => setShowAll(!showAll)}
+        >
           {showAll ? `Show the newest ${FIRST_PAGE}` : `Show all ${entries.length}`}
         </button>
       ) : null}

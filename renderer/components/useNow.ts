@@ -9,11 +9,14 @@ const listeners = new Set<() => void>();
 
 function schedule(): void {
   // Land just after each whole second, so "4s" turns into "3s" when it should and not up to 1 s late.
-  timer = setTimeout(() => {
-    tick = Date.now();
-    for (const listener of listeners) listener();
-    schedule();
-  }, 1000 - (Date.now() % 1000) + 5);
+  timer = setTimeout(
+    () => {
+      tick = Date.now();
+      for (const listener of listeners) listener();
+      schedule();
+    },
+    1000 - (Date.now() % 1000) + 5,
+  );
 }
 
 function subscribe(listener: () => void): () => void {

@@ -15,8 +15,13 @@ describe('cache card labels', () => {
   });
 
   it('after a restart: what was found and loaded, and what stayed on disk', () => {
-    expect(warmStartText({ tiers, warm_start: { entries: 1, found: 1, ms: 0.4 } })).toEqual({ text: 'loaded 1 entry from disk', detail: expect.stringContaining('in 0.4 ms') as string });
-    expect(warmStartText({ tiers, warm_start: { entries: 800, found: 1200, ms: 3 } }).text).toBe('loaded 800 of 1,200 entries from disk');
+    expect(warmStartText({ tiers, warm_start: { entries: 1, found: 1, ms: 0.4 } })).toEqual({
+      text: 'loaded 1 entry from disk',
+      detail: expect.stringContaining('in 0.4 ms') as string,
+    });
+    expect(warmStartText({ tiers, warm_start: { entries: 800, found: 1200, ms: 3 } }).text).toBe(
+      'loaded 800 of 1,200 entries from disk',
+    );
   });
 
   it('says so without a disk', () => {
@@ -25,6 +30,9 @@ describe('cache card labels', () => {
 
   it('puts the hit ratio in words before the first lookup, and counts behind the figure', () => {
     expect(hitRatioText({ hit_ratio: null, hits: 0, misses: 0 }).text).toBe('nothing asked yet');
-    expect(hitRatioText({ hit_ratio: 0.75, hits: 3, misses: 1 })).toEqual({ text: '75.0 %', detail: expect.stringContaining('3 of 4 lookups') as string });
+    expect(hitRatioText({ hit_ratio: 0.75, hits: 3, misses: 1 })).toEqual({
+      text: '75.0 %',
+      detail: expect.stringContaining('3 of 4 lookups') as string,
+    });
   });
 });

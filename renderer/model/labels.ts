@@ -44,7 +44,10 @@ export function qualityRules(): string[] {
  * the connection was lost, or since the agent started if it never had one) — the same moment
  * the header's colour is judged from.
  */
-export function linkDuration(snapshot: Pick<Snapshot, 'state' | 'stats' | 'started_at'>, now: number): { kind: 'up' | 'down'; ms: number; since: number } {
+export function linkDuration(
+  snapshot: Pick<Snapshot, 'state' | 'stats' | 'started_at'>,
+  now: number,
+): { kind: 'up' | 'down'; ms: number; since: number } {
   const { state } = snapshot;
   if (state.phase === 'connected') return { kind: 'up', ms: Math.max(0, now - state.since), since: state.since };
   const since = downSince(state, snapshot.stats, snapshot.started_at) ?? now;

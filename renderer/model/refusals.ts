@@ -34,11 +34,23 @@ type Cause = 'token' | 'version';
 const MEANING: Record<number, { cause: Cause; meaning: (hasToken: boolean) => string }> = {
   [CloseCode.UNAUTHORIZED]: {
     cause: 'token',
-    meaning: (hasToken) => (hasToken ? "this PC's token is not valid there (made with another hub secret, or expired)" : 'this PC has no token'),
+    meaning: (hasToken) =>
+      hasToken
+        ? "this PC's token is not valid there (made with another hub secret, or expired)"
+        : 'this PC has no token',
   },
-  [CloseCode.FORBIDDEN]: { cause: 'token', meaning: () => "this PC's token was made for another agent id (or is not an agent token)" },
-  [CloseCode.UNSUPPORTED_PROTOCOL]: { cause: 'version', meaning: () => "this PC's FarmLink speaks a protocol version that hub does not" },
-  [CloseCode.INVALID_MESSAGE]: { cause: 'version', meaning: () => "that hub rejects this PC's messages, usually because FarmLink differs in version between them" },
+  [CloseCode.FORBIDDEN]: {
+    cause: 'token',
+    meaning: () => "this PC's token was made for another agent id (or is not an agent token)",
+  },
+  [CloseCode.UNSUPPORTED_PROTOCOL]: {
+    cause: 'version',
+    meaning: () => "this PC's FarmLink speaks a protocol version that hub does not",
+  },
+  [CloseCode.INVALID_MESSAGE]: {
+    cause: 'version',
+    meaning: () => "that hub rejects this PC's messages, usually because FarmLink differs in version between them",
+  },
 };
 
 /**
@@ -50,7 +62,8 @@ export function hubRefusals(snapshot: Pick<Snapshot, 'servers' | 'agent' | 'sett
   const refusals: Refusal[] = [];
   for (const server of snapshot.servers) {
     const error = server.last_error;
-    if (server.status === 'active' || !error || error.code !== 'closed_by_hub' || error.close_code === undefined) continue;
+    if (server.status === 'active' || !error || error.code !== 'closed_by_hub' || error.close_code === undefined)
+      continue;
     if (!CONFIGURATION_CLOSE_CODES.has(error.close_code)) continue;
     if (server.last_success_at !== null && server.last_success_at > error.at) continue;
     const known = MEANING[error.close_code];
@@ -60,7 +73,9 @@ export function hubRefusals(snapshot: Pick<Snapshot, 'servers' | 'agent' | 'sett
       url: server.configured_url,
       closeCode: error.close_code,
       codeName: closeCodeName(error.close_code),
-      meaning: known ? known.meaning(snapshot.settings.has_token) : 'that hub refuses this PC until its configuration changes',
+      meaning: known
+        ? known.meaning(snapshot.settings.has_token)
+        : 'that hub refuses this PC until its configuration changes',
       hubSaid: /"(.*)"$/.exec(error.message)?.[1] ?? null,
       at: error.at,
     });
@@ -72,7 +87,12 @@ export function hubRefusals(snapshot: Pick<Snapshot, 'servers' | 'agent' | 'sett
   const tokenProblem = refusals.some((r) => MEANING[r.closeCode]?.cause !== 'version');
   const versionProblem = refusals.some((r) => MEANING[r.closeCode]?.cause === 'version');
   const token = snapshot.settings.has_token ? "this PC's token" : 'this PC, which has no token';
-  const what = tokenProblem && !versionProblem ? token : versionProblem && !tokenProblem ? "this PC's FarmLink version" : 'this PC';
+  const what =
+    tokenProblem && !versionProblem
+      ? token
+      : versionProblem && !tokenProblem
+        ? "this PC's FarmLink version"
+        : 'this PC';
   const title = all
     ? snapshot.servers.length === 1
       ? `The hub refuses ${what}: this PC cannot connect until that is fixed`
@@ -100,6 +120,7 @@ function tokenStep(agentId: string, overridden: readonly { path: string; source:
   if (lockedBy === '--token') {
     return `${mint} with \`--out FILE\`, copy that file to this PC and start the agent with \`--token-file FILE\` instead of --token (a token on the command line can be read by every user of this PC), then restart it.`;
   }
-  if (lockedBy) return `${mint}, then give it to this agent through ${lockedBy}, which sets its token now, and restart the agent.`;
+  if (lockedBy)
+    return `${mint}, then give it to this agent through ${lockedBy}, which sets its token now, and restart the agent.`;
   return `${mint}, then paste the token in Settings → This agent → Replace token and press Save and apply.`;
 }

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { SettingsSchema, type Settings } from '../../protocol/agent-host.js';
 import { ConnectionSectionSchema } from '../../protocol/config.js';
-import { CONNECTION_KEYS, draftFromSettings, draftToInput, moveItem, overriddenBy, sameSettings, validateDraft, valueAtPath } from './settings-draft.js';
+import {
+  CONNECTION_KEYS,
+  draftFromSettings,
+  draftToInput,
+  moveItem,
+  overriddenBy,
+  sameSettings,
+  validateDraft,
+  valueAtPath,
+} from './settings-draft.js';
 
 const values: Settings = SettingsSchema.parse({
   server: { url: 'https://hub.example.com', fallback_urls: ['https://b1.example.com', 'https://b2.example.com'] },

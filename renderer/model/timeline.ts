@@ -25,15 +25,29 @@ export function timelineItems(events: readonly ConnectionEvent[]): TimelineItem[
       case 'connecting': {
         const switched = lastDialled !== -1 && to.server.index !== lastDialled;
         lastDialled = to.server.index;
-        const title = switched ? (to.server.index === 0 ? 'Back to the primary' : `Switched to ${serverName(to.server.index)}`) : `Connecting to ${serverName(to.server.index)}`;
-        items.push({ at: event.at, title, ...why, tone: event.reason.code === 'reconnect_requested' ? 'neutral' : event.from === 'connected' ? 'bad' : 'warn' });
+        const title = switched
+          ? to.server.index === 0
+            ? 'Back to the primary'
+            : `Switched to ${serverName(to.server.index)}`
+          : `Connecting to ${serverName(to.server.index)}`;
+        items.push({
+          at: event.at,
+          title,
+          ...why,
+          tone: event.reason.code === 'reconnect_requested' ? 'neutral' : event.from === 'connected' ? 'bad' : 'warn',
+        });
         break;
       }
       case 'connected':
         items.push({ at: event.at, title: `Registered on ${serverName(to.server.index)}`, ...why, tone: 'good' });
         break;
       case 'reconnecting':
-        items.push({ at: event.at, title: `Waiting ${Math.round(to.delay_ms / 100) / 10}s before retrying (backoff #${to.backoff_step})`, ...why, tone: 'bad' });
+        items.push({
+          at: event.at,
+          title: `Waiting ${Math.round(to.delay_ms / 100) / 10}s before retrying (backoff #${to.backoff_step})`,
+          ...why,
+          tone: 'bad',
+        });
         break;
       case 'stopping':
         items.push({ at: event.at, title: 'Disconnecting', ...why, tone: 'neutral' });

@@ -31,11 +31,18 @@ describe('panel store', () => {
   it('appends pushed log batches once each, at or above the chosen level, bounded', async () => {
     const { store, transport } = setup();
     await store.getState().start();
-    transport.push('logs', [{ seq: 2, time: 2, level: 'warn', msg: 'dup' }, { seq: 3, time: 3, level: 'debug', msg: 'noise' }, { seq: 4, time: 4, level: 'error', msg: 'bad' }]);
+    transport.push('logs', [
+      { seq: 2, time: 2, level: 'warn', msg: 'dup' },
+      { seq: 3, time: 3, level: 'debug', msg: 'noise' },
+      { seq: 4, time: 4, level: 'error', msg: 'bad' },
+    ]);
     expect(store.getState().logs.map((l) => l.seq)).toEqual([1, 2, 4]);
     await store.getState().setLogLevel('warn');
     expect(store.getState().logs.map((l) => l.level)).toEqual(['warn']);
-    transport.push('logs', Array.from({ length: 1200 }, (_, i) => ({ seq: 10 + i, time: 10 + i, level: 'error', msg: `e${i}` })));
+    transport.push(
+      'logs',
+      Array.from({ length: 1200 }, (_, i) => ({ seq: 10 + i, time: 10 + i, level: 'error', msg: `e${i}` })),
+    );
     expect(store.getState().logs).toHaveLength(1000);
     expect(store.getState().logs.at(-1)?.msg).toBe('e1199');
   });
@@ -48,7 +55,7 @@ describe('panel store', () => {
     expect(store.getState().logs.filter((l) => l.msg === 'once')).toHaveLength(1);
   });
 
-  it('fetches everything again when the panel\'s own link to the agent comes back', async () => {
+  it("fetches everything again when the panel's own link to the agent comes back", async () => {
     const { store, transport } = setup();
     await store.getState().start();
     store.getState().setLink('open'); // the first open: start()'s own calls go out, nothing more
@@ -65,16 +72,36 @@ describe('panel store', () => {
   it('saving reports field problems inline and keeps nothing as saved; success says where', async () => {
     const refusing = setup({
       saveSettings: () => {
-        throw new FakeRefusal('INVALID_SETTINGS', 'nothing was saved', [{ path: 'server.url', message: 'expected an http:// … URL' }]);
+        throw new FakeRefusal('INVALID_SETTINGS', 'nothing was saved', [
+          { path: 'server.url', message: 'expected an http:// … URL' },
+        ]);
       },
     });
-    expect(await refusing.store.getState().saveSettings({ server: { url: 'nope' }, connection: {}, agent: {} })).toBe(false);
-    expect(refusing.store.getState()).toMatchObject({ saving: false, savedTo: null, error: null, settingsProblems: [{ path: 'server.url' }] });
+    expect(await refusing.store.getState().saveSettings({ server: { url: 'nope' }, connection: {}, agent: {} })).toBe(
+      false,
+    );
+    expect(refusing.store.getState()).toMatchObject({
+      saving: false,
+      savedTo: null,
+      error: null,
+      settingsProblems: [{ path: 'server.url' }],
+    });
 
     const accepting = setup();
-    expect(await accepting.store.getState().saveSettings({ server: { url: 'https://hub.example' }, connection: {}, agent: {} })).toBe(true);
-    expect(accepting.store.getState()).toMatchObject({ saving: false, savedTo: '/tmp/agent.yaml', settingsProblems: [] });
-    expect(accepting.transport.calls.at(-1)).toEqual({ method: 'saveSettings', input: { settings: { server: { url: 'https://hub.example' }, connection: {}, agent: {} } } });
+    expect(
+      await accepting.store
+        .getState()
+        .saveSettings({ server: { url: 'https://hub.example' }, connection: {}, agent: {} }),
+    ).toBe(true);
+    expect(accepting.store.getState()).toMatchObject({
+      saving: false,
+      savedTo: '/tmp/agent.yaml',
+      settingsProblems: [],
+    });
+    expect(accepting.transport.calls.at(-1)).toEqual({
+      method: 'saveSettings',
+      input: { settings: { server: { url: 'https://hub.example' }, connection: {}, agent: {} } },
+    });
   });
 
   it('shows a refused action as a notice until dismissed', async () => {

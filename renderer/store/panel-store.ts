@@ -1,5 +1,13 @@
 import { createStore } from 'zustand/vanilla';
-import type { AgentHostClient, AgentMode, FieldProblem, HostError, LogEntry, SettingsInput, Snapshot } from '../../protocol/agent-host.js';
+import type {
+  AgentHostClient,
+  AgentMode,
+  FieldProblem,
+  HostError,
+  LogEntry,
+  SettingsInput,
+  Snapshot,
+} from '../../protocol/agent-host.js';
 import type { LogLevel } from '../../protocol/config.js';
 import type { LinkStatus } from '../bridge/link-status.js';
 
@@ -108,7 +116,11 @@ export function createPanelStore(client: AgentHostClient, now: () => number = ()
           set({ saving: false, savedTo: result.value.file });
           return true;
         }
-        set({ saving: false, settingsProblems: result.error.problems ?? [], error: result.error.problems ? null : result.error });
+        set({
+          saving: false,
+          settingsProblems: result.error.problems ?? [],
+          error: result.error.problems ? null : result.error,
+        });
         return false;
       },
 

@@ -51,13 +51,20 @@ export class AgentHarness {
         if (verbose) process.stdout.write(line);
       },
     };
-    this.agent = new Agent(settings, { logger: pino({ level: 'debug' }, sink), usage: sharedUsage, ...(lookup ? { lookup } : {}) });
+    this.agent = new Agent(settings, {
+      logger: pino({ level: 'debug' }, sink),
+      usage: sharedUsage,
+      ...(lookup ? { lookup } : {}),
+    });
     this.agent.connection.events.on('state', (e) => this.events.push(e));
   }
 
   static async create(options: HarnessOptions): Promise<AgentHarness> {
     const id = options.id ?? `test-${Math.random().toString(36).slice(2, 10)}`;
-    const token = options.token === null ? undefined : (options.token ?? (await mintToken(TEST_SECRET, { role: 'agent', agentId: id })));
+    const token =
+      options.token === null
+        ? undefined
+        : (options.token ?? (await mintToken(TEST_SECRET, { role: 'agent', agentId: id })));
     const settings: AgentSettings = {
       servers: options.servers.map(toAgentEndpoint),
       configuredServers: options.servers,
@@ -93,12 +100,22 @@ export class AgentHarness {
   }
 
   /** Waits for a transition after `fromIndex` (default: from now) matching `predicate`. */
-  async transition(what: string, predicate: (e: ConnectionEvent) => boolean, timeoutMs = 10_000, fromIndex = this.events.length): Promise<ConnectionEvent> {
+  async transition(
+    what: string,
+    predicate: (e: ConnectionEvent) => boolean,
+    timeoutMs = 10_000,
+    fromIndex = this.events.length,
+  ): Promise<ConnectionEvent> {
     return waitUntil(`transition: ${what}`, () => this.events.slice(fromIndex).find(predicate), timeoutMs);
   }
 
   /** Waits for a log line after `fromIndex` (default: any so far) matching `predicate`. */
-  async waitForLog(what: string, predicate: (line: AgentHarness['logs'][number]) => boolean, timeoutMs = 10_000, fromIndex = 0): Promise<AgentHarness['logs'][number]> {
+  async waitForLog(
+    what: string,
+    predicate: (line: AgentHarness['logs'][number]) => boolean,
+    timeoutMs = 10_000,
+    fromIndex = 0,
+  ): Promise<AgentHarness['logs'][number]> {
     return waitUntil(`agent log: ${what}`, () => this.logs.slice(fromIndex).find(predicate), timeoutMs);
   }
 

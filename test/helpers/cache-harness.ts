@@ -157,7 +157,8 @@ export class PeerProcess {
       else waiter?.reject(new Error(`peer: ${message.error}`));
     });
     proc.once('exit', (code, signal) => {
-      for (const waiter of peer.waiting.values()) waiter.reject(new Error(`peer exited (${code ?? signal}): ${peer.stderr}`));
+      for (const waiter of peer.waiting.values())
+        waiter.reject(new Error(`peer exited (${code ?? signal}): ${peer.stderr}`));
       peer.waiting.clear();
     });
     await within(15_000, 'the peer to start', started);
@@ -166,7 +167,9 @@ export class PeerProcess {
 
   call<T>(op: string, ...args: unknown[]): Promise<T> {
     const id = this.nextId++;
-    const reply = new Promise<T>((resolve, reject) => this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject }));
+    const reply = new Promise<T>((resolve, reject) =>
+      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject }),
+    );
     this.proc.stdin.write(`${JSON.stringify({ id, op, args })}\n`);
     return within(10_000, `peer ${op}`, reply);
   }

@@ -28,7 +28,10 @@ process.on('exit', () => {
 
 /** Starts the built `farmlink` CLI with the given arguments and environment. */
 export function spawnCli(args: string[], env: Record<string, string | undefined> = {}): CliProcess {
-  const proc = spawn(process.execPath, [FARMLINK_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [FARMLINK_BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   running.add(proc);
   let stdout = '';
   let stderr = '';
@@ -51,10 +54,16 @@ export function spawnCli(args: string[], env: Record<string, string | undefined>
     exited,
     waitForOutput: async (text, timeoutMs = 15_000) => {
       try {
-        await waitUntil(`CLI output ${String(text)}`, () => (typeof text === 'string' ? stdout.includes(text) : text.test(stdout)), timeoutMs);
+        await waitUntil(
+          `CLI output ${String(text)}`,
+          () => (typeof text === 'string' ? stdout.includes(text) : text.test(stdout)),
+          timeoutMs,
+        );
       } catch (error) {
         // The output as it is when the wait gives up, not as it was when it began.
-        throw new Error(`${(error as Error).message} (stdout so far: ${stdout.slice(-500)} / stderr: ${stderr.slice(-500)})`);
+        throw new Error(
+          `${(error as Error).message} (stdout so far: ${stdout.slice(-500)} / stderr: ${stderr.slice(-500)})`,
+        );
       }
     },
     kill: (signal = 'SIGTERM') => proc.kill(signal),
@@ -62,7 +71,11 @@ export function spawnCli(args: string[], env: Record<string, string | undefined>
 }
 
 /** Runs the CLI to completion (bounded: killed after `timeoutMs`). */
-export async function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 20_000): Promise<CliRun> {
+export async function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  timeoutMs = 20_000,
+): Promise<CliRun> {
   const cli = spawnCli(args, env);
   const timer = setTimeout(() => cli.kill('SIGKILL'), timeoutMs);
   const result = await cli.exited;
@@ -95,7 +108,10 @@ export async function hubUrlOf(cli: CliProcess, timeoutMs = 20_000): Promise<str
  * An environment with no FarmLink settings of this machine's and a HOME (config, state, data dir)
  * of its own under `parent`, so a spawned CLI picks up nothing real.
  */
-export function isolatedEnv(parent: string, extra: Record<string, string> = {}): { env: Record<string, string | undefined>; home: string; dataDir: string } {
+export function isolatedEnv(
+  parent: string,
+  extra: Record<string, string> = {},
+): { env: Record<string, string | undefined>; home: string; dataDir: string } {
   const home = fs.mkdtempSync(path.join(parent, 'home-'));
   return {
     home,

@@ -101,9 +101,18 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
   const bin = options.bin !== undefined ? path.resolve(options.bin) : FARMLINK_BIN;
   const args = [
     ...(options.inspect === true ? ['--inspect=127.0.0.1:0'] : []),
-    bin, 'hub', '--host', '127.0.0.1', '--port', String(port),
+    bin,
+    'hub',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
     ...(options.hubId !== undefined ? ['--hub-id', options.hubId] : []),
-    '--log-format', 'json', '--log-level', logLevel, ...(options.args ?? []),
+    '--log-format',
+    'json',
+    '--log-level',
+    logLevel,
+    ...(options.args ?? []),
   ];
   const proc = spawn(process.execPath, args, {
     env: { ...process.env, FARMLINK_HUB_SECRET: secret, ...options.env },
@@ -240,7 +249,9 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
       if (Date.now() > deadline) {
         await kill();
         const seconds = String(START_TIMEOUT_MS / 1000);
-        throw new Error(`hub on port ${String(port)} did not answer /health within ${seconds} s: ${stderr.join('').trim()}`);
+        throw new Error(
+          `hub on port ${String(port)} did not answer /health within ${seconds} s: ${stderr.join('').trim()}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

@@ -12,7 +12,9 @@ const compiled = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-ports-'));
 afterAll(() => fs.rmSync(compiled, { recursive: true, force: true }));
 for (const name of ['ports', 'ports-child']) {
   const source = fs.readFileSync(path.join(import.meta.dirname, `${name}.ts`), 'utf8');
-  const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+  const { outputText } = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  });
   fs.writeFileSync(path.join(compiled, `${name}.js`), outputText);
 }
 fs.writeFileSync(path.join(compiled, 'package.json'), '{"type":"module"}');
@@ -28,7 +30,10 @@ afterEach(async () => {
 
 /** Another test process taking `count` ports; resolves with them while it still holds them. */
 function otherProcess(count: number, env: Record<string, string>): Promise<number[]> {
-  const proc = spawn(process.execPath, [CHILD, String(count)], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [CHILD, String(count)], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   children.push({ stdin: proc.stdin, exited: new Promise((resolve) => proc.once('exit', resolve)) });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -49,7 +54,11 @@ function listenOnZero(): Promise<net.Server> {
 
 describe('freePort', () => {
   it('hands out ports below the ephemeral range, so nothing listening on port 0 (a hub, a proxy) can take one', async () => {
-    const [ephemeralFrom] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    const [ephemeralFrom] = fs
+      .readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     const ports = [await freePort(), await freePort(), await freePort()];
     for (const port of ports) expect(port).toBeLessThan(ephemeralFrom!);
     const listeners = await Promise.all(Array.from({ length: 20 }, listenOnZero));
@@ -75,7 +84,9 @@ describe('freePort', () => {
     // A port of this worker's slice that is taken by someone outside the tests.
     const probe = await freePort();
     const squatter = net.createServer();
-    await new Promise<void>((resolve, reject) => squatter.once('error', reject).listen(probe + 1, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) =>
+      squatter.once('error', reject).listen(probe + 1, '127.0.0.1', resolve),
+    );
     try {
       const next = await freePort();
       expect(next).not.toBe(probe + 1);

@@ -84,7 +84,10 @@ export class RawClient {
       `WebSocket open to ${url}`,
       () => {
         if (client.ws.readyState === WebSocket.OPEN) return true;
-        if (client.closeInfo) throw new Error(`closed before opening: ${JSON.stringify(client.closeInfo)} ${JSON.stringify(client.rejection)}`);
+        if (client.closeInfo)
+          throw new Error(
+            `closed before opening: ${JSON.stringify(client.closeInfo)} ${JSON.stringify(client.rejection)}`,
+          );
         return false;
       },
       timeoutMs,
@@ -137,7 +140,8 @@ export class RawClient {
       `a "${type}" frame from the hub (got: ${this.frames.map((f) => f.type).join(', ') || 'nothing'}, and ${this.binaryFrames.length} binary frame(s); closed: ${JSON.stringify(this.closeInfo)})`,
       () => {
         const frame = this.frames.slice(fromIndex).find((f) => f.type === type);
-        if (!frame && this.closeInfo) throw new Error(`closed with ${JSON.stringify(this.closeInfo)} before a "${type}" frame`);
+        if (!frame && this.closeInfo)
+          throw new Error(`closed with ${JSON.stringify(this.closeInfo)} before a "${type}" frame`);
         return frame;
       },
       timeoutMs,
@@ -184,7 +188,12 @@ export function helloMessage(agentId: string, overrides: Record<string, unknown>
  * Waits for the hub to close `client`, then checks the close code and that the reason tells a person
  * what went wrong (non-empty, and matching `reason`).
  */
-export async function expectClosedWith(client: RawClient, code: number, reason: RegExp | 'no reason', timeoutMs = 5000): Promise<CloseInfo> {
+export async function expectClosedWith(
+  client: RawClient,
+  code: number,
+  reason: RegExp | 'no reason',
+  timeoutMs = 5000,
+): Promise<CloseInfo> {
   const info = await withTimeout(client.closed, timeoutMs, `the hub to close the connection with ${code}`);
   expect(info, `close code and reason (${JSON.stringify(info)})`).toMatchObject({ code });
   if (reason === 'no reason') {
@@ -225,7 +234,9 @@ export function metricFromText(text: string, name: string, labels: Record<string
   for (const line of text.split('\n')) {
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
     if (!match || match[1] !== name) continue;
-    const have = new Map([...(match[2] ?? '').matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
+    const have = new Map(
+      [...(match[2] ?? '').matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]),
+    );
     if (wanted.every(([key, value]) => have.get(key) === value)) return Number(match[3]);
   }
   return 0;

@@ -66,16 +66,36 @@ async function portAnswers(port: number): Promise<boolean> {
 
 const exited = (proc: ChildProcess) => proc.exitCode !== null || proc.signalCode !== null;
 
-export async function startRedis(options: { port?: number; args?: string[]; dir?: string } = {}): Promise<RedisProcess> {
+export async function startRedis(
+  options: { port?: number; args?: string[]; dir?: string } = {},
+): Promise<RedisProcess> {
   const port = options.port ?? (await freePort());
   const args = options.args ?? [];
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-redis-'));
   fs.mkdirSync(dir, { recursive: true }); // kill() removed it if it was empty
   dirs.add(dir);
   // Redis logs to stdout: keep the tail (and keep the pipe drained) to explain a failed start.
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--protected-mode',
+      'no',
+      ...args,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-4000);
@@ -89,7 +109,10 @@ export async function startRedis(options: { port?: number; args?: string[]; dir?
     await waitUntil(
       `redis-server on port ${port}`,
       async () => {
-        if (exited(proc)) throw new Error(`redis-server exited (${proc.exitCode ?? proc.signalCode}): ${output.trim().split('\n').slice(-3).join(' | ')}`);
+        if (exited(proc))
+          throw new Error(
+            `redis-server exited (${proc.exitCode ?? proc.signalCode}): ${output.trim().split('\n').slice(-3).join(' | ')}`,
+          );
         return redisAnswers(port);
       },
       10_000,
@@ -164,15 +187,41 @@ export async function startRedisCluster(options: { replicas?: 0 | 1 } = {}): Pro
       nodes.push(
         await startRedis({
           port,
-          args: ['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+          args: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-port',
+            String(busPort),
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--cluster-node-timeout',
+            '2000',
+          ],
         }),
       );
     }
-    execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { stdio: 'ignore', timeout: 20_000 });
+    execFileSync(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
+      { stdio: 'ignore', timeout: 20_000 },
+    );
     // Wait until every node agrees the cluster is up.
     await waitUntil(
       'cluster state ok',
-      () => nodes.every((n) => execFileSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8', timeout: 5000 }).includes('cluster_state:ok')),
+      () =>
+        nodes.every((n) =>
+          execFileSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], {
+            encoding: 'utf8',
+            timeout: 5000,
+          }).includes('cluster_state:ok'),
+        ),
       20_000,
       100,
     );
@@ -181,9 +230,18 @@ export async function startRedisCluster(options: { replicas?: 0 | 1 } = {}): Pro
       await waitUntil(
         'every replica in sync with its master',
         () =>
-          nodes.filter((n) => execFileSync('redis-cli', ['-p', String(n.port), 'info', 'replication'], { encoding: 'utf8', timeout: 5000 }).includes('role:slave')).length === 3 * replicas &&
+          nodes.filter((n) =>
+            execFileSync('redis-cli', ['-p', String(n.port), 'info', 'replication'], {
+              encoding: 'utf8',
+              timeout: 5000,
+            }).includes('role:slave'),
+          ).length ===
+            3 * replicas &&
           nodes.every((n) => {
-            const info = execFileSync('redis-cli', ['-p', String(n.port), 'info', 'replication'], { encoding: 'utf8', timeout: 5000 });
+            const info = execFileSync('redis-cli', ['-p', String(n.port), 'info', 'replication'], {
+              encoding: 'utf8',
+              timeout: 5000,
+            });
             return !info.includes('role:slave') || info.includes('master_link_status:up');
           }),
         20_000,
