@@ -92,7 +92,9 @@ export class Agent {
     const { servers } = this.settings;
     this.log.info(
       { agent_id: this.settings.identity.id, servers: servers.length },
-      `FarmLink agent ${AGENT_VERSION} starting as ${this.settings.identity.name} (${this.settings.identity.id}); ${servers.length === 1 ? 'one server, no fallbacks' : `primary and ${servers.length - 1} fallback(s)`}`,
+      `FarmLink agent ${AGENT_VERSION} starting as ${this.settings.identity.name} ` +
+        `(${this.settings.identity.id}); ` +
+        (servers.length === 1 ? 'one server, no fallbacks' : `primary and ${servers.length - 1} fallback(s)`),
     );
     if (!this.cache || servers.length === 1 || options.resume === false) {
       this.connection.start();

@@ -104,7 +104,8 @@ export async function runLoad(
 
     const warmupMs = Math.max(options.warmupS * 1000, options.heartbeatS * 1000);
     log(
-      `load ${agents}: ${registered} registered in ${((lastRegistered - firstDial) / 1000).toFixed(2)} s; warm-up ${warmupMs / 1000} s, then a ${options.windowS} s window`,
+      `load ${agents}: ${registered} registered in ${((lastRegistered - firstDial) / 1000).toFixed(2)} s; ` +
+        `warm-up ${warmupMs / 1000} s, then a ${options.windowS} s window`,
     );
     await sleep(warmupMs);
     const rssSettledKb = rssKb(hub.pid);
@@ -245,7 +246,8 @@ export function loadTables(results: LoadResult[]): string {
     [
       'agents',
       'start',
-      `RTTs over ${SLOW_RTT_MS} ms, by second since the hub started (the hub broadcasts every 10 s from its start; its ping sweep is spread evenly over each 20 s)`,
+      `RTTs over ${SLOW_RTT_MS} ms, by second since the hub started (the hub broadcasts every 10 s from its ` +
+        `start; its ping sweep is spread evenly over each 20 s)`,
       'hub gauge farmlink_agents_connected at end',
       'unexpected agent transitions',
       'hub warnings/errors',

@@ -224,7 +224,8 @@ const generated = [
     ],
   ),
   '### Time to a meaningful panel (headless mode)',
-  `${RUNS} cold loads, each in a fresh browser context (empty cache), of \`farmlink agent\`'s panel on 127.0.0.1 at 1280×800; milliseconds from navigation start.`,
+  `${RUNS} cold loads, each in a fresh browser context (empty cache), of \`farmlink agent\`'s panel on ` +
+    `127.0.0.1 at 1280×800; milliseconds from navigation start.`,
   table(
     ['measure', 'p50', 'p90', 'max'],
     [
@@ -238,9 +239,13 @@ const generated = [
     ],
   ),
   '### Agent CPU with the panel open',
-  `\`farmlink agent\` (one agent, connected to a local hub), CPU of the agent process (user + system from /proc) over ${CPU_WINDOW_S} s, as % of one core; "panel open" has the panel showing in Chromium, its feed updating.`,
+  `\`farmlink agent\` (one agent, connected to a local hub), CPU of the agent process (user + system from ` +
+    `/proc) over ${CPU_WINDOW_S} s, as % of one core; "panel open" has the panel showing in Chromium, its ` +
+    `feed updating.`,
   table(['agent timing', 'no panel open', 'panel open and updating'], cpuRows),
-  `Budget: agent + panel idle < ${CPU_BUDGET_PCT} % of one core — ${idleWithPanel < CPU_BUDGET_PCT ? 'met' : 'not met'} (${num(idleWithPanel, 2)} % at the agent's defaults).`,
+  `Budget: agent + panel idle < ${CPU_BUDGET_PCT} % of one core — ` +
+    `${idleWithPanel < CPU_BUDGET_PCT ? 'met' : 'not met'} (${num(idleWithPanel, 2)} % at the agent's ` +
+    `defaults).`,
 ].join('\n\n');
 
 process.stdout.write(`${generated}\n`);

@@ -24,7 +24,9 @@ const generated = [
   `### Run`,
   environment(options, startedAt, (performance.now() - began) / 1000),
   hubCommand
-    ? `Load-test hub, one per fleet size (\`--max-connections\` twice the fleet, at least 20,000). The failover test starts its hubs A and B the same way but without \`--inspect\`, A with \`--drain-timeout 60\`:\n\n\`\`\`\n${hubCommand}\n\`\`\``
+    ? `Load-test hub, one per fleet size (\`--max-connections\` twice the fleet, at least 20,000). The ` +
+      `failover test starts its hubs A and B the same way but without \`--inspect\`, A with ` +
+      `\`--drain-timeout 60\`:\n\n\`\`\`\n${hubCommand}\n\`\`\``
     : '',
   `### Hub load\n\n${loadTables(load)}`,
   `### Failover\n\n${failoverTables(failover)}`,

@@ -89,7 +89,8 @@ export function hubSecret(host: string, env = process.env): { secret: string; ge
   }
   if (LOOPBACK(host)) return { secret: randomBytes(32).toString('base64url'), generated: true };
   throw new ConfigError([
-    `FARMLINK_HUB_SECRET (environment): required when the hub listens on ${host} (not loopback): expected a random string of at least 32 characters, e.g. from \`openssl rand -base64 32\``,
+    `FARMLINK_HUB_SECRET (environment): required when the hub listens on ${host} (not loopback): expected a ` +
+      `random string of at least 32 characters, e.g. from \`openssl rand -base64 32\``,
   ]);
 }
 

@@ -380,7 +380,8 @@ export class Hub {
       const earlier = logged.suppressed > 0 ? ` (${logged.suppressed} more refused since the last such line)` : '';
       this.log.warn(
         { address: peer.address, source: peer.source, status, suppressed: logged.suppressed },
-        `Refusing the upgrade from ${peer.address} with HTTP ${status}: ${why}; agents sending a valid token in the Authorization header are not affected${earlier}`,
+        `Refusing the upgrade from ${peer.address} with HTTP ${status}: ${why}; agents sending a valid token ` +
+          `in the Authorization header are not affected${earlier}`,
       );
     }
     const retryAfter = Math.max(1, Math.ceil(this.options.hello_timeout_ms / 1000));

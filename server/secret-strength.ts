@@ -35,7 +35,10 @@ export function secretWeakness(secret: string): string | undefined {
   }
   const bits = estimatedBits(characters.length, counts.values());
   if (bits < MIN_ESTIMATED_BITS) {
-    return `too predictable: about ${Math.floor(bits)} bits of entropy estimated from its characters, expected at least ${MIN_ESTIMATED_BITS}; ${SECRET_ADVICE}`;
+    return (
+      `too predictable: about ${Math.floor(bits)} bits of entropy estimated from its characters, ` +
+      `expected at least ${MIN_ESTIMATED_BITS}; ${SECRET_ADVICE}`
+    );
   }
   return undefined;
 }

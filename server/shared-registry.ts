@@ -71,7 +71,8 @@ export class SharedRegistry {
       { agent_id: agentId, session: sessionId, withdrawn },
       withdrawn
         ? `Shared registry: withdrew agent ${agentId}; other hubs no longer see it here`
-        : `Shared registry: left agent ${agentId}'s entry in place (another session's now, already gone, or Redis could not confirm); a stale one lapses after the registry TTL`,
+        : `Shared registry: left agent ${agentId}'s entry in place (another session's now, already gone, or ` +
+            `Redis could not confirm); a stale one lapses after the registry TTL`,
     );
   }
 

@@ -131,7 +131,9 @@ describe('AgentHost', () => {
 
   it("saves valid settings to the file (keeping the owner's comments) and applies them live, keeping history and counters", async () => {
     const [a, b] = [await hub(), await hub()];
-    const text = `# Farm 7, rack 3 — do not remove\nserver:\n  url: "${a.url}" # the old hub\nagent:\n  id: pc-live\n  token: "${await a.agentToken('pc-live')}"\nlog:\n  level: info\n`;
+    const text =
+      `# Farm 7, rack 3 — do not remove\nserver:\n  url: "${a.url}" # the old hub\nagent:\n  id: ` +
+      `pc-live\n  token: "${await a.agentToken('pc-live')}"\nlog:\n  level: info\n`;
     const { host: h, file } = await host(text);
     await waitUntil('registered on A', connectedTo(h, 0));
     await waitUntil('some traffic', () => h.snapshot().stats.messages_received > 5);
@@ -170,43 +172,47 @@ describe('AgentHost', () => {
     expect(loadAgentConfig({ file }).config.server).toEqual({ url: b.url, fallback_urls: [a.url] });
   });
 
-  it('after Save and apply the link is reconnecting from the moment of the apply, not offline since the start; last message and counters carry on', async () => {
-    const a = await hub();
-    const nobody = await freePort();
-    // The host's wall clock, moved on by hand: five minutes of being connected, without waiting them.
-    let skipped = 0;
-    const clock: Clock = { ...systemClock, now: () => Date.now() + skipped };
-    const { host: h } = await host(
-      `server:\n  url: "${a.url}"\nagent:\n  id: pc-apply\n  token: "${await a.agentToken('pc-apply')}"\n`,
-      { clock },
-    );
-    await waitUntil('registered', connectedTo(h, 0));
-    await waitUntil('some traffic', () => h.snapshot().stats.messages_received > 3);
-    skipped = 5 * 60_000;
-    const before = h.snapshot();
-    expect(before.stats.last_message_at).not.toBeNull();
-    const appliedAt = clock.now();
-    const values = before.settings.values;
-    await h.saveSettings({ ...values, server: { url: `http://127.0.0.1:${nobody}`, fallback_urls: [] } });
+  it(
+    'after Save and apply the link is reconnecting from the moment of the apply, not offline since the ' +
+      'start; last message and counters carry on',
+    async () => {
+      const a = await hub();
+      const nobody = await freePort();
+      // The host's wall clock, moved on by hand: five minutes of being connected, without waiting them.
+      let skipped = 0;
+      const clock: Clock = { ...systemClock, now: () => Date.now() + skipped };
+      const { host: h } = await host(
+        `server:\n  url: "${a.url}"\nagent:\n  id: pc-apply\n  token: "${await a.agentToken('pc-apply')}"\n`,
+        { clock },
+      );
+      await waitUntil('registered', connectedTo(h, 0));
+      await waitUntil('some traffic', () => h.snapshot().stats.messages_received > 3);
+      skipped = 5 * 60_000;
+      const before = h.snapshot();
+      expect(before.stats.last_message_at).not.toBeNull();
+      const appliedAt = clock.now();
+      const values = before.settings.values;
+      await h.saveSettings({ ...values, server: { url: `http://127.0.0.1:${nobody}`, fallback_urls: [] } });
 
-    const check = (after: Snapshot) => {
-      expect(after.state.phase).not.toBe('connected');
-      expect(after.stats.disconnected_since).toBeGreaterThanOrEqual(appliedAt);
-      expect(downSince(after.state, after.stats, after.started_at)).toBe(after.stats.disconnected_since);
-      expect(after.now - after.stats.disconnected_since!).toBeLessThan(OFFLINE_AFTER_MS);
-      expect(linkStatus(after.state, after.stats, after.started_at, after.now).tone).toBe('reconnecting');
-      // The history goes on: the last message is the old agent's, the counters include its traffic.
-      expect(after.stats.last_message_at).toBeGreaterThanOrEqual(before.stats.last_message_at!);
-      expect(after.stats.messages_received).toBeGreaterThanOrEqual(before.stats.messages_received);
-      expect(after.stats.last_success_at).toBe(before.stats.last_success_at);
-    };
-    check(h.snapshot());
-    await waitUntil(
-      'the new primary refused and a retry is scheduled',
-      () => h.snapshot().state.phase === 'reconnecting',
-    );
-    check(h.snapshot());
-  });
+      const check = (after: Snapshot) => {
+        expect(after.state.phase).not.toBe('connected');
+        expect(after.stats.disconnected_since).toBeGreaterThanOrEqual(appliedAt);
+        expect(downSince(after.state, after.stats, after.started_at)).toBe(after.stats.disconnected_since);
+        expect(after.now - after.stats.disconnected_since!).toBeLessThan(OFFLINE_AFTER_MS);
+        expect(linkStatus(after.state, after.stats, after.started_at, after.now).tone).toBe('reconnecting');
+        // The history goes on: the last message is the old agent's, the counters include its traffic.
+        expect(after.stats.last_message_at).toBeGreaterThanOrEqual(before.stats.last_message_at!);
+        expect(after.stats.messages_received).toBeGreaterThanOrEqual(before.stats.messages_received);
+        expect(after.stats.last_success_at).toBe(before.stats.last_success_at);
+      };
+      check(h.snapshot());
+      await waitUntil(
+        'the new primary refused and a retry is scheduled',
+        () => h.snapshot().state.phase === 'reconnecting',
+      );
+      check(h.snapshot());
+    },
+  );
 
   it('refuses the enhanced mode it does not have, saying so', async () => {
     const a = await hub();

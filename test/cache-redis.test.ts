@@ -393,108 +393,116 @@ describe('Redis failing mid-run', () => {
     }
   }
 
-  it('SIGKILL: answers from L1/L3 within the bound, counts errors, opens the breaker; recovers by itself on restart and drops L1 and L3 on resync', async () => {
-    const { server, a, b, prefix } = await setUp('outage');
-    await server.kill();
-    await keepsAnswering(a, b, 6);
-
-    const stats = a.metrics().tiers.redis!;
-    expect(stats.connected).toBe(false);
-    expect(stats.errors + stats.timeouts).toBeGreaterThanOrEqual(3);
-    expect(stats.breakerOpens).toBeGreaterThanOrEqual(1);
-    expect(stats.skipped).toBeGreaterThan(0);
-
-    const again = await restartRedis(server);
-    await waitUntil(
-      'both caches to reconnect by themselves',
-      () => a.metrics().tiers.redis!.connected && b.metrics().tiers.redis!.connected,
-      30_000,
-      20,
-    );
-    const raw = rawClient(again.url);
-    await busSubscribers(raw, prefix, 2);
-    // Writes reach Redis again (the breaker closed on reconnect), and the other cache reads them.
-    await a.set('back', 'yes');
-    expect(await raw.exists(`${prefix}back`)).toBe(1);
-    expect(await b.get('back')).toBe('yes');
-    expect(a.metrics().tiers.redis!.breaker).toBe('closed');
-
-    // b's bus was down: invalidations may have been lost, so b dropped its memory on resync. A
-    // value written meanwhile without a bus message is what b reads — not its old copy.
-    await raw.set(`${prefix}shared`, record('new'), 'PX', 60_000);
-    await waitUntil(
-      'b to read the value written behind its back',
-      async () => (await b.get('shared')) === 'new',
-      10_000,
-    );
-    // a's disk went on resync too (what was invalidated during the gap could be there): nothing of
-    // before the outage is served until written again.
-    await waitUntil(
-      'a to drop what it held before the outage',
-      async () => (await a.get('disk0')) === undefined && (await a.get('mem0')) === undefined,
-      10_000,
-    );
-  });
-
-  it('SIGSTOP (a hang, not a crash): calls still answer within the bound; after SIGCONT writes reach Redis again, and what changed meanwhile is not read back', async () => {
-    const { server, a, b, prefix } = await setUp('paused');
-    for (const key of ['gone', 'changed', 'tagged'])
-      await a.set(key, 'before', key === 'tagged' ? { tags: ['t'] } : {});
-    for (const key of ['gone', 'changed', 'tagged']) expect(await b.get(key)).toBe('before');
-    server.pause();
-    try {
+  it(
+    'SIGKILL: answers from L1/L3 within the bound, counts errors, opens the breaker; recovers by itself on ' +
+      'restart and drops L1 and L3 on resync',
+    async () => {
+      const { server, a, b, prefix } = await setUp('outage');
+      await server.kill();
       await keepsAnswering(a, b, 6);
+
       const stats = a.metrics().tiers.redis!;
-      expect(stats.timeouts).toBeGreaterThanOrEqual(3);
+      expect(stats.connected).toBe(false);
+      expect(stats.errors + stats.timeouts).toBeGreaterThanOrEqual(3);
       expect(stats.breakerOpens).toBeGreaterThanOrEqual(1);
-      // Changes Redis cannot take now (the circuit is open, or the call times out).
-      await within(bound, 'delete', a.delete('gone'));
-      await within(bound, 'set', a.set('changed', 'after'));
-      await within(bound, 'invalidateTags', a.invalidateTags(['t']));
-      expect(await a.get('gone')).toBeUndefined();
-      expect(await a.get('changed')).toBe('after');
-      expect(await a.get('tagged')).toBeUndefined();
-    } finally {
-      server.resume();
-    }
-    const raw = rawClient(server.url);
-    // The connection never dropped: the breaker closes after its cooldown, on the first probe that succeeds.
-    await waitUntil(
-      'a write to reach Redis after SIGCONT',
-      async () => {
-        await a.set('after', 'resumed');
-        return (await raw.exists(`${prefix}after`)) === 1;
-      },
-      30_000,
-      100,
-    );
-    await waitUntil('b to read it', async () => (await b.get('after')) === 'resumed', 10_000);
-    // Redis kept what it had before the pause; neither cache serves it back.
-    const current = async () => [
-      await a.get('gone'),
-      await a.get('changed'),
-      await a.get('tagged'),
-      await b.get('gone'),
-      await b.get('changed'),
-      await b.get('tagged'),
-    ];
-    const expected = [undefined, 'after', undefined, undefined, undefined, undefined];
-    await waitUntil(
-      'the changes made during the pause to hold everywhere',
-      async () => {
-        const now = await current();
-        // b may have nothing for 'changed' (reloads it) or a's new value; never the old one.
-        if (now[4] === 'after') now[4] = undefined;
-        return JSON.stringify(now) === JSON.stringify(expected);
-      },
-      10_000,
-    );
-    // Proves a negative: a late bus message or disk copy does not bring 'before' back; nothing marks "no more".
-    await sleep(300);
-    const later = await current();
-    expect(later[4]).not.toBe('before');
-    expect(later.filter((value) => value === 'before')).toEqual([]);
-  });
+      expect(stats.skipped).toBeGreaterThan(0);
+
+      const again = await restartRedis(server);
+      await waitUntil(
+        'both caches to reconnect by themselves',
+        () => a.metrics().tiers.redis!.connected && b.metrics().tiers.redis!.connected,
+        30_000,
+        20,
+      );
+      const raw = rawClient(again.url);
+      await busSubscribers(raw, prefix, 2);
+      // Writes reach Redis again (the breaker closed on reconnect), and the other cache reads them.
+      await a.set('back', 'yes');
+      expect(await raw.exists(`${prefix}back`)).toBe(1);
+      expect(await b.get('back')).toBe('yes');
+      expect(a.metrics().tiers.redis!.breaker).toBe('closed');
+
+      // b's bus was down: invalidations may have been lost, so b dropped its memory on resync. A
+      // value written meanwhile without a bus message is what b reads — not its old copy.
+      await raw.set(`${prefix}shared`, record('new'), 'PX', 60_000);
+      await waitUntil(
+        'b to read the value written behind its back',
+        async () => (await b.get('shared')) === 'new',
+        10_000,
+      );
+      // a's disk went on resync too (what was invalidated during the gap could be there): nothing of
+      // before the outage is served until written again.
+      await waitUntil(
+        'a to drop what it held before the outage',
+        async () => (await a.get('disk0')) === undefined && (await a.get('mem0')) === undefined,
+        10_000,
+      );
+    },
+  );
+
+  it(
+    'SIGSTOP (a hang, not a crash): calls still answer within the bound; after SIGCONT writes reach Redis ' +
+      'again, and what changed meanwhile is not read back',
+    async () => {
+      const { server, a, b, prefix } = await setUp('paused');
+      for (const key of ['gone', 'changed', 'tagged'])
+        await a.set(key, 'before', key === 'tagged' ? { tags: ['t'] } : {});
+      for (const key of ['gone', 'changed', 'tagged']) expect(await b.get(key)).toBe('before');
+      server.pause();
+      try {
+        await keepsAnswering(a, b, 6);
+        const stats = a.metrics().tiers.redis!;
+        expect(stats.timeouts).toBeGreaterThanOrEqual(3);
+        expect(stats.breakerOpens).toBeGreaterThanOrEqual(1);
+        // Changes Redis cannot take now (the circuit is open, or the call times out).
+        await within(bound, 'delete', a.delete('gone'));
+        await within(bound, 'set', a.set('changed', 'after'));
+        await within(bound, 'invalidateTags', a.invalidateTags(['t']));
+        expect(await a.get('gone')).toBeUndefined();
+        expect(await a.get('changed')).toBe('after');
+        expect(await a.get('tagged')).toBeUndefined();
+      } finally {
+        server.resume();
+      }
+      const raw = rawClient(server.url);
+      // The connection never dropped: the breaker closes after its cooldown, on the first probe that succeeds.
+      await waitUntil(
+        'a write to reach Redis after SIGCONT',
+        async () => {
+          await a.set('after', 'resumed');
+          return (await raw.exists(`${prefix}after`)) === 1;
+        },
+        30_000,
+        100,
+      );
+      await waitUntil('b to read it', async () => (await b.get('after')) === 'resumed', 10_000);
+      // Redis kept what it had before the pause; neither cache serves it back.
+      const current = async () => [
+        await a.get('gone'),
+        await a.get('changed'),
+        await a.get('tagged'),
+        await b.get('gone'),
+        await b.get('changed'),
+        await b.get('tagged'),
+      ];
+      const expected = [undefined, 'after', undefined, undefined, undefined, undefined];
+      await waitUntil(
+        'the changes made during the pause to hold everywhere',
+        async () => {
+          const now = await current();
+          // b may have nothing for 'changed' (reloads it) or a's new value; never the old one.
+          if (now[4] === 'after') now[4] = undefined;
+          return JSON.stringify(now) === JSON.stringify(expected);
+        },
+        10_000,
+      );
+      // Proves a negative: a late bus message or disk copy does not bring 'before' back; nothing marks "no more".
+      await sleep(300);
+      const later = await current();
+      expect(later[4]).not.toBe('before');
+      expect(later.filter((value) => value === 'before')).toEqual([]);
+    },
+  );
 });
 
 describe('a gap in the invalidation bus', () => {

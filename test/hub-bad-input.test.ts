@@ -302,37 +302,41 @@ describe('hub: malformed frames and protocol misuse', () => {
     await ctx.bystander.expectUndisturbed(mark);
   });
 
-  it('an older connection that already sent disconnect is logged as a graceful leave (not replaced) when its successor registers before its close arrives', async () => {
-    const mark = ctx.bystander.mark();
-    const replacedBefore = await metric(ctx.hub, 'farmlink_agent_disconnects_total', { kind: 'replaced' });
-    const older = await registeredClient(ctx.hub, 'hasty');
-    // What a reconnect does: say goodbye, then dial again at once. Here the older socket's close
-    // is held back, so the newer connection registers while the older is still open.
-    older.sendJson({ type: 'disconnect', reason: 'reconnect_requested' });
-    // Frames of one connection are handled in order: the ack proves the hub has read the goodbye.
-    const fromFrame = older.frames.length;
-    older.sendHeartbeat(1);
-    await older.nextFrame('heartbeat_ack', 5000, fromFrame);
-    const fromLog = ctx.hub.logs.length;
-    const newer = await RawClient.connect(ctx.hub.wsUrl, { token: await ctx.hub.agentToken('hasty') });
-    await newer.register('hasty');
+  it(
+    'an older connection that already sent disconnect is logged as a graceful leave (not replaced) when its ' +
+      'successor registers before its close arrives',
+    async () => {
+      const mark = ctx.bystander.mark();
+      const replacedBefore = await metric(ctx.hub, 'farmlink_agent_disconnects_total', { kind: 'replaced' });
+      const older = await registeredClient(ctx.hub, 'hasty');
+      // What a reconnect does: say goodbye, then dial again at once. Here the older socket's close
+      // is held back, so the newer connection registers while the older is still open.
+      older.sendJson({ type: 'disconnect', reason: 'reconnect_requested' });
+      // Frames of one connection are handled in order: the ack proves the hub has read the goodbye.
+      const fromFrame = older.frames.length;
+      older.sendHeartbeat(1);
+      await older.nextFrame('heartbeat_ack', 5000, fromFrame);
+      const fromLog = ctx.hub.logs.length;
+      const newer = await RawClient.connect(ctx.hub.wsUrl, { token: await ctx.hub.agentToken('hasty') });
+      await newer.register('hasty');
 
-    const leave = await ctx.hub.waitForLog(
-      'the older connection left gracefully',
-      (l) => l.agent_id === 'hasty' && l.kind === 'graceful',
-    );
-    expect(leave.reason).toBe('reconnect_requested');
-    const closed = await withTimeout(older.closed, 5000, 'the older connection to be closed');
-    expect(closed.code, 'closed normally, not 4409').toBe(CloseCode.NORMAL);
-    expect(
-      ctx.hub.logs
-        .slice(fromLog)
-        .filter((l) => l.agent_id === 'hasty' && (l.kind === 'replaced' || /connected again/.test(l.msg))),
-    ).toEqual([]);
-    expect(await metric(ctx.hub, 'farmlink_agent_disconnects_total', { kind: 'replaced' })).toBe(replacedBefore);
-    expect(newer.isClosed).toBe(false);
-    await ctx.bystander.expectUndisturbed(mark);
-  });
+      const leave = await ctx.hub.waitForLog(
+        'the older connection left gracefully',
+        (l) => l.agent_id === 'hasty' && l.kind === 'graceful',
+      );
+      expect(leave.reason).toBe('reconnect_requested');
+      const closed = await withTimeout(older.closed, 5000, 'the older connection to be closed');
+      expect(closed.code, 'closed normally, not 4409').toBe(CloseCode.NORMAL);
+      expect(
+        ctx.hub.logs
+          .slice(fromLog)
+          .filter((l) => l.agent_id === 'hasty' && (l.kind === 'replaced' || /connected again/.test(l.msg))),
+      ).toEqual([]);
+      expect(await metric(ctx.hub, 'farmlink_agent_disconnects_total', { kind: 'replaced' })).toBe(replacedBefore);
+      expect(newer.isClosed).toBe(false);
+      await ctx.bystander.expectUndisturbed(mark);
+    },
+  );
 
   it('closes the OLDER connection of an agent id that connects twice with 4409; the newer stays registered', async () => {
     const mark = ctx.bystander.mark();

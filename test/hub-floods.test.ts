@@ -232,7 +232,9 @@ describe('hub: requests that trickle in (slow headers, slow bodies)', () => {
     const slowBody = trickler(
       h.port,
       FLOOD_ADDRESS,
-      `POST /api/v1/admin/broadcast HTTP/1.1\r\nHost: 127.0.0.1:${h.port}\r\nAuthorization: Bearer ${await h.adminToken()}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"data":{"x":"`,
+      `POST /api/v1/admin/broadcast HTTP/1.1\r\nHost: 127.0.0.1:${h.port}\r\nAuthorization: Bearer ` +
+        `${await h.adminToken()}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n` +
+        `{"data":{"x":"`,
       'x',
     );
     const agent = await realAgent(h, 'real-agent');

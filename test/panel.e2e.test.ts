@@ -136,7 +136,8 @@ describe('the panel in Chromium (headless mode)', () => {
     const fallbackPort = await freePort();
     const token = await primary.agentToken('pc-e2e');
     const { cli, url } = await agentWithPanel(
-      `server:\n  url: "${primary.url}"\n  fallback_urls: ["http://127.0.0.1:${fallbackPort}"]\nagent:\n  id: pc-e2e\n  name: Rack 3 PC\n  token: "${token}"\n${FAST}`,
+      `server:\n  url: "${primary.url}"\n  fallback_urls: ["http://127.0.0.1:${fallbackPort}"]\nagent:\n  ` +
+        `id: pc-e2e\n  name: Rack 3 PC\n  token: "${token}"\n${FAST}`,
     );
     const page = await open(url);
     // Which process runs the agent the panel shows (one agent per PC).

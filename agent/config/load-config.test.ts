@@ -73,7 +73,8 @@ describe('loadAgentConfig', () => {
   it('accepts fractional seconds so tests can run in milliseconds', () => {
     const f = file(
       'fast.yaml',
-      'server: {url: "ws://127.0.0.1:9/x"}\nconnection: {heartbeat_interval: 0.05, dead_timeout: 0.2, initial_reconnect_delay: 0.01, max_reconnect_delay: 0.1}\n',
+      'server: {url: "ws://127.0.0.1:9/x"}\nconnection: {heartbeat_interval: 0.05, dead_timeout: 0.2, ' +
+        'initial_reconnect_delay: 0.01, max_reconnect_delay: 0.1}\n',
     );
     const { config } = loadAgentConfig({ file: f });
     const settings = resolveAgentSettings({ ...config, agent: { id: 'x' } }, { file: f, dataDir: dir });
@@ -203,7 +204,9 @@ describe('agent.token and agent.token_file', () => {
       'server:\n  url: "https://hub.example"\nagent:\n  id: pc-017\n  token: "eyJhbGciOiJIUzI1NiIs…"\n',
     );
     expect(problems(() => loadAgentConfig({ file: placeholder }))).toEqual([
-      `${placeholder}: agent.token: expected a JWT as \`farmlink token --agent ID\` prints it: three base64url segments (letters, digits, "-" and "_") joined by dots, on one line; it contains "…": paste the whole token, not a shortened one`,
+      `${placeholder}: agent.token: expected a JWT as \`farmlink token --agent ID\` prints it: three ` +
+        `base64url segments (letters, digits, "-" and "_") joined by dots, on one line; it contains "…": ` +
+        `paste the whole token, not a shortened one`,
     ]);
     // A block scalar ("|") keeps the line break at the end of the token.
     const block = file('block.yaml', `server:\n  url: "https://hub.example"\nagent:\n  token: |\n    ${TOKEN}\n`);

@@ -173,7 +173,8 @@ function withTokenFromFile(
   if (config.agent.token !== undefined) {
     const tokenSource = sourceOf(['agent', 'token'], file, overrides);
     throw new ConfigError([
-      `${source}: agent.token_file: expected either agent.token_file or agent.token, but ${tokenSource === source ? 'both are set there' : `agent.token is also set (${tokenSource})`}; keep one`,
+      `${source}: agent.token_file: expected either agent.token_file or agent.token, but ` +
+        `${tokenSource === source ? 'both are set there' : `agent.token is also set (${tokenSource})`}; keep one`,
     ]);
   }
   const baseDir = source === file && file ? path.dirname(path.resolve(file)) : process.cwd();

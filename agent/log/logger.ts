@@ -110,7 +110,8 @@ export async function createLogger(options: LoggerOptions): Promise<LoggerHandle
   out?.onDropped((error) => {
     logger.warn(
       { err: error, code: (error as NodeJS.ErrnoException).code },
-      `The console can no longer be written to (${(error as NodeJS.ErrnoException).code ?? error.message}): console output stops here${filePath !== undefined ? `; the log file ${filePath} goes on` : ''}`,
+      `The console can no longer be written to (${(error as NodeJS.ErrnoException).code ?? error.message}): ` +
+        `console output stops here${filePath !== undefined ? `; the log file ${filePath} goes on` : ''}`,
     );
   });
   return {

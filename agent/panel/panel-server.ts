@@ -53,7 +53,8 @@ export class PanelServer {
     if (!isLoopbackHost(options.host) && !options.allowRemote) {
       throw new FarmlinkError(
         'PANEL_REMOTE_REFUSED',
-        `panel.host is ${options.host}, which is not loopback: anyone on that network could open the panel. Use 127.0.0.1, or set panel.allow_remote: true if you mean it`,
+        `panel.host is ${options.host}, which is not loopback: anyone on that network could open the panel. ` +
+          `Use 127.0.0.1, or set panel.allow_remote: true if you mean it`,
       );
     }
     this.server = http.createServer((req, res) => this.onRequest(req, res));
@@ -116,7 +117,8 @@ export class PanelServer {
       'referrer-policy': 'no-referrer',
       'x-frame-options': 'DENY',
       'content-security-policy':
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     };
     if (!this.hostAllowed(req)) {
       res

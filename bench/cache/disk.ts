@@ -271,7 +271,12 @@ export async function runDisk(options: CacheBenchOptions, log: Log): Promise<Dis
 export function diskTables(result: DiskResult): string {
   const w = result.warm;
   return [
-    '`DiskTier` (LMDB, the L3 tier) on its own in a new temporary directory on this machine\'s disk: records encoded beforehand, `put` called for all of them (LMDB batches them into asynchronous transactions, committed durably), then every key read once, in a random order, with `get` (synchronous: a memory-mapped lookup, plus decoding the record). "put, calls" is how fast `put` hands back its promise; "put, committed" includes waiting until every write is on disk, which is what awaiting the writes costs.',
+    "`DiskTier` (LMDB, the L3 tier) on its own in a new temporary directory on this machine's disk: records " +
+      'encoded beforehand, `put` called for all of them (LMDB batches them into asynchronous transactions, ' +
+      'committed durably), then every key read once, in a random order, with `get` (synchronous: a ' +
+      'memory-mapped lookup, plus decoding the record). "put, calls" is how fast `put` hands back its ' +
+      'promise; "put, committed" includes waiting until every write is on disk, which is what awaiting the ' +
+      'writes costs.',
     table(
       [
         'records',
@@ -294,7 +299,10 @@ export function diskTables(result: DiskResult): string {
         bytes(r.fileBytes),
       ]),
     ),
-    `**Through the cache.** A \`MultiTierCache\` with memory and disk (no Redis), as a caller sees it: ${count(result.cache[0]?.calls ?? 0)} small values set one at a time, each awaited; then a second instance on the same directory (empty memory, warm start off) reads each key once in a random order. Milliseconds per call.`,
+    `**Through the cache.** A \`MultiTierCache\` with memory and disk (no Redis), as a caller sees it: ` +
+      `${count(result.cache[0]?.calls ?? 0)} small values set one at a time, each awaited; then a second ` +
+      `instance on the same directory (empty memory, warm start off) reads each key once in a random order. ` +
+      `Milliseconds per call.`,
     table(
       ['call', 'calls', 'hits', 'ops/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
       result.cache.map((r) => [
@@ -308,7 +316,12 @@ export function diskTables(result: DiskResult): string {
         msFine(r.latency.max),
       ]),
     ),
-    `**Warm start.** A \`MultiTierCache\` with memory (capacity ${count(w.entries)}) and disk is filled with ${count(w.entries)} small values (\`cache.set\`, ${FILL_BATCH} at a time in flight; ${w.fillS.toFixed(1)} s with the close), closed, and created again on the same directory; \`create()\` opens LMDB and, synchronously, loads the newest live records into memory. Memory of this process around the second \`create()\`: RSS as the OS sees it (LMDB's pages read through the memory map count), then again after two forced GCs, and the JS heap after the GCs.`,
+    `**Warm start.** A \`MultiTierCache\` with memory (capacity ${count(w.entries)}) and disk is filled with ` +
+      `${count(w.entries)} small values (\`cache.set\`, ${FILL_BATCH} at a time in flight; ` +
+      `${w.fillS.toFixed(1)} s with the close), closed, and created again on the same directory; ` +
+      `\`create()\` opens LMDB and, synchronously, loads the newest live records into memory. Memory of this ` +
+      `process around the second \`create()\`: RSS as the OS sees it (LMDB's pages read through the memory ` +
+      `map count), then again after two forced GCs, and the JS heap after the GCs.`,
     table(
       [
         'entries written',

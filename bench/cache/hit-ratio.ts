@@ -121,7 +121,17 @@ export function hitTables(result: { rows: HitRow[]; seconds: number }, options: 
   ]);
   const worse = result.rows.filter((r) => r.tinylfu.all < r.lru.all || r.tinylfu.secondHalf < r.lru.secondHalf);
   return [
-    `\`TinyLfuMemoryTier\` and \`LruMemoryTier\`, each replaying the same trace of ${count(options.traceLength)} requests cache-aside (get; on a miss, set the key); hits ÷ requests over the whole trace, the cold start included. Traces are generated with a seeded PRNG (mulberry32, seed ${options.seed}; Zipf by inversion of the exact cumulative distribution), so every run replays the same requests. "ceiling" is 1 − distinct keys ÷ requests: what a cache that never evicts would get over the whole trace. "second half only" counts the requests of the trace's second half, the cache warm (its own ceiling is higher, as fewer first requests fall there). The scan trace is sized to the cache (its Zipf part over 5× the cache's keys, scans of 1× the cache); its last column counts only the requests that are not part of a scan — no cache can hit a scan key, so that is where the policies differ. The loop trace has 20 % more keys than the cache; the hot trace is sized so the hot set is 80 % of the cache. All ${result.rows.length} replays took ${result.seconds.toFixed(0)} s.`,
+    `\`TinyLfuMemoryTier\` and \`LruMemoryTier\`, each replaying the same trace of ` +
+      `${count(options.traceLength)} requests cache-aside (get; on a miss, set the key); hits ÷ requests ` +
+      `over the whole trace, the cold start included. Traces are generated with a seeded PRNG (mulberry32, ` +
+      `seed ${options.seed}; Zipf by inversion of the exact cumulative distribution), so every run replays ` +
+      `the same requests. "ceiling" is 1 − distinct keys ÷ requests: what a cache that never evicts would ` +
+      `get over the whole trace. "second half only" counts the requests of the trace's second half, the ` +
+      `cache warm (its own ceiling is higher, as fewer first requests fall there). The scan trace is sized ` +
+      `to the cache (its Zipf part over 5× the cache's keys, scans of 1× the cache); its last column counts ` +
+      `only the requests that are not part of a scan — no cache can hit a scan key, so that is where the ` +
+      `policies differ. The loop trace has 20 % more keys than the cache; the hot trace is sized so the hot ` +
+      `set is 80 % of the cache. All ${result.rows.length} replays took ${result.seconds.toFixed(0)} s.`,
     table(
       [
         'trace',
@@ -138,7 +148,14 @@ export function hitTables(result: { rows: HitRow[]; seconds: number }, options: 
       body,
     ),
     worse.length
-      ? `TinyLFU below LRU in: ${worse.map((r) => `${r.trace} @ ${count(r.size)} (${points(r.tinylfu.all, r.lru.all)} points over the whole trace, ${points(r.tinylfu.secondHalf, r.lru.secondHalf)} over the second half)`).join(', ')}.`
+      ? `TinyLFU below LRU in: ` +
+        `${worse
+          .map(
+            (r) =>
+              `${r.trace} @ ${count(r.size)} (${points(r.tinylfu.all, r.lru.all)} points over the whole trace, ` +
+              `${points(r.tinylfu.secondHalf, r.lru.secondHalf)} over the second half)`,
+          )
+          .join(', ')}.`
       : 'TinyLFU is at or above LRU on every trace and size of this run (whole trace and second half).',
   ].join('\n\n');
 }

@@ -346,7 +346,8 @@ export async function runL1Throughput(options: CacheBenchOptions, log: Log): Pro
         wallGet: median(sample.get.wall),
       });
       log(
-        `L1 ${capacity} #${job.repeat + 1}: ${sample.contender}: per CPU-second get ${rate(median(sample.get.cpu))}/s, set ${rate(median(sample.set.cpu))}/s, ` +
+        `L1 ${capacity} #${job.repeat + 1}: ${sample.contender}: per CPU-second get ` +
+          `${rate(median(sample.get.cpu))}/s, set ${rate(median(sample.set.cpu))}/s, ` +
           `mixed ${rate(median(sample.mixed.cpu))}/s (wall-clock get ${rate(median(sample.get.wall))}/s)`,
       );
     }
@@ -410,7 +411,23 @@ export function l1Tables(rows: L1Row[], options: CacheBenchOptions): string {
     against(rows, r, 'mixed'),
   ]);
   return [
-    `Operations per CPU-second of the contender's process (user + system time, so what other processes on the machine take is not counted against it), one call at a time. Each synchronous contender ran in ${options.repeats} fresh Node process${options.repeats === 1 ? '' : 'es'} ("proc."), interleaved with the others in a rotating order, each ${options.rounds} timed rounds of ${count(options.ops)} operations after a pinned warm-up (${WARMUP_ROUNDS} untimed rounds and at least ${WARMUP_MS} ms), a full GC before every round; the async ones in one process of ${Math.min(options.rounds, ASYNC_ROUNDS)} rounds. Each cell: the median over all rounds, in brackets the middle half of them (25th–75th percentile). Keys \`key:0\`, \`key:1\`, … (2 × capacity of them), drawn Zipf(0.99) — the same pre-generated sequence for every contender; values are small objects \`{ id, ok }\` held by reference. Before the rounds each cache is filled cache-aside (get, on a miss set) over the sequence. **get**: get only, no set on a miss ("hits" is the share of those gets that found a value, which depends on the eviction policy). **set**: set of each key in the sequence (mostly overwrites of hot keys; inserts and evictions for the tail). **90/10**: 90 % get, 10 % set, the same sequence. "vs lru-cache": the median as a percentage of \`lru-cache\`'s at the same capacity (above 100 % is faster), in brackets the lowest and highest of the per-repetition ratios (each process against the \`lru-cache\` process of the same repetition).`,
+    `Operations per CPU-second of the contender's process (user + system time, so what other processes on ` +
+      `the machine take is not counted against it), one call at a time. Each synchronous contender ran in ` +
+      `${options.repeats} fresh Node process${options.repeats === 1 ? '' : 'es'} ("proc."), interleaved with ` +
+      `the others in a rotating order, each ${options.rounds} timed rounds of ${count(options.ops)} ` +
+      `operations after a pinned warm-up (${WARMUP_ROUNDS} untimed rounds and at least ${WARMUP_MS} ms), a ` +
+      `full GC before every round; the async ones in one process of ` +
+      `${Math.min(options.rounds, ASYNC_ROUNDS)} rounds. Each cell: the median over all rounds, in brackets ` +
+      `the middle half of them (25th–75th percentile). Keys \`key:0\`, \`key:1\`, … (2 × capacity of them), ` +
+      `drawn Zipf(0.99) — the same pre-generated sequence for every contender; ` +
+      `values are small objects \`{ id, ok }\` held by reference. Before the rounds each cache is filled ` +
+      `cache-aside (get, on a miss set) ` +
+      `over the sequence. **get**: get only, no set on a miss ("hits" is the share of those gets that found ` +
+      `a value, which depends on the eviction policy). **set**: set of each key in the sequence (mostly ` +
+      `overwrites of hot keys; inserts and evictions for the tail). **90/10**: 90 % get, 10 % set, the same ` +
+      `sequence. "vs lru-cache": the median as a percentage of \`lru-cache\`'s at the same capacity (above ` +
+      `100 % is faster), in brackets the lowest and highest of the per-repetition ratios (each process ` +
+      `against the \`lru-cache\` process of the same repetition).`,
     table(
       [
         'cache',
@@ -429,10 +446,18 @@ export function l1Tables(rows: L1Row[], options: CacheBenchOptions): string {
     ),
     [
       'Not apples to apples:',
-      '- `bentocache`, `cache-manager` and `MultiTierCache` have promise-returning APIs, so what is measured is what a caller does, `await cache.get(…)`, one call at a time: every call pays at least one promise and a microtask turn, which the synchronous tiers do not.',
-      '- `bentocache`: `new BentoCache({ stores: { memory: bentostore().useL1Layer(memoryDriver({ maxItems: capacity, serialize: false })) } })`; `serialize: false` keeps values by reference like the others (its default serialises them). Its memory driver is `lru-cache` underneath.',
-      '- `cache-manager`: `createCache()` with its default store, a Keyv over a plain `Map`: **unbounded** (it never evicts, so it ends up holding all 2 × capacity keys and every get hits) and every value is JSON-serialised on set and parsed on get.',
-      '- `MultiTierCache`: the whole cache (records with lifetimes and tags, latency histogram, counters) with only its memory tier (W-TinyLFU); `get` is `await cache.get(key)`, `set` is `await cache.set(key, value)`.',
+      '- `bentocache`, `cache-manager` and `MultiTierCache` have promise-returning APIs, so what is measured ' +
+        'is what a caller does, `await cache.get(…)`, one call at a time: every call pays at least one ' +
+        'promise and a microtask turn, which the synchronous tiers do not.',
+      '- `bentocache`: `new BentoCache({ stores: { memory: bentostore().useL1Layer(memoryDriver({ maxItems: ' +
+        'capacity, serialize: false })) } })`; `serialize: false` keeps values by reference like the others ' +
+        '(its default serialises them). Its memory driver is `lru-cache` underneath.',
+      '- `cache-manager`: `createCache()` with its default store, a Keyv over a plain `Map`: **unbounded** ' +
+        '(it never evicts, so it ends up holding all 2 × capacity keys and every get hits) and every value ' +
+        'is JSON-serialised on set and parsed on get.',
+      '- `MultiTierCache`: the whole cache (records with lifetimes and tags, latency histogram, counters) ' +
+        'with only its memory tier (W-TinyLFU); `get` is `await cache.get(key)`, ' +
+        '`set` is `await cache.set(key, value)`.',
     ].join('\n'),
   ].join('\n\n');
 }

@@ -100,7 +100,12 @@ export function memoryTables(rows: MemoryRow[] | undefined, options: CacheBenchO
   const lru = rows.find((r) => r.name.startsWith('`lru-cache`'));
   const total = (r: MemoryRow) => r.heap + r.arrayBuffers;
   return [
-    `${count(options.memoryEntries)} entries (capacity = entries, so nothing is evicted), keys \`key:i\` and values \`{ id, ok }\` created beforehand and held by the bench, so only the cache's own structures are counted: \`heapUsed\` and \`arrayBuffers\` from \`process.memoryUsage()\` after two forced full GCs, before and after filling, ÷ entries. ArrayBuffer memory is where typed arrays (the W-TinyLFU links and frequency sketch) live, outside the JS heap. "vs lru-cache": total as a percentage of \`lru-cache\`'s.`,
+    `${count(options.memoryEntries)} entries (capacity = entries, so nothing is evicted), keys \`key:i\` and ` +
+      `values \`{ id, ok }\` created beforehand and held by the bench, so only the cache's own structures ` +
+      `are counted: \`heapUsed\` and \`arrayBuffers\` from \`process.memoryUsage()\` after two forced full ` +
+      `GCs, before and after filling, ÷ entries. ArrayBuffer memory is where typed arrays (the W-TinyLFU ` +
+      `links and frequency sketch) live, outside the JS heap. "vs lru-cache": total as a percentage of ` +
+      `\`lru-cache\`'s.`,
     table(
       ['cache', 'JS heap per entry', 'ArrayBuffers per entry', 'total per entry', 'vs lru-cache'],
       rows.map((r) => [

@@ -273,7 +273,9 @@ export async function runRedis(options: CacheBenchOptions, log: Log): Promise<Re
         const row = await whileDown(redis, how, op, options);
         down.push(row);
         log(
-          `Redis ${how}: ${op}: ${row.calls} calls, p50 ${msFine(row.latency.p50)} ms, p99 ${msFine(row.latency.p99)} ms, max ${msFine(row.latency.max)} ms, ${row.slow} over ${SLOW_MS} ms, ${row.hung} hung`,
+          `Redis ${how}: ${op}: ${row.calls} calls, p50 ${msFine(row.latency.p50)} ms, p99 ` +
+            `${msFine(row.latency.p99)} ms, max ${msFine(row.latency.max)} ms, ` +
+            `${row.slow} over ${SLOW_MS} ms, ${row.hung} hung`,
         );
       }
     }
@@ -314,7 +316,15 @@ export function redisTables(result: RedisResult, options: CacheBenchOptions): st
   const anySlow = result.down.reduce((s, r) => s + r.slow, 0);
   const anyHung = result.down.reduce((s, r) => s + r.hung, 0);
   return [
-    `Redis ${result.version}, \`redis-server\` on 127.0.0.1 (no persistence), \`MultiTierCache\` with memory + Redis and the default Redis settings (operation bound 50 ms, circuit opens after 3 failures, cool-down 500 ms doubling to 10 s). A writer cache sets ${count(options.redisOps)} small values (≈100 B encoded) and ${count(Math.min(options.redisOps, 2000))} of 4 KiB; then new cache instances — empty memory, same Redis — read each key once, so every read misses memory, hits Redis, decodes and promotes into memory. Milliseconds, per call, from the caller's side. The last column is the cache's Redis tier counters during the measurement: anything but zeros means some reads did not reach Redis in time (past the 50 ms bound, or skipped with the circuit open) and were answered as misses.`,
+    `Redis ${result.version}, \`redis-server\` on 127.0.0.1 (no persistence), \`MultiTierCache\` with memory ` +
+      `+ Redis and the default Redis settings (operation bound 50 ms, circuit opens after 3 failures, ` +
+      `cool-down 500 ms doubling to 10 s). A writer cache sets ${count(options.redisOps)} small values ` +
+      `(≈100 B encoded) and ${count(Math.min(options.redisOps, 2000))} of 4 KiB; then new cache instances — ` +
+      `empty ` +
+      `memory, same Redis — read each key once, so every read misses memory, hits Redis, decodes and ` +
+      `promotes into memory. Milliseconds, per call, from the caller's side. The last column is the cache's ` +
+      `Redis tier counters during the measurement: anything but zeros means some reads did not reach Redis ` +
+      `in time (past the 50 ms bound, or skipped with the circuit open) and were answered as misses.`,
     table(
       [
         'measurement',
@@ -329,7 +339,15 @@ export function redisTables(result: RedisResult, options: CacheBenchOptions): st
       ],
       hitRows,
     ),
-    `**Redis down.** For each kind of call, a new cache connects to Redis, does one set and get, then Redis is killed (SIGKILL: connections reset) or paused (SIGSTOP: connections stay open, nothing answers) and the call is made for ${options.downSeconds} s (at most ${count(options.downMaxCalls)} calls), one at a time with a 1 ms pause between, each on a fresh key (so each would have to go to Redis: the worst case; keys already in memory are answered from memory). getOrSet's loader answers at once. "wrong" counts calls that threw or returned something else than expected (undefined for get, the loader's value for getOrSet); a call is "hung" after ${HANG_MS / 1000} s. The last column is the Redis tier's own counters: timeouts / errors / calls skipped with the circuit open / times the circuit opened.`,
+    `**Redis down.** For each kind of call, a new cache connects to Redis, does one set and get, then Redis ` +
+      `is killed (SIGKILL: connections reset) or paused (SIGSTOP: connections stay open, nothing answers) ` +
+      `and the call is made for ${options.downSeconds} s (at most ${count(options.downMaxCalls)} calls), one ` +
+      `at a time with a 1 ms pause between, each on a fresh key (so each would have to go to Redis: the ` +
+      `worst case; keys already in memory are answered from memory). getOrSet's loader answers at once. ` +
+      `"wrong" counts calls that threw or returned something else than expected (undefined for get, the ` +
+      `loader's value for getOrSet); a call is "hung" after ${HANG_MS / 1000} s. The last column is the ` +
+      `Redis tier's own counters: timeouts / errors / calls skipped with the circuit open / times the ` +
+      `circuit opened.`,
     table(
       [
         'Redis',
@@ -346,6 +364,7 @@ export function redisTables(result: RedisResult, options: CacheBenchOptions): st
       ],
       downRows,
     ),
-    `Worst p99 while Redis was down: ${msFine(worstP99)} ms (target < 5 ms: ${worstP99 < 5 ? 'met' : 'not met'}); calls over ${SLOW_MS} ms: ${anySlow}; hung: ${anyHung}.`,
+    `Worst p99 while Redis was down: ${msFine(worstP99)} ms (target < 5 ms: ` +
+      `${worstP99 < 5 ? 'met' : 'not met'}); calls over ${SLOW_MS} ms: ${anySlow}; hung: ${anyHung}.`,
   ].join('\n\n');
 }

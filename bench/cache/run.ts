@@ -67,7 +67,9 @@ function commit(): string {
 function environment(o: CacheBenchOptions, elapsedS: number): string {
   const settings = [
     o.sections.includes('l1')
-      ? `L1 capacities ${o.sizes.join(', ')}, ${o.rounds} rounds of ${o.ops.toLocaleString('en-US')} ops in each of ${o.repeats} processes per sync contender${o.contenders ? ` (contenders: ${o.contenders.join(', ')})` : ''}`
+      ? `L1 capacities ${o.sizes.join(', ')}, ${o.rounds} rounds of ${o.ops.toLocaleString('en-US')} ops in ` +
+        `each of ${o.repeats} processes per sync ` +
+        `contender${o.contenders ? ` (contenders: ${o.contenders.join(', ')})` : ''}`
       : '',
     o.sections.includes('memory') ? `bytes per entry at ${o.memoryEntries.toLocaleString('en-US')} entries` : '',
     o.sections.includes('hit')
@@ -77,7 +79,8 @@ function environment(o: CacheBenchOptions, elapsedS: number): string {
       ? `L2: ${o.redisOps.toLocaleString('en-US')} reads, ${o.concurrency} in flight; Redis down ${o.downSeconds} s per call kind`
       : '',
     o.sections.includes('disk')
-      ? `L3: ${o.diskEntries.toLocaleString('en-US')} small and ${o.diskLarge.toLocaleString('en-US')} 64 KiB records; warm start of ${o.warmEntries.toLocaleString('en-US')}`
+      ? `L3: ${o.diskEntries.toLocaleString('en-US')} small and ` +
+        `${o.diskLarge.toLocaleString('en-US')} 64 KiB records; warm start of ${o.warmEntries.toLocaleString('en-US')}`
       : '',
   ].filter(Boolean);
   return table(
@@ -86,12 +89,14 @@ function environment(o: CacheBenchOptions, elapsedS: number): string {
       ['command', `\`${commandLine()}\``],
       [
         'date',
-        `${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (run took ${elapsedS < 120 ? `${elapsedS.toFixed(0)} s` : `${(elapsedS / 60).toFixed(1)} min`})`,
+        `${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC (run took ` +
+          `${elapsedS < 120 ? `${elapsedS.toFixed(0)} s` : `${(elapsedS / 60).toFixed(1)} min`})`,
       ],
       ['commit', commit()],
       [
         'machine',
-        `${os.cpus().length} cores, ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Linux ${os.release()}; load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')}`,
+        `${os.cpus().length} cores, ${cpuModel()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Linux ` +
+          `${os.release()}; load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' / ')}`,
       ],
       ['Node', `${process.version}; forced GC between contenders: ${forceGc ? 'yes' : 'no (not available)'}`],
       ['settings', settings.join('; ')],
@@ -104,7 +109,8 @@ function targets(l1: L1Row[] | undefined, hit: HitRow[] | undefined, redis: Redi
   for (const r of hit?.filter((x) => x.trace === 'hot') ?? []) {
     rows.push([
       `hit ratio ≥ 85 % on hot data (hot trace, cache ${r.size.toLocaleString('en-US')})`,
-      `TinyLFU ${percent(r.tinylfu.all)} over the whole trace, ${percent(r.tinylfu.secondHalf)} over its second half (LRU ${percent(r.lru.all)} / ${percent(r.lru.secondHalf)})`,
+      `TinyLFU ${percent(r.tinylfu.all)} over the whole trace, ${percent(r.tinylfu.secondHalf)} over its ` +
+        `second half (LRU ${percent(r.lru.all)} / ${percent(r.lru.secondHalf)})`,
       r.tinylfu.all >= 0.85
         ? 'met'
         : r.tinylfu.secondHalf >= 0.85
@@ -116,7 +122,11 @@ function targets(l1: L1Row[] | undefined, hit: HitRow[] | undefined, redis: Redi
     const gain = (r.tinylfu.all - r.lru.all) * 100;
     rows.push([
       `≥ 10 points over LRU on the scan-polluted trace (cache ${r.size.toLocaleString('en-US')})`,
-      `TinyLFU ${percent(r.tinylfu.all)}, LRU ${percent(r.lru.all)}: ${gain >= 0 ? '+' : '−'}${Math.abs(gain).toFixed(1)} points over all requests${r.tinylfu.withoutScans !== undefined && r.lru.withoutScans !== undefined ? `, ${((r.tinylfu.withoutScans - r.lru.withoutScans) * 100).toFixed(1)} over the requests other than scans` : ''}`,
+      `TinyLFU ${percent(r.tinylfu.all)}, LRU ${percent(r.lru.all)}: ` +
+        `${gain >= 0 ? '+' : '−'}${Math.abs(gain).toFixed(1)} points over all requests` +
+        (r.tinylfu.withoutScans !== undefined && r.lru.withoutScans !== undefined
+          ? `, ${((r.tinylfu.withoutScans - r.lru.withoutScans) * 100).toFixed(1)} over the requests other than scans`
+          : ''),
       gain >= 10 ? 'met' : 'not met',
     ]);
   }
@@ -134,7 +144,11 @@ function targets(l1: L1Row[] | undefined, hit: HitRow[] | undefined, redis: Redi
     const within = getShare >= 0.8 && setShare >= 0.8;
     rows.push([
       `L1 get and set within 20 % of raw lru-cache, ahead of bentocache and cache-manager (capacity ${capacity.toLocaleString('en-US')})`,
-      `get ${(getShare * 100).toFixed(0)} % and set ${(setShare * 100).toFixed(0)} % of lru-cache's ops/s (medians); ${complete ? (ahead ? 'ahead of' : 'not ahead of') + ' both others' : 'bentocache and cache-manager not in this run'}`,
+      `get ${(getShare * 100).toFixed(0)} % and set ${(setShare * 100).toFixed(0)} % of lru-cache's ops/s ` +
+        `(medians); ` +
+        (complete
+          ? (ahead ? 'ahead of' : 'not ahead of') + ' both others'
+          : 'bentocache and cache-manager not in this run'),
       complete ? (within && ahead ? 'met' : 'not met') : within ? 'within 20 % met; the rest not measured' : 'not met',
     ]);
   }

@@ -162,7 +162,9 @@ export function scanTrace(length: number, cacheSize: number, seed: number): Trac
   return {
     ...trace(
       'scan',
-      `Zipf(${ZIPF_S}) over ${universe.toLocaleString('en-US')} keys (5× the cache), a one-off sequential scan of ≈${cacheSize.toLocaleString('en-US')} keys (1× the cache) after every ≈${(cacheSize * 2).toLocaleString('en-US')} of those requests: a third of the requests are scans`,
+      `Zipf(${ZIPF_S}) over ${universe.toLocaleString('en-US')} keys (5× the cache), a one-off sequential ` +
+        `scan of ≈${cacheSize.toLocaleString('en-US')} keys (1× the cache) after every ` +
+        `≈${(cacheSize * 2).toLocaleString('en-US')} of those requests: a third of the requests are scans`,
       out,
     ),
     scan,
@@ -195,7 +197,9 @@ export function hotTrace(length: number, cacheSize: number, seed: number, hotSha
   }
   return trace(
     'hot',
-    `${Math.round(hotShare * 100)} % of requests to 10 % of ${universe.toLocaleString('en-US')} keys (the hot ${hotKeys.toLocaleString('en-US')} = ${Math.round(hotOfCache * 100)} % of the cache), uniform within each part`,
+    `${Math.round(hotShare * 100)} % of requests to 10 % of ${universe.toLocaleString('en-US')} keys (the ` +
+      `hot ${hotKeys.toLocaleString('en-US')} = ${Math.round(hotOfCache * 100)} % of the cache), uniform ` +
+      `within each part`,
     out,
   );
 }

@@ -33,15 +33,21 @@ export function environment(options: BenchOptions, startedAt: Date, elapsedS: nu
       ['limits', `open files ${openFilesLimit()} per process; ephemeral ports ${ports ? ports.join('–') : 'unknown'}`],
       [
         'agent timing',
-        `heartbeat ${options.heartbeatS} s (dead after ${options.heartbeatS * 3} s), WebSocket ping ${options.pingS} s (timeout ${options.pingS} s), connect timeout 30 s, registration timeout 15 s; everything else as the agent's defaults`,
+        `heartbeat ${options.heartbeatS} s (dead after ${options.heartbeatS * 3} s), WebSocket ping ` +
+          `${options.pingS} s (timeout ${options.pingS} s), connect timeout 30 s, registration timeout 15 s; ` +
+          `everything else as the agent's defaults`,
       ],
       [
         'load test',
-        `agents ${options.agents.join(', ')}; start ${options.rampRates.map((r) => (r ? `ramp ${r}/s` : 'all at once')).join(' and ')}; warm-up ${Math.max(options.warmupS, options.heartbeatS)} s after all registered; measurement window ${options.windowS} s`,
+        `agents ${options.agents.join(', ')}; start ` +
+          `${options.rampRates.map((r) => (r ? `ramp ${r}/s` : 'all at once')).join(' and ')}; warm-up ` +
+          `${Math.max(options.warmupS, options.heartbeatS)} s after all registered; measurement window ` +
+          `${options.windowS} s`,
       ],
       [
         'failover test',
-        `agents ${options.failoverAgents.join(', ')}; scenarios ${options.scenarios.join(', ')}; agents registered on A at ${options.setupRate}/s before the trigger`,
+        `agents ${options.failoverAgents.join(', ')}; scenarios ${options.scenarios.join(', ')}; agents ` +
+          `registered on A at ${options.setupRate}/s before the trigger`,
       ],
       [
         'client side',

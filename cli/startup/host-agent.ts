@@ -55,7 +55,8 @@ export async function hostAgent(input: HostAgentInput): Promise<HostedAgent> {
   const servePanel = input.servePanel && panelConfig.enabled;
   if (servePanel && !isLoopbackHost(panelConfig.host) && !panelConfig.allow_remote) {
     throw new ConfigError([
-      `panel.host: ${panelConfig.host} is not a loopback address, so anyone on that network could open the panel; use 127.0.0.1, or set panel.allow_remote: true (--panel-allow-remote) if you mean it`,
+      `panel.host: ${panelConfig.host} is not a loopback address, so anyone on that network could open the ` +
+        `panel; use 127.0.0.1, or set panel.allow_remote: true (--panel-allow-remote) if you mean it`,
     ]);
   }
   // What older versions left looser is tightened once everything is open (tightenDataDir below).
@@ -76,7 +77,9 @@ export async function hostAgent(input: HostAgentInput): Promise<HostedAgent> {
     // An agent that was killed or lost power: its lock is replaced, and saying so explains the gap.
     logger.warn(
       { stale_lock: stale },
-      `The agent before this one (pid ${stale.pid}, started by ${startedBy(stale)} at ${new Date(stale.started_at).toISOString()}) ended without stopping cleanly; its lock on ${dataDir} was taken over`,
+      `The agent before this one (pid ${stale.pid}, started by ${startedBy(stale)} at ` +
+        `${new Date(stale.started_at).toISOString()}) ended without stopping cleanly; its lock on ${dataDir} ` +
+        `was taken over`,
     );
   }
   const host = new AgentHost({

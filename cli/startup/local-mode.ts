@@ -55,14 +55,17 @@ export async function planAgentRun(options: {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
       options.hubLogger.warn(
         { config: where, server_url: config.server.url },
-        `server.url (${where}) is ${config.server.url}, the local hub's address, but another program listens on port ${port}, so no local hub was started there; ` +
-          `the agent connects to that program as configured. If it refuses the agent (4401), stop it and run \`farmlink start\` again, or set server.url and agent.token to your own hub`,
+        `server.url (${where}) is ${config.server.url}, the local hub's address, but another program listens ` +
+          `on port ${port}, so no local hub was started there; ` +
+          `the agent connects to that program as configured. If it refuses the agent (4401), stop it and run ` +
+          `\`farmlink start\` again, or set server.url and agent.token to your own hub`,
       );
       return { config, file, overrides };
     }
     options.hubLogger.info(
       { config: where, hub: hub.url },
-      `server.url (${where}) is the local hub's address: started the local hub at ${hub.url} and connected this agent to it with the hub's own token (kept in memory). ` +
+      `server.url (${where}) is the local hub's address: started the local hub at ${hub.url} and connected ` +
+        `this agent to it with the hub's own token (kept in memory). ` +
         `To connect to your farm's hub instead, save its URL in the panel's Settings`,
     );
     return { config: await withLocalToken(config, hub, options.dataDir, file), file, overrides, localHub: hub };
@@ -72,8 +75,11 @@ export async function planAgentRun(options: {
   const { config } = loadAgentConfig({ overrides: all });
   options.hubLogger.info(
     { config: options.defaultConfigFile, hub: hub.url },
-    `No configuration found at ${options.defaultConfigFile}${options.fileSource ? ` (from ${options.fileSource})` : ''}: started a local hub at ${hub.url} and connected this agent to it. ` +
-      `To connect to your farm's hub instead, save your hub's URL in the panel's Settings, or create that file (README → Configuration). Metrics: ${hub.url}/metrics`,
+    `No configuration found at ` +
+      `${options.defaultConfigFile}${options.fileSource ? ` (from ${options.fileSource})` : ''}: started a ` +
+      `local hub at ${hub.url} and connected this agent to it. ` +
+      `To connect to your farm's hub instead, save your hub's URL in the panel's Settings, or create that ` +
+      `file (README → Configuration). Metrics: ${hub.url}/metrics`,
   );
   return {
     config: await withLocalToken(config, hub, options.dataDir, undefined),

@@ -42,7 +42,9 @@ export async function planFromFlags(
   const [file, source] = !found.file && defaultSource ? [defaultPath, defaultSource] : [found.file, found.source];
   if (!file && !overrides.some((o) => o.path.join('.') === 'server.url')) {
     throw new ConfigError([
-      `No configuration: no --config given and ${defaultPath} does not exist. Create it (README → Configuration), pass --config FILE, or set FARMLINK_SERVER_URL. To try FarmLink without a hub of your own, run \`farmlink start\`.`,
+      `No configuration: no --config given and ${defaultPath} does not exist. Create it (README → ` +
+        `Configuration), pass --config FILE, or set FARMLINK_SERVER_URL. To try FarmLink without a hub of ` +
+        `your own, run \`farmlink start\`.`,
     ]);
   }
   const { config } = loadAgentConfig({ file, fileSource: source, overrides });

@@ -207,7 +207,8 @@ export class MultiTierCache {
    * that lingers until its TTL ends. Only this process's own copies go, and only if they satisfy
    * the predicate. Without a Redis tier the memory and disk of this process are the whole truth.
    */
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- V names what the caller stored under the key, as in get<V>(): the cache keeps values untyped.
+  // V names what the caller stored under the key, as in get<V>(): the cache keeps values untyped.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- V: see the line above
   async deleteIf<V>(key: string, predicate: (value: V) => boolean): Promise<boolean> {
     const matches = (value: unknown): boolean => predicate(value as V);
     if (!this.redis) {

@@ -92,7 +92,12 @@ export function CacheCard({ store }: { store: PanelStore }) {
           <dd className="num">{formatBytes(cache.memory_bytes)}</dd>
         </div>
         <div>
-          <dt title="What the agent found on disk when it started and loaded into memory. Entries written since (such as the server it registered with) count under Disk → Stored now.">
+          <dt
+            title={
+              'What the agent found on disk when it started and loaded into memory. ' +
+              'Entries written since (such as the server it registered with) count under Disk → Stored now.'
+            }
+          >
             At start-up
           </dt>
           <dd data-testid="cache-warm-start" title={warm.detail}>

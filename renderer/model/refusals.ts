@@ -97,7 +97,8 @@ export function hubRefusals(snapshot: Pick<Snapshot, 'servers' | 'agent' | 'sett
     ? snapshot.servers.length === 1
       ? `The hub refuses ${what}: this PC cannot connect until that is fixed`
       : `Every hub refuses ${what}: this PC cannot connect until that is fixed`
-    : `${only ? `${only.name} refuses` : `${refusals.length} of ${snapshot.servers.length} servers refuse`} ${what}: the agent uses the others, but cannot fall back to ${refusals.length === 1 ? 'it' : 'them'}`;
+    : `${only ? `${only.name} refuses` : `${refusals.length} of ${snapshot.servers.length} servers refuse`} ` +
+      `${what}: the agent uses the others, but cannot fall back to ${refusals.length === 1 ? 'it' : 'them'}`;
 
   const steps: string[] = [];
   if (tokenProblem) {
@@ -118,7 +119,12 @@ function tokenStep(agentId: string, overridden: readonly { path: string; source:
   if (fromFile) return `${mint} and put the token in the file named by ${fromFile}, then restart the agent.`;
   const lockedBy = overriddenBy('agent.token', overridden);
   if (lockedBy === '--token') {
-    return `${mint} with \`--out FILE\`, copy that file to this PC and start the agent with \`--token-file FILE\` instead of --token (a token on the command line can be read by every user of this PC), then restart it.`;
+    return (
+      `${mint} with \`--out FILE\`, copy that file to this PC and ` +
+      `start the agent with \`--token-file FILE\` instead of --token (a token on the command line can be ` +
+      `read by every user of this PC), then ` +
+      `restart it.`
+    );
   }
   if (lockedBy)
     return `${mint}, then give it to this agent through ${lockedBy}, which sets its token now, and restart the agent.`;

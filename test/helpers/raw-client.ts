@@ -137,7 +137,8 @@ export class RawClient {
   /** Waits for a frame of this type received from `fromIndex` on (default: any received so far). */
   nextFrame(type: string, timeoutMs = 5000, fromIndex = 0): Promise<HubFrame> {
     return waitUntil(
-      `a "${type}" frame from the hub (got: ${this.frames.map((f) => f.type).join(', ') || 'nothing'}, and ${this.binaryFrames.length} binary frame(s); closed: ${JSON.stringify(this.closeInfo)})`,
+      `a "${type}" frame from the hub (got: ${this.frames.map((f) => f.type).join(', ') || 'nothing'}, and ` +
+        `${this.binaryFrames.length} binary frame(s); closed: ${JSON.stringify(this.closeInfo)})`,
       () => {
         const frame = this.frames.slice(fromIndex).find((f) => f.type === type);
         if (!frame && this.closeInfo)
