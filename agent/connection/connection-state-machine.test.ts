@@ -3,23 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { CloseCode } from '../../protocol/close-codes.js';
 import type { ConnectionEvent, ConnectionPhase } from '../../protocol/connection-state.js';
 import { PROTOCOL_VERSION } from '../../protocol/version.js';
-import { AgentConnection, type ConnectionTiming } from './connection.js';
-import { FakeHub, type FakeHubLink } from './fake-hub-link.fixture.js';
+import { AgentConnection } from './connection.js';
+import { FakeHub, TEST_TIMING as TIMING, type FakeHubLink } from './fake-hub-link.fixture.js';
 import { ManualClock } from '../../lib/manual-clock.fixture.js';
-
-const TIMING: ConnectionTiming = {
-  connectTimeoutMs: 30_000,
-  registrationTimeoutMs: 15_000,
-  heartbeatIntervalMs: 30_000,
-  deadTimeoutMs: 90_000,
-  pingIntervalMs: 20_000,
-  pingTimeoutMs: 20_000,
-  stableAfterMs: 60_000,
-  initialReconnectDelayMs: 1000,
-  maxReconnectDelayMs: 60_000,
-  reconnectJitter: 0,
-  closeTimeoutMs: 2000,
-};
 
 const A = 'ws://hub-a.test/api/v1/pc/ws';
 const B = 'ws://hub-b.test/api/v1/pc/ws';

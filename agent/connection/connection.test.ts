@@ -1,22 +1,9 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ConnectionEvent } from '../../protocol/connection-state.js';
-import { AgentConnection, displayId, type ConnectionTiming } from './connection.js';
+import { AgentConnection, displayId } from './connection.js';
+import { TEST_TIMING as TIMING } from './fake-hub-link.fixture.js';
 import { ManualClock } from '../../lib/manual-clock.fixture.js';
-
-const TIMING: ConnectionTiming = {
-  connectTimeoutMs: 30_000,
-  registrationTimeoutMs: 15_000,
-  heartbeatIntervalMs: 30_000,
-  deadTimeoutMs: 90_000,
-  pingIntervalMs: 20_000,
-  pingTimeoutMs: 20_000,
-  stableAfterMs: 60_000,
-  initialReconnectDelayMs: 1000,
-  maxReconnectDelayMs: 60_000,
-  reconnectJitter: 0,
-  closeTimeoutMs: 2000,
-};
 
 function connectionWithToken(token: string) {
   const clock = new ManualClock();

@@ -2,7 +2,23 @@ import type { Clock } from '../../lib/clock.js';
 import { TypedEmitter } from '../../lib/events.js';
 import type { AgentMessage, HubLimits, HubMessage, Registered } from '../../protocol/messages.js';
 import { encodeWithin, jsonCodec } from './hub-codec.js';
+import type { ConnectionTiming } from './connection.js';
 import type { HubDial, HubLink, HubLinkEvents, HubLinkFactory } from './hub-link.js';
+
+/** The agent's default timings, without jitter: what the state-machine tests run on, in test time. */
+export const TEST_TIMING: ConnectionTiming = {
+  connectTimeoutMs: 30_000,
+  registrationTimeoutMs: 15_000,
+  heartbeatIntervalMs: 30_000,
+  deadTimeoutMs: 90_000,
+  pingIntervalMs: 20_000,
+  pingTimeoutMs: 20_000,
+  stableAfterMs: 60_000,
+  initialReconnectDelayMs: 1000,
+  maxReconnectDelayMs: 60_000,
+  reconnectJitter: 0,
+  closeTimeoutMs: 2000,
+};
 
 export const FAKE_LIMITS: HubLimits = {
   max_payload_bytes: 64 * 1024,
