@@ -12,9 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { mintToken } from '../server/auth.js';
 import { stopChild, track } from './lib/children.js';
+import { launchChromium } from '../test/helpers/chromium.js';
 import { ROOT, type HubProcess } from '../test/helpers/hub-process.js';
 import { BENCH_SECRET, startBenchHub } from './lib/bench-hub.js';
 import { table, ms, num } from './lib/markdown.js';
@@ -34,14 +35,6 @@ const RUNS = Number(values.runs);
 const CPU_WINDOW_S = Number(values['cpu-window']);
 const BUNDLE_BUDGET_KB = 300;
 const CPU_BUDGET_PCT = 2;
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-];
 const log = (line: string) => process.stderr.write(`[panel bench] ${line}\n`);
 
 // ---- bundle ---------------------------------------------------------------------------------
@@ -149,7 +142,7 @@ const { rows: bundleRows, jsGzipKb } = bundle();
 log(`bundle: ${jsGzipKb.toFixed(1)} KB of JS gzip`);
 
 const hub = await startBenchHub({ hubId: 'panel-bench', args: [] });
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+const browser = await launchChromium();
 const cpuRows: string[][] = [];
 let paint: { fcp: ReturnType<typeof summarize>; connected: ReturnType<typeof summarize> };
 let idleWithPanel = Number.NaN;

@@ -50,17 +50,8 @@ export class ManualClock implements Clock {
   async advance(ms: number): Promise<void> {
     const until = this.mono + ms;
     await settle();
-    for (;;) {
-      const next = this.nextDue(until);
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.wall += next[1].due - this.mono;
-      this.mono = next[1].due;
-      next[1].fn();
-      await settle();
-    }
-    this.wall += until - this.mono;
-    this.mono = until;
+    while (this.fireNext(until)) await settle();
+    this.moveTo(until);
     await settle();
   }
 
@@ -70,23 +61,25 @@ export class ManualClock implements Clock {
    */
   advanceSync(ms: number): void {
     const until = this.mono + ms;
-    for (;;) {
-      const next = this.nextDue(until);
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.wall += next[1].due - this.mono;
-      this.mono = next[1].due;
-      next[1].fn();
-    }
-    this.wall += until - this.mono;
-    this.mono = until;
+    while (this.fireNext(until));
+    this.moveTo(until);
   }
 
-  /** The timer due first by `until` (the earliest set first among equals), if any. */
-  private nextDue(until: number): [number, { due: number; fn: () => void }] | undefined {
+  /** Fires the timer due first by `until` (the earliest set first among equals) at its time; false if none is. */
+  private fireNext(until: number): boolean {
     let next: [number, { due: number; fn: () => void }] | undefined;
     for (const entry of this.timers) if (entry[1].due <= until && (!next || entry[1].due < next[1].due)) next = entry;
-    return next;
+    if (!next) return false;
+    this.timers.delete(next[0]);
+    this.moveTo(next[1].due);
+    next[1].fn();
+    return true;
+  }
+
+  /** Both clocks on to monotonic time `at`. */
+  private moveTo(at: number): void {
+    this.wall += at - this.mono;
+    this.mono = at;
   }
 
   /** The wall clock alone jumps (forwards or back); monotonic time and timers do not move. */

@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeCall } from '../agent/host/call-router.js';
 import { PANEL_CSP, PANEL_ORIGIN, panelRequestHandler } from '../electron/panel-protocol.js';
 import { fakeHandlers } from '../protocol/fake-host.fixture.js';
 import { ROOT } from './helpers/hub-process.js';
+import { launchChromium } from './helpers/chromium.js';
 
 /**
  * The desktop panel as the app serves it, as far as this machine allows (the Electron binary is
@@ -16,23 +17,12 @@ import { ROOT } from './helpers/hub-process.js';
  * handler as the same path under app://panel/; the CSP's 'self' means the page's own origin in both.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const PAGE_ORIGIN = 'http://panel.test';
 const rendererDir = path.join(ROOT, 'dist', 'renderer');
 
 let browser: Browser;
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser.close();

@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { panelUrlFrom, spawnCli, type CliProcess } from './helpers/cli-process.js';
 import { ROOT, startHub, type HubProcess } from './helpers/hub-process.js';
 import { freePort } from './helpers/ports.js';
 import { waitUntil } from './helpers/wait.js';
+import { launchChromium } from './helpers/chromium.js';
 
 /**
  * The panel end to end: Debian's Chromium (driven by playwright-core) against `farmlink agent`
@@ -15,24 +16,12 @@ import { waitUntil } from './helpers/wait.js';
  */
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'panel');
-const CHROMIUM = '/usr/bin/chromium';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-e2e-'));
 
 let browser: Browser;
 beforeAll(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // As root in a container, and with the machine's closed network: no sandbox, no background fetches.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   // beforeAll may have failed before assigning it.
