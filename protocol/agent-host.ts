@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { AgentSectionSchema, ConnectionSectionSchema, LOG_LEVELS, ServerSectionSchema, agentToken } from './config.js';
+import {
+  AgentSectionSchema,
+  ConnectionSectionSchema,
+  LOG_LEVELS,
+  ProtocolModeSettingSchema,
+  ServerSectionSchema,
+  agentToken,
+} from './config.js';
+import { AgentIdSchema, PrioritySchema } from './messages.js';
 import {
   ConnectionEventSchema,
   ConnectionStateSchema,
@@ -105,6 +113,51 @@ export const CacheSummarySchema = z.object({
 });
 export type CacheSummary = z.infer<typeof CacheSummarySchema>;
 
+const Count = z.number().int().nonnegative();
+const ByPriority = z.object({ high: Count, normal: Count, low: Count });
+
+/**
+ * The durable outbox: what waits to be delivered, what the hub has not acknowledged yet, and what
+ * was given up (dropped when full, expired past its lifetime) — never silently.
+ */
+export const OutboxSummarySchema = z.object({
+  /** error: the outbox cannot write (disk full, unwritable); new messages are refused, the connection stays up. */
+  state: z.enum(['ok', 'error']),
+  error: z.string().nullable(),
+  /** Messages held (not yet acknowledged by a hub), and their bytes. */
+  depth: Count,
+  bytes: Count,
+  max_messages: Count,
+  max_bytes: Count,
+  by_priority: ByPriority,
+  /** Sent on the current connection and waiting for the hub's acknowledgement. */
+  unacked: Count,
+  /** The sequence number the next accepted message gets, and the last one a hub acknowledged. */
+  next_seq: z.number().int().positive(),
+  acked_seq: Count,
+  oldest_accepted_at: EpochMs.nullable(),
+  /** Since the agent started: accepted, delivered (acknowledged, or written in legacy mode), dropped, expired. */
+  accepted: Count,
+  delivered: Count,
+  dropped: ByPriority,
+  expired: Count,
+  sync: z.enum(['flush', 'os']),
+});
+export type OutboxSummary = z.infer<typeof OutboxSummarySchema>;
+
+/** One protocol mode's traffic since the agent started, for the panel's side-by-side figures. */
+export const ModeFiguresSchema = z.object({
+  frames_sent: Count,
+  messages_sent: Count,
+  bytes_sent: Count,
+  frames_received: Count,
+  messages_received: Count,
+  bytes_received: Count,
+  /** Time spent registered in this mode. */
+  connected_ms: Count,
+});
+export type ModeFigures = z.infer<typeof ModeFiguresSchema>;
+
 /**
  * Which process runs the agent this panel shows, so the panel can say so: one agent runs per PC,
  * either headless (`farmlink agent`, a service) or inside the desktop app, and the desktop app
@@ -143,11 +196,20 @@ export const SnapshotSchema = z.object({
     samples: z.number().int(),
   }),
   mode: z.object({
+    /** What the configuration asks for: auto, enhanced or legacy. */
+    configured: ProtocolModeSettingSchema,
+    /** The mode in use while connected; otherwise the mode the next connection will ask for first. */
     current: AgentModeSchema,
+    /** True while `current` is what the connected hub agreed to. */
+    negotiated: z.boolean(),
     available: z.array(AgentModeSchema),
     /** Why a mode is not available, for the toggle to say instead of pretending. */
     unavailable: z.record(z.string(), z.string()),
   }),
+  /** Traffic per protocol mode, side by side. */
+  mode_figures: z.object({ legacy: ModeFiguresSchema, enhanced: ModeFiguresSchema }),
+  /** Null when the agent runs without an outbox (it could not be opened: see `error` in the log). */
+  outbox: OutboxSummarySchema.nullable(),
   /** Recent transitions with their reasons, oldest first. */
   events: z.array(ConnectionEventSchema),
   settings: z.object({
@@ -173,7 +235,35 @@ const NoInput = z.object({}).strict();
 export const AgentHostMethods = {
   getSnapshot: { input: NoInput, output: SnapshotSchema },
   reconnectNow: { input: NoInput, output: z.object({}) },
-  setMode: { input: z.object({ mode: AgentModeSchema }).strict(), output: z.object({ mode: AgentModeSchema }) },
+  setMode: {
+    input: z.object({ mode: ProtocolModeSettingSchema }).strict(),
+    output: z.object({ mode: ProtocolModeSettingSchema }),
+  },
+  /**
+   * Hands events to the agent's outbox (`farmlink event`, local programs); answers once they are
+   * durably accepted, with their sequence numbers, or an error (OUTBOX_FULL, OUTBOX_UNAVAILABLE).
+   */
+  sendEvents: {
+    input: z
+      .object({
+        events: z
+          .array(
+            z
+              .object({
+                name: z.string().min(1).max(128),
+                data: z.unknown().optional(),
+                priority: PrioritySchema.default('normal'),
+                /** Dropped unsent (and counted) if not delivered within this many milliseconds. */
+                ttl_ms: z.number().int().positive().optional(),
+              })
+              .strict(),
+          )
+          .min(1)
+          .max(10_000),
+      })
+      .strict(),
+    output: z.object({ seqs: z.array(z.number().int().positive()), agent_id: AgentIdSchema }),
+  },
   saveSettings: { input: z.object({ settings: z.unknown() }).strict(), output: z.object({ file: z.string() }) },
   tailLogs: {
     input: z

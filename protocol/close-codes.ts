@@ -36,6 +36,11 @@ export const CloseCode = {
   INVALID_MESSAGE: 4422,
   /** The agent speaks a protocol version the hub does not. */
   UNSUPPORTED_PROTOCOL: 4426,
+  /**
+   * The token the agent registered with expired while it was connected (the hub sends
+   * `token_expired` first). Like 4401, a new token is needed.
+   */
+  TOKEN_EXPIRED: 4440,
   /** More messages than the per-connection rate limit allows. */
   RATE_LIMITED: 4429,
   /** The hub's send buffer for this connection grew past its bound: the peer is not reading. */
@@ -61,6 +66,7 @@ export function closeCodeName(code: number): string {
 export const CONFIGURATION_CLOSE_CODES: ReadonlySet<number> = new Set([
   CloseCode.UNAUTHORIZED,
   CloseCode.FORBIDDEN,
+  CloseCode.TOKEN_EXPIRED,
   CloseCode.UNSUPPORTED_PROTOCOL,
   CloseCode.INVALID_MESSAGE,
 ]);

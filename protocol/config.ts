@@ -130,6 +130,60 @@ export const LogSectionSchema = z.strictObject({
 export const AdbSectionSchema = z.strictObject({
   path: z.string({ error: 'expected the path of the adb executable' }).min(1).default('adb'),
   timeout: seconds('the adb command timeout').default(15),
+  /** Follow `adb track-devices` and send a `device` event (through the outbox) when a phone comes, goes or changes state. */
+  track_devices: z.boolean({ error: 'expected true or false' }).default(true),
+});
+
+export const PROTOCOL_MODES = ['auto', 'enhanced', 'legacy'] as const;
+export const ProtocolModeSettingSchema = z.enum(PROTOCOL_MODES, {
+  error: `expected one of ${PROTOCOL_MODES.join(', ')}`,
+});
+export type ProtocolModeSetting = z.infer<typeof ProtocolModeSettingSchema>;
+
+/**
+ * Which protocol the agent speaks. auto: enhanced when the hub offers it, legacy otherwise;
+ * enhanced: only hubs that offer it (others are skipped like a failed server, and the log says
+ * why); legacy: one JSON message per frame, at most once, with any hub.
+ */
+export const ProtocolSectionSchema = z.strictObject({
+  mode: ProtocolModeSettingSchema.default('auto'),
+  /** Enhanced: how long a normal or low priority message may wait for others to share its frame. */
+  batch_window: seconds('the batch window')
+    .max(60, { error: 'expected a batch window of at most 60 seconds' })
+    .default(0.05),
+  /** Enhanced: most messages in one frame. */
+  batch_max_messages: z.number({ error: 'expected a whole number of messages' }).int().min(1).max(10_000).default(500),
+});
+
+/**
+ * The durable outbox every message the agent emits goes through (events, command results). On disk,
+ * so an agent that is killed loses nothing it had accepted; bounded by count and bytes.
+ */
+export const OutboxSectionSchema = z.strictObject({
+  max_messages: z
+    .number({ error: 'expected a whole number of messages' })
+    .int()
+    .min(10)
+    .max(10_000_000)
+    .default(100_000),
+  max_mb: z.number({ error: 'expected a size in MB' }).positive().max(100_000).default(64),
+  /**
+   * flush: each accept waits until the outbox is on disk (survives a power cut); os: until the
+   * operating system has it (survives the agent being killed, not a power cut; much faster).
+   */
+  sync: z.enum(['flush', 'os'], { error: 'expected flush or os' }).default('flush'),
+  /** Messages older than this are dropped unsent (counted and logged); absent: they wait as long as it takes. */
+  default_ttl: seconds('the default message lifetime').optional(),
+});
+
+/**
+ * Per-server circuit breakers: a server that keeps refusing this PC (bad token, protocol error,
+ * instant close) is skipped after `failures` refusals within `window`, and tried again after `recovery`.
+ */
+export const BreakerSectionSchema = z.strictObject({
+  failures: z.number({ error: 'expected a whole number of failures' }).int().min(1).max(1000).default(10),
+  window: seconds('the failure window').default(60),
+  recovery: seconds('the recovery time').default(120),
 });
 
 export const PanelSectionSchema = z.strictObject({
@@ -148,6 +202,9 @@ export const AgentConfigSchema = z.strictObject({
   log: LogSectionSchema.prefault({}),
   adb: AdbSectionSchema.prefault({}),
   panel: PanelSectionSchema.prefault({}),
+  protocol: ProtocolSectionSchema.prefault({}),
+  outbox: OutboxSectionSchema.prefault({}),
+  breaker: BreakerSectionSchema.prefault({}),
 });
 
 /** The file as written (optional keys optional). */

@@ -100,6 +100,24 @@ export type ConnectionEvent = z.infer<typeof ConnectionEventSchema>;
 export const ErrorAtSchema = ReasonSchema.extend({ at: EpochMs });
 export type ErrorAt = z.infer<typeof ErrorAtSchema>;
 
+/**
+ * A server's circuit breaker: open after too many refusals of this PC within a window (a bad
+ * token, a protocol error, an instant close), so the agent moves on through the fallback list
+ * instead of dialling it at backoff speed; half-open when the recovery time has passed and the
+ * next dial is a probe.
+ */
+export const BreakerStatusSchema = z.object({
+  state: z.enum(['closed', 'open', 'half-open']),
+  /** Refusals counted in the current window. */
+  failures: z.number().int().nonnegative(),
+  /** Why it opened (the last refusal), null while closed. */
+  reason: z.string().nullable(),
+  opened_at: EpochMs.nullable(),
+  /** When the next probe may go, null unless open. */
+  retry_at: EpochMs.nullable(),
+});
+export type BreakerStatus = z.infer<typeof BreakerStatusSchema>;
+
 export const ServerStatsSchema = z.object({
   index: z.number().int().nonnegative(),
   url: z.string(),
@@ -109,6 +127,8 @@ export const ServerStatsSchema = z.object({
   registrations: z.number().int().nonnegative(),
   last_error: ErrorAtSchema.nullable(),
   last_success_at: EpochMs.nullable(),
+  /** Absent from agents that have no breakers (older builds). */
+  breaker: BreakerStatusSchema.optional(),
 });
 export type ServerStats = z.infer<typeof ServerStatsSchema>;
 

@@ -17,6 +17,16 @@ import {
  */
 
 /** A snapshot that passes the schema. */
+const NO_TRAFFIC = {
+  frames_sent: 0,
+  messages_sent: 0,
+  bytes_sent: 0,
+  frames_received: 0,
+  messages_received: 0,
+  bytes_received: 0,
+  connected_ms: 0,
+};
+
 export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
   const base: Snapshot = {
     now: 1_000_000,
@@ -63,7 +73,15 @@ export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
     },
     throughput: [],
     quality: { level: 'excellent', median_rtt_ms: 2, loss: 0, samples: 1 },
-    mode: { current: 'legacy', available: ['legacy'], unavailable: { enhanced: 'not built yet' } },
+    mode: {
+      configured: 'auto',
+      current: 'legacy',
+      negotiated: true,
+      available: ['legacy'],
+      unavailable: { enhanced: 'the hub does not offer it' },
+    },
+    mode_figures: { legacy: NO_TRAFFIC, enhanced: NO_TRAFFIC },
+    outbox: null,
     events: [],
     settings: {
       values: {
@@ -135,6 +153,7 @@ export function fakeHandlers(overrides: Partial<FakeHandlers> = {}): FakeHandler
     getSnapshot: () => sampleSnapshot(),
     reconnectNow: () => ({}),
     setMode: ({ mode }) => ({ mode }),
+    sendEvents: ({ events }) => ({ seqs: events.map((_, i) => i + 1), agent_id: 'pc-test' }),
     saveSettings: () => ({ file: '/tmp/agent.yaml' }),
     tailLogs: ({ min_level }) => logs.filter((l) => min_level !== 'warn' || l.level === 'warn'),
     ...overrides,

@@ -14,6 +14,17 @@ export const AgentIdSchema = z.string().regex(AGENT_ID_PATTERN, {
 const Percent = z.number().min(0).max(100);
 const EpochMs = z.number().nonnegative();
 const ShortText = z.string().max(256);
+const Seq = z.number().int().positive();
+const CapabilityList = z.array(z.string().min(1).max(64)).max(32);
+
+/**
+ * How urgently an outbox message goes out and what a full outbox gives up first: high is sent at
+ * once (it flushes the batch it joins), normal and low wait for the batch window; when the outbox
+ * is full the oldest message of the lowest priority goes first.
+ */
+export const PRIORITIES = ['high', 'normal', 'low'] as const;
+export const PrioritySchema = z.enum(PRIORITIES);
+export type Priority = z.infer<typeof PrioritySchema>;
 
 export const ErrorInfoSchema = z.object({
   code: z.string().min(1).max(64),
@@ -33,6 +44,8 @@ export const HelloSchema = z.object({
   version: ShortText,
   hostname: ShortText.optional(),
   platform: ShortText.optional(),
+  /** What the agent can speak beyond legacy (`Capability` in protocol/version.ts); absent: legacy only. */
+  capabilities: CapabilityList.optional(),
 });
 
 export const HeartbeatSchema = z.object({
@@ -49,14 +62,21 @@ export const DisconnectSchema = z.object({
   reason: ShortText,
 });
 
+/**
+ * `seq` on a result or an event: its number in the agent's outbox, increasing per agent across
+ * reconnects and restarts (gaps where the outbox dropped or expired messages). In enhanced mode
+ * the hub keeps each (agent, seq) once; in legacy mode it is informative only.
+ */
 const ResultOkSchema = z.object({
   type: z.literal('result'),
+  seq: Seq.optional(),
   id: z.string().min(1).max(128),
   ok: z.literal(true),
   data: z.unknown(),
 });
 const ResultErrorSchema = z.object({
   type: z.literal('result'),
+  seq: Seq.optional(),
   id: z.string().min(1).max(128),
   ok: z.literal(false),
   error: ErrorInfoSchema,
@@ -65,6 +85,7 @@ export const ResultSchema = z.discriminatedUnion('ok', [ResultOkSchema, ResultEr
 
 export const EventSchema = z.object({
   type: z.literal('event'),
+  seq: Seq.optional(),
   name: z.string().min(1).max(128),
   data: z.unknown(),
   timestamp: EpochMs,
@@ -77,6 +98,22 @@ export const AgentMessageSchema = z.discriminatedUnion('type', [
   ResultSchema,
   EventSchema,
 ]);
+
+/** Messages that may travel inside an agent's batch: everything but hello, which is never batched. */
+export const BatchedAgentMessageSchema = z.discriminatedUnion('type', [
+  HeartbeatSchema,
+  DisconnectSchema,
+  ResultSchema,
+  EventSchema,
+]);
+export type BatchedAgentMessage = z.infer<typeof BatchedAgentMessageSchema>;
+
+/** Enhanced mode, agent → hub: one frame, several messages, in order. */
+export const AgentBatchSchema = z.object({
+  type: z.literal('batch'),
+  messages: z.array(BatchedAgentMessageSchema).min(1).max(10_000),
+});
+export type AgentBatch = z.infer<typeof AgentBatchSchema>;
 
 export type Hello = z.infer<typeof HelloSchema>;
 export type Heartbeat = z.infer<typeof HeartbeatSchema>;
@@ -97,6 +134,17 @@ export const HubLimitsSchema = z.object({
 });
 export type HubLimits = z.infer<typeof HubLimitsSchema>;
 
+/** How either side batches in enhanced mode; the hub announces it in `registered` and may change it (`tune`). */
+export const BatchSettingsSchema = z.object({
+  /** Longest a normal or low priority message waits for others to share its frame. */
+  window_ms: z.number().int().min(0).max(60_000),
+  /** Most messages in one frame. */
+  max_messages: z.number().int().min(1).max(10_000),
+  /** Largest frame, in bytes (never more than `limits.max_payload_bytes`). */
+  max_bytes: z.number().int().min(256),
+});
+export type BatchSettings = z.infer<typeof BatchSettingsSchema>;
+
 export const RegisteredSchema = z.object({
   type: z.literal('registered'),
   agent_id: AgentIdSchema,
@@ -104,6 +152,17 @@ export const RegisteredSchema = z.object({
   hub_id: z.string().min(1).max(128),
   server_time: EpochMs,
   limits: HubLimitsSchema,
+  /** The subset of hello's capabilities the hub grants on this connection; absent or empty: legacy. */
+  capabilities: CapabilityList.optional(),
+  /**
+   * Enhanced only: the highest `seq` of this agent the hub's event sink holds (0: none). The agent
+   * forgets everything up to it and sends what follows, so a reconnect to any hub of the farm resumes.
+   */
+  acked_seq: z.number().int().nonnegative().optional(),
+  /** Enhanced only: how to batch toward this hub. */
+  batch: BatchSettingsSchema.optional(),
+  /** The heartbeat interval the hub wants (it widens it under load); absent: the agent's own setting. */
+  heartbeat_interval_ms: z.number().int().positive().optional(),
 });
 
 export const HeartbeatAckSchema = z.object({
@@ -134,19 +193,70 @@ export const BroadcastSchema = z.object({
   data: z.record(z.string(), z.unknown()),
 });
 
-export const HubMessageSchema = z.discriminatedUnion('type', [
+/** Enhanced: every outbox message up to `seq` is durably in the hub's sink (or was a duplicate of one that is). */
+export const AckSchema = z.object({
+  type: z.literal('ack'),
+  seq: z.number().int().nonnegative(),
+});
+
+/**
+ * Enhanced: the hub could not take the messages from `seq` on (its sink is failing, or its breaker
+ * is open). Nothing from `seq` on was kept; the agent keeps them and sends them again after
+ * `retry_after_ms`, on this connection or the next.
+ */
+export const NackSchema = z.object({
+  type: z.literal('nack'),
+  seq: Seq,
+  error: ErrorInfoSchema,
+  retry_after_ms: z.number().int().nonnegative(),
+});
+
+/** The hub is under load (or no longer is): batch and beat at this pace from now on. */
+export const TuneSchema = z.object({
+  type: z.literal('tune'),
+  batch: BatchSettingsSchema.optional(),
+  heartbeat_interval_ms: z.number().int().positive().optional(),
+  reason: ShortText,
+});
+
+/** The token the agent registered with has expired; the hub closes with 4440 right after. */
+export const TokenExpiredSchema = z.object({
+  type: z.literal('token_expired'),
+  expired_at: EpochMs,
+  reason: ShortText,
+});
+
+const SingleHubMessageSchema = z.discriminatedUnion('type', [
   RegisteredSchema,
   HeartbeatAckSchema,
   CommandSchema,
   DrainingSchema,
   BroadcastSchema,
+  AckSchema,
+  NackSchema,
+  TuneSchema,
+  TokenExpiredSchema,
 ]);
+
+/** Enhanced mode, hub → agent: one frame, several messages, in order. Batches do not nest. */
+export const HubBatchSchema = z.object({
+  type: z.literal('batch'),
+  messages: z.array(SingleHubMessageSchema).min(1).max(10_000),
+});
+export type HubBatch = z.infer<typeof HubBatchSchema>;
+
+/** What one hub message is; a `batch` frame carries several (the link unpacks them). */
+export const HubMessageSchema = SingleHubMessageSchema;
 
 export type Registered = z.infer<typeof RegisteredSchema>;
 export type HeartbeatAck = z.infer<typeof HeartbeatAckSchema>;
 export type Command = z.infer<typeof CommandSchema>;
 export type Draining = z.infer<typeof DrainingSchema>;
 export type Broadcast = z.infer<typeof BroadcastSchema>;
+export type Ack = z.infer<typeof AckSchema>;
+export type Nack = z.infer<typeof NackSchema>;
+export type Tune = z.infer<typeof TuneSchema>;
+export type TokenExpired = z.infer<typeof TokenExpiredSchema>;
 export type HubMessage = z.infer<typeof HubMessageSchema>;
 export type HubMessageType = HubMessage['type'];
 export type AgentMessageType = AgentMessage['type'];

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import {
   SettingsSchema,
-  type AgentMode,
   type LogEntry,
+  type ModeFigures,
   type Snapshot,
   type ThroughputSample,
 } from '../../protocol/agent-host.js';
-import type { AgentConfig } from '../../protocol/config.js';
+import type { AgentConfig, ProtocolModeSetting } from '../../protocol/config.js';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from '../../protocol/connection-state.js';
 import { connectionQuality } from '../../protocol/quality.js';
 import { Agent, type AgentDeps } from '../agent.js';
@@ -160,7 +160,7 @@ export class AgentHost {
     this.agent.reconnectNow(message);
   }
 
-  setMode(mode: AgentMode): AgentMode {
+  setMode(mode: ProtocolModeSetting): ProtocolModeSetting {
     if (mode !== 'legacy') throw new HostFailure('MODE_UNAVAILABLE', ENHANCED_UNAVAILABLE);
     return 'legacy';
   }
@@ -262,7 +262,15 @@ export class AgentHost {
       stats,
       throughput: [...this.throughput],
       quality: connectionQuality(state, stats),
-      mode: { current: 'legacy', available: ['legacy'], unavailable: { enhanced: ENHANCED_UNAVAILABLE } },
+      mode: {
+        configured: 'legacy',
+        current: 'legacy',
+        negotiated: state.phase === 'connected',
+        available: ['legacy'],
+        unavailable: { enhanced: ENHANCED_UNAVAILABLE },
+      },
+      mode_figures: { legacy: NO_TRAFFIC, enhanced: NO_TRAFFIC },
+      outbox: null,
       events: [...this.history],
       settings: {
         values: {
@@ -296,6 +304,9 @@ export class AgentHost {
         return {};
       },
       setMode: ({ mode }) => ({ mode: this.setMode(mode) }),
+      sendEvents: () => {
+        throw new HostFailure('OUTBOX_UNAVAILABLE', 'This agent has no outbox yet; events cannot be accepted.');
+      },
       saveSettings: ({ settings }) => this.saveSettings(settings),
       tailLogs: (input) => this.tailLogs(input),
     };
@@ -360,6 +371,16 @@ export class AgentHost {
     this.events.emit('changed', undefined);
   }
 }
+
+const NO_TRAFFIC: ModeFigures = {
+  frames_sent: 0,
+  messages_sent: 0,
+  bytes_sent: 0,
+  frames_received: 0,
+  messages_received: 0,
+  bytes_received: 0,
+  connected_ms: 0,
+};
 
 const ENHANCED_UNAVAILABLE =
   'Enhanced mode (batched frames, durable outbox) is not available in this build yet; the agent runs in legacy mode, which every hub speaks.';

@@ -7,7 +7,8 @@ import type { LogBuffer } from '../../agent/host/log-buffer.js';
 import { systemClock, type Clock, type TimerHandle } from '../../lib/clock.js';
 import { FarmlinkError, errorInfo } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/events.js';
-import type { AgentMode, Snapshot } from '../../protocol/agent-host.js';
+import type { Snapshot } from '../../protocol/agent-host.js';
+import type { ProtocolModeSetting } from '../../protocol/config.js';
 import { AgentRunningError, runningAgent, type AgentLockInfo } from './agent-lock.js';
 import { dataDirFrom } from './flags.js';
 import type { HostedAgent } from './host-agent.js';
@@ -90,6 +91,7 @@ export class DesktopAgent {
       getSnapshot: (input) => pick().getSnapshot(input),
       reconnectNow: (input) => pick().reconnectNow(input),
       setMode: (input) => pick().setMode(input),
+      sendEvents: (input) => pick().sendEvents(input),
       saveSettings: (input) => pick().saveSettings(input),
       tailLogs: (input) => pick().tailLogs(input),
     };
@@ -103,7 +105,7 @@ export class DesktopAgent {
     return Promise.resolve(this.current.attachment.handlers().reconnectNow({})).then(() => undefined);
   }
 
-  async setMode(mode: AgentMode): Promise<AgentMode> {
+  async setMode(mode: ProtocolModeSetting): Promise<ProtocolModeSetting> {
     return (await this.handlers().setMode({ mode })).mode;
   }
 

@@ -1,0 +1,41 @@
+/**
+ * Where the hub puts the events agents send: a Redis Stream shared by every hub of the farm
+ * (`<redis-prefix>events`), or, without Redis, an event log in the hub's own data dir. The hub
+ * acknowledges an event to its agent only after `append` has resolved, so an acknowledged event
+ * is durably somewhere a consumer can read it.
+ */
+
+/** One event as the sink keeps it. */
+export interface SinkEvent {
+  agent_id: string;
+  /** The agent's outbox sequence number; null for an event from a legacy agent that sent none. */
+  seq: number | null;
+  name: string;
+  data: unknown;
+  /** When the agent emitted it, epoch ms. */
+  ts: number;
+}
+
+export interface AppendOutcome {
+  /** Events written by this call. */
+  appended: number;
+  /** Events skipped because the sink already held their (agent_id, seq): a replay after a reconnect. */
+  duplicates: number;
+  /** The agent's highest seq the sink holds after this call (0: none). */
+  last_seq: number;
+}
+
+export interface EventSink {
+  /** For logs and metrics. */
+  readonly kind: 'redis' | 'local';
+  /**
+   * Appends one agent's events in the order given. Events with a seq are kept exactly once per
+   * (agent_id, seq): one whose seq is not above the agent's last seq in the sink is a duplicate and
+   * skipped (atomically, across every hub sharing the sink). Resolves once what it wrote is
+   * durable; rejects (nothing after the first failure written) when the sink cannot be written.
+   */
+  append(agentId: string, events: readonly SinkEvent[]): Promise<AppendOutcome>;
+  /** The agent's highest seq the sink holds (0: none): where a reconnecting agent resumes. */
+  lastSeq(agentId: string): Promise<number>;
+  close(): Promise<void>;
+}
