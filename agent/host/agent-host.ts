@@ -7,6 +7,7 @@ import {
   type ThroughputSample,
 } from '../../protocol/agent-host.js';
 import type { AgentConfig, ProtocolModeSetting } from '../../protocol/config.js';
+import type { Priority } from '../../protocol/messages.js';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from '../../protocol/connection-state.js';
 import { connectionQuality } from '../../protocol/quality.js';
 import { Agent, type AgentDeps } from '../agent.js';
@@ -56,6 +57,24 @@ export interface AgentHostOptions {
   runsIn?: 'headless' | 'desktop';
   /** This process's id [process.pid]. */
   pid?: number;
+  /**
+   * Where `sendEvents` (`farmlink event`, local programs) hands events: resolves with their
+   * sequence numbers once they are durably accepted, or throws a FarmlinkError (OUTBOX_FULL,
+   * OUTBOX_UNAVAILABLE) that the caller sees as it is. Without it, sendEvents answers OUTBOX_UNAVAILABLE.
+   */
+  events?: EventSender;
+}
+
+/** One event as a local program hands it in. */
+export interface EventInput {
+  name: string;
+  data: unknown;
+  priority: Priority;
+  ttlMs?: number;
+}
+
+export interface EventSender {
+  send(inputs: EventInput[]): Promise<number[]>;
 }
 
 export interface HostEvents extends Record<string, unknown> {
@@ -163,6 +182,25 @@ export class AgentHost {
   setMode(mode: ProtocolModeSetting): ProtocolModeSetting {
     if (mode !== 'legacy') throw new HostFailure('MODE_UNAVAILABLE', ENHANCED_UNAVAILABLE);
     return 'legacy';
+  }
+
+  /** Hands events to the outbox; resolves with their sequence numbers once they are durably accepted. */
+  async sendEvents(
+    events: ReadonlyArray<{ name: string; data?: unknown; priority: Priority; ttl_ms?: number | undefined }>,
+  ): Promise<{ seqs: number[]; agent_id: string }> {
+    const sender = this.options.events;
+    if (!sender)
+      throw new HostFailure('OUTBOX_UNAVAILABLE', 'This agent has no outbox yet; events cannot be accepted.');
+    const seqs = await sender.send(
+      events.map((event) => ({
+        name: event.name,
+        // JSON has no undefined: an event handed in without data carries null.
+        data: event.data ?? null,
+        priority: event.priority,
+        ...(event.ttl_ms !== undefined ? { ttlMs: event.ttl_ms } : {}),
+      })),
+    );
+    return { seqs, agent_id: this.settings.identity.id };
   }
 
   tailLogs(input: { limit: number; min_level: LogEntry['level']; after_seq?: number | undefined }): LogEntry[] {
@@ -304,9 +342,7 @@ export class AgentHost {
         return {};
       },
       setMode: ({ mode }) => ({ mode: this.setMode(mode) }),
-      sendEvents: () => {
-        throw new HostFailure('OUTBOX_UNAVAILABLE', 'This agent has no outbox yet; events cannot be accepted.');
-      },
+      sendEvents: (input) => this.sendEvents(input.events),
       saveSettings: ({ settings }) => this.saveSettings(settings),
       tailLogs: (input) => this.tailLogs(input),
     };
