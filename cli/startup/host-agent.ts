@@ -5,7 +5,7 @@ import { resolveAgentSettings } from '../../agent/config/agent-settings.js';
 import type { ConfigOverride } from '../../agent/config/load-config.js';
 import { defaultConfigPath } from '../../agent/config/paths.js';
 import { privateDataDir, tightenDataDir } from '../../agent/config/private-files.js';
-import { AgentHost } from '../../agent/host/agent-host.js';
+import { AgentHost, type EventSender } from '../../agent/host/agent-host.js';
 import { LmdbOutbox } from '../../agent/outbox/lmdb-outbox.js';
 import type { OutboxStore } from '../../agent/outbox/outbox-store.js';
 import { systemClock } from '../../lib/clock.js';
@@ -37,6 +37,8 @@ export interface HostAgentInput {
   logs?: LogBuffer;
   /** Set when a local hub runs in this process. */
   localHub?: (LocalHub & { stop: () => Promise<void> }) | undefined;
+  /** Where `sendEvents` hands events (AgentHostOptions.events). */
+  events?: EventSender;
 }
 
 export interface HostedAgent {
@@ -116,6 +118,7 @@ export async function hostAgent(input: HostAgentInput): Promise<HostedAgent> {
     logs,
     localHub: input.localHub,
     runsIn: input.runsIn,
+    ...(input.events ? { events: input.events } : {}),
   });
   const recovery = new InternalErrorRecovery({ logger, reset: (reason) => host.reconnectNow(reason) });
   const uninstallRecovery = recovery.install();
