@@ -59,4 +59,31 @@ describe('the outbox on a full disk', () => {
       expect(run.facts.filter((f) => f.event === 'state').map((f) => f.state)).toEqual(['error', 'ok']);
     });
   }
+
+  it('undoes what a failed write would have dropped: nothing counted, nothing lost', async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-outbox-full-'));
+    dirs.push(base);
+    const run = spawnOutboxChild(['evict', path.join(base, 'outbox'), 'os'], ['prlimit', `--fsize=${2 * 1024 * 1024}`]);
+    children.push(run);
+    const exit = await run.exited;
+    expect(exit, run.stderr.join('\n')).toEqual({ code: 0, signal: null });
+    const filled = run.facts.find((f) => f.event === 'filled') as { summary: Record<string, unknown> };
+    const refused = run.facts.find((f) => f.event === 'refused') as {
+      code: string;
+      dropped: number[];
+      summary: Record<string, unknown>;
+      read: number[];
+    };
+    expect(refused.code).toBe('OUTBOX_UNAVAILABLE');
+    expect(refused.dropped).toEqual([]);
+    expect(refused.summary).toMatchObject({
+      state: 'error',
+      depth: 100,
+      bytes: filled.summary.bytes,
+      by_priority: { high: 0, normal: 0, low: 100 },
+      dropped: { high: 0, normal: 0, low: 0 },
+      next_seq: 101,
+    });
+    expect(refused.read).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+  });
 });
