@@ -222,9 +222,14 @@ export class AgentHost {
   async sendEvents(
     events: ReadonlyArray<{ name: string; data?: unknown; priority: Priority; ttl_ms?: number | undefined }>,
   ): Promise<{ seqs: number[]; agent_id: string }> {
-    const sender = this.options.events;
-    if (!sender)
-      throw new HostFailure('OUTBOX_UNAVAILABLE', 'This agent has no outbox yet; events cannot be accepted.');
+    const sender = this.options.events ?? (this.options.outbox ? this.outboxSender() : undefined);
+    if (!sender) {
+      const why = this.options.outboxProblem ? ` (${this.options.outboxProblem})` : '';
+      throw new HostFailure(
+        'OUTBOX_UNAVAILABLE',
+        `This agent runs without an outbox${why}; events cannot be accepted.`,
+      );
+    }
     const seqs = await sender.send(
       events.map((event) => ({
         name: event.name,
@@ -235,6 +240,21 @@ export class AgentHost {
       })),
     );
     return { seqs, agent_id: this.settings.identity.id };
+  }
+
+  /** Events into the outbox through the current agent, stamped with the time they were handed in. */
+  private outboxSender(): EventSender {
+    return {
+      send: (inputs) =>
+        this.agent.emit(
+          inputs.map((input) => ({
+            type: 'event',
+            body: { name: input.name, data: input.data, timestamp: this.clock.now() },
+            priority: input.priority,
+            ...(input.ttlMs !== undefined ? { ttlMs: input.ttlMs } : {}),
+          })),
+        ),
+    };
   }
 
   tailLogs(input: { limit: number; min_level: LogEntry['level']; after_seq?: number | undefined }): LogEntry[] {
