@@ -14,7 +14,9 @@ import { onShutdownSignal } from './signals.js';
 
 export const HUB_HELP = `Usage: farmlink hub [options]
 
-Runs a hub: agents connect to ws://HOST:PORT/api/v1/pc/ws.
+Runs a hub: agents connect to ws://HOST:PORT/api/v1/pc/ws, where the hub grants enhanced mode
+(batched frames, acknowledged delivery) to agents that offer it and serves the others in legacy
+mode; ws://HOST:PORT/api/v1/pc/legacy/ws serves legacy mode only.
 The signing secret comes from FARMLINK_HUB_SECRET: a random string of at least 32 characters
 (\`openssl rand -base64 32\`); repetitive or low-variety secrets are refused. On a loopback host
 with no secret set, one is generated for this run and its export line is printed on stderr (not
@@ -41,6 +43,10 @@ Options (times in seconds, fractions allowed):
   --broadcast-interval S     periodic status broadcast to agents, 0 = off [10]
   --command-timeout S        default wait for a command result via the admin API [30]
   --per-message-deflate      enable compression (off by default: it costs memory per connection)
+  --no-enhanced              grant no agent enhanced mode: everyone is served in legacy mode
+  --batch-window S           enhanced: longest a message waits to share a frame [0.05]
+  --batch-max-messages N     enhanced: most messages in one frame, both ways [500]
+  --batch-max-bytes BYTES    enhanced: largest frame, both ways; at most --max-payload [--max-payload]
   --redis-url URL            Redis shared by this farm's hubs (redis:// or rediss://)  [FARMLINK_REDIS_URL]
   --redis-cluster H:P,H:P    Redis Cluster nodes to start from, instead of --redis-url  [FARMLINK_REDIS_CLUSTER]
   --redis-prefix P           prefix of every key written to Redis [farmlink:]
@@ -106,6 +112,10 @@ const FLAG_OF: Record<string, string> = {
   redis_url: '--redis-url / FARMLINK_REDIS_URL',
   redis_cluster: '--redis-cluster / FARMLINK_REDIS_CLUSTER',
   registry_ttl_ms: '--registry-ttl',
+  enhanced: '--no-enhanced',
+  batch_window_ms: '--batch-window',
+  batch_max_messages: '--batch-max-messages',
+  batch_max_bytes: '--batch-max-bytes',
 };
 
 function sourceOf(key: string): string {
@@ -133,6 +143,10 @@ export async function hubCommand(argv: string[]): Promise<number> {
     'broadcast-interval': { type: 'string' },
     'command-timeout': { type: 'string' },
     'per-message-deflate': { type: 'boolean' },
+    'no-enhanced': { type: 'boolean' },
+    'batch-window': { type: 'string' },
+    'batch-max-messages': { type: 'string' },
+    'batch-max-bytes': { type: 'string' },
     'redis-url': { type: 'string' },
     'redis-cluster': { type: 'string' },
     'redis-prefix': { type: 'string' },
@@ -174,6 +188,10 @@ export async function hubCommand(argv: string[]): Promise<number> {
     broadcast_interval_ms: secondsFlag('broadcast-interval', values['broadcast-interval']),
     command_timeout_ms: secondsFlag('command-timeout', values['command-timeout']),
     per_message_deflate: values['per-message-deflate'],
+    enhanced: values['no-enhanced'] === true ? false : undefined,
+    batch_window_ms: secondsFlag('batch-window', values['batch-window']),
+    batch_max_messages: numberFlag('batch-max-messages', values['batch-max-messages'], { integer: true, min: 1 }),
+    batch_max_bytes: numberFlag('batch-max-bytes', values['batch-max-bytes'], { integer: true, min: 256 }),
     redis_url: values['redis-url'] ?? (process.env.FARMLINK_REDIS_URL || undefined),
     redis_cluster: clusterFlag(values['redis-cluster'] ?? (process.env.FARMLINK_REDIS_CLUSTER || undefined)),
     redis_prefix: values['redis-prefix'],

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { FarmlinkError } from '../lib/errors.js';
 import { AGENT_VERSION } from '../lib/version.js';
 import { AgentIdSchema, describeIssues } from '../protocol/messages.js';
-import { AGENT_WS_PATH } from '../protocol/version.js';
+import { AGENT_LEGACY_WS_PATH, AGENT_WS_PATH } from '../protocol/version.js';
 import { bearerToken } from './auth.js';
 import { pathParam, readJsonBody, requestPath, sendError, sendJson, statusOf } from './http-util.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
@@ -45,6 +45,11 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
       return;
     }
     if (path === '/metrics' && method === 'GET') {
+      // Prometheus text stays the default; a client that asks for JSON gets the per-mode view.
+      if (prefersJson(req.headers.accept)) {
+        sendJson(res, 200, hub.metricsView());
+        return;
+      }
       const text = await hub.metrics.text();
       res.writeHead(200, { 'content-type': hub.metrics.contentType });
       res.end(text);
@@ -54,7 +59,13 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
       sendJson(res, 200, {
         service: 'farmlink-hub',
         hub_id: hub.id,
-        endpoints: { agents: AGENT_WS_PATH, health: '/health', metrics: '/metrics', admin: '/api/v1/admin/agents' },
+        endpoints: {
+          agents: AGENT_WS_PATH,
+          agents_legacy_only: AGENT_LEGACY_WS_PATH,
+          health: '/health',
+          metrics: '/metrics',
+          admin: '/api/v1/admin/agents',
+        },
       });
       return;
     }
@@ -170,6 +181,16 @@ async function handleAdmin(
     return;
   }
   sendError(res, 404, 'NOT_FOUND', `No admin route for ${method} ${path}`);
+}
+
+/** Accept names application/json ahead of (or without) text/plain: the JSON view of /metrics. */
+function prefersJson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const types = accept.split(',').map((part) => part.split(';')[0]?.trim().toLowerCase());
+  const json = types.indexOf('application/json');
+  if (json < 0) return false;
+  const text = types.findIndex((t) => t === 'text/plain' || t === 'application/openmetrics-text');
+  return text < 0 || json < text;
 }
 
 /** The agent id from a path segment: decoded, and an id an agent could have (else 400, not a lookup). */

@@ -71,6 +71,14 @@ export const HubOptionsSchema = z
     redis_prefix: z.string().min(1).max(64).default('farmlink:'),
     /** How long a shared-registry entry outlives its last confirmation (a hub that died leaves entries this long). */
     registry_ttl_ms: ms('the shared registry entry lifetime').min(1000).default(90_000),
+    /** Grant enhanced mode (batch.v1) to agents that offer it on AGENT_WS_PATH; false: legacy for everyone. */
+    enhanced: z.boolean().default(true),
+    /** Enhanced: how long a hub → agent message waits for others to share its frame. */
+    batch_window_ms: ms('the batch window').max(60_000).default(50),
+    /** Enhanced: most messages in one frame, both ways. */
+    batch_max_messages: z.number().int().min(1).max(10_000).default(500),
+    /** Enhanced: largest batch frame, both ways; by default max_payload_bytes. */
+    batch_max_bytes: z.number().int().min(256).optional(),
   })
   .superRefine((options, ctx) => {
     if (options.max_unauthenticated_per_address > options.max_unauthenticated) {
@@ -78,6 +86,13 @@ export const HubOptionsSchema = z
         code: 'custom',
         path: ['max_unauthenticated_per_address'],
         message: `expected at most max_unauthenticated (${options.max_unauthenticated}), got ${options.max_unauthenticated_per_address}`,
+      });
+    }
+    if (options.batch_max_bytes !== undefined && options.batch_max_bytes > options.max_payload_bytes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['batch_max_bytes'],
+        message: `expected at most max_payload_bytes (${options.max_payload_bytes}), got ${options.batch_max_bytes}`,
       });
     }
     // Node refuses a header timeout longer than the request timeout (the head is part of the request).

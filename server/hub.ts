@@ -5,9 +5,10 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, UpgradeRefusal } from '../protocol/close-codes.js';
-import type { HubLimits, Result } from '../protocol/messages.js';
+import type { BatchSettings, HubLimits, Result } from '../protocol/messages.js';
 import { redactUrl } from '../protocol/server-url.js';
-import { AGENT_WS_PATH } from '../protocol/version.js';
+import { AGENT_LEGACY_WS_PATH, AGENT_WS_PATH } from '../protocol/version.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import { AGENT_VERSION } from '../lib/version.js';
 import { handleHttp } from './admin-api.js';
 import { AgentSession, type SessionContext } from './agent-session.js';
@@ -16,11 +17,12 @@ import { TokenVerifier, bearerToken } from './auth.js';
 import { registerCacheMetrics } from './cache-prometheus.js';
 import { CachedTokenVerifier, type Verifier } from './cached-token-verifier.js';
 import { CommandDispatcher, type CommandOutcome } from './command-dispatcher.js';
+import type { EventSink } from './events/event-sink.js';
 import { ConnectionBudget, sourceKey, type BudgetRefusal } from './connection-budget.js';
 import { drainConnections, type DrainResult } from './drain.js';
 import type { HubOptions } from './hub-options.js';
 import { LogThrottle } from './log-throttle.js';
-import { HubMetrics } from './metrics.js';
+import { HubMetrics, type ModeFigures, type SessionMode } from './metrics.js';
 import { SharedRegistry, type RegistryEntry } from './shared-registry.js';
 import { SlicedSweep } from './sliced-sweep.js';
 
@@ -45,6 +47,37 @@ export interface AgentSummary {
   ram_usage: number | null;
   messages_in: number;
   messages_out: number;
+  /** legacy, or enhanced when batch.v1 was granted. */
+  mode: SessionMode;
+  /** Events received from this agent on this connection. */
+  events_in: number;
+  /** Enhanced: the highest seq acknowledged to it; null in legacy. */
+  acked_seq: number | null;
+}
+
+/** What a hub is built with besides its options; tests pass their own. */
+export interface HubDeps {
+  clock?: Clock;
+  /** Where events go. Without one, enhanced mode is not granted. */
+  events?: EventSink;
+}
+
+/** The JSON view of /metrics (Accept: application/json). */
+export interface MetricsView {
+  enhanced: ModeFigures;
+  legacy: ModeFigures;
+  hub: {
+    hub_id: string;
+    version: string;
+    uptime_s: number;
+    draining: boolean;
+    agents_connected: number;
+    connections_open: number;
+    /** Every connection the hub closed or refused for an error, registered or not. */
+    connection_errors: number;
+    enhanced_granted: boolean;
+    batch: BatchSettings;
+  };
 }
 
 /**
@@ -63,6 +96,8 @@ export class Hub {
   readonly metrics: HubMetrics;
   readonly startedAt = Date.now();
   readonly verifier: Verifier;
+  readonly events: EventSink | undefined;
+  readonly clock: Clock;
   /** Verified tokens (memory only): reconnects and admin calls skip the signature check. */
   private readonly tokenCache: MultiTierCache;
   /** Agent → hub entries in Redis, when the hub has one. */
@@ -87,8 +122,11 @@ export class Hub {
   constructor(
     readonly options: HubOptions,
     logger: Logger,
+    deps: HubDeps = {},
   ) {
     this.log = logger;
+    this.clock = deps.clock ?? systemClock;
+    this.events = deps.events;
     this.id = options.hub_id ?? `${os.hostname()}:${options.port}`;
     this.tokenCache = MultiTierCache.create({ name: 'tokens', memory: { maxEntries: 50_000 }, logger });
     this.verifier = new CachedTokenVerifier(new TokenVerifier(options.secret), this.tokenCache);
@@ -131,7 +169,11 @@ export class Hub {
       logger,
       metrics: this.metrics,
       verifier: this.verifier,
+      clock: this.clock,
       limits,
+      enhanced: options.enhanced,
+      events: this.events,
+      batchSettings: () => this.batchSettings(),
       maxBufferedBytes: options.max_buffered_bytes,
       helloTimeoutMs: options.hello_timeout_ms,
       isDraining: () => this.draining,
@@ -179,6 +221,35 @@ export class Hub {
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
   }
 
+  /** How enhanced sessions batch: the configured window, count and bytes. */
+  batchSettings(): BatchSettings {
+    return {
+      window_ms: Math.round(this.options.batch_window_ms),
+      max_messages: this.options.batch_max_messages,
+      max_bytes: this.options.batch_max_bytes ?? this.options.max_payload_bytes,
+    };
+  }
+
+  /** /metrics as JSON: the figures of each mode side by side, and the hub's own. */
+  metricsView(): MetricsView {
+    const { enhanced, legacy, connection_errors } = this.metrics.json();
+    return {
+      enhanced,
+      legacy,
+      hub: {
+        hub_id: this.id,
+        version: AGENT_VERSION,
+        uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+        draining: this.draining,
+        agents_connected: this.registry.size,
+        connections_open: this.sessions.size,
+        connection_errors,
+        enhanced_granted: this.options.enhanced && this.events !== undefined,
+        batch: this.batchSettings(),
+      },
+    };
+  }
+
   get draining(): boolean {
     return this.drainPromise !== undefined;
   }
@@ -201,7 +272,8 @@ export class Hub {
         this.startTimers();
         this.log.info(
           { hub_id: this.id, url, version: AGENT_VERSION },
-          `Hub ${this.id} listening on ${url} (agents: ws://${host}:${port}${AGENT_WS_PATH})`,
+          `Hub ${this.id} listening on ${url} (agents: ws://${host}:${port}${AGENT_WS_PATH}, legacy only: ` +
+            `${AGENT_LEGACY_WS_PATH}; enhanced mode ${this.enhancedNote()})`,
         );
         resolve({ host: this.options.host, port, url });
       });
@@ -323,15 +395,22 @@ export class Hub {
 
   // ---- connections ------------------------------------------------------------------------
 
+  private enhancedNote(): string {
+    if (!this.options.enhanced) return 'off (--no-enhanced)';
+    return this.events ? `granted to agents that offer it (${this.events.kind} event sink)` : 'off (no event sink)';
+  }
+
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '').split('?')[0];
-    if (path !== AGENT_WS_PATH) {
+    if (path !== AGENT_WS_PATH && path !== AGENT_LEGACY_WS_PATH) {
       this.metrics.error('wrong_path');
       socket.end(
-        `HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo WebSocket endpoint at ${path}; agents connect to ${AGENT_WS_PATH}\n`,
+        `HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo WebSocket endpoint at ${path}; ` +
+          `agents connect to ${AGENT_WS_PATH} (or ${AGENT_LEGACY_WS_PATH} for legacy mode only)\n`,
       );
       return;
     }
+    const legacyOnly = path === AGENT_LEGACY_WS_PATH;
     socket.on('error', this.countSocketError);
     // Only what the session needs is taken from the request: a closure over `req` would keep
     // every upgrade request alive for the connection's life (seen in a heap snapshot).
@@ -339,7 +418,7 @@ export class Hub {
     const source = sourceKey(req.socket.remoteAddress);
     const token = bearerToken(req.headers.authorization);
     if (!token) {
-      this.upgrade(req, socket, head, { address, source, token, authenticated: false });
+      this.upgrade(req, socket, head, { address, source, token, authenticated: false, legacyOnly });
       return;
     }
     // The token decides which budget the connection takes a seat in. One that does not verify
@@ -352,7 +431,7 @@ export class Hub {
       )
       .then((authenticated) => {
         if (socket.destroyed) return;
-        this.upgrade(req, socket, head, { address, source, token, authenticated });
+        this.upgrade(req, socket, head, { address, source, token, authenticated, legacyOnly });
       });
   }
 
@@ -419,7 +498,7 @@ export class Hub {
       return;
     }
     this.metrics.connectionsTotal.inc();
-    const session = new AgentSession(ws, address, peer.token, this.context);
+    const session = new AgentSession(ws, address, peer.token, this.context, peer.legacyOnly);
     if (!peer.authenticated) session.unauthenticatedSource = peer.source;
     this.sessions.add(session);
     this.pingSweep.add(session);
@@ -564,6 +643,8 @@ interface Peer {
   token: string | undefined;
   /** The Authorization header carried a valid agent token. */
   authenticated: boolean;
+  /** Upgraded on AGENT_LEGACY_WS_PATH. */
+  legacyOnly: boolean;
 }
 
 /**
@@ -601,5 +682,8 @@ function summarize(session: AgentSession): AgentSummary {
     ram_usage: session.ramUsage,
     messages_in: session.messagesIn,
     messages_out: session.messagesOut,
+    mode: session.mode ?? 'legacy',
+    events_in: session.eventsIn,
+    acked_seq: session.ackedSeq,
   };
 }
