@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultHubDataDir } from './hub-data-dir.js';
 import { secretWeakness } from './secret-strength.js';
 
 const ms = (what: string) => z.number({ error: `expected ${what} in milliseconds` }).nonnegative();
@@ -71,6 +72,14 @@ export const HubOptionsSchema = z
     redis_prefix: z.string().min(1).max(64).default('farmlink:'),
     /** How long a shared-registry entry outlives its last confirmation (a hub that died leaves entries this long). */
     registry_ttl_ms: ms('the shared registry entry lifetime').min(1000).default(90_000),
+    /**
+     * The hub's own state: without Redis, the event log (`<data_dir>/events`). Workers of one hub
+     * share it. Untouched when Redis is configured.
+     */
+    data_dir: z
+      .string()
+      .min(1)
+      .default(() => defaultHubDataDir()),
   })
   .superRefine((options, ctx) => {
     if (options.max_unauthenticated_per_address > options.max_unauthenticated) {
