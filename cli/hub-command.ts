@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import path from 'node:path';
 import { ConfigError } from '../lib/errors.js';
 import { consoleSink } from '../agent/log/console-sink.js';
 import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
 import { processSecrets } from '../agent/log/secrets.js';
 import { LOG_LEVELS, type LogLevel } from '../protocol/config.js';
 import { Hub } from '../server/hub.js';
+import { defaultHubDataDir } from '../server/hub-data-dir.js';
 import { HubOptionsSchema, type HubOptionsInput } from '../server/hub-options.js';
 import { assertStrongSecret } from '../server/secret-strength.js';
 import { UsageError, numberFlag, parseFlags, secondsFlag } from './args.js';
@@ -51,6 +53,8 @@ Options (times in seconds, fractions allowed):
   --redis-cluster H:P,H:P    Redis Cluster nodes to start from, instead of --redis-url  [FARMLINK_REDIS_CLUSTER]
   --redis-prefix P           prefix of every key written to Redis [farmlink:]
   --registry-ttl S           a shared registry entry lapses this long after its hub last confirmed it [90]
+  --data-dir DIR             the hub's state: without Redis, agents' events go to an event log in DIR/events
+                             [FARMLINK_HUB_DATA_DIR, default ${defaultHubDataDir()}]
   --log-level L              ${LOG_LEVELS.join('|')} [info]
   --log-format F             pretty|json [pretty on a terminal, json otherwise]
 `;
@@ -116,6 +120,7 @@ const FLAG_OF: Record<string, string> = {
   batch_window_ms: '--batch-window',
   batch_max_messages: '--batch-max-messages',
   batch_max_bytes: '--batch-max-bytes',
+  data_dir: '--data-dir / FARMLINK_HUB_DATA_DIR',
 };
 
 function sourceOf(key: string): string {
@@ -151,6 +156,7 @@ export async function hubCommand(argv: string[]): Promise<number> {
     'redis-cluster': { type: 'string' },
     'redis-prefix': { type: 'string' },
     'registry-ttl': { type: 'string' },
+    'data-dir': { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -196,6 +202,7 @@ export async function hubCommand(argv: string[]): Promise<number> {
     redis_cluster: clusterFlag(values['redis-cluster'] ?? (process.env.FARMLINK_REDIS_CLUSTER || undefined)),
     redis_prefix: values['redis-prefix'],
     registry_ttl_ms: secondsFlag('registry-ttl', values['registry-ttl']),
+    data_dir: values['data-dir'] === undefined ? undefined : path.resolve(values['data-dir']),
   };
   if (input.redis_url && input.redis_cluster)
     throw new UsageError('--redis-url and --redis-cluster: give one or the other, not both');

@@ -32,10 +32,10 @@ export interface SessionContext {
   verifier: Verifier;
   clock: Clock;
   limits: HubLimits;
-  /** The hub grants enhanced mode (`--no-enhanced` turns it off); also needs a sink to acknowledge from. */
+  /** The hub grants enhanced mode (`--no-enhanced` turns it off). */
   enhanced: boolean;
-  /** Where enhanced sessions append events; absent: enhanced is not granted. */
-  events: EventSink | undefined;
+  /** Where enhanced sessions append events. */
+  events: EventSink;
   /** How enhanced sessions batch right now (the window widens under load). */
   batchSettings(): BatchSettings;
   maxBufferedBytes: number;
@@ -502,12 +502,7 @@ export class AgentSession {
   }
 
   private grantsEnhanced(hello: Hello): boolean {
-    return (
-      this.ctx.enhanced &&
-      !this.legacyOnly &&
-      this.ctx.events !== undefined &&
-      (hello.capabilities ?? []).includes(Capability.BATCH_V1)
-    );
+    return this.ctx.enhanced && !this.legacyOnly && (hello.capabilities ?? []).includes(Capability.BATCH_V1);
   }
 
   private startEnhanced(sink: EventSink, ackedSeq: number, batch: BatchSettings): void {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultHubDataDir } from './hub-data-dir.js';
 import { secretWeakness } from './secret-strength.js';
 
 const ms = (what: string) => z.number({ error: `expected ${what} in milliseconds` }).nonnegative();
@@ -79,6 +80,14 @@ export const HubOptionsSchema = z
     batch_max_messages: z.number().int().min(1).max(10_000).default(500),
     /** Enhanced: largest batch frame, both ways; by default max_payload_bytes. */
     batch_max_bytes: z.number().int().min(256).optional(),
+    /**
+     * The hub's own state: without Redis, the event log (`<data_dir>/events`). Workers of one hub
+     * share it. Untouched when Redis is configured.
+     */
+    data_dir: z
+      .string()
+      .min(1)
+      .default(() => defaultHubDataDir()),
   })
   .superRefine((options, ctx) => {
     if (options.max_unauthenticated_per_address > options.max_unauthenticated) {

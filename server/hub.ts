@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, UpgradeRefusal } from '../protocol/close-codes.js';
-import type { BatchSettings, HubLimits, Result } from '../protocol/messages.js';
+import type { AgentEvent, BatchSettings, HubLimits, Result } from '../protocol/messages.js';
 import { redactUrl } from '../protocol/server-url.js';
 import { AGENT_LEGACY_WS_PATH, AGENT_WS_PATH } from '../protocol/version.js';
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -17,9 +17,12 @@ import { TokenVerifier, bearerToken } from './auth.js';
 import { registerCacheMetrics } from './cache-prometheus.js';
 import { CachedTokenVerifier, type Verifier } from './cached-token-verifier.js';
 import { CommandDispatcher, type CommandOutcome } from './command-dispatcher.js';
-import type { EventSink } from './events/event-sink.js';
 import { ConnectionBudget, sourceKey, type BudgetRefusal } from './connection-budget.js';
 import { drainConnections, type DrainResult } from './drain.js';
+import { createEventSink } from './events/create-sink.js';
+import type { EventSink } from './events/event-sink.js';
+import { MeteredEventSink } from './events/metered-sink.js';
+import { errorInfo } from '../lib/errors.js';
 import type { HubOptions } from './hub-options.js';
 import { LogThrottle } from './log-throttle.js';
 import { HubMetrics, type ModeFigures, type SessionMode } from './metrics.js';
@@ -32,6 +35,8 @@ const LISTEN_BACKLOG = 4096;
 const BROADCAST_BATCH = 500;
 /** Refused upgrades come in floods; their warnings are logged at most this often. */
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
+/** A failing event sink fails every event: its warnings are logged at most this often. */
+const SINK_FAILURE_LOG_INTERVAL_MS = 10_000;
 
 export interface AgentSummary {
   agent_id: string;
@@ -58,7 +63,7 @@ export interface AgentSummary {
 /** What a hub is built with besides its options; tests pass their own. */
 export interface HubDeps {
   clock?: Clock;
-  /** Where events go. Without one, enhanced mode is not granted. */
+  /** Where events go; by default the Redis Stream with Redis, else the event log in the data dir. */
   events?: EventSink;
 }
 
@@ -96,13 +101,14 @@ export class Hub {
   readonly metrics: HubMetrics;
   readonly startedAt = Date.now();
   readonly verifier: Verifier;
-  readonly events: EventSink | undefined;
   readonly clock: Clock;
   /** Verified tokens (memory only): reconnects and admin calls skip the signature check. */
   private readonly tokenCache: MultiTierCache;
   /** Agent → hub entries in Redis, when the hub has one. */
   private readonly registryCache: MultiTierCache | undefined;
   readonly shared: SharedRegistry | undefined;
+  /** Where agents' events go: the Redis Stream with Redis, else the event log in the data dir. */
+  readonly events: EventSink;
   private readonly log: Logger;
   private readonly server: http.Server;
   private readonly wss: WebSocketServer;
@@ -110,6 +116,7 @@ export class Hub {
   /** Seats of the sessions without a valid agent token yet (each also in `sessions`). */
   private readonly unauthenticated: ConnectionBudget;
   private readonly refusalLog = new LogThrottle(REFUSAL_LOG_INTERVAL_MS);
+  private readonly sinkFailureLog = new LogThrottle(SINK_FAILURE_LOG_INTERVAL_MS);
   private readonly registry = new Map<string, AgentSession>();
   private readonly dispatcher = new CommandDispatcher();
   private readonly context: SessionContext;
@@ -126,7 +133,6 @@ export class Hub {
   ) {
     this.log = logger;
     this.clock = deps.clock ?? systemClock;
-    this.events = deps.events;
     this.id = options.hub_id ?? `${os.hostname()}:${options.port}`;
     this.tokenCache = MultiTierCache.create({ name: 'tokens', memory: { maxEntries: 50_000 }, logger });
     this.verifier = new CachedTokenVerifier(new TokenVerifier(options.secret), this.tokenCache);
@@ -156,6 +162,7 @@ export class Hub {
       connectionsOpen: () => this.sessions.size,
       connectionsUnauthenticated: () => this.unauthenticated.size,
     });
+    this.events = new MeteredEventSink(deps.events ?? createEventSink(options, logger), this.metrics, this.clock);
     registerCacheMetrics(this.metrics.registry, () =>
       this.registryCache ? [this.tokenCache, this.registryCache] : [this.tokenCache],
     );
@@ -188,9 +195,7 @@ export class Hub {
           );
         }
       },
-      onEvent: (session, event) => {
-        this.log.info({ agent_id: session.agent?.id, event: event.name }, `Event ${event.name} from ${session.label}`);
-      },
+      onEvent: (session, event) => this.appendLegacyEvent(session, event),
       onHeartbeat: (session) => {
         const id = session.registeredAgent().id;
         if (this.shared?.dueForRefresh(id) && this.registry.get(id) === session)
@@ -244,7 +249,7 @@ export class Hub {
         agents_connected: this.registry.size,
         connections_open: this.sessions.size,
         connection_errors,
-        enhanced_granted: this.options.enhanced && this.events !== undefined,
+        enhanced_granted: this.options.enhanced,
         batch: this.batchSettings(),
       },
     };
@@ -389,15 +394,46 @@ export class Hub {
       this.server.closeAllConnections();
     });
     this.wss.close();
-    await Promise.all([this.tokenCache.close(), this.registryCache?.close()]);
+    await Promise.all([this.tokenCache.close(), this.registryCache?.close(), this.events.close()]);
     this.log.info({ hub_id: this.id }, `Hub ${this.id} stopped`);
+  }
+
+  /**
+   * Legacy: at most once. The event goes to the sink (with the agent's seq when it sent one, so a
+   * replay is still dropped); when the sink fails it is lost, logged and counted — a legacy agent
+   * has no acknowledgement to wait for. Logged per event at debug only: a farm sends thousands.
+   */
+  private appendLegacyEvent(session: AgentSession, event: AgentEvent): Promise<void> {
+    const agentId = session.registeredAgent().id;
+    const seq = event.seq ?? null;
+    return this.events
+      .append(agentId, [{ agent_id: agentId, seq, name: event.name, data: event.data, ts: event.timestamp }])
+      .then(
+        (outcome) =>
+          this.log.debug(
+            { agent_id: agentId, event: event.name, seq, sink: this.events.kind, duplicate: outcome.duplicates > 0 },
+            outcome.duplicates > 0
+              ? `Event ${event.name} from ${session.label} (seq ${seq}) is already in the ${this.events.kind} sink: skipped`
+              : `Event ${event.name} from ${session.label} appended to the ${this.events.kind} sink`,
+          ),
+        (error: unknown) => {
+          const logged = this.sinkFailureLog.take();
+          if (!logged) return;
+          const earlier = logged.suppressed > 0 ? ` (${logged.suppressed} more lost since the last such line)` : '';
+          this.log.warn(
+            { agent_id: agentId, event: event.name, seq, sink: this.events.kind, err: errorInfo(error, 'SINK_FAILED') },
+            `Event ${event.name} from legacy agent ${session.label} is lost: the ${this.events.kind} event sink ` +
+              `refused it (${errorInfo(error).message}); legacy delivery is at most once${earlier}`,
+          );
+        },
+      );
   }
 
   // ---- connections ------------------------------------------------------------------------
 
   private enhancedNote(): string {
     if (!this.options.enhanced) return 'off (--no-enhanced)';
-    return this.events ? `granted to agents that offer it (${this.events.kind} event sink)` : 'off (no event sink)';
+    return `granted to agents that offer it (${this.events.kind} event sink)`;
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {

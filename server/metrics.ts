@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AppendOutcome } from './events/event-sink.js';
 
 /** Kinds of connection errors, one label value each on farmlink_errors_total. */
 export type ErrorKind =
@@ -113,6 +114,9 @@ export class HubMetrics {
   private readonly errors: Counter<'kind'>;
   private readonly disconnects: Counter<'kind'>;
   private readonly commands: Counter<'outcome'>;
+  private readonly sinkAppends: Counter<'sink' | 'outcome'>;
+  private readonly sinkFailures: Counter<'sink'>;
+  private readonly sinkAppendSeconds: Histogram<'sink'>;
   // Labelled children looked up once: these are on the per-message path.
   private readonly receivedByType = new Map<string, ReturnType<Counter<'type'>['labels']>>();
   private readonly sentByType = new Map<string, ReturnType<Counter<'type'>['labels']>>();
@@ -217,6 +221,25 @@ export class HubMetrics {
     this.draining = new Gauge({
       name: 'farmlink_draining',
       help: '1 while the hub is draining for shutdown',
+      registers,
+    });
+    this.sinkAppends = new Counter({
+      name: 'farmlink_hub_sink_appends_total',
+      help: 'Events given to the event sink, by sink and outcome (appended, or duplicate: already there and skipped)',
+      labelNames: ['sink', 'outcome'],
+      registers,
+    });
+    this.sinkFailures = new Counter({
+      name: 'farmlink_hub_sink_failures_total',
+      help: 'Event sink appends that failed (nothing of them acknowledged), by sink',
+      labelNames: ['sink'],
+      registers,
+    });
+    this.sinkAppendSeconds = new Histogram({
+      name: 'farmlink_hub_sink_append_seconds',
+      help: 'Time from handing events to the sink until they are durably in it, by sink',
+      labelNames: ['sink'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
     for (const type of MESSAGE_TYPES) {
@@ -405,6 +428,16 @@ export class HubMetrics {
 
   command(outcome: 'ok' | 'error' | 'timeout' | 'agent_gone' | 'not_connected' | 'result_too_deep'): void {
     this.commands.labels(outcome).inc();
+  }
+
+  sinkAppended(sink: 'redis' | 'local', outcome: AppendOutcome, seconds: number): void {
+    if (outcome.appended > 0) this.sinkAppends.labels(sink, 'appended').inc(outcome.appended);
+    if (outcome.duplicates > 0) this.sinkAppends.labels(sink, 'duplicate').inc(outcome.duplicates);
+    this.sinkAppendSeconds.labels(sink).observe(seconds);
+  }
+
+  sinkFailed(sink: 'redis' | 'local'): void {
+    this.sinkFailures.labels(sink).inc();
   }
 
   text(): Promise<string> {

@@ -23,18 +23,18 @@ afterEach(async () => {
   await Promise.all(hubs.splice(0).map((hub) => hub.close()));
 });
 
-async function startHub(options: Partial<HubOptionsInput> = {}, sink: MemoryEventSink | null = new MemoryEventSink()) {
+async function startHub(options: Partial<HubOptionsInput> = {}, sink = new MemoryEventSink()) {
   const hub = new Hub(
     HubOptionsSchema.parse({ secret: SECRET, port: 0, broadcast_interval_ms: 0, ...options }),
     pino({ level: 'silent' }),
-    sink ? { events: sink } : {},
+    { events: sink },
   );
   hubs.push(hub);
   const { url } = await hub.listen();
   const ws = url.replace('http', 'ws');
   return {
     hub,
-    sink: sink ?? new MemoryEventSink(),
+    sink,
     url,
     wsUrl: `${ws}${AGENT_WS_PATH}`,
     legacyUrl: `${ws}${AGENT_LEGACY_WS_PATH}`,
@@ -101,12 +101,6 @@ describe('negotiation', () => {
     // Legacy as before: one message per frame.
     onLegacyPath.client.sendHeartbeat(1);
     await onLegacyPath.client.nextFrame('heartbeat_ack');
-  });
-
-  it('a hub without an event sink grants no enhanced mode', async () => {
-    const { wsUrl } = await startHub({}, null);
-    const { registered } = await agent(wsUrl, 'pc-nosink');
-    expect(registered.capabilities).toBeUndefined();
   });
 
   it('the 404 for another path names both endpoints', async () => {
