@@ -23,6 +23,7 @@ import { NOTHING_CARRIED, withCarried, type CarriedStats } from './carried-stats
 import type { LogBuffer } from './log-buffer.js';
 import { dialLocalHub, isLocalHubUrl, type LocalHub } from './local-hub.js';
 import { panelServers } from './server-status.js';
+import type { OutboxStore } from '../outbox/outbox-store.js';
 import { watchNetwork, watchWake } from '../system/network-watch.js';
 
 /** Overrides from this source are `farmlink start`'s local hub; saving settings retires them. */
@@ -52,6 +53,12 @@ export interface AgentHostOptions {
   agentDeps?: Omit<AgentDeps, 'logger' | 'cache'>;
   /** The agent's cache; opened in `dataDir/cache` unless given, or `false` for none. */
   cache?: AgentCache | false;
+  /**
+   * The durable outbox (opened by the start-up at `<data dir>/outbox`); it outlives agents replaced
+   * by new settings. Absent: the agent runs without one, and `outboxProblem` says why.
+   */
+  outbox?: OutboxStore | undefined;
+  outboxProblem?: string | undefined;
   /** What runs this host, for the panel to say [headless]. */
   runsIn?: 'headless' | 'desktop';
   /** This process's id [process.pid]. */
@@ -82,6 +89,8 @@ export class AgentHost {
   private readonly history: ConnectionEvent[] = [];
   private readonly throughput: ThroughputSample[] = [];
   private carry: CarriedStats = NOTHING_CARRIED;
+  /** Traffic per mode of agents replaced by new settings. */
+  private figuresCarry: Snapshot['mode_figures'] = { legacy: { ...NO_TRAFFIC }, enhanced: { ...NO_TRAFFIC } };
   /** Set while new settings replace the agent: the old one stopping is a hand-over, not a stop. */
   private applying = false;
   private unsubscribeAgent: () => void = () => {};
@@ -112,6 +121,20 @@ export class AgentHost {
     this.agent = created.agent;
     this.unsubscribeAgent = created.unsubscribe;
     options.logs.onEntry((entry) => this.events.emit('log', entry));
+    const outbox = options.outbox;
+    if (outbox) {
+      const changed = () => this.events.emit('changed', undefined);
+      this.stopWatchers.push(
+        outbox.events.on('accepted', changed),
+        outbox.events.on('dropped', changed),
+        outbox.events.on('state', changed),
+      );
+    } else if (options.outboxProblem) {
+      this.log.error(
+        { problem: options.outboxProblem },
+        `The agent runs without an outbox (${options.outboxProblem}): events cannot be accepted, command results are sent at most once`,
+      );
+    }
   }
 
   get currentAgent(): Agent {
@@ -125,10 +148,10 @@ export class AgentHost {
     this.throughputTimer = setInterval(() => this.sampleThroughput(), this.options.throughputIntervalMs ?? 5000);
     this.throughputTimer.unref();
     this.sampleThroughput();
-    this.stopWatchers = [
+    this.stopWatchers.push(
       watchNetwork(() => this.systemEvent('network')),
       watchWake((slept) => this.systemEvent('resume', `the clock jumped ${Math.round(slept / 1000)}s`)),
-    ];
+    );
   }
 
   /**
@@ -154,15 +177,26 @@ export class AgentHost {
     this.unsubscribeAgent();
     await this.agent.stop();
     await this.cache?.close();
+    await this.options.outbox?.close();
   }
 
   reconnectNow(message = 'Reconnect requested from the panel'): void {
     this.agent.reconnectNow(message);
   }
 
+  /**
+   * Switches the protocol mode live: when the connection speaks another mode it is ended gracefully
+   * and the same server is dialled again in the new one; the statistics go on. Lasts until the
+   * agent restarts or settings are saved (protocol.mode in the file is the lasting setting).
+   */
   setMode(mode: ProtocolModeSetting): ProtocolModeSetting {
-    if (mode !== 'legacy') throw new HostFailure('MODE_UNAVAILABLE', ENHANCED_UNAVAILABLE);
-    return 'legacy';
+    const reconnecting = this.agent.connection.setMode(mode);
+    this.log.info(
+      { mode, reconnecting },
+      `Protocol mode set to ${mode} from the panel${reconnecting ? ': reconnecting in that mode' : ''}`,
+    );
+    this.events.emit('changed', undefined);
+    return mode;
   }
 
   tailLogs(input: { limit: number; min_level: LogEntry['level']; after_seq?: number | undefined }): LogEntry[] {
@@ -262,15 +296,9 @@ export class AgentHost {
       stats,
       throughput: [...this.throughput],
       quality: connectionQuality(state, stats),
-      mode: {
-        configured: 'legacy',
-        current: 'legacy',
-        negotiated: state.phase === 'connected',
-        available: ['legacy'],
-        unavailable: { enhanced: ENHANCED_UNAVAILABLE },
-      },
-      mode_figures: { legacy: NO_TRAFFIC, enhanced: NO_TRAFFIC },
-      outbox: null,
+      mode: this.modeSummary(),
+      mode_figures: this.modeFigures(),
+      outbox: this.options.outbox?.summary(this.agent.delivery?.unacked ?? 0) ?? null,
       events: [...this.history],
       settings: {
         values: {
@@ -314,11 +342,46 @@ export class AgentHost {
 
   // ---- internals ----------------------------------------------------------------------------
 
+  private modeSummary(): Snapshot['mode'] {
+    const info = this.agent.connection.getModeInfo();
+    const unavailable: Record<string, string> = {};
+    if (info.hubOffersEnhanced === false) {
+      unavailable.enhanced = `Hub ${info.lastHubId ?? ''} does not offer enhanced mode; this agent speaks legacy with it (at most once).`;
+    }
+    const current =
+      info.negotiated ?? (info.setting === 'legacy' || info.hubOffersEnhanced === false ? 'legacy' : 'enhanced');
+    return {
+      configured: info.setting,
+      current,
+      negotiated: info.negotiated !== null,
+      available: info.hubOffersEnhanced === false ? ['legacy'] : ['legacy', 'enhanced'],
+      unavailable,
+    };
+  }
+
+  private modeFigures(): Snapshot['mode_figures'] {
+    const now = this.agent.connection.getModeFigures();
+    const sum = (a: ModeFigures, b: ModeFigures): ModeFigures => ({
+      frames_sent: a.frames_sent + b.frames_sent,
+      messages_sent: a.messages_sent + b.messages_sent,
+      bytes_sent: a.bytes_sent + b.bytes_sent,
+      frames_received: a.frames_received + b.frames_received,
+      messages_received: a.messages_received + b.messages_received,
+      bytes_received: a.bytes_received + b.bytes_received,
+      connected_ms: a.connected_ms + b.connected_ms,
+    });
+    return {
+      legacy: sum(this.figuresCarry.legacy, now.legacy),
+      enhanced: sum(this.figuresCarry.enhanced, now.enhanced),
+    };
+  }
+
   private createAgent(settings: AgentSettings): { agent: Agent; unsubscribe: () => void } {
     const agent = new Agent(settings, {
       logger: this.log,
       ...this.options.agentDeps,
       ...(this.cache ? { cache: this.cache } : {}),
+      ...(this.options.outbox ? { outbox: this.options.outbox } : {}),
     });
     const changed = () => this.events.emit('changed', undefined);
     const offs = [
@@ -340,6 +403,7 @@ export class AgentHost {
       await old.connection.stop('Applying new settings');
       this.unsubscribeAgent();
       this.carry = this.statsWithCarry(old.stats(), true);
+      this.figuresCarry = this.modeFigures();
       this.settings = settings;
       this.agent = next.agent;
       this.unsubscribeAgent = next.unsubscribe;
@@ -381,6 +445,3 @@ const NO_TRAFFIC: ModeFigures = {
   bytes_received: 0,
   connected_ms: 0,
 };
-
-const ENHANCED_UNAVAILABLE =
-  'Enhanced mode (batched frames, durable outbox) is not available in this build yet; the agent runs in legacy mode, which every hub speaks.';
