@@ -49,6 +49,9 @@ Options (times in seconds, fractions allowed):
   --batch-window S           enhanced: longest a message waits to share a frame [0.05]
   --batch-max-messages N     enhanced: most messages in one frame, both ways [500]
   --batch-max-bytes BYTES    enhanced: largest frame, both ways; at most --max-payload [--max-payload]
+  --breaker-failures N       circuit breakers (event sink, each message handler) open after N failures… [10]
+  --breaker-window-ms MS     …within this window, in milliseconds [60000]
+  --breaker-recovery-ms MS   …and fail fast this long before one call probes again [120000]
   --redis-url URL            Redis shared by this farm's hubs (redis:// or rediss://)  [FARMLINK_REDIS_URL]
   --redis-cluster H:P,H:P    Redis Cluster nodes to start from, instead of --redis-url  [FARMLINK_REDIS_CLUSTER]
   --redis-prefix P           prefix of every key written to Redis [farmlink:]
@@ -117,6 +120,9 @@ const FLAG_OF: Record<string, string> = {
   redis_cluster: '--redis-cluster / FARMLINK_REDIS_CLUSTER',
   registry_ttl_ms: '--registry-ttl',
   enhanced: '--no-enhanced',
+  breaker_failures: '--breaker-failures',
+  breaker_window_ms: '--breaker-window-ms',
+  breaker_recovery_ms: '--breaker-recovery-ms',
   batch_window_ms: '--batch-window',
   batch_max_messages: '--batch-max-messages',
   batch_max_bytes: '--batch-max-bytes',
@@ -149,6 +155,9 @@ export async function hubCommand(argv: string[]): Promise<number> {
     'command-timeout': { type: 'string' },
     'per-message-deflate': { type: 'boolean' },
     'no-enhanced': { type: 'boolean' },
+    'breaker-failures': { type: 'string' },
+    'breaker-window-ms': { type: 'string' },
+    'breaker-recovery-ms': { type: 'string' },
     'batch-window': { type: 'string' },
     'batch-max-messages': { type: 'string' },
     'batch-max-bytes': { type: 'string' },
@@ -195,6 +204,9 @@ export async function hubCommand(argv: string[]): Promise<number> {
     command_timeout_ms: secondsFlag('command-timeout', values['command-timeout']),
     per_message_deflate: values['per-message-deflate'],
     enhanced: values['no-enhanced'] === true ? false : undefined,
+    breaker_failures: numberFlag('breaker-failures', values['breaker-failures'], { integer: true, min: 1 }),
+    breaker_window_ms: numberFlag('breaker-window-ms', values['breaker-window-ms'], { integer: true, min: 1 }),
+    breaker_recovery_ms: numberFlag('breaker-recovery-ms', values['breaker-recovery-ms'], { integer: true }),
     batch_window_ms: secondsFlag('batch-window', values['batch-window']),
     batch_max_messages: numberFlag('batch-max-messages', values['batch-max-messages'], { integer: true, min: 1 }),
     batch_max_bytes: numberFlag('batch-max-bytes', values['batch-max-bytes'], { integer: true, min: 256 }),

@@ -15,8 +15,9 @@ import {
   type HubMessage,
 } from '../protocol/messages.js';
 import { Capability, PROTOCOL_VERSION } from '../protocol/version.js';
+import { BreakerOpenError, type Breaker } from '../lib/circuit-breaker.js';
 import type { Clock, TimerHandle } from '../lib/clock.js';
-import { FarmlinkError } from '../lib/errors.js';
+import { FarmlinkError, errorInfo } from '../lib/errors.js';
 import type { Verifier } from './cached-token-verifier.js';
 import { EnhancedIntake, type SeqMessage } from './enhanced-intake.js';
 import type { EventSink } from './events/event-sink.js';
@@ -38,6 +39,8 @@ export interface SessionContext {
   events: EventSink;
   /** How enhanced sessions batch right now (the window widens under load). */
   batchSettings(): BatchSettings;
+  /** The circuit breaker around the handler of this message type (shared by every session). */
+  handlerBreaker(type: string): Breaker;
   maxBufferedBytes: number;
   helloTimeoutMs: number;
   isDraining(): boolean;
@@ -283,11 +286,54 @@ export class AgentSession {
     this.messagesIn += 1;
     this.ctx.metrics.received(message.type, data.length);
     if (this.mode) this.ctx.metrics.receivedFrame(this.mode, data.length, 1);
+    // hello is the registration itself, not a handler that can keep failing.
+    const breaker = message.type === 'hello' ? undefined : this.ctx.handlerBreaker(message.type);
+    if (breaker && !breaker.allow()) {
+      this.breakerOpen(breaker, message.type);
+      return;
+    }
     try {
       const done = this.handle(message);
+      breaker?.success();
       if (this.mode) this.handledAfter(done, receivedAt);
     } catch (error) {
+      breaker?.failure(errorInfo(error).message);
       this.handlerFailed(error, message.type);
+    }
+  }
+
+  /** A handler that keeps failing: its sender learns so at once instead of each message failing on its own. */
+  private breakerOpen(breaker: Breaker, type: string): void {
+    const until = new Date(this.ctx.clock.now() + breaker.msUntilRetry()).toISOString();
+    this.fail(
+      'breaker_open',
+      CloseCode.INTERNAL_ERROR,
+      `the hub's ${type} handler is failing (circuit breaker open until ${until})`,
+    );
+  }
+
+  /** An enhanced result through its handler's breaker; a throw makes the intake nack it. */
+  private dispatchResult(result: Extract<AgentMessage, { type: 'result' }>): void {
+    const breaker = this.ctx.handlerBreaker('result');
+    if (!breaker.allow()) {
+      const status = breaker.status();
+      throw new BreakerOpenError(
+        breaker.name,
+        this.ctx.clock.now() + breaker.msUntilRetry(),
+        status.reason,
+        status.state === 'half-open',
+      );
+    }
+    try {
+      this.ctx.onResult(this, result);
+      breaker.success();
+    } catch (error) {
+      breaker.failure(errorInfo(error).message);
+      this.ctx.logger.error(
+        { err: error, session: this.sessionId, type: 'result', seq: result.seq },
+        `Failed handling result ${result.id} from ${this.label}; nacked, the agent sends it again`,
+      );
+      throw error;
     }
   }
 
@@ -338,24 +384,28 @@ export class AgentSession {
     const seqd: SeqMessage[] = [];
     for (const message of messages) {
       this.ctx.metrics.received(message.type, 0);
+      if (message.type === 'event') {
+        // Events are handled by the sink append, behind the sink's own breaker.
+        this.eventsIn += 1;
+        this.ctx.metrics.eventReceived('enhanced');
+        seqd.push(message as SeqMessage);
+        continue;
+      }
+      if (message.type === 'result') {
+        seqd.push(message as SeqMessage);
+        continue;
+      }
+      const breaker = this.ctx.handlerBreaker(message.type);
+      if (!breaker.allow()) {
+        this.breakerOpen(breaker, message.type);
+        return;
+      }
       try {
-        switch (message.type) {
-          case 'heartbeat':
-            this.onHeartbeat(message);
-            break;
-          case 'disconnect':
-            this.disconnectReason = message.reason;
-            break;
-          case 'event':
-            this.eventsIn += 1;
-            this.ctx.metrics.eventReceived('enhanced');
-            seqd.push(message as SeqMessage);
-            break;
-          case 'result':
-            seqd.push(message as SeqMessage);
-            break;
-        }
+        if (message.type === 'heartbeat') this.onHeartbeat(message);
+        else this.disconnectReason = message.reason;
+        breaker.success();
       } catch (error) {
+        breaker.failure(errorInfo(error).message);
         this.handlerFailed(error, message.type);
         return;
       }
@@ -512,7 +562,7 @@ export class AgentSession {
     this.intake = new EnhancedIntake(agentId, ackedSeq, {
       clock,
       append: (events) => sink.append(agentId, events),
-      dispatchResult: (result) => this.ctx.onResult(this, result),
+      dispatchResult: (result) => this.dispatchResult(result),
       ack: (seq, receivedAt) => {
         metrics.handled('enhanced', (clock.monotonic() - receivedAt) / 1000);
         this.send({ type: 'ack', seq }, () => metrics.ackLag((clock.monotonic() - receivedAt) / 1000));

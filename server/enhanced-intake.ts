@@ -1,4 +1,5 @@
 import type { Clock } from '../lib/clock.js';
+import { FarmlinkError } from '../lib/errors.js';
 import type { AgentEvent, ErrorInfo, Result } from '../protocol/messages.js';
 import type { AppendOutcome, SinkEvent } from './events/event-sink.js';
 
@@ -12,7 +13,7 @@ export interface IntakeDeps {
   clock: Clock;
   /** Appends one frame's events (in order, one call); resolves once they are durable. */
   append(events: readonly SinkEvent[]): Promise<AppendOutcome>;
-  /** Passes a result on to the command that waits for it. */
+  /** Passes a result on to the command that waits for it; a throw nacks it (sent again later). */
   dispatchResult(result: Result): void;
   /** Everything up to `seq` is handled; `receivedAt` (monotonic) is when the frame that got it there arrived. */
   ack(seq: number, receivedAt: number): void;
@@ -116,8 +117,21 @@ export class EnhancedIntake {
     }
     if (this.isStopped()) return;
     if (sinkDuplicates > 0) this.deps.duplicates(sinkDuplicates);
+    const before = this.handled;
     for (const message of fresh) {
-      if (message.type === 'result') this.deps.dispatchResult(message);
+      if (message.type === 'result') {
+        try {
+          this.deps.dispatchResult(message);
+        } catch (error) {
+          // Its handler failed (or its breaker is open): the agent sends it again later. Events
+          // after it in this frame are in the sink already and will come back as duplicates.
+          if (this.handled > before) this.deps.ack(this.handled, frame.receivedAt);
+          const retryAfterMs = retryAfter(error, this.deps.clock);
+          this.awaiting = { seq: message.seq, until: this.deps.clock.monotonic() + retryAfterMs };
+          this.deps.nack(message.seq, handlerError(error), retryAfterMs);
+          return;
+        }
+      }
       this.handled = message.seq;
     }
     this.deps.ack(this.handled, frame.receivedAt);
@@ -135,6 +149,12 @@ function retryAfter(error: unknown, clock: Clock): number {
     return Math.max(0, Math.ceil(retryAt - clock.now()));
   }
   return DEFAULT_RETRY_AFTER_MS;
+}
+
+function handlerError(error: unknown): ErrorInfo {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = error instanceof FarmlinkError ? error.code : 'HANDLER_FAILED';
+  return { code, message: `the hub could not handle this result: ${message}`.slice(0, 4096) };
 }
 
 function sinkError(error: unknown): ErrorInfo {

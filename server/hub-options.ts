@@ -72,6 +72,12 @@ export const HubOptionsSchema = z
     redis_prefix: z.string().min(1).max(64).default('farmlink:'),
     /** How long a shared-registry entry outlives its last confirmation (a hub that died leaves entries this long). */
     registry_ttl_ms: ms('the shared registry entry lifetime').min(1000).default(90_000),
+    /** Circuit breakers around the event sink and each message handler: this many failures… */
+    breaker_failures: z.number().int().min(1).default(10),
+    /** …within this window open it… */
+    breaker_window_ms: ms('the breaker window').min(1).default(60_000),
+    /** …and it fails fast for this long before one call probes it. */
+    breaker_recovery_ms: ms('the breaker recovery time').default(120_000),
     /** Grant enhanced mode (batch.v1) to agents that offer it on AGENT_WS_PATH; false: legacy for everyone. */
     enhanced: z.boolean().default(true),
     /** Enhanced: how long a hub → agent message waits for others to share its frame. */

@@ -22,6 +22,8 @@ import { drainConnections, type DrainResult } from './drain.js';
 import { createEventSink } from './events/create-sink.js';
 import type { EventSink } from './events/event-sink.js';
 import { MeteredEventSink } from './events/metered-sink.js';
+import { BreakerEventSink } from './events/breaker-sink.js';
+import { HubBreakers } from './hub-breakers.js';
 import { errorInfo } from '../lib/errors.js';
 import type { HubOptions } from './hub-options.js';
 import { LogThrottle } from './log-throttle.js';
@@ -109,6 +111,7 @@ export class Hub {
   readonly shared: SharedRegistry | undefined;
   /** Where agents' events go: the Redis Stream with Redis, else the event log in the data dir. */
   readonly events: EventSink;
+  readonly breakers: HubBreakers;
   private readonly log: Logger;
   private readonly server: http.Server;
   private readonly wss: WebSocketServer;
@@ -162,7 +165,26 @@ export class Hub {
       connectionsOpen: () => this.sessions.size,
       connectionsUnauthenticated: () => this.unauthenticated.size,
     });
-    this.events = new MeteredEventSink(deps.events ?? createEventSink(options, logger), this.metrics, this.clock);
+    this.breakers = new HubBreakers(
+      {
+        failures: options.breaker_failures,
+        windowMs: options.breaker_window_ms,
+        recoveryMs: options.breaker_recovery_ms,
+      },
+      this.clock,
+      logger,
+      this.metrics.registry,
+    );
+    // The breaker outside the meter: a call it refuses never reached the sink, so is not a sink failure.
+    this.events = new BreakerEventSink(
+      new MeteredEventSink(deps.events ?? createEventSink(options, logger), this.metrics, this.clock),
+      this.breakers.get('sink'),
+    );
+    const registryCache = this.registryCache;
+    // The shared registry's Redis calls go through the breaker of its cache's Redis tier (tuned
+    // for a cache: it skips Redis briefly and closes as soon as Redis is back); exported here too.
+    if (registryCache)
+      this.breakers.exportState('registry_redis', () => registryCache.metrics().tiers.redis?.breaker ?? 'closed');
     registerCacheMetrics(this.metrics.registry, () =>
       this.registryCache ? [this.tokenCache, this.registryCache] : [this.tokenCache],
     );
@@ -181,6 +203,7 @@ export class Hub {
       enhanced: options.enhanced,
       events: this.events,
       batchSettings: () => this.batchSettings(),
+      handlerBreaker: (type) => this.breakers.handler(type),
       maxBufferedBytes: options.max_buffered_bytes,
       helloTimeoutMs: options.hello_timeout_ms,
       isDraining: () => this.draining,

@@ -23,7 +23,8 @@ export type ErrorKind =
   | 'wrong_path'
   | 'socket_error'
   | 'token_expired'
-  | 'sink_unavailable';
+  | 'sink_unavailable'
+  | 'breaker_open';
 
 /** How a registered session speaks: one message per frame, or batches with seq/ack (batch.v1). */
 export type SessionMode = 'legacy' | 'enhanced';

@@ -253,3 +253,28 @@ describe('metrics per mode', () => {
     expect(body.agents.find((a) => a.agent_id === 'pc-m2')).toMatchObject({ mode: 'legacy', events_in: 1 });
   });
 });
+
+describe('the event sink breaker', () => {
+  it('opens after --breaker-failures, nacks at once without calling the sink, and closes after a probe', async () => {
+    const { wsUrl, sink, url } = await startHub({ breaker_failures: 2, breaker_recovery_ms: 300 });
+    const { client } = await agent(wsUrl, 'pc-br');
+    const nacks = () => messages(client).filter((m) => m.type === 'nack');
+    const state = async () =>
+      metricFromText(await (await fetch(`${url}/metrics`)).text(), 'farmlink_hub_breaker_state', { breaker: 'sink' });
+    sink.failWith = new Error('disk unavailable');
+    for (let n = 1; n <= 3; n += 1) {
+      client.sendJson(batch(event(1)));
+      await waitUntil(`nack #${n}`, () => nacks().length === n);
+    }
+    expect(sink.calls).toHaveLength(2);
+    expect(nacks()[2]).toMatchObject({ seq: 1, error: { code: 'SINK_UNAVAILABLE' } });
+    expect((nacks()[2]?.error as { message: string }).message).toMatch(/circuit breaker open/);
+    expect(await state()).toBe(2);
+    sink.failWith = undefined;
+    await waitUntil('the breaker half-open', async () => (await state()) === 1, 5000);
+    client.sendJson(batch(event(1)));
+    await nextMessage(client, 'ack 1', ackOf(1));
+    expect(await state()).toBe(0);
+    expect(client.isClosed).toBe(false);
+  });
+});
