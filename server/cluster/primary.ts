@@ -141,6 +141,10 @@ export class HubPrimary {
     const worker = cluster.fork({ ...this.options.env, [WORKER_ENV]: String(slot.index) });
     slot.worker = worker;
     slot.ready = false;
+    this.log.info(
+      { event: 'worker_started', worker: slot.hubId, pid: worker.process.pid },
+      `Worker ${slot.hubId} started (pid ${String(worker.process.pid)})`,
+    );
     const endpoint = new IpcEndpoint({
       peer: `worker ${slot.hubId}`,
       send: (message) => (worker.isConnected() ? worker.send(message as Serializable) : false),
@@ -168,7 +172,7 @@ export class HubPrimary {
   private onReady(slot: Slot, port: number, url: string): void {
     slot.ready = true;
     if (this.started) {
-      this.log.info({ worker: slot.hubId }, `Worker ${slot.hubId} is back and serving`);
+      this.log.info({ event: 'worker_ready', worker: slot.hubId }, `Worker ${slot.hubId} is back and serving`);
       // Started again during an admin drain: it drains as its siblings do.
       if (this.draining && !this.stopping) void this.ask(slot, { op: 'drain', reason: 'hub is draining' });
       return;
