@@ -311,11 +311,25 @@ export class AgentConnection {
    * Where messages go now, if anywhere: the registered connection, or the draining hub held during a
    * handover. Its mode, queued messages and frame pacing, for delivery.
    */
-  channel(): { mode: WireMode; pending: number; frameWaitMs: number; limits: HubLimits | undefined } | undefined {
+  channel():
+    | {
+        mode: WireMode;
+        pending: number;
+        frameWaitMs: number;
+        batch: BatchSettings | undefined;
+        limits: HubLimits | undefined;
+      }
+    | undefined {
     const attempt = this.sendTarget();
     if (!attempt) return undefined;
     const { link } = attempt;
-    return { mode: attempt.mode, pending: link.pending, frameWaitMs: link.frameWaitMs(), limits: link.limits };
+    return {
+      mode: attempt.mode,
+      pending: link.pending,
+      frameWaitMs: link.frameWaitMs(),
+      batch: link.batching,
+      limits: link.limits,
+    };
   }
 
   private sendTarget(): Attempt | undefined {
