@@ -247,6 +247,57 @@ describe('farmlink hub --workers 2', () => {
   }, 60_000);
 });
 
+describe('farmlink hub --workers 2: POST /api/v1/admin/drain', () => {
+  afterAll(() => RawClient.terminateAll());
+
+  it(
+    'drains every worker, asked through one of them; the hub stays up, refusing newcomers with 1001',
+    async () => {
+      const hub = await startHub({
+        hubId: HUB_ID,
+        args: ['--workers', '2', '--broadcast-interval', '0'],
+        startTimeoutMs: START_TIMEOUT_MS,
+      });
+      try {
+        const admin = await hub.adminToken();
+        const onWorker = new Map<string, RawClient[]>();
+        for (let i = 0; onWorker.size < WORKER_IDS.length || i < 4; i++) {
+          const { client, hubId } = await connectAgent(hub, `drain-agent-${String(i)}`);
+          onWorker.set(hubId, [...(onWorker.get(hubId) ?? []), client]);
+        }
+        const answer = await request(false, hub.port, 'POST', '/api/v1/admin/drain', admin, { reason: 'deploy' });
+        expect(answer.status, answer.text).toBe(202);
+        expect(answer.body).toMatchObject({ draining: true, started: true });
+        for (const [worker, clients] of onWorker)
+          for (const client of clients)
+            await waitUntil(`an agent on ${worker} told draining`, () =>
+              client.frames.find((f) => f.type === 'draining' && f.reason === 'deploy'),
+            );
+        const health = await fromEveryWorkerOf(hub, '/health', 503);
+        for (const body of health.values()) expect(body).toMatchObject({ status: 'draining' });
+        const late = RawClient.dial(hub.wsUrl, { token: await hub.agentToken('latecomer') });
+        await expectClosedWith(late, CloseCode.GOING_AWAY, /draining/, 10_000);
+        expect(hub.alive).toBe(true);
+      } finally {
+        await hub.kill();
+      }
+    },
+    START_TIMEOUT_MS + 60_000,
+  );
+});
+
+/** Fresh connections until every worker has answered `path` with `status`; the bodies by worker. */
+async function fromEveryWorkerOf(hub: HubProcess, path: string, status: number): Promise<Map<string, unknown>> {
+  const bodies = new Map<string, unknown>();
+  await waitUntil(`${path} answered ${String(status)} by both workers`, async () => {
+    const answer = await request(false, hub.port, 'GET', path);
+    expect(answer.status, `${path}: ${answer.text}`).toBe(status);
+    bodies.set((answer.body as { hub_id: string }).hub_id, answer.body);
+    return bodies.size === WORKER_IDS.length;
+  });
+  return bodies;
+}
+
 describe('farmlink hub --workers: bad values', () => {
   it.each(['0', 'abc', '65', '1.5', '-2', ''])('--workers=%s exits 78 naming the flag', async (value) => {
     const run = await runCli(['hub', '--port', '0', `--workers=${value}`], { FARMLINK_HUB_SECRET: TEST_SECRET });
