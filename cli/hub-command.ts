@@ -1,18 +1,26 @@
+import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
+import type { Logger } from 'pino';
 import { ConfigError } from '../lib/errors.js';
 import { consoleSink } from '../agent/log/console-sink.js';
 import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
 import { processSecrets } from '../agent/log/secrets.js';
 import { LOG_LEVELS, type LogLevel } from '../protocol/config.js';
+import { HubPrimary } from '../server/cluster/primary.js';
+import { HubWorker, WORKER_ENV, workerHubId } from '../server/cluster/worker.js';
 import { Hub } from '../server/hub.js';
 import { defaultHubDataDir } from '../server/hub-data-dir.js';
-import { HubOptionsSchema, type HubOptionsInput } from '../server/hub-options.js';
+import { HubOptionsSchema, type HubOptions, type HubOptionsInput } from '../server/hub-options.js';
 import { assertStrongSecret } from '../server/secret-strength.js';
 import { UsageError, numberFlag, parseFlags, secondsFlag } from './args.js';
 import { ExitCode } from './exit-codes.js';
 import { onShutdownSignal } from './signals.js';
+
+/** More processes than this on one port is a deployment mistake, not a need: run more hubs. */
+export const MAX_WORKERS = 64;
 
 export const HUB_HELP = `Usage: farmlink hub [options]
 
@@ -44,6 +52,7 @@ Options (times in seconds, fractions allowed):
   --drain-progress-interval S  log drain progress this often [10]
   --broadcast-interval S     periodic status broadcast to agents, 0 = off [10]
   --command-timeout S        default wait for a command result via the admin API [30]
+  --workers N|auto           hub processes sharing the port, 1–${MAX_WORKERS}; auto = one per core [1]
   --per-message-deflate      enable compression (off by default: it costs memory per connection)
   --no-enhanced              grant no agent enhanced mode: everyone is served in legacy mode
   --batch-window S           enhanced: longest a message waits to share a frame [0.05]
@@ -77,6 +86,19 @@ export function logLevelFlag(value: string | undefined): LogLevel {
   if (!(LOG_LEVELS as readonly string[]).includes(value))
     throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${value}"`);
   return value as LogLevel;
+}
+
+/** --workers: a whole number from 1 to MAX_WORKERS, or "auto" (one per core the process may use). */
+export function workersFlag(value: string | undefined, cores = os.availableParallelism()): number {
+  if (value === undefined) return 1;
+  if (value === 'auto') return Math.min(MAX_WORKERS, Math.max(1, cores));
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+    throw new ConfigError([
+      `hub option --workers: expected a whole number from 1 to ${MAX_WORKERS}, or "auto" (one per core), got "${value}"`,
+    ]);
+  }
+  return n;
 }
 
 /** "host:port,host:port" → the cluster nodes to start from. */
@@ -166,6 +188,7 @@ export async function hubCommand(argv: string[]): Promise<number> {
     'redis-prefix': { type: 'string' },
     'registry-ttl': { type: 'string' },
     'data-dir': { type: 'string' },
+    workers: { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -174,6 +197,7 @@ export async function hubCommand(argv: string[]): Promise<number> {
     process.stdout.write(HUB_HELP);
     return ExitCode.OK;
   }
+  const workers = workersFlag(values.workers);
   const host = values.host ?? process.env.FARMLINK_HUB_HOST ?? '127.0.0.1';
   const { secret, generated } = hubSecret(host);
   // Blanked in every log line; a generated one is shown once, on stderr past the logger (below).
@@ -229,18 +253,15 @@ export async function hubCommand(argv: string[]): Promise<number> {
     console: logFormatFlag(values['log-format']),
     component: 'hub',
   });
+  const workerIndex = Number(process.env[WORKER_ENV]);
+  if (cluster.isWorker && Number.isInteger(workerIndex) && workerIndex > 0) {
+    return runWorker(parsed.data, workerIndex, logger, closeLog);
+  }
+  if (workers > 1) return runPrimary(parsed.data, workers, { secret, generated }, logger, closeLog);
+
   const hub = new Hub(parsed.data, logger);
   const address = await hub.listen();
-  if (generated) {
-    // The secret exists nowhere else: without this line no token for this hub could ever be
-    // minted. It goes to the console only, never through the logger (log files and collectors).
-    logger.warn(
-      'FARMLINK_HUB_SECRET is not set: generated a secret for this run (local mode); the line to mint tokens for this hub is printed on stderr, not logged',
-    );
-    consoleSink(process.stderr).write(
-      `To mint tokens for this hub with farmlink token, first run:\n  export FARMLINK_HUB_SECRET='${secret}'\n`,
-    );
-  }
+  if (generated) announceGeneratedSecret(logger, secret);
   // Scripts that start a hub on port 0 read this line to learn the port.
   logger.info({ event: 'listening', port: address.port, url: address.url }, `Ready: ${address.url}`);
 
@@ -262,4 +283,95 @@ export async function hubCommand(argv: string[]): Promise<number> {
       },
     );
   });
+}
+
+function announceGeneratedSecret(logger: Logger, secret: string): void {
+  // The secret exists nowhere else: without this line no token for this hub could ever be
+  // minted. It goes to the console only, never through the logger (log files and collectors).
+  logger.warn(
+    'FARMLINK_HUB_SECRET is not set: generated a secret for this run (local mode); the line to mint tokens for this hub is printed on stderr, not logged',
+  );
+  consoleSink(process.stderr).write(
+    `To mint tokens for this hub with farmlink token, first run:\n  export FARMLINK_HUB_SECRET='${secret}'\n`,
+  );
+}
+
+/** The hub's id when none is given: host name and port, as a single-process hub names itself. */
+function baseHubId(options: HubOptions): string {
+  return options.hub_id ?? `${os.hostname()}:${options.port}`;
+}
+
+/**
+ * `--workers N` (N > 1): this process forks the workers, holds no agent itself, and on a signal
+ * drains them all; a second signal closes every connection now.
+ */
+async function runPrimary(
+  options: HubOptions,
+  workers: number,
+  { secret, generated }: { secret: string; generated: boolean },
+  logger: Logger,
+  closeLog: () => Promise<void>,
+): Promise<number> {
+  const primary = new HubPrimary({
+    workers,
+    hubId: baseHubId(options),
+    drainTimeoutMs: options.drain_timeout_ms,
+    // A generated secret exists only in this process: the workers must check tokens with the same one.
+    env: { FARMLINK_HUB_SECRET: secret },
+    logger,
+  });
+  return new Promise<number>((resolve, reject) => {
+    let stopping = false;
+    onShutdownSignal(
+      async (signal) => {
+        stopping = true;
+        logger.info(
+          { signal },
+          `${signal} received: draining every worker (refusing new connections with 1001; send the signal again to stop at once)`,
+        );
+        await primary.shutdown(`hub received ${signal}`, false);
+        await closeLog();
+        resolve(ExitCode.OK);
+      },
+      (signal) => {
+        logger.warn({ signal }, `${signal} received again: every worker closes every connection now`);
+        void primary.shutdown(`hub received ${signal} again`, true).finally(() => resolve(ExitCode.FORCED));
+      },
+    );
+    primary.start().then(
+      (address) => {
+        if (stopping) return;
+        if (generated) announceGeneratedSecret(logger, secret);
+        // Scripts that start a hub on port 0 read this line to learn the port.
+        logger.info(
+          { event: 'listening', port: address.port, url: address.url, workers },
+          `Ready: ${address.url} (${workers} workers)`,
+        );
+      },
+      (error: unknown) => {
+        void closeLog().finally(() => reject(error instanceof Error ? error : new Error(String(error))));
+      },
+    );
+  });
+}
+
+/** One of the primary's workers: it listens and serves until the primary tells it to stop. */
+async function runWorker(
+  options: HubOptions,
+  index: number,
+  logger: Logger,
+  closeLog: () => Promise<void>,
+): Promise<number> {
+  const log = logger.child({ worker: `w${index}` });
+  // Signals reach the workers too (Ctrl-C goes to the whole process group, systemd signals the
+  // whole cgroup); only the primary acts on them, telling each worker what to do.
+  const ignore = (signal: NodeJS.Signals) =>
+    log.debug({ signal }, `${signal} received by a worker: the primary coordinates the shutdown`);
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', ignore);
+  const worker = new HubWorker({ ...options, hub_id: workerHubId(baseHubId(options), index) }, index, log);
+  await worker.listen();
+  const how = await worker.stopped;
+  await closeLog();
+  return how === 'forced' ? ExitCode.FORCED : ExitCode.OK;
 }

@@ -8,6 +8,7 @@ import { bearerToken } from './auth.js';
 import { pathParam, readJsonBody, requestPath, sendError, sendJson, statusOf } from './http-util.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
 import type { Hub } from './hub.js';
+import { hubView } from './hub-view.js';
 
 const CommandRequestSchema = z.object({
   name: z.string().min(1).max(128),
@@ -33,13 +34,13 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
     // function, and the unhandled rejection ended the hub process.
     path = requestPath(req);
     if (path === '/health' && method === 'GET') {
-      const draining = hub.draining;
+      const { draining, agents_connected, connections_open } = await hubView(hub).health();
       sendJson(res, draining ? 503 : 200, {
         status: draining ? 'draining' : 'ok',
         hub_id: hub.id,
         version: AGENT_VERSION,
-        agents_connected: hub.agents().length,
-        connections_open: hub.connectionCount(),
+        agents_connected,
+        connections_open,
         uptime_s: Math.round((Date.now() - hub.startedAt) / 1000),
       });
       return;
@@ -50,8 +51,9 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
         sendJson(res, 200, hub.metricsView());
         return;
       }
-      const text = await hub.metrics.text();
-      res.writeHead(200, { 'content-type': hub.metrics.contentType });
+      const registry = await hubView(hub).metrics();
+      const text = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType });
       res.end(text);
       return;
     }
@@ -98,14 +100,16 @@ async function handleAdmin(
   if (claims.role !== 'admin') throw new FarmlinkError('FORBIDDEN', `a ${claims.role} token cannot use the admin API`);
 
   if (path === '/api/v1/admin/agents' && method === 'GET') {
-    sendJson(res, 200, { hub_id: hub.id, draining: hub.draining, agents: hub.agents() });
+    const view = hubView(hub);
+    const [agents, { draining }] = await Promise.all([view.agents(), view.health()]);
+    sendJson(res, 200, { hub_id: hub.id, draining, agents });
     return;
   }
   const commandAgent = COMMAND_PATH.exec(path)?.[1];
   if (commandAgent !== undefined && method === 'POST') {
     const agentId = agentIdParam(commandAgent);
     const body = parseBody(CommandRequestSchema, await readJsonBody(req));
-    const outcome = await hub.command(agentId, body.name, body.args, body.timeout_ms);
+    const outcome = await hubView(hub).command(agentId, body.name, body.args, body.timeout_ms);
     switch (outcome.status) {
       case 'ok':
         sendJson(res, 200, { ok: true, data: outcome.data });
@@ -151,9 +155,9 @@ async function handleAdmin(
   const pathAgent = AGENT_PATH.exec(path)?.[1];
   if (pathAgent !== undefined && method === 'GET') {
     const agentId = agentIdParam(pathAgent);
-    const agent = hub.agent(agentId);
-    if (agent) {
-      sendJson(res, 200, { ...agent, hub_id: hub.id, here: true });
+    const found = await hubView(hub).agent(agentId);
+    if (found) {
+      sendJson(res, 200, { ...found.agent, hub_id: found.hub_id, here: true });
       return;
     }
     // Not here: the registry the hubs share through Redis may know where it is.
@@ -174,14 +178,13 @@ async function handleAdmin(
   }
   if (path === '/api/v1/admin/broadcast' && method === 'POST') {
     const body = parseBody(BroadcastRequestSchema, await readJsonBody(req));
-    sendJson(res, 200, { recipients: hub.broadcast(body.data) });
+    sendJson(res, 200, { recipients: await hubView(hub).broadcast(body.data) });
     return;
   }
   if (path === '/api/v1/admin/drain' && method === 'POST') {
     const body = parseBody(DrainRequestSchema, await readJsonBody(req));
-    const started = !hub.draining;
-    void hub.drain(body.reason);
-    sendJson(res, 202, { draining: true, started, connections_open: hub.connectionCount() });
+    const { started, connections_open } = await hubView(hub).drain(body.reason);
+    sendJson(res, 202, { draining: true, started, connections_open });
     return;
   }
   sendError(res, 404, 'NOT_FOUND', `No admin route for ${method} ${path}`);

@@ -31,6 +31,10 @@ const STATUS_OF: Record<string, number> = {
   SINK_CLOSED: 503,
   SINK_TIMEOUT: 504,
   SINK_WRITE_FAILED: 500,
+  // A hub of several workers: the primary (or a worker it asked) did not answer in time, or is gone.
+  IPC_TIMEOUT: 503,
+  IPC_CLOSED: 503,
+  IPC_BAD_REPLY: 500,
 };
 
 export function statusOf(error: FarmlinkError): number {

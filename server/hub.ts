@@ -128,6 +128,8 @@ export class Hub {
   private broadcastTimer: NodeJS.Timeout | undefined;
   private drainPromise: Promise<DrainResult> | undefined;
   private closed = false;
+  /** Told of every registration and departure (a worker of a multi-process hub reports them to its primary). */
+  private registryObserver: RegistryObserver | undefined;
 
   constructor(
     readonly options: HubOptions,
@@ -324,6 +326,26 @@ export class Hub {
   /** Connections holding one of --max-connections seats: those with a verified agent token. */
   authenticatedCount(): number {
     return this.sessions.size - this.unauthenticated.size;
+  }
+
+  observeRegistry(observer: RegistryObserver): void {
+    this.registryObserver = observer;
+  }
+
+  /**
+   * Another process of this hub registered the agent anew: its connection here, if still this
+   * session, is closed as replaced (as a newer connection to this process would replace it).
+   */
+  replaceFromElsewhere(agentId: string, sessionId: string, where: string): boolean {
+    const session = this.registry.get(agentId);
+    if (session?.sessionId !== sessionId) return false;
+    session.closedBy = 'replaced';
+    this.log.warn(
+      { agent_id: agentId, old: session.address, new_hub: where },
+      `Agent ${session.label} registered again on ${where}; closing its older connection from ${session.address}`,
+    );
+    session.close(CloseCode.REPLACED, `replaced by a newer connection on ${where}`);
+    return true;
   }
 
   /** Where an agent is connected, when it is not here: from the registry shared through Redis. */
@@ -614,6 +636,7 @@ export class Hub {
     }
     this.registry.set(agent.id, session);
     this.metrics.registrations.inc();
+    this.registryObserver?.registered(agent.id, session.sessionId);
     this.shared
       ?.announce(sharedEntry(session))
       .catch((error: unknown) =>
@@ -635,6 +658,7 @@ export class Hub {
     this.dispatcher.sessionClosed(session);
     if (session.agent && this.registry.get(session.agent.id) === session) {
       this.registry.delete(session.agent.id);
+      this.registryObserver?.unregistered(session.agent.id, session.sessionId);
       this.shared
         ?.withdraw(session.agent.id, session.sessionId)
         .catch((error: unknown) =>
@@ -692,6 +716,11 @@ export class Hub {
     clearInterval(this.broadcastTimer);
     this.broadcastTimer = undefined;
   }
+}
+
+export interface RegistryObserver {
+  registered(agentId: string, sessionId: string): void;
+  unregistered(agentId: string, sessionId: string): void;
 }
 
 /** What onUpgrade learned about a connection before it exists. */

@@ -83,6 +83,8 @@ export interface StartHubOptions {
   bin?: string;
   /** false: parse the log only for problemCounts, keeping no lines (a bench hub logs thousands). */
   keepLogs?: boolean;
+  /** How long the hub may take to be ready [15 s]; a hub of several worker processes starts each of them. */
+  startTimeoutMs?: number;
   /** Called with the child at once, e.g. to register it for killing when the caller is interrupted. */
   onSpawn?: (proc: ChildProcess) => void;
 }
@@ -243,7 +245,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
   };
   if (logLevel === 'debug') {
     const listening = await Promise.race([
-      waitForLog('listening', (l) => l.event === 'listening', START_TIMEOUT_MS),
+      waitForLog('listening', (l) => l.event === 'listening', options.startTimeoutMs ?? START_TIMEOUT_MS),
       exited.then(({ code }): never => {
         throw new Error(`hub exited with ${String(code)} before listening: ${stderr.join('')}`);
       }),
@@ -251,7 +253,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
     port = Number(listening.port);
     url = `http://127.0.0.1:${String(port)}`;
   } else {
-    const deadline = Date.now() + START_TIMEOUT_MS;
+    const deadline = Date.now() + (options.startTimeoutMs ?? START_TIMEOUT_MS);
     while (!(await healthy())) {
       if (!isAlive()) {
         const how = String(proc.exitCode ?? proc.signalCode);
@@ -259,7 +261,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
       }
       if (Date.now() > deadline) {
         await kill();
-        const seconds = String(START_TIMEOUT_MS / 1000);
+        const seconds = String((options.startTimeoutMs ?? START_TIMEOUT_MS) / 1000);
         throw new Error(
           `hub on port ${String(port)} did not answer /health within ${seconds} s: ${stderr.join('').trim()}`,
         );
