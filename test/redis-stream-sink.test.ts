@@ -1,15 +1,10 @@
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  startRedis,
-  startRedisCluster,
-  type RedisCluster,
-  type RedisProcess,
-} from '../../test/helpers/redis-server.js';
-import { waitUntil } from '../../test/helpers/wait.js';
-import type { SinkEvent, StoredEvent } from './event-sink.js';
-import { RedisStreamSink, type RedisStreamSinkOptions } from './redis-stream-sink.js';
+import { startRedis, startRedisCluster, type RedisCluster, type RedisProcess } from './helpers/redis-server.js';
+import { waitUntil } from './helpers/wait.js';
+import type { SinkEvent, StoredEvent } from '../server/events/event-sink.js';
+import { RedisStreamSink, type RedisStreamSinkOptions } from '../server/events/redis-stream-sink.js';
 
 const logger = pino({ level: 'silent' });
 const sinks: RedisStreamSink[] = [];
