@@ -38,6 +38,8 @@ export const ConnectionStateSchema = z.discriminatedUnion('phase', [
     since: EpochMs,
     session_id: z.string(),
     hub_id: z.string(),
+    /** The protocol mode agreed with this hub; absent from older agents. */
+    mode: z.enum(['legacy', 'enhanced']).optional(),
   }),
   z.object({
     phase: z.literal('reconnecting'),
@@ -77,6 +79,12 @@ export const REASON_CODES = [
   'protocol_error',
   /** The attempt could not even be set up (e.g. the token cannot be sent in an HTTP header). */
   'dial_failed',
+  /** The protocol mode was switched (panel, settings): a graceful reconnect to the same server in the other mode. */
+  'mode_changed',
+  /** protocol.mode is enhanced and this hub does not offer it: the agent moves on as from a failed server. */
+  'mode_unavailable',
+  /** The hub said the agent's token expired (then closed with 4440). */
+  'token_expired',
 ] as const;
 export const ReasonCodeSchema = z.enum(REASON_CODES);
 export type ReasonCode = z.infer<typeof ReasonCodeSchema>;

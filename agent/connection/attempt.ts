@@ -1,9 +1,10 @@
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import type { ServerRef } from '../../protocol/connection-state.js';
-import type { Heartbeat } from '../../protocol/messages.js';
+import type { Heartbeat, TokenExpired } from '../../protocol/messages.js';
 import type { UsageSample } from '../system/system-usage.js';
 import { HeartbeatMonitor } from './heartbeat.js';
 import type { HubLink } from './hub-link.js';
+import type { WireMode } from './mode-figures.js';
 import { PingMonitor } from './ping-monitor.js';
 
 export type AttemptPhase = 'connecting' | 'registering' | 'connected';
@@ -43,6 +44,12 @@ export class Attempt {
   stableTimer: TimerHandle | undefined;
   heartbeat: HeartbeatMonitor | undefined;
   ping: PingMonitor | undefined;
+  /** hello offered enhanced mode. */
+  offeredEnhanced = false;
+  /** What the frames carry: legacy until `registered` grants enhanced. */
+  mode: WireMode = 'legacy';
+  /** The hub said the token expired; its 4440 close follows. */
+  tokenExpired: TokenExpired | undefined;
 
   constructor(
     readonly server: ServerRef,

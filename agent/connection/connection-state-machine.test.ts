@@ -90,6 +90,8 @@ describe('AgentConnection on a fake link: connecting and registering', () => {
         version: '0.0.0-test',
         hostname: 'test',
         platform: 'linux',
+        // protocol.mode defaults to auto: enhanced is offered, legacy is what a hub that ignores it speaks.
+        capabilities: ['batch.v1'],
       },
     ]);
 

@@ -9,9 +9,10 @@ import type {
   Reason,
   ServerRef,
 } from '../../protocol/connection-state.js';
-import type { AgentMessage, HubLimits, HubMessage, Registered } from '../../protocol/messages.js';
+import type { ProtocolModeSetting } from '../../protocol/config.js';
+import type { AgentMessage, BatchSettings, HubLimits, HubMessage, Registered } from '../../protocol/messages.js';
 import { redactUrl } from '../../protocol/server-url.js';
-import { PROTOCOL_VERSION } from '../../protocol/version.js';
+import { Capability, PROTOCOL_VERSION } from '../../protocol/version.js';
 import type { Clock, Random, TimerHandle } from '../../lib/clock.js';
 import { FarmlinkError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/events.js';
@@ -23,6 +24,7 @@ import { closeAdvice, describeDialError, displayId, fmtMs } from './describe.js'
 import { DrainHandover } from './drain-handover.js';
 import { FallbackRotation, type NextAttempt } from './fallback-rotation.js';
 import type { HubLinkFactory } from './hub-link.js';
+import { ModeFiguresTracker, type WireMode } from './mode-figures.js';
 import { ConnectionStatsTracker } from './stats.js';
 import { wsHubLinkFactory } from './ws-hub-link.js';
 
@@ -70,6 +72,10 @@ export interface AgentConnectionOptions {
    * so a hub that moved to a new IP is found on the next attempt). Tests inject one to move a hub.
    */
   lookup?: LookupFunction;
+  /** Which protocol to ask for (protocol.mode); `setMode` changes it live. Default auto. */
+  mode?: ProtocolModeSetting;
+  /** How to batch in enhanced mode when the hub does not say (protocol.batch_*). */
+  batch?: { windowMs: number; maxMessages: number };
   /**
    * Opens the link to a hub for each attempt. By default a WebSocket link (with the three options
    * above) speaking the JSON protocol; tests give a fake one to drive the state machine.
@@ -82,8 +88,10 @@ export interface ConnectionEvents extends Record<string, unknown> {
   state: ConnectionEvent;
   /** Hub messages the connection does not consume itself (command, broadcast). */
   message: HubMessage;
-  registered: { server: ServerRef; registered: Registered };
+  registered: { server: ServerRef; registered: Registered; mode: WireMode };
   heartbeatRtt: number;
+  /** A frame went out on the current connection (delivery paces its backlog on these). */
+  frameSent: { mode: WireMode; messages: number };
 }
 
 interface EndOptions {
@@ -91,6 +99,19 @@ interface EndOptions {
   graceful: boolean;
   /** Do not consult the rotation: dial the primary now (reconnect requested). */
   restartAtPrimary?: boolean;
+  /** Do not consult the rotation: dial this server again now (the mode was switched). */
+  redial?: number;
+}
+
+/** What the agent knows about the protocol mode, for the panel. */
+export interface ModeInfo {
+  setting: ProtocolModeSetting;
+  /** Agreed with the connected hub, or null when not connected. */
+  negotiated: WireMode | null;
+  /** Whether the last hub that registered this agent offered enhanced mode (null: none registered yet). */
+  hubOffersEnhanced: boolean | null;
+  /** The hub that last answered, for "hub-a does not offer enhanced mode". */
+  lastHubId: string | null;
 }
 
 /**
@@ -115,6 +136,10 @@ export class AgentConnection {
   private attemptsSinceRegistered = 0;
   private readonly closing = new Set<Promise<void>>();
   private stopPromise: Promise<void> | undefined;
+  private modeSetting: ProtocolModeSetting;
+  private readonly figures: ModeFiguresTracker;
+  private hubOffersEnhanced: boolean | null = null;
+  private lastHubId: string | null = null;
 
   constructor(private readonly options: AgentConnectionOptions) {
     if (options.servers.length === 0) throw new FarmlinkError('NO_SERVERS', 'No server configured: set server.url');
@@ -130,6 +155,8 @@ export class AgentConnection {
     });
     this.rotation = new FallbackRotation(options.servers.length, backoff);
     this.stats = new ConnectionStatsTracker(options.servers, options.clock);
+    this.modeSetting = options.mode ?? 'auto';
+    this.figures = new ModeFiguresTracker(options.clock);
     this.handover = new DrainHandover(options.clock);
     this.openLink =
       options.link ??
@@ -152,6 +179,49 @@ export class AgentConnection {
 
   getStats(): ConnectionStats {
     return this.stats.snapshot();
+  }
+
+  /** Traffic per protocol mode since this connection object was made. */
+  getModeFigures(): ReturnType<ModeFiguresTracker['snapshot']> {
+    return this.figures.snapshot();
+  }
+
+  getModeInfo(): ModeInfo {
+    const attempt = this.attempt?.phase === 'connected' ? this.attempt : undefined;
+    return {
+      setting: this.modeSetting,
+      negotiated: attempt ? attempt.mode : null,
+      hubOffersEnhanced: this.hubOffersEnhanced,
+      lastHubId: this.lastHubId,
+    };
+  }
+
+  /**
+   * Switches the protocol mode live. When the connection in use speaks another mode than the new
+   * setting asks for, it is ended gracefully (`disconnect`, 1000) and the same server is dialled
+   * again at once in the new mode; the statistics go on. Returns whether a reconnect was started.
+   */
+  setMode(setting: ProtocolModeSetting): boolean {
+    const previous = this.modeSetting;
+    this.modeSetting = setting;
+    if (previous !== setting) this.log.info({ from: previous, to: setting }, `Protocol mode: ${previous} → ${setting}`);
+    const attempt = this.attempt;
+    if (!attempt || attempt.ended) return false;
+    const wouldOffer = setting !== 'legacy';
+    const mismatch =
+      attempt.phase === 'connected'
+        ? (setting === 'legacy' && attempt.mode === 'enhanced') ||
+          (setting === 'enhanced' && attempt.mode === 'legacy') ||
+          (setting === 'auto' && attempt.mode === 'legacy' && !attempt.offeredEnhanced)
+        : attempt.offeredEnhanced !== wouldOffer;
+    if (!mismatch) return false;
+    const reason: Reason = {
+      code: 'mode_changed',
+      message: `Protocol mode set to ${setting}: reconnecting to ${this.describeServer(attempt.server.index)} in that mode`,
+    };
+    this.log.info(reason.message);
+    this.endAttempt(attempt, reason, { graceful: attempt.phase === 'connected', redial: attempt.server.index });
+    return true;
   }
 
   /** The limits of the hub the agent is registered with, if any. */
@@ -231,12 +301,40 @@ export class AgentConnection {
    * none (the caller decides what to do — nothing is dropped silently) and MESSAGE_TOO_LARGE when
    * the hub announced a smaller frame limit.
    */
-  send(message: AgentMessage): void {
+  send(message: AgentMessage, options: { urgent?: boolean } = {}): void {
+    const attempt = this.sendTarget();
+    if (!attempt) throw new FarmlinkError('NOT_CONNECTED', `Cannot send ${message.type}: not connected to a hub`);
+    this.sendOn(attempt, message, options);
+  }
+
+  /**
+   * Where messages go now, if anywhere: the registered connection, or the draining hub held during a
+   * handover. Its mode, queued messages and frame pacing, for delivery.
+   */
+  channel():
+    | {
+        mode: WireMode;
+        pending: number;
+        frameWaitMs: number;
+        batch: BatchSettings | undefined;
+        limits: HubLimits | undefined;
+      }
+    | undefined {
+    const attempt = this.sendTarget();
+    if (!attempt) return undefined;
+    const { link } = attempt;
+    return {
+      mode: attempt.mode,
+      pending: link.pending,
+      frameWaitMs: link.frameWaitMs(),
+      batch: link.batching,
+      limits: link.limits,
+    };
+  }
+
+  private sendTarget(): Attempt | undefined {
     const attempt = this.attempt?.phase === 'connected' ? this.attempt : this.handover.attempt;
-    if (attempt?.phase !== 'connected' || !attempt.link.isOpen) {
-      throw new FarmlinkError('NOT_CONNECTED', `Cannot send ${message.type}: not connected to a hub`);
-    }
-    this.sendOn(attempt, message);
+    return attempt?.phase === 'connected' && attempt.link.isOpen ? attempt : undefined;
   }
 
   /** Graceful stop (docs/protocol.md): heartbeat off, `disconnect`, close 1000, then nothing more. */
@@ -304,6 +402,16 @@ export class AgentConnection {
       }, timing.connectTimeoutMs);
 
       link.events.on('open', () => this.onOpen(current));
+      link.events.on('frame', ({ direction, messages, bytes }) => {
+        // Counted also after the attempt ended: the `disconnect` flushed with the close went out.
+        this.figures.frame(current.mode, direction, messages, bytes);
+        if (direction === 'out') {
+          this.stats.sentFrame(messages, bytes);
+          if (this.isLive(current) && current.phase === 'connected') {
+            this.events.emit('frameSent', { mode: current.mode, messages });
+          }
+        }
+      });
       link.events.on('message', ({ message, bytes }) => this.onMessage(current, message, bytes));
       link.events.on('undecodable', ({ bytes, decoded }) => {
         if (!this.isLive(current)) return;
@@ -377,6 +485,7 @@ export class AgentConnection {
         { graceful: false },
       );
     }, timing.registrationTimeoutMs);
+    attempt.offeredEnhanced = this.modeSetting !== 'legacy';
     this.sendOn(attempt, {
       type: 'hello',
       protocol: PROTOCOL_VERSION,
@@ -385,6 +494,7 @@ export class AgentConnection {
       version: identity.version,
       hostname: identity.hostname,
       platform: identity.platform,
+      ...(attempt.offeredEnhanced ? { capabilities: [Capability.BATCH_V1] } : {}),
     });
   }
 
@@ -406,6 +516,18 @@ export class AgentConnection {
       case 'draining':
         if (attempt !== this.handover.attempt) this.onDraining(attempt, message.reason);
         return;
+      case 'tune':
+        if (attempt.phase === 'connected')
+          this.onTune(attempt, message.batch, message.heartbeat_interval_ms, message.reason);
+        return;
+      case 'token_expired':
+        attempt.tokenExpired = message;
+        this.log.error(
+          { url: redactUrl(attempt.server.url), expired_at: new Date(message.expired_at).toISOString() },
+          `The hub says this agent's token expired (${message.reason}); it will close the connection — ` +
+            `a new token is needed (farmlink token --agent ${displayId(this.options.identity.id)})`,
+        );
+        return;
       default:
         if (attempt.phase === 'connected') this.events.emit('message', message);
     }
@@ -414,10 +536,33 @@ export class AgentConnection {
   private onRegistered(attempt: Attempt, registered: Registered): void {
     const { clock, timing, identity } = this.options;
     clock.clearTimeout(attempt.registrationTimer);
+    const granted = registered.capabilities?.includes(Capability.BATCH_V1) === true;
+    this.lastHubId = registered.hub_id;
+    if (attempt.offeredEnhanced) this.hubOffersEnhanced = granted;
+    if (this.modeSetting === 'enhanced' && !granted) {
+      attempt.phase = 'connected';
+      this.stats.registered(attempt.server);
+      this.endAttempt(
+        attempt,
+        {
+          code: 'mode_unavailable',
+          message:
+            `Hub ${registered.hub_id} at ${redactUrl(attempt.server.url)} does not offer enhanced mode, and protocol.mode ` +
+            `is enhanced: trying ${this.describeNext()} (set protocol.mode to auto to use legacy mode with such hubs)`,
+        },
+        { graceful: true },
+      );
+      return;
+    }
     attempt.phase = 'connected';
     attempt.link.limits = registered.limits;
+    if (granted && attempt.offeredEnhanced) {
+      attempt.mode = 'enhanced';
+      attempt.link.useBatches(this.batchSettings(registered.batch, registered.limits));
+    }
     this.attemptsSinceRegistered = 0;
     this.stats.registered(attempt.server);
+    this.figures.connectedIn(attempt.mode);
     attempt.stableTimer = clock.setTimeout(() => {
       this.rotation.markStable();
       this.log.debug({ server: attempt.server.index }, 'Connection stable: backoff reset');
@@ -426,7 +571,8 @@ export class AgentConnection {
       clock,
       timing,
       usage: this.options.usage,
-      sendHeartbeat: (hb) => this.sendOn(attempt, hb),
+      // Urgent: a heartbeat waiting for a batch window would read as latency.
+      sendHeartbeat: (hb) => this.sendOn(attempt, hb, { urgent: true }),
       onHeartbeatRtt: (rtt) => {
         this.stats.heartbeatRtt(rtt);
         this.events.emit('heartbeatRtt', rtt);
@@ -456,6 +602,7 @@ export class AgentConnection {
         since: clock.now(),
         session_id: registered.session_id,
         hub_id: registered.hub_id,
+        mode: attempt.mode,
       },
       { code: 'registered', message: `Registered with hub ${registered.hub_id}` },
     );
@@ -464,15 +611,55 @@ export class AgentConnection {
       session_id: registered.session_id,
       hub_id: registered.hub_id,
       server: attempt.server.index,
+      mode: attempt.mode,
     };
     this.log.info(
       { ...fields, url: redactUrl(attempt.server.url) },
       `✓ Connected to server ${redactUrl(attempt.server.url)} (hub ${registered.hub_id})`,
     );
     this.log.info(fields, `✓ Registered as ${identity.name} (${displayId(identity.id)})`);
-    this.events.emit('registered', { server: attempt.server, registered });
+    this.log.info(fields, this.describeMode(attempt, registered));
+    this.events.emit('registered', { server: attempt.server, registered, mode: attempt.mode });
     attempt.startMonitors();
     this.releaseHandover({ code: 'drained', message: `Moved to ${this.describeServer(attempt.server.index)}` }, true);
+  }
+
+  private describeMode(attempt: Attempt, registered: Registered): string {
+    if (attempt.mode === 'enhanced') {
+      const batch = attempt.link.batching;
+      const pace = batch ? ` every ${batch.window_ms} ms, up to ${batch.max_messages} messages` : '';
+      return `Protocol: enhanced (batched frames${pace}; resuming after seq ${registered.acked_seq ?? 0})`;
+    }
+    if (!attempt.offeredEnhanced) return 'Protocol: legacy (protocol.mode is legacy)';
+    return `Protocol: legacy — hub ${registered.hub_id} does not offer enhanced mode (messages are sent at most once)`;
+  }
+
+  /** The hub's batch settings, or ours within its frame limit. */
+  private batchSettings(offered: BatchSettings | undefined, limits: HubLimits): BatchSettings {
+    const ours = this.options.batch ?? { windowMs: 50, maxMessages: 500 };
+    const settings = offered ?? {
+      window_ms: ours.windowMs,
+      max_messages: ours.maxMessages,
+      max_bytes: limits.max_payload_bytes,
+    };
+    return { ...settings, max_bytes: Math.min(settings.max_bytes, limits.max_payload_bytes) };
+  }
+
+  /** The hub is under load (or no longer): batch and beat at its pace. */
+  private onTune(
+    attempt: Attempt,
+    batch: BatchSettings | undefined,
+    heartbeatMs: number | undefined,
+    why: string,
+  ): void {
+    const limits = attempt.link.limits;
+    if (batch && attempt.mode === 'enhanced' && limits) attempt.link.useBatches(this.batchSettings(batch, limits));
+    if (heartbeatMs !== undefined) attempt.heartbeat?.setInterval(heartbeatMs);
+    this.log.info(
+      { batch_window_ms: batch?.window_ms, heartbeat_interval_ms: heartbeatMs, reason: why },
+      `Hub asked for another pace (${why})${batch ? `: batch window ${batch.window_ms} ms` : ''}` +
+        (heartbeatMs !== undefined ? `, heartbeat every ${fmtMs(heartbeatMs)}` : ''),
+    );
   }
 
   private onDraining(attempt: Attempt, hubReason: string): void {
@@ -513,6 +700,9 @@ export class AgentConnection {
         message: `Hub closed the connection: ${code} ${name}${reasonText ? ` "${reasonText}"` : ''}`,
       };
     }
+    if (attempt.tokenExpired && code === CloseCode.TOKEN_EXPIRED) {
+      reason = { ...reason, code: 'token_expired' };
+    }
     // The one line that reports this close (endAttempt's) carries what to do about it.
     const advice = closeAdvice(code, this.options.identity.id);
     if (advice) reason = { ...reason, message: `${reason.message} — ${advice}` };
@@ -533,8 +723,11 @@ export class AgentConnection {
     attempt.quiet(this.options.clock);
     const wasConnected = attempt.phase === 'connected';
     this.closeLink(attempt, reason, options.graceful);
-    if (wasConnected) this.stats.disconnected();
-    if (reason.code !== 'stop_requested' && reason.code !== 'reconnect_requested') {
+    if (wasConnected) {
+      this.stats.disconnected();
+      if (this.handover.attempt === undefined) this.figures.connectedIn(undefined);
+    }
+    if (reason.code !== 'stop_requested' && reason.code !== 'reconnect_requested' && reason.code !== 'mode_changed') {
       this.stats.failure(attempt.server.index, reason);
       if (wasConnected && reason.code !== 'drained') {
         this.log.warn(
@@ -551,6 +744,11 @@ export class AgentConnection {
     if (options.restartAtPrimary) {
       this.rotation.restartAtPrimary();
       this.dial(0, reason);
+      return;
+    }
+    if (options.redial !== undefined) {
+      this.rotation.startAt(options.redial);
+      this.dial(options.redial, reason);
       return;
     }
     this.schedule(this.rotation.afterFailure(), reason);
@@ -612,8 +810,8 @@ export class AgentConnection {
     void closing.finally(() => this.closing.delete(closing));
   }
 
-  private sendOn(attempt: Attempt, message: AgentMessage): void {
-    this.stats.sent(attempt.link.send(message));
+  private sendOn(attempt: Attempt, message: AgentMessage, options: { urgent?: boolean } = {}): void {
+    attempt.link.send(message, options);
   }
 
   /** Leave the draining hub (if any) gracefully. `movedOn` when a successor is registered. */

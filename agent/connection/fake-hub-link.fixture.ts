@@ -1,6 +1,6 @@
 import type { Clock } from '../../lib/clock.js';
 import { TypedEmitter } from '../../lib/events.js';
-import type { AgentMessage, HubLimits, HubMessage, Registered } from '../../protocol/messages.js';
+import type { AgentMessage, BatchSettings, HubLimits, HubMessage, Registered } from '../../protocol/messages.js';
 import { encodeWithin, jsonCodec } from './hub-codec.js';
 import type { ConnectionTiming } from './connection.js';
 import type { HubDial, HubLink, HubLinkEvents, HubLinkFactory } from './hub-link.js';
@@ -50,6 +50,11 @@ export class FakeHubLink implements HubLink {
   answerClose = true;
   pings = 0;
   ended: FakeEnd | undefined;
+  /** Set by `useBatches`: the fake sends each message at once, as a frame of one, but records the settings. */
+  batching: BatchSettings | undefined;
+  /** Messages sent with `urgent`. */
+  readonly urgent: AgentMessage[] = [];
+  readonly pending = 0;
   private open = false;
   private gone = false;
 
@@ -94,8 +99,13 @@ export class FakeHubLink implements HubLink {
   deliverFrame(data: string | Buffer, isBinary = false): void {
     const buffer = typeof data === 'string' ? Buffer.from(data) : data;
     const decoded = jsonCodec.decode(buffer, isBinary);
-    if (decoded.ok) this.events.emit('message', { message: decoded.message, bytes: buffer.length });
-    else this.events.emit('undecodable', { bytes: buffer.length, decoded });
+    if (!decoded.ok) {
+      this.events.emit('undecodable', { bytes: buffer.length, decoded });
+      return;
+    }
+    decoded.messages.forEach((message, i) => {
+      this.events.emit('message', { message, bytes: i === 0 ? buffer.length : 0 });
+    });
   }
 
   /** The hub answers hello. */
@@ -124,15 +134,24 @@ export class FakeHubLink implements HubLink {
     return this.sent.filter((m): m is Extract<AgentMessage, { type: T }> => m.type === type);
   }
 
-  send(message: AgentMessage): number {
+  useBatches(settings: BatchSettings): void {
+    this.batching = settings;
+  }
+
+  frameWaitMs(): number {
+    return 0;
+  }
+
+  send(message: AgentMessage, options: { urgent?: boolean } = {}): void {
     if (!this.open) throw new Error(`FakeHubLink: ${message.type} sent on a link that is not open`);
     const { bytes } = encodeWithin(jsonCodec, message, this.limits);
     this.sent.push(message);
+    if (options.urgent === true) this.urgent.push(message);
+    this.events.emit('frame', { direction: 'out', messages: 1, bytes });
     if (message.type === 'heartbeat' && this.answerHeartbeats) {
       const { seq, timestamp } = message;
       this.deliver({ type: 'heartbeat_ack', seq, timestamp, server_time: this.clock.now() });
     }
-    return bytes;
   }
 
   ping(): void {

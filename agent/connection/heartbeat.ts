@@ -30,9 +30,23 @@ export class HeartbeatMonitor {
   private deadTimer: TimerHandle | undefined;
   private lastAckAt = 0;
   private running = false;
+  private intervalMs: number;
+  private deadTimeoutMs: number;
 
   constructor(private readonly options: HeartbeatOptions) {
+    this.intervalMs = options.intervalMs;
+    this.deadTimeoutMs = options.deadTimeoutMs;
     this.maxInFlight = Math.ceil(options.deadTimeoutMs / options.intervalMs) + 2;
+  }
+
+  /**
+   * The hub asked for another interval (it widens it under load). The dead timeout keeps at least
+   * three intervals, so a slower pace is never mistaken for a dead hub. Applies from the next beat.
+   */
+  setInterval(intervalMs: number): void {
+    this.intervalMs = intervalMs;
+    this.deadTimeoutMs = Math.max(this.options.deadTimeoutMs, intervalMs * 3);
+    if (this.running) this.armDeadTimer();
   }
 
   start(): void {
@@ -87,11 +101,12 @@ export class HeartbeatMonitor {
       ram_usage: usage.ram_usage,
       timestamp: clock.now(),
     });
-    this.tickTimer = clock.setTimeout(() => this.tick(), this.options.intervalMs);
+    this.tickTimer = clock.setTimeout(() => this.tick(), this.intervalMs);
   }
 
   private armDeadTimer(): void {
-    const { clock, deadTimeoutMs } = this.options;
+    const { clock } = this.options;
+    const { deadTimeoutMs } = this;
     clock.clearTimeout(this.deadTimer);
     this.deadTimer = clock.setTimeout(() => {
       if (!this.running) return;

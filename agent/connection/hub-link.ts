@@ -1,13 +1,18 @@
 import type { TypedEmitter } from '../../lib/events.js';
-import type { AgentMessage, HubLimits, HubMessage } from '../../protocol/messages.js';
+import type { AgentMessage, BatchSettings, HubLimits, HubMessage } from '../../protocol/messages.js';
 import type { Decoded } from './hub-codec.js';
 
 /** What a link reports. The state machine deals in these and in typed messages, never in frames. */
 export interface HubLinkEvents extends Record<string, unknown> {
   /** The hub accepted the upgrade: messages can flow. */
   open: undefined;
-  /** A frame that decoded to a hub message; `bytes` is its size on the wire (for the stats). */
+  /**
+   * A hub message. `bytes` is its share of the frame on the wire, for the stats: a batch frame's
+   * size is given with its first message, the others carry 0.
+   */
   message: { message: HubMessage; bytes: number };
+  /** A frame went out (one message in legacy mode, a batch in enhanced mode), or came in. */
+  frame: { direction: 'out' | 'in'; messages: number; bytes: number };
   /** A frame that did not decode to any message this agent knows; the link stays up. */
   undecodable: { bytes: number; decoded: Exclude<Decoded, { ok: true }> };
   /** The answer to a `ping()`. */
@@ -30,8 +35,20 @@ export interface HubLink {
   readonly isOpen: boolean;
   /** What the hub said it accepts (from `registered`); `send` refuses anything larger. */
   limits: HubLimits | undefined;
-  /** Encodes and sends; returns the bytes that went out. Throws MESSAGE_TOO_LARGE past the hub's limit. */
-  send(message: AgentMessage): number;
+  /**
+   * Encodes and sends — at once in legacy mode; in enhanced mode into the current batch (`urgent`:
+   * flushed on the next turn of the event loop). Frames are reported as `frame` events. Throws
+   * MESSAGE_TOO_LARGE for a message over the hub's limit.
+   */
+  send(message: AgentMessage, options?: { urgent?: boolean }): void;
+  /** From now on frames carry batches (enhanced mode, after `registered` granted it). */
+  useBatches(settings: BatchSettings): void;
+  /** The batch settings in use; undefined in legacy mode. */
+  readonly batching: BatchSettings | undefined;
+  /** Messages queued in the current batch, not on the wire yet. */
+  readonly pending: number;
+  /** Milliseconds until the hub's rate limit allows another frame (0: now); 0 before `registered`. */
+  frameWaitMs(): number;
   /** A protocol-level ping; its answer is a `pong` event. */
   ping(): void;
   /**

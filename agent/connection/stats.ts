@@ -94,7 +94,12 @@ export class ConnectionStatsTracker {
   }
 
   sent(bytes: number): void {
-    this.messagesSent += 1;
+    this.sentFrame(1, bytes);
+  }
+
+  /** A frame of `messages` messages went out (a batch in enhanced mode). */
+  sentFrame(messages: number, bytes: number): void {
+    this.messagesSent += messages;
     this.bytesSent += bytes;
   }
 

@@ -42,9 +42,14 @@ describe('the ws hub link', () => {
     expect(req.headers.authorization).toBe('Bearer tok');
 
     const received = new Promise<string>((resolve) => ws.once('message', (data: Buffer) => resolve(data.toString())));
-    const bytes = link.send({ type: 'disconnect', reason: 'agent_shutdown' });
+    const frame = next(link, 'frame');
+    link.send({ type: 'disconnect', reason: 'agent_shutdown' });
     expect(JSON.parse(await received)).toEqual({ type: 'disconnect', reason: 'agent_shutdown' });
-    expect(bytes).toBe(Buffer.byteLength('{"type":"disconnect","reason":"agent_shutdown"}'));
+    expect(await frame).toEqual({
+      direction: 'out',
+      messages: 1,
+      bytes: Buffer.byteLength('{"type":"disconnect","reason":"agent_shutdown"}'),
+    });
 
     const message = next(link, 'message');
     ws.send(JSON.stringify({ type: 'draining', reason: 'deploy', deadline: 1_700_000_000_000 }));

@@ -2,8 +2,10 @@ import type { LookupFunction } from 'node:net';
 import WebSocket from 'ws';
 import type { Clock } from '../../lib/clock.js';
 import { TypedEmitter } from '../../lib/events.js';
-import type { AgentMessage, HubLimits } from '../../protocol/messages.js';
-import { type HubCodec, encodeWithin, jsonCodec } from './hub-codec.js';
+import type { AgentMessage, BatchSettings, HubLimits } from '../../protocol/messages.js';
+import { FrameBatcher } from './frame-batcher.js';
+import { FramePacer } from './frame-pacer.js';
+import { BATCH_OVERHEAD_BYTES, type HubCodec, encodeWithin, jsonCodec } from './hub-codec.js';
 import type { HubDial, HubLink, HubLinkEvents, HubLinkFactory } from './hub-link.js';
 
 export interface WsHubLinkOptions {
@@ -28,7 +30,9 @@ export function wsHubLinkFactory(options: WsHubLinkOptions): HubLinkFactory {
 
 class WsHubLink implements HubLink {
   readonly events: TypedEmitter<HubLinkEvents>;
-  limits: HubLimits | undefined;
+  private hubLimits: HubLimits | undefined;
+  private pacer: FramePacer | undefined;
+  private batcher: FrameBatcher | undefined;
   private readonly ws: WebSocket;
   private readonly codec: HubCodec;
 
@@ -52,8 +56,14 @@ class WsHubLink implements HubLink {
     ws.on('open', () => this.events.emit('open', undefined));
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const decoded = this.codec.decode(data, isBinary);
-      if (decoded.ok) this.events.emit('message', { message: decoded.message, bytes: data.length });
-      else this.events.emit('undecodable', { bytes: data.length, decoded });
+      if (!decoded.ok) {
+        this.events.emit('undecodable', { bytes: data.length, decoded });
+        return;
+      }
+      this.events.emit('frame', { direction: 'in', messages: decoded.messages.length, bytes: data.length });
+      decoded.messages.forEach((message, i) => {
+        this.events.emit('message', { message, bytes: i === 0 ? data.length : 0 });
+      });
     });
     ws.on('pong', () => this.events.emit('pong', undefined));
     ws.on('error', (error: Error) => this.events.emit('error', error));
@@ -68,10 +78,61 @@ class WsHubLink implements HubLink {
     return this.ws.readyState === WebSocket.OPEN;
   }
 
-  send(message: AgentMessage): number {
-    const { text, bytes } = encodeWithin(this.codec, message, this.limits);
-    this.ws.send(text);
-    return bytes;
+  get limits(): HubLimits | undefined {
+    return this.hubLimits;
+  }
+
+  set limits(limits: HubLimits | undefined) {
+    this.hubLimits = limits;
+    this.pacer = limits ? new FramePacer(limits, this.options.clock) : undefined;
+  }
+
+  get batching(): BatchSettings | undefined {
+    return this.batcher?.window;
+  }
+
+  get pending(): number {
+    return this.batcher?.pending ?? 0;
+  }
+
+  frameWaitMs(): number {
+    return this.pacer?.waitMs() ?? 0;
+  }
+
+  useBatches(settings: BatchSettings): void {
+    const limit = this.hubLimits?.max_payload_bytes ?? settings.max_bytes;
+    const window = { ...settings, max_bytes: Math.min(settings.max_bytes, limit) };
+    if (this.batcher) {
+      this.batcher.retune(window);
+      return;
+    }
+    const pacer = (this.pacer ??= new FramePacer(
+      { max_payload_bytes: limit, max_messages_per_second: 1000, burst_messages: 1000 },
+      this.options.clock,
+    ));
+    this.batcher = new FrameBatcher({
+      clock: this.options.clock,
+      settings: window,
+      pacer,
+      write: (frame, messages, bytes) => this.write(frame, messages, bytes),
+    });
+  }
+
+  send(message: AgentMessage, options: { urgent?: boolean } = {}): void {
+    if (this.batcher) {
+      const { text } = encodeWithin(this.codec, message, this.hubLimits, BATCH_OVERHEAD_BYTES);
+      this.batcher.push(text, message.type, options.urgent === true);
+      return;
+    }
+    const { text, bytes } = encodeWithin(this.codec, message, this.hubLimits);
+    this.pacer?.take();
+    this.write(text, 1, bytes);
+  }
+
+  private write(frame: string, messages: number, bytes: number): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(frame);
+    this.events.emit('frame', { direction: 'out', messages, bytes });
   }
 
   ping(): void {
@@ -84,6 +145,9 @@ class WsHubLink implements HubLink {
 
   close(code: number, reason: string, timeoutMs: number): Promise<void> {
     const { clock } = this.options;
+    // What is queued (the `disconnect` among it) goes before the close frame.
+    this.batcher?.flush();
+    this.batcher?.dispose();
     return new Promise<void>((resolve) => {
       const timer = clock.setTimeout(() => {
         this.ws.terminate();
@@ -98,6 +162,7 @@ class WsHubLink implements HubLink {
   }
 
   terminate(): void {
+    this.batcher?.dispose();
     this.ws.terminate();
   }
 }

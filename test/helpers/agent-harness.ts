@@ -1,4 +1,5 @@
 import type { LookupFunction } from 'node:net';
+import type { ProtocolModeSetting } from '../../protocol/config.js';
 import { Agent } from '../../agent/agent.js';
 import type { AgentSettings } from '../../agent/config/agent-settings.js';
 import type { ConnectionTiming } from '../../agent/connection/connection.js';
@@ -35,6 +36,8 @@ export interface HarnessOptions {
   /** Print the agent's logs (debugging a test). */
   verbose?: boolean;
   lookup?: LookupFunction;
+  /** protocol.mode [auto]. */
+  mode?: ProtocolModeSetting;
 }
 
 /** An in-process agent against real hubs, with every transition recorded. */
@@ -71,7 +74,9 @@ export class AgentHarness {
       timing: { ...FAST_TIMING, ...options.timing },
       identity: { id, name: `harness-${id}`, token },
       log: { level: 'silent', file: null, maxSizeMb: 1, maxFiles: 1 },
-      adb: { path: 'adb', timeoutMs: 30_000 }, // the first `adb devices` starts adb's server
+      adb: { path: 'adb', timeoutMs: 30_000, trackDevices: false }, // the first `adb devices` starts adb's server
+      protocol: { mode: options.mode ?? 'auto', batchWindowMs: 50, batchMaxMessages: 500 },
+      outbox: { maxMessages: 100_000, maxBytes: 64 * 1024 * 1024, sync: 'os', defaultTtlMs: undefined },
       dataDir: '/nonexistent',
       configFile: undefined,
     };
