@@ -146,15 +146,14 @@ describe('legacy events without Redis: the event log in --data-dir', () => {
 
 describe('legacy events with Redis: the stream every hub of the farm shares', () => {
   let redis: RedisProcess;
-  let hubs: HubProcess[] = [];
+  const hubs: HubProcess[] = [];
 
   beforeAll(async () => {
     redis = await startRedis();
-    hubs = await Promise.all(
-      ['one', 'two'].map((hubId) =>
-        startHub({ hubId, args: ['--redis-url', redis.url, '--redis-prefix', 'events-test:'] }),
-      ),
-    );
+    // One after the other: two CLIs starting at once on a busy machine can take past the start timeout.
+    for (const hubId of ['one', 'two']) {
+      hubs.push(await startHub({ hubId, args: ['--redis-url', redis.url, '--redis-prefix', 'events-test:'] }));
+    }
   });
   afterAll(async () => {
     for (const hub of hubs) await hub.kill();
