@@ -44,7 +44,7 @@ export function createEventSink(options: EventSinkOptions, logger: Logger): Even
   } catch (error) {
     throw new ConfigError([
       `hub option --data-dir / FARMLINK_HUB_DATA_DIR: expected a directory the hub can write its event log in ` +
-        `(${dir}), got: ${reasonOf(error)}`,
+        `(${dir}), got: ${reasonOf(error instanceof Error && error.cause !== undefined ? error.cause : error)}`,
     ]);
   }
   logger.info(

@@ -61,7 +61,11 @@ export class LocalEventLog implements EventSink {
     if (this.closed) throw this.closedError();
     let outcome: AppendOutcome;
     try {
-      outcome = await this.root.transaction(() => {
+      // transactionSync, not lmdb-js's queued transaction(): with several processes on one
+      // directory the queued kind was seen to hang, and to give two processes one position.
+      // It blocks this event loop only while another process holds the write lock; each holds it
+      // for a few reads and puts.
+      outcome = this.root.transactionSync(() => {
         const before = this.lastSeqs.get(agentId) ?? 0;
         let last = before;
         let position = this.lastPosition();
@@ -76,7 +80,7 @@ export class LocalEventLog implements EventSink {
             last = event.seq;
           }
           position += 1;
-          void this.events.put(position, {
+          this.events.putSync(position, {
             agent_id: agentId,
             seq: event.seq,
             name: event.name,
@@ -85,10 +89,10 @@ export class LocalEventLog implements EventSink {
           });
           appended += 1;
         }
-        if (last !== before) void this.lastSeqs.put(agentId, last);
+        if (last !== before) this.lastSeqs.putSync(agentId, last);
         return { appended, duplicates, last_seq: last };
       });
-      // The transaction promise resolves once committed (visible); durable is once flushed.
+      // Committed (visible to every process) when transactionSync returns; durable once flushed.
       await this.root.flushed;
     } catch (error) {
       throw new SinkError(

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../lib/clock.js';
 import { ConfigError, FarmlinkError } from '../../lib/errors.js';
 import type { AppendOutcome, EventPage, EventSink, SinkEvent, StoredEvent } from './event-sink.js';
 import { SinkError, reasonOf } from './sink-error.js';
@@ -59,6 +60,8 @@ export interface RedisStreamSinkOptions {
   prefix: string;
   /** No call waits longer than this for Redis (connecting included). Default 5 s. */
   timeoutMs?: number;
+  /** The wait for the first connection runs on it. */
+  clock?: Clock;
   logger: Logger;
 }
 
@@ -233,7 +236,8 @@ export class RedisStreamSink implements EventSink {
 
   private whenReady(what: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const clock = this.options.clock ?? systemClock;
+      const timer = clock.setTimeout(() => {
         this.client.off('ready', onReady);
         reject(
           new SinkError(
@@ -243,7 +247,7 @@ export class RedisStreamSink implements EventSink {
         );
       }, this.timeoutMs);
       const onReady = () => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         resolve();
       };
       this.client.once('ready', onReady);
