@@ -385,16 +385,16 @@ export class AgentSession {
     for (const message of messages) {
       this.ctx.metrics.received(message.type, 0);
       if (message.type === 'event') {
-        // Events are handled by the sink append, behind the sink's own breaker.
         this.eventsIn += 1;
         this.ctx.metrics.eventReceived('enhanced');
+      }
+      if ((message.type === 'event' || message.type === 'result') && message.seq !== undefined) {
+        // Handled by the intake: events by the sink append, behind the sink's own breaker.
         seqd.push(message as SeqMessage);
         continue;
       }
-      if (message.type === 'result') {
-        seqd.push(message as SeqMessage);
-        continue;
-      }
+      // Not numbered (an agent answering a command without its outbox): handled as in legacy
+      // mode, at once and at most once, and never acknowledged.
       const breaker = this.ctx.handlerBreaker(message.type);
       if (!breaker.allow()) {
         this.breakerOpen(breaker, message.type);
@@ -402,7 +402,9 @@ export class AgentSession {
       }
       try {
         if (message.type === 'heartbeat') this.onHeartbeat(message);
-        else this.disconnectReason = message.reason;
+        else if (message.type === 'disconnect') this.disconnectReason = message.reason;
+        else if (message.type === 'result') this.ctx.onResult(this, message);
+        else void this.ctx.onEvent(this, message);
         breaker.success();
       } catch (error) {
         breaker.failure(errorInfo(error).message);
@@ -617,12 +619,12 @@ export class AgentSession {
   }
 }
 
-/** Why a batch's seq'd messages cannot be handled (each needs a seq, increasing within the frame), or undefined. */
+/** Why a batch's numbered messages cannot be handled (seqs must increase within the frame), or undefined. */
 function seqProblem(messages: readonly BatchedAgentMessage[]): string | undefined {
   let previous = 0;
   for (const [index, message] of messages.entries()) {
     if (message.type !== 'event' && message.type !== 'result') continue;
-    if (message.seq === undefined) return `messages.${index}: a ${message.type} needs a seq`;
+    if (message.seq === undefined) continue;
     if (message.seq <= previous)
       return `messages.${index}: seq ${message.seq} after ${previous}; seqs must increase within a frame`;
     previous = message.seq;

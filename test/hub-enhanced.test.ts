@@ -177,14 +177,24 @@ describe('an enhanced session', () => {
     await nextMessage(client, 'ack 1', ackOf(1));
   });
 
-  it('closes with 4422 on a frame that is not a batch, or an event without a seq', async () => {
+  it('closes with 4422 on a frame that is not a batch, or seqs that do not increase within a frame', async () => {
     const { wsUrl } = await startHub();
     const a = await agent(wsUrl, 'pc-5');
     a.client.sendHeartbeat(1);
     await expectClosedWith(a.client, CloseCode.INVALID_MESSAGE, /expected a batch frame/);
     const b = await agent(wsUrl, 'pc-6');
-    b.client.sendJson(batch({ type: 'event', name: 'x', data: null, timestamp: 1 }));
-    await expectClosedWith(b.client, CloseCode.INVALID_MESSAGE, /needs a seq/);
+    b.client.sendJson(batch(event(2), event(2)));
+    await expectClosedWith(b.client, CloseCode.INVALID_MESSAGE, /seqs must increase/);
+  });
+
+  it('a result without a seq (an agent without its outbox) answers its command at once, unacknowledged', async () => {
+    const { wsUrl, hub } = await startHub();
+    const { client } = await agent(wsUrl, 'pc-noseq');
+    const outcome = hub.command('pc-noseq', 'ping', {}, 5000);
+    const command = await nextMessage(client, 'command', (m) => m.type === 'command');
+    client.sendJson(batch({ type: 'result', id: command.id, ok: true, data: 'pong' }));
+    await expect(outcome).resolves.toEqual({ status: 'ok', data: 'pong' });
+    expect(messages(client).filter((m) => m.type === 'ack')).toEqual([]);
   });
 
   it('broadcasts and draining reach enhanced agents inside batches; legacy agents get them as before', async () => {
