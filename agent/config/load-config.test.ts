@@ -314,16 +314,16 @@ describe('resolveAgentSettings', () => {
     expect(
       resolveAgentSettings(loadAgentConfig({ file: plain }).config, { file: plain, dataDir: dir }).breaker,
     ).toEqual({
-      failures: 10,
-      windowMs: 60_000,
+      failures: 3,
+      windowMs: 600_000,
       recoveryMs: 120_000,
     });
     const set = file(
       'breaker.yaml',
-      'server: {url: "https://h.example"}\nagent: {id: a1}\nbreaker: {failures: 3, window: 30, recovery: 1.5}\n',
+      'server: {url: "https://h.example"}\nagent: {id: a1}\nbreaker: {failures: 5, window: 30, recovery: 1.5}\n',
     );
     expect(resolveAgentSettings(loadAgentConfig({ file: set }).config, { file: set, dataDir: dir }).breaker).toEqual({
-      failures: 3,
+      failures: 5,
       windowMs: 30_000,
       recoveryMs: 1500,
     });

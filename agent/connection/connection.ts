@@ -801,7 +801,8 @@ export class AgentConnection {
       this.armReconnect(next);
       return;
     }
-    const what = total === 1 ? 'Attempt failed' : `All ${total} servers failed`;
+    const skipped = next.skipped.length > 0 ? ` (${next.skipped.length} skipped: breaker open)` : '';
+    const what = total === 1 ? 'Attempt failed' : `All ${total} servers failed${skipped}`;
     this.log.info(
       { delay_ms: Math.round(next.delayMs), backoff_step: next.backoffStep },
       `${what}: retrying ${this.retryTarget(next.index)}in ${fmtMs(next.delayMs)} (backoff #${next.backoffStep})`,

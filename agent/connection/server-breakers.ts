@@ -1,7 +1,7 @@
 import { CONFIGURATION_CLOSE_CODES, CloseCode, UpgradeRefusal, closeCodeName } from '../../protocol/close-codes.js';
 import type { BreakerStatus, Reason } from '../../protocol/connection-state.js';
 import { redactUrl } from '../../protocol/server-url.js';
-import { Breaker, BREAKER_DEFAULTS, type BreakerState } from '../../lib/circuit-breaker.js';
+import { Breaker, type BreakerState } from '../../lib/circuit-breaker.js';
 import type { Clock } from '../../lib/clock.js';
 
 /** The agent's `breaker:` section, in ms. */
@@ -11,7 +11,8 @@ export interface ServerBreakerSettings {
   recoveryMs: number;
 }
 
-export const DEFAULT_SERVER_BREAKER: ServerBreakerSettings = { ...BREAKER_DEFAULTS };
+/** The `breaker:` section's defaults (protocol/config.ts says why they are not the hub's). */
+export const DEFAULT_SERVER_BREAKER: ServerBreakerSettings = { failures: 3, windowMs: 600_000, recoveryMs: 120_000 };
 
 /**
  * Closes before `registered` that say nothing about this PC: the hub is draining or restarting
