@@ -201,10 +201,11 @@ describe('the panel in enhanced mode (Chromium, headless panel server, fake host
     expect(await page.getByTestId('outbox-given-up').getAttribute('data-count')).toBe('0');
     expect(await text(page, 'outbox-sync')).toContain('neither a killed agent nor a power cut loses it');
     expect(await page.getByTestId('outbox-error').count()).toBe(0);
+    expect(await page.getByTestId('outbox-notice').count()).toBe(0);
   });
 
   it('drops per priority and expiries are shown prominently, in words', async () => {
-    const { page } = await panelOver(SAMPLE_STATES.drops());
+    const { host, page } = await panelOver(SAMPLE_STATES.drops());
     const lost = page.getByTestId('outbox-given-up');
     await expect.poll(() => lost.getAttribute('data-count'), { timeout: 10_000 }).toBe('1260');
     expect(await lost.textContent()).toContain(
@@ -216,7 +217,23 @@ describe('the panel in enhanced mode (Chromium, headless panel server, fake host
     expect(await text(page, 'outbox-expired')).toBe('7');
     expect(await page.getByTestId('outbox-depth').getAttribute('data-tone')).toBe('bad');
     expect(await text(page, 'outbox-depth')).toContain('(100% full)');
+    // Not only in the card further down: a notice on top says so, and leads to the card.
+    const notice = page.getByTestId('outbox-notice');
+    expect(await notice.textContent()).toContain('The outbox has given up 1,260 messages since the agent started.');
     await shot(page, '5-drops');
+    await notice.getByRole('button', { name: 'Show the outbox' }).click();
+    await expect.poll(() => page.getByTestId('outbox-card').isVisible()).toBe(true);
+    await expect
+      .poll(() => page.evaluate<number>(`document.getElementById('outbox-title').getBoundingClientRect().top`))
+      .toBeLessThan(800);
+    // Dismissed, it stays away until more are given up.
+    await notice.getByRole('button', { name: 'Dismiss this message' }).click();
+    await expect.poll(() => notice.count()).toBe(0);
+    const more = SAMPLE_STATES.drops();
+    host.set({ ...more, outbox: more.outbox && { ...more.outbox, expired: 8 } });
+    await expect.poll(() => lost.getAttribute('data-count')).toBe('1261');
+    await expect.poll(() => notice.count()).toBe(1);
+    expect(await notice.textContent()).toContain('given up 1,261 messages');
     await page.getByTestId('outbox-card').screenshot({ path: path.join(ARTIFACTS, '5b-drops-card.png') });
   });
 
@@ -231,6 +248,10 @@ describe('the panel in enhanced mode (Chromium, headless panel server, fake host
     expect(await banner.getAttribute('role')).toBe('alert');
     // The link itself is fine, and the panel says so too.
     expect(await page.getByTestId('link-status').getAttribute('data-tone')).toBe('connected');
+    // Said on top as well, where it is seen without scrolling.
+    const notice = page.getByTestId('outbox-notice');
+    expect(await notice.getAttribute('role')).toBe('alert');
+    expect(await notice.textContent()).toContain('new events and command results are refused');
     await shot(page, '6-outbox-error');
   });
 

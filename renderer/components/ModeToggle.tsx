@@ -24,6 +24,7 @@ export function ModeToggle({ store }: { store: PanelStore }) {
   const unavailable = AGENT_MODES.filter(
     (m) => mode.unavailable[m] !== undefined && m !== (pending ? undefined : status.explains),
   );
+  const chosen = MODE_SETTINGS.find((m) => m.setting === mode.configured);
   const pendingLabel = pending ? (MODE_SETTINGS.find((m) => m.setting === pending.to)?.label ?? pending.to) : null;
 
   return (
@@ -75,7 +76,10 @@ export function ModeToggle({ store }: { store: PanelStore }) {
           <strong>{MODE_LABEL[m]} is not available.</strong> {mode.unavailable[m]}
         </p>
       ))}
-      <p className="card-hint">Switching reconnects at once in the other mode; the statistics carry on.</p>
+      <p className="card-hint" data-testid="mode-setting-hint">
+        {chosen ? `${chosen.label}: ${chosen.what} ` : null}A switch reconnects at once if the connection's mode must
+        change; the statistics carry on.
+      </p>
     </section>
   );
 }
