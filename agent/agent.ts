@@ -2,7 +2,7 @@ import type { LookupFunction } from 'node:net';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import type { ConnectionState, ConnectionStats } from '../protocol/connection-state.js';
-import type { Broadcast, Command } from '../protocol/messages.js';
+import type { Broadcast, Command, Priority, Result } from '../protocol/messages.js';
 import type { AgentCache } from './cache/agent-cache.js';
 import { type Clock, type Random, systemClock, systemRandom } from '../lib/clock.js';
 import { devicesListCommand } from './commands/adb-devices.js';
@@ -10,7 +10,9 @@ import { CommandRegistry, type CommandHandler } from './commands/registry.js';
 import { systemInfoCommand } from './commands/system-info.js';
 import type { AgentSettings } from './config/agent-settings.js';
 import { AgentConnection } from './connection/connection.js';
-import { errorInfo } from '../lib/errors.js';
+import { Delivery } from './delivery/delivery.js';
+import type { OutboxStore } from './outbox/outbox-store.js';
+import { FarmlinkError, errorInfo } from '../lib/errors.js';
 import { SystemUsage } from './system/system-usage.js';
 import { AGENT_VERSION } from '../lib/version.js';
 
@@ -24,7 +26,25 @@ export interface AgentDeps {
   lookup?: LookupFunction;
   /** Command results for a moment, and the last server that worked (so a restart dials it first). */
   cache?: AgentCache;
+  /**
+   * The durable outbox everything the agent emits goes through (it belongs to the host and outlives
+   * an agent replaced by new settings). Without one, results go straight to the connection, at most once.
+   */
+  outbox?: OutboxStore;
 }
+
+/** What a producer hands the agent: an event or a result, how urgent, how long it may wait. */
+export interface Emission {
+  type: 'event' | 'result';
+  body: Record<string, unknown>;
+  priority: Priority;
+  ttlMs?: number;
+}
+
+/** The hub's frame limit until one says otherwise (its default). */
+const DEFAULT_HUB_PAYLOAD = 64 * 1024;
+/** Room for the batch frame and the seq around a message. */
+const BATCH_ROOM = 64;
 
 /** How long a command's result is reused: long enough to absorb a burst, short enough to stay current. */
 const COMMAND_CACHE_MS = { 'system.info': 1000, 'devices.list': 2000 } as const;
@@ -39,6 +59,8 @@ export class Agent {
   private readonly log: Logger;
   private lastBroadcast: Broadcast | undefined;
   private readonly cache: AgentCache | undefined;
+  readonly outbox: OutboxStore | undefined;
+  readonly delivery: Delivery | undefined;
   private starting = false;
   private stopped = false;
 
@@ -62,7 +84,19 @@ export class Agent {
       logger: deps.logger,
       usage: () => usage.sample(),
       ...(deps.lookup ? { lookup: deps.lookup } : {}),
+      mode: settings.protocol.mode,
+      breaker: settings.breaker,
+      batch: { windowMs: settings.protocol.batchWindowMs, maxMessages: settings.protocol.batchMaxMessages },
     });
+    this.outbox = deps.outbox;
+    this.delivery = deps.outbox
+      ? new Delivery({
+          outbox: deps.outbox,
+          connection: this.connection,
+          clock: deps.clock ?? systemClock,
+          logger: deps.logger,
+        })
+      : undefined;
     this.cache = deps.cache;
     const cached = (name: keyof typeof COMMAND_CACHE_MS, handler: CommandHandler): CommandHandler =>
       this.cache ? this.cache.command(name, COMMAND_CACHE_MS[name], handler) : handler;
@@ -96,6 +130,7 @@ export class Agent {
         `(${this.settings.identity.id}); ` +
         (servers.length === 1 ? 'one server, no fallbacks' : `primary and ${servers.length - 1} fallback(s)`),
     );
+    this.delivery?.start();
     if (!this.cache || servers.length === 1 || options.resume === false) {
       this.connection.start();
       return;
@@ -119,9 +154,29 @@ export class Agent {
     });
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.stopped = true;
-    return this.connection.stop();
+    await this.connection.stop();
+    this.delivery?.stop();
+    await this.delivery?.settled();
+  }
+
+  /**
+   * Hands messages to the outbox; resolves with their sequence numbers once they are durably
+   * accepted. Throws OUTBOX_UNAVAILABLE without an outbox, and what the outbox throws (OUTBOX_FULL…).
+   */
+  emit(emissions: readonly Emission[]): Promise<number[]> {
+    if (!this.outbox) {
+      return Promise.reject(
+        new FarmlinkError('OUTBOX_UNAVAILABLE', 'This agent runs without an outbox; nothing can be accepted'),
+      );
+    }
+    return this.outbox.accept(emissions);
+  }
+
+  /** Largest message the hub (or, before any, the default hub) takes, less room for the batch around it. */
+  messageLimit(): number {
+    return (this.connection.getHubLimits()?.max_payload_bytes ?? DEFAULT_HUB_PAYLOAD) - BATCH_ROOM;
   }
 
   reconnectNow(message?: string): void {
@@ -151,6 +206,10 @@ export class Agent {
         { command: command.name, id: command.id, error: outcome.error },
         `Command ${command.name} failed: ${outcome.error.message}`,
       );
+    if (this.outbox) {
+      await this.emitResult(command, result);
+      return;
+    }
     try {
       this.connection.send(result);
     } catch (error) {
@@ -169,6 +228,33 @@ export class Agent {
           `Result of ${command.name} not delivered: ${info.message}`,
         );
       }
+    }
+  }
+
+  /** Through the outbox: a result survives a reconnect, and a restart, until the hub has it. */
+  private async emitResult(command: Command, result: Result): Promise<void> {
+    const { type: _type, ...body } = result;
+    let answer: Record<string, unknown> = body;
+    const bytes = Buffer.byteLength(JSON.stringify(result));
+    if (bytes > this.messageLimit()) {
+      // Answer anyway, so the hub's caller learns why instead of timing out.
+      answer = {
+        id: command.id,
+        ok: false,
+        error: {
+          code: 'RESULT_TOO_LARGE',
+          message: `result is ${bytes} bytes; the hub accepts at most ${this.messageLimit()}`,
+        },
+      };
+    }
+    try {
+      await this.emit([{ type: 'result', body: answer, priority: 'high' }]);
+    } catch (error) {
+      const info = errorInfo(error);
+      this.log.warn(
+        { command: command.name, id: command.id, code: info.code },
+        `Result of ${command.name} not accepted by the outbox: ${info.message}`,
+      );
     }
   }
 

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import path from 'node:path';
 import { ConfigError } from '../lib/errors.js';
 import { consoleSink } from '../agent/log/console-sink.js';
 import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
 import { processSecrets } from '../agent/log/secrets.js';
 import { LOG_LEVELS, type LogLevel } from '../protocol/config.js';
 import { Hub } from '../server/hub.js';
+import { defaultHubDataDir } from '../server/hub-data-dir.js';
 import { HubOptionsSchema, type HubOptionsInput } from '../server/hub-options.js';
 import { assertStrongSecret } from '../server/secret-strength.js';
 import { UsageError, numberFlag, parseFlags, secondsFlag } from './args.js';
@@ -14,7 +16,9 @@ import { onShutdownSignal } from './signals.js';
 
 export const HUB_HELP = `Usage: farmlink hub [options]
 
-Runs a hub: agents connect to ws://HOST:PORT/api/v1/pc/ws.
+Runs a hub: agents connect to ws://HOST:PORT/api/v1/pc/ws, where the hub grants enhanced mode
+(batched frames, acknowledged delivery) to agents that offer it and serves the others in legacy
+mode; ws://HOST:PORT/api/v1/pc/legacy/ws serves legacy mode only.
 The signing secret comes from FARMLINK_HUB_SECRET: a random string of at least 32 characters
 (\`openssl rand -base64 32\`); repetitive or low-variety secrets are refused. On a loopback host
 with no secret set, one is generated for this run and its export line is printed on stderr (not
@@ -41,10 +45,19 @@ Options (times in seconds, fractions allowed):
   --broadcast-interval S     periodic status broadcast to agents, 0 = off [10]
   --command-timeout S        default wait for a command result via the admin API [30]
   --per-message-deflate      enable compression (off by default: it costs memory per connection)
+  --no-enhanced              grant no agent enhanced mode: everyone is served in legacy mode
+  --batch-window S           enhanced: longest a message waits to share a frame [0.05]
+  --batch-max-messages N     enhanced: most messages in one frame, both ways [500]
+  --batch-max-bytes BYTES    enhanced: largest frame, both ways; at most --max-payload [--max-payload]
+  --breaker-failures N       circuit breakers (event sink, each message handler) open after N failures… [10]
+  --breaker-window-ms MS     …within this window, in milliseconds [60000]
+  --breaker-recovery-ms MS   …and fail fast this long before one call probes again [120000]
   --redis-url URL            Redis shared by this farm's hubs (redis:// or rediss://)  [FARMLINK_REDIS_URL]
   --redis-cluster H:P,H:P    Redis Cluster nodes to start from, instead of --redis-url  [FARMLINK_REDIS_CLUSTER]
   --redis-prefix P           prefix of every key written to Redis [farmlink:]
   --registry-ttl S           a shared registry entry lapses this long after its hub last confirmed it [90]
+  --data-dir DIR             the hub's state: without Redis, agents' events go to an event log in DIR/events
+                             [FARMLINK_HUB_DATA_DIR, default ${defaultHubDataDir()}]
   --log-level L              ${LOG_LEVELS.join('|')} [info]
   --log-format F             pretty|json [pretty on a terminal, json otherwise]
 `;
@@ -106,6 +119,14 @@ const FLAG_OF: Record<string, string> = {
   redis_url: '--redis-url / FARMLINK_REDIS_URL',
   redis_cluster: '--redis-cluster / FARMLINK_REDIS_CLUSTER',
   registry_ttl_ms: '--registry-ttl',
+  enhanced: '--no-enhanced',
+  breaker_failures: '--breaker-failures',
+  breaker_window_ms: '--breaker-window-ms',
+  breaker_recovery_ms: '--breaker-recovery-ms',
+  batch_window_ms: '--batch-window',
+  batch_max_messages: '--batch-max-messages',
+  batch_max_bytes: '--batch-max-bytes',
+  data_dir: '--data-dir / FARMLINK_HUB_DATA_DIR',
 };
 
 function sourceOf(key: string): string {
@@ -133,10 +154,18 @@ export async function hubCommand(argv: string[]): Promise<number> {
     'broadcast-interval': { type: 'string' },
     'command-timeout': { type: 'string' },
     'per-message-deflate': { type: 'boolean' },
+    'no-enhanced': { type: 'boolean' },
+    'breaker-failures': { type: 'string' },
+    'breaker-window-ms': { type: 'string' },
+    'breaker-recovery-ms': { type: 'string' },
+    'batch-window': { type: 'string' },
+    'batch-max-messages': { type: 'string' },
+    'batch-max-bytes': { type: 'string' },
     'redis-url': { type: 'string' },
     'redis-cluster': { type: 'string' },
     'redis-prefix': { type: 'string' },
     'registry-ttl': { type: 'string' },
+    'data-dir': { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -174,10 +203,18 @@ export async function hubCommand(argv: string[]): Promise<number> {
     broadcast_interval_ms: secondsFlag('broadcast-interval', values['broadcast-interval']),
     command_timeout_ms: secondsFlag('command-timeout', values['command-timeout']),
     per_message_deflate: values['per-message-deflate'],
+    enhanced: values['no-enhanced'] === true ? false : undefined,
+    breaker_failures: numberFlag('breaker-failures', values['breaker-failures'], { integer: true, min: 1 }),
+    breaker_window_ms: numberFlag('breaker-window-ms', values['breaker-window-ms'], { integer: true, min: 1 }),
+    breaker_recovery_ms: numberFlag('breaker-recovery-ms', values['breaker-recovery-ms'], { integer: true }),
+    batch_window_ms: secondsFlag('batch-window', values['batch-window']),
+    batch_max_messages: numberFlag('batch-max-messages', values['batch-max-messages'], { integer: true, min: 1 }),
+    batch_max_bytes: numberFlag('batch-max-bytes', values['batch-max-bytes'], { integer: true, min: 256 }),
     redis_url: values['redis-url'] ?? (process.env.FARMLINK_REDIS_URL || undefined),
     redis_cluster: clusterFlag(values['redis-cluster'] ?? (process.env.FARMLINK_REDIS_CLUSTER || undefined)),
     redis_prefix: values['redis-prefix'],
     registry_ttl_ms: secondsFlag('registry-ttl', values['registry-ttl']),
+    data_dir: values['data-dir'] === undefined ? undefined : path.resolve(values['data-dir']),
   };
   if (input.redis_url && input.redis_cluster)
     throw new UsageError('--redis-url and --redis-cluster: give one or the other, not both');

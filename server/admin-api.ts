@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { FarmlinkError } from '../lib/errors.js';
 import { AGENT_VERSION } from '../lib/version.js';
 import { AgentIdSchema, describeIssues } from '../protocol/messages.js';
-import { AGENT_WS_PATH } from '../protocol/version.js';
+import { AGENT_LEGACY_WS_PATH, AGENT_WS_PATH } from '../protocol/version.js';
 import { bearerToken } from './auth.js';
 import { pathParam, readJsonBody, requestPath, sendError, sendJson, statusOf } from './http-util.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
@@ -45,6 +45,11 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
       return;
     }
     if (path === '/metrics' && method === 'GET') {
+      // Prometheus text stays the default; a client that asks for JSON gets the per-mode view.
+      if (prefersJson(req.headers.accept)) {
+        sendJson(res, 200, hub.metricsView());
+        return;
+      }
       const text = await hub.metrics.text();
       res.writeHead(200, { 'content-type': hub.metrics.contentType });
       res.end(text);
@@ -54,7 +59,13 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
       sendJson(res, 200, {
         service: 'farmlink-hub',
         hub_id: hub.id,
-        endpoints: { agents: AGENT_WS_PATH, health: '/health', metrics: '/metrics', admin: '/api/v1/admin/agents' },
+        endpoints: {
+          agents: AGENT_WS_PATH,
+          agents_legacy_only: AGENT_LEGACY_WS_PATH,
+          health: '/health',
+          metrics: '/metrics',
+          admin: '/api/v1/admin/agents',
+        },
       });
       return;
     }
@@ -157,6 +168,10 @@ async function handleAdmin(
       );
     return;
   }
+  if (path === '/api/v1/admin/events' && method === 'GET') {
+    await sendEvents(hub, req, res);
+    return;
+  }
   if (path === '/api/v1/admin/broadcast' && method === 'POST') {
     const body = parseBody(BroadcastRequestSchema, await readJsonBody(req));
     sendJson(res, 200, { recipients: hub.broadcast(body.data) });
@@ -170,6 +185,47 @@ async function handleAdmin(
     return;
   }
   sendError(res, 404, 'NOT_FOUND', `No admin route for ${method} ${path}`);
+}
+
+/** Accept names application/json ahead of (or without) text/plain: the JSON view of /metrics. */
+function prefersJson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const types = accept.split(',').map((part) => part.split(';')[0]?.trim().toLowerCase());
+  const json = types.indexOf('application/json');
+  if (json < 0) return false;
+  const text = types.findIndex((t) => t === 'text/plain' || t === 'application/openmetrics-text');
+  return text < 0 || json < text;
+}
+
+const EVENTS_LIMIT_DEFAULT = 100;
+const EVENTS_LIMIT_MAX = 1000;
+
+/**
+ * GET /api/v1/admin/events?after=CURSOR&limit=N: the hub's event sink in order, a page at a time.
+ * `after` is a cursor from an earlier answer (its form depends on the sink, which checks it).
+ */
+async function sendEvents(hub: Hub, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const query = new URLSearchParams((req.url ?? '').split('?')[1]?.split('#')[0] ?? '');
+  const after = query.get('after') ?? undefined;
+  const limitText = query.get('limit');
+  let limit = EVENTS_LIMIT_DEFAULT;
+  if (limitText !== null) {
+    if (!/^\d{1,5}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > EVENTS_LIMIT_MAX) {
+      throw new FarmlinkError(
+        'BAD_LIMIT',
+        `limit: expected a whole number from 1 to ${EVENTS_LIMIT_MAX}, got "${limitText.slice(0, 40)}"`,
+      );
+    }
+    limit = Number(limitText);
+  }
+  if (after === '') throw new FarmlinkError('BAD_CURSOR', 'after: expected a cursor from an earlier answer, got ""');
+  const sink = hub.events;
+  if (!sink.read) {
+    sendError(res, 404, 'EVENTS_NOT_READABLE', `This hub's ${sink.kind} event sink cannot be read through the API`);
+    return;
+  }
+  const page = await sink.read(after, limit);
+  sendJson(res, 200, { events: page.events, next: page.next, sink: sink.kind });
 }
 
 /** The agent id from a path segment: decoded, and an id an agent could have (else 400, not a lookup). */

@@ -23,7 +23,15 @@ export function sendError(
 }
 
 /** HTTP status for each error code a request can be refused with (anything else is a 400). */
-const STATUS_OF: Record<string, number> = { UNAUTHORIZED: 401, FORBIDDEN: 403, PAYLOAD_TOO_LARGE: 413 };
+const STATUS_OF: Record<string, number> = {
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  PAYLOAD_TOO_LARGE: 413,
+  SINK_UNAVAILABLE: 503,
+  SINK_CLOSED: 503,
+  SINK_TIMEOUT: 504,
+  SINK_WRITE_FAILED: 500,
+};
 
 export function statusOf(error: FarmlinkError): number {
   return STATUS_OF[error.code] ?? 400;

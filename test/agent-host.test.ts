@@ -95,9 +95,15 @@ describe('AgentHost', () => {
     expect(snapshot.quality.samples).toBeGreaterThanOrEqual(3);
     expect(snapshot.quality.level).not.toBe('disconnected');
     expect(snapshot.events.map((e) => e.to.phase)).toEqual(['connecting', 'registering', 'connected']);
-    expect(snapshot.mode).toMatchObject({ current: 'legacy', available: ['legacy'] });
-    expect(snapshot.mode.unavailable.enhanced).toMatch(/not available in this build yet/);
-    expect(snapshot.mode.unavailable.enhanced).not.toMatch(/seed/i);
+    expect(snapshot.mode).toMatchObject({
+      configured: 'auto',
+      current: 'legacy',
+      negotiated: true,
+      available: ['legacy'],
+    });
+    expect(snapshot.mode.unavailable.enhanced).toMatch(/does not offer enhanced mode/);
+    expect(snapshot.mode_figures.legacy.frames_sent).toBeGreaterThanOrEqual(2);
+    expect(snapshot.mode_figures.enhanced.frames_sent).toBe(0);
     expect(snapshot.settings).toMatchObject({ has_token: true, values: { server: { url: a.url } } });
     expect(JSON.stringify(snapshot)).not.toContain((await a.agentToken('pc-snap')).slice(-20)); // the token never leaves
     expect(h.tailLogs({ limit: 50, min_level: 'info' }).map((l) => l.msg)).toContainEqual(
@@ -214,11 +220,17 @@ describe('AgentHost', () => {
     },
   );
 
-  it('refuses the enhanced mode it does not have, saying so', async () => {
+  it('switches the protocol mode live: legacy stays put with a hub that speaks only legacy', async () => {
     const a = await hub();
-    const { host: h } = await host(`server:\n  url: "${a.url}"\nagent:\n  id: pc-mode\n`);
+    const { host: h } = await host(
+      `server:\n  url: "${a.url}"\nagent:\n  id: pc-mode\n  token: "${await a.agentToken('pc-mode')}"\n`,
+    );
+    await waitUntil('connected', () => h.snapshot().state.phase === 'connected');
+    const registrations = h.snapshot().stats.servers[0]?.registrations;
     expect(h.setMode('legacy')).toBe('legacy');
-    expect(() => h.setMode('enhanced')).toThrow(/not available in this build yet/);
+    expect(h.snapshot().mode).toMatchObject({ configured: 'legacy', current: 'legacy' });
+    // Already legacy with this hub: no reconnect.
+    expect(h.snapshot().stats.servers[0]?.registrations).toBe(registrations);
   });
 
   it('coalesces changes: at most one snapshot per interval however busy the connection', async () => {
@@ -506,7 +518,7 @@ describe('headless panel server', () => {
         .map((m) => [m.id as number, m.result as { ok: boolean; value?: Snapshot; error?: { code: string } }]),
     );
     expect(SnapshotSchema.safeParse(results.get(7)?.value).success).toBe(true);
-    expect(results.get(8)).toMatchObject({ ok: false, error: { code: 'MODE_UNAVAILABLE' } });
+    expect(results.get(8)).toMatchObject({ ok: true, value: { mode: 'enhanced' } });
     expect(results.get(9)).toMatchObject({ ok: false, error: { code: 'INVALID_SETTINGS' } });
     good.ws.send('not json');
     expect(await good.closed).toMatchObject({ code: PanelCloseCode.INVALID_MESSAGE });

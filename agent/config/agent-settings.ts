@@ -1,8 +1,9 @@
 import os from 'node:os';
 import path from 'node:path';
-import type { AgentConfig, LogLevel } from '../../protocol/config.js';
+import type { AgentConfig, LogLevel, ProtocolModeSetting } from '../../protocol/config.js';
 import { toAgentEndpoint } from '../../protocol/server-url.js';
 import type { ConnectionTiming } from '../connection/connection.js';
+import type { ServerBreakerSettings } from '../connection/server-breakers.js';
 import { loadOrCreateAgentId } from './agent-id.js';
 
 /** The configuration as the running agent uses it: endpoints resolved, times in ms, identity settled. */
@@ -14,7 +15,11 @@ export interface AgentSettings {
   timing: ConnectionTiming;
   identity: { id: string; name: string; token: string | undefined };
   log: { level: LogLevel; file: string | null; maxSizeMb: number; maxFiles: number };
-  adb: { path: string; timeoutMs: number };
+  adb: { path: string; timeoutMs: number; trackDevices: boolean };
+  protocol: { mode: ProtocolModeSetting; batchWindowMs: number; batchMaxMessages: number };
+  outbox: { maxMessages: number; maxBytes: number; sync: 'flush' | 'os'; defaultTtlMs: number | undefined };
+  /** Each server's circuit breaker: refusals within the window that open it, and the time to its probe. */
+  breaker: ServerBreakerSettings;
   dataDir: string;
   configFile: string | undefined;
 }
@@ -55,7 +60,23 @@ export function resolveAgentSettings(
       token: config.agent.token,
     },
     log: { level: config.log.level, file: logFile, maxSizeMb: config.log.max_size_mb, maxFiles: config.log.max_files },
-    adb: { path: config.adb.path, timeoutMs: ms(config.adb.timeout) },
+    adb: { path: config.adb.path, timeoutMs: ms(config.adb.timeout), trackDevices: config.adb.track_devices },
+    protocol: {
+      mode: config.protocol.mode,
+      batchWindowMs: ms(config.protocol.batch_window),
+      batchMaxMessages: config.protocol.batch_max_messages,
+    },
+    breaker: {
+      failures: config.breaker.failures,
+      windowMs: ms(config.breaker.window),
+      recoveryMs: ms(config.breaker.recovery),
+    },
+    outbox: {
+      maxMessages: config.outbox.max_messages,
+      maxBytes: Math.round(config.outbox.max_mb * 1024 * 1024),
+      sync: config.outbox.sync,
+      defaultTtlMs: config.outbox.default_ttl === undefined ? undefined : ms(config.outbox.default_ttl),
+    },
     dataDir: options.dataDir,
     configFile: options.file,
   };

@@ -7,6 +7,7 @@ import {
   type ThroughputSample,
 } from '../../protocol/agent-host.js';
 import type { AgentConfig, ProtocolModeSetting } from '../../protocol/config.js';
+import type { Priority } from '../../protocol/messages.js';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from '../../protocol/connection-state.js';
 import { connectionQuality } from '../../protocol/quality.js';
 import { Agent, type AgentDeps } from '../agent.js';
@@ -23,6 +24,8 @@ import { NOTHING_CARRIED, withCarried, type CarriedStats } from './carried-stats
 import type { LogBuffer } from './log-buffer.js';
 import { dialLocalHub, isLocalHubUrl, type LocalHub } from './local-hub.js';
 import { panelServers } from './server-status.js';
+import type { OutboxStore } from '../outbox/outbox-store.js';
+import { DeviceTracker } from '../devices/device-tracker.js';
 import { watchNetwork, watchWake } from '../system/network-watch.js';
 
 /** Overrides from this source are `farmlink start`'s local hub; saving settings retires them. */
@@ -52,10 +55,34 @@ export interface AgentHostOptions {
   agentDeps?: Omit<AgentDeps, 'logger' | 'cache'>;
   /** The agent's cache; opened in `dataDir/cache` unless given, or `false` for none. */
   cache?: AgentCache | false;
+  /**
+   * The durable outbox (opened by the start-up at `<data dir>/outbox`); it outlives agents replaced
+   * by new settings. Absent: the agent runs without one, and `outboxProblem` says why.
+   */
+  outbox?: OutboxStore | undefined;
+  outboxProblem?: string | undefined;
   /** What runs this host, for the panel to say [headless]. */
   runsIn?: 'headless' | 'desktop';
   /** This process's id [process.pid]. */
   pid?: number;
+  /**
+   * Where `sendEvents` (`farmlink event`, local programs) hands events: resolves with their
+   * sequence numbers once they are durably accepted, or throws a FarmlinkError (OUTBOX_FULL,
+   * OUTBOX_UNAVAILABLE) that the caller sees as it is. Without it, sendEvents answers OUTBOX_UNAVAILABLE.
+   */
+  events?: EventSender;
+}
+
+/** One event as a local program hands it in. */
+export interface EventInput {
+  name: string;
+  data: unknown;
+  priority: Priority;
+  ttlMs?: number;
+}
+
+export interface EventSender {
+  send(inputs: EventInput[]): Promise<number[]>;
 }
 
 export interface HostEvents extends Record<string, unknown> {
@@ -82,6 +109,8 @@ export class AgentHost {
   private readonly history: ConnectionEvent[] = [];
   private readonly throughput: ThroughputSample[] = [];
   private carry: CarriedStats = NOTHING_CARRIED;
+  /** Traffic per mode of agents replaced by new settings. */
+  private figuresCarry: Snapshot['mode_figures'] = { legacy: { ...NO_TRAFFIC }, enhanced: { ...NO_TRAFFIC } };
   /** Set while new settings replace the agent: the old one stopping is a hand-over, not a stop. */
   private applying = false;
   private unsubscribeAgent: () => void = () => {};
@@ -92,6 +121,8 @@ export class AgentHost {
   private readonly startedAt: number;
   private lastWakeAt = -Infinity;
   private readonly cache: AgentCache | undefined;
+  /** Phones coming and going (adb track-devices), as `device` events through the outbox; the host's, like the outbox. */
+  private readonly devices: DeviceTracker | undefined;
 
   constructor(private readonly options: AgentHostOptions) {
     this.clock = options.clock ?? systemClock;
@@ -112,6 +143,29 @@ export class AgentHost {
     this.agent = created.agent;
     this.unsubscribeAgent = created.unsubscribe;
     options.logs.onEntry((entry) => this.events.emit('log', entry));
+    if (options.outbox && this.settings.adb.trackDevices) {
+      this.devices = new DeviceTracker({
+        adbPath: this.settings.adb.path,
+        logger: this.log.child({ component: 'devices' }),
+        clock: this.clock,
+        emit: (name, data, { priority }) =>
+          this.agent.emit([{ type: 'event', body: { name, data, timestamp: this.clock.now() }, priority }]),
+      });
+    }
+    const outbox = options.outbox;
+    if (outbox) {
+      const changed = () => this.events.emit('changed', undefined);
+      this.stopWatchers.push(
+        outbox.events.on('accepted', changed),
+        outbox.events.on('dropped', changed),
+        outbox.events.on('state', changed),
+      );
+    } else if (options.outboxProblem) {
+      this.log.error(
+        { problem: options.outboxProblem },
+        `The agent runs without an outbox (${options.outboxProblem}): events cannot be accepted, command results are sent at most once`,
+      );
+    }
   }
 
   get currentAgent(): Agent {
@@ -125,10 +179,11 @@ export class AgentHost {
     this.throughputTimer = setInterval(() => this.sampleThroughput(), this.options.throughputIntervalMs ?? 5000);
     this.throughputTimer.unref();
     this.sampleThroughput();
-    this.stopWatchers = [
+    this.devices?.start();
+    this.stopWatchers.push(
       watchNetwork(() => this.systemEvent('network')),
       watchWake((slept) => this.systemEvent('resume', `the clock jumped ${Math.round(slept / 1000)}s`)),
-    ];
+    );
   }
 
   /**
@@ -152,17 +207,78 @@ export class AgentHost {
     for (const stop of this.stopWatchers) stop();
     await this.saving.catch(() => undefined);
     this.unsubscribeAgent();
+    await this.devices?.stop();
     await this.agent.stop();
     await this.cache?.close();
+    await this.options.outbox?.close();
   }
 
   reconnectNow(message = 'Reconnect requested from the panel'): void {
     this.agent.reconnectNow(message);
   }
 
+  /**
+   * Switches the protocol mode live: when the connection speaks another mode it is ended gracefully
+   * and the same server is dialled again in the new one; the statistics go on. Lasts until the
+   * agent restarts or settings are saved (protocol.mode in the file is the lasting setting).
+   */
   setMode(mode: ProtocolModeSetting): ProtocolModeSetting {
-    if (mode !== 'legacy') throw new HostFailure('MODE_UNAVAILABLE', ENHANCED_UNAVAILABLE);
-    return 'legacy';
+    const reconnecting = this.agent.connection.setMode(mode);
+    this.log.info(
+      { mode, reconnecting },
+      `Protocol mode set to ${mode} from the panel${reconnecting ? ': reconnecting in that mode' : ''}`,
+    );
+    this.events.emit('changed', undefined);
+    return mode;
+  }
+
+  /** Hands events to the outbox; resolves with their sequence numbers once they are durably accepted. */
+  async sendEvents(
+    events: ReadonlyArray<{ name: string; data?: unknown; priority: Priority; ttl_ms?: number | undefined }>,
+  ): Promise<{ seqs: number[]; agent_id: string }> {
+    const sender = this.options.events ?? this.outboxSender();
+    if (!sender) {
+      throw new HostFailure(
+        'OUTBOX_UNAVAILABLE',
+        `This agent runs without an outbox${this.options.outboxProblem ? ` (${this.options.outboxProblem})` : ''}; events cannot be accepted.`,
+      );
+    }
+    const limit = this.agent.messageLimit();
+    for (const [i, event] of events.entries()) {
+      const bytes = Buffer.byteLength(JSON.stringify({ name: event.name, data: event.data ?? null }));
+      if (bytes > limit) {
+        throw new HostFailure(
+          'EVENT_TOO_LARGE',
+          `Event #${i + 1} (${event.name}) is ${bytes} bytes; the hub accepts messages of at most ${limit} bytes. Nothing was accepted.`,
+        );
+      }
+    }
+    const seqs = await sender.send(
+      events.map((event) => ({
+        name: event.name,
+        // JSON has no undefined: an event handed in without data carries null.
+        data: event.data ?? null,
+        priority: event.priority,
+        ...(event.ttl_ms !== undefined ? { ttlMs: event.ttl_ms } : {}),
+      })),
+    );
+    return { seqs, agent_id: this.settings.identity.id };
+  }
+
+  /** Events into the outbox through the current agent (which numbers and stamps them). */
+  private outboxSender(): EventSender | undefined {
+    if (!this.options.outbox) return undefined;
+    return {
+      send: (inputs) =>
+        this.agent.emit(
+          inputs.map((input) => ({
+            type: 'event' as const,
+            body: { name: input.name, data: input.data, timestamp: this.clock.now() },
+            priority: input.priority,
+            ...(input.ttlMs !== undefined ? { ttlMs: input.ttlMs } : {}),
+          })),
+        ),
+    };
   }
 
   tailLogs(input: { limit: number; min_level: LogEntry['level']; after_seq?: number | undefined }): LogEntry[] {
@@ -262,15 +378,9 @@ export class AgentHost {
       stats,
       throughput: [...this.throughput],
       quality: connectionQuality(state, stats),
-      mode: {
-        configured: 'legacy',
-        current: 'legacy',
-        negotiated: state.phase === 'connected',
-        available: ['legacy'],
-        unavailable: { enhanced: ENHANCED_UNAVAILABLE },
-      },
-      mode_figures: { legacy: NO_TRAFFIC, enhanced: NO_TRAFFIC },
-      outbox: null,
+      mode: this.modeSummary(),
+      mode_figures: this.modeFigures(),
+      outbox: this.options.outbox?.summary(this.agent.delivery?.unacked ?? 0) ?? null,
       events: [...this.history],
       settings: {
         values: {
@@ -304,9 +414,7 @@ export class AgentHost {
         return {};
       },
       setMode: ({ mode }) => ({ mode: this.setMode(mode) }),
-      sendEvents: () => {
-        throw new HostFailure('OUTBOX_UNAVAILABLE', 'This agent has no outbox yet; events cannot be accepted.');
-      },
+      sendEvents: (input) => this.sendEvents(input.events),
       saveSettings: ({ settings }) => this.saveSettings(settings),
       tailLogs: (input) => this.tailLogs(input),
     };
@@ -314,11 +422,46 @@ export class AgentHost {
 
   // ---- internals ----------------------------------------------------------------------------
 
+  private modeSummary(): Snapshot['mode'] {
+    const info = this.agent.connection.getModeInfo();
+    const unavailable: Record<string, string> = {};
+    if (info.hubOffersEnhanced === false) {
+      unavailable.enhanced = `Hub ${info.lastHubId ?? ''} does not offer enhanced mode; this agent speaks legacy with it (at most once).`;
+    }
+    const current =
+      info.negotiated ?? (info.setting === 'legacy' || info.hubOffersEnhanced === false ? 'legacy' : 'enhanced');
+    return {
+      configured: info.setting,
+      current,
+      negotiated: info.negotiated !== null,
+      available: info.hubOffersEnhanced === false ? ['legacy'] : ['legacy', 'enhanced'],
+      unavailable,
+    };
+  }
+
+  private modeFigures(): Snapshot['mode_figures'] {
+    const now = this.agent.connection.getModeFigures();
+    const sum = (a: ModeFigures, b: ModeFigures): ModeFigures => ({
+      frames_sent: a.frames_sent + b.frames_sent,
+      messages_sent: a.messages_sent + b.messages_sent,
+      bytes_sent: a.bytes_sent + b.bytes_sent,
+      frames_received: a.frames_received + b.frames_received,
+      messages_received: a.messages_received + b.messages_received,
+      bytes_received: a.bytes_received + b.bytes_received,
+      connected_ms: a.connected_ms + b.connected_ms,
+    });
+    return {
+      legacy: sum(this.figuresCarry.legacy, now.legacy),
+      enhanced: sum(this.figuresCarry.enhanced, now.enhanced),
+    };
+  }
+
   private createAgent(settings: AgentSettings): { agent: Agent; unsubscribe: () => void } {
     const agent = new Agent(settings, {
       logger: this.log,
       ...this.options.agentDeps,
       ...(this.cache ? { cache: this.cache } : {}),
+      ...(this.options.outbox ? { outbox: this.options.outbox } : {}),
     });
     const changed = () => this.events.emit('changed', undefined);
     const offs = [
@@ -340,6 +483,7 @@ export class AgentHost {
       await old.connection.stop('Applying new settings');
       this.unsubscribeAgent();
       this.carry = this.statsWithCarry(old.stats(), true);
+      this.figuresCarry = this.modeFigures();
       this.settings = settings;
       this.agent = next.agent;
       this.unsubscribeAgent = next.unsubscribe;
@@ -381,6 +525,3 @@ const NO_TRAFFIC: ModeFigures = {
   bytes_received: 0,
   connected_ms: 0,
 };
-
-const ENHANCED_UNAVAILABLE =
-  'Enhanced mode (batched frames, durable outbox) is not available in this build yet; the agent runs in legacy mode, which every hub speaks.';

@@ -1,7 +1,9 @@
 import type { LookupFunction } from 'node:net';
+import type { ProtocolModeSetting } from '../../protocol/config.js';
 import { Agent } from '../../agent/agent.js';
 import type { AgentSettings } from '../../agent/config/agent-settings.js';
 import type { ConnectionTiming } from '../../agent/connection/connection.js';
+import { DEFAULT_SERVER_BREAKER, type ServerBreakerSettings } from '../../agent/connection/server-breakers.js';
 import { SystemUsage } from '../../agent/system/system-usage.js';
 import type { ConnectionEvent, ConnectionState } from '../../protocol/connection-state.js';
 import { toAgentEndpoint } from '../../protocol/server-url.js';
@@ -35,6 +37,10 @@ export interface HarnessOptions {
   /** Print the agent's logs (debugging a test). */
   verbose?: boolean;
   lookup?: LookupFunction;
+  /** protocol.mode [auto]. */
+  mode?: ProtocolModeSetting;
+  /** The per-server breakers [the design's defaults]. */
+  breaker?: ServerBreakerSettings;
 }
 
 /** An in-process agent against real hubs, with every transition recorded. */
@@ -71,7 +77,10 @@ export class AgentHarness {
       timing: { ...FAST_TIMING, ...options.timing },
       identity: { id, name: `harness-${id}`, token },
       log: { level: 'silent', file: null, maxSizeMb: 1, maxFiles: 1 },
-      adb: { path: 'adb', timeoutMs: 30_000 }, // the first `adb devices` starts adb's server
+      adb: { path: 'adb', timeoutMs: 30_000, trackDevices: false }, // the first `adb devices` starts adb's server
+      protocol: { mode: options.mode ?? 'auto', batchWindowMs: 50, batchMaxMessages: 500 },
+      outbox: { maxMessages: 100_000, maxBytes: 64 * 1024 * 1024, sync: 'os', defaultTtlMs: undefined },
+      breaker: options.breaker ?? DEFAULT_SERVER_BREAKER,
       dataDir: '/nonexistent',
       configFile: undefined,
     };

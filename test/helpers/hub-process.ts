@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { mintToken } from '../../server/auth.js';
@@ -87,9 +88,18 @@ export interface StartHubOptions {
 }
 
 const running = new Set<ChildProcess>();
+const dataDirs: string[] = [];
 process.on('exit', () => {
   for (const proc of running) proc.kill('SIGKILL');
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
+
+/** A data dir of its own for a hub not given one: its event log never lands in the user's home. */
+function tempDataDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'farmlink-hub-data-'));
+  dataDirs.push(dir);
+  return dir;
+}
 
 /** Spawns `farmlink hub` with JSON logs on 127.0.0.1 and waits until it is ready. */
 export async function startHub(options: StartHubOptions = {}): Promise<HubProcess> {
@@ -113,6 +123,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
     '--log-level',
     logLevel,
     ...(options.args ?? []),
+    ...(options.args?.includes('--data-dir') === true ? [] : ['--data-dir', tempDataDir()]),
   ];
   const proc = spawn(process.execPath, args, {
     env: { ...process.env, FARMLINK_HUB_SECRET: secret, ...options.env },
