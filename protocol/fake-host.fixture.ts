@@ -6,6 +6,7 @@ import {
   type FieldProblem,
   type LogEntry,
   type MethodOutput,
+  type OutboxSummary,
   type ResultEnvelope,
   type Snapshot,
 } from './agent-host.js';
@@ -125,6 +126,115 @@ export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
   };
   return base;
 }
+
+/** An outbox that passes the schema: a few messages waiting, nothing given up. */
+export function sampleOutbox(overrides: Partial<OutboxSummary> = {}): OutboxSummary {
+  return {
+    state: 'ok',
+    error: null,
+    depth: 120,
+    bytes: 48_000,
+    max_messages: 100_000,
+    max_bytes: 64_000_000,
+    by_priority: { high: 0, normal: 100, low: 20 },
+    unacked: 40,
+    next_seq: 5_121,
+    acked_seq: 5_000,
+    oldest_accepted_at: 998_000,
+    accepted: 5_120,
+    delivered: 5_000,
+    dropped: { high: 0, normal: 0, low: 0 },
+    expired: 0,
+    sync: 'flush',
+    ...overrides,
+  };
+}
+
+/**
+ * The panel's enhanced-mode states, for tests and screenshots: connected in enhanced mode on a hub
+ * that agreed; an outbox that was full and gave messages up; an outbox that cannot write; and a
+ * hub that speaks only legacy.
+ */
+export const SAMPLE_STATES: Record<'enhanced' | 'drops' | 'outboxError' | 'legacyOnlyHub', () => Snapshot> = {
+  enhanced: () =>
+    sampleSnapshot({
+      state: {
+        phase: 'connected',
+        server: { index: 0, url: 'ws://127.0.0.1:1/api/v1/pc/ws' },
+        since: 950_000,
+        session_id: 's-1',
+        hub_id: 'hub-a',
+        mode: 'enhanced',
+      },
+      mode: {
+        configured: 'auto',
+        current: 'enhanced',
+        negotiated: true,
+        available: ['legacy', 'enhanced'],
+        unavailable: {},
+      },
+      mode_figures: {
+        legacy: {
+          frames_sent: 1_200,
+          messages_sent: 1_200,
+          bytes_sent: 240_000,
+          frames_received: 1_100,
+          messages_received: 1_100,
+          bytes_received: 99_000,
+          connected_ms: 600_000,
+        },
+        enhanced: {
+          frames_sent: 400,
+          messages_sent: 12_000,
+          bytes_sent: 1_500_000,
+          frames_received: 380,
+          messages_received: 900,
+          bytes_received: 60_000,
+          connected_ms: 1_800_000,
+        },
+      },
+      outbox: sampleOutbox(),
+    }),
+  drops: () =>
+    sampleSnapshot({
+      ...SAMPLE_STATES.enhanced(),
+      outbox: sampleOutbox({
+        depth: 99_990,
+        bytes: 60_500_000,
+        by_priority: { high: 12, normal: 99_978, low: 0 },
+        unacked: 0,
+        dropped: { high: 0, normal: 3, low: 1_250 },
+        expired: 7,
+      }),
+    }),
+  outboxError: () =>
+    sampleSnapshot({
+      ...SAMPLE_STATES.enhanced(),
+      outbox: sampleOutbox({
+        state: 'error',
+        error: 'No space left on device (ENOSPC) writing the outbox in /var/lib/farmlink/outbox',
+      }),
+    }),
+  legacyOnlyHub: () =>
+    sampleSnapshot({
+      state: {
+        phase: 'connected',
+        server: { index: 0, url: 'ws://127.0.0.1:1/api/v1/pc/ws' },
+        since: 950_000,
+        session_id: 's-1',
+        hub_id: 'hub-old',
+        mode: 'legacy',
+      },
+      mode: {
+        configured: 'auto',
+        current: 'legacy',
+        negotiated: true,
+        available: ['legacy'],
+        unavailable: { enhanced: 'hub hub-old does not offer enhanced mode' },
+      },
+      outbox: sampleOutbox({ unacked: 0, sync: 'os' }),
+    }),
+};
 
 /** One implementation per method, as the agent's call router takes them (AgentHostHandlers has this shape). */
 export type FakeHandlers = {

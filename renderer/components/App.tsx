@@ -7,6 +7,7 @@ import { EmptyState } from './EmptyState.js';
 import { Header } from './Header.js';
 import { LogTail } from './LogTail.js';
 import { Notice } from './Notice.js';
+import { OutboxNotice } from './OutboxNotice.js';
 import { Overview } from './Overview.js';
 import { PanelLinkNotice } from './PanelLinkNotice.js';
 import { RefusalNotice } from './RefusalNotice.js';
@@ -29,6 +30,11 @@ export function App({ store }: { store: PanelStore }) {
   const [tab, setTab] = useState<TabId>('overview');
   // A call cut off by the panel's own link going down is the link notice's news, and stale once it is back.
   const problem = error && error.code !== 'TRANSPORT' ? error : null;
+  const showOutbox = () => {
+    setTab('overview');
+    // After the overview has rendered, if it was not the tab shown.
+    requestAnimationFrame(() => document.getElementById('outbox-title')?.scrollIntoView({ block: 'start' }));
+  };
 
   return (
     <div className="app">
@@ -54,6 +60,7 @@ export function App({ store }: { store: PanelStore }) {
         ) : null}
         {hasSnapshot && link !== 'open' ? <PanelLinkNotice link={link} lastSeenAt={lastSeenAt} /> : null}
         <RefusalNotice store={store} onOpenSettings={tab !== 'settings' ? () => setTab('settings') : undefined} />
+        <OutboxNotice store={store} onShow={showOutbox} />
         {localHubUrl ? (
           <Notice
             kind="warn"

@@ -1,77 +1,85 @@
-import { useState } from 'react';
 import { useStore } from 'zustand';
-import type { AgentMode } from '../../protocol/agent-host.js';
+import { AGENT_MODES } from '../../protocol/agent-host.js';
+import type { ProtocolModeSetting } from '../../protocol/config.js';
+import { MODE_LABEL, MODE_SETTINGS, modeStatus } from '../model/mode.js';
 import type { PanelStore } from '../store/panel-store.js';
 
-const MODES: { mode: AgentMode; label: string; what: string }[] = [
-  { mode: 'legacy', label: 'Legacy', what: 'One JSON message per frame; every hub speaks it.' },
-  { mode: 'enhanced', label: 'Enhanced', what: 'Batched frames; unsent messages are replayed after a reconnect.' },
-];
-
 /**
- * The Enhanced / Legacy protocol switch (docs/architecture.md: Enhanced is planned, not built).
- * A mode the agent cannot run is shown disabled with the agent's own explanation, rather than a
- * switch that silently does nothing.
+ * The protocol mode: the setting (Auto / Enhanced / Legacy), the mode actually in use and whether
+ * the hub agreed to it, why a mode is not available, and a switch while it happens. A switch the
+ * agent refuses is said here, beside the choice, never swallowed.
  */
 export function ModeToggle({ store }: { store: PanelStore }) {
   const mode = useStore(store, (s) => s.snapshot?.mode);
-  const [pending, setPending] = useState<AgentMode | null>(null);
-  if (!mode) return null;
+  const state = useStore(store, (s) => s.snapshot?.state);
+  const pending = useStore(store, (s) => s.modeSwitch);
+  const refused = useStore(store, (s) => s.modeError);
+  if (!mode || !state) return null;
 
-  const choose = (next: AgentMode) => {
-    if (next === mode.current || pending) return;
-    setPending(next);
-    void store
-      .getState()
-      .setMode(next)
-      .finally(() => setPending(null));
+  const choose = (next: ProtocolModeSetting) => {
+    if (next === mode.configured || pending) return;
+    void store.getState().setMode(next);
   };
-
-  const unavailable = MODES.filter((m) => !mode.available.includes(m.mode));
+  const status = modeStatus({ mode, state });
+  const unavailable = AGENT_MODES.filter(
+    (m) => mode.unavailable[m] !== undefined && m !== (pending ? undefined : status.explains),
+  );
+  const chosen = MODE_SETTINGS.find((m) => m.setting === mode.configured);
+  const pendingLabel = pending ? (MODE_SETTINGS.find((m) => m.setting === pending.to)?.label ?? pending.to) : null;
 
   return (
-    <section className="card card-mode" aria-labelledby="mode-title">
+    <section className="card card-mode" aria-labelledby="mode-title" data-testid="mode-card">
       <div className="card-head">
         <h2 id="mode-title" className="card-title">
           Protocol mode
         </h2>
       </div>
-      <div className="segmented" role="group" aria-labelledby="mode-title">
-        {MODES.map((m) => {
-          const available = mode.available.includes(m.mode);
-          const current = mode.current === m.mode;
+      <div className="segmented" role="group" aria-label="Protocol mode setting">
+        {MODE_SETTINGS.map((m) => {
+          const chosen = mode.configured === m.setting;
           return (
             <button
-              key={m.mode}
+              key={m.setting}
               type="button"
               className="segment"
-              data-testid={`mode-${m.mode}`}
-              aria-pressed={current}
-              disabled={!available || pending !== null}
-              title={available ? m.what : (mode.unavailable[m.mode] ?? 'Not available')}
-              onClick={() => choose(m.mode)}
+              data-testid={`mode-${m.setting}`}
+              aria-pressed={chosen}
+              aria-describedby="mode-status"
+              disabled={pending !== null}
+              title={m.what}
+              onClick={() => choose(m.setting)}
             >
-              {current ? '✓ ' : ''}
+              {chosen ? '✓ ' : ''}
               {m.label}
-              <span className="sr-only">{current ? ' (in use)' : !available ? ' (unavailable)' : ''}</span>
+              <span className="sr-only">{chosen ? ' (chosen)' : ''}</span>
             </button>
           );
         })}
       </div>
-      <p className="card-hint">
-        {pending
-          ? `Switching to ${pending}: reconnecting…`
-          : `In use: ${MODES.find((m) => m.mode === mode.current)?.label ?? mode.current}. Switching reconnects at once in the other mode.`}
+      <p
+        id="mode-status"
+        className={`mode-status tone-${pending ? 'warn' : status.tone}`}
+        data-testid="mode-status"
+        data-current={mode.current}
+        data-negotiated={String(mode.negotiated)}
+        role="status"
+      >
+        {pendingLabel ? `Switching to ${pendingLabel.toLowerCase()}: reconnecting…` : status.text}
       </p>
+      {refused ? (
+        <p className="mode-refused" data-testid="mode-error" role="alert">
+          <strong>Not switched:</strong> {refused.message} <code>{refused.code}</code>
+        </p>
+      ) : null}
       {unavailable.map((m) => (
-        <p
-          key={m.mode}
-          className="mode-unavailable"
-          data-testid={m.mode === 'enhanced' ? 'mode-unavailable' : `mode-unavailable-${m.mode}`}
-        >
-          <strong>{m.label} is not available.</strong> {mode.unavailable[m.mode] ?? ''}
+        <p key={m} className="mode-unavailable" data-testid={`mode-unavailable-${m}`}>
+          <strong>{MODE_LABEL[m]} is not available.</strong> {mode.unavailable[m]}
         </p>
       ))}
+      <p className="card-hint" data-testid="mode-setting-hint">
+        {chosen ? `${chosen.label}: ${chosen.what} ` : null}A switch reconnects at once if the connection's mode must
+        change; the statistics carry on.
+      </p>
     </section>
   );
 }

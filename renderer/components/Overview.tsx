@@ -1,7 +1,9 @@
 import type { PanelStore } from '../store/panel-store.js';
 import { CacheCard } from './CacheCard.js';
 import { LatencyChart } from './LatencyChart.js';
+import { ModeFiguresCard } from './ModeFiguresCard.js';
 import { ModeToggle } from './ModeToggle.js';
+import { OutboxCard } from './OutboxCard.js';
 import { QualityBadge } from './QualityBadge.js';
 import { ServerList } from './ServerList.js';
 import { StatsCard } from './StatsCard.js';
@@ -18,6 +20,10 @@ export function Overview({ store }: { store: PanelStore }) {
         <ModeToggle store={store} />
       </div>
       <ServerList store={store} />
+      <div className="overview-delivery">
+        <OutboxCard store={store} />
+        <ModeFiguresCard store={store} />
+      </div>
       <div className="overview-charts">
         <LatencyChart store={store} />
         <ThroughputChart store={store} />

@@ -1,9 +1,17 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createAgentHostClient } from '../../protocol/agent-host-client.js';
-import { FakeRefusal, MemoryTransport, fakeHandlers, sampleSnapshot } from '../../protocol/fake-host.fixture.js';
+import {
+  FakeRefusal,
+  MemoryTransport,
+  fakeHandlers,
+  sampleSnapshot,
+  type FakeHandlers,
+} from '../../protocol/fake-host.fixture.js';
 import { createPanelStore } from './panel-store.js';
 
-function setup(overrides = {}) {
+const SERVER = { index: 0, url: 'ws://127.0.0.1:1/api/v1/pc/ws' };
+
+function setup(overrides: Partial<FakeHandlers> = {}) {
   const transport = new MemoryTransport(fakeHandlers(overrides));
   const store = createPanelStore(createAgentHostClient(transport), () => 999_000);
   return { transport, store };
@@ -106,13 +114,65 @@ describe('panel store', () => {
 
   it('shows a refused action as a notice until dismissed', async () => {
     const { store } = setup({
-      setMode: () => {
-        throw new FakeRefusal('MODE_UNAVAILABLE', 'Enhanced mode is not built yet');
+      reconnectNow: () => {
+        throw new FakeRefusal('NOT_RUNNING', 'The agent is stopping');
       },
     });
-    await store.getState().setMode('enhanced');
-    expect(store.getState().error).toEqual({ code: 'MODE_UNAVAILABLE', message: 'Enhanced mode is not built yet' });
+    await store.getState().reconnectNow();
+    expect(store.getState().error).toEqual({ code: 'NOT_RUNNING', message: 'The agent is stopping' });
     store.getState().dismissError();
     expect(store.getState().error).toBeNull();
+  });
+
+  it('a refused mode switch is kept for the mode card, not swallowed, and cleared by the next switch', async () => {
+    let refuse = true;
+    const { store, transport } = setup({
+      setMode: ({ mode }) => {
+        if (refuse) throw new FakeRefusal('MODE_UNAVAILABLE', 'Enhanced mode is not built yet');
+        return { mode };
+      },
+    });
+    await store.getState().start();
+    await store.getState().setMode('enhanced');
+    expect(transport.calls.at(-1)).toEqual({ method: 'setMode', input: { mode: 'enhanced' } });
+    expect(store.getState()).toMatchObject({
+      modeError: { code: 'MODE_UNAVAILABLE', message: 'Enhanced mode is not built yet' },
+      modeSwitch: null,
+    });
+    refuse = false;
+    await store.getState().setMode('legacy');
+    expect(store.getState().modeError).toBeNull();
+  });
+
+  it('a mode switch stays in progress until the agent has registered again in the mode asked for', async () => {
+    const { store, transport } = setup();
+    await store.getState().start(); // connected in legacy on session s-1, configured auto
+    await store.getState().setMode('enhanced');
+    expect(store.getState().modeSwitch).toMatchObject({ to: 'enhanced', fromSession: 's-1' });
+    const base = sampleSnapshot();
+    const mode = { ...base.mode, configured: 'enhanced' as const };
+    // The agent took the setting but is still on the old connection, then is between connections.
+    transport.push('snapshot', sampleSnapshot({ mode }));
+    expect(store.getState().modeSwitch).not.toBeNull();
+    transport.push('snapshot', sampleSnapshot({ mode, state: { phase: 'connecting', server: SERVER, attempt: 1 } }));
+    expect(store.getState().modeSwitch).not.toBeNull();
+    // Registered again, on a new session, in enhanced mode: over.
+    transport.push(
+      'snapshot',
+      sampleSnapshot({
+        mode: { ...mode, current: 'enhanced', available: ['legacy', 'enhanced'], unavailable: {} },
+        state: { phase: 'connected', server: SERVER, since: 1_000_000, session_id: 's-2', hub_id: 'hub' },
+      }),
+    );
+    expect(store.getState().modeSwitch).toBeNull();
+  });
+
+  it('a switch the connection already fits is over as soon as the agent has the setting', async () => {
+    const { store, transport } = setup();
+    await store.getState().start(); // legacy in use
+    await store.getState().setMode('legacy');
+    expect(store.getState().modeSwitch).not.toBeNull(); // the fake host's snapshot still says auto
+    transport.push('snapshot', sampleSnapshot({ mode: { ...sampleSnapshot().mode, configured: 'legacy' } }));
+    expect(store.getState().modeSwitch).toBeNull();
   });
 });

@@ -1,15 +1,15 @@
 import { createStore } from 'zustand/vanilla';
 import type {
   AgentHostClient,
-  AgentMode,
   FieldProblem,
   HostError,
   LogEntry,
   SettingsInput,
   Snapshot,
 } from '../../protocol/agent-host.js';
-import type { LogLevel } from '../../protocol/config.js';
+import type { LogLevel, ProtocolModeSetting } from '../../protocol/config.js';
 import type { LinkStatus } from '../bridge/link-status.js';
+import { modeSwitchSettled, startModeSwitch, type ModeSwitch } from '../model/mode.js';
 
 const MAX_LOGS = 1000;
 
@@ -23,6 +23,10 @@ export interface PanelState {
   logLevel: LogLevel;
   /** The last action that failed, for a notice. */
   error: HostError | null;
+  /** A protocol mode switch asked for from the panel and not yet over (see modeSwitchSettled). */
+  modeSwitch: ModeSwitch | null;
+  /** Why the last mode switch was refused, shown in the mode card until the next one. */
+  modeError: HostError | null;
   settingsProblems: FieldProblem[];
   saving: boolean;
   /** Set after a successful save: where it went. */
@@ -33,7 +37,7 @@ export interface PanelActions {
   setLink(link: LinkStatus): void;
   start(): Promise<void>;
   reconnectNow(): Promise<void>;
-  setMode(mode: AgentMode): Promise<void>;
+  setMode(mode: ProtocolModeSetting): Promise<void>;
   /** Saves and applies; false with `settingsProblems` filled when anything was refused. */
   saveSettings(settings: SettingsInput): Promise<boolean>;
   setLogLevel(level: LogLevel): Promise<void>;
@@ -52,7 +56,14 @@ export function createPanelStore(client: AgentHostClient, now: () => number = ()
   let started = false;
   let openedBefore = false;
   return createStore<PanelState & PanelActions>()((set, get) => {
-    const applySnapshot = (snapshot: Snapshot) => set({ snapshot, clockOffsetMs: snapshot.now - now() });
+    const applySnapshot = (snapshot: Snapshot) => {
+      const sw = get().modeSwitch;
+      set({
+        snapshot,
+        clockOffsetMs: snapshot.now - now(),
+        ...(sw && modeSwitchSettled(sw, snapshot) ? { modeSwitch: null } : {}),
+      });
+    };
     const appendLogs = (entries: readonly LogEntry[]) => {
       const min = LEVEL_RANK[get().logLevel];
       const lastSeq = get().logs.at(-1)?.seq ?? 0;
@@ -67,6 +78,8 @@ export function createPanelStore(client: AgentHostClient, now: () => number = ()
       logs: [],
       logLevel: 'info',
       error: null,
+      modeSwitch: null,
+      modeError: null,
       settingsProblems: [],
       saving: false,
       savedTo: null,
@@ -105,8 +118,17 @@ export function createPanelStore(client: AgentHostClient, now: () => number = ()
       },
 
       async setMode(mode) {
+        const sw = startModeSwitch(mode, get().snapshot);
+        set({ modeSwitch: sw, modeError: null });
         const result = await client.call('setMode', { mode });
-        if (!result.ok) set({ error: result.error });
+        if (!result.ok) {
+          // Shown in the mode card, beside the choice that was refused, rather than a second time on top.
+          set({ modeError: result.error, modeSwitch: null });
+          return;
+        }
+        // The snapshot that shows the switch over may have come before the answer.
+        const snapshot = get().snapshot;
+        if (get().modeSwitch === sw && snapshot && modeSwitchSettled(sw, snapshot)) set({ modeSwitch: null });
       },
 
       async saveSettings(settings) {
