@@ -230,7 +230,9 @@ export const SAMPLE_STATES: Record<'enhanced' | 'drops' | 'outboxError' | 'legac
         current: 'legacy',
         negotiated: true,
         available: ['legacy'],
-        unavailable: { enhanced: 'hub hub-old does not offer enhanced mode' },
+        unavailable: {
+          enhanced: 'Hub hub-old does not offer enhanced mode; this agent speaks legacy with it (at most once).',
+        },
       },
       outbox: sampleOutbox({ unacked: 0, sync: 'os' }),
     }),

@@ -179,7 +179,10 @@ describe('the panel in enhanced mode (Chromium, headless panel server, fake host
     const { page } = await panelOver(SAMPLE_STATES.legacyOnlyHub());
     await expect
       .poll(() => text(page, 'mode-status'), { timeout: 10_000 })
-      .toBe('Legacy with hub-old: hub hub-old does not offer enhanced mode');
+      .toBe('Legacy — agreed with hub-old; enhanced is not available');
+    expect(await text(page, 'mode-unavailable-enhanced')).toBe(
+      'Enhanced is not available. Hub hub-old does not offer enhanced mode; this agent speaks legacy with it (at most once).',
+    );
     expect(await page.getByTestId('figures-head-legacy').textContent()).toBe('Legacy (in use)');
     expect(await text(page, 'outbox-sync')).toContain('a power cut can lose');
     await shot(page, '4-legacy-only-hub');
@@ -280,17 +283,16 @@ describe('the panel in enhanced mode (Chromium, headless panel server, fake host
     await page.getByTestId('mode-figures').screenshot({ path: path.join(ARTIFACTS, '7-figures.png') });
   });
 
-  it('every state fits a narrow window without a horizontal scroll bar', async () => {
-    for (const [name, state] of Object.entries(SAMPLE_STATES)) {
-      for (const size of [
-        { width: 1280, height: 800 },
-        { width: 480, height: 900 },
-      ]) {
-        const { page } = await panelOver(state(), size);
-        await expect.poll(() => page.getByTestId('outbox-card').isVisible(), { timeout: 10_000 }).toBe(true);
-        expect(await pageWidth(page), `${name} at ${size.width}px`).toBeLessThanOrEqual(size.width);
-        if (size.width < 1280) await shot(page, `8-narrow-${name}`);
-      }
-    }
-  });
+  it.each(Object.entries(SAMPLE_STATES))(
+    'state %s fits 1280×800 and a 480 px window without a horizontal scroll bar',
+    async (name, state) => {
+      const { page } = await panelOver(state());
+      await expect.poll(() => page.getByTestId('outbox-card').isVisible(), { timeout: 10_000 }).toBe(true);
+      expect(await pageWidth(page), `${name} at 1280px`).toBeLessThanOrEqual(1280);
+      await page.setViewportSize({ width: 480, height: 900 });
+      await expect.poll(() => pageWidth(page), { message: `${name} at 480px` }).toBeLessThanOrEqual(480);
+      await shot(page, `8-narrow-${name}`);
+      await page.getByTestId('outbox-card').screenshot({ path: path.join(ARTIFACTS, `8-narrow-${name}-outbox.png`) });
+    },
+  );
 });

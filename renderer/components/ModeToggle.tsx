@@ -21,9 +21,7 @@ export function ModeToggle({ store }: { store: PanelStore }) {
     void store.getState().setMode(next);
   };
   const status = modeStatus({ mode, state });
-  const unavailable = AGENT_MODES.filter(
-    (m) => mode.unavailable[m] !== undefined && m !== (pending ? undefined : status.explains),
-  );
+  const unavailable = AGENT_MODES.filter((m) => mode.unavailable[m] !== undefined);
   const chosen = MODE_SETTINGS.find((m) => m.setting === mode.configured);
   const pendingLabel = pending ? (MODE_SETTINGS.find((m) => m.setting === pending.to)?.label ?? pending.to) : null;
 

@@ -9,11 +9,10 @@ describe('protocol mode labels', () => {
     expect(modeStatus(SAMPLE_STATES.enhanced())).toEqual({ text: 'Enhanced — agreed with hub-a', tone: 'good' });
   });
 
-  it('auto on a hub without enhanced mode: legacy, and why, on the same line', () => {
+  it('auto on a hub without enhanced mode: legacy agreed, as a warning', () => {
     expect(modeStatus(SAMPLE_STATES.legacyOnlyHub())).toEqual({
-      text: 'Legacy with hub-old: hub hub-old does not offer enhanced mode',
+      text: 'Legacy — agreed with hub-old; enhanced is not available',
       tone: 'warn',
-      explains: 'enhanced',
     });
   });
 

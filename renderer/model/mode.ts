@@ -6,13 +6,13 @@ import type { Tone } from './labels.js';
 export const MODE_LABEL: Record<AgentMode, string> = { enhanced: 'Enhanced', legacy: 'Legacy' };
 
 export const MODE_SETTINGS: { setting: ProtocolModeSetting; label: string; what: string }[] = [
-  { setting: 'auto', label: 'Auto', what: 'Enhanced when the hub offers it, legacy otherwise.' },
+  { setting: 'auto', label: 'Auto', what: 'enhanced when the hub offers it, legacy otherwise.' },
   {
     setting: 'enhanced',
     label: 'Enhanced',
-    what: 'Batched frames, every message acknowledged by the hub and resent after a reconnect; only hubs that offer it.',
+    what: 'batched frames, every message acknowledged by the hub and resent after a reconnect; only hubs that offer it.',
   },
-  { setting: 'legacy', label: 'Legacy', what: 'One message per frame, sent at most once; every hub speaks it.' },
+  { setting: 'legacy', label: 'Legacy', what: 'one message per frame, sent at most once; every hub speaks it.' },
 ];
 
 /** A switch asked for from the panel, until the agent is connected in the mode it asked for. */
@@ -50,22 +50,16 @@ export function modeSwitchSettled(sw: ModeSwitch, snapshot: Snapshot): boolean {
 }
 
 /** The line under the toggle: the mode in use, and whether the hub agreed to it. */
-export function modeStatus(snapshot: Pick<Snapshot, 'mode' | 'state'>): {
-  text: string;
-  tone: Tone;
-  /** A mode whose unavailability this line already explains. */
-  explains?: AgentMode;
-} {
+export function modeStatus(snapshot: Pick<Snapshot, 'mode' | 'state'>): { text: string; tone: Tone } {
   const { mode, state } = snapshot;
   const label = MODE_LABEL[mode.current];
   if (state.phase !== 'connected') {
     return { text: `Not connected: the next connection asks for ${mode.current} mode first`, tone: 'neutral' };
   }
   if (!mode.negotiated) return { text: `${label}: not yet agreed with ${state.hub_id}`, tone: 'warn' };
-  // Auto fell back to legacy: the reason is the news, so it goes on this line.
-  const refused = mode.unavailable.enhanced;
-  if (mode.current === 'legacy' && mode.configured === 'auto' && refused !== undefined) {
-    return { text: `Legacy with ${state.hub_id}: ${refused}`, tone: 'warn', explains: 'enhanced' };
+  // Auto fell back to legacy: agreed, but not what auto asks for first; the line below says why.
+  if (mode.current === 'legacy' && mode.configured === 'auto' && mode.unavailable.enhanced !== undefined) {
+    return { text: `${label} — agreed with ${state.hub_id}; enhanced is not available`, tone: 'warn' };
   }
   return { text: `${label} — agreed with ${state.hub_id}`, tone: 'good' };
 }
