@@ -1,0 +1,480 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Snapshot } from '../protocol/agent-host.js';
+import { isolatedEnv } from './helpers/cli-process.js';
+import { EventProducer, type EventAttempt } from './helpers/event-producer.js';
+import { startHeadlessAgent, type HeadlessAgent } from './helpers/headless-agent.js';
+import { startHub, TEST_SECRET, type HubProcess } from './helpers/hub-process.js';
+import { startRedis, type RedisProcess } from './helpers/redis-server.js';
+import { waitUntil } from './helpers/wait.js';
+import { mintToken } from '../server/auth.js';
+
+/**
+ * Lossless delivery, the whole chain with real processes (docs/failure-scenarios.md → "How
+ * lossless delivery is tested"): 10,000 events handed to a headless agent with `farmlink event`
+ * while, mid-stream, the primary hub is SIGKILLed (the agent fails over), the primary comes back,
+ * the fallback is drained (the agent moves back), and the agent itself is SIGKILLed and started
+ * again on the same data dir. Then the hubs' sinks are read: in enhanced mode every accepted seq
+ * is there exactly once, in order, with its data; in legacy mode nothing is there twice, and what
+ * is missing is counted.
+ */
+
+const AGENT_ID = 'pc-lossless';
+const EVENT_NAME = 'lossless.test';
+const CALLS = 40;
+const PER_CALL = 250;
+const TOTAL = CALLS * PER_CALL;
+/**
+ * How many calls may have started by each step: the producer never runs far ahead of the faults,
+ * so each fault happens with events still flowing (until A's kill; after it; once B's drain
+ * begins; before the agent's kill; after it).
+ */
+const GATES = [12, 20, 28, 34, CALLS] as const;
+const SCENARIO_TIMEOUT_MS = 150_000;
+
+type SinkKind = 'redis' | 'local';
+
+interface SinkEvent {
+  agent_id: string;
+  seq: number | null;
+  name: string;
+  data: unknown;
+}
+
+interface Outcome {
+  producer: EventProducer;
+  /** Redis: the stream. Local: each hub's log (A's across its restart: one data dir). */
+  sinks: Record<string, SinkEvent[]>;
+  /** The outbox as each fault found it. */
+  faults: Array<{ fault: string; acked_seq: number; depth: number; accepted: number }>;
+  duplicatesDropped: Record<string, number>;
+  drainMs: number;
+  totalMs: number;
+}
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+});
+
+/** Every line of /metrics naming duplicates the hub dropped (the sink's and the session's counts), summed. */
+async function duplicatesDropped(hub: HubProcess): Promise<number> {
+  try {
+    const res = await fetch(`${hub.url}/metrics`, { signal: AbortSignal.timeout(5000) });
+    let sum = 0;
+    for (const line of (await res.text()).split('\n')) {
+      if (line.startsWith('#')) continue;
+      const match =
+        /^(farmlink_hub_\w*duplicate\w*|farmlink_hub_sink_appends_total\{[^}]*outcome="duplicate"[^}]*\}) (\S+)$/.exec(
+          line,
+        );
+      if (match) sum = Math.max(sum, Number(match[2]));
+    }
+    return sum;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function readStream(redisUrl: string, key: string): Promise<SinkEvent[]> {
+  const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  await client.connect();
+  try {
+    const events: SinkEvent[] = [];
+    let start = '-';
+    for (;;) {
+      const page = await client.xrange(key, start, '+', 'COUNT', 1000);
+      for (const [, fields] of page) {
+        const record: Record<string, string> = {};
+        for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!;
+        events.push({
+          agent_id: record.agent_id ?? '',
+          seq: record.seq === undefined || record.seq === '' ? null : Number(record.seq),
+          name: record.name ?? '',
+          data: record.data === undefined ? undefined : (JSON.parse(record.data) as unknown),
+        });
+      }
+      if (page.length < 1000) return events;
+      start = `(${page.at(-1)![0]}`;
+    }
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** The hub's event log through its admin API, every page. */
+async function readAdminEvents(hub: HubProcess): Promise<SinkEvent[]> {
+  const token = await hub.adminToken();
+  const events: SinkEvent[] = [];
+  let after: string | null = null;
+  for (let page = 0; page < 1000; page += 1) {
+    const query = `limit=1000${after === null ? '' : `&after=${encodeURIComponent(after)}`}`;
+    const { status, body, text } = await hub.get(`/api/v1/admin/events?${query}`, token);
+    if (status !== 200) throw new Error(`GET /api/v1/admin/events?${query} answered ${status}: ${text}`);
+    const answer = body as { events: Array<SinkEvent & { cursor: string }>; next: string | null };
+    for (const e of answer.events) {
+      events.push({
+        agent_id: e.agent_id,
+        seq: e.seq,
+        name: e.name,
+        data: typeof e.data === 'string' ? parseMaybe(e.data) : e.data,
+      });
+    }
+    if (answer.next === null || answer.events.length === 0) return events;
+    after = answer.next;
+  }
+  throw new Error('more than 1000 pages of events');
+}
+
+function parseMaybe(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The whole run: hubs, agent, producer, faults; then the sinks are read. */
+async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Outcome> {
+  const started = Date.now();
+  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-lossless-'));
+  cleanups.push(() => fs.promises.rm(parent, { recursive: true, force: true }));
+  const { env, dataDir } = isolatedEnv(parent);
+
+  let redis: RedisProcess | undefined;
+  const prefix = `lossless-${sink}-${mode}:`;
+  if (sink === 'redis') {
+    redis = await startRedis();
+    const r = redis;
+    cleanups.push(() => r.stop());
+  }
+  const hubDir = (name: string) => path.join(parent, `hub-${name}`);
+  const hubArgs = (name: string) => [
+    // Legacy counts messages against the rate, enhanced counts frames: both well above what one agent sends.
+    '--rate',
+    '100000',
+    '--burst',
+    '100000',
+    '--broadcast-interval',
+    '0',
+    '--drain-timeout',
+    '60',
+    // Debug would log every event; info keeps the registrations the helper and a reader need.
+    '--log-level',
+    'info',
+    ...(redis ? ['--redis-url', redis.url, '--redis-prefix', prefix] : ['--data-dir', hubDir(name)]),
+  ];
+  const hubs: HubProcess[] = [];
+  cleanups.push(async () => Promise.all(hubs.map((h) => h.kill())));
+  const hub = async (name: string, port?: number) => {
+    const h = await startHub({ hubId: `hub-${name}`, args: hubArgs(name), ...(port !== undefined ? { port } : {}) });
+    hubs.push(h);
+    return h;
+  };
+  let hubA = await hub('a');
+  const hubB = await hub('b');
+
+  const tokenFile = path.join(parent, 'agent-token');
+  fs.writeFileSync(tokenFile, await mintToken(TEST_SECRET, { role: 'agent', agentId: AGENT_ID }));
+  const configFile = path.join(parent, 'agent.yaml');
+  fs.writeFileSync(
+    configFile,
+    [
+      'server:',
+      `  url: ${hubA.url}`,
+      `  fallback_urls: [${hubB.url}]`,
+      'agent:',
+      `  id: ${AGENT_ID}`,
+      `  token_file: ${tokenFile}`,
+      // Connection timings in fractions of a second: a dead hub is noticed and left at once.
+      'connection:',
+      '  heartbeat_interval: 0.5',
+      '  dead_timeout: 3',
+      '  connect_timeout: 2',
+      '  registration_timeout: 3',
+      '  initial_reconnect_delay: 0.1',
+      '  max_reconnect_delay: 0.5',
+      '  ping_interval: 1',
+      '  ping_timeout: 2',
+      '  stable_after: 1',
+      'protocol:',
+      `  mode: ${mode}`,
+      // No phones here, and no adb server shared with other tests.
+      'adb:',
+      '  track_devices: false',
+      'log:',
+      '  level: info',
+      '',
+    ].join('\n'),
+  );
+
+  let agent: HeadlessAgent | undefined;
+  let agentUp = false;
+  const startAgent = async () => {
+    const a = await startHeadlessAgent({ configFile, dataDir, env });
+    cleanups.push(() => a.kill());
+    agent = a;
+    agentUp = true;
+    return a;
+  };
+  await startAgent();
+
+  let allowed: number = GATES[0];
+  const producer = new EventProducer({
+    dataDir,
+    env,
+    name: EVENT_NAME,
+    calls: CALLS,
+    perCall: PER_CALL,
+    lanes: 2,
+    allowed: () => allowed,
+    agentUp: () => agentUp,
+  });
+  const producing = producer.run();
+  // A producer that fails ends the wait in progress at once, with its error.
+  const producerFailed = producing.then(
+    () => new Promise<never>(() => undefined),
+    (error: unknown) => {
+      throw error;
+    },
+  );
+  producerFailed.catch(() => undefined);
+  const until = <T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000) =>
+    Promise.race([waitUntil(what, check, timeoutMs, 20), producerFailed]);
+  const snapshot = async (): Promise<Snapshot> => {
+    if (!agent) throw new Error('no agent');
+    return agent.snapshot();
+  };
+  const on = (s: Snapshot, index: number) => s.state.phase === 'connected' && s.state.server.index === index;
+  const outbox = (s: Snapshot) => {
+    if (!s.outbox) throw new Error('the agent runs without an outbox');
+    return s.outbox;
+  };
+
+  const expectedMode = mode === 'legacy' ? 'legacy' : 'enhanced';
+  const first = await until(`the agent registered on hub A in ${expectedMode} mode`, async () => {
+    const s = await snapshot();
+    const negotiated = expectedMode === 'legacy' || s.mode.negotiated;
+    return on(s, 0) && s.mode.current === expectedMode && negotiated ? s : undefined;
+  });
+  expect(first.outbox).not.toBeNull();
+
+  const faults: Outcome['faults'] = [];
+  const duplicates: Record<string, number> = {};
+  const record = async (fault: string) => {
+    const o = outbox(await snapshot());
+    faults.push({ fault, acked_seq: o.acked_seq, depth: o.depth, accepted: producer.acceptedCount });
+    return o;
+  };
+
+  // 1. SIGKILL hub A once it has taken some events and the outbox holds more.
+  await until('hub A holding some events while the outbox holds more', async () => {
+    const s = await snapshot();
+    return on(s, 0) && outbox(s).acked_seq > 0 && outbox(s).depth > 0;
+  });
+  duplicates['hub A (before its kill)'] = await duplicatesDropped(hubA);
+  const atKill = await record('hub A SIGKILLed');
+  await hubA.kill();
+  allowed = GATES[1];
+
+  // 2. The agent fails over to B and delivers there; A comes back on its port.
+  await until('the agent on hub B, past what A had', async () => {
+    const s = await snapshot();
+    return on(s, 1) && outbox(s).acked_seq > atKill.acked_seq;
+  });
+  hubA = await hub('a', hubA.port);
+
+  // 3. Drain B: the agent moves back to A, with events still coming.
+  allowed = GATES[2];
+  const atDrain = await record('hub B drained (SIGTERM)');
+  duplicates['hub B (before its drain)'] = await duplicatesDropped(hubB);
+  hubB.signal('SIGTERM');
+  await until('the agent back on hub A, past what B had', async () => {
+    const s = await snapshot();
+    return on(s, 0) && outbox(s).acked_seq > atDrain.acked_seq;
+  });
+  await until('hub B drained and exited', () => !hubB.alive);
+
+  // 4. SIGKILL the agent with messages in its outbox, start it again on the same data dir.
+  allowed = GATES[3];
+  await until('the outbox holding messages on hub A', async () => {
+    const s = await snapshot();
+    return on(s, 0) && outbox(s).depth > 0;
+  });
+  await record('agent SIGKILLed');
+  agentUp = false;
+  await agent!.kill();
+  allowed = GATES[4];
+  await startAgent();
+
+  // 5. Every call accepted; then the outbox empties.
+  await Promise.race([producing, producerFailed]);
+  const lastAccepted = Date.now();
+  await until(
+    'the outbox empty, everything delivered',
+    async () => {
+      const s = await snapshot();
+      return on(s, 0) && outbox(s).depth === 0 && outbox(s).unacked === 0;
+    },
+    60_000,
+  );
+  const drainMs = Date.now() - lastAccepted;
+  duplicates['hub A (at the end)'] = await duplicatesDropped(hubA);
+
+  const sinks: Record<string, SinkEvent[]> = {};
+  if (redis) {
+    sinks.stream = await readStream(redis.url, `${prefix}events`);
+  } else {
+    sinks['hub A'] = await readAdminEvents(hubA);
+    // B has exited after its drain: its log is read by a hub started on its data dir, on a port no agent knows.
+    const reader = await startHub({ hubId: 'hub-b', args: hubArgs('b') });
+    hubs.push(reader);
+    sinks['hub B'] = await readAdminEvents(reader);
+  }
+  await agent!.stop();
+  return { producer, sinks, faults, duplicatesDropped: duplicates, drainMs, totalMs: Date.now() - started };
+}
+
+/** Seqs as they appear, and what they say about order and the accepted set. */
+function analyse(events: readonly SinkEvent[], outcome: Outcome) {
+  const ours = events.filter((e) => e.agent_id === AGENT_ID);
+  const seqs = ours.map((e) => e.seq);
+  const outOfOrder = seqs.flatMap((seq, i) => (i > 0 && !((seq ?? 0) > (seqs[i - 1] ?? 0)) ? [i] : []));
+  const unknownTags = new Set(outcome.producer.failedAttempts().map((a) => a.data.tag));
+  const notAccepted = ours.filter((e) => e.seq === null || !outcome.producer.accepted.has(e.seq));
+  const dataMismatch = ours.filter((e) => {
+    const sent = e.seq === null ? undefined : outcome.producer.accepted.get(e.seq);
+    return sent !== undefined && (e.name !== EVENT_NAME || !isDeepStrictEqual(e.data, sent));
+  });
+  return {
+    foreign: events.length - ours.length,
+    seqs: seqs.filter((s): s is number => s !== null),
+    outOfOrder,
+    // Events a call handed in before the agent was killed under it: their outcome was never printed.
+    unexplained: notAccepted.filter(
+      (e) => !unknownTags.has((e.data as Partial<EventAttempt['data']> | null)?.tag ?? ''),
+    ),
+    dataMismatch,
+  };
+}
+
+function missingFrom(present: Iterable<number>, accepted: ReadonlyMap<number, unknown>): number[] {
+  const have = new Set(present);
+  return [...accepted.keys()].filter((seq) => !have.has(seq)).sort((a, b) => a - b);
+}
+
+/** Consecutive seqs folded into ranges, for a readable report. */
+function ranges(seqs: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < seqs.length;) {
+    let j = i;
+    while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j += 1;
+    out.push(i === j ? String(seqs[i]) : `${seqs[i]}–${seqs[j]}`);
+    i = j + 1;
+  }
+  return out.join(', ') || 'none';
+}
+
+function report(title: string, outcome: Outcome, rows: Record<string, string | number>) {
+  const lines = [
+    `── ${title}`,
+    ...outcome.faults.map(
+      (f) => `  ${f.fault}: acked_seq ${f.acked_seq}, outbox depth ${f.depth}, accepted so far ${f.accepted}`,
+    ),
+    `  accepted: ${outcome.producer.acceptedCount} (calls: ${outcome.producer.attempts.length}, ` +
+      `failed and retried: ${outcome.producer.failedAttempts().length})`,
+    ...Object.entries(rows).map(([k, v]) => `  ${k}: ${v}`),
+    ...Object.entries(outcome.duplicatesDropped).map(([k, v]) => `  duplicates dropped, ${k}: ${v}`),
+    `  drain after the last accept: ${outcome.drainMs} ms; whole run: ${(outcome.totalMs / 1000).toFixed(1)} s`,
+  ];
+  console.log(lines.join('\n'));
+}
+
+describe('lossless delivery: 10,000 events through hub kill, failover, drain and agent kill', () => {
+  it(
+    'enhanced, two hubs sharing one Redis: the stream holds every accepted seq exactly once, in order, with its data',
+    async () => {
+      const outcome = await runScenario('redis', 'auto');
+      const stream = outcome.sinks.stream!;
+      const a = analyse(stream, outcome);
+      const missing = missingFrom(a.seqs, outcome.producer.accepted);
+      report('enhanced, Redis stream shared by hubs A and B', outcome, {
+        'entries in the stream': stream.length,
+        'accepted seqs in the stream': outcome.producer.acceptedCount - missing.length,
+        'in the stream from calls whose answer was lost':
+          a.seqs.length - (outcome.producer.acceptedCount - missing.length),
+        missing: missing.length,
+      });
+      expect(outcome.producer.acceptedCount).toBe(TOTAL);
+      expect(a.foreign).toBe(0);
+      expect(a.outOfOrder).toEqual([]); // strictly increasing: each seq once, in order
+      expect(missing).toEqual([]);
+      expect(a.unexplained).toEqual([]);
+      expect(a.dataMismatch).toEqual([]);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+
+  it(
+    'enhanced, no Redis: each hub logs a seq at most once and in order; the union, deduplicated, is every accepted seq',
+    async () => {
+      const outcome = await runScenario('local', 'auto');
+      const union = new Set<number>();
+      const rows: Record<string, string | number> = {};
+      for (const [name, events] of Object.entries(outcome.sinks)) {
+        const a = analyse(events, outcome);
+        rows[`${name}: events logged`] = events.length;
+        expect(a.foreign, name).toBe(0);
+        expect(a.outOfOrder, `${name}: seqs out of order or twice`).toEqual([]);
+        expect(a.unexplained, name).toEqual([]);
+        expect(a.dataMismatch, name).toEqual([]);
+        for (const seq of a.seqs) union.add(seq);
+      }
+      const inBoth = Object.values(outcome.sinks).reduce((n, events) => n + events.length, 0) - union.size;
+      const missing = missingFrom(union, outcome.producer.accepted);
+      report('enhanced, no Redis: each hub its own event log', outcome, {
+        ...rows,
+        'distinct seqs in the union': union.size,
+        'seqs in both logs (a consumer dedupes them on agent_id + seq)': inBoth,
+        missing: missing.length,
+      });
+      expect(outcome.producer.acceptedCount).toBe(TOTAL);
+      expect(missing).toEqual([]);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+
+  it(
+    'legacy, two hubs sharing one Redis: at most once and in order; what legacy loses is counted',
+    async () => {
+      const outcome = await runScenario('redis', 'legacy');
+      const stream = outcome.sinks.stream!;
+      const a = analyse(stream, outcome);
+      const missing = missingFrom(a.seqs, outcome.producer.accepted);
+      const acceptedInStream = a.seqs.filter((seq) => outcome.producer.accepted.has(seq)).length;
+      report('legacy, Redis stream shared by hubs A and B', outcome, {
+        'entries in the stream': stream.length,
+        'accepted seqs in the stream': acceptedInStream,
+        'missing (written to a connection that died)': `${missing.length} (${ranges(missing)})`,
+      });
+      expect(outcome.producer.acceptedCount).toBe(TOTAL);
+      expect(a.foreign).toBe(0);
+      expect(a.outOfOrder).toEqual([]); // at most once, in order
+      expect(a.unexplained).toEqual([]);
+      expect(a.dataMismatch).toEqual([]);
+      // Accounted for: what is accepted is either in the stream or missing, nothing else.
+      expect(acceptedInStream + missing.length).toBe(outcome.producer.acceptedCount);
+      // Legacy loses only the tail of a connection that died: at most one run of seqs per fault.
+      expect(
+        ranges(missing)
+          .split(', ')
+          .filter((r) => r !== 'none').length,
+      ).toBeLessThanOrEqual(outcome.faults.length);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+});
