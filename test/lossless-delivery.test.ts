@@ -54,6 +54,8 @@ interface Outcome {
   duplicatesDropped: Record<string, number>;
   drainMs: number;
   totalMs: number;
+  /** What happened when, from the start of the run. */
+  timeline: string[];
 }
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -141,6 +143,24 @@ function parseMaybe(text: string): unknown {
 /** The whole run: hubs, agent, producer, faults; then the sinks are read. */
 async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Outcome> {
   const started = Date.now();
+  const timeline: string[] = [];
+  const mark = (what: string) => timeline.push(`${((Date.now() - started) / 1000).toFixed(1)} s  ${what}`);
+  try {
+    return await runScenarioSteps(sink, mode, started, mark, timeline);
+  } catch (error) {
+    // Where a run stopped is most of what explains it.
+    console.log(`── lossless run (${sink}, ${mode}) failed; its timeline:\n  ${timeline.join('\n  ')}`);
+    throw error;
+  }
+}
+
+async function runScenarioSteps(
+  sink: SinkKind,
+  mode: 'auto' | 'legacy',
+  started: number,
+  mark: (what: string) => void,
+  timeline: string[],
+): Promise<Outcome> {
   const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-lossless-'));
   cleanups.push(() => fs.promises.rm(parent, { recursive: true, force: true }));
   const { env, dataDir } = isolatedEnv(parent);
@@ -177,6 +197,7 @@ async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Out
   };
   let hubA = await hub('a');
   const hubB = await hub('b');
+  mark(`hubs A (${hubA.url}) and B (${hubB.url}) ready`);
 
   const tokenFile = path.join(parent, 'agent-token');
   fs.writeFileSync(tokenFile, await mintToken(TEST_SECRET, { role: 'agent', agentId: AGENT_ID }));
@@ -222,6 +243,7 @@ async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Out
     return a;
   };
   await startAgent();
+  mark('agent started');
 
   let allowed: number = GATES[0];
   const producer = new EventProducer({
@@ -262,12 +284,14 @@ async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Out
     return on(s, 0) && s.mode.current === expectedMode && negotiated ? s : undefined;
   });
   expect(first.outbox).not.toBeNull();
+  mark(`agent registered on A in ${expectedMode} mode`);
 
   const faults: Outcome['faults'] = [];
   const duplicates: Record<string, number> = {};
   const record = async (fault: string) => {
     const o = outbox(await snapshot());
     faults.push({ fault, acked_seq: o.acked_seq, depth: o.depth, accepted: producer.acceptedCount });
+    mark(`${fault} (acked_seq ${o.acked_seq}, outbox depth ${o.depth}, accepted ${producer.acceptedCount})`);
     return o;
   };
 
@@ -286,7 +310,9 @@ async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Out
     const s = await snapshot();
     return on(s, 1) && outbox(s).acked_seq > atKill.acked_seq;
   });
+  mark('agent on B, delivering');
   hubA = await hub('a', hubA.port);
+  mark('hub A started again on its port');
 
   // 3. Drain B: the agent moves back to A, with events still coming.
   allowed = GATES[2];
@@ -297,7 +323,9 @@ async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Out
     const s = await snapshot();
     return on(s, 0) && outbox(s).acked_seq > atDrain.acked_seq;
   });
+  mark('agent back on A, delivering');
   await until('hub B drained and exited', () => !hubB.alive);
+  mark('hub B exited');
 
   // 4. SIGKILL the agent with messages in its outbox, start it again on the same data dir.
   allowed = GATES[3];
@@ -310,10 +338,12 @@ async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Out
   await agent!.kill();
   allowed = GATES[4];
   await startAgent();
+  mark('agent started again on the same data dir');
 
   // 5. Every call accepted; then the outbox empties.
   await Promise.race([producing, producerFailed]);
   const lastAccepted = Date.now();
+  mark(`every call accepted (${producer.acceptedCount} events)`);
   await until(
     'the outbox empty, everything delivered',
     async () => {
@@ -323,6 +353,7 @@ async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Out
     60_000,
   );
   const drainMs = Date.now() - lastAccepted;
+  mark('outbox empty');
   duplicates['hub A (at the end)'] = await duplicatesDropped(hubA);
 
   const sinks: Record<string, SinkEvent[]> = {};
@@ -336,7 +367,15 @@ async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Out
     sinks['hub B'] = await readAdminEvents(reader);
   }
   await agent!.stop();
-  return { producer, sinks, faults, duplicatesDropped: duplicates, drainMs, totalMs: Date.now() - started };
+  return {
+    producer,
+    sinks,
+    faults,
+    duplicatesDropped: duplicates,
+    drainMs,
+    totalMs: Date.now() - started,
+    timeline,
+  };
 }
 
 /** Seqs as they appear, and what they say about order and the accepted set. */
@@ -382,9 +421,7 @@ function ranges(seqs: readonly number[]): string {
 function report(title: string, outcome: Outcome, rows: Record<string, string | number>) {
   const lines = [
     `── ${title}`,
-    ...outcome.faults.map(
-      (f) => `  ${f.fault}: acked_seq ${f.acked_seq}, outbox depth ${f.depth}, accepted so far ${f.accepted}`,
-    ),
+    ...outcome.timeline.map((t) => `  ${t}`),
     `  accepted: ${outcome.producer.acceptedCount} (calls: ${outcome.producer.attempts.length}, ` +
       `failed and retried: ${outcome.producer.failedAttempts().length})`,
     ...Object.entries(rows).map(([k, v]) => `  ${k}: ${v}`),
@@ -468,6 +505,8 @@ describe('lossless delivery: 10,000 events through hub kill, failover, drain and
       expect(a.dataMismatch).toEqual([]);
       // Accounted for: what is accepted is either in the stream or missing, nothing else.
       expect(acceptedInStream + missing.length).toBe(outcome.producer.acceptedCount);
+      // Nothing is lost without a fault: what was accepted after the last one all arrived, the last seq too.
+      expect(a.seqs).toContain(Math.max(...outcome.producer.accepted.keys()));
       // Legacy loses only the tail of a connection that died: at most one run of seqs per fault.
       expect(
         ranges(missing)
