@@ -73,14 +73,14 @@ export class EventProducer {
       const call = this.next;
       if (call >= calls) return;
       this.next += 1;
-      await waitUntil(`permission to start call ${call}`, () => this.options.allowed() > call, 120_000, 20);
+      await waitUntil(`permission to start call ${call}`, () => this.options.allowed() > call, 240_000, 20);
       await this.runCall(call);
       this.done += 1;
     }
   }
 
   private async runCall(call: number): Promise<void> {
-    const { dataDir, env, name, perCall, maxAttempts = 10, timeoutMs = 30_000 } = this.options;
+    const { dataDir, env, name, perCall, maxAttempts = 10, timeoutMs = 60_000 } = this.options;
     for (let attempt = 1; ; attempt += 1) {
       await waitUntil(`an agent to hand call ${call} to`, () => this.options.agentUp(), 60_000, 20);
       const data = { call, attempt, tag: `lossless-${call}-${attempt}` };
