@@ -5,6 +5,9 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AgentConnection } from '../agent/connection/connection.js';
+import { Delivery } from '../agent/delivery/delivery.js';
+import { MemoryOutbox } from '../agent/outbox/memory-outbox.js';
+import type { ModeFigures } from '../protocol/agent-host.js';
 import { systemClock, systemRandom } from '../lib/clock.js';
 import { silentLogger } from '../agent/log/logger.js';
 import { SystemUsage } from '../agent/system/system-usage.js';
@@ -22,6 +25,10 @@ interface Transition {
 const send = (message: FromWorker) => process.send!(message);
 
 const connections: AgentConnection[] = [];
+/** With `outbox`: each agent's outbox, and seq → accept time (monotonic) of what is not acknowledged yet. */
+const outboxes: MemoryOutbox[] = [];
+const acceptedAt: Array<Map<number, number>> = [];
+let ackLatency: number[] = [];
 const startedAt: number[] = [];
 const transitions: Transition[][] = [];
 /** Server index each agent is registered on, or -1. */
@@ -62,8 +69,25 @@ function start(message: Extract<ToWorker, { cmd: 'start' }>): void {
       logger,
       usage: () => usage.sample(),
       localAddress: spec.localAddress,
+      mode: message.mode ?? 'legacy',
     });
     connections.push(conn);
+    if (message.outbox === true) {
+      const outbox = new MemoryOutbox();
+      const pending = new Map<number, number>();
+      outboxes.push(outbox);
+      acceptedAt.push(pending);
+      new Delivery({ outbox, connection: conn, clock: systemClock, logger }).start();
+      conn.events.on('message', (m) => {
+        if (m.type !== 'ack') return;
+        const now = performance.now();
+        for (const [seq, at] of pending) {
+          if (seq > m.seq) break;
+          ackLatency.push(now - at);
+          pending.delete(seq);
+        }
+      });
+    }
     transitions.push([]);
     connectedOn.push(-1);
     startedAt.push(Number.NaN);
@@ -131,6 +155,74 @@ function query(since: number, server: number): Timeline {
   return timeline;
 }
 
+function sumFigures(): { legacy: ModeFigures; enhanced: ModeFigures } {
+  const zero = (): ModeFigures => ({
+    frames_sent: 0,
+    messages_sent: 0,
+    bytes_sent: 0,
+    frames_received: 0,
+    messages_received: 0,
+    bytes_received: 0,
+    connected_ms: 0,
+  });
+  const out = { legacy: zero(), enhanced: zero() };
+  for (const conn of connections) {
+    const f = conn.getModeFigures();
+    for (const mode of ['legacy', 'enhanced'] as const)
+      for (const key of Object.keys(out[mode]) as Array<keyof ModeFigures>) out[mode][key] += f[mode][key];
+  }
+  return out;
+}
+
+/** A steady rate of events into every agent's outbox, spread over 100 ms ticks; then the reply once delivered. */
+function emit(message: Extract<ToWorker, { cmd: 'emit' }>): void {
+  const TICK_MS = 100;
+  const perTick = (message.perAgentPerSecond * TICK_MS) / 1000;
+  let owed = 0;
+  let accepted = 0;
+  let acceptCpuMs = 0;
+  ackLatency = [];
+  const started = performance.now();
+  const timer = setInterval(() => {
+    owed += perTick;
+    const n = Math.floor(owed);
+    owed -= n;
+    if (n > 0) {
+      const cpu = process.cpuUsage();
+      for (const [i, outbox] of outboxes.entries()) {
+        const inputs = Array.from({ length: n }, () => ({
+          type: 'event' as const,
+          body: { name: 'bench.tick', data: { worker: process.pid }, timestamp: Date.now() },
+          priority: 'normal' as const,
+        }));
+        const at = performance.now();
+        void outbox.accept(inputs).then((seqs) => {
+          for (const seq of seqs) acceptedAt[i]!.set(seq, at);
+        });
+        accepted += n;
+      }
+      const used = process.cpuUsage(cpu);
+      acceptCpuMs += (used.user + used.system) / 1000;
+    }
+    if (performance.now() - started < message.durationMs) return;
+    clearInterval(timer);
+    const settleUntil = performance.now() + message.settleMs;
+    const check = setInterval(() => {
+      const undelivered = outboxes.reduce((s, o) => s + o.entries.length, 0);
+      if (undelivered > 0 && performance.now() < settleUntil) return;
+      clearInterval(check);
+      send({
+        ev: 'emitted',
+        accepted,
+        undelivered,
+        ackLatency: Float64Array.from(ackLatency),
+        figures: sumFigures(),
+        acceptCpuMs,
+      });
+    }, 50);
+  }, TICK_MS);
+}
+
 async function stop(): Promise<void> {
   // Bounded: each stop() waits at most closeTimeoutMs for the hub's close frame.
   await Promise.race([
@@ -171,6 +263,9 @@ process.on('message', (message: ToWorker) => {
     }
     case 'query':
       send({ ev: 'query', timeline: query(message.since, message.server) });
+      return;
+    case 'emit':
+      emit(message);
       return;
     case 'stop':
       void stop();

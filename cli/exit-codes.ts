@@ -17,8 +17,15 @@ export const ExitCode = {
   FORCED: 130,
   /** `farmlink service status`: not installed, or installed but not running (as LSB's and systemctl status' 3). */
   NOT_RUNNING: 3,
-  /** `farmlink service`: not possible on this system (not Linux, or systemd not running) (sysexits EX_UNAVAILABLE). */
+  /**
+   * `farmlink service`: not possible on this system (not Linux, or systemd not running); `farmlink event`:
+   * no agent runs for the data dir, or it cannot be reached (sysexits EX_UNAVAILABLE).
+   */
   UNAVAILABLE: 69,
+  /** `farmlink event`: bad arguments — a missing name, invalid JSON in --data, an unknown priority (sysexits EX_USAGE). */
+  BAD_ARGUMENTS: 64,
+  /** `farmlink event`: the agent's outbox refused the events — full, or it cannot write (sysexits EX_TEMPFAIL). */
+  OUTBOX_REFUSED: 75,
   /** `farmlink service`: a system unit needs root (sysexits EX_NOPERM). */
   NO_PERMISSION: 77,
 } as const;

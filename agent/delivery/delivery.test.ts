@@ -5,7 +5,7 @@ import type { ProtocolModeSetting } from '../../protocol/config.js';
 import { ManualClock } from '../../lib/manual-clock.fixture.js';
 import { AgentConnection } from '../connection/connection.js';
 import { FakeHub, TEST_TIMING, type FakeHubLink } from '../connection/fake-hub-link.fixture.js';
-import { MemoryOutbox } from '../outbox/memory-outbox.fixture.js';
+import { MemoryOutbox } from '../outbox/memory-outbox.js';
 import { Delivery } from './delivery.js';
 
 const A = 'ws://hub-a.test/api/v1/pc/ws';

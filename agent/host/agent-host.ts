@@ -7,6 +7,7 @@ import {
   type ThroughputSample,
 } from '../../protocol/agent-host.js';
 import type { AgentConfig, ProtocolModeSetting } from '../../protocol/config.js';
+import type { Priority } from '../../protocol/messages.js';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from '../../protocol/connection-state.js';
 import { connectionQuality } from '../../protocol/quality.js';
 import { Agent, type AgentDeps } from '../agent.js';
@@ -24,6 +25,7 @@ import type { LogBuffer } from './log-buffer.js';
 import { dialLocalHub, isLocalHubUrl, type LocalHub } from './local-hub.js';
 import { panelServers } from './server-status.js';
 import type { OutboxStore } from '../outbox/outbox-store.js';
+import { DeviceTracker } from '../devices/device-tracker.js';
 import { watchNetwork, watchWake } from '../system/network-watch.js';
 
 /** Overrides from this source are `farmlink start`'s local hub; saving settings retires them. */
@@ -63,6 +65,24 @@ export interface AgentHostOptions {
   runsIn?: 'headless' | 'desktop';
   /** This process's id [process.pid]. */
   pid?: number;
+  /**
+   * Where `sendEvents` (`farmlink event`, local programs) hands events: resolves with their
+   * sequence numbers once they are durably accepted, or throws a FarmlinkError (OUTBOX_FULL,
+   * OUTBOX_UNAVAILABLE) that the caller sees as it is. Without it, sendEvents answers OUTBOX_UNAVAILABLE.
+   */
+  events?: EventSender;
+}
+
+/** One event as a local program hands it in. */
+export interface EventInput {
+  name: string;
+  data: unknown;
+  priority: Priority;
+  ttlMs?: number;
+}
+
+export interface EventSender {
+  send(inputs: EventInput[]): Promise<number[]>;
 }
 
 export interface HostEvents extends Record<string, unknown> {
@@ -101,6 +121,8 @@ export class AgentHost {
   private readonly startedAt: number;
   private lastWakeAt = -Infinity;
   private readonly cache: AgentCache | undefined;
+  /** Phones coming and going (adb track-devices), as `device` events through the outbox; the host's, like the outbox. */
+  private readonly devices: DeviceTracker | undefined;
 
   constructor(private readonly options: AgentHostOptions) {
     this.clock = options.clock ?? systemClock;
@@ -121,6 +143,15 @@ export class AgentHost {
     this.agent = created.agent;
     this.unsubscribeAgent = created.unsubscribe;
     options.logs.onEntry((entry) => this.events.emit('log', entry));
+    if (options.outbox && this.settings.adb.trackDevices) {
+      this.devices = new DeviceTracker({
+        adbPath: this.settings.adb.path,
+        logger: this.log.child({ component: 'devices' }),
+        clock: this.clock,
+        emit: (name, data, { priority }) =>
+          this.agent.emit([{ type: 'event', body: { name, data, timestamp: this.clock.now() }, priority }]),
+      });
+    }
     const outbox = options.outbox;
     if (outbox) {
       const changed = () => this.events.emit('changed', undefined);
@@ -148,6 +179,7 @@ export class AgentHost {
     this.throughputTimer = setInterval(() => this.sampleThroughput(), this.options.throughputIntervalMs ?? 5000);
     this.throughputTimer.unref();
     this.sampleThroughput();
+    this.devices?.start();
     this.stopWatchers.push(
       watchNetwork(() => this.systemEvent('network')),
       watchWake((slept) => this.systemEvent('resume', `the clock jumped ${Math.round(slept / 1000)}s`)),
@@ -175,6 +207,7 @@ export class AgentHost {
     for (const stop of this.stopWatchers) stop();
     await this.saving.catch(() => undefined);
     this.unsubscribeAgent();
+    await this.devices?.stop();
     await this.agent.stop();
     await this.cache?.close();
     await this.options.outbox?.close();
@@ -197,6 +230,55 @@ export class AgentHost {
     );
     this.events.emit('changed', undefined);
     return mode;
+  }
+
+  /** Hands events to the outbox; resolves with their sequence numbers once they are durably accepted. */
+  async sendEvents(
+    events: ReadonlyArray<{ name: string; data?: unknown; priority: Priority; ttl_ms?: number | undefined }>,
+  ): Promise<{ seqs: number[]; agent_id: string }> {
+    const sender = this.options.events ?? this.outboxSender();
+    if (!sender) {
+      throw new HostFailure(
+        'OUTBOX_UNAVAILABLE',
+        `This agent runs without an outbox${this.options.outboxProblem ? ` (${this.options.outboxProblem})` : ''}; events cannot be accepted.`,
+      );
+    }
+    const limit = this.agent.messageLimit();
+    for (const [i, event] of events.entries()) {
+      const bytes = Buffer.byteLength(JSON.stringify({ name: event.name, data: event.data ?? null }));
+      if (bytes > limit) {
+        throw new HostFailure(
+          'EVENT_TOO_LARGE',
+          `Event #${i + 1} (${event.name}) is ${bytes} bytes; the hub accepts messages of at most ${limit} bytes. Nothing was accepted.`,
+        );
+      }
+    }
+    const seqs = await sender.send(
+      events.map((event) => ({
+        name: event.name,
+        // JSON has no undefined: an event handed in without data carries null.
+        data: event.data ?? null,
+        priority: event.priority,
+        ...(event.ttl_ms !== undefined ? { ttlMs: event.ttl_ms } : {}),
+      })),
+    );
+    return { seqs, agent_id: this.settings.identity.id };
+  }
+
+  /** Events into the outbox through the current agent (which numbers and stamps them). */
+  private outboxSender(): EventSender | undefined {
+    if (!this.options.outbox) return undefined;
+    return {
+      send: (inputs) =>
+        this.agent.emit(
+          inputs.map((input) => ({
+            type: 'event' as const,
+            body: { name: input.name, data: input.data, timestamp: this.clock.now() },
+            priority: input.priority,
+            ...(input.ttlMs !== undefined ? { ttlMs: input.ttlMs } : {}),
+          })),
+        ),
+    };
   }
 
   tailLogs(input: { limit: number; min_level: LogEntry['level']; after_seq?: number | undefined }): LogEntry[] {
@@ -332,9 +414,7 @@ export class AgentHost {
         return {};
       },
       setMode: ({ mode }) => ({ mode: this.setMode(mode) }),
-      sendEvents: () => {
-        throw new HostFailure('OUTBOX_UNAVAILABLE', 'This agent has no outbox yet; events cannot be accepted.');
-      },
+      sendEvents: (input) => this.sendEvents(input.events),
       saveSettings: ({ settings }) => this.saveSettings(settings),
       tailLogs: (input) => this.tailLogs(input),
     };

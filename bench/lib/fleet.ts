@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { ConnectionTiming } from '../../agent/connection/connection.js';
+import type { ProtocolModeSetting } from '../../protocol/config.js';
 import { mintToken } from '../../server/auth.js';
 import { stopChild, track } from './children.js';
 import type { AgentSpec, FromWorker, LoopDelay, Timeline, ToWorker } from './fleet-protocol.js';
@@ -103,8 +104,26 @@ export class Fleet {
   }
 
   /** Starts every agent: all at once (rampMs 0) or spread evenly over rampMs in each worker. */
-  start(servers: string[], timing: ConnectionTiming, rampMs: number): void {
-    this.workers.forEach((w, i) => w.send({ cmd: 'start', servers, timing, agents: this.shares[i]!, rampMs }));
+  start(
+    servers: string[],
+    timing: ConnectionTiming,
+    rampMs: number,
+    extra: { mode?: ProtocolModeSetting; outbox?: boolean } = {},
+  ): void {
+    this.workers.forEach((w, i) =>
+      w.send({ cmd: 'start', servers, timing, agents: this.shares[i]!, rampMs, ...extra }),
+    );
+  }
+
+  /** Every agent sends events at a steady rate; resolves with each worker's figures once delivered. */
+  async emit(perAgentPerSecond: number, durationMs: number, settleMs: number): Promise<Array<Msg<'emitted'>>> {
+    return Promise.all(
+      this.workers.map((w) => {
+        const reply = w.next('emitted', durationMs + settleMs + 30_000);
+        w.send({ cmd: 'emit', perAgentPerSecond, durationMs, settleMs });
+        return reply;
+      }),
+    );
   }
 
   /** Agents registered on server `index` as of the workers' last status reports. */

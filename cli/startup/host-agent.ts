@@ -5,7 +5,11 @@ import { resolveAgentSettings } from '../../agent/config/agent-settings.js';
 import type { ConfigOverride } from '../../agent/config/load-config.js';
 import { defaultConfigPath } from '../../agent/config/paths.js';
 import { privateDataDir, tightenDataDir } from '../../agent/config/private-files.js';
-import { AgentHost } from '../../agent/host/agent-host.js';
+import { AgentHost, type EventSender } from '../../agent/host/agent-host.js';
+import { LmdbOutbox } from '../../agent/outbox/lmdb-outbox.js';
+import type { OutboxStore } from '../../agent/outbox/outbox-store.js';
+import { systemClock } from '../../lib/clock.js';
+import { errorInfo } from '../../lib/errors.js';
 import { LogBuffer } from '../../agent/host/log-buffer.js';
 import type { LocalHub } from '../../agent/host/local-hub.js';
 import { createLogger, type ConsoleFormat } from '../../agent/log/logger.js';
@@ -33,6 +37,8 @@ export interface HostAgentInput {
   logs?: LogBuffer;
   /** Set when a local hub runs in this process. */
   localHub?: (LocalHub & { stop: () => Promise<void> }) | undefined;
+  /** Where `sendEvents` hands events (AgentHostOptions.events). */
+  events?: EventSender;
 }
 
 export interface HostedAgent {
@@ -63,7 +69,8 @@ export async function hostAgent(input: HostAgentInput): Promise<HostedAgent> {
   privateDataDir(dataDir);
   processSecrets.add(config.agent.token);
   const logs = input.logs ?? new LogBuffer();
-  const { log } = resolveAgentSettings(config, { file: input.file, dataDir });
+  const settings = resolveAgentSettings(config, { file: input.file, dataDir });
+  const { log } = settings;
   const { logger, close: closeLog } = await createLogger({
     level: log.level,
     console: input.consoleFormat,
@@ -82,7 +89,26 @@ export async function hostAgent(input: HostAgentInput): Promise<HostedAgent> {
         `was taken over`,
     );
   }
+  // The outbox is the host's, not an agent's: it outlives agents replaced by new settings. If it
+  // cannot be opened the agent still connects (and says why it accepts no events).
+  let outbox: OutboxStore | undefined;
+  let outboxProblem: string | undefined;
+  try {
+    outbox = await LmdbOutbox.open({
+      dir: path.join(dataDir, 'outbox'),
+      maxMessages: settings.outbox.maxMessages,
+      maxBytes: settings.outbox.maxBytes,
+      sync: settings.outbox.sync,
+      ...(settings.outbox.defaultTtlMs !== undefined ? { defaultTtlMs: settings.outbox.defaultTtlMs } : {}),
+      clock: systemClock,
+      logger,
+    });
+  } catch (error) {
+    outboxProblem = errorInfo(error).message;
+  }
   const host = new AgentHost({
+    outbox,
+    outboxProblem,
     config,
     configFile: input.file,
     defaultConfigFile: defaultConfigPath(),
@@ -92,6 +118,7 @@ export async function hostAgent(input: HostAgentInput): Promise<HostedAgent> {
     logs,
     localHub: input.localHub,
     runsIn: input.runsIn,
+    ...(input.events ? { events: input.events } : {}),
   });
   const recovery = new InternalErrorRecovery({ logger, reset: (reason) => host.reconnectNow(reason) });
   const uninstallRecovery = recovery.install();

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { loadAgentConfig } from '../../agent/config/load-config.js';
 import { defaultConfigPath } from '../../agent/config/paths.js';
 import { privateDataDir } from '../../agent/config/private-files.js';
+import type { EventSender } from '../../agent/host/agent-host.js';
 import type { LogBuffer } from '../../agent/host/log-buffer.js';
 import type { ConsoleFormat } from '../../agent/log/logger.js';
 import { ConfigError } from '../../lib/errors.js';
@@ -62,6 +63,8 @@ export interface StartAgentOptions {
   logs?: LogBuffer;
   /** Where FARMLINK_* settings and the default config path come from [process.env]. */
   env?: NodeJS.ProcessEnv;
+  /** Where `sendEvents` hands events (AgentHostOptions.events). */
+  events?: EventSender;
 }
 
 /**
@@ -89,6 +92,7 @@ export async function startAgent(values: StartFlagValues, options: StartAgentOpt
         runsIn: options.runsIn,
         servePanel: options.servePanel,
         ...(options.logs ? { logs: options.logs } : {}),
+        ...(options.events ? { events: options.events } : {}),
       });
     } catch (error) {
       await plan.localHub?.stop();

@@ -4,8 +4,10 @@ import { TypedEmitter } from '../../lib/events.js';
 import type { OutboxEntry, OutboxEvents, OutboxInput, OutboxStore } from './outbox-store.js';
 
 /**
- * An outbox in memory, for tests of what uses one (delivery, the host): the same contract as the
- * lmdb outbox, without the disk. `failNext` makes the next accept fail like a full disk.
+ * An outbox in memory: the same contract as the lmdb outbox without the disk, so nothing in it
+ * survives the process. For tests of what uses an outbox (delivery, the host) and for the
+ * benchmarks' simulated agents, where thousands of lmdb stores in one process would measure the
+ * disk, not the protocol. `failNext` makes the next accept fail like a full disk. Never an agent's real outbox.
  */
 export class MemoryOutbox implements OutboxStore {
   readonly events = new TypedEmitter<OutboxEvents>();

@@ -1,0 +1,212 @@
+/**
+ * Enhanced vs legacy: N real AgentConnections (with the agent's Delivery over an in-memory outbox)
+ * each sending events at a steady rate to one hub whose event sink is a real Redis stream.
+ * Measured per mode and fleet size: hub CPU, frames and bytes on the wire both ways, messages per
+ * frame, and the end-to-end latency from an event's acceptance to its entry in the Redis stream
+ * (the stream id carries Redis's clock; the event carries the agent's acceptance time, same machine).
+ *
+ *   node dist/bench/events.js --agents 1000,5000 --rate 1 --window 20
+ */
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import { toAgentEndpoint } from '../protocol/server-url.js';
+import type { ModeFigures } from '../protocol/agent-host.js';
+import { takeAddresses } from './lib/addresses.js';
+import { startRedis } from './cache/redis-server.js';
+import { Fleet, agentSpecs } from './lib/fleet.js';
+import { startBenchHub } from './lib/bench-hub.js';
+import { ms, num, table } from './lib/markdown.js';
+import { benchTiming, hubArgs, parseBenchOptions } from './lib/options.js';
+import { CpuMeter } from './lib/proc.js';
+import { summarize, type Summary } from './lib/stats.js';
+
+type Mode = 'legacy' | 'enhanced';
+
+export interface EventsResult {
+  mode: Mode;
+  agents: number;
+  perAgentPerSecond: number;
+  windowS: number;
+  accepted: number;
+  /** Entries of the window in the stream (each accepted event once, if nothing was lost). */
+  inStream: number;
+  undelivered: number;
+  hubCpuPct: number;
+  /** Agent → hub and hub → agent, per second of the window. */
+  framesOutPerS: number;
+  framesInPerS: number;
+  messagesPerFrame: number;
+  bytesOutPerS: number;
+  bytesInPerS: number;
+  /** Accepted → in the stream. */
+  endToEnd: Summary;
+  /** Enhanced: accepted → acknowledged at the agent. */
+  ack: Summary | null;
+  /** Events accepted per CPU second of the client processes' accept calls. */
+  acceptPerCpuS: number;
+}
+
+const log = (line: string) => process.stderr.write(`[events] ${line}\n`);
+
+function diff(after: ModeFigures, before: ModeFigures): ModeFigures {
+  const out = { ...after };
+  for (const key of Object.keys(out) as Array<keyof ModeFigures>) out[key] = after[key] - before[key];
+  return out;
+}
+
+export async function runEvents(
+  mode: Mode,
+  agents: number,
+  perAgentPerSecond: number,
+  windowS: number,
+  argv: string[] = [],
+): Promise<EventsResult> {
+  const options = parseBenchOptions(argv);
+  const redis = await startRedis();
+  const prefix = `bench${mode}${agents}:`;
+  const hub = await startBenchHub({
+    hubId: `events-${mode}-${agents}`,
+    args: hubArgs(agents, options, ['--redis-url', redis.url, '--redis-prefix', prefix]),
+    bin: options.hubBin,
+  });
+  const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  let fleet: Fleet | undefined;
+  try {
+    const specs = await agentSpecs(agents, takeAddresses(agents, options.perAddress), options.perAddress);
+    fleet = await Fleet.spawn(specs, options.perProcess);
+    fleet.start([toAgentEndpoint(hub.url)], benchTiming(options), (agents / options.setupRate) * 1000, {
+      mode,
+      outbox: true,
+    });
+    if (!(await fleet.allConnectedOn(0, 60_000 + agents * 6)))
+      throw new Error(`${mode} ${agents}: only ${fleet.connectedOn(0)}/${agents} registered`);
+    // Registration traffic is not what is measured: figures are taken as a difference over the window.
+    const before = await fleet.emit(0, 1, 0);
+    log(`${mode} ${agents}: all registered; ${perAgentPerSecond} event/s each for ${windowS} s`);
+    const cpu = new CpuMeter([hub.pid]);
+    const t0 = Date.now();
+    const replies = await fleet.emit(perAgentPerSecond, windowS * 1000, 15_000);
+    const [hubCpuPct = Number.NaN] = cpu.percent();
+    const sum = (pick: (f: { legacy: ModeFigures; enhanced: ModeFigures }) => ModeFigures, list: typeof replies) =>
+      list
+        .map((r) => pick(r.figures))
+        .reduce((a, b) => {
+          const out = { ...a };
+          for (const key of Object.keys(out) as Array<keyof ModeFigures>) out[key] += b[key];
+          return out;
+        });
+    const w = diff(
+      sum((f) => f[mode], replies),
+      sum((f) => f[mode], before),
+    );
+    const accepted = replies.reduce((n, r) => n + r.accepted, 0);
+    const undelivered = replies.reduce((n, r) => n + r.undelivered, 0);
+    const latencies: number[] = [];
+    let cursor = `${t0 - 1000}-0`;
+    for (;;) {
+      const page = await client.xrange(`${prefix}events`, `(${cursor}`, '+', 'COUNT', 10_000);
+      if (page.length === 0) break;
+      for (const [id, fields] of page) {
+        const ts = Number(fields[fields.indexOf('ts') + 1]);
+        latencies.push(Number(id.split('-')[0]) - ts);
+      }
+      cursor = page[page.length - 1]![0];
+    }
+    const ack = replies.flatMap((r) => Array.from(r.ackLatency));
+    const acceptCpuMs = replies.reduce((n, r) => n + r.acceptCpuMs, 0);
+    return {
+      mode,
+      agents,
+      perAgentPerSecond,
+      windowS,
+      accepted,
+      inStream: latencies.length,
+      undelivered,
+      hubCpuPct,
+      framesOutPerS: w.frames_sent / windowS,
+      framesInPerS: w.frames_received / windowS,
+      messagesPerFrame: w.frames_sent > 0 ? w.messages_sent / w.frames_sent : 0,
+      bytesOutPerS: w.bytes_sent / windowS,
+      bytesInPerS: w.bytes_received / windowS,
+      endToEnd: summarize(latencies),
+      ack: ack.length > 0 ? summarize(ack) : null,
+      acceptPerCpuS: acceptCpuMs > 0 ? accepted / (acceptCpuMs / 1000) : Number.NaN,
+    };
+  } finally {
+    await fleet?.stop();
+    await hub.kill();
+    client.disconnect();
+    await redis.stop();
+  }
+}
+
+export function eventsTable(results: EventsResult[]): string {
+  return table(
+    [
+      'mode',
+      'agents',
+      'events/s',
+      'in stream / accepted',
+      'hub CPU %',
+      'frames/s agent→hub',
+      'msgs per frame',
+      'frames/s hub→agent',
+      'KB/s agent→hub',
+      'KB/s hub→agent',
+      'accept→stream p50',
+      'p99',
+      'accept→ack p50',
+      'p99',
+    ],
+    results.map((r) => [
+      r.mode,
+      num(r.agents),
+      num(r.agents * r.perAgentPerSecond),
+      `${num(r.inStream)} / ${num(r.accepted)}`,
+      num(r.hubCpuPct, 1),
+      num(r.framesOutPerS),
+      num(r.messagesPerFrame, 1),
+      num(r.framesInPerS),
+      num(r.bytesOutPerS / 1024, 1),
+      num(r.bytesInPerS / 1024, 1),
+      ms(r.endToEnd.p50),
+      ms(r.endToEnd.p99),
+      r.ack ? ms(r.ack.p50) : '—',
+      r.ack ? ms(r.ack.p99) : '—',
+    ]),
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    strict: false,
+    options: {
+      agents: { type: 'string' },
+      rate: { type: 'string' },
+      window: { type: 'string' },
+      modes: { type: 'string' },
+    },
+  });
+  const agents = String(values.agents ?? '1000,5000')
+    .split(',')
+    .map(Number);
+  const rate = Number(values.rate ?? 1);
+  const windowS = Number(values.window ?? 20);
+  const modes = String(values.modes ?? 'legacy,enhanced').split(',') as Mode[];
+  const results: EventsResult[] = [];
+  for (const n of agents) for (const mode of modes) results.push(await runEvents(mode, n, rate, windowS));
+  process.stdout.write(`${eventsTable(results)}\n`);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
