@@ -438,6 +438,14 @@ function report(title: string, outcome: Outcome, rows: Record<string, string | n
     ...outcome.timeline.map((t) => `  ${t}`),
     `  accepted: ${outcome.producer.acceptedCount} (calls: ${outcome.producer.attempts.length}, ` +
       `failed and retried: ${outcome.producer.failedAttempts().length})`,
+    ...outcome.producer
+      .failedAttempts()
+      .map(
+        (f) =>
+          `  call ${f.call} attempt ${f.attempt} exited ${String(f.code)} after ${f.ms} ms: ` +
+          (f.stderr.trim().split('\n').at(-1) ?? ''),
+      ),
+    `  slowest call: ${Math.max(...outcome.producer.attempts.map((f) => f.ms))} ms`,
     ...Object.entries(rows).map(([k, v]) => `  ${k}: ${v}`),
     ...Object.entries(outcome.duplicatesDropped).map(([k, v]) => `  duplicates dropped, ${k}: ${v}`),
     `  drain after the last accept: ${outcome.drainMs} ms; whole run: ${(outcome.totalMs / 1000).toFixed(1)} s`,

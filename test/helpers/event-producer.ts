@@ -11,6 +11,8 @@ export interface EventAttempt {
   /** The seqs it printed: accepted (the command prints only what the outbox accepted). */
   seqs: number[];
   stderr: string;
+  /** How long the command ran. */
+  ms: number;
 }
 
 export interface EventProducerOptions {
@@ -84,6 +86,7 @@ export class EventProducer {
     for (let attempt = 1; ; attempt += 1) {
       await waitUntil(`an agent to hand call ${call} to`, () => this.options.agentUp(), 60_000, 20);
       const data = { call, attempt, tag: `lossless-${call}-${attempt}` };
+      const begun = Date.now();
       const run = await runCli(
         ['event', name, '--data', JSON.stringify(data), '--count', String(perCall), '--data-dir', dataDir],
         env,
@@ -93,7 +96,7 @@ export class EventProducer {
         .split('\n')
         .filter((l) => /^\d+$/.test(l.trim()))
         .map(Number);
-      this.attempts.push({ call, attempt, data, code: run.code, seqs, stderr: run.stderr });
+      this.attempts.push({ call, attempt, data, code: run.code, seqs, stderr: run.stderr, ms: Date.now() - begun });
       for (const seq of seqs) this.accepted.set(seq, data);
       if (run.code === 0) {
         if (seqs.length !== perCall) {
