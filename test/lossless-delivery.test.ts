@@ -301,8 +301,9 @@ async function runScenarioSteps(
 
   const faults: Outcome['faults'] = [];
   const duplicates: Record<string, number> = {};
-  const record = async (fault: string) => {
-    const o = outbox(await snapshot());
+  // From the snapshot that let the fault happen: the fault follows it at once.
+  const record = (fault: string, s: Snapshot) => {
+    const o = outbox(s);
     faults.push({ fault, acked_seq: o.acked_seq, depth: o.depth, accepted: producer.acceptedCount });
     mark(`${fault} (acked_seq ${o.acked_seq}, outbox depth ${o.depth}, accepted ${producer.acceptedCount})`);
     return o;
@@ -314,13 +315,13 @@ async function runScenarioSteps(
   const midFlow = (s: Snapshot) => outbox(s).depth > 0 || producer.callsDone >= allowed;
 
   // 1. SIGKILL hub A once it has taken some events, with more on their way.
-  await until('hub A holding some events, more on their way', async () => {
+  // (A's own counters die with it; what it had appended and not acknowledged shows as B's duplicates.)
+  const beforeKill = await until('hub A holding some events, more on their way', async () => {
     const s = await snapshot();
-    return on(s, 0) && outbox(s).acked_seq > 0 && midFlow(s);
+    return on(s, 0) && outbox(s).acked_seq > 0 && midFlow(s) ? s : undefined;
   });
-  duplicates['hub A (before its kill)'] = await duplicatesDropped(hubA);
-  const atKill = await record('hub A SIGKILLed');
   await hubA.kill();
+  const atKill = record('hub A SIGKILLed', beforeKill);
   allowed = GATES[1];
 
   // 2. The agent fails over to B and delivers there; A comes back on its port.
@@ -332,11 +333,15 @@ async function runScenarioSteps(
   hubA = await hub('a', hubA.port);
   mark('hub A started again on its port');
 
-  // 3. Drain B: the agent moves back to A, with events still coming.
+  // 3. Drain B while events flow: the agent moves back to A.
   allowed = GATES[2];
-  const atDrain = await record('hub B drained (SIGTERM)');
   duplicates['hub B (before its drain)'] = await duplicatesDropped(hubB);
+  const beforeDrain = await until('events flowing to hub B', async () => {
+    const s = await snapshot();
+    return on(s, 1) && midFlow(s) ? s : undefined;
+  });
   hubB.signal('SIGTERM');
+  const atDrain = record('hub B drained (SIGTERM)', beforeDrain);
   await until('the agent back on hub A, past what B had', async () => {
     const s = await snapshot();
     return on(s, 0) && outbox(s).acked_seq > atDrain.acked_seq;
@@ -347,13 +352,13 @@ async function runScenarioSteps(
 
   // 4. SIGKILL the agent with messages in its outbox, start it again on the same data dir.
   allowed = GATES[3];
-  await until('events flowing to hub A', async () => {
+  const beforeAgentKill = await until('events flowing to hub A', async () => {
     const s = await snapshot();
-    return on(s, 0) && midFlow(s);
+    return on(s, 0) && midFlow(s) ? s : undefined;
   });
-  await record('agent SIGKILLed');
   agentUp = false;
   await agent!.kill();
+  record('agent SIGKILLed', beforeAgentKill);
   allowed = GATES[4];
   await startAgent();
   mark('agent started again on the same data dir');
