@@ -61,6 +61,8 @@ interface Outcome {
   totalMs: number;
   /** What happened when, from the start of the run. */
   timeline: string[];
+  /** The warn and error lines of every hub and agent process of the run, counted (numbers blanked). */
+  problems: string[];
 }
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -155,7 +157,8 @@ async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Out
     return await runScenarioSteps(sink, mode, started, mark, timeline);
   } catch (error) {
     // Where a run stopped is most of what explains it.
-    console.log(`── lossless run (${sink}, ${mode}) failed; its timeline:\n  ${timeline.join('\n  ')}`);
+    const lines = [...timeline, ...problemsOf().map((p) => `problem: ${p}`)];
+    console.log(`── lossless run (${sink}, ${mode}) failed; its timeline:\n  ${lines.join('\n  ')}`);
     throw error;
   }
 }
@@ -197,6 +200,7 @@ async function runScenarioSteps(
     ...(redis ? ['--redis-url', redis.url, '--redis-prefix', prefix] : ['--data-dir', hubDir(name)]),
   ];
   const hubs: HubProcess[] = [];
+  const hubNames: string[] = [];
   cleanups.push(async () => Promise.all(hubs.map((h) => h.kill())));
   const hub = async (name: string, port?: number) => {
     const h = await startHub({
@@ -206,6 +210,7 @@ async function runScenarioSteps(
       ...(port !== undefined ? { port } : {}),
     });
     hubs.push(h);
+    hubNames.push(`hub ${name.toUpperCase()} (pid ${h.pid})`);
     return h;
   };
   let hubA = await hub('a');
@@ -247,9 +252,15 @@ async function runScenarioSteps(
   );
 
   let agent: HeadlessAgent | undefined;
+  const agents: HeadlessAgent[] = [];
+  problemsOf = () => [
+    ...hubs.flatMap((h, i) => [...h.problemCounts].map(([msg, n]) => `${hubNames[i] ?? 'hub'}: ${msg} ×${n}`)),
+    ...agents.flatMap((a, i) => agentProblems(a.cli.stdout).map((line) => `agent #${i + 1}: ${line}`)),
+  ];
   let agentUp = false;
   const startAgent = async () => {
     const a = await startHeadlessAgent({ configFile, dataDir, env, timeoutMs: START_TIMEOUT_MS });
+    agents.push(a);
     cleanups.push(() => a.kill());
     agent = a;
     agentUp = true;
@@ -385,9 +396,7 @@ async function runScenarioSteps(
   } else {
     sinks['hub A'] = await readAdminEvents(hubA);
     // B has exited after its drain: its log is read by a hub started on its data dir, on a port no agent knows.
-    const reader = await startHub({ hubId: 'hub-b', args: hubArgs('b'), startTimeoutMs: START_TIMEOUT_MS });
-    hubs.push(reader);
-    sinks['hub B'] = await readAdminEvents(reader);
+    sinks['hub B'] = await readAdminEvents(await hub('b'));
   }
   await agent!.stop();
   return {
@@ -398,7 +407,28 @@ async function runScenarioSteps(
     drainMs,
     totalMs: Date.now() - started,
     timeline,
+    problems: problemsOf(),
   };
+}
+
+/** Set by the run in progress: its processes' warn and error lines, for the report (also of a failed run). */
+let problemsOf: () => string[] = () => [];
+
+/** An agent's warn and error log lines (JSON on stdout), counted by message with numbers blanked. */
+function agentProblems(stdout: string): string[] {
+  const counts = new Map<string, number>();
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: number; msg?: string };
+      if ((entry.level ?? 0) < 40 || !entry.msg) continue;
+      const key = entry.msg.replace(/\d+/g, 'N').slice(0, 160);
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    } catch {
+      // not a log line
+    }
+  }
+  return [...counts].map(([msg, n]) => `${msg} ×${n}`);
 }
 
 /** Seqs as they appear, and what they say about order and the accepted set. */
@@ -458,6 +488,7 @@ function report(title: string, outcome: Outcome, rows: Record<string, string | n
     ...Object.entries(rows).map(([k, v]) => `  ${k}: ${v}`),
     ...Object.entries(outcome.duplicatesDropped).map(([k, v]) => `  duplicates dropped, ${k}: ${v}`),
     `  drain after the last accept: ${outcome.drainMs} ms; whole run: ${(outcome.totalMs / 1000).toFixed(1)} s`,
+    ...outcome.problems.map((p) => `  logged: ${p}`),
   ];
   console.log(lines.join('\n'));
 }
