@@ -280,6 +280,10 @@ async function runScenarioSteps(
     allowed: () => allowed,
     agentUp: () => agentUp,
   });
+  cleanups.push(() => {
+    producer.stop();
+    return Promise.resolve();
+  });
   const producing = producer.run();
   // A producer that fails ends the wait in progress at once, with its error.
   const producerFailed = producing.then(

@@ -49,6 +49,7 @@ export class EventProducer {
   readonly accepted = new Map<number, EventAttempt['data']>();
   private next = 0;
   private done = 0;
+  private stopped = false;
 
   constructor(private readonly options: EventProducerOptions) {}
 
@@ -65,6 +66,16 @@ export class EventProducer {
     return this.attempts.filter((a) => a.code !== 0);
   }
 
+  /** No new call or attempt starts (a failed test's producer must not outlive it). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** A method, not the field: stop() may be called while a lane awaits. */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
   async run(): Promise<void> {
     await Promise.all(Array.from({ length: this.options.lanes }, () => this.lane()));
   }
@@ -73,9 +84,15 @@ export class EventProducer {
     const { calls } = this.options;
     for (;;) {
       const call = this.next;
-      if (call >= calls) return;
+      if (call >= calls || this.isStopped()) return;
       this.next += 1;
-      await waitUntil(`permission to start call ${call}`, () => this.options.allowed() > call, 240_000, 20);
+      await waitUntil(
+        `permission to start call ${call}`,
+        () => this.isStopped() || this.options.allowed() > call,
+        240_000,
+        20,
+      );
+      if (this.isStopped()) return;
       await this.runCall(call);
       this.done += 1;
     }
@@ -84,7 +101,8 @@ export class EventProducer {
   private async runCall(call: number): Promise<void> {
     const { dataDir, env, name, perCall, maxAttempts = 10, timeoutMs = 60_000 } = this.options;
     for (let attempt = 1; ; attempt += 1) {
-      await waitUntil(`an agent to hand call ${call} to`, () => this.options.agentUp(), 60_000, 20);
+      await waitUntil(`an agent to hand call ${call} to`, () => this.isStopped() || this.options.agentUp(), 60_000, 20);
+      if (this.isStopped()) return;
       const data = { call, attempt, tag: `lossless-${call}-${attempt}` };
       const begun = Date.now();
       const run = await runCli(
