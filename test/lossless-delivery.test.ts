@@ -152,7 +152,12 @@ function parseMaybe(text: string): unknown {
 async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Outcome> {
   const started = Date.now();
   const timeline: string[] = [];
-  const mark = (what: string) => timeline.push(`${((Date.now() - started) / 1000).toFixed(1)} s  ${what}`);
+  // Printed as it happens too: a run the test's timeout cuts short still shows how far it got.
+  const mark = (what: string) => {
+    const line = `${((Date.now() - started) / 1000).toFixed(1)} s  ${what}`;
+    timeline.push(line);
+    console.log(`lossless (${sink}, ${mode}): ${line}`);
+  };
   try {
     return await runScenarioSteps(sink, mode, started, mark, timeline);
   } catch (error) {
