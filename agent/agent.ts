@@ -85,6 +85,7 @@ export class Agent {
       usage: () => usage.sample(),
       ...(deps.lookup ? { lookup: deps.lookup } : {}),
       mode: settings.protocol.mode,
+      breaker: settings.breaker,
       batch: { windowMs: settings.protocol.batchWindowMs, maxMessages: settings.protocol.batchMaxMessages },
     });
     this.outbox = deps.outbox;

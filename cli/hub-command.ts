@@ -1,20 +1,32 @@
+import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
 import { ConfigError } from '../lib/errors.js';
 import { consoleSink } from '../agent/log/console-sink.js';
 import { createLogger, type ConsoleFormat } from '../agent/log/logger.js';
 import { processSecrets } from '../agent/log/secrets.js';
 import { LOG_LEVELS, type LogLevel } from '../protocol/config.js';
+import { HubPrimary } from '../server/cluster/primary.js';
+import { HubWorker, WORKER_ENV, workerHubId } from '../server/cluster/worker.js';
 import { Hub } from '../server/hub.js';
-import { HubOptionsSchema, type HubOptionsInput } from '../server/hub-options.js';
+import { defaultHubDataDir } from '../server/hub-data-dir.js';
+import { HubOptionsSchema, type HubOptions, type HubOptionsInput } from '../server/hub-options.js';
 import { assertStrongSecret } from '../server/secret-strength.js';
 import { UsageError, numberFlag, parseFlags, secondsFlag } from './args.js';
 import { ExitCode } from './exit-codes.js';
 import { onShutdownSignal } from './signals.js';
 
+/** More processes than this on one port is a deployment mistake, not a need: run more hubs. */
+export const MAX_WORKERS = 64;
+
 export const HUB_HELP = `Usage: farmlink hub [options]
 
-Runs a hub: agents connect to ws://HOST:PORT/api/v1/pc/ws.
+Runs a hub: agents connect to ws://HOST:PORT/api/v1/pc/ws, where the hub grants enhanced mode
+(batched frames, acknowledged delivery) to agents that offer it and serves the others in legacy
+mode; ws://HOST:PORT/api/v1/pc/legacy/ws serves legacy mode only.
 The signing secret comes from FARMLINK_HUB_SECRET: a random string of at least 32 characters
 (\`openssl rand -base64 32\`); repetitive or low-variety secrets are refused. On a loopback host
 with no secret set, one is generated for this run and its export line is printed on stderr (not
@@ -40,11 +52,21 @@ Options (times in seconds, fractions allowed):
   --drain-progress-interval S  log drain progress this often [10]
   --broadcast-interval S     periodic status broadcast to agents, 0 = off [10]
   --command-timeout S        default wait for a command result via the admin API [30]
+  --workers N|auto           hub processes sharing the port, 1–${MAX_WORKERS}; auto = one per core [1]
   --per-message-deflate      enable compression (off by default: it costs memory per connection)
+  --no-enhanced              grant no agent enhanced mode: everyone is served in legacy mode
+  --batch-window S           enhanced: longest a message waits to share a frame [0.05]
+  --batch-max-messages N     enhanced: most messages in one frame, both ways [500]
+  --batch-max-bytes BYTES    enhanced: largest frame, both ways; at most --max-payload [--max-payload]
+  --breaker-failures N       circuit breakers (event sink, each message handler) open after N failures… [10]
+  --breaker-window-ms MS     …within this window, in milliseconds [60000]
+  --breaker-recovery-ms MS   …and fail fast this long before one call probes again [120000]
   --redis-url URL            Redis shared by this farm's hubs (redis:// or rediss://)  [FARMLINK_REDIS_URL]
   --redis-cluster H:P,H:P    Redis Cluster nodes to start from, instead of --redis-url  [FARMLINK_REDIS_CLUSTER]
   --redis-prefix P           prefix of every key written to Redis [farmlink:]
   --registry-ttl S           a shared registry entry lapses this long after its hub last confirmed it [90]
+  --data-dir DIR             the hub's state: without Redis, agents' events go to an event log in DIR/events
+                             [FARMLINK_HUB_DATA_DIR, default ${defaultHubDataDir()}]
   --log-level L              ${LOG_LEVELS.join('|')} [info]
   --log-format F             pretty|json [pretty on a terminal, json otherwise]
 `;
@@ -64,6 +86,19 @@ export function logLevelFlag(value: string | undefined): LogLevel {
   if (!(LOG_LEVELS as readonly string[]).includes(value))
     throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${value}"`);
   return value as LogLevel;
+}
+
+/** --workers: a whole number from 1 to MAX_WORKERS, or "auto" (one per core the process may use). */
+export function workersFlag(value: string | undefined, cores = os.availableParallelism()): number {
+  if (value === undefined) return 1;
+  if (value === 'auto') return Math.min(MAX_WORKERS, Math.max(1, cores));
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+    throw new ConfigError([
+      `hub option --workers: expected a whole number from 1 to ${MAX_WORKERS}, or "auto" (one per core), got "${value}"`,
+    ]);
+  }
+  return n;
 }
 
 /** "host:port,host:port" → the cluster nodes to start from. */
@@ -106,6 +141,14 @@ const FLAG_OF: Record<string, string> = {
   redis_url: '--redis-url / FARMLINK_REDIS_URL',
   redis_cluster: '--redis-cluster / FARMLINK_REDIS_CLUSTER',
   registry_ttl_ms: '--registry-ttl',
+  enhanced: '--no-enhanced',
+  breaker_failures: '--breaker-failures',
+  breaker_window_ms: '--breaker-window-ms',
+  breaker_recovery_ms: '--breaker-recovery-ms',
+  batch_window_ms: '--batch-window',
+  batch_max_messages: '--batch-max-messages',
+  batch_max_bytes: '--batch-max-bytes',
+  data_dir: '--data-dir / FARMLINK_HUB_DATA_DIR',
 };
 
 function sourceOf(key: string): string {
@@ -133,10 +176,19 @@ export async function hubCommand(argv: string[]): Promise<number> {
     'broadcast-interval': { type: 'string' },
     'command-timeout': { type: 'string' },
     'per-message-deflate': { type: 'boolean' },
+    'no-enhanced': { type: 'boolean' },
+    'breaker-failures': { type: 'string' },
+    'breaker-window-ms': { type: 'string' },
+    'breaker-recovery-ms': { type: 'string' },
+    'batch-window': { type: 'string' },
+    'batch-max-messages': { type: 'string' },
+    'batch-max-bytes': { type: 'string' },
     'redis-url': { type: 'string' },
     'redis-cluster': { type: 'string' },
     'redis-prefix': { type: 'string' },
     'registry-ttl': { type: 'string' },
+    'data-dir': { type: 'string' },
+    workers: { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -145,6 +197,7 @@ export async function hubCommand(argv: string[]): Promise<number> {
     process.stdout.write(HUB_HELP);
     return ExitCode.OK;
   }
+  const workers = workersFlag(values.workers);
   const host = values.host ?? process.env.FARMLINK_HUB_HOST ?? '127.0.0.1';
   const { secret, generated } = hubSecret(host);
   // Blanked in every log line; a generated one is shown once, on stderr past the logger (below).
@@ -174,10 +227,18 @@ export async function hubCommand(argv: string[]): Promise<number> {
     broadcast_interval_ms: secondsFlag('broadcast-interval', values['broadcast-interval']),
     command_timeout_ms: secondsFlag('command-timeout', values['command-timeout']),
     per_message_deflate: values['per-message-deflate'],
+    enhanced: values['no-enhanced'] === true ? false : undefined,
+    breaker_failures: numberFlag('breaker-failures', values['breaker-failures'], { integer: true, min: 1 }),
+    breaker_window_ms: numberFlag('breaker-window-ms', values['breaker-window-ms'], { integer: true, min: 1 }),
+    breaker_recovery_ms: numberFlag('breaker-recovery-ms', values['breaker-recovery-ms'], { integer: true }),
+    batch_window_ms: secondsFlag('batch-window', values['batch-window']),
+    batch_max_messages: numberFlag('batch-max-messages', values['batch-max-messages'], { integer: true, min: 1 }),
+    batch_max_bytes: numberFlag('batch-max-bytes', values['batch-max-bytes'], { integer: true, min: 256 }),
     redis_url: values['redis-url'] ?? (process.env.FARMLINK_REDIS_URL || undefined),
     redis_cluster: clusterFlag(values['redis-cluster'] ?? (process.env.FARMLINK_REDIS_CLUSTER || undefined)),
     redis_prefix: values['redis-prefix'],
     registry_ttl_ms: secondsFlag('registry-ttl', values['registry-ttl']),
+    data_dir: values['data-dir'] === undefined ? undefined : path.resolve(values['data-dir']),
   };
   if (input.redis_url && input.redis_cluster)
     throw new UsageError('--redis-url and --redis-cluster: give one or the other, not both');
@@ -192,18 +253,15 @@ export async function hubCommand(argv: string[]): Promise<number> {
     console: logFormatFlag(values['log-format']),
     component: 'hub',
   });
+  const workerIndex = Number(process.env[WORKER_ENV]);
+  if (cluster.isWorker && Number.isInteger(workerIndex) && workerIndex > 0) {
+    return runWorker(parsed.data, workerIndex, logger, closeLog);
+  }
+  if (workers > 1) return runPrimary(parsed.data, workers, { secret, generated }, logger, closeLog);
+
   const hub = new Hub(parsed.data, logger);
   const address = await hub.listen();
-  if (generated) {
-    // The secret exists nowhere else: without this line no token for this hub could ever be
-    // minted. It goes to the console only, never through the logger (log files and collectors).
-    logger.warn(
-      'FARMLINK_HUB_SECRET is not set: generated a secret for this run (local mode); the line to mint tokens for this hub is printed on stderr, not logged',
-    );
-    consoleSink(process.stderr).write(
-      `To mint tokens for this hub with farmlink token, first run:\n  export FARMLINK_HUB_SECRET='${secret}'\n`,
-    );
-  }
+  if (generated) announceGeneratedSecret(logger, secret);
   // Scripts that start a hub on port 0 read this line to learn the port.
   logger.info({ event: 'listening', port: address.port, url: address.url }, `Ready: ${address.url}`);
 
@@ -225,4 +283,95 @@ export async function hubCommand(argv: string[]): Promise<number> {
       },
     );
   });
+}
+
+function announceGeneratedSecret(logger: Logger, secret: string): void {
+  // The secret exists nowhere else: without this line no token for this hub could ever be
+  // minted. It goes to the console only, never through the logger (log files and collectors).
+  logger.warn(
+    'FARMLINK_HUB_SECRET is not set: generated a secret for this run (local mode); the line to mint tokens for this hub is printed on stderr, not logged',
+  );
+  consoleSink(process.stderr).write(
+    `To mint tokens for this hub with farmlink token, first run:\n  export FARMLINK_HUB_SECRET='${secret}'\n`,
+  );
+}
+
+/** The hub's id when none is given: host name and port, as a single-process hub names itself. */
+function baseHubId(options: HubOptions): string {
+  return options.hub_id ?? `${os.hostname()}:${options.port}`;
+}
+
+/**
+ * `--workers N` (N > 1): this process forks the workers, holds no agent itself, and on a signal
+ * drains them all; a second signal closes every connection now.
+ */
+async function runPrimary(
+  options: HubOptions,
+  workers: number,
+  { secret, generated }: { secret: string; generated: boolean },
+  logger: Logger,
+  closeLog: () => Promise<void>,
+): Promise<number> {
+  const primary = new HubPrimary({
+    workers,
+    hubId: baseHubId(options),
+    drainTimeoutMs: options.drain_timeout_ms,
+    // A generated secret exists only in this process: the workers must check tokens with the same one.
+    env: { FARMLINK_HUB_SECRET: secret },
+    logger,
+  });
+  return new Promise<number>((resolve, reject) => {
+    let stopping = false;
+    onShutdownSignal(
+      async (signal) => {
+        stopping = true;
+        logger.info(
+          { signal },
+          `${signal} received: draining every worker (refusing new connections with 1001; send the signal again to stop at once)`,
+        );
+        await primary.shutdown(`hub received ${signal}`, false);
+        await closeLog();
+        resolve(ExitCode.OK);
+      },
+      (signal) => {
+        logger.warn({ signal }, `${signal} received again: every worker closes every connection now`);
+        void primary.shutdown(`hub received ${signal} again`, true).finally(() => resolve(ExitCode.FORCED));
+      },
+    );
+    primary.start().then(
+      (address) => {
+        if (stopping) return;
+        if (generated) announceGeneratedSecret(logger, secret);
+        // Scripts that start a hub on port 0 read this line to learn the port.
+        logger.info(
+          { event: 'listening', port: address.port, url: address.url, workers },
+          `Ready: ${address.url} (${workers} workers)`,
+        );
+      },
+      (error: unknown) => {
+        void closeLog().finally(() => reject(error instanceof Error ? error : new Error(String(error))));
+      },
+    );
+  });
+}
+
+/** One of the primary's workers: it listens and serves until the primary tells it to stop. */
+async function runWorker(
+  options: HubOptions,
+  index: number,
+  logger: Logger,
+  closeLog: () => Promise<void>,
+): Promise<number> {
+  const log = logger.child({ worker: `w${index}` });
+  // Signals reach the workers too (Ctrl-C goes to the whole process group, systemd signals the
+  // whole cgroup); only the primary acts on them, telling each worker what to do.
+  const ignore = (signal: NodeJS.Signals) =>
+    log.debug({ signal }, `${signal} received by a worker: the primary coordinates the shutdown`);
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', ignore);
+  const worker = new HubWorker({ ...options, hub_id: workerHubId(baseHubId(options), index) }, index, log);
+  await worker.listen();
+  const how = await worker.stopped;
+  await closeLog();
+  return how === 'forced' ? ExitCode.FORCED : ExitCode.OK;
 }

@@ -179,10 +179,12 @@ export const OutboxSectionSchema = z.strictObject({
 /**
  * Per-server circuit breakers: a server that keeps refusing this PC (bad token, protocol error,
  * instant close) is skipped after `failures` refusals within `window`, and tried again after `recovery`.
+ * Not the hub's 10 in 60 s: the agent's backoff (1 s doubling to 60 s) dials a refusing server at
+ * most 6 times a minute, so 10 in 60 s would never open; 3 within 10 minutes opens on the third.
  */
 export const BreakerSectionSchema = z.strictObject({
-  failures: z.number({ error: 'expected a whole number of failures' }).int().min(1).max(1000).default(10),
-  window: seconds('the failure window').default(60),
+  failures: z.number({ error: 'expected a whole number of failures' }).int().min(1).max(1000).default(3),
+  window: seconds('the failure window').default(600),
   recovery: seconds('the recovery time').default(120),
 });
 

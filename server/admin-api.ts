@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { FarmlinkError } from '../lib/errors.js';
 import { AGENT_VERSION } from '../lib/version.js';
 import { AgentIdSchema, describeIssues } from '../protocol/messages.js';
-import { AGENT_WS_PATH } from '../protocol/version.js';
+import { AGENT_LEGACY_WS_PATH, AGENT_WS_PATH } from '../protocol/version.js';
 import { bearerToken } from './auth.js';
 import { pathParam, readJsonBody, requestPath, sendError, sendJson, statusOf } from './http-util.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
 import type { Hub } from './hub.js';
+import { hubView } from './hub-view.js';
 
 const CommandRequestSchema = z.object({
   name: z.string().min(1).max(128),
@@ -33,20 +34,26 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
     // function, and the unhandled rejection ended the hub process.
     path = requestPath(req);
     if (path === '/health' && method === 'GET') {
-      const draining = hub.draining;
+      const { draining, agents_connected, connections_open } = await hubView(hub).health();
       sendJson(res, draining ? 503 : 200, {
         status: draining ? 'draining' : 'ok',
         hub_id: hub.id,
         version: AGENT_VERSION,
-        agents_connected: hub.agents().length,
-        connections_open: hub.connectionCount(),
+        agents_connected,
+        connections_open,
         uptime_s: Math.round((Date.now() - hub.startedAt) / 1000),
       });
       return;
     }
     if (path === '/metrics' && method === 'GET') {
-      const text = await hub.metrics.text();
-      res.writeHead(200, { 'content-type': hub.metrics.contentType });
+      // Prometheus text stays the default; a client that asks for JSON gets the per-mode view.
+      if (prefersJson(req.headers.accept)) {
+        sendJson(res, 200, hub.metricsView());
+        return;
+      }
+      const registry = await hubView(hub).metrics();
+      const text = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType });
       res.end(text);
       return;
     }
@@ -54,7 +61,13 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
       sendJson(res, 200, {
         service: 'farmlink-hub',
         hub_id: hub.id,
-        endpoints: { agents: AGENT_WS_PATH, health: '/health', metrics: '/metrics', admin: '/api/v1/admin/agents' },
+        endpoints: {
+          agents: AGENT_WS_PATH,
+          agents_legacy_only: AGENT_LEGACY_WS_PATH,
+          health: '/health',
+          metrics: '/metrics',
+          admin: '/api/v1/admin/agents',
+        },
       });
       return;
     }
@@ -87,14 +100,16 @@ async function handleAdmin(
   if (claims.role !== 'admin') throw new FarmlinkError('FORBIDDEN', `a ${claims.role} token cannot use the admin API`);
 
   if (path === '/api/v1/admin/agents' && method === 'GET') {
-    sendJson(res, 200, { hub_id: hub.id, draining: hub.draining, agents: hub.agents() });
+    const view = hubView(hub);
+    const [agents, { draining }] = await Promise.all([view.agents(), view.health()]);
+    sendJson(res, 200, { hub_id: hub.id, draining, agents });
     return;
   }
   const commandAgent = COMMAND_PATH.exec(path)?.[1];
   if (commandAgent !== undefined && method === 'POST') {
     const agentId = agentIdParam(commandAgent);
     const body = parseBody(CommandRequestSchema, await readJsonBody(req));
-    const outcome = await hub.command(agentId, body.name, body.args, body.timeout_ms);
+    const outcome = await hubView(hub).command(agentId, body.name, body.args, body.timeout_ms);
     switch (outcome.status) {
       case 'ok':
         sendJson(res, 200, { ok: true, data: outcome.data });
@@ -140,9 +155,9 @@ async function handleAdmin(
   const pathAgent = AGENT_PATH.exec(path)?.[1];
   if (pathAgent !== undefined && method === 'GET') {
     const agentId = agentIdParam(pathAgent);
-    const agent = hub.agent(agentId);
-    if (agent) {
-      sendJson(res, 200, { ...agent, hub_id: hub.id, here: true });
+    const found = await hubView(hub).agent(agentId);
+    if (found) {
+      sendJson(res, 200, { ...found.agent, hub_id: found.hub_id, here: true });
       return;
     }
     // Not here: the registry the hubs share through Redis may know where it is.
@@ -157,19 +172,63 @@ async function handleAdmin(
       );
     return;
   }
+  if (path === '/api/v1/admin/events' && method === 'GET') {
+    await sendEvents(hub, req, res);
+    return;
+  }
   if (path === '/api/v1/admin/broadcast' && method === 'POST') {
     const body = parseBody(BroadcastRequestSchema, await readJsonBody(req));
-    sendJson(res, 200, { recipients: hub.broadcast(body.data) });
+    sendJson(res, 200, { recipients: await hubView(hub).broadcast(body.data) });
     return;
   }
   if (path === '/api/v1/admin/drain' && method === 'POST') {
     const body = parseBody(DrainRequestSchema, await readJsonBody(req));
-    const started = !hub.draining;
-    void hub.drain(body.reason);
-    sendJson(res, 202, { draining: true, started, connections_open: hub.connectionCount() });
+    const { started, connections_open } = await hubView(hub).drain(body.reason);
+    sendJson(res, 202, { draining: true, started, connections_open });
     return;
   }
   sendError(res, 404, 'NOT_FOUND', `No admin route for ${method} ${path}`);
+}
+
+/** Accept names application/json ahead of (or without) text/plain: the JSON view of /metrics. */
+function prefersJson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const types = accept.split(',').map((part) => part.split(';')[0]?.trim().toLowerCase());
+  const json = types.indexOf('application/json');
+  if (json < 0) return false;
+  const text = types.findIndex((t) => t === 'text/plain' || t === 'application/openmetrics-text');
+  return text < 0 || json < text;
+}
+
+const EVENTS_LIMIT_DEFAULT = 100;
+const EVENTS_LIMIT_MAX = 1000;
+
+/**
+ * GET /api/v1/admin/events?after=CURSOR&limit=N: the hub's event sink in order, a page at a time.
+ * `after` is a cursor from an earlier answer (its form depends on the sink, which checks it).
+ */
+async function sendEvents(hub: Hub, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const query = new URLSearchParams((req.url ?? '').split('?')[1]?.split('#')[0] ?? '');
+  const after = query.get('after') ?? undefined;
+  const limitText = query.get('limit');
+  let limit = EVENTS_LIMIT_DEFAULT;
+  if (limitText !== null) {
+    if (!/^\d{1,5}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > EVENTS_LIMIT_MAX) {
+      throw new FarmlinkError(
+        'BAD_LIMIT',
+        `limit: expected a whole number from 1 to ${EVENTS_LIMIT_MAX}, got "${limitText.slice(0, 40)}"`,
+      );
+    }
+    limit = Number(limitText);
+  }
+  if (after === '') throw new FarmlinkError('BAD_CURSOR', 'after: expected a cursor from an earlier answer, got ""');
+  const sink = hub.events;
+  if (!sink.read) {
+    sendError(res, 404, 'EVENTS_NOT_READABLE', `This hub's ${sink.kind} event sink cannot be read through the API`);
+    return;
+  }
+  const page = await sink.read(after, limit);
+  sendJson(res, 200, { events: page.events, next: page.next, sink: sink.kind });
 }
 
 /** The agent id from a path segment: decoded, and an id an agent could have (else 400, not a lookup). */

@@ -3,17 +3,26 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { CloseCode, type CloseCodeValue, closeCodeName } from '../protocol/close-codes.js';
 import {
+  AgentBatchSchema,
   AgentMessageSchema,
   describeIssues,
   type AgentMessage,
+  type BatchSettings,
+  type BatchedAgentMessage,
+  type Heartbeat,
   type Hello,
   type HubLimits,
   type HubMessage,
 } from '../protocol/messages.js';
-import { PROTOCOL_VERSION } from '../protocol/version.js';
-import { FarmlinkError } from '../lib/errors.js';
+import { Capability, PROTOCOL_VERSION } from '../protocol/version.js';
+import { BreakerOpenError, type Breaker } from '../lib/circuit-breaker.js';
+import type { Clock, TimerHandle } from '../lib/clock.js';
+import { FarmlinkError, errorInfo } from '../lib/errors.js';
 import type { Verifier } from './cached-token-verifier.js';
-import type { ErrorKind, HubMetrics } from './metrics.js';
+import { EnhancedIntake, type SeqMessage } from './enhanced-intake.js';
+import type { EventSink } from './events/event-sink.js';
+import type { ErrorKind, HubMetrics, SessionMode } from './metrics.js';
+import { OutgoingBatcher } from './outgoing-batch.js';
 import { TokenBucket } from './rate-limiter.js';
 
 /** What every session shares with its hub. One object, so a session costs only its own fields. */
@@ -22,7 +31,16 @@ export interface SessionContext {
   logger: Logger;
   metrics: HubMetrics;
   verifier: Verifier;
+  clock: Clock;
   limits: HubLimits;
+  /** The hub grants enhanced mode (`--no-enhanced` turns it off). */
+  enhanced: boolean;
+  /** Where enhanced sessions append events. */
+  events: EventSink;
+  /** How enhanced sessions batch right now (the window widens under load). */
+  batchSettings(): BatchSettings;
+  /** The circuit breaker around the handler of this message type (shared by every session). */
+  handlerBreaker(type: string): Breaker;
   maxBufferedBytes: number;
   helloTimeoutMs: number;
   isDraining(): boolean;
@@ -36,7 +54,8 @@ export interface SessionContext {
   /** Called once when the socket has closed. */
   closed(session: AgentSession, code: number, reason: string): void;
   onResult(session: AgentSession, message: Extract<AgentMessage, { type: 'result' }>): void;
-  onEvent(session: AgentSession, message: Extract<AgentMessage, { type: 'event' }>): void;
+  /** A legacy session's event (enhanced sessions append through their intake); may finish later. */
+  onEvent(session: AgentSession, message: Extract<AgentMessage, { type: 'event' }>): unknown;
   /** After each heartbeat is answered (keeps the shared registry's entry alive). */
   onHeartbeat(session: AgentSession): void;
 }
@@ -53,6 +72,10 @@ export interface AgentInfo {
 
 /** Grace for a close frame to get through before the socket is cut. */
 const CLOSE_GRACE_MS = 1000;
+/** setTimeout's longest delay (about 24.8 days); a later token expiry is reached in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Hub → agent messages that do not wait for the batch window. */
+const URGENT = new Set(['registered', 'draining', 'token_expired', 'heartbeat_ack', 'nack']);
 
 /**
  * One agent connection on the hub: hello → token check → registered, then heartbeats, results
@@ -69,22 +92,31 @@ export class AgentSession {
   ramUsage: number | null = null;
   messagesIn = 0;
   messagesOut = 0;
+  /** Events received from this agent, in either mode. */
+  eventsIn = 0;
+  /** Set at registration: enhanced when batch.v1 was granted. */
+  mode: SessionMode | undefined;
   /** The hub's ping sweep sets this and the pong clears it; still set at the next sweep → dead. */
   awaitingPong = false;
   /** Why the agent said it was leaving, if it did. */
   disconnectReason: string | undefined;
   /** How the hub ended it, if the hub did (for the disconnect metric). */
-  closedBy: 'replaced' | 'error' | 'drain_timeout' | undefined;
+  closedBy: 'replaced' | 'error' | 'drain_timeout' | 'token_expired' | undefined;
   /** Set while the session holds a seat in the hub's unauthenticated budget: the source it is counted under. */
   unauthenticatedSource: string | undefined;
   private readonly bucket: TokenBucket;
   private helloTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: TimerHandle | undefined;
+  private intake: EnhancedIntake | undefined;
+  private batcher: OutgoingBatcher | undefined;
 
   constructor(
     readonly ws: WebSocket,
     readonly address: string,
     private readonly headerToken: string | undefined,
     private readonly ctx: SessionContext,
+    /** Connected on AGENT_LEGACY_WS_PATH: enhanced is never granted here. */
+    readonly legacyOnly = false,
   ) {
     this.bucket = new TokenBucket(ctx.limits.max_messages_per_second, ctx.limits.burst_messages, this.connectedAt);
     this.helloTimer = setTimeout(() => {
@@ -106,6 +138,10 @@ export class AgentSession {
     });
     ws.on('close', (code: number, reason: Buffer) => {
       clearTimeout(this.helloTimer);
+      this.ctx.clock.clearTimeout(this.expiryTimer);
+      this.batcher?.close();
+      this.intake?.stop();
+      if (this.mode) this.ctx.metrics.sessionClosed(this.mode, this.closedBy === 'error');
       this.phase = 'closing';
       this.ctx.closed(this, code, reason.toString());
     });
@@ -122,21 +158,64 @@ export class AgentSession {
     return this.agent ? `${this.agent.name} (${this.agent.id})` : this.address;
   }
 
-  /** Sends one message; closes the session as a slow consumer when its unsent data passes the bound. */
-  send(message: HubMessage): void {
-    this.sendRaw(JSON.stringify(message), message.type);
+  /** The highest seq acknowledged (enhanced), or null. */
+  get ackedSeq(): number | null {
+    return this.intake ? this.intake.ackedSeq : null;
+  }
+
+  /**
+   * Sends one message: on its own frame in legacy mode, inside a batch frame in enhanced mode.
+   * Closes the session as a slow consumer when its unsent data passes the bound.
+   */
+  send(message: HubMessage, onSent?: () => void): void {
+    this.sendRaw(JSON.stringify(message), message.type, onSent);
   }
 
   /** Sends pre-serialised text (broadcasts serialise once for everyone). */
-  sendRaw(text: string | Buffer, type: string): void {
+  sendRaw(text: string | Buffer, type: string, onSent?: () => void): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.batcher) {
+      this.batcher.push({
+        text: typeof text === 'string' ? text : text.toString('utf8'),
+        type,
+        // A cumulative ack replaces the one still waiting: only the latest matters.
+        ...(type === 'ack' ? { key: 'ack' } : {}),
+        ...(URGENT.has(type) ? { urgent: true } : {}),
+        ...(onSent ? { onSent } : {}),
+      });
+      return;
+    }
     // ws sends a Buffer as a binary frame unless told otherwise; the protocol is text frames.
     this.ws.send(text, { binary: false });
     this.messagesOut += 1;
-    this.ctx.metrics.sent(type, typeof text === 'string' ? Buffer.byteLength(text) : text.length);
+    const bytes = typeof text === 'string' ? Buffer.byteLength(text) : text.length;
+    this.ctx.metrics.sent(type, bytes);
+    if (this.mode) this.ctx.metrics.sentFrame(this.mode, bytes, 1);
+    onSent?.();
+    this.checkBuffered();
+  }
+
+  /** The batcher's writer: one `batch` frame of `count` messages. */
+  private writeBatch(frame: string, count: number, types: readonly string[]): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(frame, { binary: false });
+    this.messagesOut += count;
+    const bytes = Buffer.byteLength(frame);
+    for (const type of types) this.ctx.metrics.sent(type, 0);
+    this.ctx.metrics.bytesSent.inc(bytes);
+    this.ctx.metrics.sentFrame('enhanced', bytes, count);
+    this.checkBuffered();
+  }
+
+  private checkBuffered(): void {
     if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
       this.fail('slow_consumer', CloseCode.SLOW_CONSUMER, `slow consumer: ${this.ws.bufferedAmount} bytes unsent`);
     }
+  }
+
+  /** Resolves once every seq'd message received so far has been handled (enhanced; at once in legacy). */
+  async idle(): Promise<void> {
+    await this.intake?.idle();
   }
 
   /** Close with a code and reason, and cut the socket if the close frame cannot get through in time. */
@@ -193,26 +272,163 @@ export class AgentSession {
       this.fail('invalid_json', CloseCode.INVALID_JSON, 'frame is not valid JSON');
       return;
     }
+    if (this.mode === 'enhanced') {
+      this.onBatch(json, data.length);
+      return;
+    }
     const parsed = AgentMessageSchema.safeParse(json);
     if (!parsed.success) {
       this.fail('invalid_message', CloseCode.INVALID_MESSAGE, `invalid message: ${describeIssues(parsed.error, 2)}`);
       return;
     }
     const message = parsed.data;
+    const receivedAt = this.ctx.clock.monotonic();
     this.messagesIn += 1;
     this.ctx.metrics.received(message.type, data.length);
+    if (this.mode) this.ctx.metrics.receivedFrame(this.mode, data.length, 1);
+    // hello is the registration itself, not a handler that can keep failing.
+    const breaker = message.type === 'hello' ? undefined : this.ctx.handlerBreaker(message.type);
+    if (breaker && !breaker.allow()) {
+      this.breakerOpen(breaker, message.type);
+      return;
+    }
     try {
-      this.handle(message);
+      const done = this.handle(message);
+      breaker?.success();
+      if (this.mode) this.handledAfter(done, receivedAt);
     } catch (error) {
-      this.ctx.logger.error(
-        { err: error, session: this.sessionId, type: message.type },
-        `Failed handling ${message.type} from ${this.label}`,
-      );
-      this.fail('internal', CloseCode.INTERNAL_ERROR, 'internal error');
+      breaker?.failure(errorInfo(error).message);
+      this.handlerFailed(error, message.type);
     }
   }
 
-  private handle(message: AgentMessage): void {
+  /** A handler that keeps failing: its sender learns so at once instead of each message failing on its own. */
+  private breakerOpen(breaker: Breaker, type: string): void {
+    const until = new Date(this.ctx.clock.now() + breaker.msUntilRetry()).toISOString();
+    this.fail(
+      'breaker_open',
+      CloseCode.INTERNAL_ERROR,
+      `the hub's ${type} handler is failing (circuit breaker open until ${until})`,
+    );
+  }
+
+  /** An enhanced result through its handler's breaker; a throw makes the intake nack it. */
+  private dispatchResult(result: Extract<AgentMessage, { type: 'result' }>): void {
+    const breaker = this.ctx.handlerBreaker('result');
+    if (!breaker.allow()) {
+      const status = breaker.status();
+      throw new BreakerOpenError(
+        breaker.name,
+        this.ctx.clock.now() + breaker.msUntilRetry(),
+        status.reason,
+        status.state === 'half-open',
+      );
+    }
+    try {
+      this.ctx.onResult(this, result);
+      breaker.success();
+    } catch (error) {
+      breaker.failure(errorInfo(error).message);
+      this.ctx.logger.error(
+        { err: error, session: this.sessionId, type: 'result', seq: result.seq },
+        `Failed handling result ${result.id} from ${this.label}; nacked, the agent sends it again`,
+      );
+      throw error;
+    }
+  }
+
+  /** Frame receipt → its messages handled, for the per-mode latency (legacy: after the handler's own work). */
+  private handledAfter(done: unknown, receivedAt: number): void {
+    const mode = this.mode;
+    if (!mode) return;
+    const observe = () => this.ctx.metrics.handled(mode, (this.ctx.clock.monotonic() - receivedAt) / 1000);
+    if (done instanceof Promise) done.then(observe, () => undefined);
+    else observe();
+  }
+
+  private handlerFailed(error: unknown, type: string): void {
+    this.ctx.logger.error(
+      { err: error, session: this.sessionId, type },
+      `Failed handling ${type} from ${this.label}; closing the connection with 1011`,
+    );
+    this.fail('internal', CloseCode.INTERNAL_ERROR, 'internal error');
+  }
+
+  /**
+   * An enhanced session's frame: a `batch` of messages, handled in order. Heartbeats are answered
+   * at once; events and results go through the intake, which acknowledges them once handled.
+   */
+  private onBatch(json: unknown, bytes: number): void {
+    const parsed = AgentBatchSchema.safeParse(json);
+    if (!parsed.success) {
+      const type = (json as { type?: unknown } | null)?.type;
+      const what =
+        type === 'batch'
+          ? describeIssues(parsed.error, 2)
+          : type === undefined
+            ? 'got no type'
+            : `got ${JSON.stringify(type)}`;
+      this.fail('invalid_message', CloseCode.INVALID_MESSAGE, `enhanced mode: expected a batch frame; ${what}`);
+      return;
+    }
+    const { messages } = parsed.data;
+    const problem = seqProblem(messages);
+    if (problem) {
+      this.fail('invalid_message', CloseCode.INVALID_MESSAGE, `enhanced mode: ${problem}`);
+      return;
+    }
+    const receivedAt = this.ctx.clock.monotonic();
+    this.messagesIn += messages.length;
+    this.ctx.metrics.bytesReceived.inc(bytes);
+    this.ctx.metrics.receivedFrame('enhanced', bytes, messages.length);
+    const seqd: SeqMessage[] = [];
+    for (const message of messages) {
+      this.ctx.metrics.received(message.type, 0);
+      if (message.type === 'event') {
+        this.eventsIn += 1;
+        this.ctx.metrics.eventReceived('enhanced');
+      }
+      if ((message.type === 'event' || message.type === 'result') && message.seq !== undefined) {
+        // Handled by the intake: events by the sink append, behind the sink's own breaker.
+        seqd.push(message as SeqMessage);
+        continue;
+      }
+      // Not numbered (an agent answering a command without its outbox): handled as in legacy
+      // mode, at once and at most once, and never acknowledged.
+      const breaker = this.ctx.handlerBreaker(message.type);
+      if (!breaker.allow()) {
+        this.breakerOpen(breaker, message.type);
+        return;
+      }
+      try {
+        if (message.type === 'heartbeat') this.onHeartbeat(message);
+        else if (message.type === 'disconnect') this.disconnectReason = message.reason;
+        else if (message.type === 'result') this.ctx.onResult(this, message);
+        else void this.ctx.onEvent(this, message);
+        breaker.success();
+      } catch (error) {
+        breaker.failure(errorInfo(error).message);
+        this.handlerFailed(error, message.type);
+        return;
+      }
+    }
+    if (seqd.length > 0) this.intake?.accept(seqd, receivedAt);
+  }
+
+  private onHeartbeat(message: Heartbeat): void {
+    const now = Date.now();
+    this.lastHeartbeatAt = now;
+    this.cpuUsage = message.cpu_usage;
+    this.ramUsage = message.ram_usage;
+    this.send(
+      message.seq === undefined
+        ? { type: 'heartbeat_ack', timestamp: message.timestamp, server_time: now }
+        : { type: 'heartbeat_ack', seq: message.seq, timestamp: message.timestamp, server_time: now },
+    );
+    this.ctx.onHeartbeat(this);
+  }
+
+  private handle(message: AgentMessage): unknown {
     if (this.phase === 'awaiting_hello') {
       if (message.type !== 'hello') {
         this.fail('invalid_message', CloseCode.INVALID_MESSAGE, `expected hello first, got ${message.type}`);
@@ -230,19 +446,9 @@ export class AgentSession {
       case 'hello':
         this.fail('invalid_message', CloseCode.INVALID_MESSAGE, 'hello after registration');
         return;
-      case 'heartbeat': {
-        const now = Date.now();
-        this.lastHeartbeatAt = now;
-        this.cpuUsage = message.cpu_usage;
-        this.ramUsage = message.ram_usage;
-        this.send(
-          message.seq === undefined
-            ? { type: 'heartbeat_ack', timestamp: message.timestamp, server_time: now }
-            : { type: 'heartbeat_ack', seq: message.seq, timestamp: message.timestamp, server_time: now },
-        );
-        this.ctx.onHeartbeat(this);
+      case 'heartbeat':
+        this.onHeartbeat(message);
         return;
-      }
       case 'disconnect':
         this.disconnectReason = message.reason;
         return;
@@ -250,8 +456,9 @@ export class AgentSession {
         this.ctx.onResult(this, message);
         return;
       case 'event':
-        this.ctx.onEvent(this, message);
-        return;
+        this.eventsIn += 1;
+        this.ctx.metrics.eventReceived('legacy');
+        return this.ctx.onEvent(this, message);
     }
   }
 
@@ -301,6 +508,22 @@ export class AgentSession {
       this.fail('at_capacity', CloseCode.TRY_AGAIN_LATER, refusal);
       return;
     }
+    const sink = this.grantsEnhanced(hello) ? this.ctx.events : undefined;
+    let ackedSeq = 0;
+    if (sink) {
+      try {
+        ackedSeq = await sink.lastSeq(hello.agent_id);
+      } catch (error) {
+        // Without where the agent stands in the sink, enhanced cannot resume it, and granting
+        // legacy instead would quietly give up exactly-once: the agent keeps its outbox and
+        // tries again (here or on a fallback hub).
+        const why = error instanceof Error ? error.message : String(error);
+        this.fail('sink_unavailable', CloseCode.TRY_AGAIN_LATER, `event sink unavailable, try again later: ${why}`);
+        return;
+      }
+      // The socket may have gone while the sink was asked.
+      if ((this.phase as SessionPhase) !== 'verifying') return;
+    }
     clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
     this.agent = {
@@ -311,7 +534,10 @@ export class AgentSession {
       platform: hello.platform ?? null,
     };
     this.phase = 'registered';
+    this.mode = sink ? 'enhanced' : 'legacy';
+    this.ctx.metrics.sessionOpened(this.mode);
     this.ctx.register(this);
+    const batch = this.ctx.batchSettings();
     this.send({
       type: 'registered',
       agent_id: hello.agent_id,
@@ -319,8 +545,91 @@ export class AgentSession {
       hub_id: this.ctx.hubId,
       server_time: Date.now(),
       limits: this.ctx.limits,
+      ...(sink ? { capabilities: [Capability.BATCH_V1], acked_seq: ackedSeq, batch } : {}),
+    });
+    // `registered` itself goes on a frame of its own, as in legacy: the agent learns from it
+    // that what follows is batched.
+    if (sink) this.startEnhanced(sink, ackedSeq, batch);
+    if (claims.expiresAt !== null) this.scheduleExpiry(claims.expiresAt);
+  }
+
+  private grantsEnhanced(hello: Hello): boolean {
+    return this.ctx.enhanced && !this.legacyOnly && (hello.capabilities ?? []).includes(Capability.BATCH_V1);
+  }
+
+  private startEnhanced(sink: EventSink, ackedSeq: number, batch: BatchSettings): void {
+    const agentId = this.registeredAgent().id;
+    const { clock, metrics, logger } = this.ctx;
+    this.batcher = new OutgoingBatcher(batch, (frame, count, types) => this.writeBatch(frame, count, types), clock);
+    this.intake = new EnhancedIntake(agentId, ackedSeq, {
+      clock,
+      append: (events) => sink.append(agentId, events),
+      dispatchResult: (result) => this.dispatchResult(result),
+      ack: (seq, receivedAt) => {
+        metrics.handled('enhanced', (clock.monotonic() - receivedAt) / 1000);
+        this.send({ type: 'ack', seq }, () => metrics.ackLag((clock.monotonic() - receivedAt) / 1000));
+      },
+      nack: (seq, error, retryAfterMs) => {
+        metrics.nack();
+        logger.warn(
+          { agent_id: agentId, seq, err_code: error.code, retry_after_ms: retryAfterMs },
+          `Could not keep the events of ${this.label} from seq ${seq} (${error.message}); told it to send them ` +
+            `again in ${retryAfterMs} ms, the connection stays`,
+        );
+        this.send({ type: 'nack', seq, error, retry_after_ms: retryAfterMs });
+      },
+      duplicates: (count) => metrics.duplicates(count),
+      ignored: (count, awaiting) => {
+        logger.debug(
+          { agent_id: agentId, count, awaiting },
+          `Ignored ${count} message(s) of ${this.label} sent before it heard the nack at seq ${awaiting}`,
+        );
+      },
     });
   }
+
+  /**
+   * A token that expires while the agent is connected: the agent is told, then closed with 4440,
+   * so it fetches a new token instead of being dropped by a later check it cannot see coming.
+   */
+  private scheduleExpiry(expiresAt: number): void {
+    const delay = expiresAt - this.ctx.clock.now();
+    if (delay > MAX_TIMER_MS) {
+      this.expiryTimer = this.ctx.clock.setTimeout(() => this.scheduleExpiry(expiresAt), MAX_TIMER_MS, {
+        unref: true,
+      });
+      return;
+    }
+    this.expiryTimer = this.ctx.clock.setTimeout(() => this.expire(expiresAt), Math.max(0, delay), { unref: true });
+  }
+
+  private expire(expiresAt: number): void {
+    if (this.phase !== 'registered') return;
+    const at = new Date(expiresAt).toISOString();
+    const reason = `token expired at ${at}; connect again with a new token`;
+    this.send({ type: 'token_expired', expired_at: expiresAt, reason });
+    this.ctx.metrics.error('token_expired');
+    this.ctx.logger.info(
+      { agent_id: this.agent?.id, expired_at: at, close_code: CloseCode.TOKEN_EXPIRED },
+      `The token of ${this.label} expired at ${at}: told it so and closing with 4440 TOKEN_EXPIRED; ` +
+        'it must connect again with a new token',
+    );
+    this.closedBy = 'token_expired';
+    this.close(CloseCode.TOKEN_EXPIRED, reason);
+  }
+}
+
+/** Why a batch's numbered messages cannot be handled (seqs must increase within the frame), or undefined. */
+function seqProblem(messages: readonly BatchedAgentMessage[]): string | undefined {
+  let previous = 0;
+  for (const [index, message] of messages.entries()) {
+    if (message.type !== 'event' && message.type !== 'result') continue;
+    if (message.seq === undefined) continue;
+    if (message.seq <= previous)
+      return `messages.${index}: seq ${message.seq} after ${previous}; seqs must increase within a frame`;
+    previous = message.seq;
+  }
+  return undefined;
 }
 
 /** Close reasons are limited to 123 bytes by RFC 6455. */

@@ -23,7 +23,19 @@ export function sendError(
 }
 
 /** HTTP status for each error code a request can be refused with (anything else is a 400). */
-const STATUS_OF: Record<string, number> = { UNAUTHORIZED: 401, FORBIDDEN: 403, PAYLOAD_TOO_LARGE: 413 };
+const STATUS_OF: Record<string, number> = {
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  PAYLOAD_TOO_LARGE: 413,
+  SINK_UNAVAILABLE: 503,
+  SINK_CLOSED: 503,
+  SINK_TIMEOUT: 504,
+  SINK_WRITE_FAILED: 500,
+  // A hub of several workers: the primary (or a worker it asked) did not answer in time, or is gone.
+  IPC_TIMEOUT: 503,
+  IPC_CLOSED: 503,
+  IPC_BAD_REPLY: 500,
+};
 
 export function statusOf(error: FarmlinkError): number {
   return STATUS_OF[error.code] ?? 400;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultHubDataDir } from './hub-data-dir.js';
 import { secretWeakness } from './secret-strength.js';
 
 const ms = (what: string) => z.number({ error: `expected ${what} in milliseconds` }).nonnegative();
@@ -71,6 +72,28 @@ export const HubOptionsSchema = z
     redis_prefix: z.string().min(1).max(64).default('farmlink:'),
     /** How long a shared-registry entry outlives its last confirmation (a hub that died leaves entries this long). */
     registry_ttl_ms: ms('the shared registry entry lifetime').min(1000).default(90_000),
+    /** Circuit breakers around the event sink and each message handler: this many failures… */
+    breaker_failures: z.number().int().min(1).default(10),
+    /** …within this window open it… */
+    breaker_window_ms: ms('the breaker window').min(1).default(60_000),
+    /** …and it fails fast for this long before one call probes it. */
+    breaker_recovery_ms: ms('the breaker recovery time').default(120_000),
+    /** Grant enhanced mode (batch.v1) to agents that offer it on AGENT_WS_PATH; false: legacy for everyone. */
+    enhanced: z.boolean().default(true),
+    /** Enhanced: how long a hub → agent message waits for others to share its frame. */
+    batch_window_ms: ms('the batch window').max(60_000).default(50),
+    /** Enhanced: most messages in one frame, both ways. */
+    batch_max_messages: z.number().int().min(1).max(10_000).default(500),
+    /** Enhanced: largest batch frame, both ways; by default max_payload_bytes. */
+    batch_max_bytes: z.number().int().min(256).optional(),
+    /**
+     * The hub's own state: without Redis, the event log (`<data_dir>/events`). Workers of one hub
+     * share it. Untouched when Redis is configured.
+     */
+    data_dir: z
+      .string()
+      .min(1)
+      .default(() => defaultHubDataDir()),
   })
   .superRefine((options, ctx) => {
     if (options.max_unauthenticated_per_address > options.max_unauthenticated) {
@@ -78,6 +101,13 @@ export const HubOptionsSchema = z
         code: 'custom',
         path: ['max_unauthenticated_per_address'],
         message: `expected at most max_unauthenticated (${options.max_unauthenticated}), got ${options.max_unauthenticated_per_address}`,
+      });
+    }
+    if (options.batch_max_bytes !== undefined && options.batch_max_bytes > options.max_payload_bytes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['batch_max_bytes'],
+        message: `expected at most max_payload_bytes (${options.max_payload_bytes}), got ${options.batch_max_bytes}`,
       });
     }
     // Node refuses a header timeout longer than the request timeout (the head is part of the request).

@@ -5,9 +5,10 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, UpgradeRefusal } from '../protocol/close-codes.js';
-import type { HubLimits, Result } from '../protocol/messages.js';
+import type { AgentEvent, BatchSettings, HubLimits, Result } from '../protocol/messages.js';
 import { redactUrl } from '../protocol/server-url.js';
-import { AGENT_WS_PATH } from '../protocol/version.js';
+import { AGENT_LEGACY_WS_PATH, AGENT_WS_PATH } from '../protocol/version.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import { AGENT_VERSION } from '../lib/version.js';
 import { handleHttp } from './admin-api.js';
 import { AgentSession, type SessionContext } from './agent-session.js';
@@ -18,9 +19,15 @@ import { CachedTokenVerifier, type Verifier } from './cached-token-verifier.js';
 import { CommandDispatcher, type CommandOutcome } from './command-dispatcher.js';
 import { ConnectionBudget, sourceKey, type BudgetRefusal } from './connection-budget.js';
 import { drainConnections, type DrainResult } from './drain.js';
+import { createEventSink } from './events/create-sink.js';
+import type { EventSink } from './events/event-sink.js';
+import { MeteredEventSink } from './events/metered-sink.js';
+import { BreakerEventSink } from './events/breaker-sink.js';
+import { HubBreakers } from './hub-breakers.js';
+import { errorInfo } from '../lib/errors.js';
 import type { HubOptions } from './hub-options.js';
 import { LogThrottle } from './log-throttle.js';
-import { HubMetrics } from './metrics.js';
+import { HubMetrics, type ModeFigures, type SessionMode } from './metrics.js';
 import { SharedRegistry, type RegistryEntry } from './shared-registry.js';
 import { SlicedSweep } from './sliced-sweep.js';
 
@@ -30,6 +37,8 @@ const LISTEN_BACKLOG = 4096;
 const BROADCAST_BATCH = 500;
 /** Refused upgrades come in floods; their warnings are logged at most this often. */
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
+/** A failing event sink fails every event: its warnings are logged at most this often. */
+const SINK_FAILURE_LOG_INTERVAL_MS = 10_000;
 
 export interface AgentSummary {
   agent_id: string;
@@ -45,6 +54,37 @@ export interface AgentSummary {
   ram_usage: number | null;
   messages_in: number;
   messages_out: number;
+  /** legacy, or enhanced when batch.v1 was granted. */
+  mode: SessionMode;
+  /** Events received from this agent on this connection. */
+  events_in: number;
+  /** Enhanced: the highest seq acknowledged to it; null in legacy. */
+  acked_seq: number | null;
+}
+
+/** What a hub is built with besides its options; tests pass their own. */
+export interface HubDeps {
+  clock?: Clock;
+  /** Where events go; by default the Redis Stream with Redis, else the event log in the data dir. */
+  events?: EventSink;
+}
+
+/** The JSON view of /metrics (Accept: application/json). */
+export interface MetricsView {
+  enhanced: ModeFigures;
+  legacy: ModeFigures;
+  hub: {
+    hub_id: string;
+    version: string;
+    uptime_s: number;
+    draining: boolean;
+    agents_connected: number;
+    connections_open: number;
+    /** Every connection the hub closed or refused for an error, registered or not. */
+    connection_errors: number;
+    enhanced_granted: boolean;
+    batch: BatchSettings;
+  };
 }
 
 /**
@@ -63,11 +103,15 @@ export class Hub {
   readonly metrics: HubMetrics;
   readonly startedAt = Date.now();
   readonly verifier: Verifier;
+  readonly clock: Clock;
   /** Verified tokens (memory only): reconnects and admin calls skip the signature check. */
   private readonly tokenCache: MultiTierCache;
   /** Agent → hub entries in Redis, when the hub has one. */
   private readonly registryCache: MultiTierCache | undefined;
   readonly shared: SharedRegistry | undefined;
+  /** Where agents' events go: the Redis Stream with Redis, else the event log in the data dir. */
+  readonly events: EventSink;
+  readonly breakers: HubBreakers;
   private readonly log: Logger;
   private readonly server: http.Server;
   private readonly wss: WebSocketServer;
@@ -75,6 +119,7 @@ export class Hub {
   /** Seats of the sessions without a valid agent token yet (each also in `sessions`). */
   private readonly unauthenticated: ConnectionBudget;
   private readonly refusalLog = new LogThrottle(REFUSAL_LOG_INTERVAL_MS);
+  private readonly sinkFailureLog = new LogThrottle(SINK_FAILURE_LOG_INTERVAL_MS);
   private readonly registry = new Map<string, AgentSession>();
   private readonly dispatcher = new CommandDispatcher();
   private readonly context: SessionContext;
@@ -83,12 +128,16 @@ export class Hub {
   private broadcastTimer: NodeJS.Timeout | undefined;
   private drainPromise: Promise<DrainResult> | undefined;
   private closed = false;
+  /** Told of every registration and departure (a worker of a multi-process hub reports them to its primary). */
+  private registryObserver: RegistryObserver | undefined;
 
   constructor(
     readonly options: HubOptions,
     logger: Logger,
+    deps: HubDeps = {},
   ) {
     this.log = logger;
+    this.clock = deps.clock ?? systemClock;
     this.id = options.hub_id ?? `${os.hostname()}:${options.port}`;
     this.tokenCache = MultiTierCache.create({ name: 'tokens', memory: { maxEntries: 50_000 }, logger });
     this.verifier = new CachedTokenVerifier(new TokenVerifier(options.secret), this.tokenCache);
@@ -118,6 +167,26 @@ export class Hub {
       connectionsOpen: () => this.sessions.size,
       connectionsUnauthenticated: () => this.unauthenticated.size,
     });
+    this.breakers = new HubBreakers(
+      {
+        failures: options.breaker_failures,
+        windowMs: options.breaker_window_ms,
+        recoveryMs: options.breaker_recovery_ms,
+      },
+      this.clock,
+      logger,
+      this.metrics.registry,
+    );
+    // The breaker outside the meter: a call it refuses never reached the sink, so is not a sink failure.
+    this.events = new BreakerEventSink(
+      new MeteredEventSink(deps.events ?? createEventSink(options, logger), this.metrics, this.clock),
+      this.breakers.get('sink'),
+    );
+    const registryCache = this.registryCache;
+    // The shared registry's Redis calls go through the breaker of its cache's Redis tier (tuned
+    // for a cache: it skips Redis briefly and closes as soon as Redis is back); exported here too.
+    if (registryCache)
+      this.breakers.exportState('registry_redis', () => registryCache.metrics().tiers.redis?.breaker ?? 'closed');
     registerCacheMetrics(this.metrics.registry, () =>
       this.registryCache ? [this.tokenCache, this.registryCache] : [this.tokenCache],
     );
@@ -131,7 +200,12 @@ export class Hub {
       logger,
       metrics: this.metrics,
       verifier: this.verifier,
+      clock: this.clock,
       limits,
+      enhanced: options.enhanced,
+      events: this.events,
+      batchSettings: () => this.batchSettings(),
+      handlerBreaker: (type) => this.breakers.handler(type),
       maxBufferedBytes: options.max_buffered_bytes,
       helloTimeoutMs: options.hello_timeout_ms,
       isDraining: () => this.draining,
@@ -146,9 +220,7 @@ export class Hub {
           );
         }
       },
-      onEvent: (session, event) => {
-        this.log.info({ agent_id: session.agent?.id, event: event.name }, `Event ${event.name} from ${session.label}`);
-      },
+      onEvent: (session, event) => this.appendLegacyEvent(session, event),
       onHeartbeat: (session) => {
         const id = session.registeredAgent().id;
         if (this.shared?.dueForRefresh(id) && this.registry.get(id) === session)
@@ -179,6 +251,35 @@ export class Hub {
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
   }
 
+  /** How enhanced sessions batch: the configured window, count and bytes. */
+  batchSettings(): BatchSettings {
+    return {
+      window_ms: Math.round(this.options.batch_window_ms),
+      max_messages: this.options.batch_max_messages,
+      max_bytes: this.options.batch_max_bytes ?? this.options.max_payload_bytes,
+    };
+  }
+
+  /** /metrics as JSON: the figures of each mode side by side, and the hub's own. */
+  metricsView(): MetricsView {
+    const { enhanced, legacy, connection_errors } = this.metrics.json();
+    return {
+      enhanced,
+      legacy,
+      hub: {
+        hub_id: this.id,
+        version: AGENT_VERSION,
+        uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+        draining: this.draining,
+        agents_connected: this.registry.size,
+        connections_open: this.sessions.size,
+        connection_errors,
+        enhanced_granted: this.options.enhanced,
+        batch: this.batchSettings(),
+      },
+    };
+  }
+
   get draining(): boolean {
     return this.drainPromise !== undefined;
   }
@@ -201,7 +302,8 @@ export class Hub {
         this.startTimers();
         this.log.info(
           { hub_id: this.id, url, version: AGENT_VERSION },
-          `Hub ${this.id} listening on ${url} (agents: ws://${host}:${port}${AGENT_WS_PATH})`,
+          `Hub ${this.id} listening on ${url} (agents: ws://${host}:${port}${AGENT_WS_PATH}, legacy only: ` +
+            `${AGENT_LEGACY_WS_PATH}; enhanced mode ${this.enhancedNote()})`,
         );
         resolve({ host: this.options.host, port, url });
       });
@@ -224,6 +326,26 @@ export class Hub {
   /** Connections holding one of --max-connections seats: those with a verified agent token. */
   authenticatedCount(): number {
     return this.sessions.size - this.unauthenticated.size;
+  }
+
+  observeRegistry(observer: RegistryObserver): void {
+    this.registryObserver = observer;
+  }
+
+  /**
+   * Another process of this hub registered the agent anew: its connection here, if still this
+   * session, is closed as replaced (as a newer connection to this process would replace it).
+   */
+  replaceFromElsewhere(agentId: string, sessionId: string, where: string): boolean {
+    const session = this.registry.get(agentId);
+    if (session?.sessionId !== sessionId) return false;
+    session.closedBy = 'replaced';
+    this.log.warn(
+      { agent_id: agentId, old: session.address, new_hub: where },
+      `Agent ${session.label} registered again on ${where}; closing its older connection from ${session.address}`,
+    );
+    session.close(CloseCode.REPLACED, `replaced by a newer connection on ${where}`);
+    return true;
   }
 
   /** Where an agent is connected, when it is not here: from the registry shared through Redis. */
@@ -317,21 +439,59 @@ export class Hub {
       this.server.closeAllConnections();
     });
     this.wss.close();
-    await Promise.all([this.tokenCache.close(), this.registryCache?.close()]);
+    await Promise.all([this.tokenCache.close(), this.registryCache?.close(), this.events.close()]);
     this.log.info({ hub_id: this.id }, `Hub ${this.id} stopped`);
+  }
+
+  /**
+   * Legacy: at most once. The event goes to the sink (with the agent's seq when it sent one, so a
+   * replay is still dropped); when the sink fails it is lost, logged and counted — a legacy agent
+   * has no acknowledgement to wait for. Logged per event at debug only: a farm sends thousands.
+   */
+  private appendLegacyEvent(session: AgentSession, event: AgentEvent): Promise<void> {
+    const agentId = session.registeredAgent().id;
+    const seq = event.seq ?? null;
+    return this.events
+      .append(agentId, [{ agent_id: agentId, seq, name: event.name, data: event.data, ts: event.timestamp }])
+      .then(
+        (outcome) =>
+          this.log.debug(
+            { agent_id: agentId, event: event.name, seq, sink: this.events.kind, duplicate: outcome.duplicates > 0 },
+            outcome.duplicates > 0
+              ? `Event ${event.name} from ${session.label} (seq ${seq}) is already in the ${this.events.kind} sink: skipped`
+              : `Event ${event.name} from ${session.label} appended to the ${this.events.kind} sink`,
+          ),
+        (error: unknown) => {
+          const logged = this.sinkFailureLog.take();
+          if (!logged) return;
+          const earlier = logged.suppressed > 0 ? ` (${logged.suppressed} more lost since the last such line)` : '';
+          this.log.warn(
+            { agent_id: agentId, event: event.name, seq, sink: this.events.kind, err: errorInfo(error, 'SINK_FAILED') },
+            `Event ${event.name} from legacy agent ${session.label} is lost: the ${this.events.kind} event sink ` +
+              `refused it (${errorInfo(error).message}); legacy delivery is at most once${earlier}`,
+          );
+        },
+      );
   }
 
   // ---- connections ------------------------------------------------------------------------
 
+  private enhancedNote(): string {
+    if (!this.options.enhanced) return 'off (--no-enhanced)';
+    return `granted to agents that offer it (${this.events.kind} event sink)`;
+  }
+
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '').split('?')[0];
-    if (path !== AGENT_WS_PATH) {
+    if (path !== AGENT_WS_PATH && path !== AGENT_LEGACY_WS_PATH) {
       this.metrics.error('wrong_path');
       socket.end(
-        `HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo WebSocket endpoint at ${path}; agents connect to ${AGENT_WS_PATH}\n`,
+        `HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo WebSocket endpoint at ${path}; ` +
+          `agents connect to ${AGENT_WS_PATH} (or ${AGENT_LEGACY_WS_PATH} for legacy mode only)\n`,
       );
       return;
     }
+    const legacyOnly = path === AGENT_LEGACY_WS_PATH;
     socket.on('error', this.countSocketError);
     // Only what the session needs is taken from the request: a closure over `req` would keep
     // every upgrade request alive for the connection's life (seen in a heap snapshot).
@@ -339,7 +499,7 @@ export class Hub {
     const source = sourceKey(req.socket.remoteAddress);
     const token = bearerToken(req.headers.authorization);
     if (!token) {
-      this.upgrade(req, socket, head, { address, source, token, authenticated: false });
+      this.upgrade(req, socket, head, { address, source, token, authenticated: false, legacyOnly });
       return;
     }
     // The token decides which budget the connection takes a seat in. One that does not verify
@@ -352,7 +512,7 @@ export class Hub {
       )
       .then((authenticated) => {
         if (socket.destroyed) return;
-        this.upgrade(req, socket, head, { address, source, token, authenticated });
+        this.upgrade(req, socket, head, { address, source, token, authenticated, legacyOnly });
       });
   }
 
@@ -419,7 +579,7 @@ export class Hub {
       return;
     }
     this.metrics.connectionsTotal.inc();
-    const session = new AgentSession(ws, address, peer.token, this.context);
+    const session = new AgentSession(ws, address, peer.token, this.context, peer.legacyOnly);
     if (!peer.authenticated) session.unauthenticatedSource = peer.source;
     this.sessions.add(session);
     this.pingSweep.add(session);
@@ -476,6 +636,7 @@ export class Hub {
     }
     this.registry.set(agent.id, session);
     this.metrics.registrations.inc();
+    this.registryObserver?.registered(agent.id, session.sessionId);
     this.shared
       ?.announce(sharedEntry(session))
       .catch((error: unknown) =>
@@ -497,6 +658,7 @@ export class Hub {
     this.dispatcher.sessionClosed(session);
     if (session.agent && this.registry.get(session.agent.id) === session) {
       this.registry.delete(session.agent.id);
+      this.registryObserver?.unregistered(session.agent.id, session.sessionId);
       this.shared
         ?.withdraw(session.agent.id, session.sessionId)
         .catch((error: unknown) =>
@@ -556,6 +718,11 @@ export class Hub {
   }
 }
 
+export interface RegistryObserver {
+  registered(agentId: string, sessionId: string): void;
+  unregistered(agentId: string, sessionId: string): void;
+}
+
 /** What onUpgrade learned about a connection before it exists. */
 interface Peer {
   address: string;
@@ -564,6 +731,8 @@ interface Peer {
   token: string | undefined;
   /** The Authorization header carried a valid agent token. */
   authenticated: boolean;
+  /** Upgraded on AGENT_LEGACY_WS_PATH. */
+  legacyOnly: boolean;
 }
 
 /**
@@ -601,5 +770,8 @@ function summarize(session: AgentSession): AgentSummary {
     ram_usage: session.ramUsage,
     messages_in: session.messagesIn,
     messages_out: session.messagesOut,
+    mode: session.mode ?? 'legacy',
+    events_in: session.eventsIn,
+    acked_seq: session.ackedSeq,
   };
 }

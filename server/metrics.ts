@@ -1,4 +1,5 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AppendOutcome } from './events/event-sink.js';
 
 /** Kinds of connection errors, one label value each on farmlink_errors_total. */
 export type ErrorKind =
@@ -20,10 +21,17 @@ export type ErrorKind =
   | 'internal'
   | 'protocol_error'
   | 'wrong_path'
-  | 'socket_error';
+  | 'socket_error'
+  | 'token_expired'
+  | 'sink_unavailable'
+  | 'breaker_open';
+
+/** How a registered session speaks: one message per frame, or batches with seq/ack (batch.v1). */
+export type SessionMode = 'legacy' | 'enhanced';
+export const SESSION_MODES: readonly SessionMode[] = ['enhanced', 'legacy'];
 
 /** How a registered agent's connection ended, on farmlink_agent_disconnects_total. */
-export type DisconnectKind = 'graceful' | 'closed' | 'replaced' | 'error' | 'drain_timeout';
+export type DisconnectKind = 'graceful' | 'closed' | 'replaced' | 'error' | 'drain_timeout' | 'token_expired';
 
 const MESSAGE_TYPES = [
   'hello',
@@ -36,7 +44,60 @@ const MESSAGE_TYPES = [
   'command',
   'draining',
   'broadcast',
+  'ack',
+  'nack',
+  'tune',
+  'token_expired',
 ];
+
+/** What the JSON view of /metrics says about one mode (docs/protocol.md, "Metrics"). */
+export interface ModeFigures {
+  /** Sessions registered in this mode since the hub started. */
+  total_connections: number;
+  current_connections: number;
+  peak_connections: number;
+  /** Messages after registration (a batch frame counts each message it carries). */
+  messages_sent: number;
+  messages_received: number;
+  frames_sent: number;
+  frames_received: number;
+  bytes_sent: number;
+  bytes_received: number;
+  events_received: number;
+  /**
+   * Mean seconds from a frame's receipt to its messages being handled: enhanced, until its events
+   * are durably in the sink and the ack is queued; legacy, until the handler (and the sink append
+   * of its event) finished. Null before the first frame.
+   */
+  average_latency: number | null;
+  /** Registered sessions of this mode the hub closed for an error. */
+  connection_errors: number;
+  /** Enhanced only (0 in legacy): seq'd messages the hub already held, acked and not kept again. */
+  duplicates_dropped: number;
+  nacks: number;
+}
+
+function emptyFigures(): ModeFigures {
+  return {
+    total_connections: 0,
+    current_connections: 0,
+    peak_connections: 0,
+    messages_sent: 0,
+    messages_received: 0,
+    frames_sent: 0,
+    frames_received: 0,
+    bytes_sent: 0,
+    bytes_received: 0,
+    events_received: 0,
+    average_latency: null,
+    connection_errors: 0,
+    duplicates_dropped: 0,
+    nacks: 0,
+  };
+}
+
+const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
+const SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
  * The hub's Prometheus metrics, in a registry of its own so that several hubs in one process
@@ -54,9 +115,28 @@ export class HubMetrics {
   private readonly errors: Counter<'kind'>;
   private readonly disconnects: Counter<'kind'>;
   private readonly commands: Counter<'outcome'>;
+  private readonly sinkAppends: Counter<'sink' | 'outcome'>;
+  private readonly sinkFailures: Counter<'sink'>;
+  private readonly sinkAppendSeconds: Histogram<'sink'>;
   // Labelled children looked up once: these are on the per-message path.
   private readonly receivedByType = new Map<string, ReturnType<Counter<'type'>['labels']>>();
   private readonly sentByType = new Map<string, ReturnType<Counter<'type'>['labels']>>();
+  private readonly framesReceived: Counter<'mode'>;
+  private readonly framesSent: Counter<'mode'>;
+  private readonly modeMessagesReceived: Counter<'mode'>;
+  private readonly modeMessagesSent: Counter<'mode'>;
+  private readonly batchMessages: Histogram<'direction'>;
+  private readonly ackLagSeconds: Histogram;
+  private readonly handlingSeconds: Histogram<'mode'>;
+  private readonly duplicatesDropped: Counter;
+  private readonly nacks: Counter;
+  private readonly eventsReceived: Counter<'mode'>;
+  private readonly sessionsTotal: Counter<'mode'>;
+  private readonly figures: Record<SessionMode, ModeFigures & { latencySum: number; latencyCount: number }> = {
+    enhanced: { ...emptyFigures(), latencySum: 0, latencyCount: 0 },
+    legacy: { ...emptyFigures(), latencySum: 0, latencyCount: 0 },
+  };
+  private errorsTotal = 0;
 
   constructor(gauges: {
     agentsConnected: () => number;
@@ -144,10 +224,188 @@ export class HubMetrics {
       help: '1 while the hub is draining for shutdown',
       registers,
     });
+    this.sinkAppends = new Counter({
+      name: 'farmlink_hub_sink_appends_total',
+      help: 'Events given to the event sink, by sink and outcome (appended, or duplicate: already there and skipped)',
+      labelNames: ['sink', 'outcome'],
+      registers,
+    });
+    this.sinkFailures = new Counter({
+      name: 'farmlink_hub_sink_failures_total',
+      help: 'Event sink appends that failed (nothing of them acknowledged), by sink',
+      labelNames: ['sink'],
+      registers,
+    });
+    this.sinkAppendSeconds = new Histogram({
+      name: 'farmlink_hub_sink_append_seconds',
+      help: 'Time from handing events to the sink until they are durably in it, by sink',
+      labelNames: ['sink'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
     for (const type of MESSAGE_TYPES) {
       this.receivedByType.set(type, this.messagesReceived.labels(type));
       this.sentByType.set(type, this.messagesSent.labels(type));
     }
+    this.framesReceived = new Counter({
+      name: 'farmlink_hub_frames_received_total',
+      help: 'WebSocket frames received from registered agents, by mode (an enhanced frame is a batch)',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.framesSent = new Counter({
+      name: 'farmlink_hub_frames_sent_total',
+      help: 'WebSocket frames sent to registered agents, by mode (an enhanced frame is a batch)',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.modeMessagesReceived = new Counter({
+      name: 'farmlink_hub_mode_messages_received_total',
+      help: 'Messages received from registered agents, by mode (each message of a batch counts)',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.modeMessagesSent = new Counter({
+      name: 'farmlink_hub_mode_messages_sent_total',
+      help: 'Messages sent to registered agents, by mode (each message of a batch counts)',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.batchMessages = new Histogram({
+      name: 'farmlink_hub_batch_messages',
+      help: 'Messages per enhanced batch frame, received from agents (in) and sent to them (out)',
+      labelNames: ['direction'],
+      buckets: BATCH_BUCKETS,
+      registers,
+    });
+    this.ackLagSeconds = new Histogram({
+      name: 'farmlink_hub_ack_lag_seconds',
+      help: 'Enhanced: from receipt of a frame to the ack covering it being written to the socket',
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.handlingSeconds = new Histogram({
+      name: 'farmlink_hub_handling_seconds',
+      help: 'From receipt of a frame to its messages being handled (enhanced: durably in the sink), by mode',
+      labelNames: ['mode'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.duplicatesDropped = new Counter({
+      name: 'farmlink_hub_duplicates_dropped_total',
+      help: 'Enhanced: seq-numbered messages the hub already held (a resend), acknowledged and not kept again',
+      registers,
+    });
+    this.nacks = new Counter({
+      name: 'farmlink_hub_nacks_total',
+      help: 'Enhanced: nacks sent because the event sink could not take events (the agent sends them again)',
+      registers,
+    });
+    // Events per agent are in the admin API (events_in); an agent_id label here would make one
+    // series per agent — tens of thousands on a large farm — which Prometheus is not for.
+    this.eventsReceived = new Counter({
+      name: 'farmlink_hub_events_received_total',
+      help: 'Events received from agents, by mode (per agent: events_in in GET /api/v1/admin/agents)',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.sessionsTotal = new Counter({
+      name: 'farmlink_hub_sessions_total',
+      help: 'Sessions registered, by mode',
+      labelNames: ['mode'],
+      registers,
+    });
+    const figures = this.figures;
+    new Gauge({
+      name: 'farmlink_hub_sessions',
+      help: 'Registered sessions open right now, by mode',
+      labelNames: ['mode'],
+      registers,
+      collect() {
+        for (const mode of SESSION_MODES) this.labels(mode).set(figures[mode].current_connections);
+      },
+    });
+    for (const mode of SESSION_MODES) {
+      for (const counter of [
+        this.framesReceived,
+        this.framesSent,
+        this.modeMessagesReceived,
+        this.modeMessagesSent,
+        this.eventsReceived,
+        this.sessionsTotal,
+      ])
+        counter.labels(mode).inc(0);
+    }
+  }
+
+  /** A frame from a registered session (a batch of `count` messages in enhanced mode). */
+  receivedFrame(mode: SessionMode, bytes: number, count: number): void {
+    const f = this.figures[mode];
+    f.frames_received += 1;
+    f.messages_received += count;
+    f.bytes_received += bytes;
+    this.framesReceived.labels(mode).inc();
+    this.modeMessagesReceived.labels(mode).inc(count);
+    if (mode === 'enhanced') this.batchMessages.labels('in').observe(count);
+  }
+
+  sentFrame(mode: SessionMode, bytes: number, count: number): void {
+    const f = this.figures[mode];
+    f.frames_sent += 1;
+    f.messages_sent += count;
+    f.bytes_sent += bytes;
+    this.framesSent.labels(mode).inc();
+    this.modeMessagesSent.labels(mode).inc(count);
+    if (mode === 'enhanced') this.batchMessages.labels('out').observe(count);
+  }
+
+  handled(mode: SessionMode, seconds: number): void {
+    const f = this.figures[mode];
+    f.latencySum += seconds;
+    f.latencyCount += 1;
+    this.handlingSeconds.labels(mode).observe(seconds);
+  }
+
+  ackLag(seconds: number): void {
+    this.ackLagSeconds.observe(seconds);
+  }
+
+  duplicates(count: number): void {
+    this.figures.enhanced.duplicates_dropped += count;
+    this.duplicatesDropped.inc(count);
+  }
+
+  nack(): void {
+    this.figures.enhanced.nacks += 1;
+    this.nacks.inc();
+  }
+
+  eventReceived(mode: SessionMode): void {
+    this.figures[mode].events_received += 1;
+    this.eventsReceived.labels(mode).inc();
+  }
+
+  sessionOpened(mode: SessionMode): void {
+    const f = this.figures[mode];
+    f.total_connections += 1;
+    f.current_connections += 1;
+    f.peak_connections = Math.max(f.peak_connections, f.current_connections);
+    this.sessionsTotal.labels(mode).inc();
+  }
+
+  sessionClosed(mode: SessionMode, byError: boolean): void {
+    const f = this.figures[mode];
+    f.current_connections -= 1;
+    if (byError) f.connection_errors += 1;
+  }
+
+  /** The JSON view of /metrics (Accept: application/json): per mode, and the hub's own figures. */
+  json(): { enhanced: ModeFigures; legacy: ModeFigures; connection_errors: number } {
+    const view = (mode: SessionMode): ModeFigures => {
+      const { latencySum, latencyCount, ...figures } = this.figures[mode];
+      return { ...figures, average_latency: latencyCount > 0 ? latencySum / latencyCount : null };
+    };
+    return { enhanced: view('enhanced'), legacy: view('legacy'), connection_errors: this.errorsTotal };
   }
 
   received(type: string, bytes: number): void {
@@ -161,6 +419,7 @@ export class HubMetrics {
   }
 
   error(kind: ErrorKind): void {
+    this.errorsTotal += 1;
     this.errors.labels(kind).inc();
   }
 
@@ -170,6 +429,16 @@ export class HubMetrics {
 
   command(outcome: 'ok' | 'error' | 'timeout' | 'agent_gone' | 'not_connected' | 'result_too_deep'): void {
     this.commands.labels(outcome).inc();
+  }
+
+  sinkAppended(sink: 'redis' | 'local', outcome: AppendOutcome, seconds: number): void {
+    if (outcome.appended > 0) this.sinkAppends.labels(sink, 'appended').inc(outcome.appended);
+    if (outcome.duplicates > 0) this.sinkAppends.labels(sink, 'duplicate').inc(outcome.duplicates);
+    this.sinkAppendSeconds.labels(sink).observe(seconds);
+  }
+
+  sinkFailed(sink: 'redis' | 'local'): void {
+    this.sinkFailures.labels(sink).inc();
   }
 
   text(): Promise<string> {

@@ -345,7 +345,7 @@ describe('Redis failing mid-run', () => {
   async function setUp(name: string) {
     const server = await redisServer();
     const prefix = `${name}:`;
-    const redis = { url: server.url, prefix, opTimeoutMs, failureThreshold: 3, cooldownMs: 100, maxCooldownMs: 400 };
+    const redis = { url: server.url, prefix, opTimeoutMs, failureThreshold: 3, cooldownMs: 100 };
     const a = openCache({ name, memory, redis, disk: { path: tempDir() } });
     const b = openCache({ name, memory, redis });
     expect(await a.redisReady(10_000)).toBe(true);

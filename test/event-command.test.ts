@@ -8,6 +8,7 @@ import { AgentHost, type EventInput } from '../agent/host/agent-host.js';
 import { routeCall } from '../agent/host/call-router.js';
 import { LogBuffer } from '../agent/host/log-buffer.js';
 import { silentLogger } from '../agent/log/logger.js';
+import { MemoryOutbox } from '../agent/outbox/memory-outbox.js';
 import { ExitCode } from '../cli/exit-codes.js';
 import { isolatedEnv, runCli, type CliRun } from './helpers/cli-process.js';
 import { FARMLINK_BIN, ROOT, startHub, type HubProcess } from './helpers/hub-process.js';
@@ -163,19 +164,22 @@ describe('farmlink event', () => {
 
   it('exits 64 naming the flag for bad arguments, and sends nothing', async () => {
     const before = journal().length;
-    const badJson = await event(['job', '--data', '{oops']);
+    // Each run is a process of its own: started together, they cost one start-up's wait.
+    const [badJson, badPriority, noName, badCount, unknownFlag] = await Promise.all([
+      event(['job', '--data', '{oops']),
+      event(['job', '--priority', 'urgent']),
+      event(['--count', '2']),
+      event(['job', '--count', '0']),
+      event(['job', '--colour', 'red']),
+    ]);
     expect(badJson.code).toBe(ExitCode.BAD_ARGUMENTS);
     expect(badJson.stderr).toMatch(/^farmlink event: --data: not valid JSON \(.*JSON.*\): \{oops\n/);
-    const badPriority = await event(['job', '--priority', 'urgent']);
     expect(badPriority.code).toBe(ExitCode.BAD_ARGUMENTS);
     expect(badPriority.stderr).toContain('--priority: expected one of high, normal, low, got "urgent"');
-    const noName = await event(['--count', '2']);
     expect(noName.code).toBe(ExitCode.BAD_ARGUMENTS);
     expect(noName.stderr).toContain('expected the event name');
-    const badCount = await event(['job', '--count', '0']);
     expect(badCount.code).toBe(ExitCode.BAD_ARGUMENTS);
     expect(badCount.stderr).toContain('--count: expected a whole number ≥ 1, got "0"');
-    const unknownFlag = await event(['job', '--colour', 'red']);
     expect(unknownFlag.code).toBe(ExitCode.BAD_ARGUMENTS);
     expect(unknownFlag.stderr).toContain("Unknown option '--colour'");
     expect(journal().length).toBe(before);
@@ -214,7 +218,7 @@ describe('farmlink event', () => {
 });
 
 describe('AgentHost sendEvents', () => {
-  function host(events?: { send(inputs: EventInput[]): Promise<number[]> }) {
+  function host(events?: { send(inputs: EventInput[]): Promise<number[]> }, outbox?: MemoryOutbox) {
     const dir = fs.mkdtempSync(path.join(parent, 'host-'));
     const overrides = flagOverrides({ serverUrl: 'http://127.0.0.1:1', agentId: 'pc-host', logFile: false });
     const { config } = loadAgentConfig({ file: undefined, overrides });
@@ -228,6 +232,7 @@ describe('AgentHost sendEvents', () => {
       logs: new LogBuffer(),
       cache: false,
       ...(events ? { events } : {}),
+      ...(outbox ? { outbox } : {}),
     });
   }
 
@@ -254,5 +259,33 @@ describe('AgentHost sendEvents', () => {
         { name: 'b', data: null, priority: 'normal' },
       ],
     ]);
+  });
+
+  it('without a sender, puts the events in its outbox through the agent, stamped, in order', async () => {
+    const outbox = new MemoryOutbox(() => 1_700_000_000_000);
+    const before = Date.now();
+    const result = await routeCall(host(undefined, outbox).handlers(), 'sendEvents', {
+      events: [{ name: 'a', data: [1], priority: 'low', ttl_ms: 60_000 }, { name: 'b' }],
+    });
+    expect(result).toEqual({ ok: true, value: { seqs: [1, 2], agent_id: 'pc-host' } });
+    expect(
+      outbox.entries.map((e) => ({ seq: e.seq, type: e.type, priority: e.priority, expiresAt: e.expiresAt })),
+    ).toEqual([
+      { seq: 1, type: 'event', priority: 'low', expiresAt: 1_700_000_060_000 },
+      { seq: 2, type: 'event', priority: 'normal', expiresAt: null },
+    ]);
+    expect(outbox.entries[0]!.body).toEqual({ name: 'a', data: [1], timestamp: expect.any(Number) as number });
+    expect(outbox.entries[1]!.body).toMatchObject({ name: 'b', data: null });
+    expect(outbox.entries[0]!.body.timestamp).toBeGreaterThanOrEqual(before);
+  });
+
+  it('answers the outbox’s own refusal (OUTBOX_UNAVAILABLE: disk full) as it is', async () => {
+    const outbox = new MemoryOutbox();
+    outbox.failNext = 'ENOSPC: no space left on device';
+    const result = await routeCall(host(undefined, outbox).handlers(), 'sendEvents', { events: [{ name: 'x' }] });
+    expect(result).toEqual({
+      ok: false,
+      error: { code: 'OUTBOX_UNAVAILABLE', message: 'ENOSPC: no space left on device' },
+    });
   });
 });

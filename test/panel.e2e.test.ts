@@ -341,6 +341,33 @@ describe('the panel in Chromium (headless mode)', () => {
     await shot(page2, '11-primary-refuses-token');
   });
 
+  it("each server's breaker: open until when and why for a primary that refuses this PC, closed for the fallback", async () => {
+    const refusing = await startHub({ secret: 'another-hub-secret-0123456789-abcdefgh' });
+    cleanups.push(() => refusing.kill());
+    const accepting = await hub();
+    const token = await accepting.agentToken('pc-breaker');
+    const { url } = await agentWithPanel(
+      `server:\n  url: "${refusing.url}"\n  fallback_urls: ["${accepting.url}"]\nagent:\n  id: pc-breaker\n  ` +
+        `token: "${token}"\nbreaker:\n  failures: 1\n  window: 60\n  recovery: 120\n${FAST}`,
+    );
+    const page = await open(url);
+    await expect
+      .poll(() => page.getByTestId('link-status').getAttribute('data-tone'), { timeout: 15_000 })
+      .toBe('connected');
+    const primary = page.getByTestId('server-breaker').nth(0);
+    const fallback = page.getByTestId('server-breaker').nth(1);
+    await expect.poll(() => primary.getAttribute('data-state'), { timeout: 10_000 }).toBe('open');
+    const words = (await primary.textContent()) ?? '';
+    expect(words).toMatch(/^Open until \d\d:\d\d:\d\d/);
+    expect(words).toContain('Refused this PC: 4401 UNAUTHORIZED');
+    expect(await primary.locator('.badge').getAttribute('title')).toMatch(/skips it .* tries it again in \d+m/);
+    expect(await fallback.getAttribute('data-state')).toBe('closed');
+    expect(await fallback.textContent()).toBe('Closed');
+    await page.getByTestId('server-row').nth(0).scrollIntoViewIfNeeded();
+    await page.locator('.card-servers').screenshot({ path: path.join(ARTIFACTS, '13-server-breakers.png') });
+    await shot(page, '13-server-breakers-page');
+  });
+
   it('the timeline shows whole rows at every usual window size, and all of them on request', async () => {
     const h = await hub();
     const { url } = await agentWithPanel(

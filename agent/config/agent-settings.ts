@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { AgentConfig, LogLevel, ProtocolModeSetting } from '../../protocol/config.js';
 import { toAgentEndpoint } from '../../protocol/server-url.js';
 import type { ConnectionTiming } from '../connection/connection.js';
+import type { ServerBreakerSettings } from '../connection/server-breakers.js';
 import { loadOrCreateAgentId } from './agent-id.js';
 
 /** The configuration as the running agent uses it: endpoints resolved, times in ms, identity settled. */
@@ -17,6 +18,8 @@ export interface AgentSettings {
   adb: { path: string; timeoutMs: number; trackDevices: boolean };
   protocol: { mode: ProtocolModeSetting; batchWindowMs: number; batchMaxMessages: number };
   outbox: { maxMessages: number; maxBytes: number; sync: 'flush' | 'os'; defaultTtlMs: number | undefined };
+  /** Each server's circuit breaker: refusals within the window that open it, and the time to its probe. */
+  breaker: ServerBreakerSettings;
   dataDir: string;
   configFile: string | undefined;
 }
@@ -62,6 +65,11 @@ export function resolveAgentSettings(
       mode: config.protocol.mode,
       batchWindowMs: ms(config.protocol.batch_window),
       batchMaxMessages: config.protocol.batch_max_messages,
+    },
+    breaker: {
+      failures: config.breaker.failures,
+      windowMs: ms(config.breaker.window),
+      recoveryMs: ms(config.breaker.recovery),
     },
     outbox: {
       maxMessages: config.outbox.max_messages,

@@ -309,6 +309,30 @@ describe('the config file itself', () => {
 });
 
 describe('resolveAgentSettings', () => {
+  it("the breaker section: the design's defaults (10 refusals in 60 s, 120 s to the probe), in ms; bad values named", () => {
+    const plain = file('breaker-default.yaml', 'server: {url: "https://h.example"}\nagent: {id: a1}\n');
+    expect(
+      resolveAgentSettings(loadAgentConfig({ file: plain }).config, { file: plain, dataDir: dir }).breaker,
+    ).toEqual({
+      failures: 3,
+      windowMs: 600_000,
+      recoveryMs: 120_000,
+    });
+    const set = file(
+      'breaker.yaml',
+      'server: {url: "https://h.example"}\nagent: {id: a1}\nbreaker: {failures: 5, window: 30, recovery: 1.5}\n',
+    );
+    expect(resolveAgentSettings(loadAgentConfig({ file: set }).config, { file: set, dataDir: dir }).breaker).toEqual({
+      failures: 5,
+      windowMs: 30_000,
+      recoveryMs: 1500,
+    });
+    const bad = file('breaker-bad.yaml', 'server: {url: "https://h.example"}\nbreaker: {failures: 0, colour: red}\n');
+    const found = problems(() => loadAgentConfig({ file: bad }));
+    expect(found.some((p) => p.includes(bad) && p.includes('breaker.failures'))).toBe(true);
+    expect(found.some((p) => p.includes(bad) && p.includes('colour'))).toBe(true);
+  });
+
   it('persists a generated agent id in the data dir and reuses it', () => {
     const dataDir = path.join(dir, 'data');
     const { config } = loadAgentConfig({ overrides: flagOverrides({ serverUrl: 'https://h.example' }) });

@@ -39,6 +39,9 @@ export class Attempt {
   ended = false;
   /** An error seen on the link; the close that follows reports it. */
   socketError: Error | undefined;
+  /** What the hub said when it refused or closed: the upgrade's HTTP status, the close frame's reason. */
+  httpStatus: number | undefined;
+  closeReason: string | undefined;
   connectTimer: TimerHandle | undefined;
   registrationTimer: TimerHandle | undefined;
   stableTimer: TimerHandle | undefined;

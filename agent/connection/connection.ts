@@ -24,6 +24,8 @@ import { closeAdvice, describeDialError, displayId, fmtMs } from './describe.js'
 import { DrainHandover } from './drain-handover.js';
 import { FallbackRotation, type NextAttempt } from './fallback-rotation.js';
 import type { HubLinkFactory } from './hub-link.js';
+import { BreakerLog } from './breaker-log.js';
+import { DEFAULT_SERVER_BREAKER, refusalOf, ServerBreakers, type ServerBreakerSettings } from './server-breakers.js';
 import { ModeFiguresTracker, type WireMode } from './mode-figures.js';
 import { ConnectionStatsTracker } from './stats.js';
 import { wsHubLinkFactory } from './ws-hub-link.js';
@@ -81,6 +83,8 @@ export interface AgentConnectionOptions {
    * above) speaking the JSON protocol; tests give a fake one to drive the state machine.
    */
   link?: HubLinkFactory;
+  /** Per-server circuit breakers (the `breaker:` section); the design's defaults when absent. */
+  breaker?: ServerBreakerSettings;
 }
 
 export interface ConnectionEvents extends Record<string, unknown> {
@@ -124,6 +128,8 @@ export interface ModeInfo {
 export class AgentConnection {
   readonly events: TypedEmitter<ConnectionEvents>;
   private readonly rotation: FallbackRotation;
+  private readonly breakers: ServerBreakers;
+  private readonly breakerLog: BreakerLog;
   private readonly stats: ConnectionStatsTracker;
   private readonly log: Logger;
   private state: ConnectionState = { phase: 'idle' };
@@ -153,8 +159,11 @@ export class AgentConnection {
       jitter: options.timing.reconnectJitter,
       random: options.random,
     });
-    this.rotation = new FallbackRotation(options.servers.length, backoff);
-    this.stats = new ConnectionStatsTracker(options.servers, options.clock);
+    const breaker = options.breaker ?? DEFAULT_SERVER_BREAKER;
+    this.breakers = new ServerBreakers(options.servers, breaker, options.clock);
+    this.breakerLog = new BreakerLog(this.log, options.servers, this.breakers, breaker, options.clock);
+    this.rotation = new FallbackRotation(options.servers.length, backoff, this.breakers);
+    this.stats = new ConnectionStatsTracker(options.servers, options.clock, { breakers: this.breakers });
     this.modeSetting = options.mode ?? 'auto';
     this.figures = new ModeFiguresTracker(options.clock);
     this.handover = new DrainHandover(options.clock);
@@ -264,8 +273,7 @@ export class AgentConnection {
         this.releaseHandover(reason);
         this.options.clock.clearTimeout(this.reconnectTimer);
         this.reconnectTimer = undefined;
-        this.rotation.restartAtPrimary();
-        this.dial(0, reason);
+        this.dial(this.rotation.restartAtPrimary(), reason);
         return;
       default:
         this.releaseHandover(reason);
@@ -372,6 +380,7 @@ export class AgentConnection {
       }
     }
     this.lastDialledIndex = index;
+    this.breakerLog.dialling(index);
     this.attemptsSinceRegistered += 1;
     this.stats.attempt(index);
     this.transition({ phase: 'connecting', server, attempt: this.attemptsSinceRegistered }, reason);
@@ -432,6 +441,7 @@ export class AgentConnection {
         current.socketError ??= error;
       });
       link.events.on('rejected', ({ status }) => {
+        current.httpStatus = status;
         const hint = status === 404 ? " (is this the hub's URL? the agent endpoint is /api/v1/pc/ws)" : '';
         this.endAttempt(
           current,
@@ -561,6 +571,7 @@ export class AgentConnection {
       attempt.link.useBatches(this.batchSettings(registered.batch, registered.limits));
     }
     this.attemptsSinceRegistered = 0;
+    this.breakerLog.registered(attempt.server.index, this.breakers.registered(attempt.server.index));
     this.stats.registered(attempt.server);
     this.figures.connectedIn(attempt.mode);
     attempt.stableTimer = clock.setTimeout(() => {
@@ -685,6 +696,7 @@ export class AgentConnection {
 
   private onClose(attempt: Attempt, code: number, reasonText: string): void {
     if (!this.isLive(attempt)) return;
+    attempt.closeReason = reasonText;
     let reason: Reason;
     if (attempt.socketError && attempt.phase === 'connecting') {
       reason = classifySocketError(attempt.socketError, attempt.server.url);
@@ -742,8 +754,7 @@ export class AgentConnection {
     if (this.isStopping()) return;
 
     if (options.restartAtPrimary) {
-      this.rotation.restartAtPrimary();
-      this.dial(0, reason);
+      this.dial(this.rotation.restartAtPrimary(), reason);
       return;
     }
     if (options.redial !== undefined) {
@@ -751,7 +762,17 @@ export class AgentConnection {
       this.dial(options.redial, reason);
       return;
     }
-    this.schedule(this.rotation.afterFailure(), reason);
+    // Refusals of this PC count on the server's breaker before the rotation picks the next server.
+    const refusal = refusalOf({
+      reason,
+      registered: wasConnected,
+      httpStatus: attempt.httpStatus,
+      closeReason: attempt.closeReason,
+    });
+    const openedFrom = refusal !== null ? this.breakers.refused(attempt.server.index, refusal) : null;
+    const next = this.rotation.afterFailure();
+    if (openedFrom !== null) this.breakerLog.opened(attempt.server.index, openedFrom, next);
+    this.schedule(next, reason);
   }
 
   private schedule(next: NextAttempt, reason: Reason): void {
@@ -775,12 +796,22 @@ export class AgentConnection {
       },
       reason,
     );
-    const what = total === 1 ? 'Attempt failed' : `All ${total} servers failed`;
+    if (next.allOpen) {
+      this.breakerLog.waitingForProbe(next);
+      this.armReconnect(next);
+      return;
+    }
+    const skipped = next.skipped.length > 0 ? ` (${next.skipped.length} skipped: breaker open)` : '';
+    const what = total === 1 ? 'Attempt failed' : `All ${total} servers failed${skipped}`;
     this.log.info(
       { delay_ms: Math.round(next.delayMs), backoff_step: next.backoffStep },
-      `${what}: retrying ${total === 1 ? '' : 'the primary '}in ${fmtMs(next.delayMs)} (backoff #${next.backoffStep})`,
+      `${what}: retrying ${this.retryTarget(next.index)}in ${fmtMs(next.delayMs)} (backoff #${next.backoffStep})`,
     );
-    this.reconnectTimer = clock.setTimeout(() => {
+    this.armReconnect(next);
+  }
+
+  private armReconnect(next: NextAttempt): void {
+    this.reconnectTimer = this.options.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
       this.dial(next.index, {
         code: 'backoff_elapsed',
@@ -842,6 +873,12 @@ export class AgentConnection {
       throw new FarmlinkError('NO_SERVERS', `No server #${index} among ${this.options.servers.length}`);
     }
     return { index, url };
+  }
+
+  /** "" with one server, else which one the retry after the backoff dials (the primary unless its breaker is open). */
+  private retryTarget(index: number): string {
+    if (this.options.servers.length === 1) return '';
+    return index === 0 ? 'the primary ' : `${this.describeServer(index)} `;
   }
 
   private describeNext(): string {

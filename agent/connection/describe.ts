@@ -14,6 +14,13 @@ export function closeAdvice(code: number, agentId: string): string | undefined {
       `the token must be an agent token minted for "${agentId}"; retrying with backoff meanwhile`
     );
   }
+  if (code === CloseCode.TOKEN_EXPIRED) {
+    return (
+      'the token this agent registered with has expired: set agent.token (or agent.token_file) to a new one from ' +
+      "`farmlink token --agent ID` signed with this hub's secret; " +
+      'retrying with backoff meanwhile'
+    );
+  }
   if (CONFIGURATION_CLOSE_CODES.has(code)) {
     return 'this will not change until the agent and the hub run compatible versions; retrying with backoff meanwhile';
   }

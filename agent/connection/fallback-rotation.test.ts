@@ -87,3 +87,37 @@ describe('FallbackRotation.startAt (the server that worked before a restart)', (
     expect(() => rotation.startAt(-1)).toThrow(RangeError);
   });
 });
+
+describe('FallbackRotation with breakers (the gate)', () => {
+  /** A gate where the listed servers are open for `ms`. */
+  const gate = (open: Record<number, number>) => ({ msUntilRetry: (i: number) => open[i] ?? 0 });
+  const backoff = () => new Backoff({ initialMs: 1000, maxMs: 60_000, random: () => 0.5 });
+
+  it('passes over an open server as if it had failed at once, and says which were skipped', () => {
+    const r = new FallbackRotation(4, backoff(), gate({ 1: 50_000, 2: 50_000 }));
+    expect(r.afterFailure()).toMatchObject({ index: 3, delayMs: 0, skipped: [1, 2], roundComplete: false });
+    expect(r.afterFailure()).toMatchObject({ index: 0, delayMs: 1000, roundComplete: true, allOpen: false });
+  });
+
+  it('starts the next round past an open primary, and the round still ends after one pass', () => {
+    const r = new FallbackRotation(3, backoff(), gate({ 0: 50_000 }));
+    r.afterFailure(); // primary refused → 1
+    expect(r.afterFailure()).toMatchObject({ index: 2, delayMs: 0 });
+    expect(r.afterFailure()).toMatchObject({ index: 1, delayMs: 1000, skipped: [0], roundComplete: true });
+    expect(r.afterFailure()).toMatchObject({ index: 2, delayMs: 0 });
+    expect(r.afterFailure()).toMatchObject({ index: 1, delayMs: 2000, roundComplete: true });
+  });
+
+  it('when every server is open, waits for the earliest probe, never less than the backoff', () => {
+    const r = new FallbackRotation(3, backoff(), gate({ 0: 90_000, 1: 30_000, 2: 60_000 }));
+    expect(r.afterFailure()).toMatchObject({ index: 1, delayMs: 30_000, allOpen: true, roundComplete: true });
+    const soon = new FallbackRotation(2, backoff(), gate({ 0: 10, 1: 20 }));
+    expect(soon.afterFailure()).toMatchObject({ index: 0, delayMs: 1000, allOpen: true });
+  });
+
+  it('restartAtPrimary returns the first server that may be dialled, or the earliest probe', () => {
+    expect(new FallbackRotation(3, backoff(), gate({ 0: 5 })).restartAtPrimary()).toBe(1);
+    expect(new FallbackRotation(2, backoff(), gate({ 0: 9, 1: 5 })).restartAtPrimary()).toBe(1);
+    expect(new FallbackRotation(2, backoff()).restartAtPrimary()).toBe(0);
+  });
+});

@@ -1,4 +1,5 @@
 import type {
+  BreakerStatus,
   ConnectionStats,
   ErrorAt,
   Reason,
@@ -13,6 +14,8 @@ export interface StatsOptions {
   rttWindowMs?: number;
   /** And never more than this many, however short the heartbeat interval. */
   rttMaxSamples?: number;
+  /** Each server's circuit breaker, shown with its figures. */
+  breakers?: { status(index: number): BreakerStatus };
 }
 
 /**
@@ -38,6 +41,7 @@ export class ConnectionStatsTracker {
   private readonly servers: ServerStats[];
   private readonly rttWindowMs: number;
   private readonly rttMaxSamples: number;
+  private readonly breakers: StatsOptions['breakers'];
 
   constructor(
     urls: readonly string[],
@@ -55,6 +59,7 @@ export class ConnectionStatsTracker {
     }));
     this.rttWindowMs = options.rttWindowMs ?? 15 * 60_000;
     this.rttMaxSamples = options.rttMaxSamples ?? 2_000;
+    this.breakers = options.breakers;
   }
 
   attempt(index: number): void {
@@ -144,7 +149,11 @@ export class ConnectionStatsTracker {
       bytes_sent: this.bytesSent,
       bytes_received: this.bytesReceived,
       server: this.server ? { ...this.server } : null,
-      servers: this.servers.map((s) => ({ ...s, last_error: s.last_error ? { ...s.last_error } : null })),
+      servers: this.servers.map((s) => ({
+        ...s,
+        last_error: s.last_error ? { ...s.last_error } : null,
+        ...(this.breakers ? { breaker: this.breakers.status(s.index) } : {}),
+      })),
       last_error: this.lastError ? { ...this.lastError } : null,
       last_success_at: this.lastSuccessAt,
       disconnected_since: this.disconnectedSince,

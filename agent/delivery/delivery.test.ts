@@ -118,6 +118,16 @@ describe('Delivery, enhanced mode', () => {
     expect(t.outbox.entries.map((e) => e.seq)).toEqual(range(31, 50));
   });
 
+  it('a hub claiming seqs this outbox never numbered is not believed (nothing is forgotten)', async () => {
+    const t = setup();
+    await t.events(50);
+    t.connection.start();
+    const link = t.connect(true, 1000);
+    expect(t.seqsSent(link)).toEqual(range(1, 50));
+    await t.settle();
+    expect(t.outbox.entries).toHaveLength(50);
+  });
+
   it('a nack: everything from its seq goes again after the wait the hub asked for', async () => {
     const t = setup();
     await t.events(10);

@@ -61,7 +61,19 @@ export class Delivery {
       connection.events.on('registered', ({ registered, mode }) => {
         this.inFlight.length = 0;
         this.pausedUntil = 0;
-        const hubHas = mode === 'enhanced' ? (registered.acked_seq ?? 0) : 0;
+        let hubHas = mode === 'enhanced' ? (registered.acked_seq ?? 0) : 0;
+        const assigned = outbox.summary(0).next_seq - 1;
+        if (hubHas > assigned) {
+          // Numbers this outbox never gave out: another PC with this agent id, or an outbox restored
+          // from an old backup. Believing the hub would forget messages it never had.
+          this.log.error(
+            { acked_seq: hubHas, highest_assigned: assigned, hub_id: registered.hub_id },
+            `Hub ${registered.hub_id} says it has this agent's messages up to seq ${hubHas}, but this outbox has ` +
+              `numbered only up to ${assigned}: is another PC running with agent id ${registered.agent_id}? ` +
+              `Resuming after this outbox's own acknowledgement (seq ${outbox.ackedSeq}); the hub drops what it thinks it has`,
+          );
+          hubHas = 0;
+        }
         this.sentUpTo = Math.max(outbox.ackedSeq, this.ackTarget, hubHas);
         if (hubHas > outbox.ackedSeq) {
           this.log.info(

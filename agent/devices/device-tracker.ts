@@ -120,7 +120,7 @@ export class DeviceTracker {
         if (this.stopping) return;
         const ranMs = this.clock.monotonic() - startedAt;
         if (spawnError) this.couldNotStart(spawnError);
-        else this.exited(code, signal, stderr.trim(), ranMs, lists);
+        else this.exited(code, signal, withoutDaemonChatter(stderr), ranMs, lists);
       });
     });
     child.once('error', (error: NodeJS.ErrnoException) => {
@@ -232,15 +232,21 @@ export class DeviceTracker {
   }
 
   private later(ms: number): void {
-    this.timer = this.clock.setTimeout(
-      () => {
-        this.timer = undefined;
-        if (!this.stopping && this.started) this.run();
-      },
-      ms,
-      { unref: true },
-    );
+    // Not unref'd: between two runs of adb the tracker is as alive as while adb runs; stop() clears it.
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      if (!this.stopping && this.started) this.run();
+    }, ms);
   }
+}
+
+/** adb's stderr without the lines it prints when it starts its server ("* daemon started successfully"). */
+function withoutDaemonChatter(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith('* '))
+    .join('\n')
+    .trim();
 }
 
 function lastLine(text: string): string {

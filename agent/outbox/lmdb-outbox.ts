@@ -528,11 +528,8 @@ export class LmdbOutbox implements OutboxStore {
       () => {
         this.retryTimer = undefined;
         if (this.state !== 'error') return;
-        if (this.expiredToDelete.length > 0 || this.persistedAcked < this.ackedInMemory) {
-          this.retryRemovals();
-        } else {
-          this.scheduleRetry();
-        }
+        // With nothing pending, the next accept is the next try.
+        if (this.expiredToDelete.length > 0 || this.persistedAcked < this.ackedInMemory) this.retryRemovals();
       },
       RETRY_AFTER_ERROR_MS,
       { unref: true },

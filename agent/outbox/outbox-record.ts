@@ -40,7 +40,7 @@ export function encodeRecord(header: RecordHeader, body: Record<string, unknown>
 /** The header alone; undefined for a record this build cannot read (another format, truncated). */
 export function decodeHeader(record: Uint8Array): RecordHeader | undefined {
   if (record.length < RECORD_HEADER_BYTES) return undefined;
-  const buf = Buffer.from(record.buffer, record.byteOffset, record.byteLength);
+  const buf = asBuffer(record);
   if (buf.readUInt8(0) !== FORMAT) return undefined;
   const type = TYPES[buf.readUInt8(1)];
   const priority = PRIORITY_CODES[buf.readUInt8(2)];
@@ -53,7 +53,7 @@ export function decodeHeader(record: Uint8Array): RecordHeader | undefined {
 export function decodeRecord(seq: number, record: Uint8Array): OutboxEntry | undefined {
   const header = decodeHeader(record);
   if (!header) return undefined;
-  const buf = Buffer.from(record.buffer, record.byteOffset, record.byteLength);
+  const buf = asBuffer(record);
   let body: unknown;
   try {
     body = JSON.parse(buf.toString('utf8', RECORD_HEADER_BYTES));
@@ -62,4 +62,9 @@ export function decodeRecord(seq: number, record: Uint8Array): OutboxEntry | und
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
   return { seq, ...header, body: body as Record<string, unknown>, bytes: record.length };
+}
+
+/** lmdb hands out Buffers already; wrapping one again costs more than reading its header (open reads 100,000). */
+function asBuffer(record: Uint8Array): Buffer {
+  return Buffer.isBuffer(record) ? record : Buffer.from(record.buffer, record.byteOffset, record.byteLength);
 }

@@ -27,6 +27,8 @@ export function startBenchHub(settings: BenchHubSettings): Promise<HubProcess> {
     logLevel: 'warn',
     keepLogs: false,
     onSpawn: track,
+    // A hub with --workers starts each worker process before it answers /health.
+    startTimeoutMs: 60_000,
     ...(settings.inspect !== undefined ? { inspect: settings.inspect } : {}),
     ...(settings.bin ? { bin: settings.bin } : {}),
   });

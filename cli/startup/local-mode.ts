@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { resolveAgentSettings } from '../../agent/config/agent-settings.js';
 import { loadAgentConfig, type ConfigOverride } from '../../agent/config/load-config.js';
@@ -50,7 +51,7 @@ export async function planAgentRun(options: {
     const where = sourceOfServerUrl(file, overrides);
     let hub: StartedHub;
     try {
-      hub = await startLocalHub(port, options.hubLogger, { fallbackToFreePort: false });
+      hub = await startLocalHub(port, options.hubLogger, { fallbackToFreePort: false, dataDir: options.dataDir });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
       options.hubLogger.warn(
@@ -70,7 +71,7 @@ export async function planAgentRun(options: {
     );
     return { config: await withLocalToken(config, hub, options.dataDir, file), file, overrides, localHub: hub };
   }
-  const hub = await startLocalHub(port, options.hubLogger, { fallbackToFreePort: true });
+  const hub = await startLocalHub(port, options.hubLogger, { fallbackToFreePort: true, dataDir: options.dataDir });
   const all: ConfigOverride[] = [...overrides, { path: ['server', 'url'], value: hub.url, source: LOCAL_HUB_SOURCE }];
   const { config } = loadAgentConfig({ overrides: all });
   options.hubLogger.info(
@@ -113,12 +114,14 @@ function sourceOfServerUrl(file: string | undefined, overrides: readonly ConfigO
 async function startLocalHub(
   port: number,
   logger: Logger,
-  { fallbackToFreePort }: { fallbackToFreePort: boolean },
+  { fallbackToFreePort, dataDir }: { fallbackToFreePort: boolean; dataDir: string },
 ): Promise<StartedHub> {
   const secret = randomBytes(32).toString('base64url');
+  // The local hub's event log lives with the agent that started it, not in a hub data dir of its own.
+  const hubDir = path.join(dataDir, 'local-hub');
   const { hub, url } = fallbackToFreePort
-    ? await listenWithFallbackPort(secret, port, logger)
-    : await listenOn(secret, port, logger);
+    ? await listenWithFallbackPort(secret, port, logger, hubDir)
+    : await listenOn(secret, port, logger, hubDir);
   return {
     url,
     tokenFor: (agentId) => mintToken(secret, { role: 'agent', agentId }),
@@ -129,14 +132,32 @@ async function startLocalHub(
   };
 }
 
-async function listenOn(secret: string, port: number, logger: Logger): Promise<{ hub: Hub; url: string }> {
-  const hub = makeHub(secret, port, logger);
-  return { hub, url: (await hub.listen()).url };
+async function listenOn(
+  secret: string,
+  port: number,
+  logger: Logger,
+  dataDir: string,
+): Promise<{ hub: Hub; url: string }> {
+  const hub = makeHub(secret, port, logger, dataDir);
+  try {
+    return { hub, url: (await hub.listen()).url };
+  } catch (error) {
+    // Not listening (the port is taken): its event log is let go before another hub opens it.
+    await hub.events.close();
+    throw error;
+  }
 }
 
-function makeHub(secret: string, port: number, logger: Logger): Hub {
+function makeHub(secret: string, port: number, logger: Logger, dataDir: string): Hub {
   return new Hub(
-    HubOptionsSchema.parse({ host: '127.0.0.1', port, secret, hub_id: 'local', drain_timeout_ms: 2000 }),
+    HubOptionsSchema.parse({
+      host: '127.0.0.1',
+      port,
+      secret,
+      hub_id: 'local',
+      drain_timeout_ms: 2000,
+      data_dir: dataDir,
+    }),
     logger,
   );
 }
@@ -145,12 +166,13 @@ async function listenWithFallbackPort(
   secret: string,
   port: number,
   logger: Logger,
+  dataDir: string,
 ): Promise<{ hub: Hub; url: string }> {
   try {
-    return await listenOn(secret, port, logger);
+    return await listenOn(secret, port, logger, dataDir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) throw error;
     logger.warn(`Port ${port} is in use: the local hub takes any free port instead`);
-    return listenOn(secret, 0, logger);
+    return listenOn(secret, 0, logger, dataDir);
   }
 }

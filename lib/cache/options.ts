@@ -44,9 +44,11 @@ export interface CacheOptions {
     cluster?: ClusterNode[];
     prefix?: string;
     opTimeoutMs?: number;
+    /** The circuit breaker: this many failures within `windowMs` (no success between) skip Redis… */
     failureThreshold?: number;
+    windowMs?: number;
+    /** …for this long; then one call probes it (and Redis' reconnecting closes it at once). */
     cooldownMs?: number;
-    maxCooldownMs?: number;
   };
   /** The disk tier: survives restarts, warms memory at start-up. */
   disk?: { path: string; maxEntries?: number; warmStart?: boolean };

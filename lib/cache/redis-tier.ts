@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
 import { FarmlinkError } from '../errors.js';
 import { TypedEmitter } from '../events.js';
-import { CircuitBreaker } from './circuit-breaker.js';
+import { Breaker } from '../circuit-breaker.js';
 
 /** What processes tell each other over Redis Pub/Sub so their memory tiers stay coherent. */
 export interface BusMessage {
@@ -28,10 +28,11 @@ export interface RedisTierOptions {
   prefix: string;
   /** No operation waits longer than this: past it the call goes on without Redis. */
   opTimeoutMs: number;
+  /** The breaker: failureThreshold failures within windowMs skip Redis for cooldownMs, then one call probes it. */
   failureThreshold: number;
+  windowMs: number;
   cooldownMs: number;
-  maxCooldownMs: number;
-  /** The time bounds' timers; the breaker's cool-down on its monotonic reading. */
+  /** The time bounds' timers and the breaker's window and cool-down. */
   clock: Clock;
   logger: Logger;
   /** The instance id stamped on published messages. */
@@ -102,7 +103,7 @@ export class RedisTier {
   readonly events: TypedEmitter<RedisTierEvents>;
   private readonly client: Client;
   private readonly subscriber: Client;
-  private readonly breaker: CircuitBreaker;
+  private readonly breaker: Breaker;
   private readonly channel: string;
   private readonly tagsKey: string;
   private connected = false;
@@ -127,11 +128,12 @@ export class RedisTier {
         : undefined;
     if (!endpoint) throw new FarmlinkError('CACHE_CONFIG', 'The Redis tier needs a url or cluster nodes');
     this.events = new TypedEmitter((error) => options.logger.error({ err: error }, 'A cache bus listener threw'));
-    this.breaker = new CircuitBreaker({
-      failureThreshold: options.failureThreshold,
-      cooldownMs: options.cooldownMs,
-      maxCooldownMs: options.maxCooldownMs,
-      now: () => options.clock.monotonic(),
+    this.breaker = new Breaker({
+      name: `cache ${options.prefix} redis`,
+      failures: options.failureThreshold,
+      windowMs: options.windowMs,
+      recoveryMs: options.cooldownMs,
+      clock: options.clock,
     });
     this.channel = `${options.prefix}bus`;
     // One hash tag for the tag versions: a single slot in a Cluster, so HMGET and the bump script stay single-node.
@@ -412,7 +414,7 @@ export class RedisTier {
     } catch (error) {
       if (error instanceof FarmlinkError && error.code === 'CACHE_L2_TIMEOUT') this.counters.timeouts += 1;
       else this.counters.errors += 1;
-      this.breaker.failure();
+      this.breaker.failure(error instanceof Error ? error.message : String(error));
       throw error instanceof FarmlinkError
         ? error
         : new FarmlinkError('CACHE_L2_ERROR', `Redis: ${(error as Error).message}`, { cause: error });

@@ -1,5 +1,6 @@
 import { useStore } from 'zustand';
 import type { PanelServer } from '../../protocol/agent-host.js';
+import { breakerView } from '../model/breaker-labels.js';
 import { formatAgo, formatClock } from '../model/format.js';
 import { SERVER_STATUS, serverName } from '../model/labels.js';
 import type { PanelStore } from '../store/panel-store.js';
@@ -20,7 +21,8 @@ export function ServerList({ store }: { store: PanelStore }) {
           Servers
         </h2>
         <p className="card-hint">
-          Tried in this order; after the last fallback the agent goes back to the primary, waiting longer each round.
+          Tried in this order; after the last fallback the agent goes back to the primary, waiting longer each round. A
+          server that keeps refusing this PC is skipped until its breaker lets a probe through.
         </p>
       </div>
       <table className="servers">
@@ -31,6 +33,9 @@ export function ServerList({ store }: { store: PanelStore }) {
             </th>
             <th scope="col" className="col-state">
               State
+            </th>
+            <th scope="col" className="col-breaker">
+              Breaker
             </th>
             <th scope="col" className="col-attempts">
               Attempts
@@ -47,6 +52,7 @@ export function ServerList({ store }: { store: PanelStore }) {
           {servers.map((server) => {
             const status = SERVER_STATUS[server.status];
             const error = server.last_error;
+            const breaker = breakerView(server.breaker, now);
             return (
               <tr
                 key={server.index}
@@ -66,6 +72,17 @@ export function ServerList({ store }: { store: PanelStore }) {
                     <span className="status-dot" aria-hidden="true" />
                     {status.label}
                   </span>
+                </td>
+                <td className="col-breaker" data-testid="server-breaker" data-state={breaker.state}>
+                  <span className={`badge tone-${breaker.tone}`} title={breaker.hint}>
+                    <span className="status-dot" aria-hidden="true" />
+                    {breaker.label}
+                  </span>
+                  {breaker.detail !== null ? (
+                    <div className="sub breaker-detail" title={breaker.detail}>
+                      {breaker.detail}
+                    </div>
+                  ) : null}
                 </td>
                 <td className="col-attempts num">
                   <div>{server.attempts}</div>

@@ -37,5 +37,24 @@ export interface EventSink {
   append(agentId: string, events: readonly SinkEvent[]): Promise<AppendOutcome>;
   /** The agent's highest seq the sink holds (0: none): where a reconnecting agent resumes. */
   lastSeq(agentId: string): Promise<number>;
+  /**
+   * Pages through what the sink holds, oldest first, from just after `after` (undefined: the
+   * start). Optional so a sink for tests need not page; the hub's two sinks both do, and the admin
+   * API (`GET /api/v1/admin/events`) answers from it. A cursor this sink cannot read rejects with
+   * a FarmlinkError `BAD_CURSOR` whose message names `after` and what was expected.
+   */
+  read?(after: string | undefined, limit: number): Promise<EventPage>;
   close(): Promise<void>;
+}
+
+/** One event as read back, with its place in the sink. */
+export interface StoredEvent extends SinkEvent {
+  /** Where it is in the sink: a stream id (Redis) or the log's position (local); pass it as `after`. */
+  cursor: string;
+}
+
+export interface EventPage {
+  events: StoredEvent[];
+  /** The cursor to read the following page from, when more events followed this page; null: none yet. */
+  next: string | null;
 }

@@ -3,6 +3,7 @@ import type { ProtocolModeSetting } from '../../protocol/config.js';
 import { Agent } from '../../agent/agent.js';
 import type { AgentSettings } from '../../agent/config/agent-settings.js';
 import type { ConnectionTiming } from '../../agent/connection/connection.js';
+import { DEFAULT_SERVER_BREAKER, type ServerBreakerSettings } from '../../agent/connection/server-breakers.js';
 import { SystemUsage } from '../../agent/system/system-usage.js';
 import type { ConnectionEvent, ConnectionState } from '../../protocol/connection-state.js';
 import { toAgentEndpoint } from '../../protocol/server-url.js';
@@ -38,6 +39,8 @@ export interface HarnessOptions {
   lookup?: LookupFunction;
   /** protocol.mode [auto]. */
   mode?: ProtocolModeSetting;
+  /** The per-server breakers [the design's defaults]. */
+  breaker?: ServerBreakerSettings;
 }
 
 /** An in-process agent against real hubs, with every transition recorded. */
@@ -77,6 +80,7 @@ export class AgentHarness {
       adb: { path: 'adb', timeoutMs: 30_000, trackDevices: false }, // the first `adb devices` starts adb's server
       protocol: { mode: options.mode ?? 'auto', batchWindowMs: 50, batchMaxMessages: 500 },
       outbox: { maxMessages: 100_000, maxBytes: 64 * 1024 * 1024, sync: 'os', defaultTtlMs: undefined },
+      breaker: options.breaker ?? DEFAULT_SERVER_BREAKER,
       dataDir: '/nonexistent',
       configFile: undefined,
     };

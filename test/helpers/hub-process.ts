@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { mintToken } from '../../server/auth.js';
@@ -82,21 +83,29 @@ export interface StartHubOptions {
   bin?: string;
   /** false: parse the log only for problemCounts, keeping no lines (a bench hub logs thousands). */
   keepLogs?: boolean;
+  /** How long the hub may take to be ready [15 s]; a hub of several worker processes starts each of them. */
+  startTimeoutMs?: number;
   /** Called with the child at once, e.g. to register it for killing when the caller is interrupted. */
   onSpawn?: (proc: ChildProcess) => void;
-  /** How long the hub may take to be ready [15 s]; a test that starts hubs while others load the machine waits longer. */
-  startTimeoutMs?: number;
 }
 
 const running = new Set<ChildProcess>();
+const dataDirs: string[] = [];
 process.on('exit', () => {
   for (const proc of running) proc.kill('SIGKILL');
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
+
+/** A data dir of its own for a hub not given one: its event log never lands in the user's home. */
+function tempDataDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'farmlink-hub-data-'));
+  dataDirs.push(dir);
+  return dir;
+}
 
 /** Spawns `farmlink hub` with JSON logs on 127.0.0.1 and waits until it is ready. */
 export async function startHub(options: StartHubOptions = {}): Promise<HubProcess> {
   const logLevel = options.logLevel ?? 'debug';
-  const startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
   // Port 0 at debug level: the hub binds a free port itself and logs it, so no other process can
   // take it in between. At warn level that line is suppressed, so a port is picked beforehand.
   let port = options.port ?? (logLevel === 'warn' ? await closedPort() : 0);
@@ -116,6 +125,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
     '--log-level',
     logLevel,
     ...(options.args ?? []),
+    ...(options.args?.includes('--data-dir') === true ? [] : ['--data-dir', tempDataDir()]),
   ];
   const proc = spawn(process.execPath, args, {
     env: { ...process.env, FARMLINK_HUB_SECRET: secret, ...options.env },
@@ -235,7 +245,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
   };
   if (logLevel === 'debug') {
     const listening = await Promise.race([
-      waitForLog('listening', (l) => l.event === 'listening', startTimeoutMs),
+      waitForLog('listening', (l) => l.event === 'listening', options.startTimeoutMs ?? START_TIMEOUT_MS),
       exited.then(({ code }): never => {
         throw new Error(`hub exited with ${String(code)} before listening: ${stderr.join('')}`);
       }),
@@ -243,7 +253,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
     port = Number(listening.port);
     url = `http://127.0.0.1:${String(port)}`;
   } else {
-    const deadline = Date.now() + startTimeoutMs;
+    const deadline = Date.now() + (options.startTimeoutMs ?? START_TIMEOUT_MS);
     while (!(await healthy())) {
       if (!isAlive()) {
         const how = String(proc.exitCode ?? proc.signalCode);
@@ -251,7 +261,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
       }
       if (Date.now() > deadline) {
         await kill();
-        const seconds = String(startTimeoutMs / 1000);
+        const seconds = String((options.startTimeoutMs ?? START_TIMEOUT_MS) / 1000);
         throw new Error(
           `hub on port ${String(port)} did not answer /health within ${seconds} s: ${stderr.join('').trim()}`,
         );
