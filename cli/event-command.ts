@@ -221,8 +221,10 @@ function refused(error: unknown, out: SeqPrinter, total: number, agentId: string
     return ExitCode.FAILURE;
   }
   // The socket went away mid-call: the agent stopped. What it was handling may or may not be in its outbox.
+  const earlier = out.count > 0 ? ` ${out.summary(agentId, total)} were accepted before that.` : '';
   process.stderr.write(
-    `farmlink event: ${errorInfo(error).message}; the events of the last call may or may not have been accepted.${before}\n`,
+    `farmlink event: ${errorInfo(error).message}; the events of the last call may or may not have been accepted ` +
+      `(the agent's log and outbox say which).${earlier}\n`,
   );
   return ExitCode.UNAVAILABLE;
 }

@@ -95,15 +95,16 @@ describe('AgentHost', () => {
     expect(snapshot.quality.samples).toBeGreaterThanOrEqual(3);
     expect(snapshot.quality.level).not.toBe('disconnected');
     expect(snapshot.events.map((e) => e.to.phase)).toEqual(['connecting', 'registering', 'connected']);
+    // The hub offers enhanced mode and auto takes it: hello went out in legacy framing, the rest batched.
     expect(snapshot.mode).toMatchObject({
       configured: 'auto',
-      current: 'legacy',
+      current: 'enhanced',
       negotiated: true,
-      available: ['legacy'],
+      available: ['legacy', 'enhanced'],
+      unavailable: {},
     });
-    expect(snapshot.mode.unavailable.enhanced).toMatch(/does not offer enhanced mode/);
-    expect(snapshot.mode_figures.legacy.frames_sent).toBeGreaterThanOrEqual(2);
-    expect(snapshot.mode_figures.enhanced.frames_sent).toBe(0);
+    expect(snapshot.mode_figures.legacy.frames_sent).toBe(1);
+    expect(snapshot.mode_figures.enhanced.frames_sent).toBeGreaterThanOrEqual(1);
     expect(snapshot.settings).toMatchObject({ has_token: true, values: { server: { url: a.url } } });
     expect(JSON.stringify(snapshot)).not.toContain((await a.agentToken('pc-snap')).slice(-20)); // the token never leaves
     expect(h.tailLogs({ limit: 50, min_level: 'info' }).map((l) => l.msg)).toContainEqual(
@@ -220,17 +221,33 @@ describe('AgentHost', () => {
     },
   );
 
-  it('switches the protocol mode live: legacy stays put with a hub that speaks only legacy', async () => {
+  it('switches the protocol mode live: a graceful reconnect to the same hub in the other mode, and back', async () => {
     const a = await hub();
     const { host: h } = await host(
       `server:\n  url: "${a.url}"\nagent:\n  id: pc-mode\n  token: "${await a.agentToken('pc-mode')}"\n`,
     );
-    await waitUntil('connected', () => h.snapshot().state.phase === 'connected');
+    const session = () => {
+      const state = h.snapshot().state;
+      return state.phase === 'connected' ? state : undefined;
+    };
+    await waitUntil('connected in enhanced mode', () => session()?.mode === 'enhanced');
+    const first = session()?.session_id;
+    expect(h.setMode('legacy')).toBe('legacy');
+    await waitUntil('connected again, in legacy mode', () => session()?.mode === 'legacy');
+    expect(session()?.session_id).not.toBe(first);
+    expect(h.snapshot().mode).toMatchObject({ configured: 'legacy', current: 'legacy', negotiated: true });
+    // A switch is not a failure of the server, and the hub saw a graceful disconnect.
+    expect(h.snapshot().stats.servers[0]?.failures).toBe(0);
+    await a.waitForLog(
+      'graceful disconnect',
+      (l) => l.agent_id === 'pc-mode' && /gracefully \(mode_changed\)/.test(l.msg),
+    );
+    // Already what the setting allows: nothing to do.
     const registrations = h.snapshot().stats.servers[0]?.registrations;
     expect(h.setMode('legacy')).toBe('legacy');
-    expect(h.snapshot().mode).toMatchObject({ configured: 'legacy', current: 'legacy' });
-    // Already legacy with this hub: no reconnect.
-    expect(h.snapshot().stats.servers[0]?.registrations).toBe(registrations);
+    expect(h.setMode('auto')).toBe('auto');
+    await waitUntil('back in enhanced mode', () => session()?.mode === 'enhanced');
+    expect(h.snapshot().stats.servers[0]?.registrations).toBe((registrations ?? 0) + 1);
   });
 
   it('coalesces changes: at most one snapshot per interval however busy the connection', async () => {

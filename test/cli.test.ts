@@ -345,7 +345,8 @@ describe('farmlink agent process', () => {
     // No token: the hub opens the socket, then closes it with 4401, again and again.
     const refused = spawnCli(common, cleanEnv());
     children.push(refused);
-    await refused.waitForOutput(/backoff #3/);
+    // The third refusal opens the server's breaker: the agent says so and stops dialling it.
+    await refused.waitForOutput(/refused this PC 3 times/);
     refused.kill('SIGTERM');
     await refused.exited;
     const lines = jsonLines(refused.stdout);
@@ -353,11 +354,11 @@ describe('farmlink agent process', () => {
     const perSocket: Array<typeof lines> = [];
     for (const line of lines) {
       if (line.msg.startsWith('WebSocket open to ws://127.0.0.1:')) perSocket.push([]);
-      else if (line.msg.includes('4401')) perSocket[perSocket.length - 1]?.push(line);
+      else if (line.msg.startsWith('Hub closed the connection: 4401')) perSocket[perSocket.length - 1]?.push(line);
     }
-    expect(perSocket.length).toBeGreaterThanOrEqual(3);
-    // The last socket may have been cut by SIGTERM before the hub's close arrived.
-    for (const said of perSocket.slice(0, -1)) expect(said).toHaveLength(1);
+    expect(perSocket.length).toBe(3);
+    for (const said of perSocket) expect(said).toHaveLength(1);
+    expect(lines.filter((l) => /refused this PC 3 times .*4401 UNAUTHORIZED/.test(l.msg))).toHaveLength(1);
     const rejections = perSocket.flat();
     for (const line of rejections) {
       expect(line.level).toBe(50);
