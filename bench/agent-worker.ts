@@ -7,7 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AgentConnection } from '../agent/connection/connection.js';
 import { Delivery } from '../agent/delivery/delivery.js';
 import { MemoryOutbox } from '../agent/outbox/memory-outbox.js';
-import type { ModeFigures } from '../protocol/agent-host.js';
+import { addModeFigures, emptyModeFigures, type ModeFigures } from '../protocol/agent-host.js';
 import { systemClock, systemRandom } from '../lib/clock.js';
 import { silentLogger } from '../agent/log/logger.js';
 import { SystemUsage } from '../agent/system/system-usage.js';
@@ -156,20 +156,10 @@ function query(since: number, server: number): Timeline {
 }
 
 function sumFigures(): { legacy: ModeFigures; enhanced: ModeFigures } {
-  const zero = (): ModeFigures => ({
-    frames_sent: 0,
-    messages_sent: 0,
-    bytes_sent: 0,
-    frames_received: 0,
-    messages_received: 0,
-    bytes_received: 0,
-    connected_ms: 0,
-  });
-  const out = { legacy: zero(), enhanced: zero() };
+  let out = { legacy: emptyModeFigures(), enhanced: emptyModeFigures() };
   for (const conn of connections) {
     const f = conn.getModeFigures();
-    for (const mode of ['legacy', 'enhanced'] as const)
-      for (const key of Object.keys(out[mode]) as Array<keyof ModeFigures>) out[mode][key] += f[mode][key];
+    out = { legacy: addModeFigures(out.legacy, f.legacy), enhanced: addModeFigures(out.enhanced, f.enhanced) };
   }
   return out;
 }

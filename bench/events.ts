@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { toAgentEndpoint } from '../protocol/server-url.js';
-import type { ModeFigures } from '../protocol/agent-host.js';
+import { addModeFigures, emptyModeFigures, type ModeFigures } from '../protocol/agent-host.js';
 import { takeAddresses } from './lib/addresses.js';
 import { startRedis } from './cache/redis-server.js';
 import { Fleet, agentSpecs } from './lib/fleet.js';
@@ -49,12 +49,6 @@ export interface EventsResult {
 
 const log = (line: string) => process.stderr.write(`[events] ${line}\n`);
 
-function diff(after: ModeFigures, before: ModeFigures): ModeFigures {
-  const out = { ...after };
-  for (const key of Object.keys(out) as Array<keyof ModeFigures>) out[key] = after[key] - before[key];
-  return out;
-}
-
 export async function runEvents(
   mode: Mode,
   agents: number,
@@ -89,18 +83,10 @@ export async function runEvents(
     const t0 = Date.now();
     const replies = await fleet.emit(perAgentPerSecond, windowS * 1000, 15_000);
     const [hubCpuPct = Number.NaN] = cpu.percent();
-    const sum = (pick: (f: { legacy: ModeFigures; enhanced: ModeFigures }) => ModeFigures, list: typeof replies) =>
-      list
-        .map((r) => pick(r.figures))
-        .reduce((a, b) => {
-          const out = { ...a };
-          for (const key of Object.keys(out) as Array<keyof ModeFigures>) out[key] += b[key];
-          return out;
-        });
-    const w = diff(
-      sum((f) => f[mode], replies),
-      sum((f) => f[mode], before),
-    );
+    const total = (list: ReadonlyArray<{ figures: Record<Mode, ModeFigures> }>) =>
+      list.map((r) => r.figures[mode]).reduce((a, b) => addModeFigures(a, b), emptyModeFigures());
+    // The window's traffic: what the workers counted by its end less what they had counted before it.
+    const w = addModeFigures(total(replies), total(before), -1);
     const accepted = replies.reduce((n, r) => n + r.accepted, 0);
     const undelivered = replies.reduce((n, r) => n + r.undelivered, 0);
     const latencies: number[] = [];

@@ -158,6 +158,26 @@ export const ModeFiguresSchema = z.object({
 });
 export type ModeFigures = z.infer<typeof ModeFiguresSchema>;
 
+/** No traffic yet. */
+export function emptyModeFigures(): ModeFigures {
+  return {
+    frames_sent: 0,
+    messages_sent: 0,
+    bytes_sent: 0,
+    frames_received: 0,
+    messages_received: 0,
+    bytes_received: 0,
+    connected_ms: 0,
+  };
+}
+
+/** `a + sign × b`, field by field: totals over agents or settings changes, or the traffic of a window. */
+export function addModeFigures(a: ModeFigures, b: ModeFigures, sign: 1 | -1 = 1): ModeFigures {
+  const out = { ...a };
+  for (const key of Object.keys(out) as Array<keyof ModeFigures>) out[key] += sign * b[key];
+  return out;
+}
+
 /**
  * Which process runs the agent this panel shows, so the panel can say so: one agent runs per PC,
  * either headless (`farmlink agent`, a service) or inside the desktop app, and the desktop app

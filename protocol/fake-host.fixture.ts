@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import {
   AgentHostMethods,
+  emptyModeFigures,
   type AgentHostMethod,
   type BridgeTransport,
   type FieldProblem,
@@ -18,16 +19,6 @@ import {
  */
 
 /** A snapshot that passes the schema. */
-const NO_TRAFFIC = {
-  frames_sent: 0,
-  messages_sent: 0,
-  bytes_sent: 0,
-  frames_received: 0,
-  messages_received: 0,
-  bytes_received: 0,
-  connected_ms: 0,
-};
-
 export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
   const base: Snapshot = {
     now: 1_000_000,
@@ -81,7 +72,7 @@ export function sampleSnapshot(overrides: Partial<Snapshot> = {}): Snapshot {
       available: ['legacy'],
       unavailable: { enhanced: 'the hub does not offer it' },
     },
-    mode_figures: { legacy: NO_TRAFFIC, enhanced: NO_TRAFFIC },
+    mode_figures: { legacy: emptyModeFigures(), enhanced: emptyModeFigures() },
     outbox: null,
     events: [],
     settings: {

@@ -1,25 +1,18 @@
-import type { ModeFigures } from '../../protocol/agent-host.js';
+import { emptyModeFigures, type ModeFigures } from '../../protocol/agent-host.js';
 import type { Clock } from '../../lib/clock.js';
 
 /** What a connection's frames carry: one message each (legacy) or batches (enhanced). */
 export type WireMode = 'legacy' | 'enhanced';
-
-const empty = (): ModeFigures => ({
-  frames_sent: 0,
-  messages_sent: 0,
-  bytes_sent: 0,
-  frames_received: 0,
-  messages_received: 0,
-  bytes_received: 0,
-  connected_ms: 0,
-});
 
 /**
  * Traffic per protocol mode, so the panel can put legacy and enhanced side by side: what batching
  * saves in frames and bytes on this PC's own traffic, not in a benchmark.
  */
 export class ModeFiguresTracker {
-  private readonly figures: Record<WireMode, ModeFigures> = { legacy: empty(), enhanced: empty() };
+  private readonly figures: Record<WireMode, ModeFigures> = {
+    legacy: emptyModeFigures(),
+    enhanced: emptyModeFigures(),
+  };
   private connected: { mode: WireMode; since: number } | undefined;
 
   constructor(private readonly clock: Clock) {}

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import {
   SettingsSchema,
   type LogEntry,
-  type ModeFigures,
+  addModeFigures,
+  emptyModeFigures,
   type Snapshot,
   type ThroughputSample,
 } from '../../protocol/agent-host.js';
@@ -110,7 +111,7 @@ export class AgentHost {
   private readonly throughput: ThroughputSample[] = [];
   private carry: CarriedStats = NOTHING_CARRIED;
   /** Traffic per mode of agents replaced by new settings. */
-  private figuresCarry: Snapshot['mode_figures'] = { legacy: { ...NO_TRAFFIC }, enhanced: { ...NO_TRAFFIC } };
+  private figuresCarry: Snapshot['mode_figures'] = { legacy: emptyModeFigures(), enhanced: emptyModeFigures() };
   /** Set while new settings replace the agent: the old one stopping is a hand-over, not a stop. */
   private applying = false;
   private unsubscribeAgent: () => void = () => {};
@@ -441,18 +442,9 @@ export class AgentHost {
 
   private modeFigures(): Snapshot['mode_figures'] {
     const now = this.agent.connection.getModeFigures();
-    const sum = (a: ModeFigures, b: ModeFigures): ModeFigures => ({
-      frames_sent: a.frames_sent + b.frames_sent,
-      messages_sent: a.messages_sent + b.messages_sent,
-      bytes_sent: a.bytes_sent + b.bytes_sent,
-      frames_received: a.frames_received + b.frames_received,
-      messages_received: a.messages_received + b.messages_received,
-      bytes_received: a.bytes_received + b.bytes_received,
-      connected_ms: a.connected_ms + b.connected_ms,
-    });
     return {
-      legacy: sum(this.figuresCarry.legacy, now.legacy),
-      enhanced: sum(this.figuresCarry.enhanced, now.enhanced),
+      legacy: addModeFigures(this.figuresCarry.legacy, now.legacy),
+      enhanced: addModeFigures(this.figuresCarry.enhanced, now.enhanced),
     };
   }
 
@@ -515,13 +507,3 @@ export class AgentHost {
     this.events.emit('changed', undefined);
   }
 }
-
-const NO_TRAFFIC: ModeFigures = {
-  frames_sent: 0,
-  messages_sent: 0,
-  bytes_sent: 0,
-  frames_received: 0,
-  messages_received: 0,
-  bytes_received: 0,
-  connected_ms: 0,
-};
