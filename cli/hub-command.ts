@@ -58,6 +58,10 @@ Options (times in seconds, fractions allowed):
   --batch-window S           enhanced: longest a message waits to share a frame [0.05]
   --batch-max-messages N     enhanced: most messages in one frame, both ways [500]
   --batch-max-bytes BYTES    enhanced: largest frame, both ways; at most --max-payload [--max-payload]
+  --load-busy-ms MS          event-loop delay p99 from which the hub is busy and slows enhanced agents down [50]
+  --load-overload-ms MS      …and overloaded: slows them down further [200]
+  --load-dwell-ms MS         a load level is left only after this long calm [30000]
+  --no-adapt                 measure the load, but tell agents nothing
   --breaker-failures N       circuit breakers (event sink, each message handler) open after N failures… [10]
   --breaker-window-ms MS     …within this window, in milliseconds [60000]
   --breaker-recovery-ms MS   …and fail fast this long before one call probes again [120000]
@@ -97,6 +101,23 @@ export function workersFlag(value: string | undefined, cores = os.availableParal
     throw new ConfigError([
       `hub option --workers: expected a whole number from 1 to ${MAX_WORKERS}, or "auto" (one per core), got "${value}"`,
     ]);
+  }
+  return n;
+}
+
+/**
+ * A load flag in milliseconds (fractions allowed: a test hub may set --load-busy-ms 0.001). A bad
+ * value is a configuration error (exit 78) naming the flag, like every other bad hub option value.
+ */
+export function millisecondsFlag(
+  name: string,
+  value: string | undefined,
+  range: 'more than 0' | '0 or more',
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = value.trim() === '' ? Number.NaN : Number(value);
+  if (!Number.isFinite(n) || (range === 'more than 0' ? n <= 0 : n < 0)) {
+    throw new ConfigError([`hub option --${name}: expected a number of milliseconds, ${range}, got "${value}"`]);
   }
   return n;
 }
@@ -142,6 +163,10 @@ const FLAG_OF: Record<string, string> = {
   redis_cluster: '--redis-cluster / FARMLINK_REDIS_CLUSTER',
   registry_ttl_ms: '--registry-ttl',
   enhanced: '--no-enhanced',
+  adapt: '--no-adapt',
+  load_busy_ms: '--load-busy-ms',
+  load_overload_ms: '--load-overload-ms',
+  load_dwell_ms: '--load-dwell-ms',
   breaker_failures: '--breaker-failures',
   breaker_window_ms: '--breaker-window-ms',
   breaker_recovery_ms: '--breaker-recovery-ms',
@@ -177,6 +202,10 @@ export async function hubCommand(argv: string[]): Promise<number> {
     'command-timeout': { type: 'string' },
     'per-message-deflate': { type: 'boolean' },
     'no-enhanced': { type: 'boolean' },
+    'no-adapt': { type: 'boolean' },
+    'load-busy-ms': { type: 'string' },
+    'load-overload-ms': { type: 'string' },
+    'load-dwell-ms': { type: 'string' },
     'breaker-failures': { type: 'string' },
     'breaker-window-ms': { type: 'string' },
     'breaker-recovery-ms': { type: 'string' },
@@ -228,6 +257,10 @@ export async function hubCommand(argv: string[]): Promise<number> {
     command_timeout_ms: secondsFlag('command-timeout', values['command-timeout']),
     per_message_deflate: values['per-message-deflate'],
     enhanced: values['no-enhanced'] === true ? false : undefined,
+    adapt: values['no-adapt'] === true ? false : undefined,
+    load_busy_ms: millisecondsFlag('load-busy-ms', values['load-busy-ms'], 'more than 0'),
+    load_overload_ms: millisecondsFlag('load-overload-ms', values['load-overload-ms'], 'more than 0'),
+    load_dwell_ms: millisecondsFlag('load-dwell-ms', values['load-dwell-ms'], '0 or more'),
     breaker_failures: numberFlag('breaker-failures', values['breaker-failures'], { integer: true, min: 1 }),
     breaker_window_ms: numberFlag('breaker-window-ms', values['breaker-window-ms'], { integer: true, min: 1 }),
     breaker_recovery_ms: numberFlag('breaker-recovery-ms', values['breaker-recovery-ms'], { integer: true }),

@@ -225,6 +225,18 @@ export const SnapshotSchema = z.object({
     available: z.array(AgentModeSchema),
     /** Why a mode is not available, for the toggle to say instead of pretending. */
     unavailable: z.record(z.string(), z.string()),
+    /**
+     * While connected: the batch window (enhanced; null in legacy) and heartbeat interval in use, and
+     * why the hub last changed them (a hub under load widens both with `tune`). Null when not connected.
+     */
+    pace: z
+      .object({
+        batch_window_ms: z.number().nonnegative().nullable(),
+        heartbeat_interval_ms: z.number().positive(),
+        hub_reason: z.string().nullable(),
+      })
+      .nullable()
+      .optional(),
   }),
   /** Traffic per protocol mode, side by side. */
   mode_figures: z.object({ legacy: ModeFiguresSchema, enhanced: ModeFiguresSchema }),

@@ -161,7 +161,10 @@ export const RegisteredSchema = z.object({
   acked_seq: z.number().int().nonnegative().optional(),
   /** Enhanced only: how to batch toward this hub. */
   batch: BatchSettingsSchema.optional(),
-  /** The heartbeat interval the hub wants (it widens it under load); absent: the agent's own setting. */
+  /**
+   * Enhanced, while the hub is under load: beat no more often than this (an agent whose own interval
+   * is longer keeps it); absent: the agent's own interval. A later `tune` changes it.
+   */
   heartbeat_interval_ms: z.number().int().positive().optional(),
 });
 
@@ -215,7 +218,11 @@ export const NackSchema = z.object({
 export const TuneSchema = z.object({
   type: z.literal('tune'),
   batch: BatchSettingsSchema.optional(),
-  heartbeat_interval_ms: z.number().int().positive().optional(),
+  /**
+   * Beat no more often than this (the agent keeps its own interval when that is longer); null:
+   * back to the agent's own interval; absent: unchanged.
+   */
+  heartbeat_interval_ms: z.number().int().positive().nullable().optional(),
   reason: ShortText,
 });
 

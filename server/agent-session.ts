@@ -39,6 +39,8 @@ export interface SessionContext {
   events: EventSink;
   /** How enhanced sessions batch right now (the window widens under load). */
   batchSettings(): BatchSettings;
+  /** Under load: the heartbeat interval enhanced agents are asked for in `registered` (undefined: their own). */
+  heartbeatIntervalMs(): number | undefined;
   /** The circuit breaker around the handler of this message type (shared by every session). */
   handlerBreaker(type: string): Breaker;
   maxBufferedBytes: number;
@@ -211,6 +213,11 @@ export class AgentSession {
     if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
       this.fail('slow_consumer', CloseCode.SLOW_CONSUMER, `slow consumer: ${this.ws.bufferedAmount} bytes unsent`);
     }
+  }
+
+  /** The hub's load changed: its own batches to this agent take the new window (enhanced; nothing in legacy). */
+  retune(settings: BatchSettings): void {
+    this.batcher?.retune(settings);
   }
 
   /** Resolves once every seq'd message received so far has been handled (enhanced; at once in legacy). */
@@ -538,6 +545,7 @@ export class AgentSession {
     this.ctx.metrics.sessionOpened(this.mode);
     this.ctx.register(this);
     const batch = this.ctx.batchSettings();
+    const heartbeat = sink ? this.ctx.heartbeatIntervalMs() : undefined;
     this.send({
       type: 'registered',
       agent_id: hello.agent_id,
@@ -546,6 +554,8 @@ export class AgentSession {
       server_time: Date.now(),
       limits: this.ctx.limits,
       ...(sink ? { capabilities: [Capability.BATCH_V1], acked_seq: ackedSeq, batch } : {}),
+      // Enhanced only: a legacy agent is never sent a tune to bring its pace back.
+      ...(heartbeat !== undefined ? { heartbeat_interval_ms: heartbeat } : {}),
     });
     // `registered` itself goes on a frame of its own, as in legacy: the agent learns from it
     // that what follows is batched.

@@ -87,6 +87,29 @@ export const HubOptionsSchema = z
     /** Enhanced: largest batch frame, both ways; by default max_payload_bytes. */
     batch_max_bytes: z.number().int().min(256).optional(),
     /**
+     * Adapting to load (server/load-monitor.ts): the hub samples its own event-loop delay and, when
+     * busy or overloaded, tells enhanced agents to batch in a wider window and beat less often.
+     * false (`--no-adapt`): the load is still measured and shown on /metrics, agents are told nothing.
+     */
+    adapt: z.boolean().default(true),
+    /**
+     * Event-loop delay p99 from which the hub is busy. 50 ms: the default batch window — a loop that
+     * late already holds every message as long as batching would, so wider batches cost nothing.
+     */
+    load_busy_ms: z
+      .number({ error: 'expected milliseconds' })
+      .positive({ error: 'expected more than 0 ms' })
+      .default(50),
+    /** …and overloaded: 200 ms, where heartbeat and event acks are visibly late to every agent. */
+    load_overload_ms: z
+      .number({ error: 'expected milliseconds' })
+      .positive({ error: 'expected more than 0 ms' })
+      .default(200),
+    /** A level is left only after the delay stayed under half its threshold this long (no flapping). */
+    load_dwell_ms: ms('the load dwell time').default(30_000),
+    /** How often the event loop is sampled; a level is entered after two such intervals over its threshold. */
+    load_sample_ms: ms('the load sampling interval').min(50, { error: 'expected at least 50 ms' }).default(1000),
+    /**
      * The hub's own state: without Redis, the event log (`<data_dir>/events`). Workers of one hub
      * share it. Untouched when Redis is configured.
      */
@@ -108,6 +131,13 @@ export const HubOptionsSchema = z
         code: 'custom',
         path: ['batch_max_bytes'],
         message: `expected at most max_payload_bytes (${options.max_payload_bytes}), got ${options.batch_max_bytes}`,
+      });
+    }
+    if (options.load_overload_ms <= options.load_busy_ms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['load_overload_ms'],
+        message: `expected more than the busy threshold (${options.load_busy_ms} ms), got ${options.load_overload_ms} ms`,
       });
     }
     // Node refuses a header timeout longer than the request timeout (the head is part of the request).

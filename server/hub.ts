@@ -27,10 +27,14 @@ import { HubBreakers } from './hub-breakers.js';
 import { errorInfo } from '../lib/errors.js';
 import type { HubOptions } from './hub-options.js';
 import { LogThrottle } from './log-throttle.js';
+import { LOAD_LEVEL_NAMES, LoadMonitor, eventLoopSampler, type LoadChange, type LoadSampler } from './load-monitor.js';
+import { describePace, formatMs, maxHeartbeatMs, paceAt, type Pace } from './hub-pace.js';
 import { HubMetrics, type ModeFigures, type SessionMode } from './metrics.js';
 import { SharedRegistry, type RegistryEntry } from './shared-registry.js';
 import { SlicedSweep } from './sliced-sweep.js';
 
+/** A load level is left once the event-loop delay stays under this share of its threshold (hysteresis). */
+const LEAVE_RATIO = 0.5;
 /** Node's default is 511; a fleet reconnecting at once overflowed it (kernel caps it at somaxconn). */
 const LISTEN_BACKLOG = 4096;
 /** Broadcasts yield to the event loop after this many sends, so heartbeats are not held up behind them. */
@@ -67,6 +71,8 @@ export interface HubDeps {
   clock?: Clock;
   /** Where events go; by default the Redis Stream with Redis, else the event log in the data dir. */
   events?: EventSink;
+  /** What the load monitor reads; by default this process's event loop (tests feed synthetic delays). */
+  loadSampler?: () => LoadSampler;
 }
 
 /** The JSON view of /metrics (Accept: application/json). */
@@ -83,8 +89,22 @@ export interface MetricsView {
     /** Every connection the hub closed or refused for an error, registered or not. */
     connection_errors: number;
     enhanced_granted: boolean;
+    /** How enhanced agents batch right now: the configured settings, or wider under load. */
     batch: BatchSettings;
+    /** This process's own load (each worker of a multi-process hub measures and adapts on its own). */
+    load: LoadView;
   };
+}
+
+export interface LoadView {
+  /** 0 normal, 1 busy, 2 overloaded. */
+  level: number;
+  name: string;
+  event_loop_delay_p99_ms: number;
+  /** false under --no-adapt: measured, but agents are not told. */
+  adapt: boolean;
+  /** The heartbeat interval asked of enhanced agents; null: their own. */
+  heartbeat_interval_ms: number | null;
 }
 
 /**
@@ -128,6 +148,13 @@ export class Hub {
   private broadcastTimer: NodeJS.Timeout | undefined;
   private drainPromise: Promise<DrainResult> | undefined;
   private closed = false;
+  /** Samples the event loop once listening; its level decides `pace`. */
+  private loadMonitor: LoadMonitor | undefined;
+  private readonly loadSampler: () => LoadSampler;
+  /** What enhanced agents are asked for right now (the configured settings unless the hub is under load). */
+  private pace: Pace;
+  /** Bumped on each level change, so a tune sweep still under way for an older level stops. */
+  private tuneGeneration = 0;
   /** Told of every registration and departure (a worker of a multi-process hub reports them to its primary). */
   private registryObserver: RegistryObserver | undefined;
 
@@ -161,11 +188,22 @@ export class Hub {
         `Shared registry on Redis ${where} (keys under ${options.redis_prefix}registry:); the hub serves without it while Redis is down`,
       );
     }
+    this.loadSampler = deps.loadSampler ?? eventLoopSampler;
+    this.pace = paceAt(0, this.configuredBatch(), this.maxHeartbeatMs());
     this.unauthenticated = new ConnectionBudget(options.max_unauthenticated, options.max_unauthenticated_per_address);
     this.metrics = new HubMetrics({
       agentsConnected: () => this.registry.size,
       connectionsOpen: () => this.sessions.size,
       connectionsUnauthenticated: () => this.unauthenticated.size,
+    });
+    this.metrics.loadGauges(() => {
+      const sample = this.loadMonitor?.lastSample;
+      return {
+        level: this.loadMonitor?.level ?? 0,
+        delayP50Ms: sample?.delayP50Ms ?? 0,
+        delayP99Ms: sample?.delayP99Ms ?? 0,
+        utilization: sample?.utilization ?? 0,
+      };
     });
     this.breakers = new HubBreakers(
       {
@@ -205,6 +243,7 @@ export class Hub {
       enhanced: options.enhanced,
       events: this.events,
       batchSettings: () => this.batchSettings(),
+      heartbeatIntervalMs: () => this.pace.heartbeatIntervalMs ?? undefined,
       handlerBreaker: (type) => this.breakers.handler(type),
       maxBufferedBytes: options.max_buffered_bytes,
       helloTimeoutMs: options.hello_timeout_ms,
@@ -251,8 +290,13 @@ export class Hub {
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
   }
 
-  /** How enhanced sessions batch: the configured window, count and bytes. */
+  /** How enhanced sessions batch right now: the configured settings, with a wider window under load. */
   batchSettings(): BatchSettings {
+    return this.pace.batch;
+  }
+
+  /** The batch settings as configured (--batch-window, --batch-max-messages, --batch-max-bytes). */
+  configuredBatch(): BatchSettings {
     return {
       window_ms: Math.round(this.options.batch_window_ms),
       max_messages: this.options.batch_max_messages,
@@ -276,8 +320,20 @@ export class Hub {
         connection_errors,
         enhanced_granted: this.options.enhanced,
         batch: this.batchSettings(),
+        load: {
+          level: this.loadLevel,
+          name: LOAD_LEVEL_NAMES[this.loadLevel],
+          event_loop_delay_p99_ms: round2(this.loadMonitor?.lastSample.delayP99Ms ?? 0),
+          adapt: this.options.adapt,
+          heartbeat_interval_ms: this.pace.heartbeatIntervalMs,
+        },
       },
     };
+  }
+
+  /** 0 normal, 1 busy, 2 overloaded (server/load-monitor.ts). */
+  get loadLevel(): 0 | 1 | 2 {
+    return this.loadMonitor?.level ?? 0;
   }
 
   get draining(): boolean {
@@ -430,6 +486,8 @@ export class Hub {
     if (this.closed) return;
     this.closed = true;
     this.stopBroadcasts();
+    this.loadMonitor?.stop();
+    this.tuneGeneration += 1;
     this.pingSweep.stop();
     for (const session of this.sessions) session.close(CloseCode.GOING_AWAY, 'hub shutting down');
     await untilOrTimeout(this.whenEmpty(), 1500);
@@ -704,12 +762,111 @@ export class Hub {
 
   private startTimers(): void {
     this.pingSweep.start();
+    this.loadMonitor = new LoadMonitor(
+      {
+        busyMs: this.options.load_busy_ms,
+        overloadMs: this.options.load_overload_ms,
+        dwellMs: this.options.load_dwell_ms,
+        sampleIntervalMs: this.options.load_sample_ms,
+        enterSamples: 2,
+        leaveRatio: LEAVE_RATIO,
+      },
+      this.loadSampler(),
+      this.clock,
+      (change) => this.onLoadChange(change),
+    );
+    this.loadMonitor.start();
     if (this.options.broadcast_interval_ms > 0) {
       this.broadcastTimer = setInterval(() => {
         this.broadcast({ kind: 'status', hub_id: this.id, agents_connected: this.registry.size, draining: false });
       }, this.options.broadcast_interval_ms);
       this.broadcastTimer.unref();
     }
+  }
+
+  // ---- load ---------------------------------------------------------------------------------
+
+  private maxHeartbeatMs(): number {
+    return maxHeartbeatMs(
+      this.options.redis_url || this.options.redis_cluster ? this.options.registry_ttl_ms : undefined,
+    );
+  }
+
+  /**
+   * The load level changed: every enhanced agent is told the new pace (legacy has no `tune`; those
+   * agents go on as they are), and agents registering from now on get it in `registered`.
+   */
+  private onLoadChange(change: LoadChange): void {
+    this.metrics.loadChanged(change.to);
+    const why = this.describeLoad(change);
+    const name = LOAD_LEVEL_NAMES[change.to];
+    const title = change.to === 0 ? 'Hub load back to normal' : `Hub ${name}`;
+    const level = change.to === 0 ? 'info' : 'warn';
+    const fields = {
+      load_level: change.to,
+      from_level: change.from,
+      event_loop_delay_p99_ms: round2(change.sample.delayP99Ms),
+      event_loop_utilization: round2(change.sample.utilization),
+    };
+    if (!this.options.adapt) {
+      this.log[level](fields, `${title} (${why}): telling agents nothing (--no-adapt)`);
+      return;
+    }
+    this.pace = paceAt(change.to, this.configuredBatch(), this.maxHeartbeatMs());
+    const reason = `hub ${change.to === 0 ? 'load back to normal' : name}: ${why}`;
+    const told = this.draining ? 0 : this.sendTune(reason);
+    this.log[level](
+      {
+        ...fields,
+        batch_window_ms: this.pace.batch.window_ms,
+        heartbeat_interval_ms: this.pace.heartbeatIntervalMs,
+        agents_told: told,
+      },
+      `${title} (${why}): telling ${told.toLocaleString('en-US')} enhanced agent${told === 1 ? '' : 's'} to ` +
+        describePace(this.pace) +
+        (change.to === 0 ? '' : '; legacy agents are not told (legacy has no tune)'),
+    );
+  }
+
+  private describeLoad(change: LoadChange): string {
+    const p99 = formatMs(change.sample.delayP99Ms);
+    const threshold = change.to === 2 || change.from === 2 ? this.options.load_overload_ms : this.options.load_busy_ms;
+    if (change.to > change.from) return `event-loop delay p99 ${p99} ≥ ${formatMs(threshold)}`;
+    return (
+      `event-loop delay p99 ${p99}, under ${formatMs(threshold * LEAVE_RATIO)} for ` +
+      formatMs(this.options.load_dwell_ms)
+    );
+  }
+
+  /**
+   * Sends the current pace as a `tune` to every enhanced session, serialised once and in slices
+   * that yield to the event loop (as broadcasts do): a hub already under load must not block for
+   * thousands of sends at once. Each session's own outgoing batches take the new window first.
+   * Returns how many sessions it is being sent to.
+   */
+  private sendTune(reason: string): number {
+    const generation = ++this.tuneGeneration;
+    const pace = this.pace;
+    const text = JSON.stringify({
+      type: 'tune',
+      batch: pace.batch,
+      heartbeat_interval_ms: pace.heartbeatIntervalMs,
+      reason: reason.slice(0, 256),
+    });
+    const targets = [...this.registry.values()].filter((session) => session.mode === 'enhanced');
+    const sendFrom = (start: number) => {
+      if (generation !== this.tuneGeneration) return; // a newer level's sweep covers everyone
+      const end = Math.min(targets.length, start + BROADCAST_BATCH);
+      for (const target of targets.slice(start, end)) {
+        if (target.phase !== 'registered') continue;
+        target.retune(pace.batch);
+        target.sendRaw(text, 'tune');
+        this.metrics.tuneSent();
+      }
+      if (end < targets.length) setImmediate(sendFrom, end);
+    };
+    sendFrom(0);
+    return targets.length;
   }
 
   private stopBroadcasts(): void {
@@ -774,4 +931,8 @@ function summarize(session: AgentSession): AgentSummary {
     events_in: session.eventsIn,
     acked_seq: session.ackedSeq,
   };
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
 }

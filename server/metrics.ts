@@ -137,6 +137,8 @@ export class HubMetrics {
     legacy: { ...emptyFigures(), latencySum: 0, latencyCount: 0 },
   };
   private errorsTotal = 0;
+  private readonly tunesSent: Counter;
+  private readonly loadChanges: Counter<'to'>;
 
   constructor(gauges: {
     agentsConnected: () => number;
@@ -315,6 +317,17 @@ export class HubMetrics {
       labelNames: ['mode'],
       registers,
     });
+    this.tunesSent = new Counter({
+      name: 'farmlink_hub_tunes_sent_total',
+      help: 'tune messages sent to enhanced agents (a new batch window and heartbeat interval on a load level change)',
+      registers,
+    });
+    this.loadChanges = new Counter({
+      name: 'farmlink_hub_load_changes_total',
+      help: 'Load level changes, by the level entered',
+      labelNames: ['to'],
+      registers,
+    });
     const figures = this.figures;
     new Gauge({
       name: 'farmlink_hub_sessions',
@@ -336,6 +349,53 @@ export class HubMetrics {
       ])
         counter.labels(mode).inc(0);
     }
+  }
+
+  /**
+   * The hub's own load (server/load-monitor.ts). Under --workers each worker measures its own loop:
+   * the aggregate shows the most loaded worker's level and delay, and the mean utilization.
+   */
+  loadGauges(read: () => { level: number; delayP50Ms: number; delayP99Ms: number; utilization: number }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'farmlink_hub_load_level',
+      help: "The hub's load level from its event-loop delay: 0 normal, 1 busy, 2 overloaded (agents told to slow down)",
+      aggregator: 'max',
+      registers,
+      collect() {
+        this.set(read().level);
+      },
+    });
+    new Gauge({
+      name: 'farmlink_hub_event_loop_delay_seconds',
+      help: 'How late the hub ran timers over the last sampling interval, by quantile (what the load level is decided on)',
+      labelNames: ['quantile'],
+      aggregator: 'max',
+      registers,
+      collect() {
+        const { delayP50Ms, delayP99Ms } = read();
+        this.labels('0.5').set(delayP50Ms / 1000);
+        this.labels('0.99').set(delayP99Ms / 1000);
+      },
+    });
+    new Gauge({
+      name: 'farmlink_hub_event_loop_utilization',
+      help: 'Share of the last sampling interval the hub event loop was busy (0–1)',
+      aggregator: 'average',
+      registers,
+      collect() {
+        this.set(read().utilization);
+      },
+    });
+  }
+
+  /** A `tune` handed to one enhanced session. */
+  tuneSent(): void {
+    this.tunesSent.inc();
+  }
+
+  loadChanged(to: number): void {
+    this.loadChanges.labels(String(to)).inc();
   }
 
   /** A frame from a registered session (a batch of `count` messages in enhanced mode). */

@@ -51,6 +51,8 @@ export class Attempt {
   offeredEnhanced = false;
   /** What the frames carry: legacy until `registered` grants enhanced. */
   mode: WireMode = 'legacy';
+  /** Why the hub last asked for another pace (`tune`), if it did on this connection. */
+  tunedBecause: string | undefined;
   /** The hub said the token expired; its 4440 close follows. */
   tokenExpired: TokenExpired | undefined;
 

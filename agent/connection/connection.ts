@@ -116,6 +116,8 @@ export interface ModeInfo {
   hubOffersEnhanced: boolean | null;
   /** The hub that last answered, for "hub-a does not offer enhanced mode". */
   lastHubId: string | null;
+  /** While connected: the batch window (enhanced) and heartbeat interval in use, and why the hub changed them. */
+  pace: { batch_window_ms: number | null; heartbeat_interval_ms: number; hub_reason: string | null } | null;
 }
 
 /**
@@ -202,6 +204,13 @@ export class AgentConnection {
       negotiated: attempt ? attempt.mode : null,
       hubOffersEnhanced: this.hubOffersEnhanced,
       lastHubId: this.lastHubId,
+      pace: attempt
+        ? {
+            batch_window_ms: attempt.link.batching?.window_ms ?? null,
+            heartbeat_interval_ms: attempt.heartbeat?.interval ?? this.options.timing.heartbeatIntervalMs,
+            hub_reason: attempt.tunedBecause ?? null,
+          }
+        : null,
     };
   }
 
@@ -631,6 +640,9 @@ export class AgentConnection {
     this.log.info(fields, `✓ Registered as ${identity.name} (${displayId(identity.id)})`);
     this.log.info(fields, this.describeMode(attempt, registered));
     this.events.emit('registered', { server: attempt.server, registered, mode: attempt.mode });
+    // A hub under load asks for slower heartbeats from the start (enhanced only).
+    if (registered.heartbeat_interval_ms !== undefined && attempt.mode === 'enhanced')
+      attempt.heartbeat?.setInterval(this.heartbeatInterval(registered.heartbeat_interval_ms));
     attempt.startMonitors();
     this.releaseHandover({ code: 'drained', message: `Moved to ${this.describeServer(attempt.server.index)}` }, true);
   }
@@ -656,21 +668,32 @@ export class AgentConnection {
     return { ...settings, max_bytes: Math.min(settings.max_bytes, limits.max_payload_bytes) };
   }
 
-  /** The hub is under load (or no longer): batch and beat at its pace. */
+  /**
+   * The hub is under load (or no longer): batch at its pace, and beat no more often than it asks
+   * (null: at our own interval again). The heartbeat's dead timeout stretches with the interval.
+   */
   private onTune(
     attempt: Attempt,
     batch: BatchSettings | undefined,
-    heartbeatMs: number | undefined,
+    heartbeatMs: number | null | undefined,
     why: string,
   ): void {
     const limits = attempt.link.limits;
     if (batch && attempt.mode === 'enhanced' && limits) attempt.link.useBatches(this.batchSettings(batch, limits));
-    if (heartbeatMs !== undefined) attempt.heartbeat?.setInterval(heartbeatMs);
+    const interval = heartbeatMs === undefined ? undefined : this.heartbeatInterval(heartbeatMs);
+    if (interval !== undefined) attempt.heartbeat?.setInterval(interval);
+    attempt.tunedBecause = why;
     this.log.info(
-      { batch_window_ms: batch?.window_ms, heartbeat_interval_ms: heartbeatMs, reason: why },
+      { batch_window_ms: batch?.window_ms, heartbeat_interval_ms: interval, reason: why },
       `Hub asked for another pace (${why})${batch ? `: batch window ${batch.window_ms} ms` : ''}` +
-        (heartbeatMs !== undefined ? `, heartbeat every ${fmtMs(heartbeatMs)}` : ''),
+        (interval !== undefined ? `, heartbeat every ${fmtMs(interval)}` : ''),
     );
+  }
+
+  /** The hub's heartbeat interval, never shorter than our own; null: our own. */
+  private heartbeatInterval(hubMs: number | null): number {
+    const own = this.options.timing.heartbeatIntervalMs;
+    return hubMs === null ? own : Math.max(own, hubMs);
   }
 
   private onDraining(attempt: Attempt, hubReason: string): void {

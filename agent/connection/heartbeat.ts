@@ -49,6 +49,11 @@ export class HeartbeatMonitor {
     if (this.running) this.armDeadTimer();
   }
 
+  /** The interval in use (the configured one, or the hub's under load). */
+  get interval(): number {
+    return this.intervalMs;
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;

@@ -168,6 +168,56 @@ describe('protocol mode negotiation', () => {
     expect(t.logged(/Hub asked for another pace \(hub under load\)/)).toHaveLength(1);
   });
 
+  it('tune: a heartbeat interval shorter than the agent’s own is not taken; null brings its own back', () => {
+    const t = setup('auto');
+    t.connection.start();
+    const link = t.connect(true);
+    const own = TEST_TIMING.heartbeatIntervalMs;
+    const pace = () => t.connection.getModeInfo().pace;
+    expect(pace()).toEqual({ batch_window_ms: 50, heartbeat_interval_ms: own, hub_reason: null });
+    link.deliver({ type: 'tune', heartbeat_interval_ms: Math.max(1, own / 2), reason: 'faster?' });
+    expect(pace()?.heartbeat_interval_ms).toBe(own);
+    link.deliver({ type: 'tune', batch: { ...BATCH, window_ms: 200 }, heartbeat_interval_ms: own * 4, reason: 'busy' });
+    expect(pace()).toEqual({ batch_window_ms: 200, heartbeat_interval_ms: own * 4, hub_reason: 'busy' });
+    link.deliver({ type: 'tune', batch: BATCH, heartbeat_interval_ms: null, reason: 'back to normal' });
+    expect(pace()).toEqual({ batch_window_ms: 50, heartbeat_interval_ms: own, hub_reason: 'back to normal' });
+    // Back at its own pace: one beat per interval (the one scheduled at the slow pace goes first).
+    t.clock.advanceSync(own * 4);
+    const beats = link.sentOf('heartbeat').length;
+    t.clock.advanceSync(own * 3);
+    expect(link.sentOf('heartbeat').length).toBe(beats + 3);
+  });
+
+  it('registered from a hub under load: the agent beats at the hub’s slower interval from the start', () => {
+    const t = setup('auto');
+    t.connection.start();
+    const link = t.hub.last();
+    link.accept();
+    const own = TEST_TIMING.heartbeatIntervalMs;
+    link.register({ capabilities: [Capability.BATCH_V1], acked_seq: 0, batch: BATCH, heartbeat_interval_ms: own * 3 });
+    expect(t.connection.getModeInfo().pace?.heartbeat_interval_ms).toBe(own * 3);
+    const beats = link.sentOf('heartbeat').length; // the first goes at once
+    t.clock.advanceSync(own * 3 - 1);
+    expect(link.sentOf('heartbeat').length).toBe(beats);
+    t.clock.advanceSync(1);
+    expect(link.sentOf('heartbeat').length).toBe(beats + 1);
+    // Connected all along: the longer interval stretched the dead timeout with it.
+    expect(t.connection.getModeInfo().negotiated).toBe('enhanced');
+  });
+
+  it('registered in legacy mode ignores a heartbeat interval (no tune would ever restore it)', () => {
+    const t = setup('legacy');
+    t.connection.start();
+    const link = t.hub.last();
+    link.accept();
+    link.register({ heartbeat_interval_ms: TEST_TIMING.heartbeatIntervalMs * 3 });
+    expect(t.connection.getModeInfo().pace).toEqual({
+      batch_window_ms: null,
+      heartbeat_interval_ms: TEST_TIMING.heartbeatIntervalMs,
+      hub_reason: null,
+    });
+  });
+
   it('token_expired then 4440: the reason says so and what to do', () => {
     const t = setup('auto');
     t.connection.start();

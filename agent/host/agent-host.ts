@@ -437,6 +437,7 @@ export class AgentHost {
       negotiated: info.negotiated !== null,
       available: info.hubOffersEnhanced === false ? ['legacy'] : ['legacy', 'enhanced'],
       unavailable,
+      pace: info.pace,
     };
   }
 
