@@ -267,6 +267,30 @@ describe('farmlink hub', () => {
       'hub option --max-unauthenticated-per-address: expected at most max_unauthenticated (10), got 50',
     );
   });
+
+  it('bad load thresholds exit 78 naming the flag and what was expected', async () => {
+    const env = cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET });
+    const word = await runCli(['hub', '--port', '0', '--load-busy-ms', 'fast'], env);
+    expect(word.code).toBe(78);
+    expect(word.stderr).toContain(
+      'hub option --load-busy-ms: expected a number of milliseconds, more than 0, got "fast"',
+    );
+    const zero = await runCli(['hub', '--port', '0', '--load-overload-ms', '0'], env);
+    expect(zero.code).toBe(78);
+    expect(zero.stderr).toContain(
+      'hub option --load-overload-ms: expected a number of milliseconds, more than 0, got "0"',
+    );
+    const order = await runCli(['hub', '--port', '0', '--load-busy-ms', '100', '--load-overload-ms', '80'], env);
+    expect(order.code).toBe(78);
+    expect(order.stderr).toContain(
+      'hub option --load-overload-ms: expected more than the busy threshold (100 ms), got 80 ms',
+    );
+    const dwell = await runCli(['hub', '--port', '0', '--load-dwell-ms=-1'], env);
+    expect(dwell.code).toBe(78);
+    expect(dwell.stderr).toContain(
+      'hub option --load-dwell-ms: expected a number of milliseconds, 0 or more, got "-1"',
+    );
+  });
 });
 
 describe('farmlink agent process', () => {
