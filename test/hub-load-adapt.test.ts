@@ -171,7 +171,7 @@ describe('the hub adapts to its load', () => {
 
 describe('a real hub process measuring its own event loop', () => {
   it('with --load-busy-ms below any real delay it is busy: the agent gets the tune and the metrics say so', async () => {
-    const hub = await spawnHub({ args: ['--load-busy-ms', '0.001', '--load-overload-ms', '100000'] });
+    const hub = await spawnHub({ adapt: true, args: ['--load-busy-ms', '0.001', '--load-overload-ms', '100000'] });
     processes.push(hub);
     const agent = await AgentHarness.create({ servers: [hub.url], id: 'pc-real-load' });
     agents.push(agent);

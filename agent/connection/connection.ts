@@ -615,6 +615,9 @@ export class AgentConnection {
           { graceful: false },
         ),
     });
+    // A hub under load asks for slower heartbeats from the start (enhanced only).
+    if (registered.heartbeat_interval_ms !== undefined && attempt.mode === 'enhanced')
+      attempt.heartbeat?.setInterval(this.heartbeatInterval(registered.heartbeat_interval_ms));
     this.transition(
       {
         phase: 'connected',
@@ -640,9 +643,6 @@ export class AgentConnection {
     this.log.info(fields, `✓ Registered as ${identity.name} (${displayId(identity.id)})`);
     this.log.info(fields, this.describeMode(attempt, registered));
     this.events.emit('registered', { server: attempt.server, registered, mode: attempt.mode });
-    // A hub under load asks for slower heartbeats from the start (enhanced only).
-    if (registered.heartbeat_interval_ms !== undefined && attempt.mode === 'enhanced')
-      attempt.heartbeat?.setInterval(this.heartbeatInterval(registered.heartbeat_interval_ms));
     attempt.startMonitors();
     this.releaseHandover({ code: 'drained', message: `Moved to ${this.describeServer(attempt.server.index)}` }, true);
   }
@@ -651,7 +651,11 @@ export class AgentConnection {
     if (attempt.mode === 'enhanced') {
       const batch = attempt.link.batching;
       const pace = batch ? ` every ${batch.window_ms} ms, up to ${batch.max_messages} messages` : '';
-      return `Protocol: enhanced (batched frames${pace}; resuming after seq ${registered.acked_seq ?? 0})`;
+      const slower =
+        registered.heartbeat_interval_ms === undefined || attempt.heartbeat === undefined
+          ? ''
+          : `; the hub is under load: heartbeats every ${fmtMs(attempt.heartbeat.interval)}`;
+      return `Protocol: enhanced (batched frames${pace}; resuming after seq ${registered.acked_seq ?? 0}${slower})`;
     }
     if (!attempt.offeredEnhanced) return 'Protocol: legacy (protocol.mode is legacy)';
     return `Protocol: legacy — hub ${registered.hub_id} does not offer enhanced mode (messages are sent at most once)`;

@@ -196,6 +196,7 @@ describe('protocol mode negotiation', () => {
     const own = TEST_TIMING.heartbeatIntervalMs;
     link.register({ capabilities: [Capability.BATCH_V1], acked_seq: 0, batch: BATCH, heartbeat_interval_ms: own * 3 });
     expect(t.connection.getModeInfo().pace?.heartbeat_interval_ms).toBe(own * 3);
+    expect(t.logged(/^Protocol: enhanced .*the hub is under load: heartbeats every 1m 30s\)$/)).toHaveLength(1);
     const beats = link.sentOf('heartbeat').length; // the first goes at once
     t.clock.advanceSync(own * 3 - 1);
     expect(link.sentOf('heartbeat').length).toBe(beats);

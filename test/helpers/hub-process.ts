@@ -67,6 +67,12 @@ export interface StartHubOptions {
   port?: number;
   /** Extra `farmlink hub` flags. */
   args?: string[];
+  /**
+   * Let the hub adapt to its load (tell agents a slower pace) [false: `--no-adapt`]. On a shared
+   * two-core machine a hub's event loop runs late from scheduling noise alone, and a test about
+   * something else must not have its agents' heartbeats and batch windows change under it.
+   */
+  adapt?: boolean;
   secret?: string;
   env?: Record<string, string>;
   /** Adds `--hub-id`. */
@@ -124,6 +130,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
     'json',
     '--log-level',
     logLevel,
+    ...(options.adapt === true ? [] : ['--no-adapt']),
     ...(options.args ?? []),
     ...(options.args?.includes('--data-dir') === true ? [] : ['--data-dir', tempDataDir()]),
   ];
