@@ -164,36 +164,43 @@ function sumFigures(): { legacy: ModeFigures; enhanced: ModeFigures } {
   return out;
 }
 
-/** A steady rate of events into every agent's outbox, spread over 100 ms ticks; then the reply once delivered. */
+/**
+ * A steady rate of events into every agent's outbox, in 100 ms ticks; then the reply once delivered.
+ * Each agent starts at its own phase, so a fleet at 1 event/s is spread over the second instead of
+ * firing together, and the rate follows elapsed time, so a late tick (a busy worker) sends what is owed.
+ */
 function emit(message: Extract<ToWorker, { cmd: 'emit' }>): void {
   const TICK_MS = 100;
-  const perTick = (message.perAgentPerSecond * TICK_MS) / 1000;
-  let owed = 0;
+  const owed = outboxes.map((_, i) => i / Math.max(1, outboxes.length));
   let accepted = 0;
   let acceptCpuMs = 0;
   ackLatency = [];
   const started = performance.now();
+  let last = started;
   const timer = setInterval(() => {
-    owed += perTick;
-    const n = Math.floor(owed);
-    owed -= n;
-    if (n > 0) {
-      const cpu = process.cpuUsage();
-      for (const [i, outbox] of outboxes.entries()) {
-        const inputs = Array.from({ length: n }, () => ({
-          type: 'event' as const,
-          body: { name: 'bench.tick', data: { worker: process.pid }, timestamp: Date.now() },
-          priority: 'normal' as const,
-        }));
-        const at = performance.now();
-        void outbox.accept(inputs).then((seqs) => {
-          for (const seq of seqs) acceptedAt[i]!.set(seq, at);
-        });
-        accepted += n;
-      }
-      const used = process.cpuUsage(cpu);
-      acceptCpuMs += (used.user + used.system) / 1000;
+    const now = performance.now();
+    const due = Math.min(now, started + message.durationMs);
+    const add = (message.perAgentPerSecond * Math.max(0, due - last)) / 1000;
+    last = Math.max(last, due);
+    const cpu = process.cpuUsage();
+    for (const [i, outbox] of outboxes.entries()) {
+      owed[i]! += add;
+      const n = Math.floor(owed[i]!);
+      if (n <= 0) continue;
+      owed[i]! -= n;
+      const inputs = Array.from({ length: n }, () => ({
+        type: 'event' as const,
+        body: { name: 'bench.tick', data: { worker: process.pid }, timestamp: Date.now() },
+        priority: 'normal' as const,
+      }));
+      const at = performance.now();
+      void outbox.accept(inputs).then((seqs) => {
+        for (const seq of seqs) acceptedAt[i]!.set(seq, at);
+      });
+      accepted += n;
     }
+    const used = process.cpuUsage(cpu);
+    acceptCpuMs += (used.user + used.system) / 1000;
     if (performance.now() - started < message.durationMs) return;
     clearInterval(timer);
     const settleUntil = performance.now() + message.settleMs;

@@ -18,6 +18,18 @@ import { ms, num, table } from './lib/markdown.js';
 import { percentile } from './lib/stats.js';
 
 const args = process.argv.slice(2);
+const FLAGS = ['--seconds', '--stored'];
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(
+    'node dist/bench/outbox.js [--seconds S per row, 3] [--stored N messages for the open test, 100000]\n',
+  );
+  process.exit(0);
+}
+for (const [i, a] of args.entries())
+  if (i % 2 === 0 && !FLAGS.includes(a)) {
+    process.stderr.write(`unknown flag ${a} (expected ${FLAGS.join(', ')}, --help)\n`);
+    process.exit(2);
+  }
 const option = (name: string, fallback: number): number => {
   const i = args.indexOf(`--${name}`);
   const value = i >= 0 ? Number(args[i + 1]) : fallback;

@@ -95,7 +95,7 @@ describe('AgentHost', () => {
     expect(snapshot.quality.samples).toBeGreaterThanOrEqual(3);
     expect(snapshot.quality.level).not.toBe('disconnected');
     expect(snapshot.events.map((e) => e.to.phase)).toEqual(['connecting', 'registering', 'connected']);
-    // The hub offers enhanced mode and auto takes it: hello went out in legacy framing, the rest batched.
+    // The hub offers enhanced mode and auto takes it: every frame, the handshake included, counts as enhanced.
     expect(snapshot.mode).toMatchObject({
       configured: 'auto',
       current: 'enhanced',
@@ -103,8 +103,8 @@ describe('AgentHost', () => {
       available: ['legacy', 'enhanced'],
       unavailable: {},
     });
-    expect(snapshot.mode_figures.legacy.frames_sent).toBe(1);
-    expect(snapshot.mode_figures.enhanced.frames_sent).toBeGreaterThanOrEqual(1);
+    expect(snapshot.mode_figures.legacy.frames_sent).toBe(0);
+    expect(snapshot.mode_figures.enhanced.frames_sent).toBeGreaterThanOrEqual(2);
     expect(snapshot.settings).toMatchObject({ has_token: true, values: { server: { url: a.url } } });
     expect(JSON.stringify(snapshot)).not.toContain((await a.agentToken('pc-snap')).slice(-20)); // the token never leaves
     expect(h.tailLogs({ limit: 50, min_level: 'info' }).map((l) => l.msg)).toContainEqual(

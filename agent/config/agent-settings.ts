@@ -73,7 +73,8 @@ export function resolveAgentSettings(
     },
     outbox: {
       maxMessages: config.outbox.max_messages,
-      maxBytes: Math.round(config.outbox.max_mb * 1024 * 1024),
+      // Decimal megabytes, as the panel shows sizes: 64 reads "64 MB" there, not 67.
+      maxBytes: Math.round(config.outbox.max_mb * 1_000_000),
       sync: config.outbox.sync,
       defaultTtlMs: config.outbox.default_ttl === undefined ? undefined : ms(config.outbox.default_ttl),
     },

@@ -55,6 +55,16 @@ export class Attempt {
   tunedBecause: string | undefined;
   /** The hub said the token expired; its 4440 close follows. */
   tokenExpired: TokenExpired | undefined;
+  /**
+   * Frames of the handshake (hello, registered), counted once the mode is known: they belong to
+   * the mode the connection ends up in, not to legacy because batching starts only after them.
+   */
+  handshakeFrames: Array<{ direction: 'out' | 'in'; messages: number; bytes: number }> = [];
+
+  /** The mode to count this attempt's traffic under: agreed once registered, else the one offered. */
+  get countedMode(): WireMode {
+    return this.phase === 'connected' || !this.offeredEnhanced ? this.mode : 'enhanced';
+  }
 
   constructor(
     readonly server: ServerRef,

@@ -422,7 +422,11 @@ export class AgentConnection {
       link.events.on('open', () => this.onOpen(current));
       link.events.on('frame', ({ direction, messages, bytes }) => {
         // Counted also after the attempt ended: the `disconnect` flushed with the close went out.
-        this.figures.frame(current.mode, direction, messages, bytes);
+        if (current.phase === 'connected' || current.ended) {
+          this.figures.frame(current.countedMode, direction, messages, bytes);
+        } else {
+          current.handshakeFrames.push({ direction, messages, bytes });
+        }
         if (direction === 'out') {
           this.stats.sentFrame(messages, bytes);
           if (this.isLive(current) && current.phase === 'connected') {
@@ -583,6 +587,7 @@ export class AgentConnection {
     this.breakerLog.registered(attempt.server.index, this.breakers.registered(attempt.server.index));
     this.stats.registered(attempt.server);
     this.figures.connectedIn(attempt.mode);
+    this.countHandshake(attempt);
     attempt.stableTimer = clock.setTimeout(() => {
       this.rotation.markStable();
       this.log.debug({ server: attempt.server.index }, 'Connection stable: backoff reset');
@@ -750,6 +755,11 @@ export class AgentConnection {
 
   // ---- ending an attempt and choosing the next ---------------------------------------------
 
+  private countHandshake(attempt: Attempt): void {
+    for (const f of attempt.handshakeFrames.splice(0))
+      this.figures.frame(attempt.countedMode, f.direction, f.messages, f.bytes);
+  }
+
   private endAttempt(attempt: Attempt, reason: Reason, options: EndOptions): void {
     if (attempt.ended) return;
     if (attempt === this.handover.attempt) {
@@ -759,6 +769,7 @@ export class AgentConnection {
       return;
     }
     attempt.ended = true;
+    this.countHandshake(attempt);
     attempt.quiet(this.options.clock);
     const wasConnected = attempt.phase === 'connected';
     this.closeLink(attempt, reason, options.graceful);

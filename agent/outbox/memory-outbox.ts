@@ -67,7 +67,7 @@ export class MemoryOutbox implements OutboxStore {
       depth: this.entries.length,
       bytes: this.entries.reduce((n, e) => n + e.bytes, 0),
       max_messages: 100_000,
-      max_bytes: 64 * 1024 * 1024,
+      max_bytes: 64_000_000,
       by_priority: by,
       unacked,
       next_seq: this.nextSeq,

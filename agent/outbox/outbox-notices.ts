@@ -160,9 +160,9 @@ function joinCounts(counts: Partial<Record<Priority, number>>): string {
     .join(' and ');
 }
 
-/** 512 bytes, 1.5 KB, 63.9 MB. */
+/** 512 bytes, 1.5 KB, 63.9 MB: decimal units, as `outbox.max_mb` and the panel count them. */
 export function size(bytes: number): string {
-  if (bytes < 1024) return `${bytes} bytes`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  if (bytes < 1000) return `${bytes} bytes`;
+  if (bytes < 1_000_000) return `${(bytes / 1000).toFixed(1)} KB`;
+  return `${(bytes / 1_000_000).toFixed(1)} MB`;
 }

@@ -76,7 +76,8 @@ export function ModeToggle({ store }: { store: PanelStore }) {
       ))}
       <p className="card-hint" data-testid="mode-setting-hint">
         {chosen ? `${chosen.label}: ${chosen.what} ` : null}A switch reconnects at once if the connection's mode must
-        change; the statistics carry on.
+        change; the statistics carry on. It lasts until the agent restarts: <code>protocol.mode</code> in the
+        configuration file keeps a choice.
       </p>
     </section>
   );

@@ -98,5 +98,17 @@ describe('enhanced and legacy figures', () => {
     expect(batchingSaving(SAMPLE_STATES.enhanced().mode_figures)).toBe(
       "Enhanced mode carried 12,900 messages in 780 frames: 94% fewer frames than legacy's one per message.",
     );
+    // 99.65 % would round to "100 % fewer": past 95 %, how many times fewer.
+    const big = SAMPLE_STATES.enhanced().mode_figures;
+    big.enhanced = {
+      ...big.enhanced,
+      messages_sent: 100_040,
+      messages_received: 124,
+      frames_sent: 228,
+      frames_received: 123,
+    };
+    expect(batchingSaving(big)).toBe(
+      "Enhanced mode carried 100,164 messages in 351 frames: 285× fewer frames than legacy's one per message.",
+    );
   });
 });

@@ -79,7 +79,7 @@ export class AgentHarness {
       log: { level: 'silent', file: null, maxSizeMb: 1, maxFiles: 1 },
       adb: { path: 'adb', timeoutMs: 30_000, trackDevices: false }, // the first `adb devices` starts adb's server
       protocol: { mode: options.mode ?? 'auto', batchWindowMs: 50, batchMaxMessages: 500 },
-      outbox: { maxMessages: 100_000, maxBytes: 64 * 1024 * 1024, sync: 'os', defaultTtlMs: undefined },
+      outbox: { maxMessages: 100_000, maxBytes: 64_000_000, sync: 'os', defaultTtlMs: undefined },
       breaker: options.breaker ?? DEFAULT_SERVER_BREAKER,
       dataDir: '/nonexistent',
       configFile: undefined,
