@@ -48,7 +48,7 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
     if (path === '/metrics' && method === 'GET') {
       // Prometheus text stays the default; a client that asks for JSON gets the per-mode view.
       if (prefersJson(req.headers.accept)) {
-        sendJson(res, 200, hub.metricsView());
+        sendJson(res, 200, await hubView(hub).metricsView());
         return;
       }
       const registry = await hubView(hub).metrics();

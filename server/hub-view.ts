@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { CommandOutcome } from './command-dispatcher.js';
-import type { AgentSummary, Hub } from './hub.js';
+import type { AgentSummary, Hub, MetricsView } from './hub.js';
 
 /** An agent as the admin API lists it; `hub_id` names the worker holding it when the hub runs several. */
 export type AgentListing = AgentSummary & { hub_id?: string };
@@ -25,6 +25,8 @@ export interface HubView {
   health(): Promise<HealthFigures>;
   /** A registry holding every metric of the hub (summed across workers where there are several). */
   metrics(): Promise<Registry>;
+  /** The JSON view of /metrics (with several workers: summed, and each worker's own part). */
+  metricsView(): Promise<MetricsView>;
 }
 
 export interface HealthFigures {
@@ -71,5 +73,6 @@ export function localView(hub: Hub): HubView {
         connections_open: hub.connectionCount(),
       }),
     metrics: () => Promise.resolve(hub.metrics.registry),
+    metricsView: () => Promise.resolve(hub.metricsView()),
   };
 }

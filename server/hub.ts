@@ -94,6 +94,24 @@ export interface MetricsView {
     /** This process's own load (each worker of a multi-process hub measures and adapts on its own). */
     load: LoadView;
   };
+  /** Only with several worker processes (--workers N): each one's own part of the figures above. */
+  workers?: WorkerMetrics[];
+}
+
+/** One worker of a multi-process hub in the JSON view of /metrics. */
+export interface WorkerMetrics {
+  /** "w1", "w2", … as in the `worker` label of farmlink_worker_* on the Prometheus side. */
+  id: string;
+  hub_id: string;
+  pid: number;
+  /** Since this worker process started (a restarted worker counts again from zero). */
+  uptime_s: number;
+  draining: boolean;
+  agents_connected: number;
+  connections_open: number;
+  connection_errors: number;
+  enhanced: ModeFigures;
+  legacy: ModeFigures;
 }
 
 export interface LoadView {

@@ -77,7 +77,13 @@ export interface ModeFigures {
   nacks: number;
 }
 
-function emptyFigures(): ModeFigures {
+/** Seconds of handling summed over `count` frames. */
+export interface LatencyTotal {
+  sum: number;
+  count: number;
+}
+
+export function emptyFigures(): ModeFigures {
   return {
     total_connections: 0,
     current_connections: 0,
@@ -139,6 +145,7 @@ export class HubMetrics {
   private errorsTotal = 0;
   private readonly tunesSent: Counter;
   private readonly loadChanges: Counter<'to'>;
+  private sessionsListener: ((mode: SessionMode, current: number) => void) | undefined;
 
   constructor(gauges: {
     agentsConnected: () => number;
@@ -451,12 +458,31 @@ export class HubMetrics {
     f.current_connections += 1;
     f.peak_connections = Math.max(f.peak_connections, f.current_connections);
     this.sessionsTotal.labels(mode).inc();
+    this.sessionsListener?.(mode, f.current_connections);
   }
 
   sessionClosed(mode: SessionMode, byError: boolean): void {
     const f = this.figures[mode];
     f.current_connections -= 1;
     if (byError) f.connection_errors += 1;
+    this.sessionsListener?.(mode, f.current_connections);
+  }
+
+  /**
+   * Told the number of open sessions of a mode each time it changes: a worker of a multi-process
+   * hub reports it to the primary, which alone can see the whole hub's peak.
+   */
+  onSessions(listener: (mode: SessionMode, current: number) => void): void {
+    this.sessionsListener = listener;
+  }
+
+  /** What the mean handling time is made of, per mode: to average across workers, weighted by frames. */
+  latencyTotals(): Record<SessionMode, LatencyTotal> {
+    const total = (mode: SessionMode): LatencyTotal => ({
+      sum: this.figures[mode].latencySum,
+      count: this.figures[mode].latencyCount,
+    });
+    return { enhanced: total('enhanced'), legacy: total('legacy') };
   }
 
   /** The JSON view of /metrics (Accept: application/json): per mode, and the hub's own figures. */

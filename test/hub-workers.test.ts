@@ -35,6 +35,7 @@ function request(
   path: string,
   token?: string,
   body?: unknown,
+  accept?: string,
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -47,6 +48,7 @@ function request(
         agent,
         headers: {
           ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(accept ? { accept } : {}),
           ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
         },
       },
@@ -198,6 +200,51 @@ describe('farmlink hub --workers 2', () => {
       expect(metricFromText(text, 'farmlink_worker_cpu_seconds_total', { worker: 'w1' })).toBeGreaterThan(0);
       expect(metricFromText(text, 'farmlink_worker_cpu_seconds_total', { worker: 'w2' })).toBeGreaterThan(0);
     }
+  });
+
+  it('answers the JSON /metrics for the whole hub from either worker, with each worker’s part', async () => {
+    type Figures = Record<string, number | null>;
+    type View = {
+      enhanced: Figures;
+      legacy: Figures;
+      hub: Record<string, unknown>;
+      workers: Array<Record<string, unknown>>;
+    };
+    const byWorker = new Map<string, View>();
+    const times = new Map<string, number>();
+    // Fresh connections land on the workers in turn: ask until each has answered twice.
+    await waitUntil('JSON /metrics answered by both workers, twice each', async () => {
+      const answer = await request(false, hub.port, 'GET', '/metrics', undefined, undefined, 'application/json');
+      expect(answer.status, answer.text).toBe(200);
+      const view = answer.body as View;
+      const answeredBy = String(view.hub.hub_id);
+      const earlier = byWorker.get(answeredBy);
+      if (earlier) expect(view.legacy, `the same totals asked twice of ${answeredBy}`).toEqual(earlier.legacy);
+      byWorker.set(answeredBy, view);
+      times.set(answeredBy, (times.get(answeredBy) ?? 0) + 1);
+      return WORKER_IDS.every((w) => (times.get(w) ?? 0) >= 2);
+    });
+    const views = WORKER_IDS.map((w) => byWorker.get(w) as View);
+    for (const view of views) {
+      // The raw agents speak legacy; each registered once, all open at once.
+      expect(view.legacy).toMatchObject({
+        total_connections: AGENTS,
+        current_connections: AGENTS,
+        peak_connections: AGENTS,
+      });
+      expect(view.enhanced).toMatchObject({ total_connections: 0, current_connections: 0, peak_connections: 0 });
+      expect(view.hub).toMatchObject({ agents_connected: AGENTS, connections_open: AGENTS });
+      expect(view.workers.map((w) => w.hub_id)).toEqual(WORKER_IDS);
+      const onEach = view.workers.map((w) => (w.legacy as Figures).current_connections ?? 0);
+      expect(onEach.reduce((a, b) => a + b, 0)).toBe(AGENTS);
+      for (const [i, count] of onEach.entries()) {
+        const holding = [...agents.values()].filter((a) => a.hubId === WORKER_IDS[i]).length;
+        expect(count, `sessions on ${WORKER_IDS[i] ?? '?'}`).toBe(holding);
+      }
+    }
+    // Whichever worker answered, the same whole-hub figures: the results of the commands above included.
+    expect(views[0]?.legacy).toEqual(views[1]?.legacy);
+    expect(views[0]?.legacy.messages_received).toBeGreaterThanOrEqual(AGENTS * WORKER_IDS.length);
   });
 
   it('replaces a worker that was SIGKILLed; its agents reconnect and the hub keeps serving', async () => {

@@ -96,6 +96,8 @@ export interface ConnectionEvents extends Record<string, unknown> {
   heartbeatRtt: number;
   /** A frame went out on the current connection (delivery paces its backlog on these). */
   frameSent: { mode: WireMode; messages: number };
+  /** Legacy: the hub read the frames that were on the way; frames held back may go (HubLink `caughtUp`). */
+  caughtUp: undefined;
 }
 
 interface EndOptions {
@@ -433,6 +435,9 @@ export class AgentConnection {
             this.events.emit('frameSent', { mode: current.mode, messages });
           }
         }
+      });
+      link.events.on('caughtUp', () => {
+        if (this.isLive(current) && current.phase === 'connected') this.events.emit('caughtUp', undefined);
       });
       link.events.on('message', ({ message, bytes }) => this.onMessage(current, message, bytes));
       link.events.on('undecodable', ({ bytes, decoded }) => {

@@ -17,6 +17,11 @@ export interface HubLinkEvents extends Record<string, unknown> {
   undecodable: { bytes: number; decoded: Exclude<Decoded, { ok: true }> };
   /** The answer to a `ping()`. */
   pong: undefined;
+  /**
+   * Legacy: the hub has read frames that were on the way, and `frameWaitMs()`, Infinity while too
+   * many were, is finite again.
+   */
+  caughtUp: undefined;
   /** A socket-level error; a `close` follows, and the error says why. */
   error: Error;
   /** The server answered the upgrade with an HTTP status; no `close` follows. */
@@ -47,7 +52,11 @@ export interface HubLink {
   readonly batching: BatchSettings | undefined;
   /** Messages queued in the current batch, not on the wire yet. */
   readonly pending: number;
-  /** Milliseconds until the hub's rate limit allows another frame (0: now); 0 before `registered`. */
+  /**
+   * Milliseconds until the hub's rate limit allows another frame (0: now); 0 before `registered`.
+   * Infinity in legacy mode while as many frames are unread by the hub as its burst allows: a
+   * `caughtUp` event follows once it has read some.
+   */
   frameWaitMs(): number;
   /** A protocol-level ping; its answer is a `pong` event. */
   ping(): void;

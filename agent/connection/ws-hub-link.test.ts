@@ -81,6 +81,38 @@ describe('the ws hub link', () => {
     );
   });
 
+  it('legacy: holds frames once as many are unread by the hub as its burst allows, until it reads them', async () => {
+    const { url, peer } = await listen();
+    const link = wsHubLinkFactory({ clock: systemClock })({ url, version: '1.2.3' });
+    cleanups.push(() => {
+      link.terminate();
+      return Promise.resolve();
+    });
+    await next(link, 'open');
+    const [ws] = await peer;
+    const received: string[] = [];
+    ws.on('message', (data: Buffer) => received.push(data.toString()));
+    let pongs = 0;
+    link.events.on('pong', () => (pongs += 1));
+    // A hub that stopped reading: nothing it has not read is answered.
+    (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    link.limits = { max_payload_bytes: 65536, max_messages_per_second: 10_000, burst_messages: 20 };
+    let sent = 0;
+    while (link.frameWaitMs() === 0) {
+      link.send({ type: 'heartbeat', seq: sent, cpu_usage: 1, ram_usage: 1, timestamp: 0 });
+      sent += 1;
+    }
+    expect(sent).toBe(8);
+    expect(link.frameWaitMs()).toBe(Number.POSITIVE_INFINITY);
+    const caughtUp = next(link, 'caughtUp');
+    (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.resume();
+    await caughtUp;
+    expect(received).toHaveLength(8);
+    expect(link.frameWaitMs()).toBe(0);
+    // The probes' pongs are not the ping monitor's.
+    expect(pongs).toBe(0);
+  });
+
   it("reports the hub's close code and reason, and a graceful close completes the handshake", async () => {
     const { url, peer } = await listen();
     const factory = wsHubLinkFactory({ clock: systemClock });

@@ -7,6 +7,7 @@ import { FrameBatcher } from './frame-batcher.js';
 import { FramePacer } from './frame-pacer.js';
 import { BATCH_OVERHEAD_BYTES, type HubCodec, encodeWithin, jsonCodec } from './hub-codec.js';
 import type { HubDial, HubLink, HubLinkEvents, HubLinkFactory } from './hub-link.js';
+import { HubReadWindow, isProbePong } from './read-window.js';
 
 export interface WsHubLinkOptions {
   clock: Clock;
@@ -32,6 +33,8 @@ class WsHubLink implements HubLink {
   readonly events: TypedEmitter<HubLinkEvents>;
   private hubLimits: HubLimits | undefined;
   private pacer: FramePacer | undefined;
+  /** Legacy: frames written and not yet read by the hub, bounded (enhanced frames go through the batcher). */
+  private readWindow: HubReadWindow | undefined;
   private batcher: FrameBatcher | undefined;
   private readonly ws: WebSocket;
   private readonly codec: HubCodec;
@@ -65,7 +68,12 @@ class WsHubLink implements HubLink {
         this.events.emit('message', { message, bytes: i === 0 ? data.length : 0 });
       });
     });
-    ws.on('pong', () => this.events.emit('pong', undefined));
+    ws.on('pong', (data: Buffer) => {
+      const answer = this.readWindow?.pong(data);
+      if (answer?.opened) this.events.emit('caughtUp', undefined);
+      // A probe's pong is the read window's business, never the ping monitor's.
+      if (answer?.probe !== true && !isProbePong(data)) this.events.emit('pong', undefined);
+    });
     ws.on('error', (error: Error) => this.events.emit('error', error));
     ws.on('unexpected-response', (_req, res) => {
       res.resume();
@@ -85,6 +93,7 @@ class WsHubLink implements HubLink {
   set limits(limits: HubLimits | undefined) {
     this.hubLimits = limits;
     this.pacer = limits ? new FramePacer(limits, this.options.clock) : undefined;
+    this.readWindow = limits && !this.batcher ? new HubReadWindow(limits, (data) => this.probe(data)) : undefined;
   }
 
   get batching(): BatchSettings | undefined {
@@ -96,6 +105,7 @@ class WsHubLink implements HubLink {
   }
 
   frameWaitMs(): number {
+    if (this.readWindow?.full === true) return Number.POSITIVE_INFINITY;
     return this.pacer?.waitMs() ?? 0;
   }
 
@@ -106,6 +116,8 @@ class WsHubLink implements HubLink {
       this.batcher.retune(window);
       return;
     }
+    // Batch frames are few and acknowledged; the read window is legacy's.
+    this.readWindow = undefined;
     const pacer = (this.pacer ??= new FramePacer(
       { max_payload_bytes: limit, max_messages_per_second: 1000, burst_messages: 1000 },
       this.options.clock,
@@ -127,6 +139,15 @@ class WsHubLink implements HubLink {
     const { text, bytes } = encodeWithin(this.codec, message, this.hubLimits);
     this.pacer?.take();
     this.write(text, 1, bytes);
+    this.readWindow?.wrote();
+  }
+
+  private probe(data: Buffer): void {
+    try {
+      this.ws.ping(data);
+    } catch {
+      // The socket is closing; its close event ends the link.
+    }
   }
 
   private write(frame: string, messages: number, bytes: number): void {

@@ -26,8 +26,9 @@ const DEFAULT_STEP = 500;
  * hub, a fallback, a restart — sending resumes after the last acknowledgement (the hub's
  * `registered.acked_seq` or the outbox's own, whichever is further), so nothing accepted is lost
  * and the hub drops what it already had. Legacy mode: one message per frame, paced under the hub's
- * rate limit, forgotten once written to the socket (at most once: what was in flight when a
- * connection died is lost, and counted as delivered).
+ * rate limit and within the link's read window (at most a burst's worth unread by the hub), forgotten
+ * once written to the socket (at most once: what was in flight when a connection died is lost, and
+ * counted as delivered).
  */
 export class Delivery {
   private readonly log: Logger;
@@ -86,6 +87,7 @@ export class Delivery {
       }),
       connection.events.on('message', (message) => this.onHubMessage(message)),
       connection.events.on('frameSent', () => this.pump()),
+      connection.events.on('caughtUp', () => this.pump()),
       outbox.events.on('accepted', () => this.pump()),
     );
   }
@@ -171,7 +173,8 @@ export class Delivery {
       const channel = connection.channel();
       if (!channel) return;
       if (channel.frameWaitMs > 0) {
-        this.wakeIn(channel.frameWaitMs);
+        // Infinity: legacy frames wait for the hub to read those on the way; `caughtUp` wakes us.
+        if (Number.isFinite(channel.frameWaitMs)) this.wakeIn(channel.frameWaitMs);
         return;
       }
       const enhanced = channel.mode === 'enhanced';

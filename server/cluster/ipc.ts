@@ -3,6 +3,7 @@ import { FarmlinkError, errorInfo } from '../../lib/errors.js';
 import type { CommandOutcome } from '../command-dispatcher.js';
 import type { AgentSummary } from '../hub.js';
 import type { AgentListing, HealthFigures } from '../hub-view.js';
+import type { HubMetricsParts } from './metrics-view.js';
 
 /**
  * Messages between the primary of a multi-process hub and its workers, over Node's cluster IPC.
@@ -31,6 +32,8 @@ export const OpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('drain'), reason: z.string().optional() }),
   z.object({ op: z.literal('health') }),
   z.object({ op: z.literal('metrics') }),
+  /** The JSON view of /metrics: worker → primary, the whole hub's parts; primary → worker, its own. */
+  z.object({ op: z.literal('metrics_json') }),
   /** Primary → worker: the agent registered on another worker; close this worker's older session. */
   z.object({ op: z.literal('replace'), agent_id: AgentIdField, session_id: z.string(), where: z.string() }),
   /** Primary → worker: drain (or, with force, close at once), then exit. */
@@ -51,6 +54,32 @@ const OutcomeSchema = z.custom<CommandOutcome | { status: 'not_connected' }>(
 /** One worker's registry.getMetricsAsJSON(): passed on to AggregatorRegistry.aggregate as is. */
 const MetricsJsonSchema = z.array(z.record(z.string(), z.unknown()));
 
+const ModeFiguresShape = z.record(z.string(), z.number().nullable());
+const WorkerPartSchema = z.object({
+  id: z.string(),
+  pid: z.number().int(),
+  view: z.object({
+    enhanced: ModeFiguresShape,
+    legacy: ModeFiguresShape,
+    hub: z.record(z.string(), z.unknown()),
+  }),
+  latency: z.record(z.string(), z.object({ sum: z.number(), count: z.number() })),
+});
+const ModeNumbers = z.object({ enhanced: z.number(), legacy: z.number() });
+/** Checked for shape on the way through; the fields are the MetricsView's own. */
+const MetricsPartsSchema = z.custom<HubMetricsParts>(
+  (v) =>
+    z
+      .object({
+        workers: z.array(WorkerPartSchema),
+        peak_connections: ModeNumbers.optional(),
+        uptime_s: z.number().optional(),
+        draining: z.boolean().optional(),
+      })
+      .safeParse(v).success,
+  { error: 'expected the JSON metrics of the workers' },
+);
+
 /** What each operation answers. */
 export interface Results {
   agents: AgentListing[];
@@ -61,6 +90,7 @@ export interface Results {
   health: HealthFigures;
   /** One entry per worker. */
   metrics: Array<Array<Record<string, unknown>>>;
+  metrics_json: HubMetricsParts;
   replace: boolean;
   shutdown: null;
 }
@@ -77,6 +107,7 @@ const RESULT_SCHEMAS: { [K in OpName]: z.ZodType<Results[K]> } = {
     connections_open: z.number().int().nonnegative(),
   }),
   metrics: z.array(MetricsJsonSchema),
+  metrics_json: MetricsPartsSchema,
   replace: z.boolean(),
   shutdown: z.null(),
 };
@@ -86,6 +117,14 @@ export const NoticeSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready'), port: z.number().int(), url: z.string() }),
   z.object({ type: z.literal('registered'), agent_id: AgentIdField, session_id: z.string() }),
   z.object({ type: z.literal('unregistered'), agent_id: AgentIdField, session_id: z.string() }),
+  /** A worker's open sessions per mode changed (coalesced: see SessionCountReporter). */
+  z.object({
+    type: z.literal('sessions'),
+    counts: z.object({
+      enhanced: z.object({ current: z.number().int().nonnegative(), peak: z.number().int().nonnegative() }),
+      legacy: z.object({ current: z.number().int().nonnegative(), peak: z.number().int().nonnegative() }),
+    }),
+  }),
 ]);
 export type Notice = z.infer<typeof NoticeSchema>;
 

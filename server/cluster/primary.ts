@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { FarmlinkError } from '../../lib/errors.js';
 import { IpcEndpoint, IpcError, type Op, type OpName, type OpOf, type Results } from './ipc.js';
 import { RestartPolicy, type RestartPolicyOptions } from './restart-policy.js';
+import { HubSessionPeaks } from './session-peaks.js';
 import { IPC_TIMEOUT_MS, WORKER_ENV, workerHubId } from './worker.js';
 
 /** After the drain timeout, workers still running get this long to close before they are killed. */
@@ -45,6 +46,8 @@ export class HubPrimary {
   /** agent id → the worker slot holding it and the session there. */
   private readonly agents = new Map<string, { slot: Slot; sessionId: string }>();
   private readonly log: Logger;
+  private readonly sessionPeaks = new HubSessionPeaks();
+  private readonly startedAt = performance.now();
   private started = false;
   private draining = false;
   private stopping: 'drain' | 'force' | undefined;
@@ -160,6 +163,9 @@ export class HubPrimary {
           case 'unregistered':
             if (this.agents.get(notice.agent_id)?.sessionId === notice.session_id) this.agents.delete(notice.agent_id);
             return;
+          case 'sessions':
+            this.sessionPeaks.report(slot.index, notice.counts);
+            return;
         }
       },
       onInvalid: (problem) => this.log.error({ problem }, `Ignored an unreadable message on the hub's IPC ${problem}`),
@@ -205,6 +211,7 @@ export class HubPrimary {
     slot.endpoint?.closeAll(`worker ${slot.hubId} exited`);
     slot.endpoint = undefined;
     for (const [agentId, where] of this.agents) if (where.slot === slot) this.agents.delete(agentId);
+    this.sessionPeaks.workerGone(slot.index);
     const how = signal ? `signal ${signal}` : `code ${String(code)}`;
     if (this.stopping) {
       this.log.info({ worker: slot.hubId, code, signal }, `Worker ${slot.hubId} exited (${how})`);
@@ -275,6 +282,13 @@ export class HubPrimary {
       }
       case 'metrics':
         return (await this.gather(op)).flat();
+      case 'metrics_json':
+        return {
+          workers: (await this.gather(op)).flatMap((answer) => answer.workers),
+          peak_connections: this.sessionPeaks.peak,
+          uptime_s: Math.round((performance.now() - this.startedAt) / 1000),
+          draining: this.draining,
+        };
       case 'replace':
       case 'shutdown':
         throw new FarmlinkError(

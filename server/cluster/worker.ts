@@ -5,6 +5,8 @@ import { Hub } from '../hub.js';
 import type { HubOptions } from '../hub-options.js';
 import { setHubView, type HubView } from '../hub-view.js';
 import { IpcEndpoint, type Op, type Results } from './ipc.js';
+import { combineMetricsViews } from './metrics-view.js';
+import { SessionCountReporter } from './session-peaks.js';
 
 /** Whole-hub questions (agents, health, metrics) go to the primary; it waits at most this for each worker. */
 export const IPC_TIMEOUT_MS = 10_000;
@@ -52,6 +54,8 @@ export class HubWorker {
       unregistered: (agentId, sessionId) =>
         this.endpoint.notify({ type: 'unregistered', agent_id: agentId, session_id: sessionId }),
     });
+    const sessions = new SessionCountReporter((counts) => this.endpoint.notify({ type: 'sessions', counts }));
+    this.hub.metrics.onSessions((mode, current) => sessions.changed(mode, current));
     setHubView(this.hub, clusterView(this.hub, this.endpoint, options.command_timeout_ms));
     registerWorkerMetrics(this.hub.metrics.registry, `w${index}`, () => this.hub.agents().length);
   }
@@ -89,6 +93,12 @@ export class HubWorker {
         };
       case 'metrics':
         return [(await hub.metrics.registry.getMetricsAsJSON()) as unknown as Array<Record<string, unknown>>];
+      case 'metrics_json':
+        return {
+          workers: [
+            { id: `w${this.index}`, pid: process.pid, view: hub.metricsView(), latency: hub.metrics.latencyTotals() },
+          ],
+        };
       case 'replace':
         return hub.replaceFromElsewhere(op.agent_id, op.session_id, op.where);
       case 'shutdown':
@@ -137,6 +147,11 @@ function clusterView(hub: Hub, primary: IpcEndpoint, commandTimeoutMs: number): 
       const perWorker = await primary.request({ op: 'metrics' }, IPC_TIMEOUT_MS);
       if (perWorker.length === 0) throw new FarmlinkError('IPC_CLOSED', 'no hub worker answered for its metrics');
       return AggregatorRegistry.aggregate(perWorker);
+    },
+    metricsView: async () => {
+      const parts = await primary.request({ op: 'metrics_json' }, IPC_TIMEOUT_MS);
+      if (parts.workers.length === 0) throw new FarmlinkError('IPC_CLOSED', 'no hub worker answered for its metrics');
+      return combineMetricsViews(hub.metricsView(), parts);
     },
   };
 }
