@@ -67,11 +67,12 @@ afterEach(async () => {
   if (failures.length > 0) throw failures[0];
 });
 
-/** What the page showed, each time the header's link status or the mode card's status line changed. */
+/** What the page showed, each time the header's link status, the mode card's line or the quality changed. */
 interface Seen {
   at: number;
   link: string | null;
   mode: string | null;
+  quality: string | null;
 }
 
 /**
@@ -84,8 +85,8 @@ const RECORD_STATUS = `(() => {
   const text = (id) => document.querySelector('[data-testid="' + id + '"]')?.textContent ?? null;
   let last = '';
   const record = () => {
-    const now = { at: Date.now(), link: text('link-status'), mode: text('mode-status') };
-    const key = now.link + '|' + now.mode;
+    const now = { at: Date.now(), link: text('link-status'), mode: text('mode-status'), quality: text('quality') };
+    const key = now.link + '|' + now.mode + '|' + now.quality;
     if (key !== last) { last = key; seen.push(now); }
   };
   record();
@@ -288,7 +289,8 @@ async function run(sink: SinkKind) {
     };
     switches.push(record);
     mark(
-      `${next} in use; the page showed: ${record.seen.map((s) => `[${s.link ?? '—'} | ${s.mode ?? '—'}]`).join(' → ')}`,
+      `${next} in use; the page showed: ` +
+        record.seen.map((s) => `[${s.link ?? '—'} | ${s.mode ?? '—'} | ${s.quality ?? '—'}]`).join(' → '),
     );
     await shot(`${i + 1}b-${next.toLowerCase()}-in-use`);
     ackedBefore = outbox(after).acked_seq;
@@ -423,9 +425,12 @@ describe('switching the protocol mode from the panel while events flow (Chromium
       expect(figures.legacy[0]).toBeGreaterThan(0);
       expect(figures.enhanced[0] + figures.legacy[0]).toBeGreaterThanOrEqual(TOTAL);
       expect(figures.enhancedHead).toBe('Enhanced (in use)');
-      // No state in between said the agent was offline or stopped.
-      const offline = switches.flatMap((s) => s.seen).filter((s) => /Offline|Stopped|Last known/.test(s.link ?? ''));
-      expect(offline).toEqual([]);
+      // No state in between said the agent was offline or stopped, or that the link was lost: the
+      // gap between the two connections shows as the switch it is.
+      const seen = switches.flatMap((s) => s.seen);
+      expect(seen.filter((s) => /Offline|Stopped|Last known/.test(s.link ?? ''))).toEqual([]);
+      expect(seen.filter((s) => s.quality === 'Disconnected')).toEqual([]);
+      expect(seen.filter((s) => s.link !== 'Connected' && s.quality !== 'Switching mode…')).toEqual([]);
     },
     RUN_TIMEOUT_MS,
   );
