@@ -320,6 +320,8 @@ async function run(sink: SinkKind) {
   const events = redisUrl !== undefined ? await readStream(redisUrl, `${prefix}events`) : await readAdminEvents(hub);
   const duplicates = await duplicatesDropped(hub);
   const agentLog = agent.cli.stdout;
+  // The page first: an open panel would try to reconnect to the stopped agent (a console error).
+  await page.close();
   await agent.stop();
   // The hub's word on each connection a switch ended: the agent said goodbye, and why.
   const gracefulSwitches = hub.logs.filter(
