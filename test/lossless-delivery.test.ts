@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../protocol/agent-host.js';
 import { isolatedEnv } from './helpers/cli-process.js';
 import { EventProducer, type EventAttempt } from './helpers/event-producer.js';
+import { duplicatesDropped, readAdminEvents, readStream, type SinkEvent } from './helpers/event-sinks.js';
 import { startHeadlessAgent, type HeadlessAgent } from './helpers/headless-agent.js';
 import { startHub, TEST_SECRET, type HubProcess } from './helpers/hub-process.js';
 import { startRedis, type RedisProcess } from './helpers/redis-server.js';
@@ -46,13 +46,6 @@ const START_TIMEOUT_MS = 60_000;
 
 type SinkKind = 'redis' | 'local';
 
-interface SinkEvent {
-  agent_id: string;
-  seq: number | null;
-  name: string;
-  data: unknown;
-}
-
 interface Outcome {
   producer: EventProducer;
   /** Redis: the stream. Local: each hub's log (A's across its restart: one data dir). */
@@ -77,84 +70,6 @@ const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
-
-/**
- * Duplicates the hub dropped, from /metrics: the session's count and the sink's (outcome
- * "duplicate") count the same drops from two places, so the larger is taken. NaN if unreachable.
- */
-async function duplicatesDropped(hub: HubProcess): Promise<number> {
-  try {
-    const res = await fetch(`${hub.url}/metrics`, { signal: AbortSignal.timeout(5000) });
-    let session = 0;
-    let sink = 0;
-    for (const line of (await res.text()).split('\n')) {
-      const value = Number(line.split(' ').at(-1));
-      if (/^farmlink_hub_duplicates_dropped_total[{ ]/.test(line)) session += value;
-      else if (/^farmlink_hub_sink_appends_total\{[^}]*outcome="duplicate"/.test(line)) sink += value;
-    }
-    return Math.max(session, sink);
-  } catch {
-    return Number.NaN;
-  }
-}
-
-async function readStream(redisUrl: string, key: string): Promise<SinkEvent[]> {
-  const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-  await client.connect();
-  try {
-    const events: SinkEvent[] = [];
-    let start = '-';
-    for (;;) {
-      const page = await client.xrange(key, start, '+', 'COUNT', 1000);
-      for (const [, fields] of page) {
-        const record: Record<string, string> = {};
-        for (let i = 0; i + 1 < fields.length; i += 2) record[fields[i]!] = fields[i + 1]!;
-        events.push({
-          agent_id: record.agent_id ?? '',
-          seq: record.seq === undefined || record.seq === '' ? null : Number(record.seq),
-          name: record.name ?? '',
-          data: record.data === undefined ? undefined : (JSON.parse(record.data) as unknown),
-        });
-      }
-      if (page.length < 1000) return events;
-      start = `(${page.at(-1)![0]}`;
-    }
-  } finally {
-    client.disconnect();
-  }
-}
-
-/** The hub's event log through its admin API, every page. */
-async function readAdminEvents(hub: HubProcess): Promise<SinkEvent[]> {
-  const token = await hub.adminToken();
-  const events: SinkEvent[] = [];
-  let after: string | null = null;
-  for (let page = 0; page < 1000; page += 1) {
-    const query = `limit=1000${after === null ? '' : `&after=${encodeURIComponent(after)}`}`;
-    const { status, body, text } = await hub.get(`/api/v1/admin/events?${query}`, token);
-    if (status !== 200) throw new Error(`GET /api/v1/admin/events?${query} answered ${status}: ${text}`);
-    const answer = body as { events: Array<SinkEvent & { cursor: string }>; next: string | null };
-    for (const e of answer.events) {
-      events.push({
-        agent_id: e.agent_id,
-        seq: e.seq,
-        name: e.name,
-        data: typeof e.data === 'string' ? parseMaybe(e.data) : e.data,
-      });
-    }
-    if (answer.next === null || answer.events.length === 0) return events;
-    after = answer.next;
-  }
-  throw new Error('more than 1000 pages of events');
-}
-
-function parseMaybe(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
 
 /** The whole run: hubs, agent, producer, faults; then the sinks are read. */
 async function runScenario(sink: SinkKind, mode: 'auto' | 'legacy'): Promise<Outcome> {

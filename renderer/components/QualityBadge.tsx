@@ -1,6 +1,6 @@
 import { useStore } from 'zustand';
 import { formatMs } from '../model/format.js';
-import { QUALITY, formatPercent, qualityRules } from '../model/labels.js';
+import { formatPercent, qualityRules, qualityShown } from '../model/labels.js';
 import type { PanelStore } from '../store/panel-store.js';
 
 const RULES = qualityRules();
@@ -8,8 +8,9 @@ const RULES = qualityRules();
 /** The connection's quality (protocol/quality.ts), with the two figures it is judged on right beside it. */
 export function QualityBadge({ store }: { store: PanelStore }) {
   const quality = useStore(store, (s) => s.snapshot?.quality);
+  const switchingMode = useStore(store, (s) => s.modeSwitch !== null);
   if (!quality) return null;
-  const level = QUALITY[quality.level];
+  const level = qualityShown(quality.level, switchingMode);
 
   return (
     <section className="card card-quality" aria-labelledby="quality-title">
@@ -22,6 +23,7 @@ export function QualityBadge({ store }: { store: PanelStore }) {
         className={`quality tone-${level.tone}`}
         data-testid="quality"
         data-level={quality.level}
+        data-switching={level.switching ? 'true' : undefined}
         title={RULES.join('\n')}
       >
         <span className="status-dot status-dot-large" aria-hidden="true" />
@@ -41,7 +43,11 @@ export function QualityBadge({ store }: { store: PanelStore }) {
           </dd>
         </div>
       </dl>
-      {quality.level === 'disconnected' && quality.samples > 0 ? (
+      {level.switching ? (
+        <p className="card-hint quality-stale">
+          Reconnecting in the new protocol mode; these figures are from the connection before.
+        </p>
+      ) : quality.level === 'disconnected' && quality.samples > 0 ? (
         <p className="card-hint quality-stale">These figures are from before the link dropped.</p>
       ) : null}
       <details className="rules">

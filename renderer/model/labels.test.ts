@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { QUALITY_THRESHOLDS } from '../../protocol/quality.js';
-import { formatPercent, linkDuration, qualityRules, serverName } from './labels.js';
+import { formatPercent, linkDuration, qualityRules, qualityShown, serverName } from './labels.js';
 
 describe('labels', () => {
   it('names servers as the config file orders them', () => {
@@ -12,6 +12,13 @@ describe('labels', () => {
     expect(rules).toContain(`≤ ${QUALITY_THRESHOLDS.excellent.maxMedianRttMs} ms`);
     expect(rules).toContain(`≤ ${QUALITY_THRESHOLDS.good.maxMedianRttMs} ms`);
     expect(rules).toContain(`last ${QUALITY_THRESHOLDS.window} heartbeats`);
+  });
+
+  it('shows the gap of a mode switch asked for from the panel as the switch, not as a lost link', () => {
+    expect(qualityShown('disconnected', false)).toEqual({ label: 'Disconnected', tone: 'bad', switching: false });
+    expect(qualityShown('disconnected', true)).toEqual({ label: 'Switching mode…', tone: 'neutral', switching: true });
+    // Registered again (or never unregistered): the quality itself, switch or not.
+    expect(qualityShown('excellent', true)).toEqual({ label: 'Excellent', tone: 'good', switching: false });
   });
 
   it('formats shares as percentages', () => {

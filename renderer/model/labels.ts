@@ -22,6 +22,19 @@ export const QUALITY: Record<QualityLevel, { label: string; tone: Tone }> = {
   disconnected: { label: 'Disconnected', tone: 'bad' },
 };
 
+/**
+ * The quality as the panel shows it. Between the two connections of a mode switch asked for from
+ * the panel the agent is briefly not registered: that is the switch the person just asked for,
+ * not a lost link, so it is not shown as a red "Disconnected".
+ */
+export function qualityShown(
+  level: QualityLevel,
+  switchingMode: boolean,
+): { label: string; tone: Tone; switching: boolean } {
+  if (level === 'disconnected' && switchingMode) return { label: 'Switching mode…', tone: 'neutral', switching: true };
+  return { ...QUALITY[level], switching: false };
+}
+
 export function formatPercent(fraction: number): string {
   const pct = fraction * 100;
   return `${pct > 0 && pct < 1 ? pct.toFixed(1) : Math.round(pct)}%`;
