@@ -5,6 +5,7 @@ import { CloseCode, type CloseCodeValue, closeCodeName } from '../protocol/close
 import {
   AgentBatchSchema,
   AgentMessageSchema,
+  HelloSchema,
   describeIssues,
   type AgentMessage,
   type BatchSettings,
@@ -18,6 +19,7 @@ import { Capability, PROTOCOL_VERSION } from '../protocol/version.js';
 import { BreakerOpenError, type Breaker } from '../lib/circuit-breaker.js';
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import { FarmlinkError, errorInfo } from '../lib/errors.js';
+import type { TokenClaims } from './auth.js';
 import type { Verifier } from './cached-token-verifier.js';
 import { EnhancedIntake, type SeqMessage } from './enhanced-intake.js';
 import type { EventSink } from './events/event-sink.js';
@@ -72,6 +74,10 @@ export interface AgentInfo {
   platform: string | null;
 }
 
+/** Where a socket's listeners find their session. */
+const SESSION = Symbol('farmlink.session');
+type SessionSocket = WebSocket & { [SESSION]: AgentSession };
+
 /** Grace for a close frame to get through before the socket is cut. */
 const CLOSE_GRACE_MS = 1000;
 /** setTimeout's longest delay (about 24.8 days); a later token expiry is reached in steps. */
@@ -109,16 +115,24 @@ export class AgentSession {
   private readonly bucket: TokenBucket;
   private helloTimer: NodeJS.Timeout | undefined;
   private expiryTimer: TimerHandle | undefined;
+  /** Enhanced, once `registered` is out: every frame to the agent is a batch. */
+  private batching = false;
+  /** Enhanced: where the sink stood at registration, until the intake exists. */
+  private resumeSeq = 0;
+  // Both made at the first message that needs them, not at registration: a held connection that
+  // only heartbeats never does, and costs neither their memory nor their making.
   private intake: EnhancedIntake | undefined;
   private batcher: OutgoingBatcher | undefined;
 
   constructor(
     readonly ws: WebSocket,
     readonly address: string,
-    private readonly headerToken: string | undefined,
+    private headerToken: string | undefined,
     private readonly ctx: SessionContext,
     /** Connected on AGENT_LEGACY_WS_PATH: enhanced is never granted here. */
     readonly legacyOnly = false,
+    /** What headerToken verified as at the upgrade, when it did: hello does not verify it again. */
+    private headerClaims?: TokenClaims,
   ) {
     this.bucket = new TokenBucket(ctx.limits.max_messages_per_second, ctx.limits.burst_messages, this.connectedAt);
     this.helloTimer = setTimeout(() => {
@@ -126,27 +140,33 @@ export class AgentSession {
         this.fail('hello_timeout', CloseCode.HELLO_TIMEOUT, `no hello within ${ctx.helloTimeoutMs} ms`);
       }
     }, ctx.helloTimeoutMs);
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(data, isBinary));
-    ws.on('pong', () => {
-      this.awaitingPong = false;
-    });
-    ws.on('error', (error: Error & { code?: string }) => {
-      // ws reports frame-level violations as errors and closes the connection itself
-      // (1009 for an oversize frame, 1002/1007 for malformed ones).
-      this.closedBy = 'error';
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
-        this.countError('message_too_big', CloseCode.MESSAGE_TOO_BIG, error.message);
-      else this.countError('protocol_error', 1002, error.message);
-    });
-    ws.on('close', (code: number, reason: Buffer) => {
-      clearTimeout(this.helloTimer);
-      this.ctx.clock.clearTimeout(this.expiryTimer);
-      this.batcher?.close();
-      this.intake?.stop();
-      if (this.mode) this.ctx.metrics.sessionClosed(this.mode, this.closedBy === 'error');
-      this.phase = 'closing';
-      this.ctx.closed(this, code, reason.toString());
-    });
+    // The same four listeners for every socket, finding their session on it: four closures per
+    // connection were a tenth of what a held connection cost the hub's heap.
+    (ws as SessionSocket)[SESSION] = this;
+    ws.on('message', onSocketMessage);
+    ws.on('pong', onSocketPong);
+    ws.on('error', onSocketError);
+    ws.on('close', onSocketClose);
+  }
+
+  /** The socket's listeners (below the class) land here. */
+  onSocketError(error: Error & { code?: string }): void {
+    // ws reports frame-level violations as errors and closes the connection itself
+    // (1009 for an oversize frame, 1002/1007 for malformed ones).
+    this.closedBy = 'error';
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+      this.countError('message_too_big', CloseCode.MESSAGE_TOO_BIG, error.message);
+    else this.countError('protocol_error', 1002, error.message);
+  }
+
+  onSocketClose(code: number, reason: Buffer): void {
+    clearTimeout(this.helloTimer);
+    this.ctx.clock.clearTimeout(this.expiryTimer);
+    this.batcher?.close();
+    this.intake?.stop();
+    if (this.mode) this.ctx.metrics.sessionClosed(this.mode, this.closedBy === 'error');
+    this.phase = 'closing';
+    this.ctx.closed(this, code, reason.toString());
   }
 
   /** Who this is, for code that runs only once the session is registered (its hello accepted). */
@@ -162,7 +182,8 @@ export class AgentSession {
 
   /** The highest seq acknowledged (enhanced), or null. */
   get ackedSeq(): number | null {
-    return this.intake ? this.intake.ackedSeq : null;
+    if (this.intake) return this.intake.ackedSeq;
+    return this.batching ? this.resumeSeq : null;
   }
 
   /**
@@ -176,7 +197,20 @@ export class AgentSession {
   /** Sends pre-serialised text (broadcasts serialise once for everyone). */
   sendRaw(text: string | Buffer, type: string, onSent?: () => void): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    if (this.batcher) {
+    if (this.batching) {
+      if (URGENT.has(type) && !this.batcher?.size) {
+        // What the batcher would do with an urgent message and nothing pending, without one.
+        this.writeBatch(`{"type":"batch","messages":[${typeof text === 'string' ? text : text.toString('utf8')}]}`, 1, [
+          type,
+        ]);
+        onSent?.();
+        return;
+      }
+      this.batcher ??= new OutgoingBatcher(
+        this.ctx.batchSettings(),
+        (frame, count, types) => this.writeBatch(frame, count, types),
+        this.ctx.clock,
+      );
       this.batcher.push({
         text: typeof text === 'string' ? text : text.toString('utf8'),
         type,
@@ -261,7 +295,8 @@ export class AgentSession {
     );
   }
 
-  private onFrame(data: Buffer, isBinary: boolean): void {
+  /** One frame from the agent (the socket's `message` listener). */
+  onFrame(data: Buffer, isBinary: boolean): void {
     if (this.phase === 'closing') return;
     if (!this.bucket.take(Date.now())) {
       const { max_messages_per_second: rate, burst_messages: burst } = this.ctx.limits;
@@ -283,7 +318,7 @@ export class AgentSession {
       this.onBatch(json, data.length);
       return;
     }
-    const parsed = AgentMessageSchema.safeParse(json);
+    const parsed = this.parseMessage(json);
     if (!parsed.success) {
       this.fail('invalid_message', CloseCode.INVALID_MESSAGE, `invalid message: ${describeIssues(parsed.error, 2)}`);
       return;
@@ -307,6 +342,19 @@ export class AgentSession {
       breaker?.failure(errorInfo(error).message);
       this.handlerFailed(error, message.type);
     }
+  }
+
+  /**
+   * The first frame is parsed as hello directly: through the union it costs a registration about
+   * twice as much. A hello that does not parse is parsed again through the union, for the same
+   * description of what is wrong as any other invalid message.
+   */
+  private parseMessage(json: unknown) {
+    if (this.phase === 'awaiting_hello' && (json as { type?: unknown } | null)?.type === 'hello') {
+      const hello = HelloSchema.safeParse(json);
+      if (hello.success) return hello;
+    }
+    return AgentMessageSchema.safeParse(json);
   }
 
   /** A handler that keeps failing: its sender learns so at once instead of each message failing on its own. */
@@ -419,7 +467,7 @@ export class AgentSession {
         return;
       }
     }
-    if (seqd.length > 0) this.intake?.accept(seqd, receivedAt);
+    if (seqd.length > 0) (this.intake ??= this.newIntake(this.ctx.events, this.resumeSeq)).accept(seqd, receivedAt);
   }
 
   private onHeartbeat(message: Heartbeat): void {
@@ -485,7 +533,7 @@ export class AgentSession {
     }
     let claims;
     try {
-      claims = await this.ctx.verifier.verify(token);
+      claims = await this.claimsOf(token);
     } catch (error) {
       const message = error instanceof FarmlinkError ? error.message : 'token rejected';
       this.fail('unauthorized', CloseCode.UNAUTHORIZED, message);
@@ -533,6 +581,9 @@ export class AgentSession {
     }
     clearTimeout(this.helloTimer);
     this.helloTimer = undefined;
+    // Not needed once registered: a held connection keeps neither.
+    this.headerToken = undefined;
+    this.headerClaims = undefined;
     this.agent = {
       id: hello.agent_id,
       name: hello.name,
@@ -544,7 +595,7 @@ export class AgentSession {
     this.mode = sink ? 'enhanced' : 'legacy';
     this.ctx.metrics.sessionOpened(this.mode);
     this.ctx.register(this);
-    const batch = this.ctx.batchSettings();
+    const batch = sink ? this.ctx.batchSettings() : undefined;
     const heartbeat = sink ? this.ctx.heartbeatIntervalMs() : undefined;
     this.send({
       type: 'registered',
@@ -559,19 +610,31 @@ export class AgentSession {
     });
     // `registered` itself goes on a frame of its own, as in legacy: the agent learns from it
     // that what follows is batched.
-    if (sink) this.startEnhanced(sink, ackedSeq, batch);
+    if (sink) {
+      this.batching = true;
+      this.resumeSeq = ackedSeq;
+    }
     if (claims.expiresAt !== null) this.scheduleExpiry(claims.expiresAt);
+  }
+
+  /**
+   * The token's claims. The upgrade verified the header's token a moment ago; it is checked again
+   * only if it has expired since (and is then refused as expired, as any check would).
+   */
+  private claimsOf(token: string): TokenClaims | Promise<TokenClaims> {
+    const known = this.headerClaims;
+    if (known && token === this.headerToken && (known.expiresAt === null || known.expiresAt > Date.now())) return known;
+    return this.ctx.verifier.verify(token);
   }
 
   private grantsEnhanced(hello: Hello): boolean {
     return this.ctx.enhanced && !this.legacyOnly && (hello.capabilities ?? []).includes(Capability.BATCH_V1);
   }
 
-  private startEnhanced(sink: EventSink, ackedSeq: number, batch: BatchSettings): void {
+  private newIntake(sink: EventSink, ackedSeq: number): EnhancedIntake {
     const agentId = this.registeredAgent().id;
     const { clock, metrics, logger } = this.ctx;
-    this.batcher = new OutgoingBatcher(batch, (frame, count, types) => this.writeBatch(frame, count, types), clock);
-    this.intake = new EnhancedIntake(agentId, ackedSeq, {
+    return new EnhancedIntake(agentId, ackedSeq, {
       clock,
       append: (events) => sink.append(agentId, events),
       dispatchResult: (result) => this.dispatchResult(result),
@@ -627,6 +690,23 @@ export class AgentSession {
     this.closedBy = 'token_expired';
     this.close(CloseCode.TOKEN_EXPIRED, reason);
   }
+}
+
+// ws calls its listeners with the socket as `this`.
+function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  (this as SessionSocket)[SESSION].onFrame(data, isBinary);
+}
+
+function onSocketPong(this: WebSocket): void {
+  (this as SessionSocket)[SESSION].awaitingPong = false;
+}
+
+function onSocketError(this: WebSocket, error: Error & { code?: string }): void {
+  (this as SessionSocket)[SESSION].onSocketError(error);
+}
+
+function onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
+  (this as SessionSocket)[SESSION].onSocketClose(code, reason);
 }
 
 /** Why a batch's numbered messages cannot be handled (seqs must increase within the frame), or undefined. */

@@ -13,7 +13,7 @@ import { AGENT_VERSION } from '../lib/version.js';
 import { handleHttp } from './admin-api.js';
 import { AgentSession, type SessionContext } from './agent-session.js';
 import { MultiTierCache } from '../lib/cache/cache.js';
-import { TokenVerifier, bearerToken } from './auth.js';
+import { TokenVerifier, bearerToken, type TokenClaims } from './auth.js';
 import { registerCacheMetrics } from './cache-prometheus.js';
 import { CachedTokenVerifier, type Verifier } from './cached-token-verifier.js';
 import { CommandDispatcher, type CommandOutcome } from './command-dispatcher.js';
@@ -580,16 +580,18 @@ export class Hub {
     }
     // The token decides which budget the connection takes a seat in. One that does not verify
     // is not refused here: the session reports why at hello (4401/4403), as for a token in hello.
-    void this.verifier
-      .verify(token)
-      .then(
-        (claims) => claims.role === 'agent',
-        () => false,
-      )
-      .then((authenticated) => {
+    // Claims that verified go to the session, so hello does not check the same token again.
+    void this.verifier.verify(token).then(
+      (claims) => {
         if (socket.destroyed) return;
-        this.upgrade(req, socket, head, { address, source, token, authenticated, legacyOnly });
-      });
+        const authenticated = claims.role === 'agent';
+        this.upgrade(req, socket, head, { address, source, token, claims, authenticated, legacyOnly });
+      },
+      () => {
+        if (socket.destroyed) return;
+        this.upgrade(req, socket, head, { address, source, token, authenticated: false, legacyOnly });
+      },
+    );
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, peer: Peer): void {
@@ -655,7 +657,7 @@ export class Hub {
       return;
     }
     this.metrics.connectionsTotal.inc();
-    const session = new AgentSession(ws, address, peer.token, this.context, peer.legacyOnly);
+    const session = new AgentSession(ws, address, peer.token, this.context, peer.legacyOnly, peer.claims);
     if (!peer.authenticated) session.unauthenticatedSource = peer.source;
     this.sessions.add(session);
     this.pingSweep.add(session);
@@ -904,6 +906,8 @@ interface Peer {
   /** What the unauthenticated budget counts it under (sourceKey). */
   source: string;
   token: string | undefined;
+  /** What the header's token verified as, when it did. */
+  claims?: TokenClaims;
   /** The Authorization header carried a valid agent token. */
   authenticated: boolean;
   /** Upgraded on AGENT_LEGACY_WS_PATH. */
