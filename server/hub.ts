@@ -110,6 +110,8 @@ export interface WorkerMetrics {
   agents_connected: number;
   connections_open: number;
   connection_errors: number;
+  /** This worker's own load level: each worker adapts on its own. */
+  load: LoadView;
   enhanced: ModeFigures;
   legacy: ModeFigures;
 }

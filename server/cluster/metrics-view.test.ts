@@ -17,6 +17,7 @@ function view(hubId: string, legacy: Partial<ModeFigures>, hub: Partial<MetricsV
       connection_errors: 0,
       enhanced_granted: true,
       batch: { window_ms: 50, max_messages: 500, max_bytes: 65536 },
+      load: { level: 0, name: 'normal', event_loop_delay_p99_ms: 1, adapt: true, heartbeat_interval_ms: null },
       ...hub,
     },
   };
@@ -38,7 +39,11 @@ describe('combineMetricsViews', () => {
   const w2 = view(
     'hub/w2',
     { total_connections: 4, current_connections: 4, peak_connections: 4, messages_received: 20, average_latency: 0.1 },
-    { connection_errors: 2, draining: true },
+    {
+      connection_errors: 2,
+      draining: true,
+      load: { level: 1, name: 'busy', event_loop_delay_p99_ms: 83, adapt: true, heartbeat_interval_ms: 60_000 },
+    },
   );
   const parts = [part('w2', w2, { sum: 0.2, count: 2 }), part('w1', w1, { sum: 0.8, count: 80 })];
 
@@ -65,6 +70,8 @@ describe('combineMetricsViews', () => {
       connections_open: 7,
       connection_errors: 2,
       draining: true,
+      // Answered by w1 (normal), but w2 is busy: the hub is as loaded as its most loaded worker.
+      load: { level: 1, name: 'busy' },
     });
     expect(combined.workers?.map((w) => [w.id, w.hub_id, w.legacy.current_connections])).toEqual([
       ['w1', 'hub/w1', 3],

@@ -69,6 +69,14 @@ export function combineMetricsViews(answering: MetricsView, parts: HubMetricsPar
       agents_connected: sum((v) => v.hub.agents_connected),
       connections_open: sum((v) => v.hub.connections_open),
       connection_errors: sum((v) => v.hub.connection_errors),
+      // Each worker adapts on its own load: the hub is as loaded as its most loaded worker.
+      load: parts.workers
+        .map((p) => p.view.hub.load)
+        .reduce(
+          (a, b) =>
+            b.level > a.level || (b.level === a.level && b.event_loop_delay_p99_ms > a.event_loop_delay_p99_ms) ? b : a,
+          answering.hub.load,
+        ),
     },
     workers: parts.workers.map(workerFigures).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true })),
   };
@@ -85,6 +93,7 @@ function workerFigures(part: WorkerMetricsPart): WorkerMetrics {
     agents_connected: hub.agents_connected,
     connections_open: hub.connections_open,
     connection_errors: hub.connection_errors,
+    load: hub.load,
     enhanced: part.view.enhanced,
     legacy: part.view.legacy,
   };
