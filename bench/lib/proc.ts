@@ -37,15 +37,38 @@ export function cpuMs(pid: number): number {
 }
 
 /** CPU use of a set of processes between two instants, as % of one core. */
+/** The pids of a process's children, from every thread's `children` list (empty when unreadable). */
+function childPids(pid: number): number[] {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      fs
+        .readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
+        .split(' ')
+        .filter((s) => s.trim() !== '')
+        .map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * CPU milliseconds of a process and its descendants alive now: a hub with `--workers N` is a
+ * primary that does little and N worker processes that do the work.
+ */
+export function treeCpuMs(pid: number): number {
+  return childPids(pid).reduce((total, child) => total + treeCpuMs(child), cpuMs(pid));
+}
+
 export class CpuMeter {
   private readonly start: number[];
   private readonly startedAt = performance.now();
 
   constructor(private readonly pids: readonly number[]) {
-    this.start = pids.map(cpuMs);
+    this.start = pids.map(treeCpuMs);
   }
 
-  /** Per-process % of one core since construction. */
+  /** Per-process % of one core since construction (each with its child processes). */
   percent(): number[] {
     const wall = performance.now() - this.startedAt;
     return this.used().map((used) => (used / wall) * 100);
@@ -53,7 +76,7 @@ export class CpuMeter {
 
   /** Per-process CPU milliseconds since construction. */
   used(): number[] {
-    return this.pids.map((pid, i) => cpuMs(pid) - this.start[i]!);
+    return this.pids.map((pid, i) => treeCpuMs(pid) - this.start[i]!);
   }
 }
 
