@@ -301,6 +301,12 @@ async function run(sink: SinkKind) {
   allowed = CALLS;
   await Promise.race([producing, producerFailed]);
   mark(`every call accepted (${producer.acceptedCount} events)`);
+  // The agent first: the page may still show a snapshot from before the last call's events (one
+  // that read 0 waiting between two calls), pushed at most every 250 ms and later under load.
+  await until("the agent's outbox to drain", async () => {
+    const o = outbox(await agent.snapshot());
+    return o.depth === 0 && o.unacked === 0;
+  });
   await until('the outbox card to show nothing waiting or unacknowledged', async () => {
     const waiting = await text(page, 'outbox-depth');
     const unacked = await text(page, 'outbox-unacked');
