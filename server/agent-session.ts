@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
+import { batchFrame } from '../protocol/batch-frame.js';
 import { CloseCode, type CloseCodeValue, closeCodeName } from '../protocol/close-codes.js';
 import {
   AgentBatchSchema,
@@ -200,9 +201,7 @@ export class AgentSession {
     if (this.batching) {
       if (URGENT.has(type) && !this.batcher?.size) {
         // What the batcher would do with an urgent message and nothing pending, without one.
-        this.writeBatch(`{"type":"batch","messages":[${typeof text === 'string' ? text : text.toString('utf8')}]}`, 1, [
-          type,
-        ]);
+        this.writeBatch(batchFrame([typeof text === 'string' ? text : text.toString('utf8')]), 1, [type]);
         onSent?.();
         return;
       }

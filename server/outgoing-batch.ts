@@ -1,8 +1,6 @@
 import type { Clock, TimerHandle } from '../lib/clock.js';
 import type { BatchSettings } from '../protocol/messages.js';
-
-/** Bytes of `{"type":"batch","messages":[` + `]}` around the joined messages. */
-const ENVELOPE_BYTES = Buffer.byteLength('{"type":"batch","messages":[]}');
+import { BATCH_OVERHEAD_BYTES, batchFrame } from '../protocol/batch-frame.js';
 
 export interface OutgoingMessage {
   /** The message, already serialised (a broadcast is serialised once for every session). */
@@ -76,7 +74,8 @@ export class OutgoingBatcher {
         }
       }
     }
-    if (this.pending.length > 0 && ENVELOPE_BYTES + this.pendingBytes + bytes > this.settings.max_bytes) this.flush();
+    if (this.pending.length > 0 && BATCH_OVERHEAD_BYTES + this.pendingBytes + bytes > this.settings.max_bytes)
+      this.flush();
     this.pending.push({ text: message.text, type: message.type, bytes, key: message.key, onSent: message.onSent });
     this.pendingBytes += bytes;
     if (message.urgent === true || this.pending.length >= this.settings.max_messages) {
@@ -97,7 +96,7 @@ export class OutgoingBatcher {
     const batch = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    const frame = `{"type":"batch","messages":[${batch.map((p) => p.text).join(',')}]}`;
+    const frame = batchFrame(batch.map((p) => p.text));
     this.write(
       frame,
       batch.length,

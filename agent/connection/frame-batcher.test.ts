@@ -3,7 +3,7 @@ import { ManualClock } from '../../lib/manual-clock.fixture.js';
 import { FarmlinkError } from '../../lib/errors.js';
 import { FrameBatcher } from './frame-batcher.js';
 import { FramePacer } from './frame-pacer.js';
-import { BATCH_OVERHEAD_BYTES } from './hub-codec.js';
+import { BATCH_OVERHEAD_BYTES } from '../../protocol/batch-frame.js';
 
 function setup(settings = { window_ms: 50, max_messages: 3, max_bytes: 1000 }, rate = 1000) {
   const clock = new ManualClock();

@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from '../../lib/clock.js';
 import { FarmlinkError } from '../../lib/errors.js';
 import type { BatchSettings } from '../../protocol/messages.js';
-import { BATCH_OVERHEAD_BYTES, batchFrame } from './hub-codec.js';
+import { BATCH_OVERHEAD_BYTES, batchFrame } from '../../protocol/batch-frame.js';
 import type { FramePacer } from './frame-pacer.js';
 
 export interface FrameBatcherOptions {

@@ -42,14 +42,6 @@ export const jsonCodec: HubCodec = {
   },
 };
 
-/** The bytes a batch frame adds around its messages: `{"type":"batch","messages":[` … `]}`. */
-export const BATCH_OVERHEAD_BYTES = Buffer.byteLength('{"type":"batch","messages":[]}');
-
-/** A batch frame from already encoded messages. */
-export function batchFrame(encoded: readonly string[]): string {
-  return `{"type":"batch","messages":[${encoded.join(',')}]}`;
-}
-
 /** Encodes a message, refusing (MESSAGE_TOO_LARGE) one the hub said it would not accept. */
 export function encodeWithin(
   codec: HubCodec,
