@@ -212,15 +212,8 @@ async function runScenarioSteps(
     producer.stop();
     return Promise.resolve();
   });
-  const producing = producer.run();
   // A producer that fails ends the wait in progress at once, with its error.
-  const producerFailed = producing.then(
-    () => new Promise<never>(() => undefined),
-    (error: unknown) => {
-      throw error;
-    },
-  );
-  producerFailed.catch(() => undefined);
+  const { finished: producing, failed: producerFailed } = producer.start();
   const until = <T>(what: string, check: () => T | Promise<T>, timeoutMs = STEP_TIMEOUT_MS) =>
     // Every 100 ms: each check asks the agent for a whole snapshot, and the backlog a fault waits for lasts ~1 s.
     Promise.race([waitUntil(what, check, timeoutMs, 100), producerFailed]);

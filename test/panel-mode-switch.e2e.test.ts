@@ -231,15 +231,8 @@ async function run(sink: SinkKind) {
     producer.stop();
     return Promise.resolve();
   });
-  const producing = producer.run();
   // A producer that fails ends the wait in progress at once, with its error.
-  const producerFailed = producing.then(
-    () => new Promise<never>(() => undefined),
-    (error: unknown) => {
-      throw error;
-    },
-  );
-  producerFailed.catch(() => undefined);
+  const { finished: producing, failed: producerFailed } = producer.start();
   const until = <T>(what: string, check: () => T | Promise<T>, timeoutMs = STEP_TIMEOUT_MS) =>
     Promise.race([waitUntil(what, check, timeoutMs, 50), producerFailed]);
   const outbox = (s: Snapshot) => {

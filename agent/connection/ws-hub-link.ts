@@ -5,7 +5,8 @@ import { TypedEmitter } from '../../lib/events.js';
 import type { AgentMessage, BatchSettings, HubLimits } from '../../protocol/messages.js';
 import { FrameBatcher } from './frame-batcher.js';
 import { FramePacer } from './frame-pacer.js';
-import { BATCH_OVERHEAD_BYTES, type HubCodec, encodeWithin, jsonCodec } from './hub-codec.js';
+import { BATCH_OVERHEAD_BYTES } from '../../protocol/batch-frame.js';
+import { type HubCodec, encodeWithin, jsonCodec } from './hub-codec.js';
 import type { HubDial, HubLink, HubLinkEvents, HubLinkFactory } from './hub-link.js';
 import { HubReadWindow, isProbePong } from './read-window.js';
 
@@ -69,10 +70,12 @@ class WsHubLink implements HubLink {
       });
     });
     ws.on('pong', (data: Buffer) => {
-      const answer = this.readWindow?.pong(data);
-      if (answer?.opened) this.events.emit('caughtUp', undefined);
       // A probe's pong is the read window's business, never the ping monitor's.
-      if (answer?.probe !== true && !isProbePong(data)) this.events.emit('pong', undefined);
+      if (!isProbePong(data)) {
+        this.events.emit('pong', undefined);
+        return;
+      }
+      if (this.readWindow?.pong(data).opened === true) this.events.emit('caughtUp', undefined);
     });
     ws.on('error', (error: Error) => this.events.emit('error', error));
     ws.on('unexpected-response', (_req, res) => {

@@ -80,6 +80,22 @@ export class EventProducer {
     await Promise.all(Array.from({ length: this.options.lanes }, () => this.lane()));
   }
 
+  /**
+   * Starts the calls. `failed` never resolves: it rejects with the producer's error, so a wait
+   * raced against it ends at once when the producer fails.
+   */
+  start(): { finished: Promise<void>; failed: Promise<never> } {
+    const finished = this.run();
+    const failed = finished.then(
+      () => new Promise<never>(() => undefined),
+      (error: unknown) => {
+        throw error;
+      },
+    );
+    failed.catch(() => undefined);
+    return { finished, failed };
+  }
+
   private async lane(): Promise<void> {
     const { calls } = this.options;
     for (;;) {
