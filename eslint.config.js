@@ -42,27 +42,32 @@ export default tseslint.config(
   // panel never carries Node code. Tests in a folder follow its rule; test/ (integration) may import anything.
   ...layer(
     'protocol',
-    ['lib', 'agent', 'server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    ['lib', 'agent', 'server', 'client', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
     'protocol/ imports nothing else of ours: it is the contract every side shares, so it cannot depend on any side.',
   ),
   ...layer(
     'lib',
-    ['agent', 'server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    ['agent', 'server', 'client', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
     'lib/ may import protocol/ only: it is what agent and hub both use, so it cannot depend on either (or on test helpers).',
   ),
   ...layer(
     'agent',
-    ['server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    ['server', 'client', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
     'agent/ may import lib/ and protocol/ only: code both agent and hub use belongs in lib/, start-up wiring in cli/ or electron/.',
   ),
   ...layer(
     'server',
-    ['agent', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    ['agent', 'client', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
     'server/ may import lib/ and protocol/ only: code both agent and hub use belongs in lib/.',
   ),
   ...layer(
+    'client',
+    ['agent', 'server', 'renderer', 'electron', 'cli', 'bin', 'bench', 'test'],
+    "client/ (the tunnel's remote end, an API for other programs) may import lib/ and protocol/ only: what it shares with the farm end belongs in lib/tunnel/.",
+  ),
+  ...layer(
     'renderer',
-    ['lib', 'agent', 'server', 'electron', 'cli', 'bin', 'bench', 'test'],
+    ['lib', 'agent', 'server', 'client', 'electron', 'cli', 'bin', 'bench', 'test'],
     'renderer/ may import protocol/ only: the panel runs in a browser and talks to the agent through the agent-host contract.',
   ),
   ...layer(

@@ -12,7 +12,7 @@ export default defineConfig({
       {
         extends: true,
         // The tests beside the code: no built CLI, no dist/, so `npm run test:unit` starts at once.
-        test: { name: 'unit', include: ['{protocol,lib,agent,server,cli,electron,renderer}/**/*.test.ts'] },
+        test: { name: 'unit', include: ['{protocol,lib,agent,server,client,cli,electron,renderer}/**/*.test.ts'] },
       },
       {
         extends: true,

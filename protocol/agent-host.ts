@@ -8,6 +8,7 @@ import {
   agentToken,
 } from './config.js';
 import { AgentIdSchema, PrioritySchema } from './messages.js';
+import { TunnelSummarySchema } from './tunnel.js';
 import {
   ConnectionEventSchema,
   ConnectionStateSchema,
@@ -258,6 +259,8 @@ export const SnapshotSchema = z.object({
   /** Null when the agent runs without a cache. */
   cache: CacheSummarySchema.nullable(),
   agent_process: AgentProcessSchema,
+  /** The tunnel: exposed services, the socket to the broker, open sessions. Absent from older agents. */
+  tunnel: TunnelSummarySchema.optional(),
 });
 export type Snapshot = z.infer<typeof SnapshotSchema>;
 

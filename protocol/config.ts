@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AGENT_ID_PATTERN } from './messages.js';
 import { isServerUrl } from './server-url.js';
+import { SERVICE_NAME_PATTERN } from './tunnel.js';
 
 /**
  * The agent's YAML configuration file (README.md → Configuration lists every key). Times are in seconds and
@@ -197,6 +198,41 @@ export const PanelSectionSchema = z.strictObject({
   allow_remote: z.boolean({ error: 'expected true or false' }).default(false),
 });
 
+/** "host:port" of a TCP service on (or near) the farm PC; IPv6 hosts in brackets. */
+const serviceTarget = z
+  .string({ error: 'expected "host:port", such as "127.0.0.1:5037"' })
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):([0-9]{1,5})$/, {
+    error: 'expected "host:port", such as "127.0.0.1:5037"',
+  })
+  .refine(
+    (target) => {
+      const port = Number(target.slice(target.lastIndexOf(':') + 1));
+      return port >= 1 && port <= 65_535;
+    },
+    { error: 'expected a port from 1 to 65535' },
+  );
+
+/**
+ * The tunnel (docs/tunnel.md): remote clients with a client token reach the services named here,
+ * and nothing else on this PC. Empty (the default): the PC is reachable through no tunnel.
+ */
+export const TunnelSectionSchema = z.strictObject({
+  /** Name → "host:port". Names are what a client asks for (`farmlink connect pc-017 adb`). */
+  services: z
+    .record(
+      z.string().regex(SERVICE_NAME_PATTERN, {
+        error: 'expected a service name of 1–64 letters, digits, "_", "." or "-"',
+      }),
+      serviceTarget,
+      { error: 'expected a map of service names to "host:port", such as { adb: "127.0.0.1:5037" }' },
+    )
+    .default({}),
+  /** Try a direct (WebRTC) path beside the relay; false keeps every session on the relay. */
+  direct: z.boolean({ error: 'expected true or false' }).default(true),
+  /** How often the PC compares its network addresses, to notice a new address at once. */
+  address_check_interval: seconds('the address check interval').default(2),
+});
+
 export const AgentConfigSchema = z.strictObject({
   server: ServerSectionSchema,
   connection: ConnectionSectionSchema.prefault({}),
@@ -207,6 +243,7 @@ export const AgentConfigSchema = z.strictObject({
   protocol: ProtocolSectionSchema.prefault({}),
   outbox: OutboxSectionSchema.prefault({}),
   breaker: BreakerSectionSchema.prefault({}),
+  tunnel: TunnelSectionSchema.prefault({}),
 });
 
 /** The file as written (optional keys optional). */
