@@ -66,7 +66,7 @@ function countFrames(path: { events: { on(e: 'frame', l: (b: Buffer) => void): u
 }
 
 describe('TunnelSession health and path choice', () => {
-  it('goes establishing → active once RESUME is answered, degraded with no path, active again on a new one', async () => {
+  it('goes establishing → active on RESUME, degraded with no path, active on a new one', async () => {
     const { client, farm, relay, run, runUntil } = setup({ relay: false });
     expect(client.info().state).toBe('establishing');
     client.attach(relay.a);
@@ -124,7 +124,7 @@ describe('TunnelSession health and path choice', () => {
     await runUntil(() => client.info().path === 'relay' && client.info().state === 'active', 2 * PING);
   });
 
-  it('moves to direct after the hold, falls back to the relay within the deadline when direct goes silent', async () => {
+  it('moves to direct after the hold; back on the relay within the deadline when direct goes silent', async () => {
     const { client, farm, dead, runUntil, attachDirect } = setup();
     await runUntil(() => client.info().state === 'active', 100);
     const direct = attachDirect();
@@ -139,7 +139,7 @@ describe('TunnelSession health and path choice', () => {
     expect(recoveries[1]!.reason).toContain('no answer to health pings');
   });
 
-  it('falls back at once when direct is detached, and a flapping direct path waits twice as long each time', async () => {
+  it('falls back at once when direct is detached; a flapping direct path waits twice as long each time', async () => {
     const { client, farm, runUntil, attachDirect } = setup();
     await runUntil(() => client.info().state === 'active', 100);
     const holds: number[] = [];
