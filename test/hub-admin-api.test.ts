@@ -103,6 +103,8 @@ describe('hub admin API, /health and /metrics', () => {
   }
 
   it('GET /health is 200 with status ok while serving', async () => {
+    // The harness's agent may still be between its upgrade and `registered` on a loaded machine.
+    await waitForAgents([agentId]);
     const res = await hub.get('/health');
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'ok', agents_connected: 1, hub_id: expect.any(String) as string });
