@@ -120,7 +120,7 @@ const DEFAULT_LOW_WATER = 256 * 1024;
  */
 export class BrokerLink<R extends TunnelRole> {
   readonly events: TypedEmitter<BrokerLinkEvents<R>>;
-  private readonly endpoints: string[];
+  private readonly endpoints: [string, ...string[]];
   private readonly backoff: Backoff;
   private readonly log: Logger;
   private attempt: Attempt | undefined;
