@@ -133,9 +133,9 @@ export class BrokerLink<R extends TunnelRole> {
   private lastObservedAddress: string | null = null;
 
   constructor(private readonly options: BrokerLinkOptions<R>) {
-    if (options.servers.length === 0)
-      throw new FarmlinkError('TUNNEL_NO_SERVERS', 'the tunnel needs at least one hub URL');
-    this.endpoints = options.servers.map((s) => toTunnelEndpoint(s));
+    const [primary, ...fallbacks] = options.servers;
+    if (primary === undefined) throw new FarmlinkError('TUNNEL_NO_SERVERS', 'the tunnel needs at least one hub URL');
+    this.endpoints = [toTunnelEndpoint(primary), ...fallbacks.map((s) => toTunnelEndpoint(s))];
     this.backoff = new Backoff({ ...DEFAULT_BACKOFF, ...options.backoff, random: options.random });
     this.log = options.logger;
     this.events = new TypedEmitter((error, event) => {
