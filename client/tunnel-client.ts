@@ -62,6 +62,8 @@ export interface TunnelClientEvents extends Record<string, unknown> {
   link_down: { reason: string; kind: LinkDownKind };
   /** Another program opened this tunnel with the same client key: this one gives way and stops. */
   session_replaced: { reason: string };
+  /** The hub refused the token at the upgrade (HTTP 401/403); the client keeps trying, its owner may stop. */
+  hub_refused: { status: number; reason: string };
   /** A connection was closed without being carried (waited too long, too many waiting, refused by the farm). */
   connection_refused: { reason: string };
   /** Once: the client stopped (close(), or a refusal that retrying cannot fix). */
@@ -164,7 +166,10 @@ export class TunnelClient {
     this.link.events.on('dialFailed', ({ reason, status }) => {
       // A refused token will not be accepted on the next try either, but the hub's secret may be
       // rotated back: keep trying, and say so loudly once per failure.
-      if (status === 401 || status === 403) this.log.error({ status, reason }, 'the hub refused this client token');
+      if (status === 401 || status === 403) {
+        this.log.error({ status, reason }, 'the hub refused this client token');
+        this.events.emit('hub_refused', { status, reason });
+      }
     });
     this.link.events.on('message', (message) => {
       this.onMessage(message);
