@@ -238,7 +238,8 @@ export class TunnelClient {
   async listen(options: { host?: string; port: number }): Promise<net.AddressInfo> {
     if (this.server) throw new FarmlinkError('TUNNEL_ALREADY_LISTENING', 'this client already listens');
     const host = options.host ?? '127.0.0.1';
-    const server = net.createServer((socket) => {
+    // Half-open: a client that shuts down its sending side (FIN) still gets the service's answer.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
       this.onConnection(socket);
     });
     await new Promise<void>((resolve, reject) => {
