@@ -468,12 +468,14 @@ export class TunnelClient {
     if (!session) return;
     const info = session.info();
     const path = info.path ?? 'relay';
-    this.lastPath = path;
     if (this.downSince !== undefined) {
       const tookMs = this.clock.monotonic() - this.downSince;
       this.downSince = undefined;
+      this.lastPath = path;
       this.events.emit('resumed', { sessionId: session.id, path, tookMs, newSession, rttMs: info.rtt_ms });
-    } else {
+    } else if (path !== this.lastPath) {
+      // Attaching the path may have reported it already (the session's change event).
+      this.lastPath = path;
       this.events.emit(path, { sessionId: session.id, rttMs: info.rtt_ms });
     }
   }
