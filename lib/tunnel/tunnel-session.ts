@@ -1,4 +1,5 @@
 import { defer, every, type Clock, type TimerHandle } from '../clock.js';
+import { FarmlinkError } from '../errors.js';
 import { TypedEmitter } from '../events.js';
 import type { RecoveryEvent, SessionEndCode, TunnelPathKind, TunnelSessionInfo } from '../../protocol/tunnel.js';
 import {
@@ -153,8 +154,7 @@ export class TunnelSession implements StreamHost {
   private changeTimer: TimerHandle | undefined;
   private closed = false;
 
-  /** Frames dropped because their seq was not the next expected (duplicates, or ahead of a gap). */
-  droppedFrames = 0;
+  private dropped = 0;
 
   constructor(options: TunnelSessionOptions) {
     this.id = options.sessionId;
@@ -190,10 +190,14 @@ export class TunnelSession implements StreamHost {
    * relay replaces the first (a reconnect to the broker); likewise for direct.
    */
   attach(path: TunnelPath): void {
-    if (this.closed) return;
+    if (this.closed || !path.isUp) return;
     const old = path.kind === 'relay' ? this.relay : this.direct;
     if (old?.path === path) return;
-    if (old) this.dropPath(old);
+    if (old) {
+      this.dropPath(old);
+      // A new data channel (an ICE restart, say) is unproven: it serves the hold like any other.
+      if (old.path.kind === 'direct') this.selector.directLost('direct path replaced by a new one');
+    }
     const state: PathState = {
       path,
       dead: false,
@@ -341,7 +345,9 @@ export class TunnelSession implements StreamHost {
 
   /** Client: a new stream (sends OPEN). 'connect' once the farm answers OPEN_OK; error on RST. */
   openStream(): TunnelStream {
-    if (this.role !== 'client') throw new Error('only the client end opens streams');
+    if (this.role !== 'client') {
+      throw new FarmlinkError('TUNNEL_NOT_CLIENT', `session ${this.id}: only the client end opens streams`);
+    }
     const id = this.nextStreamId++;
     this.highestStreamId = id;
     const stream = new TunnelStream({ id, host: this, windowBytes: this.windowBytes });
@@ -531,7 +537,7 @@ export class TunnelSession implements StreamHost {
   private onReliable(frame: TunnelFrame): void {
     if (frame.seq !== this.expectedSeq) {
       // A duplicate (already delivered, replayed after a path change) or one past a gap (it comes again).
-      this.droppedFrames += 1;
+      this.dropped += 1;
       return;
     }
     this.expectedSeq += 1;
@@ -542,6 +548,7 @@ export class TunnelSession implements StreamHost {
   }
 
   private maybeAck(): void {
+    if (this.closed) return; // a stream's reader may have closed the session while a frame was delivered
     if (
       this.ackPendingFrames >= TUNNEL_SESSION_DEFAULTS.ackEveryFrames ||
       this.ackPendingBytes >= TUNNEL_SESSION_DEFAULTS.ackEveryBytes
@@ -686,6 +693,11 @@ export class TunnelSession implements StreamHost {
   /** The kind of the path in use (tests, diagnostics). */
   get pathInUse(): TunnelPathKind | null {
     return this.inUse()?.path.kind ?? null;
+  }
+
+  /** Reliable frames dropped because their seq was not the next expected (duplicates, or past a gap). */
+  get droppedFrames(): number {
+    return this.dropped;
   }
 
   /** Reliable frames kept for retransmission (tests: bounded by the windows). */
