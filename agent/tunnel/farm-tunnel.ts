@@ -194,7 +194,10 @@ export class FarmTunnel {
     if (kind === 'stopped') return;
     for (const held of this.sessions.values()) {
       this.dropRelay(held, `tunnel socket lost: ${reason}`);
-      this.markAway(held, kind, `tunnel socket to the broker lost (${reason})`);
+      const why = `tunnel socket to the broker lost (${reason})`;
+      // The relay path may have gone down first and guessed; the link knows the kind of failure.
+      if (held.away && !held.peerDown) held.away = { ...held.away, kind, reason: why };
+      this.markAway(held, kind, why);
     }
     if (this.sessions.size > 0) {
       this.log.warn(
@@ -242,7 +245,10 @@ export class FarmTunnel {
         break;
       }
       case 'draining':
-        this.log.info({ reason: message.reason }, `The broker is draining (${message.reason}); sessions resume on the next one`);
+        this.log.info(
+          { reason: message.reason },
+          `The broker is draining (${message.reason}); sessions resume on the next one`,
+        );
         break;
       case 'welcome':
       case 'signal':
@@ -256,7 +262,11 @@ export class FarmTunnel {
     const who = `${open.client.name} (${open.client.address})`;
     if (open.resume) {
       if (!held) {
-        this.refuse(open, 'unknown_session', `this PC does not hold session ${open.session_id} (restarted, or the resume window passed)`);
+        this.refuse(
+          open,
+          'unknown_session',
+          `this PC does not hold session ${open.session_id} (restarted, or the resume window passed)`,
+        );
         return;
       }
       this.link.send({ type: 'session_accept', session_id: open.session_id, route: open.route });
@@ -422,9 +432,15 @@ export class FarmTunnel {
       held.resumeTimer = undefined;
       this.log.warn(
         { session: held.id, client: held.client, window_ms: windowMs, reason: held.away?.reason },
-        `Session ${held.id} (${held.client} → ${held.service}) ended: nobody came back within the resume window (${windowMs} ms); closing its local connections`,
+        `Session ${held.id} (${held.client} → ${held.service}) ended: nobody came back within the resume window ` +
+          `(${windowMs} ms); closing its local connections`,
       );
-      this.endSession(held, 'resume_window_expired', `no path for ${windowMs} ms (${held.away?.reason ?? 'away'})`, 'local');
+      this.endSession(
+        held,
+        'resume_window_expired',
+        `no path for ${windowMs} ms (${held.away?.reason ?? 'away'})`,
+        'local',
+      );
     }, windowMs);
     this.events.emit('change', undefined);
   }
@@ -517,4 +533,3 @@ export class FarmTunnel {
 export function offLink(): TunnelSummary['link'] {
   return { state: 'off', broker_url: null, observed_address: null, detail: null, next_attempt_at: null };
 }
-
