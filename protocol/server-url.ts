@@ -1,4 +1,5 @@
 import { AGENT_WS_PATH } from './version.js';
+import { TUNNEL_WS_PATH } from './tunnel.js';
 
 const ACCEPTED = new Set(['http:', 'https:', 'ws:', 'wss:']);
 
@@ -63,4 +64,26 @@ export function sameAgentEndpoint(a: string, b: string): boolean {
     pathOf(x) === pathOf(y) &&
     x.search === y.search
   );
+}
+
+/**
+ * The tunnel endpoint for a hub URL given to a tunnel end (`farmlink connect --hub`, the agent's
+ * server list). http(s):// URLs are base URLs, as for the agent endpoint: "https://hub.example.com/farm"
+ * → "wss://hub.example.com/farm/api/v1/tunnel". A ws(s):// URL is used as written when it names a path,
+ * and gets the tunnel path when it names none ("ws://127.0.0.1:8787" → "ws://127.0.0.1:8787/api/v1/tunnel").
+ */
+export function toTunnelEndpoint(raw: string): string {
+  const url = new URL(raw);
+  if (url.protocol === 'ws:' || url.protocol === 'wss:') {
+    if (url.pathname === '' || url.pathname === '/') url.pathname = TUNNEL_WS_PATH;
+    return url.toString();
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError(`not an http(s) or ws(s) URL: ${raw}`);
+  }
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.pathname = url.pathname.replace(/\/+$/, '') + TUNNEL_WS_PATH;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
 }

@@ -18,7 +18,7 @@ import { FarmlinkError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/events.js';
 import type { UsageSample } from '../system/system-usage.js';
 import { Attempt } from './attempt.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../../lib/backoff.js';
 import { classifySocketError } from './classify-error.js';
 import { closeAdvice, describeDialError, displayId, fmtMs } from './describe.js';
 import { DrainHandover } from './drain-handover.js';

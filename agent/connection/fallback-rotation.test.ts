@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../../lib/backoff.js';
 import { FallbackRotation } from './fallback-rotation.js';
 
 const rotation = (servers: number) =>

@@ -1,4 +1,4 @@
-import type { Backoff } from './backoff.js';
+import type { Backoff } from '../../lib/backoff.js';
 import type { ServerGate } from './server-breakers.js';
 
 export interface NextAttempt {

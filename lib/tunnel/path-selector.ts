@@ -25,9 +25,9 @@ export const PATH_SELECTOR_DEFAULTS = { directHoldMs: 10_000, maxHoldMs: 160_000
 
 /**
  * Which path a session sends on: direct once it has answered pings without a break for the hold, else the
- * relay; off direct at once when it dies or goes. Each fallback within a few minutes of the previous one
- * doubles the next hold (up to a cap), so a direct path that keeps flapping cannot make the session flap
- * with it: it ends up on the relay, coming back to direct only after long quiet stretches.
+ * relay; off direct at once when it dies or goes. Each fallback doubles the next hold (up to a cap) until
+ * a few minutes pass without one, so a direct path that keeps flapping cannot make the session flap with
+ * it: it stays on the relay, coming back to direct only after ever longer quiet stretches.
  *
  * It only decides; the session feeds it path events and acts on `onChange`.
  */
@@ -63,9 +63,13 @@ export class PathSelector {
     return this.chosen;
   }
 
-  /** The hold direct must serve before it is used next (grows with flapping). */
+  /**
+   * The hold direct must serve before it is used next: doubled by each fallback, back to the base once no
+   * fallback came for the flap window.
+   */
   get currentHoldMs(): number {
-    return this.holdMs;
+    const quiet = this.lastFallbackAt === undefined || this.clock.monotonic() - this.lastFallbackAt > this.flapWindowMs;
+    return quiet ? this.baseHoldMs : this.holdMs;
   }
 
   /** A relay path is attached and answering (true), or gone or dead (false). */
@@ -94,10 +98,8 @@ export class PathSelector {
     this.directAlive = false;
     this.directSince = undefined;
     if (this.chosen === 'direct') {
-      const now = this.clock.monotonic();
-      const flapping = this.lastFallbackAt !== undefined && now - this.lastFallbackAt <= this.flapWindowMs;
-      this.holdMs = flapping ? Math.min(this.holdMs * 2, this.maxHoldMs) : this.baseHoldMs;
-      this.lastFallbackAt = now;
+      this.holdMs = Math.min(this.currentHoldMs * 2, this.maxHoldMs);
+      this.lastFallbackAt = this.clock.monotonic();
     }
     this.decide(reason);
   }
@@ -110,7 +112,7 @@ export class PathSelector {
 
   private directHeld(): boolean {
     if (!this.directAlive || this.directSince === undefined) return false;
-    return this.clock.monotonic() - this.directSince >= this.holdMs;
+    return this.clock.monotonic() - this.directSince >= this.currentHoldMs;
   }
 
   private decide(reason: string): void {
@@ -125,11 +127,12 @@ export class PathSelector {
       next = 'direct'; // no relay: direct unproven beats nothing
     else next = null;
     if (next !== 'direct' && this.directAlive && this.directSince !== undefined) {
-      const due = this.directSince + this.holdMs - this.clock.monotonic();
+      const hold = this.currentHoldMs;
+      const due = this.directSince + hold - this.clock.monotonic();
       this.holdTimer = this.clock.setTimeout(
         () => {
           this.holdTimer = undefined;
-          this.decide(`direct path answered for ${this.holdMs} ms`);
+          this.decide(`direct path answered for ${hold} ms`);
         },
         Math.max(0, due),
       );

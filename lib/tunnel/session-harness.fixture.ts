@@ -17,7 +17,7 @@ export function sessionPair(options: SessionPairOptions = {}) {
     service: 'adb',
     clock,
     pingIntervalMs: 50,
-    pingTimeoutMs: 200,
+    pingTimeoutMs: 5_000,
     directHoldMs: 100,
     ...rest,
   };
@@ -32,16 +32,19 @@ export function sessionPair(options: SessionPairOptions = {}) {
 }
 
 /**
- * `bytes` of deterministic noise in chunks of `chunk`, made as they are read (no 50 MB held), and its
- * sha256 (worked out by making the same bytes once ahead).
+ * `bytes` of deterministic noise in chunks of `chunk`, made as they are read (no 50 MB held, no long
+ * synchronous hashing that would hold up the event loop and the sessions' pings), hashed as they go:
+ * `sha256()` is the digest of everything the source gave.
  */
-export function patternSource(bytes: number, chunk = 64 * 1024, salt = 1): { source: Readable; sha256: string } {
+export function patternSource(bytes: number, chunk = 64 * 1024, salt = 1): { source: Readable; sha256: () => string } {
   let state = (salt * 2654435761) >>> 0;
   const block = Buffer.allocUnsafe(chunk);
   for (let i = 0; i + 4 <= chunk; i += 4) {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     block.writeUInt32LE(state, i);
   }
+  const hash = createHash('sha256');
+  let digest: string | undefined;
   // Each chunk is the block rotated by a different amount, so a chunk out of place or twice changes the hash.
   function* pieces(): Generator<Buffer> {
     let sent = 0;
@@ -52,14 +55,21 @@ export function patternSource(bytes: number, chunk = 64 * 1024, salt = 1): { sou
       const piece = Buffer.allocUnsafe(chunk);
       block.copy(piece, 0, shift);
       block.copy(piece, chunk - shift, 0, shift);
-      yield size === chunk ? piece : piece.subarray(0, size);
+      const out = size === chunk ? piece : piece.subarray(0, size);
+      hash.update(out);
+      yield out;
       sent += size;
       n += 1;
     }
+    digest = hash.digest('hex');
   }
-  const hash = createHash('sha256');
-  for (const piece of pieces()) hash.update(piece);
-  return { source: Readable.from(pieces(), { objectMode: false }), sha256: hash.digest('hex') };
+  return {
+    source: Readable.from(pieces(), { objectMode: false }),
+    sha256: () => {
+      if (digest === undefined) throw new Error('the source has not been read to its end');
+      return digest;
+    },
+  };
 }
 
 /** Reads a stream to its end: its byte count and sha256. */

@@ -1,4 +1,4 @@
-import type { Random } from '../../lib/clock.js';
+import type { Random } from './clock.js';
 
 export interface BackoffOptions {
   initialMs: number;
