@@ -69,6 +69,14 @@ Options (times in seconds, fractions allowed):
   --redis-cluster H:P,H:P    Redis Cluster nodes to start from, instead of --redis-url  [FARMLINK_REDIS_CLUSTER]
   --redis-prefix P           prefix of every key written to Redis [farmlink:]
   --registry-ttl S           a shared registry entry lapses this long after its hub last confirmed it [90]
+  --tunnel-ping-interval-ms MS  tunnel sockets (/api/v1/tunnel) are pinged this often [5000]
+  --tunnel-ping-timeout-ms MS   …and dropped after this without a pong: a farm gone is unavailable by then [10000]
+  --tunnel-resume-window-ms MS  a tunnel session waits this long for a side that went away [30000]
+  --tunnel-idle-timeout-ms MS   a tunnel session with no stream and no data for this long ends [300000]
+  --tunnel-max-frame-bytes N    largest tunnel frame relayed [262144]
+  --tunnel-max-buffered N       close a tunnel socket (4508) whose unsent data passes this [67108864]
+  --tunnel-max-sessions-per-farm N    live tunnel sessions to one farm PC [1024]
+  --tunnel-max-sessions-per-client N  live tunnel sessions of one client name [256]
   --data-dir DIR             the hub's state: without Redis, agents' events go to an event log in DIR/events
                              [FARMLINK_HUB_DATA_DIR, default ${defaultHubDataDir()}]
   --log-level L              ${LOG_LEVELS.join('|')} [info]
@@ -119,6 +127,15 @@ export function millisecondsFlag(
   if (!Number.isFinite(n) || (range === 'more than 0' ? n <= 0 : n < 0)) {
     throw new ConfigError([`hub option --${name}: expected a number of milliseconds, ${range}, got "${value}"`]);
   }
+  return n;
+}
+
+/** A count or size flag: a whole number above 0, else a configuration error (exit 78) naming the flag. */
+export function wholeNumberFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1)
+    throw new ConfigError([`hub option --${name}: expected a whole number above 0, got "${value}"`]);
   return n;
 }
 
@@ -174,6 +191,14 @@ const FLAG_OF: Record<string, string> = {
   batch_max_messages: '--batch-max-messages',
   batch_max_bytes: '--batch-max-bytes',
   data_dir: '--data-dir / FARMLINK_HUB_DATA_DIR',
+  tunnel_ping_interval_ms: '--tunnel-ping-interval-ms',
+  tunnel_ping_timeout_ms: '--tunnel-ping-timeout-ms',
+  tunnel_resume_window_ms: '--tunnel-resume-window-ms',
+  tunnel_idle_timeout_ms: '--tunnel-idle-timeout-ms',
+  tunnel_max_frame_bytes: '--tunnel-max-frame-bytes',
+  tunnel_max_buffered_bytes: '--tunnel-max-buffered',
+  tunnel_max_sessions_per_farm: '--tunnel-max-sessions-per-farm',
+  tunnel_max_sessions_per_client: '--tunnel-max-sessions-per-client',
 };
 
 function sourceOf(key: string): string {
@@ -217,6 +242,14 @@ export async function hubCommand(argv: string[]): Promise<number> {
     'redis-prefix': { type: 'string' },
     'registry-ttl': { type: 'string' },
     'data-dir': { type: 'string' },
+    'tunnel-ping-interval-ms': { type: 'string' },
+    'tunnel-ping-timeout-ms': { type: 'string' },
+    'tunnel-resume-window-ms': { type: 'string' },
+    'tunnel-idle-timeout-ms': { type: 'string' },
+    'tunnel-max-frame-bytes': { type: 'string' },
+    'tunnel-max-buffered': { type: 'string' },
+    'tunnel-max-sessions-per-farm': { type: 'string' },
+    'tunnel-max-sessions-per-client': { type: 'string' },
     workers: { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
@@ -272,6 +305,28 @@ export async function hubCommand(argv: string[]): Promise<number> {
     redis_prefix: values['redis-prefix'],
     registry_ttl_ms: secondsFlag('registry-ttl', values['registry-ttl']),
     data_dir: values['data-dir'] === undefined ? undefined : path.resolve(values['data-dir']),
+    tunnel_ping_interval_ms: millisecondsFlag(
+      'tunnel-ping-interval-ms',
+      values['tunnel-ping-interval-ms'],
+      'more than 0',
+    ),
+    tunnel_ping_timeout_ms: millisecondsFlag('tunnel-ping-timeout-ms', values['tunnel-ping-timeout-ms'], 'more than 0'),
+    tunnel_resume_window_ms: millisecondsFlag(
+      'tunnel-resume-window-ms',
+      values['tunnel-resume-window-ms'],
+      'more than 0',
+    ),
+    tunnel_idle_timeout_ms: millisecondsFlag('tunnel-idle-timeout-ms', values['tunnel-idle-timeout-ms'], 'more than 0'),
+    tunnel_max_frame_bytes: wholeNumberFlag('tunnel-max-frame-bytes', values['tunnel-max-frame-bytes']),
+    tunnel_max_buffered_bytes: wholeNumberFlag('tunnel-max-buffered', values['tunnel-max-buffered']),
+    tunnel_max_sessions_per_farm: wholeNumberFlag(
+      'tunnel-max-sessions-per-farm',
+      values['tunnel-max-sessions-per-farm'],
+    ),
+    tunnel_max_sessions_per_client: wholeNumberFlag(
+      'tunnel-max-sessions-per-client',
+      values['tunnel-max-sessions-per-client'],
+    ),
   };
   if (input.redis_url && input.redis_cluster)
     throw new UsageError('--redis-url and --redis-cluster: give one or the other, not both');

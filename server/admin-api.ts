@@ -4,6 +4,7 @@ import { FarmlinkError } from '../lib/errors.js';
 import { AGENT_VERSION } from '../lib/version.js';
 import { AgentIdSchema, describeIssues } from '../protocol/messages.js';
 import { AGENT_LEGACY_WS_PATH, AGENT_WS_PATH } from '../protocol/version.js';
+import { TUNNEL_WS_PATH } from '../protocol/tunnel.js';
 import { bearerToken } from './auth.js';
 import { pathParam, readJsonBody, requestPath, sendError, sendJson, statusOf } from './http-util.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
@@ -64,6 +65,7 @@ export async function handleHttp(hub: Hub, req: IncomingMessage, res: ServerResp
         endpoints: {
           agents: AGENT_WS_PATH,
           agents_legacy_only: AGENT_LEGACY_WS_PATH,
+          tunnel: TUNNEL_WS_PATH,
           health: '/health',
           metrics: '/metrics',
           admin: '/api/v1/admin/agents',
@@ -170,6 +172,16 @@ async function handleAdmin(
         'AGENT_NOT_CONNECTED',
         `No agent "${agentId}" is connected to this hub${hub.shared ? ' or any hub sharing its Redis' : ''}`,
       );
+    return;
+  }
+  if (path === '/api/v1/admin/tunnel/sessions' && method === 'GET') {
+    // This process's broker: a session's two ends are always on one process (docs/tunnel.md).
+    sendJson(res, 200, {
+      hub_id: hub.id,
+      draining: hub.draining,
+      farms: hub.tunnel.listFarms(),
+      sessions: hub.tunnel.listSessions(),
+    });
     return;
   }
   if (path === '/api/v1/admin/events' && method === 'GET') {

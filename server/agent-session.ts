@@ -546,7 +546,11 @@ export class AgentSession {
       return;
     }
     if (claims.role !== 'agent') {
-      this.fail('forbidden', CloseCode.FORBIDDEN, `an ${claims.role} token cannot register an agent`);
+      this.fail(
+        'forbidden',
+        CloseCode.FORBIDDEN,
+        `${claims.role === 'admin' ? 'an admin' : 'a client'} token cannot register an agent`,
+      );
       return;
     }
     if (claims.subject !== hello.agent_id) {

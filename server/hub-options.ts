@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FRAME_HEADER_BYTES, MAX_DATA_BYTES } from '../protocol/tunnel-frame.js';
 import { defaultHubDataDir } from './hub-data-dir.js';
 import { secretWeakness } from './secret-strength.js';
 
@@ -110,6 +111,42 @@ export const HubOptionsSchema = z
     /** How often the event loop is sampled; a level is entered after two such intervals over its threshold. */
     load_sample_ms: ms('the load sampling interval').min(50, { error: 'expected at least 50 ms' }).default(1000),
     /**
+     * The tunnel broker (/api/v1/tunnel, server/tunnel/): each tunnel socket is pinged this often and
+     * dropped after `tunnel_ping_timeout_ms` without a pong, so a farm that lost power is unavailable
+     * within that deadline. Both ends get these in `welcome` and follow them.
+     */
+    tunnel_ping_interval_ms: ms('the tunnel ping interval').min(10, { error: 'expected at least 10 ms' }).default(5000),
+    tunnel_ping_timeout_ms: ms('the tunnel ping deadline')
+      .min(20, { error: 'expected at least 20 ms' })
+      .default(10_000),
+    /** How long a session waits for a side that went away before it ends (resume_window_expired). */
+    tunnel_resume_window_ms: ms('the tunnel resume window')
+      .min(10, { error: 'expected at least 10 ms' })
+      .default(30_000),
+    /** A session with no stream open and no stream frame relayed for this long ends (idle_timeout). */
+    tunnel_idle_timeout_ms: ms('the tunnel idle limit').min(10, { error: 'expected at least 10 ms' }).default(300_000),
+    /** Largest binary frame relayed (header included); ws closes a socket that sends a larger one with 1009. */
+    tunnel_max_frame_bytes: z
+      .number()
+      .int()
+      .min(FRAME_HEADER_BYTES + MAX_DATA_BYTES, {
+        error: `expected at least ${FRAME_HEADER_BYTES + MAX_DATA_BYTES} bytes (a full DATA frame)`,
+      })
+      .max(16 * 1024 * 1024, { error: 'expected at most 16777216 bytes' })
+      .default(256 * 1024),
+    /**
+     * A tunnel socket whose unsent data passes this is not reading: closed 4508 (its sessions resume
+     * when it reconnects). Per-stream credit windows bound what a healthy peer can have in flight.
+     */
+    tunnel_max_buffered_bytes: z
+      .number()
+      .int()
+      .min(1024 * 1024, { error: 'expected at least 1048576 bytes' })
+      .default(64 * 1024 * 1024),
+    /** Live sessions (any state) to one farm PC, and of one client name; beyond: open_failed limit_reached. */
+    tunnel_max_sessions_per_farm: z.number().int().min(1).default(1024),
+    tunnel_max_sessions_per_client: z.number().int().min(1).default(256),
+    /**
      * The hub's own state: without Redis, the event log (`<data_dir>/events`). Workers of one hub
      * share it. Untouched when Redis is configured.
      */
@@ -138,6 +175,13 @@ export const HubOptionsSchema = z
         code: 'custom',
         path: ['load_overload_ms'],
         message: `expected more than the busy threshold (${options.load_busy_ms} ms), got ${options.load_overload_ms} ms`,
+      });
+    }
+    if (options.tunnel_ping_timeout_ms <= options.tunnel_ping_interval_ms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tunnel_ping_timeout_ms'],
+        message: `expected more than the tunnel ping interval (${options.tunnel_ping_interval_ms} ms), got ${options.tunnel_ping_timeout_ms} ms`,
       });
     }
     // Node refuses a header timeout longer than the request timeout (the head is part of the request).

@@ -29,7 +29,9 @@ import type { HubOptions } from './hub-options.js';
 import { LogThrottle } from './log-throttle.js';
 import { LOAD_LEVEL_NAMES, LoadMonitor, eventLoopSampler, type LoadChange, type LoadSampler } from './load-monitor.js';
 import { describePace, formatMs, maxHeartbeatMs, paceAt, type Pace } from './hub-pace.js';
-import { HubMetrics, type ModeFigures, type SessionMode } from './metrics.js';
+import { HubMetrics, TunnelMetrics, type ModeFigures, type SessionMode } from './metrics.js';
+import { TUNNEL_WS_PATH } from '../protocol/tunnel.js';
+import { TunnelBroker, type TunnelFigures } from './tunnel/tunnel-broker.js';
 import { SharedRegistry, type RegistryEntry } from './shared-registry.js';
 import { SlicedSweep } from './sliced-sweep.js';
 
@@ -96,6 +98,8 @@ export interface MetricsView {
   };
   /** Only with several worker processes (--workers N): each one's own part of the figures above. */
   workers?: WorkerMetrics[];
+  /** The tunnel broker (/api/v1/tunnel) of this process. */
+  tunnel?: TunnelFigures;
 }
 
 /** One worker of a multi-process hub in the JSON view of /metrics. */
@@ -152,6 +156,8 @@ export class Hub {
   /** Where agents' events go: the Redis Stream with Redis, else the event log in the data dir. */
   readonly events: EventSink;
   readonly breakers: HubBreakers;
+  /** The tunnel broker on /api/v1/tunnel (docs/tunnel.md). */
+  readonly tunnel: TunnelBroker;
   private readonly log: Logger;
   private readonly server: http.Server;
   private readonly wss: WebSocketServer;
@@ -247,6 +253,28 @@ export class Hub {
       this.breakers.exportState('registry_redis', () => registryCache.metrics().tiers.redis?.breaker ?? 'closed');
     registerCacheMetrics(this.metrics.registry, () =>
       this.registryCache ? [this.tokenCache, this.registryCache] : [this.tokenCache],
+    );
+    this.tunnel = new TunnelBroker(
+      {
+        brokerId: this.id,
+        timings: {
+          ping_interval_ms: options.tunnel_ping_interval_ms,
+          ping_timeout_ms: options.tunnel_ping_timeout_ms,
+          resume_window_ms: options.tunnel_resume_window_ms,
+          idle_timeout_ms: options.tunnel_idle_timeout_ms,
+          max_frame_bytes: options.tunnel_max_frame_bytes,
+        },
+        helloTimeoutMs: options.hello_timeout_ms,
+        maxBufferedBytes: options.tunnel_max_buffered_bytes,
+        limits: {
+          perFarm: options.tunnel_max_sessions_per_farm,
+          perClient: options.tunnel_max_sessions_per_client,
+        },
+      },
+      this.verifier,
+      new TunnelMetrics(this.metrics.registry),
+      logger,
+      this.clock,
     );
     const limits: HubLimits = {
       max_payload_bytes: options.max_payload_bytes,
@@ -348,6 +376,7 @@ export class Hub {
           heartbeat_interval_ms: this.pace.heartbeatIntervalMs,
         },
       },
+      tunnel: this.tunnel.figures,
     };
   }
 
@@ -379,7 +408,7 @@ export class Hub {
         this.log.info(
           { hub_id: this.id, url, version: AGENT_VERSION },
           `Hub ${this.id} listening on ${url} (agents: ws://${host}:${port}${AGENT_WS_PATH}, legacy only: ` +
-            `${AGENT_LEGACY_WS_PATH}; enhanced mode ${this.enhancedNote()})`,
+            `${AGENT_LEGACY_WS_PATH}, tunnel: ${TUNNEL_WS_PATH}; enhanced mode ${this.enhancedNote()})`,
         );
         resolve({ host: this.options.host, port, url });
       });
@@ -477,6 +506,8 @@ export class Hub {
     if (this.drainPromise) return this.drainPromise;
     this.metrics.draining.set(1);
     this.stopBroadcasts();
+    // Tunnel ends resume on their next server at once: nothing of theirs is lost by closing them now.
+    this.tunnel.drain(reason);
     this.drainPromise = drainConnections(
       {
         connectionCount: () => this.sessions.size,
@@ -510,7 +541,7 @@ export class Hub {
     this.tuneGeneration += 1;
     this.pingSweep.stop();
     for (const session of this.sessions) session.close(CloseCode.GOING_AWAY, 'hub shutting down');
-    await untilOrTimeout(this.whenEmpty(), 1500);
+    await Promise.all([untilOrTimeout(this.whenEmpty(), 1500), this.tunnel.close()]);
     for (const session of this.sessions) session.ws.terminate();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -561,11 +592,15 @@ export class Hub {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = (req.url ?? '').split('?')[0];
+    if (path === TUNNEL_WS_PATH) {
+      this.tunnel.handleUpgrade(req, socket, head);
+      return;
+    }
     if (path !== AGENT_WS_PATH && path !== AGENT_LEGACY_WS_PATH) {
       this.metrics.error('wrong_path');
       socket.end(
         `HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nNo WebSocket endpoint at ${path}; ` +
-          `agents connect to ${AGENT_WS_PATH} (or ${AGENT_LEGACY_WS_PATH} for legacy mode only)\n`,
+          `agents connect to ${AGENT_WS_PATH} (or ${AGENT_LEGACY_WS_PATH} for legacy mode only), tunnel ends to ${TUNNEL_WS_PATH}\n`,
       );
       return;
     }
@@ -784,6 +819,7 @@ export class Hub {
 
   private startTimers(): void {
     this.pingSweep.start();
+    this.tunnel.start();
     this.loadMonitor = new LoadMonitor(
       {
         busyMs: this.options.load_busy_ms,

@@ -535,3 +535,177 @@ export class HubMetrics {
     return this.registry.contentType;
   }
 }
+
+/** Why the broker dropped a binary frame instead of relaying it. */
+export type TunnelDropReason = 'short_frame' | 'unknown_route' | 'not_a_party' | 'peer_away' | 'signal_peer_away';
+export type TunnelDirection = 'client_to_farm' | 'farm_to_client';
+const TUNNEL_STATES = ['establishing', 'active', 'degraded'] as const;
+
+/**
+ * The tunnel broker's metrics (server/tunnel/), on the hub's registry: who is connected, sessions
+ * by state, opened and ended (by code), relay bytes by direction, frames dropped (by reason). Kept
+ * as plain figures too, for the JSON view of /metrics.
+ */
+export class TunnelMetrics {
+  private readonly openedTotal: Counter<'kind'>;
+  private readonly endedTotal: Counter<'code'>;
+  private readonly openFailedTotal: Counter<'code'>;
+  private readonly relayBytes: Counter<'direction'>;
+  private readonly droppedFrames: Counter<'reason'>;
+  private readonly upgradesRefused: Counter<'status'>;
+  private readonly socketFaults: Counter<'kind'>;
+  private readonly plain = {
+    opened: 0,
+    resumed: 0,
+    ended: {} as Record<string, number>,
+    openFailed: {} as Record<string, number>,
+    bytes: { client_to_farm: 0, farm_to_client: 0 } as Record<TunnelDirection, number>,
+    dropped: {} as Record<string, number>,
+  };
+  // The relay counts on every frame: its two children are looked up once.
+  private readonly bytesChild: Record<TunnelDirection, ReturnType<Counter<'direction'>['labels']>>;
+
+  constructor(private readonly registry: Registry) {
+    const registers = [registry];
+    this.openedTotal = new Counter({
+      name: 'farmlink_tunnel_sessions_opened_total',
+      help: 'Tunnel sessions opened (kind=new) or resumed on this broker (kind=resumed)',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.endedTotal = new Counter({
+      name: 'farmlink_tunnel_sessions_ended_total',
+      help: 'Tunnel sessions ended, by end code (replaced, peer_restarted, resume_window_expired, idle_timeout, …)',
+      labelNames: ['code'],
+      registers,
+    });
+    this.openFailedTotal = new Counter({
+      name: 'farmlink_tunnel_open_failed_total',
+      help: 'Tunnel opens refused before a session existed, by code (not_authorized, farm_unavailable, …)',
+      labelNames: ['code'],
+      registers,
+    });
+    this.relayBytes = new Counter({
+      name: 'farmlink_tunnel_relay_bytes_total',
+      help: 'Bytes of binary frames relayed between the ends of tunnel sessions, by direction',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.droppedFrames = new Counter({
+      name: 'farmlink_tunnel_dropped_frames_total',
+      help: 'Tunnel frames not relayed, by reason (unknown_route: a race after a session ended)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.upgradesRefused = new Counter({
+      name: 'farmlink_tunnel_upgrades_refused_total',
+      help: 'Upgrades to /api/v1/tunnel refused with an HTTP status (401 token, 403 admin token, 503 draining)',
+      labelNames: ['status'],
+      registers,
+    });
+    this.socketFaults = new Counter({
+      name: 'farmlink_tunnel_socket_faults_total',
+      help: 'Tunnel sockets the broker closed for a fault of the peer (ping_timeout, slow_consumer, invalid_message, …)',
+      labelNames: ['kind'],
+      registers,
+    });
+    for (const kind of ['new', 'resumed']) this.openedTotal.labels(kind).inc(0);
+    this.bytesChild = {
+      client_to_farm: this.relayBytes.labels('client_to_farm'),
+      farm_to_client: this.relayBytes.labels('farm_to_client'),
+    };
+    this.bytesChild.client_to_farm.inc(0);
+    this.bytesChild.farm_to_client.inc(0);
+  }
+
+  /** The gauges read the broker's registries when scraped. */
+  gauges(read: { farms: () => number; clients: () => number; sessions: () => Record<string, number> }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'farmlink_tunnel_farms_connected',
+      help: 'Farm PCs with a tunnel socket to this broker right now',
+      registers,
+      collect() {
+        this.set(read.farms());
+      },
+    });
+    new Gauge({
+      name: 'farmlink_tunnel_clients_connected',
+      help: 'Remote tunnel clients connected to this broker right now (sockets)',
+      registers,
+      collect() {
+        this.set(read.clients());
+      },
+    });
+    new Gauge({
+      name: 'farmlink_tunnel_sessions',
+      help: 'Tunnel sessions on this broker right now, by state',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const counts = read.sessions();
+        for (const state of TUNNEL_STATES) this.labels(state).set(counts[state] ?? 0);
+      },
+    });
+  }
+
+  opened(resumed: boolean): void {
+    this.openedTotal.labels(resumed ? 'resumed' : 'new').inc();
+    if (resumed) this.plain.resumed += 1;
+    else this.plain.opened += 1;
+  }
+
+  ended(code: string): void {
+    this.endedTotal.labels(code).inc();
+    this.plain.ended[code] = (this.plain.ended[code] ?? 0) + 1;
+  }
+
+  openFailed(code: string): void {
+    this.openFailedTotal.labels(code).inc();
+    this.plain.openFailed[code] = (this.plain.openFailed[code] ?? 0) + 1;
+  }
+
+  relayed(direction: TunnelDirection, bytes: number): void {
+    this.bytesChild[direction].inc(bytes);
+    this.plain.bytes[direction] += bytes;
+  }
+
+  dropped(reason: TunnelDropReason): void {
+    this.droppedFrames.labels(reason).inc();
+    this.plain.dropped[reason] = (this.plain.dropped[reason] ?? 0) + 1;
+  }
+
+  refused(status: number): void {
+    this.upgradesRefused.labels(String(status)).inc();
+  }
+
+  socketFault(kind: string): void {
+    this.socketFaults.labels(kind).inc();
+  }
+
+  /** The JSON view's figures (the gauges' values come from the broker). */
+  figures(sessions: Record<string, number>): {
+    sessions: Record<'establishing' | 'active' | 'degraded' | 'closed', number>;
+    sessions_opened: number;
+    sessions_resumed: number;
+    sessions_ended: Record<string, number>;
+    open_failed: Record<string, number>;
+    relay_bytes: { client_to_farm: number; farm_to_client: number };
+    dropped_frames: Record<string, number>;
+  } {
+    return {
+      sessions: {
+        establishing: sessions.establishing ?? 0,
+        active: sessions.active ?? 0,
+        degraded: sessions.degraded ?? 0,
+        closed: 0,
+      },
+      sessions_opened: this.plain.opened,
+      sessions_resumed: this.plain.resumed,
+      sessions_ended: { ...this.plain.ended },
+      open_failed: { ...this.plain.openFailed },
+      relay_bytes: { ...this.plain.bytes },
+      dropped_frames: { ...this.plain.dropped },
+    };
+  }
+}

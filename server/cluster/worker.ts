@@ -40,6 +40,13 @@ export class HubWorker {
     private readonly log: Logger,
   ) {
     this.hub = new Hub(options, log);
+    // The broker keeps its sessions in this process's memory, and the cluster hands each connection to
+    // whichever worker is free: a farm and its client would land on different workers. Refused plainly
+    // rather than accepted and then failing with farm_unavailable for no visible reason.
+    this.hub.tunnel.refuseAll(
+      'this hub runs several worker processes (--workers) and the tunnel needs both ends on one process: ' +
+        'point tunnels at a hub started with --workers 1',
+    );
     this.stopped = new Promise((resolve) => (this.exitResolve = resolve));
     this.endpoint = new IpcEndpoint({
       peer: 'the hub primary',
