@@ -245,7 +245,7 @@ describe('FarmTunnel', () => {
     expect(info?.recoveries).toMatchObject([{ kind: 'broker_restart', took_ms: expect.any(Number) as number }]);
   });
 
-  it('re-attaches on the same routes when the link comes back to the same broker', async () => {
+  it('waits for the broker to resume its sessions after the link comes back, then carries on', async () => {
     const { port } = await echoServer();
     const { tunnel, link } = farm({ services: { echo: `127.0.0.1:${port}` } });
     link.deliver(open());
@@ -253,6 +253,9 @@ describe('FarmTunnel', () => {
     expect(await roundTrip(client, 'one')).toBe('one');
     link.drop();
     link.connect('broker-1');
+    expect(tunnel.summary().sessions[0]?.state).toBe('degraded');
+    link.deliver(open({ resume: true }));
+    expect(link.sentOf('session_accept')).toHaveLength(2);
     client.attach(link.clientEnd(7));
     expect(await roundTrip(client, 'two')).toBe('two');
     expect(tunnel.summary().sessions[0]?.recoveries).toMatchObject([{ kind: 'network_timeout' }]);

@@ -25,8 +25,8 @@ type PeerState = Extract<BrokerToFarm, { type: 'peer_state' }>;
  */
 export const FARM_TUNNEL_DEFAULTS = {
   pingIntervalMs: 5000,
-  pingTimeoutMs: 15_000,
-  resumeWindowMs: 60_000,
+  pingTimeoutMs: 10_000,
+  resumeWindowMs: 30_000,
   idleTimeoutMs: 5 * 60_000,
   dialTimeoutMs: 10_000,
 } as const;
@@ -89,7 +89,6 @@ export class FarmTunnel {
   private closedTotal = 0;
   private started = false;
   private stopped = false;
-  private lastBrokerId: string | undefined;
   private idleSweep: { stop(): void } | undefined;
   private sweepEveryMs = 0;
   /** After an address change: drop direct candidates once the new connection is up. */
@@ -169,21 +168,14 @@ export class FarmTunnel {
   }
 
   private onConnected(welcome: { broker_id: string; observed_address: string }): void {
-    const sameBroker = welcome.broker_id === this.lastBrokerId;
-    this.lastBrokerId = welcome.broker_id;
     this.scheduleIdleSweep();
     this.log.info(
       { broker: welcome.broker_id, observed_address: welcome.observed_address, sessions: this.sessions.size },
       `Tunnel connected to broker ${welcome.broker_id}, which sees this PC at ${welcome.observed_address}` +
-        (this.sessions.size > 0
-          ? sameBroker
-            ? `; resuming ${this.sessions.size} session(s) on their routes`
-            : `; ${this.sessions.size} session(s) wait for the broker to resume them`
-          : ''),
+        (this.sessions.size > 0 ? `; ${this.sessions.size} session(s) wait for the broker to resume them` : ''),
     );
-    // Routes are one broker's numbers: on the same broker they still stand, on another the broker
-    // names the new route when it resumes the session (session_open resume, or peer_state up).
-    if (sameBroker) for (const held of this.sessions.values()) this.attachRelay(held, held.route);
+    // Routes are one broker's numbers, and a broker forwards a route's frames only once the farm has
+    // accepted it: every held session waits for the broker's session_open (resume) before its path.
     if (this.restartDirectOnConnect) {
       this.restartDirectOnConnect = false;
       this.restartDirectPaths();
@@ -272,6 +264,8 @@ export class FarmTunnel {
       this.link.send({ type: 'session_accept', session_id: open.session_id, route: open.route });
       held.route = open.route;
       held.clientAddress = open.client.address;
+      // Attached afresh even on the same path: the RESUME it sends now reaches a broker that has the answer.
+      this.dropRelay(held, 'resumed by the broker');
       this.attachRelay(held, open.route);
       this.log.info(
         { session: held.id, client: open.client.name, route: open.route },
