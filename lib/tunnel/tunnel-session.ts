@@ -153,8 +153,7 @@ export class TunnelSession implements StreamHost {
   private changeTimer: TimerHandle | undefined;
   private closed = false;
 
-  /** Frames dropped because their seq was not the next expected (duplicates, or ahead of a gap). */
-  droppedFrames = 0;
+  private dropped = 0;
 
   constructor(options: TunnelSessionOptions) {
     this.id = options.sessionId;
@@ -190,10 +189,14 @@ export class TunnelSession implements StreamHost {
    * relay replaces the first (a reconnect to the broker); likewise for direct.
    */
   attach(path: TunnelPath): void {
-    if (this.closed) return;
+    if (this.closed || !path.isUp) return;
     const old = path.kind === 'relay' ? this.relay : this.direct;
     if (old?.path === path) return;
-    if (old) this.dropPath(old);
+    if (old) {
+      this.dropPath(old);
+      // A new data channel (an ICE restart, say) is unproven: it serves the hold like any other.
+      if (old.path.kind === 'direct') this.selector.directLost('direct path replaced by a new one');
+    }
     const state: PathState = {
       path,
       dead: false,
@@ -218,8 +221,7 @@ export class TunnelSession implements StreamHost {
     if (path.kind === 'relay') this.relay = state;
     else this.direct = state;
     this.armDeadline(state);
-    this.sendControl(state, FrameKind.RESUME, this.expectedSeq, 0);
-    this.ping(state);
+    this.ping(state); // with RESUME before it
     if (path.kind === 'relay') this.selector.setRelay(true, 'relay path attached');
     else this.selector.directAttached('direct path attached');
     this.refreshInUse();
@@ -293,6 +295,9 @@ export class TunnelSession implements StreamHost {
   }
 
   private ping(state: PathState): void {
+    // Until the peer's RESUME came on this path, ours may have gone nowhere (the peer had not attached it, or
+    // the path dropped it): say it again with each ping; the peer answers the first it gets with its own.
+    if (!state.peerResumed) this.sendControl(state, FrameKind.RESUME, this.expectedSeq, 0, undefined, true);
     const id = this.nextPingId;
     this.nextPingId = (this.nextPingId + 1) >>> 0;
     this.sendControl(state, FrameKind.PING, 0, 0, pingBody(id, this.clock.monotonic()), true);
@@ -515,7 +520,7 @@ export class TunnelSession implements StreamHost {
     if (!state.peerResumed) {
       state.peerResumed = true;
       // The peer attached this path, perhaps after our RESUME went nowhere: answer its first RESUME with ours.
-      this.sendControl(state, FrameKind.RESUME, this.expectedSeq, 0);
+      this.sendControl(state, FrameKind.RESUME, this.expectedSeq, 0, undefined, true);
       // Whatever went on this path before the peer listened there is lost: send from what it expects.
       if (state === this.current) {
         this.sendCursor = this.firstUnackedSeq();
@@ -529,7 +534,7 @@ export class TunnelSession implements StreamHost {
   private onReliable(frame: TunnelFrame): void {
     if (frame.seq !== this.expectedSeq) {
       // A duplicate (already delivered, replayed after a path change) or one past a gap (it comes again).
-      this.droppedFrames += 1;
+      this.dropped += 1;
       return;
     }
     this.expectedSeq += 1;
@@ -540,6 +545,7 @@ export class TunnelSession implements StreamHost {
   }
 
   private maybeAck(): void {
+    if (this.closed) return; // a stream's reader may have closed the session while a frame was delivered
     if (
       this.ackPendingFrames >= TUNNEL_SESSION_DEFAULTS.ackEveryFrames ||
       this.ackPendingBytes >= TUNNEL_SESSION_DEFAULTS.ackEveryBytes
@@ -684,6 +690,11 @@ export class TunnelSession implements StreamHost {
   /** The kind of the path in use (tests, diagnostics). */
   get pathInUse(): TunnelPathKind | null {
     return this.inUse()?.path.kind ?? null;
+  }
+
+  /** Reliable frames dropped because their seq was not the next expected (duplicates, or past a gap). */
+  get droppedFrames(): number {
+    return this.dropped;
   }
 
   /** Reliable frames kept for retransmission (tests: bounded by the windows). */
