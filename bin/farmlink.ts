@@ -2,6 +2,7 @@
 import { ConfigError, FarmlinkError } from '../lib/errors.js';
 import { AGENT_VERSION } from '../lib/version.js';
 import { agentCommand } from '../cli/agent-command.js';
+import { connectCommand } from '../cli/connect-command.js';
 import { UsageError } from '../cli/args.js';
 import { eventCommand } from '../cli/event-command.js';
 import { ExitCode } from '../cli/exit-codes.js';
@@ -21,6 +22,8 @@ Commands:
   hub      the hub agents connect to, with /health, /metrics and the admin API
   token    mint a JWT for an agent (--agent ID) or for the admin API (--admin)
   panel-url  print the running agent's panel address with its key (for you at this PC)
+  connect  serve a local port that leads to a service on a farm PC, through the hub's tunnel
+           (farmlink connect AGENT_ID SERVICE --hub URL --listen [HOST:]PORT)
   event    hand an event to the running agent's durable outbox (farmlink event NAME [--data JSON])
   service  install|uninstall|status: run the agent as a systemd service, started at boot (Linux)
 `;
@@ -31,6 +34,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   hub: hubCommand,
   token: tokenCommand,
   'panel-url': panelUrlCommand,
+  connect: connectCommand,
   event: eventCommand,
   service: (argv) => serviceCommand(argv),
 };

@@ -160,6 +160,39 @@ describe('farmlink token', () => {
     expect(badId.stderr).toContain('not a valid agent id');
   });
 
+  it("mints client tokens for --client NAME --agents ID[,ID…] or '*'; bad names and lists exit 64 saying why", async () => {
+    const env = cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET });
+    const verifier = new TokenVerifier(TEST_SECRET);
+    const two = await runCli(['token', '--client', 'alice', '--agents', 'pc-017,pc-018'], env);
+    expect(two.code, two.stderr).toBe(0);
+    await expect(verifier.verify(two.stdout.trim())).resolves.toEqual({
+      role: 'client',
+      subject: 'alice',
+      expiresAt: null,
+      agents: ['pc-017', 'pc-018'],
+    });
+    const all = await runCli(['token', '--client', 'ops', '--agents', '*'], env);
+    expect((await verifier.verify(all.stdout.trim())).agents).toBe('*');
+    const cases: Array<[string[], string]> = [
+      [['--client', 'alice'], '--agents: required with --client'],
+      [['--client', 'has spaces', '--agents', '*'], '--client: "has spaces" is not a valid client name'],
+      [['--client', 'alice', '--agents', 'pc-1,bad id'], '--agents: "bad id" is not a valid agent id'],
+      [['--client', 'alice', '--agents', '*,pc-1'], '"*" (all farm PCs) cannot be combined with ids'],
+      [['--client', 'alice', '--agents', ''], '--agents: "" is not a valid agent id'],
+      [['--agent', 'pc-1', '--agents', 'pc-2'], '--agents: only for client tokens'],
+    ];
+    for (const [args, says] of cases) {
+      const run = await runCli(['token', ...args], env);
+      expect(run.code, `farmlink token ${args.join(' ')}: ${run.stderr}`).toBe(64);
+      expect(run.stderr).toContain(says);
+      expect(run.stdout).toBe('');
+    }
+    expect((await runCli(['token', '--client', 'a', '--agent', 'pc-1', '--agents', '*'], env)).code).toBe(2);
+    const help = await runCli(['token', '--help'], env);
+    expect(help.stdout).toContain('--client NAME');
+    expect(help.stdout).toContain('--agents ID[,ID…]');
+  });
+
   it('a short or weak secret is a configuration error (78) naming FARMLINK_HUB_SECRET, as the hub judges it', async () => {
     const cases = [
       {
@@ -289,6 +322,30 @@ describe('farmlink hub', () => {
     expect(dwell.code).toBe(78);
     expect(dwell.stderr).toContain(
       'hub option --load-dwell-ms: expected a number of milliseconds, 0 or more, got "-1"',
+    );
+  });
+  it('bad tunnel timings and limits exit 78 naming the flag and what was expected', async () => {
+    const env = cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET });
+    const word = await runCli(['hub', '--port', '0', '--tunnel-resume-window-ms', 'long'], env);
+    expect(word.code).toBe(78);
+    expect(word.stderr).toContain(
+      'hub option --tunnel-resume-window-ms: expected a number of milliseconds, more than 0, got "long"',
+    );
+    const order = await runCli(
+      ['hub', '--port', '0', '--tunnel-ping-interval-ms', '5000', '--tunnel-ping-timeout-ms', '4000'],
+      env,
+    );
+    expect(order.code).toBe(78);
+    expect(order.stderr).toContain(
+      'hub option --tunnel-ping-timeout-ms: expected more than the tunnel ping interval (5000 ms), got 4000 ms',
+    );
+    const frame = await runCli(['hub', '--port', '0', '--tunnel-max-frame-bytes', '1000'], env);
+    expect(frame.code).toBe(78);
+    expect(frame.stderr).toContain('hub option --tunnel-max-frame-bytes: expected at least 65553 bytes');
+    const count = await runCli(['hub', '--port', '0', '--tunnel-max-sessions-per-farm', '2.5'], env);
+    expect(count.code).toBe(78);
+    expect(count.stderr).toContain(
+      'hub option --tunnel-max-sessions-per-farm: expected a whole number above 0, got "2.5"',
     );
   });
 });
