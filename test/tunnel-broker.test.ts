@@ -518,3 +518,16 @@ describe('drain', () => {
     }
   });
 });
+
+describe('a hub of several worker processes', () => {
+  it('refuses tunnel upgrades with 503 and a sentence saying why (both ends must be on one process)', async () => {
+    const workers = await startHub({ args: ['--workers', '2'], startTimeoutMs: 30_000 });
+    try {
+      const refused = await upgradeRefusal(TunnelPeer.dial(workers, await workers.agentToken('pc-w')));
+      expect(refused.status).toBe(503);
+      expect(refused.body).toMatch(/several worker processes \(--workers\).*--workers 1/);
+    } finally {
+      await workers.kill();
+    }
+  });
+});
