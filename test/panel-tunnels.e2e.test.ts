@@ -121,6 +121,12 @@ describe('the Tunnels card', () => {
     expect(await page.getByTestId('tunnel-session').nth(2).getAttribute('data-state')).toBe('degraded');
     await shot(page, 'busy');
     await page.screenshot({ path: path.join(ARTIFACTS, 'overview-busy.png'), fullPage: true });
+    // A narrow window scrolls the sessions table inside the card, never the page sideways.
+    await page.setViewportSize({ width: 480, height: 900 });
+    await expect
+      .poll(() => page.evaluate<number>('document.documentElement.scrollWidth'), { message: 'page width at 480px' })
+      .toBeLessThanOrEqual(480);
+    await shot(page, 'busy-480');
   });
 
   it('is absent for an agent that does not report a tunnel, and appears when it does', async () => {

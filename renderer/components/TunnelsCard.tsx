@@ -44,51 +44,55 @@ export function TunnelsCard({ store }: { store: PanelStore }) {
           {noSessionsText(tunnel)}
         </p>
       ) : (
-        <table className="servers tunnel-sessions">
-          <thead>
-            <tr>
-              <th scope="col">Who → service</th>
-              <th scope="col">Path</th>
-              <th scope="col" title="Round trip of the session's health pings on its path">
-                RTT
-              </th>
-              <th scope="col" title="Bytes from the client to the service, and back">
-                In / out
-              </th>
-              <th scope="col" title="Connections open now, and in all">
-                Streams
-              </th>
-              <th scope="col">State</th>
-              <th scope="col">Since</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((row) => (
-              <tr key={row.id} data-testid="tunnel-session" data-state={row.state.label.toLowerCase()}>
-                <td title={`session ${row.id}`}>
-                  <strong>{row.who}</strong> → {row.service}
-                </td>
-                <td title={row.pathHint} data-testid="tunnel-session-path">
-                  {row.path}
-                </td>
-                <td className="num">{row.rtt}</td>
-                <td className="num">
-                  {row.bytesIn} / {row.bytesOut}
-                </td>
-                <td className="num">{row.streams}</td>
-                <td title={row.lastRecovery ? `${row.state.hint}. Last recovery: ${row.lastRecovery}` : row.state.hint}>
-                  <span className={`badge tone-${row.state.tone}`}>
-                    <span className="status-dot" aria-hidden="true" />
-                    {row.state.label}
-                  </span>
-                </td>
-                <td className="num" title={`Opened at ${row.openedAt}`}>
-                  {row.since}
-                </td>
+        <div className="tunnel-sessions-scroll">
+          <table className="servers tunnel-sessions">
+            <thead>
+              <tr>
+                <th scope="col">Who → service</th>
+                <th scope="col">Path</th>
+                <th scope="col" title="Round trip of the session's health pings on its path">
+                  RTT
+                </th>
+                <th scope="col" title="Bytes from the client to the service, and back">
+                  In / out
+                </th>
+                <th scope="col" title="Connections open now, and in all">
+                  Streams
+                </th>
+                <th scope="col">State</th>
+                <th scope="col">Since</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {rows.map((row) => (
+                <tr key={row.id} data-testid="tunnel-session" data-state={row.state.label.toLowerCase()}>
+                  <td title={`session ${row.id}`}>
+                    <strong>{row.who}</strong> → {row.service}
+                  </td>
+                  <td title={row.pathHint} data-testid="tunnel-session-path">
+                    {row.path}
+                  </td>
+                  <td className="num">{row.rtt}</td>
+                  <td className="num">
+                    {row.bytesIn} / {row.bytesOut}
+                  </td>
+                  <td className="num">{row.streams}</td>
+                  <td
+                    title={row.lastRecovery ? `${row.state.hint}. Last recovery: ${row.lastRecovery}` : row.state.hint}
+                  >
+                    <span className={`badge tone-${row.state.tone}`}>
+                      <span className="status-dot" aria-hidden="true" />
+                      {row.state.label}
+                    </span>
+                  </td>
+                  <td className="num" title={`Opened at ${row.openedAt}`}>
+                    {row.since}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );
