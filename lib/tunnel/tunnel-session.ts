@@ -1,4 +1,5 @@
 import { defer, every, type Clock, type TimerHandle } from '../clock.js';
+import { FarmlinkError } from '../errors.js';
 import { TypedEmitter } from '../events.js';
 import type { RecoveryEvent, SessionEndCode, TunnelPathKind, TunnelSessionInfo } from '../../protocol/tunnel.js';
 import {
@@ -344,7 +345,9 @@ export class TunnelSession implements StreamHost {
 
   /** Client: a new stream (sends OPEN). 'connect' once the farm answers OPEN_OK; error on RST. */
   openStream(): TunnelStream {
-    if (this.role !== 'client') throw new Error('only the client end opens streams');
+    if (this.role !== 'client') {
+      throw new FarmlinkError('TUNNEL_NOT_CLIENT', `session ${this.id}: only the client end opens streams`);
+    }
     const id = this.nextStreamId++;
     this.highestStreamId = id;
     const stream = new TunnelStream({ id, host: this, windowBytes: this.windowBytes });

@@ -299,4 +299,9 @@ describe('TunnelStream', () => {
     });
     expect(readResetBody(Buffer.alloc(1))).toMatchObject({ code: StreamResetCode.PROTOCOL_ERROR });
   });
+
+  it('refuses to open a stream on the farm end with a typed error', () => {
+    const { farm } = pair();
+    expect(() => farm.openStream()).toThrow(expect.objectContaining({ code: 'TUNNEL_NOT_CLIENT' }));
+  });
 });
