@@ -225,13 +225,17 @@ async function runConnect(request: ConnectRequest, token: string): Promise<numbe
     announced = true;
     say(`listening ${where} → ${name}${tail}`);
   };
+  let printedPath: 'relay' | 'direct' | undefined;
+  const onPath = (path: 'relay' | 'direct', rttMs: number | null): void => {
+    if (!announced) announce(` via ${path}${rtt(rttMs)}`);
+    else if (path !== printedPath) say(`${name} now ${path}${rtt(rttMs)}`);
+    printedPath = path;
+  };
   client.events.on('relay', ({ rttMs }) => {
-    if (!announced) announce(` via relay${rtt(rttMs)}`);
-    else say(`${name} now relay${rtt(rttMs)}`);
+    onPath('relay', rttMs);
   });
   client.events.on('direct', ({ rttMs }) => {
-    if (!announced) announce(` direct${rtt(rttMs)}`);
-    else say(`${name} now direct${rtt(rttMs)}`);
+    onPath('direct', rttMs);
   });
   client.events.on('farm_unavailable', () => {
     if (!announced) announce(', farm unavailable, reconnecting');
@@ -241,6 +245,7 @@ async function runConnect(request: ConnectRequest, token: string): Promise<numbe
     if (announced) say(`${name} hub connection lost (${reason}), reconnecting`);
   });
   client.events.on('resumed', ({ path, tookMs, newSession, rttMs }) => {
+    printedPath = path;
     const line = `back via ${path} after ${(tookMs / 1000).toFixed(1)} s${newSession ? ' (new session)' : ''}${rtt(rttMs)}`;
     if (!announced) announce(` ${line}`);
     else say(`${name} ${line}`);

@@ -238,7 +238,8 @@ export class TunnelClient {
   async listen(options: { host?: string; port: number }): Promise<net.AddressInfo> {
     if (this.server) throw new FarmlinkError('TUNNEL_ALREADY_LISTENING', 'this client already listens');
     const host = options.host ?? '127.0.0.1';
-    const server = net.createServer((socket) => {
+    // Half-open: a client that shuts down its sending side (FIN) still gets the service's answer.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
       this.onConnection(socket);
     });
     await new Promise<void>((resolve, reject) => {
@@ -467,12 +468,14 @@ export class TunnelClient {
     if (!session) return;
     const info = session.info();
     const path = info.path ?? 'relay';
-    this.lastPath = path;
     if (this.downSince !== undefined) {
       const tookMs = this.clock.monotonic() - this.downSince;
       this.downSince = undefined;
+      this.lastPath = path;
       this.events.emit('resumed', { sessionId: session.id, path, tookMs, newSession, rttMs: info.rtt_ms });
-    } else {
+    } else if (path !== this.lastPath) {
+      // Attaching the path may have reported it already (the session's change event).
+      this.lastPath = path;
       this.events.emit(path, { sessionId: session.id, rttMs: info.rtt_ms });
     }
   }

@@ -733,8 +733,8 @@ export class TunnelBroker {
     if (!registered) return;
     this.log.info(
       { agent_id: conn.name, address: conn.address, close_code: code, reason, sessions_waiting: waiting },
-      `Farm ${conn.name} disconnected (${describeClose(code, reason)}); ${waiting} session${waiting === 1 ? '' : 's'} ` +
-        `wait for it up to ${this.options.timings.resume_window_ms} ms`,
+      `Farm ${conn.name} disconnected (${describeClose(code, reason)}); ${waiting} ` +
+        `session${waiting === 1 ? ' waits' : 's wait'} for it up to ${this.options.timings.resume_window_ms} ms`,
     );
   }
 
@@ -759,7 +759,7 @@ export class TunnelBroker {
     this.log.info(
       { client: conn.name, address: conn.address, close_code: code, sessions_waiting: waiting },
       `Tunnel client ${conn.name} from ${conn.address} disconnected (${describeClose(code, reason)}); ${waiting} ` +
-        `session${waiting === 1 ? '' : 's'} wait for it up to ${this.options.timings.resume_window_ms} ms`,
+        `session${waiting === 1 ? ' waits' : 's wait'} for it up to ${this.options.timings.resume_window_ms} ms`,
     );
   }
 
