@@ -224,7 +224,13 @@ export const TunnelSectionSchema = z.strictObject({
         error: 'expected a service name of 1–64 letters, digits, "_", "." or "-"',
       }),
       serviceTarget,
-      { error: 'expected a map of service names to "host:port", such as { adb: "127.0.0.1:5037" }' },
+      {
+        // The record's own error would otherwise also replace the key's (a bad name read as a bad map).
+        error: (issue) =>
+          issue.code === 'invalid_key'
+            ? 'expected a service name of 1–64 letters, digits, "_", "." or "-", starting with a letter or digit'
+            : 'expected a map of service names to "host:port", such as { adb: "127.0.0.1:5037" }',
+      },
     )
     .default({}),
   /** Try a direct (WebRTC) path beside the relay; false keeps every session on the relay. */

@@ -11,6 +11,7 @@ import {
   type ResultEnvelope,
   type Snapshot,
 } from './agent-host.js';
+import type { TunnelSessionInfo, TunnelSummary } from './tunnel.js';
 
 /*
  * A fake agent host for tests of the wiring around the AgentHost API (the panel's store, the
@@ -227,6 +228,96 @@ export const SAMPLE_STATES: Record<'enhanced' | 'drops' | 'outboxError' | 'legac
       },
       outbox: sampleOutbox({ unacked: 0, sync: 'os' }),
     }),
+};
+
+/** One tunnel session as the farm PC sees it (times relative to sampleSnapshot's `now`). */
+export function sampleTunnelSession(overrides: Partial<TunnelSessionInfo> = {}): TunnelSessionInfo {
+  return {
+    session_id: '0123456789abcdef0123456789abcdef',
+    peer: 'alice',
+    service: 'adb',
+    state: 'active',
+    path: 'relay',
+    rtt_ms: 3.4,
+    bytes_in: 1_250_000,
+    bytes_out: 48_300_000,
+    streams_open: 2,
+    streams_total: 17,
+    created_at: 1_000_000 - 754_000,
+    last_activity_at: 999_500,
+    recoveries: [],
+    ...overrides,
+  };
+}
+
+/**
+ * The Tunnels card's states, for tests and screenshots: off (nothing exposed), waiting for a broker,
+ * and connected with a session on the relay, one direct and one whose client is away.
+ */
+export const SAMPLE_TUNNELS: Record<'off' | 'waiting' | 'idle' | 'busy', () => TunnelSummary> = {
+  off: () => ({
+    services: [],
+    link: { state: 'off', broker_url: null, observed_address: null, detail: null, next_attempt_at: null },
+    sessions: [],
+    closed_total: 0,
+  }),
+  waiting: () => ({
+    services: [{ name: 'adb', target: '127.0.0.1:5037' }],
+    link: {
+      state: 'waiting',
+      broker_url: 'wss://hub.example.com/api/v1/tunnel',
+      observed_address: null,
+      detail: 'connect ECONNREFUSED 203.0.113.5:443',
+      next_attempt_at: 1_000_000 + 4_000,
+    },
+    sessions: [],
+    closed_total: 0,
+  }),
+  idle: () => ({
+    services: [
+      { name: 'adb', target: '127.0.0.1:5037' },
+      { name: 'ssh', target: '127.0.0.1:22' },
+    ],
+    link: {
+      state: 'connected',
+      broker_url: 'wss://hub.example.com/api/v1/tunnel',
+      observed_address: '198.51.100.23:53122',
+      detail: null,
+      next_attempt_at: null,
+    },
+    sessions: [],
+    closed_total: 3,
+  }),
+  busy: () => ({
+    ...SAMPLE_TUNNELS.idle(),
+    sessions: [
+      sampleTunnelSession(),
+      sampleTunnelSession({
+        session_id: 'fedcba9876543210fedcba9876543210',
+        peer: 'ci-runner-7',
+        path: 'direct',
+        rtt_ms: 0.8,
+        bytes_in: 52_000,
+        bytes_out: 9_100_000,
+        streams_open: 1,
+        streams_total: 1,
+        created_at: 1_000_000 - 65_000,
+        recoveries: [{ at: 990_000, kind: 'direct_up', reason: 'direct path answered for 10 s', took_ms: null }],
+      }),
+      sampleTunnelSession({
+        session_id: 'aaaabbbbccccddddaaaabbbbccccdddd',
+        peer: 'bob',
+        service: 'ssh',
+        state: 'degraded',
+        rtt_ms: null,
+        bytes_in: 4_200,
+        bytes_out: 18_000,
+        streams_open: 1,
+        streams_total: 1,
+        created_at: 1_000_000 - 900_000,
+      }),
+    ],
+  }),
 };
 
 /** One implementation per method, as the agent's call router takes them (AgentHostHandlers has this shape). */

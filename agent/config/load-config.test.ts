@@ -130,6 +130,34 @@ log:
     ]);
   });
 
+  it('names the file and the key of a bad tunnel service, and what a service is', () => {
+    const f = file(
+      'tunnel.yaml',
+      [
+        'server: {url: "https://h.example"}',
+        'tunnel:',
+        '  services:',
+        '    adb: "127.0.0.1:99999"',
+        '    ssh: 22',
+        '    "bad name!": "127.0.0.1:22"',
+        '  address_check_interval: 0',
+        '',
+      ].join('\n'),
+    );
+    expect(problems(() => loadAgentConfig({ file: f }))).toEqual([
+      `${f}: tunnel.services.adb: expected a port from 1 to 65535`,
+      `${f}: tunnel.services.ssh: expected "host:port", such as "127.0.0.1:5037"`,
+      `${f}: tunnel.services.bad name!: expected a service name of 1–64 letters, digits, "_", "." or "-", starting with a letter or digit`,
+      expect.stringMatching(
+        new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: tunnel\\.address_check_interval: `),
+      ),
+    ]);
+    const g = file('tunnel-list.yaml', 'server: {url: "https://h.example"}\ntunnel: {services: ["adb"]}\n');
+    expect(problems(() => loadAgentConfig({ file: g }))).toEqual([
+      `${g}: tunnel.services: expected a map of service names to "host:port", such as { adb: "127.0.0.1:5037" }`,
+    ]);
+  });
+
   it('checks settings against each other', () => {
     const f = file(
       'cross.yaml',

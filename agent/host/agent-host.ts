@@ -28,6 +28,10 @@ import { panelServers } from './server-status.js';
 import type { OutboxStore } from '../outbox/outbox-store.js';
 import { DeviceTracker } from '../devices/device-tracker.js';
 import { watchNetwork, watchWake } from '../system/network-watch.js';
+import type { TunnelSummary } from '../../protocol/tunnel.js';
+import type { FarmTunnel } from '../tunnel/farm-tunnel.js';
+import { offLink } from '../tunnel/farm-tunnel.js';
+import { createFarmTunnel } from '../tunnel/farm-tunnel-factory.js';
 
 /** Overrides from this source are `farmlink start`'s local hub; saving settings retires them. */
 export const LOCAL_HUB_SOURCE = 'local hub';
@@ -72,6 +76,8 @@ export interface AgentHostOptions {
    * OUTBOX_UNAVAILABLE) that the caller sees as it is. Without it, sendEvents answers OUTBOX_UNAVAILABLE.
    */
   events?: EventSender;
+  /** Makes the farm end of the tunnel when `tunnel.services` is not empty [a real link to the server list]. */
+  createTunnel?: (setup: Parameters<typeof createFarmTunnel>[0]) => FarmTunnel;
 }
 
 /** One event as a local program hands it in. */
@@ -124,6 +130,8 @@ export class AgentHost {
   private readonly cache: AgentCache | undefined;
   /** Phones coming and going (adb track-devices), as `device` events through the outbox; the host's, like the outbox. */
   private readonly devices: DeviceTracker | undefined;
+  /** The farm end of the tunnel; absent while `tunnel.services` is empty (nothing is reachable). */
+  private readonly tunnel: FarmTunnel | undefined;
 
   constructor(private readonly options: AgentHostOptions) {
     this.clock = options.clock ?? systemClock;
@@ -153,6 +161,7 @@ export class AgentHost {
           this.agent.emit([{ type: 'event', body: { name, data, timestamp: this.clock.now() }, priority }]),
       });
     }
+    this.tunnel = this.createTunnel();
     const outbox = options.outbox;
     if (outbox) {
       const changed = () => this.events.emit('changed', undefined);
@@ -181,6 +190,7 @@ export class AgentHost {
     this.throughputTimer.unref();
     this.sampleThroughput();
     this.devices?.start();
+    this.tunnel?.start();
     this.stopWatchers.push(
       watchNetwork(() => this.systemEvent('network')),
       watchWake((slept) => this.systemEvent('resume', `the clock jumped ${Math.round(slept / 1000)}s`)),
@@ -208,6 +218,8 @@ export class AgentHost {
     for (const stop of this.stopWatchers) stop();
     await this.saving.catch(() => undefined);
     this.unsubscribeAgent();
+    // Before the agent: clients hear their sessions end on purpose, not a farm that vanished.
+    this.tunnel?.stop('the agent is stopping');
     await this.devices?.stop();
     await this.agent.stop();
     await this.cache?.close();
@@ -403,7 +415,13 @@ export class AgentHost {
         runs_in: this.options.runsIn ?? 'headless',
         attached: false,
       },
+      tunnel: this.tunnelSummary(),
     };
+  }
+
+  /** The Tunnels card: the allowlist, the link, the sessions; `off` with no services exposed. */
+  tunnelSummary(): TunnelSummary {
+    return this.tunnel?.summary() ?? { services: [], link: offLink(), sessions: [], closed_total: 0 };
   }
 
   /** The AgentHost API, for either transport's call router. */
@@ -422,6 +440,31 @@ export class AgentHost {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /**
+   * Made once per host from the config it started with: saving settings in the panel changes
+   * neither the services nor the tunnel's server list until the agent restarts.
+   */
+  private createTunnel(): FarmTunnel | undefined {
+    const services = this.config.tunnel.services;
+    const log = this.log.child({ component: 'tunnel' });
+    if (Object.keys(services).length === 0) {
+      log.info('Tunnel off: no services exposed (add tunnel.services to the config to expose one)');
+      return undefined;
+    }
+    if (this.settings.identity.token === undefined) {
+      log.warn('Tunnel: this agent has no token; the broker will refuse the tunnel socket until one is configured');
+    }
+    const tunnel = (this.options.createTunnel ?? createFarmTunnel)({
+      settings: this.settings,
+      services,
+      addressCheckIntervalMs: Math.round(this.config.tunnel.address_check_interval * 1000),
+      clock: this.clock,
+      logger: log,
+    });
+    tunnel.events.on('change', () => this.events.emit('changed', undefined));
+    return tunnel;
+  }
 
   private modeSummary(): Snapshot['mode'] {
     const info = this.agent.connection.getModeInfo();

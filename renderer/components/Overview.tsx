@@ -9,6 +9,7 @@ import { ServerList } from './ServerList.js';
 import { StatsCard } from './StatsCard.js';
 import { ThroughputChart } from './ThroughputChart.js';
 import { Timeline } from './Timeline.js';
+import { TunnelsCard } from './TunnelsCard.js';
 
 /** Everything about the link on one page, most urgent first: how good it is, where it goes, what happened. */
 export function Overview({ store }: { store: PanelStore }) {
@@ -20,6 +21,7 @@ export function Overview({ store }: { store: PanelStore }) {
         <ModeToggle store={store} />
       </div>
       <ServerList store={store} />
+      <TunnelsCard store={store} />
       <div className="overview-delivery">
         <OutboxCard store={store} />
         <ModeFiguresCard store={store} />
