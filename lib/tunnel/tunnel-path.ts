@@ -2,7 +2,11 @@ import type { TypedEmitter } from '../events.js';
 import type { TunnelPathKind } from '../../protocol/tunnel.js';
 
 export interface TunnelPathEvents extends Record<string, unknown> {
-  /** One binary frame from the peer (protocol/tunnel-frame.ts), for this path's session. */
+  /**
+   * One binary frame from the peer (protocol/tunnel-frame.ts), for this path's session. The buffer is handed
+   * over for good: the session keeps views into it (stream bytes waiting for a slow reader), so a path never
+   * reuses a buffer it emitted.
+   */
   frame: Buffer;
   /** The path's send buffer fell below its low-water mark: `send` accepts data again. */
   drain: undefined;
