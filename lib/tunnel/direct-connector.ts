@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import nodeDataChannel from 'node-datachannel';
 import type { DataChannel, PeerConnection } from 'node-datachannel';
 import type { Logger } from 'pino';
 import type { Clock, Random, TimerHandle } from '../clock.js';
 import { TypedEmitter } from '../events.js';
 import type { SignalPayload } from '../../protocol/tunnel.js';
 import { DirectPath, type DirectPathOptions } from './direct-path.js';
+import type { WebRtc } from './webrtc.js';
 
 /** Where the connector's offers, answers and candidates go: the tunnel link's `signal` for this session. */
 export interface SignalSink {
@@ -34,6 +34,8 @@ export interface DirectConnectorEvents extends Record<string, unknown> {
 export interface DirectConnectorOptions {
   /** The client offers (and retries); the farm answers whatever offer comes. */
   role: 'client' | 'farm';
+  /** The loaded library (loadWebRtc()); when it does not load, make no connector: the relay is all there is. */
+  webrtc: WebRtc;
   /** For logs and the native peer's name: the session id. */
   sessionId: string;
   signal: SignalSink;
@@ -218,7 +220,7 @@ export class DirectConnector {
   }
 
   private newPeer(ufrag: string): Attempt {
-    const pc = new nodeDataChannel.PeerConnection(`${this.options.role}-${this.options.sessionId.slice(0, 8)}`, {
+    const pc = new this.options.webrtc.PeerConnection(`${this.options.role}-${this.options.sessionId.slice(0, 8)}`, {
       iceServers: this.options.iceServers ?? [],
       ...(this.bindAddress !== undefined ? { bindAddress: this.bindAddress } : {}),
       // Descriptions are made by hand, so each carries the ufrag that tags its attempt.

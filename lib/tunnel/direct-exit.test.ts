@@ -19,6 +19,7 @@ const SOURCES = [
   'lib/events.ts',
   'lib/clock.ts',
   'lib/tunnel/direct-path.ts',
+  'lib/tunnel/webrtc.ts',
   'lib/tunnel/direct-connector.ts',
   'lib/tunnel/direct-pair.fixture.ts',
 ];

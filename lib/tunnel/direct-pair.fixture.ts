@@ -3,6 +3,11 @@ import { systemClock } from '../clock.js';
 import type { SignalPayload } from '../../protocol/tunnel.js';
 import { DirectConnector, type DirectConnectorOptions } from './direct-connector.js';
 import type { DirectPath } from './direct-path.js';
+import { loadWebRtc } from './webrtc.js';
+
+const loaded = await loadWebRtc();
+if (!loaded.ok) throw new Error(loaded.reason);
+const webrtc = loaded.webrtc;
 
 /**
  * Two real DirectConnectors (client and farm) whose signals go through an in-memory pipe: each payload
@@ -22,6 +27,7 @@ export function linkedConnectors(options: Partial<DirectConnectorOptions> = {}):
   const sent: LinkedConnectors['sent'] = { client: [], farm: [] };
   const base = {
     sessionId: '0123456789abcdef0123456789abcdef',
+    webrtc,
     clock: systemClock,
     random: () => 0.5,
     logger: pino({ level: 'silent' }),
