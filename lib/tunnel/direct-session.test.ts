@@ -85,6 +85,9 @@ describe('TunnelSession over relay + direct (real data channel)', () => {
     expect(directFrames.farm - framesBefore).toBeGreaterThanOrEqual(128);
     expect(client.info().recoveries.map((r) => r.kind)).toContain('direct_up');
     expect(farm.info().path).toBe('direct');
+    // linkDirect: the session's end closes its connector (and so the channel and connection).
+    client.close('closed', 'test over');
+    expect(direct.client.state).toBe('closed');
   });
 
   it('falls back to the relay when the farm side of the direct path closes, and the stream goes on intact', async () => {
