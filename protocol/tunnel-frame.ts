@@ -17,9 +17,12 @@
  */
 
 export const FrameKind = {
-  /** A new stream (a connection accepted on the client's listener). Client → farm. */
+  /**
+   * A new stream (a connection accepted on the client's listener). Client → farm. Body: u32 the client's
+   * receive window for the stream.
+   */
   OPEN: 1,
-  /** The farm reached the service: data may flow. Farm → client. */
+  /** The farm reached the service: data may flow. Farm → client. Body: u32 the farm's receive window. */
   OPEN_OK: 2,
   /** Stream bytes. */
   DATA: 3,

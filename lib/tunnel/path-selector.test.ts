@@ -68,7 +68,7 @@ describe('PathSelector', () => {
     });
   });
 
-  it('doubles the hold after each fallback within the flap window, up to the cap, so flapping cannot flap the session', () => {
+  it('doubles the hold after each fallback, up to the cap: a flapping direct path cannot flap the session', () => {
     const { clock, selector, path, changes } = setup({ holdMs: 10_000, maxHoldMs: 40_000 });
     selector.setRelay(true, 'relay attached');
     const holds: number[] = [];
@@ -106,7 +106,7 @@ describe('PathSelector', () => {
     expect(cycle()).toBe(10_000);
   });
 
-  it('stays on direct while it lives, whatever the relay does; uses unproven direct only when there is no relay', () => {
+  it('stays on direct while it lives; uses unproven direct only when there is no relay', () => {
     const { clock, selector, path } = setup({ holdMs: 1_000 });
     selector.directAttached('direct attached');
     expect(path()).toBe('direct'); // no relay: direct unproven beats nothing

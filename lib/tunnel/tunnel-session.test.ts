@@ -168,4 +168,34 @@ describe('TunnelSession: bytes', () => {
     expect(client.info().streams_total).toBe(120);
     expect(farm.info().streams_total).toBe(120);
   });
+
+  it('sends nothing reliable before the peer listens on a path, then everything from its RESUME on', async () => {
+    const { client, farm, relay } = pair({ relay: false });
+    echo(farm);
+    client.attach(relay.a); // the farm has not attached its end: frames sent now would go nowhere
+    const { source, sha256 } = patternSource(3 * MB);
+    const transfer = (async () => {
+      const stream = client.openStream();
+      const [back] = await Promise.all([hashOf(stream), pipeline(source, stream)]);
+      return back;
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(client.info().state).toBe('establishing');
+    farm.attach(relay.b);
+    expect(await transfer).toEqual({ bytes: 3 * MB, sha256: sha256() });
+  });
+
+  it('keeps at most about one window per stream for retransmission while no path carries frames', async () => {
+    const window = 256 * 1024;
+    const { client, farm, relay } = pair({ windowBytes: window });
+    echo(farm);
+    const streams = Array.from({ length: 4 }, () => client.openStream());
+    await Promise.all(streams.map((s) => once(s, 'connect')));
+    relay.blackhole(); // the writes below go nowhere and are never acknowledged
+    for (const stream of streams) stream.write(Buffer.alloc(4 * MB));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // DATA is made only within the peer's credit: a window per stream, in 64 KiB frames, plus control frames.
+    expect(client.unackedFrames).toBeLessThanOrEqual(4 * (window / (64 * 1024)) + 8);
+    expect(client.info().bytes_out).toBe(4 * window);
+  });
 });

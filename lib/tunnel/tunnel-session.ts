@@ -218,8 +218,7 @@ export class TunnelSession implements StreamHost {
     if (path.kind === 'relay') this.relay = state;
     else this.direct = state;
     this.armDeadline(state);
-    this.sendControl(state, FrameKind.RESUME, this.expectedSeq, 0);
-    this.ping(state);
+    this.ping(state); // with RESUME before it
     if (path.kind === 'relay') this.selector.setRelay(true, 'relay path attached');
     else this.selector.directAttached('direct path attached');
     this.refreshInUse();
@@ -293,6 +292,9 @@ export class TunnelSession implements StreamHost {
   }
 
   private ping(state: PathState): void {
+    // Until the peer's RESUME came on this path, ours may have gone nowhere (the peer had not attached it, or
+    // the path dropped it): say it again with each ping; the peer answers the first it gets with its own.
+    if (!state.peerResumed) this.sendControl(state, FrameKind.RESUME, this.expectedSeq, 0, undefined, true);
     const id = this.nextPingId;
     this.nextPingId = (this.nextPingId + 1) >>> 0;
     this.sendControl(state, FrameKind.PING, 0, 0, pingBody(id, this.clock.monotonic()), true);
@@ -515,7 +517,7 @@ export class TunnelSession implements StreamHost {
     if (!state.peerResumed) {
       state.peerResumed = true;
       // The peer attached this path, perhaps after our RESUME went nowhere: answer its first RESUME with ours.
-      this.sendControl(state, FrameKind.RESUME, this.expectedSeq, 0);
+      this.sendControl(state, FrameKind.RESUME, this.expectedSeq, 0, undefined, true);
       // Whatever went on this path before the peer listened there is lost: send from what it expects.
       if (state === this.current) {
         this.sendCursor = this.firstUnackedSeq();
