@@ -385,7 +385,16 @@ async function main(): Promise<void> {
     try {
       result = await withTimeout(child(library, mb * 1e6, pings), 110_000, library);
     } catch (error) {
-      result = { library, ok: false, error: error instanceof Error ? error.message : String(error) };
+      const code = (error as NodeJS.ErrnoException).code;
+      const message = error instanceof Error ? error.message : String(error);
+      result = {
+        library,
+        ok: false,
+        error:
+          code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND'
+            ? `not installed (npm install --no-save ${library} to measure it)`
+            : (message.split('\n')[0] ?? message),
+      };
     }
     process.stdout.write(`${JSON.stringify(result)}\n`);
     // A library that leaves native handles behind must not keep the measurement hanging.
