@@ -154,6 +154,24 @@ describe('DirectConnector', () => {
     expect(pair.client.nextAttemptAt).toBeNull();
   });
 
+  it('the farm gives up an offer whose channel never opens and waits for the next one', async () => {
+    pair = linkedConnectors({ openTimeoutMs: 200, retryMs: 60_000 });
+    pair.cut();
+    pair.client.start();
+    const offer = pair.sent.client.find((p) => p.kind === 'offer');
+    expect(offer).toBeDefined();
+    const gaveUp = new Promise<string>((resolve) => {
+      pair?.farm.events.on('change', ({ state, reason }) => {
+        if (state === 'idle') resolve(reason);
+      });
+    });
+    // Only the offer reaches the farm: it answers, but no candidate of the client ever comes.
+    if (offer) pair.farm.receive(offer);
+    expect(pair.farm.state).toBe('connecting');
+    expect(pair.sent.farm.map((p) => p.kind)).toContain('answer');
+    expect(await gaveUp).toMatch(/no data channel within 200 ms/);
+  });
+
   it('drops an answer and candidates that belong to an attempt that is over', async () => {
     pair = linkedConnectors();
     const [first] = await openPair(pair);

@@ -46,6 +46,10 @@ lonely.cut();
 const waiting = new Promise((resolve) => lonely.client.events.on('change', (e) => e.state === 'waiting' && resolve()));
 lonely.client.start();
 await waiting;
+// The farm side of an attempt that never opens: answered, then given up.
+const farmIdle = new Promise((resolve) => lonely.farm.events.on('change', (e) => e.state === 'idle' && resolve()));
+lonely.farm.receive(lonely.sent.client.find((p) => p.kind === 'offer'));
+await farmIdle;
 pair.close();
 lonely.close();
 process.stdout.write('closed\\n');
