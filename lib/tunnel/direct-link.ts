@@ -1,0 +1,27 @@
+import type { DirectConnector } from './direct-connector.js';
+import { DirectPath } from './direct-path.js';
+import type { TunnelSession } from './tunnel-session.js';
+
+/**
+ * Joins a session and its direct connector, the same on both ends: every channel the connector opens is
+ * attached to the session (which detaches it itself when the path says `down`), and a direct path the
+ * session found silent (no answer to its health pings) is dropped, so the connector tries again later
+ * instead of keeping a channel that carries nothing. Returns the function that undoes it (the owner
+ * closes the connector itself).
+ */
+export function linkDirect(session: TunnelSession, connector: DirectConnector): () => void {
+  const offs = [
+    connector.events.on('path', (path) => {
+      session.attach(path);
+    }),
+    session.events.on('pathDead', ({ path, reason }) => {
+      if (path instanceof DirectPath) path.markDown(reason);
+    }),
+    session.events.on('closed', () => {
+      connector.close('session closed');
+    }),
+  ];
+  return () => {
+    for (const off of offs) off();
+  };
+}
