@@ -10,7 +10,7 @@ import { ServiceNameSchema } from '../protocol/tunnel.js';
 import { ExitCode } from './exit-codes.js';
 import { onShutdownSignal } from './signals.js';
 
-export const CONNECT_HELP = `Usage: farmlink connect AGENT_ID SERVICE --hub URL [--hub URL …] --listen [HOST:]PORT [--token-file FILE]
+export const CONNECT_HELP = `Usage: farmlink connect AGENT_ID SERVICE --hub URL [--hub URL …] --listen [HOST:]PORT [--token-file FILE] [--no-direct]
 
 Serves a local TCP port whose every connection comes out at SERVICE (a name in the farm PC's
 tunnel.services) on the farm PC AGENT_ID, through the hub's tunnel broker. It keeps the tunnel up by
@@ -18,6 +18,8 @@ itself: through hub restarts (the next --hub in turn), network drops and farm PC
 stays open throughout. Prints one line per change of state, for example:
 
   listening 127.0.0.1:15037 → pc-017/adb via relay
+  pc-017/adb now direct (rtt 0.4 ms)
+  pc-017/adb back on relay (direct path lost: direct path: no answer to health pings for 10000 ms)
   pc-017/adb farm unavailable, reconnecting
   pc-017/adb back via relay after 3.2 s
 
@@ -27,6 +29,8 @@ stays open throughout. Prints one line per change of state, for example:
   --listen [HOST:]PORT  the local address to serve [host 127.0.0.1]
   --allow-remote      allow a --listen host other than loopback (anyone who reaches it reaches the service)
   --token-file FILE   a client token (farmlink token --client NAME --agents ID) [FARMLINK_CLIENT_TOKEN]
+  --no-direct         stay on the relay: no direct WebRTC path to the farm PC (by default one is tried
+                      beside the relay, and traffic moves to it once it has answered for a while)
   --log-level LEVEL   logs on stderr: fatal|error|warn|info|debug [warn]
 
 Stops on SIGINT or SIGTERM, closing the session at the hub (exit 0). Exit codes: 64 bad arguments;
@@ -45,6 +49,8 @@ export interface ConnectRequest {
   allowRemote: boolean;
   tokenFile: string | undefined;
   logLevel: Level;
+  /** Try a direct path beside the relay (false with --no-direct). */
+  direct: boolean;
 }
 
 const LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -82,6 +88,7 @@ export function parseConnectArgs(argv: string[]): ConnectRequest | 'help' {
         listen: { type: 'string' },
         'token-file': { type: 'string' },
         'allow-remote': { type: 'boolean' },
+        'no-direct': { type: 'boolean' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -125,6 +132,7 @@ export function parseConnectArgs(argv: string[]): ConnectRequest | 'help' {
     allowRemote: values['allow-remote'] === true,
     tokenFile: values['token-file'],
     logLevel,
+    direct: values['no-direct'] !== true,
   };
 }
 
@@ -217,6 +225,7 @@ async function runConnect(request: ConnectRequest, token: string): Promise<numbe
     agentId: request.agentId,
     service: request.service,
     logger,
+    direct: request.direct,
   });
   let where = `${request.host}:${request.port}`;
   let announced = false;
@@ -231,7 +240,12 @@ async function runConnect(request: ConnectRequest, token: string): Promise<numbe
     else if (path !== printedPath) say(`${name} now ${path}${rtt(rttMs)}`);
     printedPath = path;
   };
-  client.events.on('relay', ({ rttMs }) => {
+  client.events.on('relay', ({ rttMs, directLost }) => {
+    if (directLost !== undefined && announced) {
+      printedPath = 'relay';
+      say(`${name} back on relay (direct path lost: ${directLost})`);
+      return;
+    }
     onPath('relay', rttMs);
   });
   client.events.on('direct', ({ rttMs }) => {

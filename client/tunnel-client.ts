@@ -19,6 +19,7 @@ import {
   type TunnelSessionInfo,
 } from '../protocol/tunnel.js';
 import { StreamResetCode } from '../protocol/tunnel-frame.js';
+import { ClientDirect } from './client-direct.js';
 
 export interface TunnelClientOptions {
   /** Hub URLs, primary first (http(s) bases or ws(s) tunnel endpoints). */
@@ -43,6 +44,11 @@ export interface TunnelClientOptions {
   windowBytes?: number;
   /** Backoff between rounds over the hubs (default 0.5 s doubling to 10 s). */
   backoff?: { initialMs: number; maxMs: number; jitter?: number };
+  /**
+   * Try a direct WebRTC path to the farm beside the relay (default true); traffic moves to it once it
+   * has answered for a while, and back to the relay when it stops answering. False: relay only.
+   */
+  direct?: boolean;
 }
 
 /** Why the client stopped for good: a session end code, or `stopped` (close() was called). */
@@ -51,8 +57,11 @@ export type TunnelClientEndCode = SessionEndCode | 'stopped';
 export interface TunnelClientEvents extends Record<string, unknown> {
   /** The local listener is bound. */
   listening: { host: string; port: number };
-  /** A session is up (first, new or resumed) or its path changed; `path` is what carries it now. */
-  relay: { sessionId: string; rttMs: number | null };
+  /**
+   * A session is up (first, new or resumed) or its path changed; the event's name is the path that carries
+   * it now. `directLost`: the session was on the direct path, which stopped (why).
+   */
+  relay: { sessionId: string; rttMs: number | null; directLost?: string };
   direct: { sessionId: string; rttMs: number | null };
   /** The farm is away (or not connected yet): connections wait, the listener stays up. */
   farm_unavailable: { reason: string };
@@ -129,6 +138,9 @@ export class TunnelClient {
   private firstOpenDone = false;
   private readonly maxPending: number;
   private readonly connectTimeoutMs: number;
+  private readonly direct: ClientDirect;
+  /** What the hub was last told of the session's path and streams (session_report). */
+  private reported = '';
 
   constructor(private readonly options: TunnelClientOptions) {
     this.clock = options.clock ?? systemClock;
@@ -173,6 +185,15 @@ export class TunnelClient {
     });
     this.link.events.on('message', (message) => {
       this.onMessage(message);
+    });
+    this.direct = new ClientDirect({
+      enabled: options.direct ?? true,
+      clock: this.clock,
+      random: options.random ?? systemRandom,
+      logger: this.log,
+      signal: (sessionId, payload) => {
+        this.link.send({ type: 'signal', session_id: sessionId, payload });
+      },
     });
   }
 
@@ -325,6 +346,9 @@ export class TunnelClient {
         if (message.session_id !== this.session?.id) return;
         this.onSessionClosed(message.code, message.reason);
         return;
+      case 'signal':
+        this.direct.receive(message.session_id, message.payload);
+        return;
       default:
         return;
     }
@@ -342,6 +366,9 @@ export class TunnelClient {
     this.route = route;
     this.farmUp = true;
     this.attachRelay();
+    this.reported = '';
+    // The client offers: after any open or resume (the farm dropped its side when we were away).
+    if (this.session) this.direct.start(this.session);
     this.log.info({ session_id: sessionId, route, resumed }, resumed ? 'session resumed' : 'session opened');
     this.reportUp(newSession);
     this.flushWaiters();
@@ -374,16 +401,19 @@ export class TunnelClient {
     if (state === 'down') {
       this.session?.recordRecovery({ kind: 'peer_restart', reason, took_ms: null });
       this.markFarmDown(reason);
+      this.direct.stop(`the farm went away (${reason})`);
       return;
     }
     if (route !== undefined) this.route = route;
     if (state === 'moved') {
-      this.log.info({ reason }, 'the farm moved; the relay carries on');
+      this.log.info({ reason }, 'the farm moved; the relay carries on, the direct path starts over');
+      this.direct.peerMoved(`the farm moved (${reason})`);
       return;
     }
     this.farmUp = true;
     // The farm attached again: RESUME on the relay so both sides replay what the other lacks.
     this.attachRelay(true);
+    if (this.session) this.direct.start(this.session);
     this.reportUp(false);
     this.flushWaiters();
   }
@@ -450,17 +480,51 @@ export class TunnelClient {
     this.session = undefined;
     this.route = undefined;
     this.lostSession = true;
+    this.direct.stop(`session dropped: ${reason}`);
     this.log.info({ session_id: session.id, reason }, 'session dropped; open streams end');
     session.close('closed', reason);
   }
 
   private onSessionChange(session: TunnelSession): void {
-    if (session !== this.session || !this.farmUp || this.downSince !== undefined) return;
+    if (session !== this.session) return;
+    this.report(session);
+    if (!this.farmUp || this.downSince !== undefined) return;
     const info = session.info();
     if (info.path !== null && info.path !== this.lastPath) {
+      const wasDirect = this.lastPath === 'direct';
       this.lastPath = info.path;
-      this.events.emit(info.path, { sessionId: session.id, rttMs: info.rtt_ms });
+      if (info.path === 'direct') {
+        this.log.info({ session_id: session.id, rtt_ms: info.rtt_ms }, 'session now on the direct path');
+        this.events.emit('direct', { sessionId: session.id, rttMs: info.rtt_ms });
+        return;
+      }
+      const lost = wasDirect ? info.recoveries.findLast((r) => r.kind === 'direct_lost') : undefined;
+      if (lost) this.log.info({ session_id: session.id, reason: lost.reason }, 'direct path lost; back on the relay');
+      this.events.emit('relay', {
+        sessionId: session.id,
+        rttMs: info.rtt_ms,
+        ...(lost ? { directLost: lost.reason } : {}),
+      });
     }
+  }
+
+  /**
+   * Tells the hub the session's path and open streams when they change: its admin listing shows the
+   * path, and a session with a stream open on the direct path (nothing through the relay) is not idle.
+   */
+  private report(session: TunnelSession): void {
+    const info = session.info();
+    if (info.path === null || !this.link.isConnected) return;
+    const key = `${info.path}/${String(info.streams_open)}`;
+    if (key === this.reported) return;
+    const sent = this.link.send({
+      type: 'session_report',
+      session_id: session.id,
+      path: info.path,
+      rtt_ms: info.rtt_ms,
+      streams_open: info.streams_open,
+    });
+    if (sent) this.reported = key;
   }
 
   private reportUp(newSession: boolean): void {
@@ -494,6 +558,9 @@ export class TunnelClient {
     this.clock.clearTimeout(this.reopenTimer);
     const wasUp = this.downSince === undefined;
     this.downSince ??= this.clock.monotonic();
+    this.reported = '';
+    // The farm drops its side when the hub says we are away; both start again after the resume.
+    this.direct.stop(`hub connection lost (${reason})`);
     if (kind !== 'stopped') {
       this.session?.recordRecovery({ kind, reason, took_ms: null });
       if (wasUp) this.events.emit('link_down', { reason, kind });
@@ -611,6 +678,7 @@ export class TunnelClient {
       this.clock.clearTimeout(waiter.timer);
       waiter.reject(new TunnelRefusedError(code, reason));
     }
+    this.direct.close(reason);
     this.session?.close(code === 'stopped' ? 'closed' : code, reason);
     this.session = undefined;
     this.link.stop(reason);

@@ -459,6 +459,7 @@ export class AgentHost {
       settings: this.settings,
       services,
       addressCheckIntervalMs: Math.round(this.config.tunnel.address_check_interval * 1000),
+      direct: this.config.tunnel.direct,
       clock: this.clock,
       logger: log,
     });

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { TypedEmitter } from '../../lib/events.js';
+import type { DirectConnector } from '../../lib/tunnel/direct-connector.js';
 import type { TunnelPath } from '../../lib/tunnel/tunnel-path.js';
 import type {
   BrokerTimings,
@@ -7,6 +8,7 @@ import type {
   FarmToBroker,
   RecoveryEvent,
   SessionEndCode,
+  SignalPayload,
   TunnelSessionInfo,
   TunnelSummary,
 } from '../../protocol/tunnel.js';
@@ -76,3 +78,15 @@ export interface FarmSessionOptions {
   pingIntervalMs: number;
   pingTimeoutMs: number;
 }
+
+/**
+ * One session's direct-path connector (lib/tunnel/direct-connector.ts, role farm): it answers the
+ * client's offers; its channel, once open, is attached to the session.
+ */
+export type FarmDirect = Pick<DirectConnector, 'events' | 'receive' | 'restart' | 'close'>;
+
+/**
+ * Makes a session's connector; `signal` sends a payload to the client through the broker. Undefined
+ * when the direct path is off (tunnel.direct false, or WebRTC did not load): the relay is all there is.
+ */
+export type CreateFarmDirect = (sessionId: string, signal: (payload: SignalPayload) => void) => FarmDirect | undefined;

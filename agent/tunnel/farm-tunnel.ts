@@ -2,6 +2,7 @@ import type net from 'node:net';
 import type { Logger } from 'pino';
 import { every, type Clock, type TimerHandle } from '../../lib/clock.js';
 import { TypedEmitter } from '../../lib/events.js';
+import { linkDirect } from '../../lib/tunnel/direct-link.js';
 import type { TunnelPath } from '../../lib/tunnel/tunnel-path.js';
 import {
   TUNNEL_PROTOCOL_VERSION,
@@ -10,7 +11,15 @@ import {
   type TunnelSessionInfo,
   type TunnelSummary,
 } from '../../protocol/tunnel.js';
-import type { FarmLink, FarmSession, FarmSessionOptions, FarmStream, RecoveryKind } from './farm-ports.js';
+import type {
+  CreateFarmDirect,
+  FarmDirect,
+  FarmLink,
+  FarmSession,
+  FarmSessionOptions,
+  FarmStream,
+  RecoveryKind,
+} from './farm-ports.js';
 import type { ServiceAllowlist } from './service-allowlist.js';
 import type { ServiceDialer } from './service-dialer.js';
 import { bridgeStream } from './stream-bridge.js';
@@ -53,6 +62,8 @@ export interface FarmTunnelOptions {
   clock: Clock;
   logger: Logger;
   dialTimeoutMs?: number;
+  /** Makes each session's direct-path connector; absent or answering undefined: relay only. */
+  createDirect?: CreateFarmDirect;
 }
 
 interface HeldSession {
@@ -72,6 +83,10 @@ interface HeldSession {
   sockets: Set<net.Socket>;
   /** How this end learnt the session is over; set before close() so `closed` knows whom to tell. */
   ending: 'local' | 'broker' | undefined;
+  /** The direct-path connector while the client is there (closed on peer_state down, made again on up). */
+  direct: { connector: FarmDirect; unlink: () => void } | undefined;
+  /** What the broker was last told of the session's path and streams (session_report), to tell it only changes. */
+  reported: string;
 }
 
 /**
@@ -212,13 +227,61 @@ export class FarmTunnel {
     this.events.emit('change', undefined);
   }
 
-  /** Candidates from the old address are stale: each session with a direct path starts ICE again. */
+  /**
+   * Candidates from the old address are stale: each session's connector starts over (it tells the
+   * client, which offers again); a session on a direct path without a connector here is told directly.
+   */
   private restartDirectPaths(): void {
     for (const held of this.sessions.values()) {
-      if (held.session.info().path !== 'direct') continue;
-      this.link.send({ type: 'signal', session_id: held.id, payload: { kind: 'restart' } });
+      if (held.direct) {
+        held.direct.connector.restart('this PC changed address');
+      } else if (held.session.info().path === 'direct') {
+        this.link.send({ type: 'signal', session_id: held.id, payload: { kind: 'restart' } });
+      } else {
+        continue;
+      }
       this.log.info({ session: held.id }, `Session ${held.id}: direct path restarted after the address change`);
     }
+  }
+
+  /** A connector for the session, unless it has one or the direct path is off. */
+  private startDirect(held: HeldSession): void {
+    if (held.direct || !this.options.createDirect || !this.sessions.has(held.id)) return;
+    const connector = this.options.createDirect(held.id, (payload) => {
+      this.link.send({ type: 'signal', session_id: held.id, payload });
+    });
+    if (!connector) return;
+    held.direct = { connector, unlink: linkDirect(held.session, connector) };
+  }
+
+  /**
+   * Tells the broker the session's path and open streams when they change: its admin listing shows the
+   * path, and a session with a stream open on the direct path (nothing through the relay) is not idle.
+   */
+  private report(held: HeldSession): void {
+    const info = held.session.info();
+    if (info.path === null) return;
+    const key = `${info.path}/${String(info.streams_open)}`;
+    if (key === held.reported) return;
+    if (
+      !this.link.send({
+        type: 'session_report',
+        session_id: held.id,
+        path: info.path,
+        rtt_ms: info.rtt_ms,
+        streams_open: info.streams_open,
+      })
+    )
+      return;
+    held.reported = key;
+  }
+
+  private stopDirect(held: HeldSession, reason: string): void {
+    const direct = held.direct;
+    if (!direct) return;
+    held.direct = undefined;
+    direct.unlink();
+    direct.connector.close(reason);
   }
 
   // ---- control messages -------------------------------------------------------------------------
@@ -242,9 +305,11 @@ export class FarmTunnel {
           `The broker is draining (${message.reason}); sessions resume on the next one`,
         );
         break;
-      case 'welcome':
       case 'signal':
-        // Welcome is the link's; signalling belongs to the direct path.
+        this.sessions.get(message.session_id)?.direct?.connector.receive(message.payload);
+        break;
+      case 'welcome':
+        // The link's.
         break;
     }
   }
@@ -267,6 +332,7 @@ export class FarmTunnel {
       // Attached afresh even on the same path: the RESUME it sends now reaches a broker that has the answer.
       this.dropRelay(held, 'resumed by the broker');
       this.attachRelay(held, open.route);
+      this.startDirect(held);
       this.log.info(
         { session: held.id, client: open.client.name, route: open.route },
         `Session ${held.id} resumed for ${who} on route ${open.route}`,
@@ -311,10 +377,15 @@ export class FarmTunnel {
       resumeTimer: undefined,
       sockets: new Set(),
       ending: undefined,
+      direct: undefined,
+      reported: '',
     };
     this.sessions.set(entry.id, entry);
     const log = this.log.child({ session: entry.id, client: entry.client, service: service.name });
-    session.events.on('change', () => this.events.emit('change', undefined));
+    session.events.on('change', () => {
+      this.report(entry);
+      this.events.emit('change', undefined);
+    });
     session.events.on('stream', (stream: FarmStream) => {
       void bridgeStream(stream, {
         service,
@@ -340,6 +411,7 @@ export class FarmTunnel {
     });
     this.link.send({ type: 'session_accept', session_id: entry.id, route: open.route });
     this.attachRelay(entry, open.route);
+    this.startDirect(entry);
     log.info(
       { route: open.route, target: service.target },
       `Session ${entry.id} opened: ${who} → ${service.name} (${service.target}) on route ${open.route}`,
@@ -361,6 +433,8 @@ export class FarmTunnel {
     switch (message.state) {
       case 'down':
         held.peerDown = true;
+        // The client may be gone for good (power, network): its direct path with it. A new one after `up`.
+        this.stopDirect(held, `client away (${message.reason})`);
         this.markAway(held, 'network_timeout', `client ${held.client} went away (${message.reason})`);
         this.log.warn(
           { session: held.id, client: held.client, reason: message.reason },
@@ -375,6 +449,7 @@ export class FarmTunnel {
         } else {
           this.settleAway(held);
         }
+        this.startDirect(held);
         this.log.info({ session: held.id, client: held.client }, `Session ${held.id}: client ${held.client} is back`);
         break;
       case 'moved':
@@ -494,6 +569,7 @@ export class FarmTunnel {
     this.sessions.delete(held.id);
     this.closedTotal += 1;
     this.options.clock.clearTimeout(held.resumeTimer);
+    this.stopDirect(held, `session ended (${code})`);
     this.dropRelay(held, `session ended (${code})`);
     for (const socket of held.sockets) socket.destroy();
     held.sockets.clear();

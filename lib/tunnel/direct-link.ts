@@ -1,6 +1,22 @@
+import type { TypedEmitter } from '../events.js';
+import type { SessionEndCode } from '../../protocol/tunnel.js';
 import type { DirectConnector } from './direct-connector.js';
 import { DirectPath } from './direct-path.js';
-import type { TunnelSession } from './tunnel-session.js';
+import type { TunnelPath } from './tunnel-path.js';
+
+interface DirectLinkEvents extends Record<string, unknown> {
+  pathDead: { path: TunnelPath; reason: string };
+  closed: { code: SessionEndCode; reason: string };
+}
+
+/** What linkDirect needs of a session: a TunnelSession, or the farm end's view of one (agent/tunnel/farm-ports.ts). */
+export interface DirectLinkedSession {
+  attach(path: TunnelPath): void;
+  readonly events: Pick<TypedEmitter<DirectLinkEvents>, 'on'>;
+}
+
+/** What linkDirect needs of a connector: its `path` event and close(). */
+export type DirectLinkedConnector = Pick<DirectConnector, 'events' | 'close'>;
 
 /**
  * Joins a session and its direct connector, the same on both ends: every channel the connector opens is
@@ -9,7 +25,7 @@ import type { TunnelSession } from './tunnel-session.js';
  * instead of keeping a channel that carries nothing. Returns the function that undoes it (the owner
  * closes the connector itself).
  */
-export function linkDirect(session: TunnelSession, connector: DirectConnector): () => void {
+export function linkDirect(session: DirectLinkedSession, connector: DirectLinkedConnector): () => void {
   const offs = [
     connector.events.on('path', (path) => {
       session.attach(path);
