@@ -2,13 +2,16 @@ import net from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock, type Clock } from '../../lib/clock.js';
+import { TypedEmitter } from '../../lib/events.js';
 import { ManualClock } from '../../lib/manual-clock.fixture.js';
+import type { DirectConnectorEvents } from '../../lib/tunnel/direct-connector.js';
 import { until } from '../../lib/tunnel/session-harness.fixture.js';
 import { StreamResetError } from '../../lib/tunnel/stream-reset-error.js';
 import { TunnelSession } from '../../lib/tunnel/tunnel-session.js';
 import { StreamResetCode } from '../../protocol/tunnel-frame.js';
-import type { BrokerToFarm } from '../../protocol/tunnel.js';
+import type { BrokerToFarm, SignalPayload } from '../../protocol/tunnel.js';
 import { FakeFarmLink, TEST_TIMINGS } from './fake-farm-link.fixture.js';
+import type { CreateFarmDirect } from './farm-ports.js';
 import { FarmTunnel } from './farm-tunnel.js';
 import { farmSessionFactory } from './farm-session.js';
 import { ServiceAllowlist } from './service-allowlist.js';
@@ -69,6 +72,7 @@ function farm(options: {
   addresses?: string[];
   /** Sessions report this path (the direct path belongs to another part; the farm only reads it). */
   path?: 'direct';
+  createDirect?: CreateFarmDirect;
 }) {
   const clock = options.clock ?? systemClock;
   const lines: LogLine[] = [];
@@ -98,6 +102,7 @@ function farm(options: {
     },
     clock,
     logger,
+    ...(options.createDirect ? { createDirect: options.createDirect } : {}),
   });
   cleanups.push(() => tunnel.stop('test over'));
   tunnel.start();
@@ -360,5 +365,63 @@ describe('FarmTunnel', () => {
     ).toEqual([SESSION, OTHER].sort());
     expect(link.stoppedWith).toBe('the agent is stopping');
     expect(tunnel.summary()).toMatchObject({ link: { state: 'off' }, sessions: [], closed_total: 2 });
+  });
+
+  describe('direct-path connectors', () => {
+    /** A connector as the farm sees it: records what it was told. */
+    function fakeDirects() {
+      const made: Array<{ id: string; signal: (p: SignalPayload) => void; calls: string[] }> = [];
+      const createDirect: CreateFarmDirect = (id, signal) => {
+        const entry = { id, signal, calls: [] as string[] };
+        made.push(entry);
+        return {
+          events: new TypedEmitter<DirectConnectorEvents>(),
+          receive: (payload) => entry.calls.push(`receive ${payload.kind}`),
+          restart: (reason) => entry.calls.push(`restart ${reason}`),
+          close: (reason) => entry.calls.push(`close ${reason ?? ''}`),
+        };
+      };
+      return { made, createDirect };
+    }
+
+    it('makes one per session, routes its signals both ways, and closes it when the session ends', () => {
+      const directs = fakeDirects();
+      const { link } = farm({ services: { echo: '127.0.0.1:9' }, createDirect: directs.createDirect });
+      link.deliver(open());
+      expect(directs.made.map((d) => d.id)).toEqual([SESSION]);
+      link.deliver({ type: 'signal', session_id: SESSION, payload: { kind: 'offer', sdp: 'v=0' } });
+      link.deliver({ type: 'signal', session_id: OTHER, payload: { kind: 'offer', sdp: 'v=0' } });
+      expect(directs.made[0]?.calls).toEqual(['receive offer']);
+      directs.made[0]?.signal({ kind: 'answer', sdp: 'v=0' });
+      expect(link.sentOf('signal')).toEqual([
+        { type: 'signal', session_id: SESSION, payload: { kind: 'answer', sdp: 'v=0' } },
+      ]);
+      link.deliver({ type: 'session_closed', session_id: SESSION, code: 'closed', reason: 'client stopped' });
+      expect(directs.made[0]?.calls.slice(0, 2)).toEqual(['receive offer', 'close session ended (closed)']);
+    });
+
+    it('closes the connector when the client goes away and makes a new one when it is back', () => {
+      const directs = fakeDirects();
+      const { link } = farm({ services: { echo: '127.0.0.1:9' }, createDirect: directs.createDirect });
+      link.deliver(open());
+      link.deliver({ type: 'peer_state', session_id: SESSION, state: 'down', reason: 'socket lost' });
+      expect(directs.made[0]?.calls).toEqual(['close client away (socket lost)']);
+      link.deliver({ type: 'signal', session_id: SESSION, payload: { kind: 'offer', sdp: 'v=0' } });
+      expect(directs.made[0]?.calls).toHaveLength(1);
+      link.deliver({ type: 'peer_state', session_id: SESSION, state: 'up', reason: 'back', route: 7 });
+      expect(directs.made).toHaveLength(2);
+      link.deliver({ type: 'signal', session_id: SESSION, payload: { kind: 'offer', sdp: 'v=0' } });
+      expect(directs.made[1]?.calls).toEqual(['receive offer']);
+    });
+
+    it('restarts each connector once the link is back after an address change', () => {
+      const directs = fakeDirects();
+      const { link, changeAddresses } = farm({ services: { echo: '127.0.0.1:9' }, createDirect: directs.createDirect });
+      link.deliver(open());
+      changeAddresses(['eth0/IPv4/10.0.0.5']);
+      link.drop('this PC changed address', 'address_change');
+      link.connect('broker-1');
+      expect(directs.made[0]?.calls).toEqual(['restart this PC changed address']);
+    });
   });
 });
