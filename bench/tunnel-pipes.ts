@@ -22,8 +22,8 @@ export interface PipeSetup {
 
 export const BENCH_AGENT_ID = 'pc-bench';
 const SERVICE = 'svc';
-// TEMP until connect has --no-direct
-const NO_DIRECT: string[] = [];
+/** The relay rig keeps its session off the direct path from both ends (tunnel.direct false on the farm too). */
+const NO_DIRECT: string[] = ['--no-direct'];
 
 export interface TunnelRig extends ChildGroup {
   hub: HubProcess;
