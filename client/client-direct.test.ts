@@ -1,12 +1,15 @@
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../lib/manual-clock.fixture.js';
 import { TunnelSession } from '../lib/tunnel/tunnel-session.js';
 import { ClientDirect } from './client-direct.js';
 
-function logs(): { lines: Array<{ msg: string; reason?: string }>; logger: ReturnType<typeof pino> } {
+function logs(): { lines: Array<{ msg: string; reason?: string }>; logger: Logger } {
   const lines: Array<{ msg: string; reason?: string }> = [];
-  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as { msg: string }) });
+  const logger: Logger = pino(
+    { level: 'info' },
+    { write: (line: string) => lines.push(JSON.parse(line) as { msg: string }) },
+  );
   return { lines, logger };
 }
 
