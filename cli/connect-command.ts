@@ -241,6 +241,10 @@ async function runConnect(request: ConnectRequest, token: string): Promise<numbe
     if (!announced) announce(', farm unavailable, reconnecting');
     else say(`${name} farm unavailable, reconnecting`);
   });
+  client.events.on('session_ended', ({ code, reason }) => {
+    const next = code === 'idle_timeout' ? 'the next connection opens a new one' : 'opening a new one';
+    say(`${name} session ended (${code}: ${reason}); ${next}`);
+  });
   client.events.on('link_down', ({ reason }) => {
     if (announced) say(`${name} hub connection lost (${reason}), reconnecting`);
   });
