@@ -192,8 +192,8 @@ export class FakeBrokerWithFarm {
     });
   }
 
-  /** The farm restarted (or, with `closed`, stopped on purpose): its session is gone, the client is told. */
-  farmRestarted(code: 'peer_restarted' | 'closed' = 'peer_restarted'): void {
+  /** The farm restarted (or, with `closed`, stopped on purpose; `idle_timeout`, idle): its session is gone, the client is told. */
+  farmRestarted(code: 'peer_restarted' | 'closed' | 'idle_timeout' = 'peer_restarted'): void {
     const farm = this.farm;
     if (!farm) return;
     this.farm = undefined;
@@ -203,7 +203,7 @@ export class FakeBrokerWithFarm {
       type: 'session_closed',
       session_id: farm.session.id,
       code,
-      reason: code === 'closed' ? 'the farm stopped' : 'the farm restarted',
+      reason: `fake: ${code}`,
     });
   }
 

@@ -232,6 +232,8 @@ export class TunnelClient {
         }, this.connectTimeoutMs),
       };
       this.waiters.push(waiter);
+      // No session and none asked for (it ended idle): this connection is what opens the next one.
+      if (!this.session && this.pendingRequest === undefined && this.reopenTimer === undefined) this.requestOpen();
       this.flushWaiters();
     });
   }
