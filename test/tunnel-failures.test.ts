@@ -324,7 +324,7 @@ describe('the tunnel survives its failures (real hub, agent and farmlink connect
     const from = connect.lines().length;
     expect((await upload(connect.port, 1 * MB)).intact).toBe(true);
     const lastUse = performance.now();
-    await lineAfter(connect, from, new RegExp(`^${agentId}/${SERVICE} session ended \\(idle_timeout: `));
+    await lineAfter(connect, from, new RegExp(`^${agentId}/${SERVICE} session ended \\(idle_timeout\\): `));
     const endedMs = performance.now() - lastUse;
     await waitUntil(
       'the farm to end the session (idle_timeout)',
