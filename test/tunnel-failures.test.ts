@@ -133,7 +133,7 @@ describe('the tunnel survives its failures (real hub, agent and farmlink connect
         setTimeout(() => {
           proxy.setMode('pass');
           resolve();
-        }, 2500),
+        }, 4500),
       );
     });
     await lineAfter(connect, from, new RegExp(`^${agentId}/${SERVICE} hub connection lost`));
@@ -147,7 +147,7 @@ describe('the tunnel survives its failures (real hub, agent and farmlink connect
     expect(result).toEqual({ intact: true, answer: expect.stringMatching(/^HASH /) as string });
     expect(await sessionsOf(hub, agentId)).toHaveLength(1);
     report(
-      `remote network drop (2.5 s blackhole): detected ${seconds(detectedMs)}, ` +
+      `remote network drop (4.5 s blackhole): detected ${seconds(detectedMs)}, ` +
         `resumed ${seconds(resumedMs)} after the network returned; the 16 MB upload in flight arrived intact`,
     );
   });
@@ -155,7 +155,7 @@ describe('the tunnel survives its failures (real hub, agent and farmlink connect
   it('remote network drops longer than the resume window: the farm ends the session itself, then a new one works', async () => {
     rig = await TunnelRig.create();
     const agentId = 'pc-outage';
-    const hub = await rig.hub({ hubId: 'failures-outage', resumeWindowMs: 3000 });
+    const hub = await rig.hub({ hubId: 'failures-outage', resumeWindowMs: 4000 });
     const farm = await rig.farm(agentId, [hub.url], hub);
     await farm.linked();
     const proxy = await ChaosProxy.start({ port: hub.port });
@@ -188,7 +188,7 @@ describe('the tunnel survives its failures (real hub, agent and farmlink connect
     await lineAfter(connect, from, new RegExp(`^${agentId}/${SERVICE} back via relay after .*\\(new session\\)`));
     expect(await sessionsOf(hub, agentId)).toHaveLength(1);
     report(
-      `remote network outage past a 3 s resume window: farm ended the session ${seconds(endedMs)} after the drop; ` +
+      `remote network outage past a 4 s resume window: farm ended the session ${seconds(endedMs)} after the drop; ` +
         `first connection through ${seconds(recoveredMs)} after the network returned (new session)`,
     );
   });
