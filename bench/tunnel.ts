@@ -100,7 +100,7 @@ for (const pipe of pipes) {
   let rss = 0;
   try {
     await pingPong(path.port, Math.min(100, pings)); // warm-up
-    times = await pingPong(path.port, pings);
+    times = (await pingPong(path.port, pings)).sort((a, b) => a - b);
     rss = path.pids.reduce((sum, pid) => sum + rssKb(pid), 0);
   } finally {
     await path.stop();
