@@ -400,7 +400,9 @@ export class FarmTunnel {
   private attachRelay(held: HeldSession, route: number): void {
     const path = this.link.relayPath(route);
     if (!path) return;
-    if (held.relay === path && path.isUp) {
+    // The same path, still up and not waited on: nothing to do. Waited on (it went silent, kept attached in
+    // case it answers again), it is attached anew so that both ends exchange RESUME and replay what was lost.
+    if (held.relay === path && path.isUp && held.away === undefined) {
       this.settleAway(held);
       return;
     }
