@@ -400,9 +400,7 @@ export class FarmTunnel {
   private attachRelay(held: HeldSession, route: number): void {
     const path = this.link.relayPath(route);
     if (!path) return;
-    // The same path, still up and not waited on: nothing to do. Waited on (it went silent, kept attached in
-    // case it answers again), it is attached anew so that both ends exchange RESUME and replay what was lost.
-    if (held.relay === path && path.isUp && held.away === undefined) {
+    if (held.relay === path && path.isUp) {
       this.settleAway(held);
       return;
     }
