@@ -314,11 +314,7 @@ export class FarmTunnel {
     };
     this.sessions.set(entry.id, entry);
     const log = this.log.child({ session: entry.id, client: entry.client, service: service.name });
-    session.events.on('change', () => {
-      // A relay that went silent with its socket still up answers again: the wait is over.
-      if (entry.away && entry.relay?.isUp === true && session.info().state === 'active') this.settleAway(entry);
-      this.events.emit('change', undefined);
-    });
+    session.events.on('change', () => this.events.emit('change', undefined));
     session.events.on('stream', (stream: FarmStream) => {
       void bridgeStream(stream, {
         service,
@@ -335,10 +331,7 @@ export class FarmTunnel {
     session.events.on('pathDead', ({ path, reason }) => {
       log.warn({ path: path.kind, reason }, `Session ${entry.id}: the ${path.kind} path stopped answering (${reason})`);
       if (path === entry.relay) {
-        // A socket that is still up may only be slow (a loaded hub or client): kept attached, a late PONG
-        // revives the path. Dropped, nothing could answer again and the resume window would end a session
-        // that was never broken. The window runs either way.
-        if (!path.isUp) this.dropRelay(entry, reason);
+        this.dropRelay(entry, reason);
         this.markAway(entry, 'network_timeout', `relay path stopped answering (${reason})`);
       }
     });
