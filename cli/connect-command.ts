@@ -255,6 +255,12 @@ async function runConnect(request: ConnectRequest, token: string): Promise<numbe
     if (!announced) announce(', farm unavailable, reconnecting');
     else say(`${name} farm unavailable, reconnecting`);
   });
+  client.events.on('session_ended', ({ code, reason }) => {
+    const next = code === 'idle_timeout' ? 'the next connection opens a new one' : 'opening a new one';
+    // The farm's own close arrives as "CODE: why"; say the code once.
+    const why = reason.startsWith(`${code}: `) ? reason.slice(code.length + 2) : reason;
+    say(`${name} session ended (${code}): ${why}; ${next}`);
+  });
   client.events.on('link_down', ({ reason }) => {
     if (announced) say(`${name} hub connection lost (${reason}), reconnecting`);
   });

@@ -192,18 +192,18 @@ export class FakeBrokerWithFarm {
     });
   }
 
-  /** The farm restarted: its session is gone, the client is told. */
-  farmRestarted(): void {
+  /** The farm restarted (or, with `closed`, stopped on purpose; `idle_timeout`, idle): its session is gone, the client is told. */
+  farmRestarted(code: 'peer_restarted' | 'closed' | 'idle_timeout' = 'peer_restarted'): void {
     const farm = this.farm;
     if (!farm) return;
     this.farm = undefined;
     farm.path?.down('farm restarted');
-    farm.session.close('peer_restarted', 'farm restarted');
+    farm.session.close(code, 'farm restarted');
     this.send(this.client, {
       type: 'session_closed',
       session_id: farm.session.id,
-      code: 'peer_restarted',
-      reason: 'the farm restarted',
+      code,
+      reason: `fake: ${code}`,
     });
   }
 

@@ -101,6 +101,49 @@ describe('TunnelClient', () => {
     expect(sha(await roundTrip(port, data))).toBe(sha(data));
   });
 
+  it('after the farm stops on purpose (closed), says it is unavailable and opens again, waiting for it', async () => {
+    const { broker, client, port } = await setup();
+    await next(client, 'relay');
+    const first = broker.sessionId;
+    const opensBefore = broker.opens.length;
+    broker.onOpen = () => 'hold';
+    const ended = next(client, 'session_ended');
+    const unavailable = next(client, 'farm_unavailable');
+    broker.farmRestarted('closed');
+    expect(await ended).toMatchObject({ sessionId: first, code: 'closed' });
+    await unavailable;
+    // Nobody connected: the client opens again by itself, waiting for the farm.
+    await new Promise<void>((resolve) => {
+      const check = (): void => (broker.opens.length > opensBefore ? resolve() : void setTimeout(check, 5));
+      check();
+    });
+    expect(broker.opens.at(-1)).toMatchObject({ wait: true });
+    expect(broker.opens.at(-1)?.resume).toBeUndefined();
+    const resumed = next(client, 'resumed');
+    broker.release('open');
+    expect((await resumed).newSession).toBe(true);
+    expect(broker.sessionId).not.toBe(first);
+    const data = randomBytes(10_000);
+    expect(sha(await roundTrip(port, data))).toBe(sha(data));
+  });
+
+  it('after an idle end, keeps listening and opens a new session for the next connection', async () => {
+    const { broker, client, port } = await setup();
+    await next(client, 'relay');
+    const first = broker.sessionId;
+    const opensBefore = broker.opens.length;
+    const ended = next(client, 'session_ended');
+    broker.farmRestarted('idle_timeout');
+    expect(await ended).toMatchObject({ sessionId: first, code: 'idle_timeout' });
+    // Nobody asks for a session until a connection comes.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(broker.opens.length).toBe(opensBefore);
+    const data = randomBytes(10_000);
+    expect(sha(await roundTrip(port, data))).toBe(sha(data));
+    expect(broker.opens.length).toBe(opensBefore + 1);
+    expect(broker.sessionId).not.toBe(first);
+  });
+
   it('resumes its session after the hub socket drops, and an open stream carries on', async () => {
     const { broker, client, port } = await setup();
     await next(client, 'relay');

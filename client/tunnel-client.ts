@@ -67,6 +67,11 @@ export interface TunnelClientEvents extends Record<string, unknown> {
   farm_unavailable: { reason: string };
   /** Back after an interruption (the hub or the farm was away): `newSession` when the farm had restarted. */
   resumed: { sessionId: string; path: TunnelPathKind; tookMs: number; newSession: boolean; rttMs: number | null };
+  /**
+   * The hub ended the session (idle limit, the farm stopped or restarted, resume window passed); the
+   * listener stays. After idle_timeout the next connection opens a new one; otherwise one opens at once.
+   */
+  session_ended: { sessionId: string; code: SessionEndCode; reason: string };
   /** The tunnel socket to the hub dropped; the client reconnects through the hub list. */
   link_down: { reason: string; kind: LinkDownKind };
   /** Another program opened this tunnel with the same client key: this one gives way and stops. */
@@ -248,6 +253,8 @@ export class TunnelClient {
         }, this.connectTimeoutMs),
       };
       this.waiters.push(waiter);
+      // No session and none asked for (it ended idle): this connection is what opens the next one.
+      if (!this.session && this.pendingRequest === undefined && this.reopenTimer === undefined) this.requestOpen();
       this.flushWaiters();
     });
   }
@@ -424,18 +431,23 @@ export class TunnelClient {
       this.replaced(reason);
       return;
     }
+    const sessionId = this.session?.id;
     this.dropSession(`${code}: ${reason}`);
+    if (sessionId !== undefined) this.events.emit('session_ended', { sessionId, code, reason });
     if (FATAL.has(code)) {
       this.end(code, reason);
       return;
     }
-    if (code === 'idle_timeout' || code === 'closed') {
+    if (code === 'idle_timeout') {
       // Nobody uses it: the next connection opens a new one.
       this.markFarmDown(`session ended (${code}): ${reason}`, false);
       if (this.waiters.length > 0) this.requestOpen();
       return;
     }
-    // peer_restarted, resume_window_expired, broker_going_away …: a new session at once.
+    // closed (the farm stopped on purpose, or the hub closed it), peer_restarted, resume_window_expired,
+    // broker_going_away …: the farm is away for now; open again at once, waiting for it, while the
+    // listener stays. Waiting here rather than on the next connection is what makes the first
+    // connection after the farm is back go through at once.
     this.markFarmDown(`${code}: ${reason}`);
     this.requestOpen();
   }
