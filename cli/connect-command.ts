@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { pino, type Level, type Logger } from 'pino';
 import { ConfigError } from '../lib/errors.js';
 import { TunnelClient, type TunnelClientEndCode } from '../client/tunnel-client.js';
+import { addressHost } from '../lib/tunnel/address-host.js';
 import { AgentIdSchema } from '../protocol/messages.js';
 import { isServerUrl } from '../protocol/server-url.js';
 import { ServiceNameSchema } from '../protocol/tunnel.js';
@@ -20,6 +21,7 @@ stays open throughout. Prints one line per change of state, for example:
   listening 127.0.0.1:15037 → pc-017/adb via relay
   pc-017/adb farm unavailable, reconnecting
   pc-017/adb back via relay after 3.2 s
+  pc-017/adb farm moved to 203.0.113.7
 
   AGENT_ID            the farm PC's agent id (the token must allow it)
   SERVICE             the service's name on that PC, e.g. adb
@@ -240,6 +242,10 @@ async function runConnect(request: ConnectRequest, token: string): Promise<numbe
   client.events.on('farm_unavailable', () => {
     if (!announced) announce(', farm unavailable, reconnecting');
     else say(`${name} farm unavailable, reconnecting`);
+  });
+  client.events.on('farm_moved', ({ address }) => {
+    // The host is what changed; the port is the farm's new outgoing socket, of no use to the reader.
+    if (announced) say(`${name} farm moved to ${address === null ? 'a new address' : addressHost(address)}`);
   });
   client.events.on('link_down', ({ reason }) => {
     if (announced) say(`${name} hub connection lost (${reason}), reconnecting`);
