@@ -102,7 +102,11 @@ export function createFarmNetns(): FarmNetns {
     ]);
   } catch (error) {
     destroy();
-    throw error;
+    throw new Error(
+      `cannot set up a network namespace for the farm PC (${(error as Error).message}); ` +
+        'this test needs root or CAP_NET_ADMIN and iproute2',
+      { cause: error },
+    );
   }
   return {
     name,
