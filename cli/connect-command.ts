@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { pino, type Level, type Logger } from 'pino';
 import { ConfigError } from '../lib/errors.js';
 import { TunnelClient, type TunnelClientEndCode } from '../client/tunnel-client.js';
+import { addressHost } from '../lib/tunnel/address-host.js';
 import { AgentIdSchema } from '../protocol/messages.js';
 import { isServerUrl } from '../protocol/server-url.js';
 import { ServiceNameSchema } from '../protocol/tunnel.js';
@@ -22,6 +23,7 @@ stays open throughout. Prints one line per change of state, for example:
   pc-017/adb back on relay (direct path lost: direct path: no answer to health pings for 10000 ms)
   pc-017/adb farm unavailable, reconnecting
   pc-017/adb back via relay after 3.2 s
+  pc-017/adb farm moved to 203.0.113.7
 
   AGENT_ID            the farm PC's agent id (the token must allow it)
   SERVICE             the service's name on that PC, e.g. adb
@@ -260,6 +262,10 @@ async function runConnect(request: ConnectRequest, token: string): Promise<numbe
     // The farm's own close arrives as "CODE: why"; say the code once.
     const why = reason.startsWith(`${code}: `) ? reason.slice(code.length + 2) : reason;
     say(`${name} session ended (${code}): ${why}; ${next}`);
+  });
+  client.events.on('farm_moved', ({ address }) => {
+    // The host is what changed; the port is the farm's new outgoing socket, of no use to the reader.
+    if (announced) say(`${name} farm moved to ${address === null ? 'a new address' : addressHost(address)}`);
   });
   client.events.on('link_down', ({ reason }) => {
     if (announced) say(`${name} hub connection lost (${reason}), reconnecting`);

@@ -218,6 +218,18 @@ export class FakeBrokerWithFarm {
     });
   }
 
+  /** The farm is back from another address (it reconnected from there, or said its addresses changed). */
+  farmMoved(address: string): void {
+    if (!this.farm) return;
+    this.send(this.client, {
+      type: 'peer_state',
+      session_id: this.farm.session.id,
+      state: 'moved',
+      reason: `farm moved to ${address}`,
+      address,
+    });
+  }
+
   /** Drops the client's socket, as a network failure would. */
   dropClient(): void {
     this.client?.terminate();

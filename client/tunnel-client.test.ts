@@ -87,6 +87,16 @@ describe('TunnelClient', () => {
     expect(client.info()?.streams_total).toBe(20);
   });
 
+  it('says when the farm moved, and the session carries on on the relay', async () => {
+    const { broker, client, port } = await setup();
+    await next(client, 'relay');
+    const moved = next(client, 'farm_moved');
+    broker.farmMoved('203.0.113.7:40123');
+    expect(await moved).toMatchObject({ sessionId: broker.sessionId, address: '203.0.113.7:40123' });
+    const data = randomBytes(10_000);
+    expect(sha(await roundTrip(port, data))).toBe(sha(data));
+  });
+
   it('opens a new session at once when the farm restarted, and new connections work again', async () => {
     const { broker, client, port } = await setup();
     await next(client, 'relay');

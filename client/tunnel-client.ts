@@ -72,6 +72,11 @@ export interface TunnelClientEvents extends Record<string, unknown> {
    * listener stays. After idle_timeout the next connection opens a new one; otherwise one opens at once.
    */
   session_ended: { sessionId: string; code: SessionEndCode; reason: string };
+  /**
+   * The farm reconnected from another address, or said its addresses changed (`peer_state moved`): any
+   * direct path is stale; the relay carries on. `address` is the farm's address as the hub sees it now.
+   */
+  farm_moved: { sessionId: string; address: string | null; reason: string };
   /** The tunnel socket to the hub dropped; the client reconnects through the hub list. */
   link_down: { reason: string; kind: LinkDownKind };
   /** Another program opened this tunnel with the same client key: this one gives way and stops. */
@@ -347,7 +352,7 @@ export class TunnelClient {
         return;
       case 'peer_state':
         if (message.session_id !== this.session?.id) return;
-        this.onPeerState(message.state, message.reason, message.route);
+        this.onPeerState(message.state, message.reason, message.route, message.address);
         return;
       case 'session_closed':
         if (message.session_id !== this.session?.id) return;
@@ -404,7 +409,12 @@ export class TunnelClient {
     }, DEFAULTS.reopenDelayMs);
   }
 
-  private onPeerState(state: 'up' | 'down' | 'moved', reason: string, route: number | undefined): void {
+  private onPeerState(
+    state: 'up' | 'down' | 'moved',
+    reason: string,
+    route: number | undefined,
+    address: string | undefined,
+  ): void {
     if (state === 'down') {
       this.session?.recordRecovery({ kind: 'peer_restart', reason, took_ms: null });
       this.markFarmDown(reason);
@@ -413,8 +423,13 @@ export class TunnelClient {
     }
     if (route !== undefined) this.route = route;
     if (state === 'moved') {
-      this.log.info({ reason }, 'the farm moved; the relay carries on, the direct path starts over');
+      this.log.info(
+        { reason, address: address ?? null },
+        'the farm moved; the relay carries on, the direct path starts over',
+      );
       this.direct.peerMoved(`the farm moved (${reason})`);
+      const session = this.session;
+      if (session) this.events.emit('farm_moved', { sessionId: session.id, address: address ?? null, reason });
       return;
     }
     this.farmUp = true;

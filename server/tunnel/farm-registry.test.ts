@@ -15,13 +15,14 @@ describe('FarmRegistry', () => {
     const a = socket('127.0.0.1:1000');
     expect(registry.connect(entry(a, 'b1'))).toEqual({ arrival: 'first', replaced: undefined, movedFrom: undefined });
     expect(registry.get('pc-017')?.connectedAt).toBe(clock.now());
-    const b = socket('127.0.0.1:1000');
+    // Every socket has a port of its own: the same host on another port is no move.
+    const b = socket('127.0.0.1:1001');
     expect(registry.connect(entry(b, 'b1'))).toEqual({ arrival: 'reconnect', replaced: a, movedFrom: undefined });
     // The replaced socket's close comes later: it no longer unregisters anything.
     expect(registry.disconnect('pc-017', a)).toBe(false);
     expect(registry.get('pc-017')?.conn).toBe(b);
     const c = socket('127.0.0.2:2000');
-    expect(registry.connect(entry(c, 'b2'))).toEqual({ arrival: 'restart', replaced: b, movedFrom: '127.0.0.1:1000' });
+    expect(registry.connect(entry(c, 'b2'))).toEqual({ arrival: 'restart', replaced: b, movedFrom: '127.0.0.1:1001' });
     expect(registry.size).toBe(1);
   });
 

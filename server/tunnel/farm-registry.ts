@@ -1,4 +1,5 @@
 import type { Clock } from '../../lib/clock.js';
+import { addressHost } from '../../lib/tunnel/address-host.js';
 
 /** What the registry needs of a farm's tunnel socket. */
 export interface FarmPeer {
@@ -29,7 +30,7 @@ export interface ConnectOutcome<F extends FarmPeer> {
   arrival: FarmArrival;
   /** The socket still registered for this id, now replaced (the caller closes it 4409). */
   replaced: F | undefined;
-  /** The address last seen for this farm, when it differs from the new one. */
+  /** The address last seen for this farm, when its host differs from the new one's (a new port is no move). */
   movedFrom: string | undefined;
 }
 
@@ -74,7 +75,8 @@ export class FarmRegistry<F extends FarmPeer = FarmPeer> {
     this.farms.set(spec.agentId, { ...spec, connectedAt: this.clock.now() });
     const arrival: FarmArrival =
       before === undefined ? 'first' : before.bootId === spec.bootId ? 'reconnect' : 'restart';
-    const movedFrom = before !== undefined && before.address !== spec.address ? before.address : undefined;
+    const movedFrom =
+      before !== undefined && addressHost(before.address) !== addressHost(spec.address) ? before.address : undefined;
     return { arrival, replaced: previous?.conn, movedFrom };
   }
 

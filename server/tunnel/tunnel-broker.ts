@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { every, type Clock } from '../../lib/clock.js';
+import { addressHost } from '../../lib/tunnel/address-host.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { FrameKind, peekRoute } from '../../protocol/tunnel-frame.js';
 import {
@@ -368,7 +369,10 @@ export class TunnelBroker {
         // The same process of the farm, back on a new socket: it still holds the session.
         session.farm = undefined;
         this.settle(session);
-        if (session.farmAddress !== conn.address && session.client) {
+        // A new socket always has a new port: only another host is a move (any direct path is stale).
+        const moved =
+          session.farmAddress === undefined || addressHost(session.farmAddress) !== addressHost(conn.address);
+        if (moved && session.client) {
           session.client.send({
             type: 'peer_state',
             session_id: session.id,

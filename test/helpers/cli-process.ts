@@ -26,9 +26,19 @@ process.on('exit', () => {
   for (const proc of running) proc.kill('SIGKILL');
 });
 
-/** Starts the built `farmlink` CLI with the given arguments and environment. */
-export function spawnCli(args: string[], env: Record<string, string | undefined> = {}): CliProcess {
-  const proc = spawn(process.execPath, [FARMLINK_BIN, ...args], {
+/**
+ * Starts the built `farmlink` CLI with the given arguments and environment. `via`: a command that runs
+ * it, such as `['ip', 'netns', 'exec', NS]` for a farm PC in a network namespace (it execs node, so the
+ * child's pid is still the CLI's).
+ */
+export function spawnCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  options: { via?: string[] } = {},
+): CliProcess {
+  const [command, ...prefix] = options.via ?? [process.execPath];
+  const nodeArgs = options.via ? [process.execPath, FARMLINK_BIN] : [FARMLINK_BIN];
+  const proc = spawn(command ?? process.execPath, [...prefix, ...nodeArgs, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -33,9 +33,9 @@ export interface HubProcess {
   proc: ChildProcess;
   readonly pid: number;
   port: number;
-  /** http://127.0.0.1:PORT — what goes in server.url. */
+  /** http://HOST:PORT (127.0.0.1 unless started with another host) — what goes in server.url. */
   url: string;
-  /** ws://127.0.0.1:PORT/api/v1/pc/ws */
+  /** ws://HOST:PORT/api/v1/pc/ws */
   wsUrl: string;
   /** `FARMLINK_HUB_SECRET=… node …`: how the hub was started, for a report. */
   commandLine: string;
@@ -63,6 +63,11 @@ export interface HubProcess {
 }
 
 export interface StartHubOptions {
+  /**
+   * The address to listen on [127.0.0.1]; `url` and `wsUrl` use it. Another host, such as the host
+   * side of a veth pair, lets a farm in a network namespace reach the hub.
+   */
+  host?: string;
   /** A port the caller must know in advance (a hub coming back on it); by default one is picked. */
   port?: number;
   /** Extra `farmlink hub` flags. */
@@ -109,9 +114,10 @@ function tempDataDir(): string {
   return dir;
 }
 
-/** Spawns `farmlink hub` with JSON logs on 127.0.0.1 and waits until it is ready. */
+/** Spawns `farmlink hub` with JSON logs on 127.0.0.1 (or `host`) and waits until it is ready. */
 export async function startHub(options: StartHubOptions = {}): Promise<HubProcess> {
   const logLevel = options.logLevel ?? 'debug';
+  const host = options.host ?? '127.0.0.1';
   // Port 0 at debug level: the hub binds a free port itself and logs it, so no other process can
   // take it in between. At warn level that line is suppressed, so a port is picked beforehand.
   let port = options.port ?? (logLevel === 'warn' ? await closedPort() : 0);
@@ -122,7 +128,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
     bin,
     'hub',
     '--host',
-    '127.0.0.1',
+    host,
     '--port',
     String(port),
     ...(options.hubId !== undefined ? ['--hub-id', options.hubId] : []),
@@ -174,7 +180,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
     });
   });
   const isAlive = () => proc.exitCode === null && proc.signalCode === null;
-  let url = `http://127.0.0.1:${String(port)}`;
+  let url = `http://${host}:${String(port)}`;
   const waitForLog = (what: string, predicate: (line: LogLine) => boolean, timeoutMs = 10_000) =>
     waitUntil(`hub log: ${what}`, () => logs.find(predicate), timeoutMs);
   const request = async (method: string, p: string, body?: unknown, token?: string) => {
@@ -221,7 +227,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
       return url;
     },
     get wsUrl() {
-      return `ws://127.0.0.1:${String(port)}/api/v1/pc/ws`;
+      return `ws://${host}:${String(port)}/api/v1/pc/ws`;
     },
     commandLine,
     logs,
@@ -258,7 +264,7 @@ export async function startHub(options: StartHubOptions = {}): Promise<HubProces
       }),
     ]);
     port = Number(listening.port);
-    url = `http://127.0.0.1:${String(port)}`;
+    url = `http://${host}:${String(port)}`;
   } else {
     const deadline = Date.now() + (options.startTimeoutMs ?? START_TIMEOUT_MS);
     while (!(await healthy())) {
