@@ -1,5 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
+const NETWORK_NAMESPACE_TESTS = ['test/tunnel-address-change.test.ts', 'test/tunnel-direct.test.ts'];
+
 export default defineConfig({
   test: {
     testTimeout: 60_000,
@@ -19,7 +21,21 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          exclude: NETWORK_NAMESPACE_TESTS,
           // Integration tests spawn the built CLI (dist/); build it once per run so it is never stale.
+          globalSetup: ['test/global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'netns',
+          // These tests give this machine a veth interface for a farm PC in its own network namespace. Every
+          // agent running meanwhile would see its addresses change and reconnect its tunnel, so they run
+          // alone, one at a time, after everything else (a later group order).
+          include: NETWORK_NAMESPACE_TESTS,
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
           globalSetup: ['test/global-setup.ts'],
         },
       },

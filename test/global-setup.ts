@@ -6,6 +6,9 @@ import path from 'node:path';
  * (the same three steps as `npm run build`) so nothing they run is stale.
  */
 export default function setup(): void {
+  // Two projects (integration, netns) name this setup; one build per run is enough.
+  if (process.env.FARMLINK_TEST_BUILT === '1') return;
+  process.env.FARMLINK_TEST_BUILT = '1';
   const root = path.resolve(import.meta.dirname, '..');
   const run = (script: string, ...args: string[]) =>
     execFileSync(process.execPath, [path.join(root, 'node_modules', script), ...args], { cwd: root, stdio: 'inherit' });
