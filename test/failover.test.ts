@@ -236,7 +236,10 @@ describe('failover', () => {
     await a.registeredOn(0);
     expect(lookups).toBe(1);
     address = '127.0.0.2'; // DNS now points at the new machine
+    const mark = a.events.length;
     await oldHub.kill();
+    // Wait for the loss first: right after the kill the agent may still read as registered on the old hub.
+    await a.transition('the old hub lost', (e) => e.from === 'connected', 10_000, mark);
     await a.registeredOn(0);
     expect(lookups).toBeGreaterThanOrEqual(2);
     const registeredOnNew = await newHub.waitForLog(
