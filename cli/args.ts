@@ -11,6 +11,32 @@ export class UsageError extends FarmlinkError {
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /**
+ * Arguments a command checks itself (values, positionals): answered with one line naming the command,
+ * a pointer to its --help, and exit 64 — see `explainBadArguments`.
+ */
+export class BadArguments extends Error {}
+
+/** parseArgs' message without its advice about `--`, which does not apply to our commands. */
+export function parseArgsMessage(error: unknown): string {
+  return (error as Error).message.replace(/\. To specify a positional.*$/s, '');
+}
+
+/**
+ * Runs a command's own argument checks. A BadArguments is written to stderr as
+ * `farmlink COMMAND: why` + `Run "farmlink COMMAND --help" for usage.`, and undefined comes back: the
+ * command then exits 64 (ExitCode.BAD_ARGUMENTS). Anything else is thrown on.
+ */
+export function explainBadArguments<T>(command: string, check: () => T): T | undefined {
+  try {
+    return check();
+  } catch (error) {
+    if (!(error instanceof BadArguments)) throw error;
+    process.stderr.write(`farmlink ${command}: ${error.message}\nRun "farmlink ${command} --help" for usage.\n`);
+    return undefined;
+  }
+}
+
+/**
  * node:util parseArgs, strict, with its errors turned into UsageError naming the command.
  * Negated flags (`--no-panel`, `--no-log-file`) are options of their own, declared and read under
  * their own names; parseArgs' allowNegative would turn them into `panel: false` behind the
@@ -20,9 +46,7 @@ export function parseFlags<T extends Options>(command: string, argv: string[], o
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
   } catch (error) {
-    throw new UsageError(
-      `farmlink ${command}: ${(error as Error).message.replace(/\. To specify a positional.*$/s, '')}`,
-    );
+    throw new UsageError(`farmlink ${command}: ${parseArgsMessage(error)}`);
   }
 }
 

@@ -1,3 +1,4 @@
+import { BadArguments, explainBadArguments, parseArgsMessage } from './args.js';
 import fs from 'node:fs';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
@@ -40,8 +41,6 @@ Stops on SIGINT or SIGTERM, closing the session at the hub (exit 0). Exit codes:
 address in use or not loopback, unknown service); 77 the token does not allow this farm PC; 1 anything else.
 `;
 
-class BadArguments extends Error {}
-
 export interface ConnectRequest {
   agentId: string;
   service: string;
@@ -58,14 +57,8 @@ export interface ConnectRequest {
 const LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 
 export async function connectCommand(argv: string[]): Promise<number> {
-  let request: ConnectRequest | 'help';
-  try {
-    request = parseConnectArgs(argv);
-  } catch (error) {
-    if (!(error instanceof BadArguments)) throw error;
-    process.stderr.write(`farmlink connect: ${error.message}\nRun "farmlink connect --help" for usage.\n`);
-    return ExitCode.BAD_ARGUMENTS;
-  }
+  const request = explainBadArguments('connect', () => parseConnectArgs(argv));
+  if (request === undefined) return ExitCode.BAD_ARGUMENTS;
   if (request === 'help') {
     process.stdout.write(CONNECT_HELP);
     return ExitCode.OK;
@@ -98,7 +91,7 @@ export function parseConnectArgs(argv: string[]): ConnectRequest | 'help' {
       allowPositionals: true,
     });
   } catch (error) {
-    throw new BadArguments((error as Error).message.replace(/\. To specify a positional.*$/s, ''));
+    throw new BadArguments(parseArgsMessage(error));
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';

@@ -1,3 +1,4 @@
+import { BadArguments, explainBadArguments, parseArgsMessage } from './args.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,7 +35,6 @@ export const MAX_EVENTS_PER_CALL = 10_000;
 export const MAX_BYTES_PER_CALL = 768 * 1024;
 
 /** Bad arguments: exit 64 with the message. */
-class BadArguments extends Error {}
 
 interface EventRequest {
   name: string;
@@ -46,14 +46,8 @@ interface EventRequest {
 }
 
 export async function eventCommand(argv: string[]): Promise<number> {
-  let request: EventRequest | 'help';
-  try {
-    request = parseEventArgs(argv);
-  } catch (error) {
-    if (!(error instanceof BadArguments)) throw error;
-    process.stderr.write(`farmlink event: ${error.message}\nRun "farmlink event --help" for usage.\n`);
-    return ExitCode.BAD_ARGUMENTS;
-  }
+  const request = explainBadArguments('event', () => parseEventArgs(argv));
+  if (request === undefined) return ExitCode.BAD_ARGUMENTS;
   if (request === 'help') {
     process.stdout.write(EVENT_HELP);
     return ExitCode.OK;
@@ -78,7 +72,7 @@ export function parseEventArgs(argv: string[]): EventRequest | 'help' {
       allowPositionals: true,
     });
   } catch (error) {
-    throw new BadArguments((error as Error).message.replace(/\. To specify a positional.*$/s, ''));
+    throw new BadArguments(parseArgsMessage(error));
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';

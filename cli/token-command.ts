@@ -4,7 +4,7 @@ import { assertStrongSecret } from '../server/secret-strength.js';
 import { AgentIdSchema } from '../protocol/messages.js';
 import { ClientNameSchema } from '../protocol/tunnel.js';
 import { ConfigError, FarmlinkError } from '../lib/errors.js';
-import { UsageError, parseFlags } from './args.js';
+import { BadArguments, UsageError, explainBadArguments, parseFlags } from './args.js';
 import { ExitCode } from './exit-codes.js';
 
 export const TOKEN_HELP = `Usage: farmlink token (--agent AGENT_ID | --admin | --client NAME --agents ID[,ID…])
@@ -25,7 +25,6 @@ Exit codes: 0 minted; 2 unknown flag or not exactly one kind; 64 a bad --client 
 `;
 
 /** A bad --client or --agents value: exit 64 with a sentence naming the flag. */
-class BadClientArguments extends Error {}
 
 export async function tokenCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags('token', argv, {
@@ -44,14 +43,9 @@ export async function tokenCommand(argv: string[]): Promise<number> {
   const kinds = [values.agent !== undefined, values.admin === true, values.client !== undefined].filter(Boolean);
   if (kinds.length !== 1)
     throw new UsageError('farmlink token: give exactly one of --agent AGENT_ID, --admin or --client NAME');
-  let client: { name: string; agents: string[] } | undefined;
-  try {
-    client = clientFlags(values.client, values.agents);
-  } catch (error) {
-    if (!(error instanceof BadClientArguments)) throw error;
-    process.stderr.write(`farmlink token: ${error.message}\nRun "farmlink token --help" for usage.\n`);
-    return ExitCode.BAD_ARGUMENTS;
-  }
+  const checked = explainBadArguments('token', () => ({ client: clientFlags(values.client, values.agents) }));
+  if (checked === undefined) return ExitCode.BAD_ARGUMENTS;
+  const { client } = checked;
   if (values.agent !== undefined && !AgentIdSchema.safeParse(values.agent).success) {
     throw new UsageError(
       `--agent: "${values.agent}" is not a valid agent id (1–128 letters, digits, "_", ".", ":" or "-")`,
@@ -98,23 +92,22 @@ function clientFlags(
   agents: string | undefined,
 ): { name: string; agents: string[] } | undefined {
   if (name === undefined) {
-    if (agents !== undefined)
-      throw new BadClientArguments('--agents: only for client tokens; give --client NAME with it');
+    if (agents !== undefined) throw new BadArguments('--agents: only for client tokens; give --client NAME with it');
     return undefined;
   }
   if (!ClientNameSchema.safeParse(name).success) {
-    throw new BadClientArguments(
+    throw new BadArguments(
       `--client: "${name.slice(0, 140)}" is not a valid client name (1–128 letters, digits, "_", ".", ":", "@" or "-", ` +
         'starting with a letter or digit)',
     );
   }
   if (agents === undefined)
-    throw new BadClientArguments(
+    throw new BadArguments(
       `--agents: required with --client: the agent ids "${name}" may reach (--agents pc-017,pc-018), or '*' for all`,
     );
   const list = agents.split(',').map((id) => id.trim());
   const problem = agentsProblem(list);
-  if (problem) throw new BadClientArguments(`--agents: ${problem}, got "${agents.slice(0, 200)}"`);
+  if (problem) throw new BadArguments(`--agents: ${problem}, got "${agents.slice(0, 200)}"`);
   return { name, agents: list };
 }
 
