@@ -1,7 +1,8 @@
+import { chromiumForFile, cleanupsAfterEach } from './helpers/e2e-file.js';
 import path from 'node:path';
 import fs from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { TypedEmitter } from '../lib/events.js';
 import type { AgentHost, HostEvents } from '../agent/host/agent-host.js';
 import { HostFailure, type AgentHostHandlers } from '../agent/host/call-router.js';
@@ -10,7 +11,6 @@ import { PanelServer } from '../agent/panel/panel-server.js';
 import type { Snapshot } from '../protocol/agent-host.js';
 import type { ProtocolModeSetting } from '../protocol/config.js';
 import { SAMPLE_STATES, fakeHandlers, sampleSnapshot } from '../protocol/fake-host.fixture.js';
-import { launchChromium } from './helpers/chromium.js';
 import { ROOT } from './helpers/hub-process.js';
 
 /**
@@ -52,21 +52,12 @@ class FakeHost {
   }
 }
 
-let browser: Browser;
-beforeAll(async () => {
+const browser = chromiumForFile();
+beforeAll(() => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await (browser as Browser | undefined)?.close();
 });
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  const failures: unknown[] = [];
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => failures.push(error));
-  if (failures.length > 0) throw failures[0];
-});
+const cleanups = cleanupsAfterEach();
 
 async function panelOver(
   snapshot: Snapshot,
@@ -87,7 +78,7 @@ async function panelOver(
   const url = await server.listen();
   cleanups.push(() => server.close());
 
-  const page = await browser.newPage({ viewport: size });
+  const page = await browser().newPage({ viewport: size });
   const problems: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(m.text());

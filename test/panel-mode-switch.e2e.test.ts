@@ -1,13 +1,13 @@
+import { chromiumForFile, cleanupsAfterEach } from './helpers/e2e-file.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../protocol/agent-host.js';
 import type { ProtocolModeSetting } from '../protocol/config.js';
 import { mintToken } from '../server/auth.js';
-import { launchChromium } from './helpers/chromium.js';
 import { isolatedEnv, panelUrlFrom } from './helpers/cli-process.js';
 import { EventProducer } from './helpers/event-producer.js';
 import { duplicatesDropped, readAdminEvents, readStream, type SinkEvent } from './helpers/event-sinks.js';
@@ -50,22 +50,12 @@ const RUN_TIMEOUT_MS = 300_000;
 const STEP_TIMEOUT_MS = 60_000;
 const START_TIMEOUT_MS = 60_000;
 
-let browser: Browser;
-beforeAll(async () => {
+const browser = chromiumForFile();
+beforeAll(() => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await (browser as Browser | undefined)?.close();
 });
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  // Every cleanup runs; the first failure among them (a console error in the panel) fails the test.
-  const failures: unknown[] = [];
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => failures.push(error));
-  if (failures.length > 0) throw failures[0];
-});
+const cleanups = cleanupsAfterEach();
 
 /** What the page showed, each time the header's link status, the mode card's line or the quality changed. */
 interface Seen {
@@ -194,7 +184,7 @@ async function run(sink: SinkKind) {
   cleanups.push(() => agent.kill());
   mark('agent started');
 
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await browser().newPage({ viewport: { width: 1280, height: 900 } });
   const problems: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(m.text());

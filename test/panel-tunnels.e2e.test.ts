@@ -1,7 +1,8 @@
+import { chromiumForFile, cleanupsAfterEach } from './helpers/e2e-file.js';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { AgentHost, HostEvents } from '../agent/host/agent-host.js';
 import type { AgentHostHandlers } from '../agent/host/call-router.js';
 import { createLogger } from '../agent/log/logger.js';
@@ -9,7 +10,6 @@ import { PanelServer } from '../agent/panel/panel-server.js';
 import { TypedEmitter } from '../lib/events.js';
 import type { Snapshot } from '../protocol/agent-host.js';
 import { SAMPLE_TUNNELS, fakeHandlers, sampleSnapshot } from '../protocol/fake-host.fixture.js';
-import { launchChromium } from './helpers/chromium.js';
 import { ROOT } from './helpers/hub-process.js';
 
 /**
@@ -35,21 +35,12 @@ class FakeHost {
   }
 }
 
-let browser: Browser;
-beforeAll(async () => {
+const browser = chromiumForFile();
+beforeAll(() => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await (browser as Browser | undefined)?.close();
 });
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  const failures: unknown[] = [];
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => failures.push(error));
-  if (failures.length > 0) throw failures[0];
-});
+const cleanups = cleanupsAfterEach();
 
 async function panelOver(snapshot: Snapshot): Promise<{ host: FakeHost; page: Page }> {
   const host = new FakeHost(snapshot);
@@ -66,7 +57,7 @@ async function panelOver(snapshot: Snapshot): Promise<{ host: FakeHost; page: Pa
   });
   const url = await server.listen();
   cleanups.push(() => server.close());
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await browser().newPage({ viewport: { width: 1280, height: 900 } });
   const problems: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(m.text());

@@ -1,13 +1,13 @@
+import { chromiumForFile, cleanupsAfterEach } from './helpers/e2e-file.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { panelUrlFrom, spawnCli, type CliProcess } from './helpers/cli-process.js';
 import { ROOT, startHub, type HubProcess } from './helpers/hub-process.js';
 import { freePort } from './helpers/ports.js';
 import { waitUntil } from './helpers/wait.js';
-import { launchChromium } from './helpers/chromium.js';
 
 /**
  * The panel end to end: Debian's Chromium (driven by playwright-core) against `farmlink agent`
@@ -18,24 +18,15 @@ import { launchChromium } from './helpers/chromium.js';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'panel');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-e2e-'));
 
-let browser: Browser;
-beforeAll(async () => {
+const browser = chromiumForFile();
+beforeAll(() => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await launchChromium();
 });
-afterAll(async () => {
-  // beforeAll may have failed before assigning it.
-  await (browser as Browser | undefined)?.close();
+afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  // Every cleanup runs; the first failure among them (a console error in the panel) fails the test.
-  const failures: unknown[] = [];
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => failures.push(error));
-  if (failures.length > 0) throw failures[0];
-});
+const cleanups = cleanupsAfterEach();
 
 async function hub(port?: number): Promise<HubProcess> {
   const h = await startHub(port ? { port } : {});
@@ -77,7 +68,7 @@ async function agentWithPanel(
 }
 
 async function open(url: string, size = { width: 1280, height: 800 }): Promise<Page> {
-  const page = await browser.newPage({ viewport: size });
+  const page = await browser().newPage({ viewport: size });
   const problems: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(m.text());
