@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startEchoServer } from '../bench/lib/tcp-tools.js';
 import { systemClock, systemRandom } from '../lib/clock.js';
 import { BrokerLink } from '../lib/tunnel/broker-link.js';
 import { hashOf, patternSource } from '../lib/tunnel/session-harness.fixture.js';
@@ -25,26 +25,9 @@ afterEach(async () => {
 
 /** A local TCP service on the farm PC: echoes what it reads. */
 async function echoService(): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    socket.pipe(socket);
-  });
-  const port = await new Promise<number>((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      resolve((server.address() as net.AddressInfo).port);
-    });
-  });
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return port;
+  const echo = await startEchoServer();
+  cleanups.push(() => echo.close());
+  return echo.port;
 }
 
 /** A remote client made of the shared parts: the client's tunnel socket and a client session. */
