@@ -8,6 +8,7 @@ import type { HubProcess } from '../test/helpers/hub-process.js';
 import { BENCH_SECRET, startBenchHub } from './lib/bench-hub.js';
 import { freeLoopbackPort } from './lib/free-port.js';
 import type { ChildGroup } from './lib/tcp-tools.js';
+import { writeFarmConfig } from '../test/helpers/farm-config.js';
 
 /** One way for bytes to get from a client to a TCP service on `targetPort`, for bench/tunnel.ts. */
 export interface PipeSetup {
@@ -51,26 +52,13 @@ export async function startTunnelRig(
   const { env, dataDir } = isolatedEnv(dir);
   // The agent's inspector lets the memory bench force a GC in it (its address is on the agent's stderr).
   const agentEnv = options.inspect ? { ...env, NODE_OPTIONS: '--inspect=127.0.0.1:0' } : env;
-  const tokenFile = path.join(dir, 'agent-token');
-  fs.writeFileSync(tokenFile, await hub.agentToken(BENCH_AGENT_ID));
-  const configFile = path.join(dir, 'agent.yaml');
-  fs.writeFileSync(
-    configFile,
-    [
-      'server:',
-      `  url: ${hub.url}`,
-      'agent:',
-      `  id: ${BENCH_AGENT_ID}`,
-      `  token_file: ${tokenFile}`,
-      'adb:',
-      '  track_devices: false',
-      'tunnel:',
-      `  direct: ${options.direct}`,
-      '  services:',
-      `    ${SERVICE}: "127.0.0.1:${targetPort}"`,
-      '',
-    ].join('\n'),
-  );
+  const configFile = writeFarmConfig(dir, {
+    servers: [hub.url],
+    agentId: BENCH_AGENT_ID,
+    token: await hub.agentToken(BENCH_AGENT_ID),
+    services: { [SERVICE]: `127.0.0.1:${targetPort}` },
+    tunnel: { direct: options.direct },
+  });
   const agent = await startHeadlessAgent({ configFile, dataDir, env: agentEnv, timeoutMs: 60_000 });
   const clientTokenFile = path.join(dir, 'client-token');
   fs.writeFileSync(

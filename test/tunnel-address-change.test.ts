@@ -15,6 +15,7 @@ import { ROOT, TEST_SECRET, startHub, type HubProcess } from './helpers/hub-proc
 import { createFarmNetns, type FarmNetns } from './helpers/netns.js';
 import { freePort } from './helpers/ports.js';
 import { waitUntil } from './helpers/wait.js';
+import { writeFarmConfig } from './helpers/farm-config.js';
 
 /**
  * A farm PC whose address changes, for real: the agent runs in a network namespace joined to this
@@ -143,27 +144,14 @@ describe('the tunnel when the farm PC changes address (a network namespace)', ()
     hub = await startHub({ host: ns.hostAddress });
 
     const { env, dataDir } = isolatedEnv(tmp);
-    const tokenFile = path.join(tmp, 'agent-token');
-    fs.writeFileSync(tokenFile, await hub.agentToken(AGENT_ID));
-    const configFile = path.join(tmp, 'agent.yaml');
-    fs.writeFileSync(
-      configFile,
-      [
-        'server:',
-        `  url: ${hub.url}`,
-        'agent:',
-        `  id: ${AGENT_ID}`,
-        `  token_file: ${tokenFile}`,
-        'adb:',
-        '  track_devices: false',
-        'tunnel:',
-        '  services:',
-        `    ${SERVICE}: "127.0.0.1:${hash.port}"`,
-        // Noticed at once, not at the next heartbeat.
-        '  address_check_interval: 0.2',
-        '',
-      ].join('\n'),
-    );
+    const configFile = writeFarmConfig(tmp, {
+      servers: [hub.url],
+      agentId: AGENT_ID,
+      token: await hub.agentToken(AGENT_ID),
+      services: { [SERVICE]: `127.0.0.1:${hash.port}` },
+      // Noticed at once, not at the next heartbeat.
+      tunnel: { address_check_interval: 0.2 },
+    });
     // The panel listens on every address of the namespace, so this side reaches it at whichever the farm has.
     agent = spawnCli(
       [

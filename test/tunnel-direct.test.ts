@@ -9,6 +9,7 @@ import { isolatedEnv, spawnCli, type CliProcess } from './helpers/cli-process.js
 import { FARMLINK_BIN, TEST_SECRET, startHub, type HubProcess } from './helpers/hub-process.js';
 import { freePort } from './helpers/ports.js';
 import { waitUntil } from './helpers/wait.js';
+import { writeFarmConfig } from './helpers/farm-config.js';
 
 /**
  * The direct path end to end: a real hub, a real agent process in a network namespace of its own
@@ -141,25 +142,12 @@ beforeAll(async () => {
   cleanups.push(() => hash.close());
 
   const { env, dataDir } = isolatedEnv(parent);
-  const tokenFile = path.join(parent, 'agent-token');
-  fs.writeFileSync(tokenFile, await hub.agentToken(AGENT_ID));
-  const configFile = path.join(parent, 'agent.yaml');
-  fs.writeFileSync(
-    configFile,
-    [
-      'server:',
-      `  url: http://${HOST_IP}:${hub.port}`,
-      'agent:',
-      `  id: ${AGENT_ID}`,
-      `  token_file: ${tokenFile}`,
-      'adb:',
-      '  track_devices: false',
-      'tunnel:',
-      '  services:',
-      `    hash: "${HOST_IP}:${hash.port}"`,
-      '',
-    ].join('\n'),
-  );
+  const configFile = writeFarmConfig(parent, {
+    servers: [`http://${HOST_IP}:${hub.port}`],
+    agentId: AGENT_ID,
+    token: await hub.agentToken(AGENT_ID),
+    services: { hash: `${HOST_IP}:${hash.port}` },
+  });
   // `ip netns exec` execs the command: the pid is the agent's own, so SIGTERM reaches it.
   const proc = spawn(
     'ip',

@@ -16,6 +16,7 @@ import { isolatedEnv } from './helpers/cli-process.js';
 import { startHeadlessAgent, type HeadlessAgent } from './helpers/headless-agent.js';
 import { TEST_SECRET, closedPort, startHub, type HubProcess } from './helpers/hub-process.js';
 import { waitUntil } from './helpers/wait.js';
+import { writeFarmConfig } from './helpers/farm-config.js';
 
 const AGENT_ID = 'pc-tunnel-farm';
 const cleanups: Array<() => unknown> = [];
@@ -87,25 +88,12 @@ async function farmAgent(hub: HubProcess, services: Record<string, string>): Pro
   const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'farmlink-tunnel-farm-'));
   cleanups.push(() => fs.promises.rm(parent, { recursive: true, force: true }));
   const { env, dataDir } = isolatedEnv(parent);
-  const tokenFile = path.join(parent, 'agent-token');
-  fs.writeFileSync(tokenFile, await hub.agentToken(AGENT_ID));
-  const configFile = path.join(parent, 'agent.yaml');
-  fs.writeFileSync(
-    configFile,
-    [
-      'server:',
-      `  url: ${hub.url}`,
-      'agent:',
-      `  id: ${AGENT_ID}`,
-      `  token_file: ${tokenFile}`,
-      'adb:',
-      '  track_devices: false',
-      'tunnel:',
-      Object.keys(services).length === 0 ? '  services: {}' : '  services:',
-      ...Object.entries(services).map(([name, target]) => `    ${name}: "${target}"`),
-      '',
-    ].join('\n'),
-  );
+  const configFile = writeFarmConfig(parent, {
+    servers: [hub.url],
+    agentId: AGENT_ID,
+    token: await hub.agentToken(AGENT_ID),
+    services,
+  });
   const agent = await startHeadlessAgent({ configFile, dataDir, env, timeoutMs: 30_000 });
   cleanups.push(() => (agent.alive ? agent.kill() : undefined));
   return agent;

@@ -11,6 +11,7 @@ import { startHeadlessAgent, type HeadlessAgent } from './helpers/headless-agent
 import { TEST_SECRET, startHub, type HubProcess } from './helpers/hub-process.js';
 import { freePort } from './helpers/ports.js';
 import { waitUntil } from './helpers/wait.js';
+import { writeFarmConfig } from './helpers/farm-config.js';
 
 /**
  * Programs that are not ours through the tunnel: Debian's adb and iperf3 speak their own protocols
@@ -48,26 +49,12 @@ beforeAll(async () => {
   await waitForPort(adbPort);
 
   const { env, dataDir } = isolatedEnv(tmp);
-  const tokenFile = path.join(tmp, 'agent-token');
-  fs.writeFileSync(tokenFile, await h.agentToken(AGENT_ID));
-  const configFile = path.join(tmp, 'agent.yaml');
-  fs.writeFileSync(
-    configFile,
-    [
-      'server:',
-      `  url: ${h.url}`,
-      'agent:',
-      `  id: ${AGENT_ID}`,
-      `  token_file: ${tokenFile}`,
-      'adb:',
-      '  track_devices: false',
-      'tunnel:',
-      '  services:',
-      `    adb: "127.0.0.1:${adbPort}"`,
-      `    iperf: "127.0.0.1:${iperfPort}"`,
-      '',
-    ].join('\n'),
-  );
+  const configFile = writeFarmConfig(tmp, {
+    servers: [h.url],
+    agentId: AGENT_ID,
+    token: await h.agentToken(AGENT_ID),
+    services: { adb: `127.0.0.1:${adbPort}`, iperf: `127.0.0.1:${iperfPort}` },
+  });
   const farm = await startHeadlessAgent({ configFile, dataDir, env, timeoutMs: 30_000 });
   agent = farm;
   await waitUntil(

@@ -9,6 +9,7 @@ import { startHeadlessAgent, type HeadlessAgent } from './headless-agent.js';
 import { TEST_SECRET, startHub, type HubProcess } from './hub-process.js';
 import { freePort } from './ports.js';
 import { waitUntil } from './wait.js';
+import { writeFarmConfig } from './farm-config.js';
 
 /**
  * The whole tunnel as real processes, for failure tests: hubs (`farmlink hub` with tunnel timings in
@@ -104,27 +105,12 @@ export class TunnelRig {
   async farm(agentId: string, hubUrls: string[], tokenFrom: HubProcess): Promise<RigFarm> {
     const parent = fs.mkdtempSync(path.join(this.dir, 'farm-'));
     const { env, dataDir } = isolatedEnv(parent);
-    const tokenFile = path.join(parent, 'agent-token');
-    fs.writeFileSync(tokenFile, await tokenFrom.agentToken(agentId));
-    const configFile = path.join(parent, 'agent.yaml');
-    const [primary, ...fallbacks] = hubUrls;
-    fs.writeFileSync(
-      configFile,
-      [
-        'server:',
-        `  url: ${primary ?? ''}`,
-        ...(fallbacks.length > 0 ? ['  fallback_urls:', ...fallbacks.map((u) => `    - ${u}`)] : []),
-        'agent:',
-        `  id: ${agentId}`,
-        `  token_file: ${tokenFile}`,
-        'adb:',
-        '  track_devices: false',
-        'tunnel:',
-        '  services:',
-        `    ${SERVICE}: "127.0.0.1:${this.hash.port}"`,
-        '',
-      ].join('\n'),
-    );
+    const configFile = writeFarmConfig(parent, {
+      servers: hubUrls,
+      agentId,
+      token: await tokenFrom.agentToken(agentId),
+      services: { [SERVICE]: `127.0.0.1:${this.hash.port}` },
+    });
     let agent: HeadlessAgent | undefined;
     const farm: RigFarm = {
       get agent() {
