@@ -2,7 +2,7 @@
  * What the tunnel holds in memory: per open session and per open (idle) stream, on the hub (the broker)
  * and on the agent (the farm end), read after a forced garbage collection in each process.
  *
- *   npm run build && node dist/bench/tunnel-memory.js [--sessions 500] [--streams 1000]
+ *   npm run build && node dist/bench/tunnel-memory.js [--sessions 250] [--streams 1000]
  *
  * Sessions are opened by one remote client socket (so the figure is the session's own cost, not a
  * socket's); streams are opened on one session, each connected through to an echo service and idle.
@@ -24,13 +24,13 @@ import { BENCH_AGENT_ID, agentInspectorUrl, startTunnelRig } from './tunnel-pipe
 
 const { values } = parseArgs({
   options: {
-    sessions: { type: 'string', default: '500' },
+    sessions: { type: 'string', default: '250' },
     streams: { type: 'string', default: '1000' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  process.stdout.write('node dist/bench/tunnel-memory.js [--sessions N, 500] [--streams N, 1000]\n');
+  process.stdout.write('node dist/bench/tunnel-memory.js [--sessions N, 250] [--streams N, 1000]\n');
   process.exit(0);
 }
 const sessionCount = Number(values.sessions);
