@@ -87,8 +87,30 @@ const TWO_32 = 0x1_0000_0000;
 
 /** A frame's bytes: header, then `body` copied after it. */
 export function encodeFrame(kind: number, route: number, seq: number, stream: number, body?: Uint8Array): Buffer {
+  return encodeFrameInto(
+    Buffer.allocUnsafe(FRAME_HEADER_BYTES + (body?.byteLength ?? 0)),
+    kind,
+    route,
+    seq,
+    stream,
+    body,
+  );
+}
+
+/**
+ * The same, written into `target` (a reused buffer at least header + body long); returns the view of
+ * `target` that is the frame.
+ */
+export function encodeFrameInto(
+  target: Buffer,
+  kind: number,
+  route: number,
+  seq: number,
+  stream: number,
+  body?: Uint8Array,
+): Buffer {
   const length = body?.byteLength ?? 0;
-  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+  const buf = target.length === FRAME_HEADER_BYTES + length ? target : target.subarray(0, FRAME_HEADER_BYTES + length);
   buf.writeUInt8(kind, 0);
   buf.writeUInt32BE(route, 1);
   buf.writeUInt32BE(Math.floor(seq / TWO_32), 5);
@@ -144,15 +166,20 @@ export function readResetBody(body: Buffer): { code: number; reason: string } {
   return { code: body.readUInt16BE(0), reason: body.subarray(2).toString('utf8') };
 }
 
-/** CREDIT's body: the receiver's total consumed bytes on the stream. */
-export function creditBody(consumed: number): Buffer {
-  const body = Buffer.allocUnsafe(8);
+/**
+ * CREDIT's body: the receiver's total consumed bytes on the stream, then (optional, u32) its receive
+ * window now: a receiver whose reader keeps up grows its window, and tells the sender here.
+ */
+export function creditBody(consumed: number, windowBytes?: number): Buffer {
+  const body = Buffer.allocUnsafe(windowBytes === undefined ? 8 : 12);
   body.writeDoubleBE(consumed, 0);
+  if (windowBytes !== undefined) body.writeUInt32BE(Math.min(windowBytes, 0xffff_ffff), 8);
   return body;
 }
 
-export function readCreditBody(body: Buffer): number | undefined {
-  return body.length >= 8 ? body.readDoubleBE(0) : undefined;
+export function readCreditBody(body: Buffer): { consumed: number; windowBytes: number | undefined } | undefined {
+  if (body.length < 8) return undefined;
+  return { consumed: body.readDoubleBE(0), windowBytes: body.length >= 12 ? body.readUInt32BE(8) : undefined };
 }
 
 /** PING/PONG body: an id and the pinger's monotonic time, echoed as they came. */

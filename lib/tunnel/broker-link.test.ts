@@ -23,6 +23,8 @@ interface Conn {
   texts: Record<string, unknown>[];
   binaries: Buffer[];
   pings: number;
+  /** The bytes as they came off the socket, WebSocket framing and all. */
+  raw: Buffer[];
 }
 
 /** A small stand-in broker: welcomes every hello, records what it gets. */
@@ -34,7 +36,8 @@ class FakeBroker {
   constructor(options: { autoPong?: boolean; welcome?: boolean } = {}) {
     this.wss = new WebSocketServer({ port: 0, host: '127.0.0.1', autoPong: options.autoPong ?? true });
     this.wss.on('connection', (ws, req) => {
-      const conn: Conn = { ws, req, texts: [], binaries: [], pings: 0 };
+      const conn: Conn = { ws, req, texts: [], binaries: [], pings: 0, raw: [] };
+      req.socket.on('data', (chunk: Buffer) => conn.raw.push(chunk));
       this.conns.push(conn);
       ws.on('ping', () => {
         conn.pings += 1;
@@ -128,7 +131,26 @@ function next<K extends keyof BrokerLinkEvents<'client'>>(
   return new Promise((resolve) => link.events.once(event, resolve));
 }
 
+/** The masking key of the first WebSocket frame in `bytes` (a client frame is always masked). */
+function firstMaskKey(bytes: Buffer): Buffer {
+  expect(bytes[1]! & 0x80).toBe(0x80);
+  const len7 = bytes[1]! & 0x7f;
+  const offset = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0);
+  return bytes.subarray(offset, offset + 4);
+}
+
 describe('BrokerLink', () => {
+  it('masks its frames with a zero key on loopback, which ws on the broker leaves as they are', async () => {
+    const broker = await new FakeBroker().ready();
+    cleanups.push(() => broker.close());
+    const link = makeLink([broker.url], new ManualClock());
+    const connected = next(link, 'connected');
+    link.start();
+    await connected;
+    expect(firstMaskKey(Buffer.concat(broker.conns[0]!.raw))).toEqual(Buffer.alloc(4));
+    expect(broker.conns[0]!.texts[0]).toMatchObject({ type: 'client_hello' }); // and it still reads right
+  });
+
   it('dials the tunnel path with the token as a bearer, says hello and reports the welcome', async () => {
     const broker = await new FakeBroker().ready();
     cleanups.push(() => broker.close());

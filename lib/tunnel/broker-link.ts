@@ -1,3 +1,4 @@
+import { unmaskedFramesAllowed, zeroMask } from './frame-mask.js';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { z } from 'zod';
@@ -247,7 +248,7 @@ export class BrokerLink<R extends TunnelRole> {
     let path = attempt.paths.get(route);
     if (!path || !path.isUp) {
       path = new RelayPath(route, {
-        write: (frame, self) => this.writeFrame(attempt, self, frame),
+        write: (frame, self, onReleased) => this.writeFrame(attempt, self, frame, onReleased),
         buffered: () => attempt.ws.bufferedAmount,
         release: (p) => {
           if (attempt.paths.get(route) === p) attempt.paths.delete(route);
@@ -259,16 +260,23 @@ export class BrokerLink<R extends TunnelRole> {
     return path;
   }
 
-  private writeFrame(attempt: Attempt, path: RelayPath, frame: Buffer): boolean {
-    if (this.attempt !== attempt || attempt.ws.readyState !== WebSocket.OPEN) return false;
+  private writeFrame(attempt: Attempt, path: RelayPath, frame: Buffer, onReleased?: () => void): boolean {
+    if (this.attempt !== attempt || attempt.ws.readyState !== WebSocket.OPEN) {
+      onReleased?.();
+      return false;
+    }
     const high = this.options.highWaterBytes ?? DEFAULT_HIGH_WATER;
     const low = this.options.lowWaterBytes ?? DEFAULT_LOW_WATER;
     if (attempt.ws.bufferedAmount <= low && attempt.blocked.size === 0) {
-      attempt.ws.send(frame, { binary: true });
+      // ws calls back once the socket wrote the frame, or failed to (closed): either way it let go of it.
+      attempt.ws.send(frame, { binary: true }, onReleased);
     } else {
       // Above the low-water mark every frame asks to hear when it is written, so the last one written
       // tells the blocked paths they may send again.
-      attempt.ws.send(frame, { binary: true }, () => this.checkDrain(attempt, low));
+      attempt.ws.send(frame, { binary: true }, () => {
+        onReleased?.();
+        this.checkDrain(attempt, low);
+      });
     }
     if (attempt.ws.bufferedAmount > high) {
       attempt.blocked.add(path);
@@ -298,6 +306,7 @@ export class BrokerLink<R extends TunnelRole> {
     const ws = new WebSocket(url, {
       headers,
       perMessageDeflate: false,
+      ...(unmaskedFramesAllowed(url) ? { generateMask: zeroMask } : {}),
       maxPayload: this.options.maxIncomingBytes ?? 4 * 1024 * 1024,
       followRedirects: false,
       ...(this.options.localAddress !== undefined ? { localAddress: this.options.localAddress } : {}),

@@ -83,14 +83,20 @@ export class DirectPath implements TunnelPath {
     }
   }
 
-  send(frame: Buffer): boolean {
-    if (!this.up) return false;
+  send(frame: Buffer, onReleased?: () => void): boolean {
+    if (!this.up) {
+      onReleased?.();
+      return false;
+    }
     try {
+      // libdatachannel copies the message before this returns, so the frame is free again at once.
       this.channel.sendMessageBinary(frame);
     } catch (error) {
       // The channel closed under us (its close callback may still be queued): the path is gone.
       this.markDown(`send failed: ${error instanceof Error ? error.message : String(error)}`);
       return false;
+    } finally {
+      onReleased?.();
     }
     if (this.channel.bufferedAmount() >= this.highWater) {
       this.blocked = true;

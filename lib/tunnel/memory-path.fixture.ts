@@ -10,6 +10,12 @@ export interface MemoryPathOptions {
   highWaterMark?: number;
   /** At most this many bytes are delivered per turn of the event loop (default: all): a slow path. */
   bytesPerTurn?: number;
+  /**
+   * Like a socket (the default): the peer gets a copy of each frame, and the sender's `onReleased` is
+   * called once it was delivered (or dropped), so the sending session reuses its pooled buffers. False:
+   * the peer gets the very buffer and `onReleased` is never called.
+   */
+  copies?: boolean;
 }
 
 export interface MemoryPathPair {
@@ -30,8 +36,16 @@ export interface MemoryPathPair {
 export function memoryPathPair(options: MemoryPathOptions = {}): [MemoryPath, MemoryPath] & MemoryPathPair {
   const kind = options.kind ?? 'relay';
   const route = options.route ?? (kind === 'relay' ? 7 : 0);
-  const a = new MemoryPath(kind, route, options.highWaterMark ?? 1024 * 1024, options.bytesPerTurn ?? Infinity);
-  const b = new MemoryPath(kind, route, options.highWaterMark ?? 1024 * 1024, options.bytesPerTurn ?? Infinity);
+  const make = () =>
+    new MemoryPath(
+      kind,
+      route,
+      options.highWaterMark ?? 1024 * 1024,
+      options.bytesPerTurn ?? Infinity,
+      options.copies ?? true,
+    );
+  const a = make();
+  const b = make();
   a.peer = b;
   b.peer = a;
   const pair = [a, b] as [MemoryPath, MemoryPath] & MemoryPathPair;
@@ -61,8 +75,14 @@ export class MemoryPath implements TunnelPath {
   silent = false;
   /** Every frame this end sent (counted, not kept). */
   framesSent = 0;
+  /**
+   * While true, `onReleased` callbacks are kept in `held` instead of being called (a socket still
+   * writing the frame); releaseHeld() calls them.
+   */
+  holdReleases = false;
+  readonly held: (() => void)[] = [];
   private up = true;
-  private queue: Buffer[] = [];
+  private queue: { frame: Buffer; onReleased: (() => void) | undefined }[] = [];
   private queueHead = 0;
   private queued = 0;
   private scheduled = false;
@@ -73,7 +93,12 @@ export class MemoryPath implements TunnelPath {
     readonly route: number,
     private readonly highWaterMark: number,
     private readonly bytesPerTurn: number,
+    private readonly copies: boolean,
   ) {}
+
+  releaseHeld(): void {
+    for (const release of this.held.splice(0)) release();
+  }
 
   get isUp(): boolean {
     return this.up;
@@ -83,13 +108,19 @@ export class MemoryPath implements TunnelPath {
     return this.queued;
   }
 
-  send(frame: Buffer): boolean {
-    if (!this.up) return false;
+  send(frame: Buffer, onReleased?: () => void): boolean {
+    if (!this.up) {
+      this.release(onReleased);
+      return false;
+    }
     if (frame.readUInt32BE(1) !== this.route)
       throw new Error(`frame for route ${frame.readUInt32BE(1)} on route ${this.route}`);
     this.framesSent += 1;
-    if (this.silent) return true;
-    this.queue.push(frame);
+    if (this.silent) {
+      this.release(onReleased);
+      return true;
+    }
+    this.queue.push({ frame, onReleased });
     this.queued += frame.length;
     this.schedule();
     if (this.queued >= this.highWaterMark) this.full = true;
@@ -99,10 +130,17 @@ export class MemoryPath implements TunnelPath {
   goDown(reason: string): void {
     if (!this.up) return;
     this.up = false;
+    for (const { onReleased } of this.queue.slice(this.queueHead)) this.release(onReleased);
     this.queue = [];
     this.queueHead = 0;
     this.queued = 0;
     this.events.emit('down', { reason });
+  }
+
+  private release(onReleased: (() => void) | undefined): void {
+    if (!onReleased || !this.copies) return;
+    if (this.holdReleases) this.held.push(onReleased);
+    else onReleased();
   }
 
   private schedule(): void {
@@ -117,12 +155,15 @@ export class MemoryPath implements TunnelPath {
   private deliver(): void {
     let budget = this.bytesPerTurn;
     while (this.queueHead < this.queue.length && budget > 0 && this.up) {
-      const frame = this.queue[this.queueHead++];
-      if (frame === undefined) break;
+      const item = this.queue[this.queueHead++];
+      if (item === undefined) break;
+      const { frame, onReleased } = item;
       this.queued -= frame.length;
       budget -= frame.length;
       const peer = this.peer;
-      if (!this.silent && peer?.up === true) peer.events.emit('frame', frame);
+      const delivered = this.copies ? Buffer.from(frame) : frame;
+      this.release(onReleased);
+      if (!this.silent && peer?.up === true) peer.events.emit('frame', delivered);
     }
     if (this.queueHead >= this.queue.length) {
       this.queue = [];

@@ -3,8 +3,11 @@ import type { TunnelPath, TunnelPathEvents } from './tunnel-path.js';
 
 /** What a relay path needs of the tunnel socket it rides on (lib/tunnel/broker-link.ts gives it). */
 export interface RelaySocket {
-  /** Writes one binary frame; false when the socket is above its high-water mark (or gone). */
-  write(frame: Buffer, path: RelayPath): boolean;
+  /**
+   * Writes one binary frame; false when the socket is above its high-water mark (or gone). Calls
+   * `onReleased` (when given) once the socket let go of the frame: written, or dropped.
+   */
+  write(frame: Buffer, path: RelayPath, onReleased?: () => void): boolean;
   /** Bytes queued on the socket and not yet written to the network. */
   buffered(): number;
   /** The path is down: forget it. */
@@ -34,9 +37,12 @@ export class RelayPath implements TunnelPath {
     return this.up ? this.socket.buffered() : 0;
   }
 
-  send(frame: Buffer): boolean {
-    if (!this.up) return false;
-    return this.socket.write(frame, this);
+  send(frame: Buffer, onReleased?: () => void): boolean {
+    if (!this.up) {
+      onReleased?.();
+      return false;
+    }
+    return this.socket.write(frame, this, onReleased);
   }
 
   /** The session no longer uses this route here (closed, or resumed under another route). */

@@ -30,8 +30,13 @@ export interface TunnelPath {
    * Sends one encoded frame whose route field already equals `route`. Returns false when the path's
    * buffer is above its high-water mark: the session sends no more DATA on it until `drain` (the
    * small control frames may still go).
+   *
+   * `onReleased`, when given, is called exactly once when the path no longer holds `frame` or a view of
+   * it: written to the transport (or copied into it), or dropped. The session then reuses the buffer
+   * (frame-pool.ts). A path that keeps frames (the in-memory test path) never calls it; that only costs
+   * the reuse.
    */
-  send(frame: Buffer): boolean;
+  send(frame: Buffer, onReleased?: () => void): boolean;
   /** Bytes queued on the path and not yet written to the network, for diagnostics. */
   readonly buffered: number;
 }

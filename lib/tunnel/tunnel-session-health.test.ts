@@ -219,9 +219,9 @@ describe('TunnelSession health and path choice', () => {
     let peak = 0;
     let refused = 0;
     const send = relay.a.send.bind(relay.a);
-    relay.a.send = (frame: Buffer): boolean => {
+    relay.a.send = (frame: Buffer, onReleased?: () => void): boolean => {
       if (relay.a.buffered >= 128 * 1024 && frame[0] === FrameKind.DATA) throw new Error('DATA sent past a false');
-      const ok = send(frame);
+      const ok = send(frame, onReleased);
       if (!ok) refused += 1;
       peak = Math.max(peak, relay.a.buffered);
       return ok;

@@ -8,6 +8,7 @@ import {
   creditBody,
   decodeFrame,
   encodeFrame,
+  encodeFrameInto,
   isReliableKind,
   pingBody,
   readCreditBody,
@@ -17,6 +18,7 @@ import {
   withRoute,
   type TunnelFrame,
 } from '../../protocol/tunnel-frame.js';
+import { sharedFramePool, type FramePool } from './frame-pool.js';
 import { PATH_SELECTOR_DEFAULTS, PathSelector, type PathChange } from './path-selector.js';
 import type { TunnelPath } from './tunnel-path.js';
 import { TunnelStream, type StreamHost } from './tunnel-stream.js';
@@ -29,8 +31,12 @@ export interface TunnelSessionOptions {
   peer: string;
   service: string;
   clock: Clock;
-  /** Per-stream receive window (default 1 MiB). */
+  /** Per-stream receive window to start with (default 1 MiB). */
   windowBytes?: number;
+  /** A stream whose reader keeps up grows its window up to this (default 16 MiB; tunnel-stream.ts). */
+  maxWindowBytes?: number;
+  /** Where DATA frames' buffers come from and go back to once acknowledged (default: the process's). */
+  framePool?: FramePool;
   /** Streams open at once (default 1024); more → RST TOO_MANY_STREAMS. */
   maxStreams?: number;
   /** Health PING on each attached path this often. */
@@ -58,6 +64,7 @@ export interface TunnelSessionEvents extends Record<string, unknown> {
 
 export const TUNNEL_SESSION_DEFAULTS = {
   windowBytes: 1024 * 1024,
+  maxWindowBytes: 16 * 1024 * 1024,
   maxStreams: 1024,
   directHoldMs: PATH_SELECTOR_DEFAULTS.directHoldMs,
   ackDelayMs: 10,
@@ -75,7 +82,15 @@ interface Unacked {
   /** Encoded for `route`; re-encoded (withRoute) when it goes on a path with another route. */
   frame: Buffer;
   route: number;
+  /** The pooled buffer `frame` lives in, if it does: back to the pool once acked and no path holds it. */
+  pooled: Buffer | undefined;
+  /** Sends of the pooled frame a path has not yet let go of. */
+  writes: number;
+  acked: boolean;
 }
+
+/** DATA bodies at least this big go in pooled buffers; smaller frames are cheap to allocate. */
+const POOL_MIN_BODY_BYTES = 8 * 1024;
 
 /** One attached path and its health. */
 interface PathState {
@@ -99,7 +114,8 @@ interface PathState {
  * Memory held for retransmission is bounded by the stream windows: a DATA frame is made only within the
  * peer's credit (at most its window past what it consumed), and the peer consumes only what it received,
  * so the unacknowledged DATA of a stream never exceeds its window, and a session's never exceeds
- * streams × window (plus small control frames, one or two per stream).
+ * streams × the largest window (plus small control frames, one or two per stream). A window grows past
+ * its start only for a stream whose reader keeps up (tunnel-stream.ts).
  */
 export class TunnelSession implements StreamHost {
   readonly events = new TypedEmitter<TunnelSessionEvents>();
@@ -110,6 +126,8 @@ export class TunnelSession implements StreamHost {
   private readonly service: string;
   private readonly clock: Clock;
   private readonly windowBytes: number;
+  private readonly maxWindowBytes: number;
+  private readonly framePool: FramePool;
   private readonly maxStreams: number;
   private readonly pingIntervalMs: number;
   private readonly pingTimeoutMs: number;
@@ -163,6 +181,8 @@ export class TunnelSession implements StreamHost {
     this.service = options.service;
     this.clock = options.clock;
     this.windowBytes = options.windowBytes ?? TUNNEL_SESSION_DEFAULTS.windowBytes;
+    this.maxWindowBytes = options.maxWindowBytes ?? TUNNEL_SESSION_DEFAULTS.maxWindowBytes;
+    this.framePool = options.framePool ?? sharedFramePool;
     this.maxStreams = options.maxStreams ?? TUNNEL_SESSION_DEFAULTS.maxStreams;
     this.pingIntervalMs = options.pingIntervalMs;
     this.pingTimeoutMs = options.pingTimeoutMs;
@@ -284,7 +304,9 @@ export class TunnelSession implements StreamHost {
   private resendAckAndCredits(state: PathState): void {
     this.sendControl(state, FrameKind.ACK, this.expectedSeq, 0);
     for (const stream of this.streams.values()) {
-      if (stream.consumed > 0) this.sendControl(state, FrameKind.CREDIT, 0, stream.id, creditBody(stream.consumed));
+      if (stream.consumed > 0) {
+        this.sendControl(state, FrameKind.CREDIT, 0, stream.id, creditBody(stream.consumed, stream.receiveWindow));
+      }
     }
   }
 
@@ -350,7 +372,12 @@ export class TunnelSession implements StreamHost {
     }
     const id = this.nextStreamId++;
     this.highestStreamId = id;
-    const stream = new TunnelStream({ id, host: this, windowBytes: this.windowBytes });
+    const stream = new TunnelStream({
+      id,
+      host: this,
+      windowBytes: this.windowBytes,
+      maxWindowBytes: this.maxWindowBytes,
+    });
     if (this.closed) {
       defer(this.clock, () => stream.onReset(StreamResetCode.SESSION_ENDED, 'the session is closed'));
       return stream;
@@ -391,9 +418,14 @@ export class TunnelSession implements StreamHost {
   }
 
   /** @internal */
-  sendCredit(stream: TunnelStream, consumed: number): void {
+  sendCredit(stream: TunnelStream, consumed: number, windowBytes: number): void {
     const state = this.inUse();
-    if (state) this.sendControl(state, FrameKind.CREDIT, 0, stream.id, creditBody(consumed));
+    if (state) this.sendControl(state, FrameKind.CREDIT, 0, stream.id, creditBody(consumed, windowBytes));
+  }
+
+  /** @internal */
+  now(): number {
+    return this.clock.monotonic();
   }
 
   /** @internal */
@@ -410,7 +442,12 @@ export class TunnelSession implements StreamHost {
     if (this.closed) return;
     const seq = this.nextSeq++;
     const route = this.inUse()?.path.route ?? 0;
-    this.unacked.push({ seq, frame: encodeFrame(kind, route, seq, stream, body), route });
+    const pooled =
+      kind === FrameKind.DATA && body && body.byteLength >= POOL_MIN_BODY_BYTES ? this.framePool.acquire() : undefined;
+    const frame = pooled
+      ? encodeFrameInto(pooled, kind, route, seq, stream, body)
+      : encodeFrame(kind, route, seq, stream, body);
+    this.unacked.push({ seq, frame, route, pooled, writes: 0, acked: false });
     this.flush();
   }
 
@@ -453,14 +490,33 @@ export class TunnelSession implements StreamHost {
       if (entry.route !== path.route) {
         entry.frame = withRoute(entry.frame, path.route);
         entry.route = path.route;
+        // The copy is the frame now; the pooled buffer goes to the GC whenever the old path lets go of it.
+        entry.pooled = undefined;
       }
       index += 1;
       this.sendCursor = entry.seq + 1;
-      if (!path.send(entry.frame)) {
+      let sent: boolean;
+      if (entry.pooled) {
+        entry.writes += 1;
+        sent = path.send(entry.frame, () => {
+          entry.writes -= 1;
+          this.maybeRecycle(entry);
+        });
+      } else {
+        sent = path.send(entry.frame);
+      }
+      if (!sent) {
         state.paused = true;
         return;
       }
     }
+  }
+
+  /** An acknowledged frame's pooled buffer goes back once no path holds it (a socket may still be writing it). */
+  private maybeRecycle(entry: Unacked): void {
+    if (!entry.acked || entry.writes > 0 || !entry.pooled) return;
+    this.framePool.release(entry.pooled);
+    entry.pooled = undefined;
   }
 
   private onAck(seq: number): void {
@@ -468,6 +524,8 @@ export class TunnelSession implements StreamHost {
     while (head < this.unacked.length) {
       const entry = this.unacked[head];
       if (entry === undefined || entry.seq >= seq) break;
+      entry.acked = true;
+      this.maybeRecycle(entry);
       head += 1;
     }
     if (head === this.unackedHead) return;
@@ -500,8 +558,8 @@ export class TunnelSession implements StreamHost {
         this.flush();
         return;
       case FrameKind.CREDIT: {
-        const consumed = readCreditBody(frame.body);
-        if (consumed !== undefined) this.streams.get(frame.stream)?.onCredit(consumed);
+        const credit = readCreditBody(frame.body);
+        if (credit) this.streams.get(frame.stream)?.onCredit(credit.consumed, credit.windowBytes);
         return;
       }
       case FrameKind.RESUME:
@@ -622,6 +680,7 @@ export class TunnelSession implements StreamHost {
       id: frame.stream,
       host: this,
       windowBytes: this.windowBytes,
+      maxWindowBytes: this.maxWindowBytes,
       peerWindowBytes: readWindowBody(frame.body) ?? TUNNEL_SESSION_DEFAULTS.windowBytes,
     });
     this.addStream(stream);
@@ -653,6 +712,12 @@ export class TunnelSession implements StreamHost {
     this.clock.clearTimeout(this.changeTimer);
     if (this.relay) this.dropPath(this.relay);
     if (this.direct) this.dropPath(this.direct);
+    for (let i = this.unackedHead; i < this.unacked.length; i++) {
+      const entry = this.unacked[i];
+      if (!entry) continue;
+      entry.acked = true; // nothing will send it again: its buffer is free once no path holds it
+      this.maybeRecycle(entry);
+    }
     this.unacked = [];
     this.unackedHead = 0;
     this.events.emit('change', undefined);

@@ -10,7 +10,10 @@ export interface StreamHost {
   sendData(stream: TunnelStream, chunk: Buffer): void;
   sendFin(stream: TunnelStream): void;
   sendReset(stream: TunnelStream, code: number, reason: string): void;
-  sendCredit(stream: TunnelStream, consumed: number): void;
+  /** CREDIT: what this end consumed, and its receive window now (it may have grown). */
+  sendCredit(stream: TunnelStream, consumed: number, windowBytes: number): void;
+  /** Monotonic milliseconds (the session's clock), for growing the window. */
+  now(): number;
   /** The stream is over both ways (or reset): the session forgets it. */
   streamDone(stream: TunnelStream): void;
 }
@@ -20,9 +23,21 @@ export interface TunnelStreamOptions {
   host: StreamHost;
   /** This end's receive window: the most the peer may have sent past what this end consumed. */
   windowBytes: number;
+  /**
+   * The window may grow to this (default: it stays at `windowBytes`). It doubles each time the local
+   * reader took a whole window within WINDOW_GROWTH_MS, so a bulk transfer is not held to one window
+   * per round trip while a stream whose reader is slow keeps its small window.
+   */
+  maxWindowBytes?: number;
   /** The peer's receive window, when known (the farm learns it from OPEN; the client from OPEN_OK). */
   peerWindowBytes?: number;
 }
+
+/**
+ * A reader that takes a whole window within this long is limited by the window, not by itself: the
+ * window doubles (up to maxWindowBytes). A window then holds about this long of the stream's traffic.
+ */
+export const WINDOW_GROWTH_MS = 50;
 
 /**
  * One TCP connection carried by a session, as a Duplex so either end simply pipes a socket through it:
@@ -33,7 +48,11 @@ export interface TunnelStreamOptions {
 export class TunnelStream extends Duplex {
   readonly id: number;
   private readonly host: StreamHost;
-  private readonly windowBytes: number;
+  private windowBytes: number;
+  private readonly maxWindowBytes: number;
+  /** Since when, and from which consumed total, the reader's pace is measured for growing the window. */
+  private paceSinceMs: number;
+  private paceSinceBytes = 0;
   /** Until the peer's window is known (client: before OPEN_OK) nothing may be sent. */
   private peerWindow: number | undefined;
   private opened: boolean;
@@ -64,6 +83,8 @@ export class TunnelStream extends Duplex {
     this.id = options.id;
     this.host = options.host;
     this.windowBytes = options.windowBytes;
+    this.maxWindowBytes = Math.max(options.windowBytes, options.maxWindowBytes ?? options.windowBytes);
+    this.paceSinceMs = this.host.now();
     this.peerWindow = options.peerWindowBytes;
     this.opened = options.peerWindowBytes !== undefined;
   }
@@ -128,10 +149,15 @@ export class TunnelStream extends Duplex {
     this.checkDone();
   }
 
-  /** @internal CREDIT: the peer's total consumed bytes (repeats and stale ones are harmless). */
-  onCredit(consumed: number): void {
-    if (consumed <= this.peerConsumed) return;
-    this.peerConsumed = consumed;
+  /**
+   * @internal CREDIT: the peer's total consumed bytes (repeats and stale ones are harmless), and its
+   * window when it says (a window only grows: a smaller one is stale).
+   */
+  onCredit(consumed: number, windowBytes?: number): void {
+    const grew = windowBytes !== undefined && this.peerWindow !== undefined && windowBytes > this.peerWindow;
+    if (grew) this.peerWindow = windowBytes;
+    if (consumed <= this.peerConsumed && !grew) return;
+    this.peerConsumed = Math.max(this.peerConsumed, consumed);
     this.pumpWrite();
   }
 
@@ -146,6 +172,11 @@ export class TunnelStream extends Duplex {
   /** @internal The session sends its consumed total when it changes paths (a CREDIT may have been lost). */
   get consumed(): number {
     return this.consumedBytes;
+  }
+
+  /** This end's receive window now (it grows for a reader that keeps up). */
+  get receiveWindow(): number {
+    return this.windowBytes;
   }
 
   // ---- Duplex --------------------------------------------------------------------------------------
@@ -196,9 +227,20 @@ export class TunnelStream extends Duplex {
     }
     // CREDIT once a quarter of the window was taken: few frames, and the peer never waits on a full window.
     if (this.consumedBytes - this.creditSent >= this.windowBytes / 4 && !this.done) {
+      this.growWindow();
       this.creditSent = this.consumedBytes;
-      this.host.sendCredit(this, this.consumedBytes);
+      this.host.sendCredit(this, this.consumedBytes, this.windowBytes);
     }
+  }
+
+  private growWindow(): void {
+    if (this.windowBytes >= this.maxWindowBytes || this.consumedBytes - this.paceSinceBytes < this.windowBytes) return;
+    const now = this.host.now();
+    if (now - this.paceSinceMs < WINDOW_GROWTH_MS) {
+      this.windowBytes = Math.min(this.windowBytes * 2, this.maxWindowBytes);
+    }
+    this.paceSinceMs = now;
+    this.paceSinceBytes = this.consumedBytes;
   }
 
   private pumpWrite(): void {

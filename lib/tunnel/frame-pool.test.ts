@@ -1,0 +1,83 @@
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_DATA_BYTES } from '../../protocol/tunnel-frame.js';
+import { FramePool, POOLED_FRAME_BYTES } from './frame-pool.js';
+import { hashOf, patternSource, sessionPair, until } from './session-harness.fixture.js';
+import type { TunnelSession } from './tunnel-session.js';
+import type { TunnelStream } from './tunnel-stream.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+function pair(options: Parameters<typeof sessionPair>[0]) {
+  const p = sessionPair(options);
+  cleanups.push(() => {
+    p.client.close('closed', 'test over');
+    p.farm.close('closed', 'test over');
+  });
+  return p;
+}
+
+function nextStream(farm: TunnelSession): Promise<TunnelStream> {
+  return new Promise((resolve) => farm.events.once('stream', resolve));
+}
+
+describe('FramePool', () => {
+  it('hands out full-size buffers and reuses what comes back, keeping at most maxFree idle', () => {
+    const pool = new FramePool(2);
+    const [a, b, c] = [pool.acquire(), pool.acquire(), pool.acquire()];
+    expect(a.length).toBe(POOLED_FRAME_BYTES);
+    pool.release(a);
+    pool.release(b);
+    pool.release(c); // past maxFree: left to the GC
+    pool.release(Buffer.alloc(10)); // not one of ours: ignored
+    expect(pool.stats()).toEqual({ taken: 3, reused: 0, idle: 2 });
+    expect([a, b]).toContain(pool.acquire());
+    expect(pool.stats()).toMatchObject({ taken: 4, reused: 1, idle: 1 });
+  });
+});
+
+describe('a session reusing DATA buffers', () => {
+  it('takes a buffer back only once the peer acknowledged the frame and the path let go of it', async () => {
+    const pool = new FramePool();
+    const { client, farm, relay } = pair({ framePool: pool, windowBytes: 1024 * 1024 });
+    relay.a.holdReleases = true; // the client's socket is "still writing" every frame
+    const accepted = nextStream(farm);
+    const stream = client.openStream();
+    const farmEnd = await accepted;
+    farmEnd.accept();
+    const received = hashOf(farmEnd);
+    await once(stream, 'connect');
+    const { source, sha256 } = patternSource(4 * MAX_DATA_BYTES);
+    source.pipe(stream);
+    await until(() => farm.info().bytes_in === 4 * MAX_DATA_BYTES, 'all four frames at the farm');
+    await until(() => client.unackedFrames === 0, 'the farm acknowledged them');
+    expect(pool.stats()).toMatchObject({ taken: 4, idle: 0 }); // acknowledged, but still held by the path
+
+    relay.a.releaseHeld();
+    expect(pool.stats()).toMatchObject({ taken: 4, idle: 4 });
+    expect((await received).sha256).toBe(sha256());
+  });
+
+  it('moves 32 MiB intact through reused buffers, both ways', async () => {
+    const pool = new FramePool();
+    const { client, farm } = pair({ framePool: pool, windowBytes: 256 * 1024, maxWindowBytes: 256 * 1024 });
+    const accepted = nextStream(farm);
+    const stream = client.openStream();
+    const farmEnd = await accepted;
+    farmEnd.accept();
+    const up = patternSource(16 * 1024 * 1024, 48 * 1024, 3);
+    const down = patternSource(16 * 1024 * 1024, 80 * 1024, 4);
+    const [atFarm, atClient] = [hashOf(farmEnd), hashOf(stream)];
+    up.source.pipe(stream);
+    down.source.pipe(farmEnd);
+    expect((await atFarm).sha256).toBe(up.sha256());
+    expect((await atClient).sha256).toBe(down.sha256());
+    // The windows bound what is in flight, so nearly every frame after the first window reused a buffer.
+    const { taken, reused } = pool.stats();
+    expect(taken).toBeGreaterThan(500);
+    expect(reused / taken).toBeGreaterThan(0.8);
+  });
+});
