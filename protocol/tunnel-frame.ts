@@ -72,8 +72,12 @@ export const StreamResetCode = {
 export type StreamResetCodeValue = (typeof StreamResetCode)[keyof typeof StreamResetCode];
 
 export const FRAME_HEADER_BYTES = 17;
-/** Largest DATA body a sender puts in one frame; the broker announces its own (larger) frame limit. */
-export const MAX_DATA_BYTES = 64 * 1024;
+/**
+ * Largest DATA body a sender puts in one frame; the broker announces its own (larger) frame limit. Big
+ * enough that a sender whose writes queued up (the peer's window was full) sends them as few frames,
+ * small enough that header and body stay under a WebRTC data channel's 256 KiB message limit.
+ */
+export const MAX_DATA_BYTES = 192 * 1024;
 
 export interface TunnelFrame {
   kind: number;
@@ -85,16 +89,20 @@ export interface TunnelFrame {
 
 const TWO_32 = 0x1_0000_0000;
 
+/** A frame body, whole or in pieces (a stream's queued writes, gathered into one frame). */
+export type FrameBody = Uint8Array | readonly Uint8Array[];
+
+function bodyLength(body: FrameBody | undefined): number {
+  if (body === undefined) return 0;
+  if (body instanceof Uint8Array) return body.byteLength;
+  let length = 0;
+  for (const piece of body) length += piece.byteLength;
+  return length;
+}
+
 /** A frame's bytes: header, then `body` copied after it. */
-export function encodeFrame(kind: number, route: number, seq: number, stream: number, body?: Uint8Array): Buffer {
-  return encodeFrameInto(
-    Buffer.allocUnsafe(FRAME_HEADER_BYTES + (body?.byteLength ?? 0)),
-    kind,
-    route,
-    seq,
-    stream,
-    body,
-  );
+export function encodeFrame(kind: number, route: number, seq: number, stream: number, body?: FrameBody): Buffer {
+  return encodeFrameInto(Buffer.allocUnsafe(FRAME_HEADER_BYTES + bodyLength(body)), kind, route, seq, stream, body);
 }
 
 /**
@@ -107,16 +115,24 @@ export function encodeFrameInto(
   route: number,
   seq: number,
   stream: number,
-  body?: Uint8Array,
+  body?: FrameBody,
 ): Buffer {
-  const length = body?.byteLength ?? 0;
+  const length = bodyLength(body);
   const buf = target.length === FRAME_HEADER_BYTES + length ? target : target.subarray(0, FRAME_HEADER_BYTES + length);
   buf.writeUInt8(kind, 0);
   buf.writeUInt32BE(route, 1);
   buf.writeUInt32BE(Math.floor(seq / TWO_32), 5);
   buf.writeUInt32BE(seq % TWO_32, 9);
   buf.writeUInt32BE(stream, 13);
-  if (body && length > 0) buf.set(body, FRAME_HEADER_BYTES);
+  if (body instanceof Uint8Array) {
+    if (length > 0) buf.set(body, FRAME_HEADER_BYTES);
+  } else if (body) {
+    let at = FRAME_HEADER_BYTES;
+    for (const piece of body) {
+      buf.set(piece, at);
+      at += piece.byteLength;
+    }
+  }
   return buf;
 }
 

@@ -341,7 +341,7 @@ describe('farmlink hub', () => {
     );
     const frame = await runCli(['hub', '--port', '0', '--tunnel-max-frame-bytes', '1000'], env);
     expect(frame.code).toBe(78);
-    expect(frame.stderr).toContain('hub option --tunnel-max-frame-bytes: expected at least 65553 bytes');
+    expect(frame.stderr).toContain('hub option --tunnel-max-frame-bytes: expected at least 196625 bytes');
     const count = await runCli(['hub', '--port', '0', '--tunnel-max-sessions-per-farm', '2.5'], env);
     expect(count.code).toBe(78);
     expect(count.stderr).toContain(

@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_DATA_BYTES } from '../../protocol/tunnel-frame.js';
-import { FramePool, POOLED_FRAME_BYTES } from './frame-pool.js';
+import { FramePool, POOLED_FRAME_SIZES } from './frame-pool.js';
 import { hashOf, patternSource, sessionPair, until } from './session-harness.fixture.js';
 import type { TunnelSession } from './tunnel-session.js';
 import type { TunnelStream } from './tunnel-stream.js';
@@ -25,17 +24,22 @@ function nextStream(farm: TunnelSession): Promise<TunnelStream> {
 }
 
 describe('FramePool', () => {
-  it('hands out full-size buffers and reuses what comes back, keeping at most maxFree idle', () => {
-    const pool = new FramePool(2);
-    const [a, b, c] = [pool.acquire(), pool.acquire(), pool.acquire()];
-    expect(a.length).toBe(POOLED_FRAME_BYTES);
+  it('hands out the smallest size that fits and reuses what comes back, keeping a bounded amount idle', () => {
+    const [small, large] = POOLED_FRAME_SIZES;
+    const pool = new FramePool(small + large);
+    const a = pool.acquire(100);
+    const b = pool.acquire(small);
+    const c = pool.acquire(small + 1);
+    expect([a.length, b.length, c.length]).toEqual([small, small, large]);
+    expect(() => pool.acquire(large + 1)).toThrow(RangeError);
     pool.release(a);
-    pool.release(b);
-    pool.release(c); // past maxFree: left to the GC
+    pool.release(c);
+    pool.release(b); // past maxFreeBytes: left to the GC
     pool.release(Buffer.alloc(10)); // not one of ours: ignored
     expect(pool.stats()).toEqual({ taken: 3, reused: 0, idle: 2 });
-    expect([a, b]).toContain(pool.acquire());
-    expect(pool.stats()).toMatchObject({ taken: 4, reused: 1, idle: 1 });
+    expect(pool.acquire(small + 1)).toBe(c);
+    expect(pool.acquire(1)).toBe(a);
+    expect(pool.stats()).toEqual({ taken: 5, reused: 2, idle: 0 });
   });
 });
 
@@ -50,9 +54,9 @@ describe('a session reusing DATA buffers', () => {
     farmEnd.accept();
     const received = hashOf(farmEnd);
     await once(stream, 'connect');
-    const { source, sha256 } = patternSource(4 * MAX_DATA_BYTES);
+    const { source, sha256 } = patternSource(4 * 64 * 1024); // four socket-read-sized frames
     source.pipe(stream);
-    await until(() => farm.info().bytes_in === 4 * MAX_DATA_BYTES, 'all four frames at the farm');
+    await until(() => farm.info().bytes_in === 4 * 64 * 1024, 'all four frames at the farm');
     await until(() => client.unackedFrames === 0, 'the farm acknowledged them');
     expect(pool.stats()).toMatchObject({ taken: 4, idle: 0 }); // acknowledged, but still held by the path
 

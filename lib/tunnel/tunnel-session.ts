@@ -3,6 +3,7 @@ import { FarmlinkError } from '../errors.js';
 import { TypedEmitter } from '../events.js';
 import type { RecoveryEvent, SessionEndCode, TunnelPathKind, TunnelSessionInfo } from '../../protocol/tunnel.js';
 import {
+  FRAME_HEADER_BYTES,
   FrameKind,
   StreamResetCode,
   creditBody,
@@ -16,6 +17,7 @@ import {
   readResetBody,
   resetBody,
   withRoute,
+  type FrameBody,
   type TunnelFrame,
 } from '../../protocol/tunnel-frame.js';
 import { sharedFramePool, type FramePool } from './frame-pool.js';
@@ -400,10 +402,10 @@ export class TunnelSession implements StreamHost {
   }
 
   /** @internal */
-  sendData(stream: TunnelStream, chunk: Buffer): void {
-    this.bytesOut += chunk.length;
+  sendData(stream: TunnelStream, pieces: readonly Buffer[], bytes: number): void {
+    this.bytesOut += bytes;
     this.touch();
-    this.sendReliable(FrameKind.DATA, stream.id, chunk);
+    this.sendReliable(FrameKind.DATA, stream.id, pieces.length === 1 ? pieces[0] : pieces, bytes);
     this.bytesChanged();
   }
 
@@ -438,12 +440,14 @@ export class TunnelSession implements StreamHost {
 
   // ---- sending -------------------------------------------------------------------------------------
 
-  private sendReliable(kind: number, stream: number, body?: Uint8Array): void {
+  private sendReliable(kind: number, stream: number, body?: FrameBody, bodyBytes = 0): void {
     if (this.closed) return;
     const seq = this.nextSeq++;
     const route = this.inUse()?.path.route ?? 0;
     const pooled =
-      kind === FrameKind.DATA && body && body.byteLength >= POOL_MIN_BODY_BYTES ? this.framePool.acquire() : undefined;
+      kind === FrameKind.DATA && bodyBytes >= POOL_MIN_BODY_BYTES
+        ? this.framePool.acquire(FRAME_HEADER_BYTES + bodyBytes)
+        : undefined;
     const frame = pooled
       ? encodeFrameInto(pooled, kind, route, seq, stream, body)
       : encodeFrame(kind, route, seq, stream, body);

@@ -205,6 +205,30 @@ describe('TunnelStream', () => {
     await until(() => dataBytes() === 300_000, 'the rest');
   });
 
+  it('sends writes that queued behind a full window as few large frames, in order, and takes a grown window', async () => {
+    const { session, received, send } = rawPeer('farm');
+    const offered = nextStream(session);
+    send(FrameKind.OPEN, 1, windowBody(64 * 1024));
+    const stream = await offered;
+    stream.accept();
+    const chunks = Array.from({ length: 10 }, (_, i) => Buffer.alloc(32 * 1024, i + 1));
+    for (const chunk of chunks) stream.write(chunk); // two fit the window; one waits for credit, seven queue
+    const data = (): TunnelFrame[] => received.filter((f) => f.kind === FrameKind.DATA);
+    await until(() => data().length === 2, 'a window of data');
+    // The window grows to 1 MiB with this CREDIT: the eight queued writes may all go.
+    send(FrameKind.CREDIT, 1, creditBody(64 * 1024, 1024 * 1024), 0);
+    await until(() => data().reduce((n, f) => n + f.body.length, 0) === 10 * 32 * 1024, 'all ten writes');
+    // The write that waited for credit goes as it was; the seven queued behind it are gathered.
+    expect(data().map((f) => f.body.length)).toEqual([
+      32 * 1024,
+      32 * 1024,
+      32 * 1024,
+      MAX_DATA_BYTES,
+      7 * 32 * 1024 - MAX_DATA_BYTES,
+    ]);
+    expect(Buffer.concat(data().map((f) => f.body))).toEqual(Buffer.concat(chunks));
+  });
+
   it('delivers frames in seq order only: duplicates and frames past a gap are dropped and counted', async () => {
     const { session, send, setSeq } = rawPeer('farm');
     const offered = nextStream(session);

@@ -7,7 +7,8 @@ export { StreamResetError } from './stream-reset-error.js';
 /** What a stream asks of its session: the session numbers, sends and retransmits every frame. */
 export interface StreamHost {
   sendOpenOk(stream: TunnelStream, windowBytes: number): void;
-  sendData(stream: TunnelStream, chunk: Buffer): void;
+  /** One DATA frame whose body is `pieces` in order (`bytes` in all). */
+  sendData(stream: TunnelStream, pieces: readonly Buffer[], bytes: number): void;
   sendFin(stream: TunnelStream): void;
   sendReset(stream: TunnelStream, code: number, reason: string): void;
   /** CREDIT: what this end consumed, and its receive window now (it may have grown). */
@@ -60,7 +61,9 @@ export class TunnelStream extends Duplex {
   // Sending: bytes put in DATA frames, and the peer's consumed total from its last CREDIT.
   private sentBytes = 0;
   private peerConsumed = 0;
-  private pendingWrite: { chunk: Buffer; offset: number; callback: (error?: Error | null) => void } | undefined;
+  /** What the writable side handed over and the peer's credit has not yet let go: one write or several (_writev). */
+  private pendingWrite:
+    { chunks: Buffer[]; index: number; offset: number; callback: (error?: Error | null) => void } | undefined;
   private pendingFinal: ((error?: Error | null) => void) | undefined;
   private finSent = false;
 
@@ -187,7 +190,19 @@ export class TunnelStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.pendingWrite = { chunk, offset: 0, callback };
+    this.pendingWrite = { chunks: [chunk], index: 0, offset: 0, callback };
+    this.pumpWrite();
+  }
+
+  /**
+   * The writes that queued while the last one waited for credit, together: they go as few, large DATA
+   * frames (up to MAX_DATA_BYTES), which costs every process on the way less than many small ones.
+   */
+  override _writev(
+    chunks: { chunk: Buffer; encoding: BufferEncoding }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    this.pendingWrite = { chunks: chunks.map((c) => c.chunk), index: 0, offset: 0, callback };
     this.pumpWrite();
   }
 
@@ -247,14 +262,28 @@ export class TunnelStream extends Duplex {
     if (!this.opened || this.peerWindow === undefined || this.done) return;
     const write = this.pendingWrite;
     if (write) {
-      while (write.offset < write.chunk.length) {
+      while (write.index < write.chunks.length) {
         const credit = this.peerConsumed + this.peerWindow - this.sentBytes;
         if (credit <= 0) return;
-        const size = Math.min(credit, MAX_DATA_BYTES, write.chunk.length - write.offset);
-        const piece = write.chunk.subarray(write.offset, write.offset + size);
-        write.offset += size;
+        // One frame: as much of the queued chunks as the credit and the frame size allow.
+        let room = Math.min(credit, MAX_DATA_BYTES);
+        const pieces: Buffer[] = [];
+        let size = 0;
+        while (room > 0 && write.index < write.chunks.length) {
+          const chunk = write.chunks[write.index] as Buffer;
+          const take = Math.min(room, chunk.length - write.offset);
+          pieces.push(take === chunk.length ? chunk : chunk.subarray(write.offset, write.offset + take));
+          size += take;
+          room -= take;
+          write.offset += take;
+          if (write.offset === chunk.length) {
+            write.index += 1;
+            write.offset = 0;
+          }
+        }
+        if (size === 0) continue; // only empty chunks were left
         this.sentBytes += size;
-        this.host.sendData(this, piece);
+        this.host.sendData(this, pieces, size);
       }
       this.pendingWrite = undefined;
       write.callback();
