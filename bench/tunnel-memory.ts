@@ -2,7 +2,7 @@
  * What the tunnel holds in memory: per open session and per open (idle) stream, on the hub (the broker)
  * and on the agent (the farm end), read after a forced garbage collection in each process.
  *
- *   npm run build && node dist/bench/tunnel-memory.js [--sessions 250] [--streams 1000]
+ *   npm run build && node dist/bench/tunnel-memory.js [--sessions 1000] [--streams 1000]
  *
  * Sessions are opened by one remote client socket (so the figure is the session's own cost, not a
  * socket's); streams are opened on one session, each connected through to an echo service and idle.
@@ -24,23 +24,24 @@ import { BENCH_AGENT_ID, agentInspectorUrl, startTunnelRig } from './tunnel-pipe
 
 const { values } = parseArgs({
   options: {
-    sessions: { type: 'string', default: '250' },
+    sessions: { type: 'string', default: '1000' },
     streams: { type: 'string', default: '1000' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  process.stdout.write('node dist/bench/tunnel-memory.js [--sessions N, 250] [--streams N, 1000]\n');
+  process.stdout.write('node dist/bench/tunnel-memory.js [--sessions N, 1000] [--streams N, 1000]\n');
   process.exit(0);
 }
 const sessionCount = Number(values.sessions);
 const streamCount = Number(values.streams);
-for (const [flag, n] of [
-  ['sessions', sessionCount],
-  ['streams', streamCount],
+// Sessions all go to one farm PC, which the hub allows 1024 of (--tunnel-max-sessions-per-farm).
+for (const [flag, n, max] of [
+  ['sessions', sessionCount, 1024],
+  ['streams', streamCount, 20_000],
 ] as const) {
-  if (!Number.isInteger(n) || n < 1 || n > 20_000) {
-    process.stderr.write(`--${flag}: expected a whole number 1–20000\n`);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    process.stderr.write(`--${flag}: expected a whole number 1–${max}\n`);
     process.exit(2);
   }
 }

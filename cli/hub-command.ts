@@ -76,7 +76,7 @@ Options (times in seconds, fractions allowed):
   --tunnel-max-frame-bytes N    largest tunnel frame relayed [262144]
   --tunnel-max-buffered N       close a tunnel socket (4508) whose unsent data passes this [67108864]
   --tunnel-max-sessions-per-farm N    live tunnel sessions to one farm PC [1024]
-  --tunnel-max-sessions-per-client N  live tunnel sessions of one client name [256]
+  --tunnel-max-sessions-per-client N  live tunnel sessions of one client name [4096]
   --data-dir DIR             the hub's state: without Redis, agents' events go to an event log in DIR/events
                              [FARMLINK_HUB_DATA_DIR, default ${defaultHubDataDir()}]
   --log-level L              ${LOG_LEVELS.join('|')} [info]

@@ -145,7 +145,7 @@ export const HubOptionsSchema = z
       .default(64 * 1024 * 1024),
     /** Live sessions (any state) to one farm PC, and of one client name; beyond: open_failed limit_reached. */
     tunnel_max_sessions_per_farm: z.number().int().min(1).default(1024),
-    tunnel_max_sessions_per_client: z.number().int().min(1).default(256),
+    tunnel_max_sessions_per_client: z.number().int().min(1).default(4096),
     /**
      * The hub's own state: without Redis, the event log (`<data_dir>/events`). Workers of one hub
      * share it. Untouched when Redis is configured.
