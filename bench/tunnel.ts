@@ -19,7 +19,7 @@ import {
   startIperfServer,
   type ChildGroup,
 } from './lib/tcp-tools.js';
-import { rssKb } from './lib/proc.js';
+import { cpuMs, rssKb } from './lib/proc.js';
 import { TUNNEL_PIPES, type PipeSetup } from './tunnel-pipes.js';
 import { freeLoopbackPort } from './lib/free-port.js';
 
@@ -76,16 +76,23 @@ interface Row {
   p50: number;
   p99: number;
   rssKb: number;
+  /** CPU time of the pipe's own processes per GB carried, both iperf3 runs together (NaN: no processes). */
+  cpuMsPerGb: number;
 }
 
 const rows: Row[] = [];
 for (const pipe of pipes) {
   log(`${pipe.label}: iperf3 ${seconds} s each way, ${pings} pings`);
+  let cpuMsTotal = 0;
+  let bytesTotal = 0;
   const mbps = async (reverse: boolean): Promise<number> => {
     const server = await startIperfServer(await freeLoopbackPort());
     const path = await pipe.start(server.port);
     try {
+      const cpuBefore = path.pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
       const result = await runIperfClient(path.port, { seconds, reverse });
+      cpuMsTotal += path.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - cpuBefore;
+      bytesTotal += result.bytes;
       return result.bitsPerSecond / 1e6;
     } finally {
       await path.stop();
@@ -94,6 +101,7 @@ for (const pipe of pipes) {
   };
   const upMbps = await mbps(false);
   const downMbps = await mbps(true);
+  const cpuMsPerGb = cpuMsTotal > 0 && bytesTotal > 0 ? cpuMsTotal / (bytesTotal / 1e9) : Number.NaN;
   const echo = await startEchoServer();
   const path = await pipe.start(echo.port);
   let times: number[];
@@ -106,7 +114,15 @@ for (const pipe of pipes) {
     await path.stop();
     await echo.close();
   }
-  rows.push({ pipe, upMbps, downMbps, p50: percentile(times, 50), p99: percentile(times, 99), rssKb: rss });
+  rows.push({
+    pipe,
+    upMbps,
+    downMbps,
+    p50: percentile(times, 50),
+    p99: percentile(times, 99),
+    rssKb: rss,
+    cpuMsPerGb,
+  });
 }
 
 const loopback = rows.find((row) => row.pipe.name === 'loopback');
@@ -128,6 +144,7 @@ process.stdout.write(
         'round trip p50 ms',
         'p99 ms',
         'RSS of the pipe MB',
+        'CPU of the pipe, s per GB',
       ],
       rows.map((row) => {
         const mean = (row.upMbps + row.downMbps) / 2;
@@ -144,6 +161,7 @@ process.stdout.write(
           fine(row.p50),
           fine(row.p99),
           row.rssKb > 0 ? num(row.rssKb / 1024, 1) : '—',
+          Number.isFinite(row.cpuMsPerGb) ? num(row.cpuMsPerGb / 1000, 2) : '—',
         ];
       }),
     ) +
