@@ -306,6 +306,21 @@ describe('FarmTunnel', () => {
     ]);
   });
 
+  it('carries on when the client is back before its relay missed a ping deadline (it waits for our RESUME)', async () => {
+    const { port } = await echoServer();
+    const { tunnel, link } = farm({ services: { echo: `127.0.0.1:${port}` } });
+    link.deliver(open());
+    const client = clientSession(link, 7);
+    expect(await roundTrip(client, 'one')).toBe('one');
+    client.detach(link.clientEnd(7), 'socket lost');
+    link.deliver({ type: 'peer_state', session_id: SESSION, state: 'down', reason: 'client socket lost' });
+    client.attach(link.clientEnd(7));
+    link.deliver({ type: 'peer_state', session_id: SESSION, state: 'up', reason: 'back', route: 7 });
+    expect(await roundTrip(client, 'two')).toBe('two');
+    expect(tunnel.summary().sessions[0]).toMatchObject({ state: 'active', path: 'relay' });
+    expect(tunnel.summary().sessions[0]?.recoveries).toMatchObject([{ kind: 'network_timeout' }]);
+  });
+
   it('ends a session idle past the limit', async () => {
     const clock = new ManualClock();
     const { tunnel, link } = farm({ services: { echo: '127.0.0.1:9' }, clock });

@@ -443,8 +443,12 @@ export class FarmTunnel {
         break;
       case 'up':
         held.peerDown = false;
-        if (message.route !== undefined && (message.route !== held.route || !held.relay?.isUp)) {
+        if (message.route !== undefined) {
+          // The client attached a new relay path and waits for our RESUME on it, which this end sends only
+          // when it attaches (and answers only the first RESUME per path): attached afresh even on the same
+          // route, as the client does, so both ends replay what the other lacks.
           held.route = message.route;
+          this.dropRelay(held, 'the client attached again');
           this.attachRelay(held, message.route);
         } else {
           this.settleAway(held);
