@@ -152,6 +152,50 @@ describe('the tunnel survives its failures (real hub, agent and farmlink connect
     );
   });
 
+  it('the farm↔hub leg slows past the health-ping deadline, its socket alive: the same session carries the transfer intact', async () => {
+    rig = await TunnelRig.create();
+    const agentId = 'pc-late';
+    const hub = await rig.hub({ hubId: 'failures-late' });
+    const proxy = await ChaosProxy.start({ port: hub.port });
+    rig.defer(() => proxy.stop());
+    // Relay only: a direct path would carry the data around the slow leg.
+    const farm = await rig.farm(agentId, [proxy.url], hub, { tunnel: { direct: false } });
+    await farm.linked();
+    const connect = await rig.connect(agentId, [hub.url], { noDirect: true });
+    expect((await upload(connect.port, 1 * MB)).intact).toBe(true);
+    const [before] = await sessionsOf(hub, agentId);
+    expect(before).toBeDefined();
+
+    // From 1 MB on, every byte between farm and hub takes 2 s each way: the session's health pings come
+    // back after about 4 s, past their 3 s deadline, and frames keep arriving every ping interval, so
+    // neither end of the socket finds it silent; the resume window is 8 s.
+    let slowedAt = 0;
+    const transfer = pacedUpload(connect.port, 3 * MB, 128 * 1024, (sent) => {
+      if (sent < 1 * MB || slowedAt !== 0) return;
+      proxy.setDelay(2000);
+      slowedAt = performance.now();
+    });
+    const relayRecovery = async () =>
+      (await farm.agent.snapshot()).tunnel?.sessions[0]?.recoveries.find((r) =>
+        r.reason.startsWith('relay path stopped answering health pings'),
+      );
+    const recovery = await waitUntil('the farm to record its relay answering again', relayRecovery, 30_000, 50);
+    const revivedMs = performance.now() - slowedAt;
+    const result = await transfer;
+    expect(result).toEqual({ intact: true, answer: expect.stringMatching(/^HASH /) as string });
+    const after = await sessionsOf(hub, agentId);
+    expect(after.map((s) => s.session_id)).toEqual([before?.session_id]);
+    expect((await farm.agent.snapshot()).tunnel).toMatchObject({
+      sessions: [{ session_id: before?.session_id }],
+      closed_total: 0,
+    });
+    expect(connect.lines().some((l) => l.includes('new session'))).toBe(false);
+    report(
+      `farm↔hub leg slowed to 2 s each way: the farm's relay missed its ping deadline and answered again after ` +
+        `${String(recovery.took_ms)} ms (${seconds(revivedMs)} after the slowdown), same session, the 3 MB upload intact`,
+    );
+  });
+
   it('remote network drops longer than the resume window: the farm ends the session itself, then a new one works', async () => {
     rig = await TunnelRig.create();
     const agentId = 'pc-outage';

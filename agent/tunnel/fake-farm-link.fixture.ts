@@ -70,6 +70,26 @@ export class FakeFarmLink implements FarmLink {
     return pair.client;
   }
 
+  /**
+   * A route's relay goes silent both ways while the socket stays up (pongs stuck behind data, say):
+   * frames are dropped, the paths stay up, the link stays connected.
+   */
+  blackhole(route: number): void {
+    this.setSilent(route, true);
+  }
+
+  /** Frames flow again on a route after blackhole() (what was dropped stays lost). */
+  restore(route: number): void {
+    this.setSilent(route, false);
+  }
+
+  private setSilent(route: number, silent: boolean): void {
+    const pair = this.paths.get(route);
+    if (!pair) throw new Error(`no relay path for route ${route} yet`);
+    pair.farm.silent = silent;
+    pair.client.silent = silent;
+  }
+
   status(): TunnelSummary['link'] {
     return {
       state: this.connected ? 'connected' : 'connecting',

@@ -55,6 +55,7 @@ export interface FarmStream extends Duplex {
 export interface FarmSessionEvents extends Record<string, unknown> {
   stream: FarmStream;
   pathDead: { path: TunnelPath; reason: string };
+  pathAlive: { path: TunnelPath };
   change: undefined;
   closed: { code: SessionEndCode; reason: string };
 }

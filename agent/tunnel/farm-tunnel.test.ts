@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import net from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -5,7 +6,7 @@ import { systemClock, type Clock } from '../../lib/clock.js';
 import { TypedEmitter } from '../../lib/events.js';
 import { ManualClock } from '../../lib/manual-clock.fixture.js';
 import type { DirectConnectorEvents } from '../../lib/tunnel/direct-connector.js';
-import { until } from '../../lib/tunnel/session-harness.fixture.js';
+import { patternSource, until } from '../../lib/tunnel/session-harness.fixture.js';
 import { StreamResetError } from '../../lib/tunnel/stream-reset-error.js';
 import { TunnelSession } from '../../lib/tunnel/tunnel-session.js';
 import { StreamResetCode } from '../../protocol/tunnel-frame.js';
@@ -304,6 +305,117 @@ describe('FarmTunnel', () => {
     expect(tunnel.summary().sessions[0]?.recoveries).toEqual([
       expect.objectContaining({ kind: 'network_timeout', took_ms: 4000 }),
     ]);
+  });
+
+  describe('a relay that misses its ping deadline while the tunnel socket stays up', () => {
+    /** Moves the fake clock on in 10 ms steps, letting the memory paths deliver in between, until `condition`. */
+    async function runUntil(clock: ManualClock, condition: () => boolean, what: string, ms = 60_000): Promise<void> {
+      const start = clock.monotonic();
+      while (!condition()) {
+        if (clock.monotonic() - start > ms) throw new Error(`${what}: not within ${ms} ms on the clock`);
+        await clock.advance(10);
+      }
+    }
+
+    it('keeps the relay attached, so a late answer revives it: same session, transfer intact', async () => {
+      const { port } = await echoServer();
+      const { tunnel, link, lines } = farm({ services: { echo: `127.0.0.1:${port}` } });
+      link.deliver(open());
+      const client = clientSession(link, 7);
+      const total = 8 * 1024 * 1024;
+      const { source, sha256 } = patternSource(total);
+      const stream = client.openStream();
+      stream.on('error', () => undefined);
+      const hash = createHash('sha256');
+      let received = 0;
+      stream.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        hash.update(chunk);
+      });
+      source.pipe(stream);
+      await until(() => received >= 1024 * 1024, 'the first MiB back through the echo');
+      // Mid-transfer the relay carries nothing either way (pongs stuck behind data), the socket stays up.
+      link.blackhole(7);
+      await until(() => tunnel.summary().sessions[0]?.state === 'degraded', 'the farm to find the relay silent');
+      expect(received).toBeLessThan(total);
+      link.restore(7);
+      await until(() => received >= total, 'the rest of the transfer once the relay answers again');
+      expect(received).toBe(total);
+      expect(hash.digest('hex')).toBe(sha256());
+      const info = tunnel.summary().sessions[0];
+      expect(info).toMatchObject({ session_id: SESSION, state: 'active', path: 'relay' });
+      expect(info?.recoveries).toEqual([
+        expect.objectContaining({
+          kind: 'network_timeout',
+          reason: expect.stringMatching(
+            /^relay path stopped answering health pings while the tunnel socket was up/,
+          ) as string,
+          took_ms: expect.any(Number) as number,
+        }),
+      ]);
+      expect(tunnel.summary().closed_total).toBe(0);
+      expect(link.sentOf('session_close')).toEqual([]);
+      const silent = lines.find((l) => l.msg.includes('the relay path stopped answering health pings'));
+      expect(silent).toMatchObject({ level: 40, session: SESSION, path: 'relay' });
+      expect(silent?.msg).toMatch(/keeping it attached/);
+      expect(lines.some((l) => l.level === 30 && l.msg.startsWith(`Session ${SESSION} recovered after`))).toBe(true);
+    });
+
+    it('cancels the resume-window wait once the relay answers again', async () => {
+      const clock = new ManualClock();
+      const { tunnel, link } = farm({ services: { echo: '127.0.0.1:9' }, clock });
+      link.deliver(open());
+      const client = clientSession(link, 7, clock);
+      await runUntil(clock, () => client.info().state === 'active', 'the session to be up');
+      link.blackhole(7);
+      await runUntil(clock, () => tunnel.summary().sessions[0]?.state === 'degraded', 'the relay to be found silent');
+      await clock.advance(TEST_TIMINGS.resume_window_ms / 2);
+      link.restore(7);
+      await runUntil(clock, () => tunnel.summary().sessions[0]?.state === 'active', 'the relay to answer again');
+      // Past where the window would have ended it.
+      await clock.advance(TEST_TIMINGS.resume_window_ms);
+      expect(tunnel.summary()).toMatchObject({ sessions: [{ session_id: SESSION, state: 'active' }], closed_total: 0 });
+      expect(link.sentOf('session_close')).toEqual([]);
+      const [recovery] = tunnel.summary().sessions[0]?.recoveries ?? [];
+      expect(recovery?.kind).toBe('network_timeout');
+      expect(recovery?.took_ms).toBeGreaterThanOrEqual(TEST_TIMINGS.resume_window_ms / 2);
+      expect(recovery?.took_ms).toBeLessThan(TEST_TIMINGS.resume_window_ms);
+    });
+
+    it('still ends the session when the relay stays silent for the whole resume window', async () => {
+      const clock = new ManualClock();
+      const { tunnel, link, lines } = farm({ services: { echo: '127.0.0.1:9' }, clock });
+      link.deliver(open());
+      const client = clientSession(link, 7, clock);
+      await runUntil(clock, () => client.info().state === 'active', 'the session to be up');
+      link.blackhole(7);
+      await runUntil(clock, () => tunnel.summary().sessions[0]?.state === 'degraded', 'the relay to be found silent');
+      await clock.advance(TEST_TIMINGS.resume_window_ms - 20);
+      expect(tunnel.summary().sessions).toHaveLength(1);
+      await clock.advance(40);
+      expect(tunnel.summary()).toMatchObject({ sessions: [], closed_total: 1 });
+      expect(link.sentOf('session_close')[0]?.reason).toMatch(/^resume_window_expired: .*relay path stopped answering/);
+      expect(
+        lines.some(
+          (l) => l.level === 40 && l.msg.includes('ended: its relay path stayed silent for the whole resume window'),
+        ),
+      ).toBe(true);
+    });
+  });
+
+  it('carries on when the client is back before its relay missed a ping deadline (it waits for our RESUME)', async () => {
+    const { port } = await echoServer();
+    const { tunnel, link } = farm({ services: { echo: `127.0.0.1:${port}` } });
+    link.deliver(open());
+    const client = clientSession(link, 7);
+    expect(await roundTrip(client, 'one')).toBe('one');
+    client.detach(link.clientEnd(7), 'socket lost');
+    link.deliver({ type: 'peer_state', session_id: SESSION, state: 'down', reason: 'client socket lost' });
+    client.attach(link.clientEnd(7));
+    link.deliver({ type: 'peer_state', session_id: SESSION, state: 'up', reason: 'back', route: 7 });
+    expect(await roundTrip(client, 'two')).toBe('two');
+    expect(tunnel.summary().sessions[0]).toMatchObject({ state: 'active', path: 'relay' });
+    expect(tunnel.summary().sessions[0]?.recoveries).toMatchObject([{ kind: 'network_timeout' }]);
   });
 
   it('ends a session idle past the limit', async () => {

@@ -75,6 +75,8 @@ interface HeldSession {
   route: number;
   relay: TunnelPath | undefined;
   offRelay: () => void;
+  /** The relay missed its ping deadline with its socket up: kept attached until it answers (pathAlive) or goes down. */
+  relaySilent: boolean;
   /** Set while the session waits for a side to come back: when, and why (for the recovery record). */
   away: { since: number; kind: RecoveryKind; reason: string } | undefined;
   /** The broker said the client is away (peer_state down): shown as degraded even while our relay is up. */
@@ -372,6 +374,7 @@ export class FarmTunnel {
       route: open.route,
       relay: undefined,
       offRelay: () => {},
+      relaySilent: false,
       away: undefined,
       peerDown: false,
       resumeTimer: undefined,
@@ -400,11 +403,18 @@ export class FarmTunnel {
       });
     });
     session.events.on('pathDead', ({ path, reason }) => {
-      log.warn({ path: path.kind, reason }, `Session ${entry.id}: the ${path.kind} path stopped answering (${reason})`);
       if (path === entry.relay) {
-        this.dropRelay(entry, reason);
-        this.markAway(entry, 'network_timeout', `relay path stopped answering (${reason})`);
+        this.onRelaySilent(entry, reason, log);
+        return;
       }
+      // A direct path: linkDirect drops it and its connector tries again; the relay carries on.
+      log.warn({ path: path.kind, reason }, `Session ${entry.id}: the ${path.kind} path stopped answering (${reason})`);
+    });
+    session.events.on('pathAlive', ({ path }) => {
+      if (path !== entry.relay || !entry.relaySilent) return;
+      entry.relaySilent = false;
+      log.info({ path: path.kind }, `Session ${entry.id}: the relay path answers again; traffic is back on it`);
+      this.settleAway(entry);
     });
     session.events.on('closed', ({ code, reason }) => {
       this.forget(entry, code, reason);
@@ -443,8 +453,12 @@ export class FarmTunnel {
         break;
       case 'up':
         held.peerDown = false;
-        if (message.route !== undefined && (message.route !== held.route || !held.relay?.isUp)) {
+        if (message.route !== undefined) {
+          // The client attached a new relay path and waits for our RESUME on it, which this end sends only
+          // when it attaches (and answers only the first RESUME per path): attached afresh even on the same
+          // route, as the client does, so both ends replay what the other lacks.
           held.route = message.route;
+          this.dropRelay(held, 'the client attached again');
           this.attachRelay(held, message.route);
         } else {
           this.settleAway(held);
@@ -483,10 +497,43 @@ export class FarmTunnel {
     this.settleAway(held);
   }
 
+  /**
+   * The relay missed its ping deadline, but its socket is up (a relay path goes down with its socket):
+   * under load the peer's pongs can queue behind megabytes of DATA in the socket buffers, on a socket
+   * that is perfectly alive. So the relay stays attached — the session keeps pinging it and takes it back
+   * at its first answer (pathAlive) — instead of being detached, which would leave the late pongs no
+   * session to revive and end a healthy session when the resume window runs out.
+   *
+   * Truly dead ends are found elsewhere: the link's own socket-level deadline terminates a dead socket
+   * (the path goes down: dropRelay and markAway as usual), and the broker sends peer_state down when
+   * the client's socket goes. What is left is a safety net: the resume-window timer runs from here, and
+   * a relay still silent when it fires ends the session as before (`resume_window_expired`). Once the
+   * relay is marked dead nothing but pings goes on it, so a live relay answers as soon as its socket
+   * buffers drain; one silent for a whole window carries nothing (a route the broker no longer relays,
+   * a peer that no longer answers on it), and ending the session lets the client open a working one
+   * rather than keeping one that can never carry data. Its answer, or a new relay path, cancels the timer.
+   */
+  private onRelaySilent(held: HeldSession, reason: string, log: Logger): void {
+    held.relaySilent = true;
+    this.markAway(
+      held,
+      'network_timeout',
+      `relay path stopped answering health pings while the tunnel socket was up (${reason})`,
+    );
+    const windowMs = this.resumeWindowMs();
+    log.warn(
+      { path: 'relay', reason, window_ms: windowMs },
+      `Session ${held.id}: the relay path stopped answering health pings (${reason}) although the tunnel socket ` +
+        `is up; keeping it attached so a late answer takes it back, and ending the session only if it stays ` +
+        `silent for the resume window (${windowMs} ms)`,
+    );
+  }
+
   private dropRelay(held: HeldSession, reason: string): void {
     const path = held.relay;
     if (!path) return;
     held.relay = undefined;
+    held.relaySilent = false;
     held.offRelay();
     held.offRelay = () => {};
     held.session.detach(path, reason);
@@ -499,10 +546,13 @@ export class FarmTunnel {
     const windowMs = this.resumeWindowMs();
     held.resumeTimer = this.options.clock.setTimeout(() => {
       held.resumeTimer = undefined;
+      const what =
+        held.relaySilent && !held.peerDown
+          ? `its relay path stayed silent for the whole resume window (${windowMs} ms) with the tunnel socket up`
+          : `nobody came back within the resume window (${windowMs} ms)`;
       this.log.warn(
         { session: held.id, client: held.client, window_ms: windowMs, reason: held.away?.reason },
-        `Session ${held.id} (${held.client} → ${held.service}) ended: nobody came back within the resume window ` +
-          `(${windowMs} ms); closing its local connections`,
+        `Session ${held.id} (${held.client} → ${held.service}) ended: ${what}; closing its local connections`,
       );
       this.endSession(
         held,
@@ -514,9 +564,12 @@ export class FarmTunnel {
     this.events.emit('change', undefined);
   }
 
-  /** A path is back and the client is not known to be away: the wait is over, recorded with how long it took. */
+  /**
+   * A relay is back and answering, and the client is not known to be away: the wait is over, recorded
+   * with how long it took.
+   */
   private settleAway(held: HeldSession): void {
-    if (held.peerDown || !held.relay?.isUp) return;
+    if (held.peerDown || !held.relay?.isUp || held.relaySilent) return;
     this.options.clock.clearTimeout(held.resumeTimer);
     held.resumeTimer = undefined;
     const away = held.away;

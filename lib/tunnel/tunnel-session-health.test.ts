@@ -115,13 +115,20 @@ describe('TunnelSession health and path choice', () => {
     expect(dead).toHaveLength(2);
   });
 
-  it('takes a dead path back when it answers again', async () => {
-    const { client, relay, dead, runUntil } = setup();
+  it('takes a dead path back when it answers again, and says so once', async () => {
+    const { client, farm, relay, dead, runUntil, run } = setup();
+    const alive: string[] = [];
+    client.events.on('pathAlive', ({ path }) => alive.push(`client ${path.kind}`));
+    farm.events.on('pathAlive', ({ path }) => alive.push(`farm ${path.kind}`));
     relay.blackhole();
     await runUntil(() => dead.length === 2, 2 * DEADLINE);
+    expect(alive).toEqual([]);
     relay.restore();
     // Its RESUMEs were lost in the silence too: they go again with the pings until answered.
     await runUntil(() => client.info().path === 'relay' && client.info().state === 'active', 2 * PING);
+    await runUntil(() => alive.length === 2, 2 * PING);
+    await run(2 * PING);
+    expect(alive.sort()).toEqual(['client relay', 'farm relay']);
   });
 
   it('moves to direct after the hold; back on the relay within the deadline when direct goes silent', async () => {

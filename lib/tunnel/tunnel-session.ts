@@ -56,8 +56,13 @@ export interface TunnelSessionOptions {
 export interface TunnelSessionEvents extends Record<string, unknown> {
   /** Farm: the client opened a stream. Dial the service, then stream.accept() or stream.reset(code, reason). */
   stream: TunnelStream;
-  /** A path missed its ping deadline; the session stopped sending on it (the owner detaches / reconnects). */
+  /**
+   * A path missed its ping deadline; the session stopped sending on it but keeps pinging it while it is
+   * attached, and takes it back when it answers (`pathAlive`). The owner decides whether to wait for that.
+   */
   pathDead: { path: TunnelPath; reason: string };
+  /** A path declared dead answered a health ping again: it carries traffic again (direct after its hold). */
+  pathAlive: { path: TunnelPath };
   /** State, path, rtt, streams or byte counts changed (throttled to ≤ 4/s for byte counts). */
   change: undefined;
   /** Once: the session is over (close() was called, or a protocol error). */
@@ -357,6 +362,7 @@ export class TunnelSession implements StreamHost {
       if (state.path.kind === 'relay') this.selector.setRelay(true, 'relay path answers again');
       else this.selector.directAttached('direct path answers again');
       this.refreshInUse();
+      this.events.emit('pathAlive', { path: state.path });
     }
     if (state.path.kind === 'direct') this.selector.directAnswered();
     if (state === this.inUse() && state.rttMs !== this.rttMs) {

@@ -101,8 +101,16 @@ export class TunnelRig {
     return hub;
   }
 
-  /** A farm PC whose agent's server list is `hubUrls` (primary first) and which exposes the hash service. */
-  async farm(agentId: string, hubUrls: string[], tokenFrom: HubProcess): Promise<RigFarm> {
+  /**
+   * A farm PC whose agent's server list is `hubUrls` (primary first) and which exposes the hash service;
+   * `tunnel` adds keys to its config's `tunnel:` (`direct: false`, say).
+   */
+  async farm(
+    agentId: string,
+    hubUrls: string[],
+    tokenFrom: HubProcess,
+    options: { tunnel?: Record<string, string | number | boolean> } = {},
+  ): Promise<RigFarm> {
     const parent = fs.mkdtempSync(path.join(this.dir, 'farm-'));
     const { env, dataDir } = isolatedEnv(parent);
     const configFile = writeFarmConfig(parent, {
@@ -110,6 +118,7 @@ export class TunnelRig {
       agentId,
       token: await tokenFrom.agentToken(agentId),
       services: { [SERVICE]: `127.0.0.1:${this.hash.port}` },
+      ...(options.tunnel ? { tunnel: options.tunnel } : {}),
     });
     let agent: HeadlessAgent | undefined;
     const farm: RigFarm = {
@@ -136,8 +145,12 @@ export class TunnelRig {
     return farm;
   }
 
-  /** `farmlink connect AGENT hash --hub … --listen 127.0.0.1:PORT`, waiting for its listener. */
-  async connect(agentId: string, hubUrls: string[], options: { clientName?: string } = {}): Promise<RigConnect> {
+  /** `farmlink connect AGENT hash --hub … --listen 127.0.0.1:PORT` (`--no-direct` with `noDirect`), waiting for its listener. */
+  async connect(
+    agentId: string,
+    hubUrls: string[],
+    options: { clientName?: string; noDirect?: boolean } = {},
+  ): Promise<RigConnect> {
     const port = await freePort();
     const tokenFile = path.join(this.dir, `client-${++this.serial}.jwt`);
     fs.writeFileSync(
@@ -155,6 +168,7 @@ export class TunnelRig {
       `127.0.0.1:${port}`,
       '--token-file',
       tokenFile,
+      ...(options.noDirect === true ? ['--no-direct'] : []),
     ];
     let cli: CliProcess | undefined;
     const earlier: string[] = [];
