@@ -19,7 +19,7 @@ import {
   startIperfServer,
   type ChildGroup,
 } from './lib/tcp-tools.js';
-import { cpuMs, rssKb } from './lib/proc.js';
+import { cpuMsWithReaped, rssKb } from './lib/proc.js';
 import { TUNNEL_PIPES, type PipeSetup } from './tunnel-pipes.js';
 import { freeLoopbackPort } from './lib/free-port.js';
 
@@ -89,9 +89,11 @@ for (const pipe of pipes) {
     const server = await startIperfServer(await freeLoopbackPort());
     const path = await pipe.start(server.port);
     try {
-      const cpuBefore = path.pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+      const cpuBefore = path.pids.reduce((sum, pid) => sum + cpuMsWithReaped(pid), 0);
       const result = await runIperfClient(path.port, { seconds, reverse });
-      cpuMsTotal += path.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - cpuBefore;
+      // iperf3 has ended, so a socat hop's per-connection child has exited and been reaped into its parent.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      cpuMsTotal += path.pids.reduce((sum, pid) => sum + cpuMsWithReaped(pid), 0) - cpuBefore;
       bytesTotal += result.bytes;
       return result.bitsPerSecond / 1e6;
     } finally {
