@@ -1,6 +1,6 @@
 /**
  * The tunnel session's own cost, without sockets or a broker: bytes through a client and a farm session
- * joined by an in-memory path pair (64 KiB DATA frames), and the heap an open idle stream takes.
+ * joined by an in-memory path pair (DATA frames as a stream makes them), and the heap an open idle stream takes.
  *
  *   npm run build && node --expose-gc dist/bench/tunnel-session.js [--mb 512] [--streams 2000]
  *
