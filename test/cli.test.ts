@@ -324,6 +324,20 @@ describe('farmlink hub', () => {
       'hub option --load-dwell-ms: expected a number of milliseconds, 0 or more, got "-1"',
     );
   });
+  it("a data dir that cannot be made exits 78 at once, naming it (Node's own recursive mkdir loops on /proc)", async () => {
+    const env = cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET });
+    const hub = await runCli(['hub', '--port', '0', '--data-dir', '/proc/farmlink-nope'], env);
+    expect(hub.code).toBe(78);
+    expect(hub.stderr).toContain(
+      'hub option --data-dir / FARMLINK_HUB_DATA_DIR: expected a directory the hub can write',
+    );
+    expect(hub.stderr).toContain("mkdir '/proc/farmlink-nope'");
+    const agent = await runCli(['agent', '--data-dir', '/proc/farmlink-nope'], env);
+    expect(agent.code).toBe(78);
+    expect(agent.stderr).toContain(
+      '--data-dir: expected a directory this user can create and write (/proc/farmlink-nope), got: ENOENT',
+    );
+  });
   it('bad tunnel timings and limits exit 78 naming the flag and what was expected', async () => {
     const env = cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET });
     const word = await runCli(['hub', '--port', '0', '--tunnel-resume-window-ms', 'long'], env);

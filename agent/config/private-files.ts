@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { makeDirSync } from '../../lib/make-dir.js';
 
 /**
  * From now on this process creates files and folders for the user alone (umask 077), whatever
@@ -13,7 +14,7 @@ export function privateDataDir(dataDir: string): void {
 
 /** Creates a directory readable by the user only (0700), and tightens it if it exists looser. */
 export function makePrivateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirSync(dir, 0o700);
   tighten(dir, 0o700);
 }
 

@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { ConnectionSectionSchema } from '../../protocol/config.js';
 import type { Settings } from '../../protocol/agent-host.js';
 import { FarmlinkError } from '../../lib/errors.js';
+import { makeDirSync } from '../../lib/make-dir.js';
 
 const CONNECTION_DEFAULTS = ConnectionSectionSchema.parse({});
 
@@ -65,7 +66,7 @@ export function renderSettingsFile(
 
 /** Temp file, then rename: a reader sees the old file or the new one, never half of one. Owner-only: it may hold the token. */
 export function writeFileAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  makeDirSync(path.dirname(file));
   const temp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(temp, text, { mode: 0o600 });
   fs.renameSync(temp, file);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { makeDirSync } from '../../lib/make-dir.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -43,6 +44,6 @@ export function setAutostart(enabled: boolean, env: Env = process.env, execPath 
     fs.rmSync(file, { force: true });
     return;
   }
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  makeDirSync(path.dirname(file));
   fs.writeFileSync(file, desktopEntry(autostartCommand(env, execPath)));
 }

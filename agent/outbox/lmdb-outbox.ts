@@ -11,6 +11,7 @@ import { OutboxIndex, type IndexEntry } from './outbox-index.js';
 import { OutboxNotices, size } from './outbox-notices.js';
 import { decodeHeader, decodeRecord, encodeRecord } from './outbox-record.js';
 import type { OutboxEntry, OutboxEvents, OutboxInput, OutboxStore } from './outbox-store.js';
+import { makeDirSync } from '../../lib/make-dir.js';
 
 export interface LmdbOutboxOptions {
   /** The outbox's own directory (the agent uses `<data dir>/outbox`); created if missing. */
@@ -101,7 +102,7 @@ export class LmdbOutbox implements OutboxStore {
     const dir = path.resolve(options.dir);
     let root: RootDatabase;
     try {
-      fs.mkdirSync(dir, { recursive: true });
+      makeDirSync(dir);
       if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
       fs.accessSync(dir, fs.constants.R_OK | fs.constants.W_OK);
       root = open({

@@ -6,6 +6,7 @@ import { UsageError } from '../args.js';
 import { ExitCode } from '../exit-codes.js';
 import type { Account, ServiceHost } from './service-host.js';
 import { RESTART_SEC, SYSTEMD_DEFAULT_PATH, UNIT_NAME, renderAgentUnit } from './systemd-unit.js';
+import { makeDirSync } from '../../lib/make-dir.js';
 
 export type UnitScope = 'system' | 'user';
 
@@ -228,7 +229,7 @@ async function runAll(commands: readonly string[][], host: ServiceHost, what: st
 export async function install(plan: InstallPlan, host: ServiceHost): Promise<void> {
   assertCanChange(plan.scope, host, 'install');
   for (const dir of plan.directories) makeAccountDir(dir, plan.account, host);
-  if (plan.scope === 'user') fs.mkdirSync(path.dirname(plan.unitPath), { recursive: true });
+  if (plan.scope === 'user') makeDirSync(path.dirname(plan.unitPath));
   // Temp file and rename: systemd never reads half a unit.
   const temp = `${plan.unitPath}.tmp-${process.pid}`;
   fs.writeFileSync(temp, plan.unitText, { mode: 0o644 });

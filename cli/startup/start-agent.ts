@@ -75,7 +75,14 @@ export interface StartAgentOptions {
  */
 export async function startAgent(values: StartFlagValues, options: StartAgentOptions): Promise<HostedAgent> {
   const dataDir = dataDirFrom(values);
-  privateDataDir(dataDir);
+  try {
+    privateDataDir(dataDir);
+  } catch (error) {
+    const source = values['data-dir'] !== undefined ? '--data-dir' : 'the data dir (FARMLINK_DATA_DIR, or the default)';
+    throw new ConfigError([
+      `${source}: expected a directory this user can create and write (${dataDir}), got: ${(error as Error).message}`,
+    ]);
+  }
   const lock = AgentLock.claim(dataDir, options.runner);
   try {
     const plan = await planFromFlags(values, {

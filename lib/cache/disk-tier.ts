@@ -1,6 +1,6 @@
-import fs from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { decodeRecord, encodeRecord, type CacheRecord } from './record.js';
+import { makeDirSync } from '../make-dir.js';
 
 export interface DiskTierOptions {
   /** Directory of the LMDB environment (created if missing). */
@@ -46,7 +46,7 @@ export class DiskTier {
   private clearing: object | undefined;
 
   private constructor(private readonly options: DiskTierOptions) {
-    fs.mkdirSync(options.path, { recursive: true });
+    makeDirSync(options.path);
     this.root = open({ path: options.path, compression: false, maxDbs: 4 });
     this.db = this.root.openDB<Buffer, string>({ name: 'records', encoding: 'binary' });
     this.maxKeyBytes = options.maxKeyBytes ?? 500;

@@ -133,6 +133,7 @@ describe('LocalEventLog', () => {
       'server/events/local-event-log.ts',
       'server/events/sink-error.ts',
       'lib/errors.ts',
+      'lib/make-dir.ts',
     ]) {
       const { outputText } = ts.transpileModule(fs.readFileSync(path.join(ROOT, file), 'utf8'), {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },

@@ -1,8 +1,8 @@
-import fs from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { FarmlinkError } from '../../lib/errors.js';
 import type { AppendOutcome, EventPage, EventSink, SinkEvent, StoredEvent } from './event-sink.js';
 import { SinkError, reasonOf } from './sink-error.js';
+import { makeDirSync } from '../../lib/make-dir.js';
 
 /** What the log keeps per position (the agent id is in it: one log holds every agent). */
 interface LoggedEvent {
@@ -46,7 +46,7 @@ export class LocalEventLog implements EventSink {
   /** Opens (creating if missing) the log in `dir`. Throws a SinkError when the directory cannot be used. */
   static open(dir: string): LocalEventLog {
     try {
-      fs.mkdirSync(dir, { recursive: true });
+      makeDirSync(dir);
       return new LocalEventLog(dir);
     } catch (error) {
       throw new SinkError(
