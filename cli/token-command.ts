@@ -20,7 +20,7 @@ refuses a secret that is short, repetitive or low in variety, with exit 78).
   --agents ID[,ID…]   with --client: the agent ids it may reach, or '*' (quoted) for every farm PC
   --expires-in D      lifetime such as 12h, 30d, 1y [agent and client tokens: none; admin tokens: 24h]
 
-Exit codes: 0 minted; 2 unknown flag or not exactly one kind; 64 a bad --client name or --agents list;
+Exit codes: 0 minted; 2 unknown flag or not exactly one kind; 64 a bad --agent id, --client name or --agents list;
 78 FARMLINK_HUB_SECRET missing or weak.
 `;
 
@@ -43,14 +43,16 @@ export async function tokenCommand(argv: string[]): Promise<number> {
   const kinds = [values.agent !== undefined, values.admin === true, values.client !== undefined].filter(Boolean);
   if (kinds.length !== 1)
     throw new UsageError('farmlink token: give exactly one of --agent AGENT_ID, --admin or --client NAME');
-  const checked = explainBadArguments('token', () => ({ client: clientFlags(values.client, values.agents) }));
+  const checked = explainBadArguments('token', () => {
+    if (values.agent !== undefined && !AgentIdSchema.safeParse(values.agent).success) {
+      throw new BadArguments(
+        `--agent: "${values.agent}" is not a valid agent id (1–128 letters, digits, "_", ".", ":" or "-")`,
+      );
+    }
+    return { client: clientFlags(values.client, values.agents) };
+  });
   if (checked === undefined) return ExitCode.BAD_ARGUMENTS;
   const { client } = checked;
-  if (values.agent !== undefined && !AgentIdSchema.safeParse(values.agent).success) {
-    throw new UsageError(
-      `--agent: "${values.agent}" is not a valid agent id (1–128 letters, digits, "_", ".", ":" or "-")`,
-    );
-  }
   const secret = process.env.FARMLINK_HUB_SECRET;
   if (!secret)
     throw new ConfigError([

@@ -156,7 +156,7 @@ describe('farmlink token', () => {
     expect(noSecret.stderr).toContain('FARMLINK_HUB_SECRET');
     expect((await runCli(['token'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }))).code).toBe(2);
     const badId = await runCli(['token', '--agent', 'has spaces'], cleanEnv({ FARMLINK_HUB_SECRET: TEST_SECRET }));
-    expect(badId.code).toBe(2);
+    expect(badId.code).toBe(64); // like a bad --client name or --agents list
     expect(badId.stderr).toContain('not a valid agent id');
   });
 
