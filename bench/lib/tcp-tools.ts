@@ -79,7 +79,10 @@ export async function startHashServer(host = '127.0.0.1', port = 0): Promise<Tcp
         });
       } else if (line.startsWith('GET ')) {
         socket.off('data', onData);
-        void sendRandom(socket, Number(line.slice(4))).then((digest) => socket.end(`${digest}\n`));
+        sendRandom(socket, Number(line.slice(4))).then(
+          (digest) => socket.end(`${digest}\n`),
+          () => socket.destroy(), // the reader went away mid-download: nothing left to answer
+        );
       } else {
         socket.destroy();
       }
@@ -99,11 +102,24 @@ async function sendRandom(socket: net.Socket, total: number): Promise<string> {
     hash.update(chunk);
     left -= chunk.length;
     if (!socket.write(chunk)) {
-      await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
+      await drainOrClose(socket);
       if (socket.destroyed) throw new Error('connection closed while sending');
     }
   }
   return hash.digest('hex');
+}
+
+/** Resolves at the socket's next 'drain' or 'close', leaving no listener behind (one per wait would pile up). */
+function drainOrClose(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }
 
 async function connect(port: number, host: string): Promise<net.Socket> {
