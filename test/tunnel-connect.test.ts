@@ -324,6 +324,35 @@ describe('farmlink connect: bad inputs', () => {
     expect(inUse.stderr).toContain(`--listen 127.0.0.1:${taken}: address in use`);
   });
 
+  it('a client token that expires while connected: the hub closes the socket 4440 and connect stops with 78', async () => {
+    const agentId = `pc-expiry-${++serial}`;
+    const farm = await farmFor(agentId);
+    const tokenFile = path.join(tmp, `client-${++serial}.jwt`);
+    fs.writeFileSync(
+      tokenFile,
+      await mintToken(TEST_SECRET, { role: 'client', clientName: 'tester', agents: [agentId], expiresIn: '3s' }),
+    );
+    const port = await freePort();
+    const { env } = isolatedEnv(tmp);
+    const cli = spawnCli(
+      ['connect', agentId, SERVICE, '--hub', hubUrl, '--listen', `127.0.0.1:${port}`, '--token-file', tokenFile],
+      env,
+    );
+    await cli.waitForOutput(`listening 127.0.0.1:${port} → ${agentId}/${SERVICE} via relay`);
+    const data = Buffer.concat([Buffer.from('e'), randomBytes(10_000)]);
+    expect(sha(await exchange(port, data))).toBe(sha(data)); // usable until it expires
+
+    const run = await cli.exited; // the expiry ends the socket; the reconnect with the same token is refused
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('--token-file/FARMLINK_CLIENT_TOKEN');
+    expect(run.stderr).toContain('HTTP 401');
+    await waitUntil(
+      'the hub to count the expiry',
+      async () => (await hub.metric('farmlink_tunnel_socket_faults_total{kind="token_expired"}')) >= 1,
+    );
+    farm.link.stop();
+  });
+
   it('stops with 77 when the token does not allow the farm PC', async () => {
     const { env } = isolatedEnv(tmp);
     const agentId = `pc-denied-${++serial}`;

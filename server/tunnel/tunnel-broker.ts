@@ -245,7 +245,9 @@ export class TunnelBroker {
     const next =
       kind === 'ping_timeout' || kind === 'slow_consumer'
         ? 'its sessions wait for it to come back (resume window)'
-        : 'it must reconnect with valid messages';
+        : kind === 'token_expired'
+          ? 'it must reconnect with a new token; its sessions wait for that (resume window)'
+          : 'it must reconnect with valid messages';
     this.log.warn(
       { address: conn.address, role: conn.role, name: conn.name, kind, detail },
       `Tunnel socket of ${conn.label} from ${conn.address} closed (${kind}: ${detail}); ${next}`,

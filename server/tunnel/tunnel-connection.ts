@@ -36,13 +36,22 @@ export interface ConnectionHandler {
 }
 
 export type ConnectionFault =
-  'invalid_json' | 'invalid_message' | 'hello_timeout' | 'ping_timeout' | 'slow_consumer' | 'binary_before_hello';
+  | 'invalid_json'
+  | 'invalid_message'
+  | 'hello_timeout'
+  | 'ping_timeout'
+  | 'slow_consumer'
+  | 'binary_before_hello'
+  | 'token_expired';
 
 /**
  * One tunnel socket, farm end or client end (the token at the upgrade decided which): reads and
  * checks its control messages with the role's schema, hands binary frames on untouched, pings it
  * and drops it when it stops answering, and closes it with a code and a sentence on a fault.
  */
+/** setTimeout's longest delay: a later expiry is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class TunnelConnection {
   /** Set once the peer's hello was accepted. */
   helloDone = false;
@@ -52,6 +61,7 @@ export class TunnelConnection {
   readonly connectedAt: number;
   private lastHeardMono: number;
   private helloTimer: TimerHandle | undefined;
+  private expiryTimer: TimerHandle | undefined;
   private readonly pinger: { stop(): void };
   private readonly schema: z.ZodType<FarmToBroker | ClientToBroker>;
 
@@ -74,6 +84,7 @@ export class TunnelConnection {
     ws.once('close', (code: number, reason: Buffer) => {
       this.closed = true;
       this.clock.clearTimeout(this.helloTimer);
+      this.clock.clearTimeout(this.expiryTimer);
       this.pinger.stop();
       this.handler.closed(this, code, reason.toString('utf8'));
     });
@@ -81,6 +92,7 @@ export class TunnelConnection {
       if (this.helloDone || this.closed) return;
       this.fail('hello_timeout', CloseCode.HELLO_TIMEOUT, `no ${role}_hello within ${timings.helloTimeoutMs} ms`);
     }, timings.helloTimeoutMs);
+    if (claims.expiresAt !== null) this.scheduleExpiry(claims.expiresAt);
     // Anything heard from the peer proves it alive: under a full relay its pong may queue behind data.
     this.pinger = every(clock, timings.pingIntervalMs, () => this.pingOrDrop(), { unref: true });
   }
@@ -136,6 +148,28 @@ export class TunnelConnection {
     this.handler.fault(this, kind, reason);
     if (kind === 'ping_timeout') this.ws.terminate();
     else this.close(code, reason);
+  }
+
+  /**
+   * A token that expires while its socket is open ends the socket then (4440 TOKEN_EXPIRED), or a
+   * client whose access was meant to end would keep it for as long as it stays connected. Its
+   * sessions wait out the resume window like any side gone away; the reconnect with the same token
+   * is refused at the upgrade (401), which `farmlink connect` reports and exits on.
+   */
+  private scheduleExpiry(expiresAt: number): void {
+    const delay = expiresAt - this.clock.now();
+    if (delay > MAX_TIMER_MS) {
+      this.expiryTimer = this.clock.setTimeout(() => this.scheduleExpiry(expiresAt), MAX_TIMER_MS, { unref: true });
+      return;
+    }
+    this.expiryTimer = this.clock.setTimeout(
+      () => {
+        const at = new Date(expiresAt).toISOString();
+        this.fail('token_expired', CloseCode.TOKEN_EXPIRED, `token expired at ${at}; connect again with a new token`);
+      },
+      Math.max(0, delay),
+      { unref: true },
+    );
   }
 
   private heard(): void {
