@@ -1,7 +1,8 @@
 /**
  * The tunnel against the floor: iperf3 throughput and 1-byte ping-pong latency through each pipe, side
  * by side with direct loopback TCP and with chains of socat relays (`-b 262144`) of as many hops as the
- * tunnel has — the cost of copying bytes through user space on this machine, measured in the same run.
+ * tunnel has — the cost of copying bytes through user space on this machine, measured in the same run —
+ * and with three Node processes that only pipe sockets (`node3`), the floor for any relay written in Node.
  *
  *   npm run build && node dist/bench/tunnel.js [--seconds 5] [--pings 2000] [--pipes loopback,socat1,…]
  *
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { num, table } from './lib/markdown.js';
 import { percentile } from './lib/stats.js';
 import {
+  nodePipeChain,
   pingPong,
   runIperfClient,
   socatChain,
@@ -53,6 +55,12 @@ const FLOOR_PIPES: PipeSetup[] = [
     hops,
     start: (port) => socatChain(port, hops, freeLoopbackPort),
   })),
+  {
+    name: 'node3',
+    label: 'Node pipe chain, 3 hops',
+    hops: 3,
+    start: (port) => nodePipeChain(port, 3, freeLoopbackPort),
+  },
 ];
 
 function passThrough(port: number): ChildGroup {
@@ -157,7 +165,7 @@ process.stdout.write(
           num(row.upMbps / 8),
           num(row.downMbps / 8),
           pct(mean, loopback ? (loopback.upMbps + loopback.downMbps) / 2 : undefined),
-          row.pipe.hops === 0 || row.pipe.name.startsWith('socat')
+          row.pipe.hops === 0 || row.pipe.name.startsWith('socat') || row.pipe.name === 'node3'
             ? '—'
             : pct(mean, floor ? (floor.upMbps + floor.downMbps) / 2 : undefined),
           fine(row.p50),

@@ -268,6 +268,37 @@ export async function socatChain(
   };
 }
 
+/**
+ * The same chain with Node in each hop, doing nothing but `socket.pipe(upstream).pipe(socket)`: what
+ * any relay written for Node pays per hop before it frames or routes a byte (its stream machinery,
+ * 64 KiB reads, a buffer per read, the garbage collector).
+ */
+export async function nodePipeChain(
+  targetPort: number,
+  hops: number,
+  freePort: () => Promise<number>,
+): Promise<ChildGroup> {
+  const ports: number[] = [];
+  for (let i = 0; i < hops; i++) ports.push(await freePort());
+  const script = `
+    const net = require('node:net');
+    const [listenPort, nextPort] = process.argv.slice(1).map(Number);
+    net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      const upstream = net.connect({ port: nextPort, host: '127.0.0.1', allowHalfOpen: true, noDelay: true });
+      socket.pipe(upstream).pipe(socket);
+      const end = () => { socket.destroy(); upstream.destroy(); };
+      socket.on('error', end);
+      upstream.on('error', end);
+    }).listen(listenPort, '127.0.0.1');
+    process.on('SIGTERM', () => process.exit(0));
+  `;
+  const children = ports.map((port, i) =>
+    spawn(process.execPath, ['-e', script, String(port), String(ports[i + 1] ?? targetPort)], { stdio: 'ignore' }),
+  );
+  for (const port of ports) await waitForBind(port);
+  return { port: ports[0] ?? targetPort, pids: children.map((child) => child.pid ?? 0), stop: () => stopAll(children) };
+}
+
 export interface IperfResult {
   /** What the receiving side counted, in bits per second. */
   bitsPerSecond: number;
