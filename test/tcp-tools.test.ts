@@ -2,6 +2,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   download,
+  nodePipeChain,
   pingPong,
   runIperfClient,
   socatChain,
@@ -31,6 +32,14 @@ describe('tcp tools (the byte-for-byte judge, socat chains, iperf3)', () => {
     expect((await download(hashes.port, 5_000_000)).intact).toBe(true);
     const chain = keep(await socatChain(hashes.port, 2, freePort));
     expect(chain.pids).toHaveLength(2);
+    expect((await upload(chain.port, 5_000_000)).intact).toBe(true);
+    expect((await download(chain.port, 5_000_000)).intact).toBe(true);
+  });
+
+  it('carries 5 MB intact both ways through a chain of Node pipe hops', async () => {
+    const hashes = keep(await startHashServer());
+    const chain = keep(await nodePipeChain(hashes.port, 3, freePort));
+    expect(chain.pids).toHaveLength(3);
     expect((await upload(chain.port, 5_000_000)).intact).toBe(true);
     expect((await download(chain.port, 5_000_000)).intact).toBe(true);
   });
