@@ -239,7 +239,7 @@ describe('the tunnel when the farm PC changes address (a network namespace)', ()
     );
     expect(after.tunnel?.link.observed_address).toMatch(new RegExp(`^${newAddress.replace(/\./g, '\\.')}:\\d+$`));
     expect(after.tunnel?.sessions[0]?.session_id).toBe(session?.session_id);
-    expect(agent.stdout).toContain(`This PC's addresses changed (now ${newAddress}):`);
+    await agent.waitForOutput(`This PC's addresses changed (now ${newAddress}):`);
 
     // The upload that spanned the change: every byte, in order, once.
     const sentBeforeFinish = spanning.sent;

@@ -255,7 +255,8 @@ describe('the direct path between a real agent and farmlink connect', () => {
   it('--no-direct keeps the session on the relay', async () => {
     const port = await freePort();
     const cli = await connect(port, ['--no-direct']);
-    expect(cli.stderr).toContain('direct path off');
+    // Logged on stderr, which may reach us after the listening line on stdout.
+    await waitUntil('the log line saying the direct path is off', () => cli.stderr.includes('direct path off'));
     const started = Date.now();
     expect(await upload(port, 5 * MB)).toMatchObject({ intact: true });
     // Longer than the hold a direct path needs (10 s), with the session busy: still the relay.

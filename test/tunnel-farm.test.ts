@@ -160,7 +160,8 @@ describe('the farm end of the tunnel (real hub, real agent process)', () => {
       resetCode: StreamResetCode.CONNECT_FAILED,
       reason: `127.0.0.1:${downPort} refused the connection`,
     });
-    expect(agent.cli.stdout).toContain(`Could not reach down (127.0.0.1:${downPort} refused the connection)`);
+    // The agent logs it too; its log line may reach our pipe a little after the RST reached the client.
+    await agent.cli.waitForOutput(`Could not reach down (127.0.0.1:${downPort} refused the connection)`);
 
     // The agent stops gracefully: the client hears its session end on purpose.
     await agent.stop();
