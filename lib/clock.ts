@@ -80,6 +80,26 @@ export function every(clock: Clock, ms: number, fn: () => void, options: TimerOp
   };
 }
 
+/** setTimeout's longest delay (about 24.8 days); a later time is waited for in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Runs `fn` once the clock's wall time reaches `atMs` (at once if it has passed), until stopped: a
+ * token's expiry can be months away, past what one timer can wait.
+ */
+export function at(clock: Clock, atMs: number, fn: () => void, options: TimerOptions = {}): { stop(): void } {
+  let handle: TimerHandle | undefined;
+  const arm = (): void => {
+    const delay = atMs - clock.now();
+    handle =
+      delay > MAX_TIMER_MS
+        ? clock.setTimeout(arm, MAX_TIMER_MS, options)
+        : clock.setTimeout(fn, Math.max(0, delay), options);
+  };
+  arm();
+  return { stop: () => clock.clearTimeout(handle) };
+}
+
 /** Runs `fn` on the clock's next turn: its defer(), or a 0 ms timer for a clock without one. */
 export function defer(clock: Clock, fn: () => void): void {
   if (clock.defer) clock.defer(fn);

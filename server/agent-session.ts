@@ -18,7 +18,7 @@ import {
 } from '../protocol/messages.js';
 import { Capability, PROTOCOL_VERSION } from '../protocol/version.js';
 import { BreakerOpenError, type Breaker } from '../lib/circuit-breaker.js';
-import type { Clock, TimerHandle } from '../lib/clock.js';
+import { at, type Clock } from '../lib/clock.js';
 import { FarmlinkError, errorInfo } from '../lib/errors.js';
 import type { TokenClaims } from './auth.js';
 import type { Verifier } from './cached-token-verifier.js';
@@ -81,8 +81,6 @@ type SessionSocket = WebSocket & { [SESSION]: AgentSession };
 
 /** Grace for a close frame to get through before the socket is cut. */
 const CLOSE_GRACE_MS = 1000;
-/** setTimeout's longest delay (about 24.8 days); a later token expiry is reached in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Hub → agent messages that do not wait for the batch window. */
 const URGENT = new Set(['registered', 'draining', 'token_expired', 'heartbeat_ack', 'nack']);
 
@@ -115,7 +113,7 @@ export class AgentSession {
   unauthenticatedSource: string | undefined;
   private readonly bucket: TokenBucket;
   private helloTimer: NodeJS.Timeout | undefined;
-  private expiryTimer: TimerHandle | undefined;
+  private expiry: { stop(): void } | undefined;
   /** Enhanced, once `registered` is out: every frame to the agent is a batch. */
   private batching = false;
   /** Enhanced: where the sink stood at registration, until the intake exists. */
@@ -162,7 +160,7 @@ export class AgentSession {
 
   onSocketClose(code: number, reason: Buffer): void {
     clearTimeout(this.helloTimer);
-    this.ctx.clock.clearTimeout(this.expiryTimer);
+    this.expiry?.stop();
     this.batcher?.close();
     this.intake?.stop();
     if (this.mode) this.ctx.metrics.sessionClosed(this.mode, this.closedBy === 'error');
@@ -669,14 +667,7 @@ export class AgentSession {
    * so it fetches a new token instead of being dropped by a later check it cannot see coming.
    */
   private scheduleExpiry(expiresAt: number): void {
-    const delay = expiresAt - this.ctx.clock.now();
-    if (delay > MAX_TIMER_MS) {
-      this.expiryTimer = this.ctx.clock.setTimeout(() => this.scheduleExpiry(expiresAt), MAX_TIMER_MS, {
-        unref: true,
-      });
-      return;
-    }
-    this.expiryTimer = this.ctx.clock.setTimeout(() => this.expire(expiresAt), Math.max(0, delay), { unref: true });
+    this.expiry = at(this.ctx.clock, expiresAt, () => this.expire(expiresAt), { unref: true });
   }
 
   private expire(expiresAt: number): void {

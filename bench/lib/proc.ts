@@ -22,18 +22,22 @@ export function rssKb(pid: number): number {
   }
 }
 
-/** User + system CPU time of a process in milliseconds, or NaN when it is gone. */
-export function cpuMs(pid: number): number {
+/** Milliseconds of the CPU-time fields of /proc/<pid>/stat at `indexes` (after the command name), summed; NaN when gone. */
+function statCpuMs(pid: number, indexes: readonly number[]): number {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may hold spaces and parentheses; the fields after its last ')' are fixed.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    return ((utime + stime) / CLK_TCK) * 1000;
+    const ticks = indexes.reduce((sum, i) => sum + Number(fields[i]), 0);
+    return (ticks / CLK_TCK) * 1000;
   } catch {
     return Number.NaN;
   }
+}
+
+/** User + system CPU time of a process in milliseconds (utime, stime), or NaN when it is gone. */
+export function cpuMs(pid: number): number {
+  return statCpuMs(pid, [11, 12]);
 }
 
 /**
@@ -41,17 +45,9 @@ export function cpuMs(pid: number): number {
  * with `fork` copies each connection's bytes in a child that is gone by the time anyone asks.
  */
 export function cpuMsWithReaped(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
-    return (ticks / CLK_TCK) * 1000;
-  } catch {
-    return Number.NaN;
-  }
+  return statCpuMs(pid, [11, 12, 13, 14]);
 }
 
-/** CPU use of a set of processes between two instants, as % of one core. */
 /** The pids of a process's children, from every thread's `children` list (empty when unreadable). */
 function childPids(pid: number): number[] {
   try {

@@ -236,29 +236,19 @@ export async function waitForPort(port: number, timeoutMs = 10_000, host = '127.
 }
 
 /**
- * A chain of `hops` socat relays in front of `targetPort` (socat -b 262144: 256 KiB copies), the floor
- * for copying bytes through user space: hop 1 listens on the returned port and forwards to hop 2 …
- * the last forwards to the target.
+ * `hops` relay processes in front of `targetPort`: hop 1 listens on the returned port and forwards to
+ * hop 2 … the last forwards to the target. `spawnHop` starts one hop listening on `port` and
+ * forwarding to `next`.
  */
-export async function socatChain(
+async function relayChain(
   targetPort: number,
   hops: number,
   freePort: () => Promise<number>,
+  spawnHop: (port: number, next: number) => ChildProcess,
 ): Promise<ChildGroup> {
   const ports: number[] = [];
   for (let i = 0; i < hops; i++) ports.push(await freePort());
-  const children = ports.map((port, i) =>
-    spawn(
-      'socat',
-      [
-        '-b',
-        '262144',
-        `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`,
-        `TCP:127.0.0.1:${ports[i + 1] ?? targetPort}`,
-      ],
-      { stdio: 'ignore' },
-    ),
-  );
+  const children = ports.map((port, i) => spawnHop(port, ports[i + 1] ?? targetPort));
   // Not waitForPort: a probe connection would pass down the chain and be taken by a one-test iperf3 server.
   for (const port of ports) await waitForBind(port);
   return {
@@ -269,34 +259,40 @@ export async function socatChain(
 }
 
 /**
- * The same chain with Node in each hop, doing nothing but `socket.pipe(upstream).pipe(socket)`: what
- * any relay written for Node pays per hop before it frames or routes a byte (its stream machinery,
- * 64 KiB reads, a buffer per read, the garbage collector).
+ * A chain of `hops` socat relays in front of `targetPort` (socat -b 262144: 256 KiB copies), the floor
+ * for copying bytes through user space.
  */
-export async function nodePipeChain(
-  targetPort: number,
-  hops: number,
-  freePort: () => Promise<number>,
-): Promise<ChildGroup> {
-  const ports: number[] = [];
-  for (let i = 0; i < hops; i++) ports.push(await freePort());
-  const script = `
-    const net = require('node:net');
-    const [listenPort, nextPort] = process.argv.slice(1).map(Number);
-    net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-      const upstream = net.connect({ port: nextPort, host: '127.0.0.1', allowHalfOpen: true, noDelay: true });
-      socket.pipe(upstream).pipe(socket);
-      const end = () => { socket.destroy(); upstream.destroy(); };
-      socket.on('error', end);
-      upstream.on('error', end);
-    }).listen(listenPort, '127.0.0.1');
-    process.on('SIGTERM', () => process.exit(0));
-  `;
-  const children = ports.map((port, i) =>
-    spawn(process.execPath, ['-e', script, String(port), String(ports[i + 1] ?? targetPort)], { stdio: 'ignore' }),
+export function socatChain(targetPort: number, hops: number, freePort: () => Promise<number>): Promise<ChildGroup> {
+  return relayChain(targetPort, hops, freePort, (port, next) =>
+    spawn('socat', ['-b', '262144', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `TCP:127.0.0.1:${next}`], {
+      stdio: 'ignore',
+    }),
   );
-  for (const port of ports) await waitForBind(port);
-  return { port: ports[0] ?? targetPort, pids: children.map((child) => child.pid ?? 0), stop: () => stopAll(children) };
+}
+
+/** One Node hop: `socket.pipe(upstream).pipe(socket)` and nothing else. */
+const NODE_PIPE_HOP = `
+  const net = require('node:net');
+  const [listenPort, nextPort] = process.argv.slice(1).map(Number);
+  net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    const upstream = net.connect({ port: nextPort, host: '127.0.0.1', allowHalfOpen: true, noDelay: true });
+    socket.pipe(upstream).pipe(socket);
+    const end = () => { socket.destroy(); upstream.destroy(); };
+    socket.on('error', end);
+    upstream.on('error', end);
+  }).listen(listenPort, '127.0.0.1');
+  process.on('SIGTERM', () => process.exit(0));
+`;
+
+/**
+ * The same chain with Node in each hop, doing nothing but pipe sockets: what any relay written for
+ * Node pays per hop before it frames or routes a byte (its stream machinery, 64 KiB reads, a buffer
+ * per read, the garbage collector).
+ */
+export function nodePipeChain(targetPort: number, hops: number, freePort: () => Promise<number>): Promise<ChildGroup> {
+  return relayChain(targetPort, hops, freePort, (port, next) =>
+    spawn(process.execPath, ['-e', NODE_PIPE_HOP, String(port), String(next)], { stdio: 'ignore' }),
+  );
 }
 
 export interface IperfResult {

@@ -139,14 +139,20 @@ function firstMaskKey(bytes: Buffer): Buffer {
   return bytes.subarray(offset, offset + 4);
 }
 
+/** A fake broker and a link to it (on a manual clock), once the link is connected. */
+async function connectedLink(): Promise<{ broker: FakeBroker; link: BrokerLink<'client'> }> {
+  const broker = await new FakeBroker().ready();
+  cleanups.push(() => broker.close());
+  const link = makeLink([broker.url], new ManualClock());
+  const connected = next(link, 'connected');
+  link.start();
+  await connected;
+  return { broker, link };
+}
+
 describe('BrokerLink', () => {
   it('masks its frames with a zero key on loopback, which ws on the broker leaves as they are', async () => {
-    const broker = await new FakeBroker().ready();
-    cleanups.push(() => broker.close());
-    const link = makeLink([broker.url], new ManualClock());
-    const connected = next(link, 'connected');
-    link.start();
-    await connected;
+    const { broker } = await connectedLink();
     expect(firstMaskKey(Buffer.concat(broker.conns[0]!.raw))).toEqual(Buffer.alloc(4));
     expect(broker.conns[0]!.texts[0]).toMatchObject({ type: 'client_hello' }); // and it still reads right
   });
@@ -243,12 +249,7 @@ describe('BrokerLink', () => {
   });
 
   it('reconnectNow drops the socket and dials again at once with the kind given', async () => {
-    const broker = await new FakeBroker().ready();
-    cleanups.push(() => broker.close());
-    const link = makeLink([broker.url], new ManualClock());
-    const connected = next(link, 'connected');
-    link.start();
-    await connected;
+    const { broker, link } = await connectedLink();
     const down = next(link, 'disconnected');
     const again = next(link, 'connected');
     link.reconnectNow('addresses changed', 'address_change');
@@ -258,12 +259,7 @@ describe('BrokerLink', () => {
   });
 
   it('routes frames by route to relay paths, sends theirs, and takes them down with the socket', async () => {
-    const broker = await new FakeBroker().ready();
-    cleanups.push(() => broker.close());
-    const link = makeLink([broker.url], new ManualClock());
-    const connected = next(link, 'connected');
-    link.start();
-    await connected;
+    const { broker, link } = await connectedLink();
     const seven = link.relayPath(7)!;
     const nine = link.relayPath(9)!;
     const got7: Buffer[] = [];

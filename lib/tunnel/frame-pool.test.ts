@@ -1,27 +1,11 @@
-import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FramePool, POOLED_FRAME_SIZES } from './frame-pool.js';
-import { hashOf, patternSource, sessionPair, until } from './session-harness.fixture.js';
-import type { TunnelSession } from './tunnel-session.js';
-import type { TunnelStream } from './tunnel-stream.js';
+import { closingSessionPair, hashOf, openedStream, patternSource, until } from './session-harness.fixture.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
-
-function pair(options: Parameters<typeof sessionPair>[0]) {
-  const p = sessionPair(options);
-  cleanups.push(() => {
-    p.client.close('closed', 'test over');
-    p.farm.close('closed', 'test over');
-  });
-  return p;
-}
-
-function nextStream(farm: TunnelSession): Promise<TunnelStream> {
-  return new Promise((resolve) => farm.events.once('stream', resolve));
-}
 
 describe('FramePool', () => {
   it('hands out the smallest size that fits and reuses what comes back, keeping a bounded amount idle', () => {
@@ -46,14 +30,10 @@ describe('FramePool', () => {
 describe('a session reusing DATA buffers', () => {
   it('takes a buffer back only once the peer acknowledged the frame and the path let go of it', async () => {
     const pool = new FramePool();
-    const { client, farm, relay } = pair({ framePool: pool, windowBytes: 1024 * 1024 });
+    const { client, farm, relay } = closingSessionPair(cleanups, { framePool: pool, windowBytes: 1024 * 1024 });
     relay.a.holdReleases = true; // the client's socket is "still writing" every frame
-    const accepted = nextStream(farm);
-    const stream = client.openStream();
-    const farmEnd = await accepted;
-    farmEnd.accept();
+    const { stream, farmEnd } = await openedStream(client, farm);
     const received = hashOf(farmEnd);
-    await once(stream, 'connect');
     const { source, sha256 } = patternSource(4 * 64 * 1024); // four socket-read-sized frames
     source.pipe(stream);
     await until(() => farm.info().bytes_in === 4 * 64 * 1024, 'all four frames at the farm');
@@ -67,11 +47,12 @@ describe('a session reusing DATA buffers', () => {
 
   it('moves 32 MiB intact through reused buffers, both ways', async () => {
     const pool = new FramePool();
-    const { client, farm } = pair({ framePool: pool, windowBytes: 256 * 1024, maxWindowBytes: 256 * 1024 });
-    const accepted = nextStream(farm);
-    const stream = client.openStream();
-    const farmEnd = await accepted;
-    farmEnd.accept();
+    const { client, farm } = closingSessionPair(cleanups, {
+      framePool: pool,
+      windowBytes: 256 * 1024,
+      maxWindowBytes: 256 * 1024,
+    });
+    const { stream, farmEnd } = await openedStream(client, farm);
     const up = patternSource(16 * 1024 * 1024, 48 * 1024, 3);
     const down = patternSource(16 * 1024 * 1024, 80 * 1024, 4);
     const [atFarm, atClient] = [hashOf(farmEnd), hashOf(stream)];

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { Readable, type Duplex } from 'node:stream';
 import { systemClock, type Clock } from '../clock.js';
 import { memoryPathPair, type MemoryPathOptions } from './memory-path.fixture.js';
 import { TunnelSession, type TunnelSessionOptions } from './tunnel-session.js';
+import type { TunnelStream } from './tunnel-stream.js';
 
 export type SessionPairOptions = Partial<Omit<TunnelSessionOptions, 'role' | 'clock'>> & {
   clock?: Clock;
@@ -31,6 +33,34 @@ export function sessionPair(options: SessionPairOptions = {}) {
     farm.attach(relay.b);
   }
   return { client, farm, relay };
+}
+
+/** sessionPair, with both sessions closed after the test (`cleanups` is the test file's afterEach list). */
+export function closingSessionPair(cleanups: (() => void)[], options: SessionPairOptions = {}) {
+  const p = sessionPair(options);
+  cleanups.push(() => {
+    p.client.close('closed', 'test over');
+    p.farm.close('closed', 'test over');
+  });
+  return p;
+}
+
+/** The next stream the farm is offered. */
+export function nextStream(farm: TunnelSession): Promise<TunnelStream> {
+  return new Promise((resolve) => farm.events.once('stream', resolve));
+}
+
+/** A stream opened by the client and accepted by the farm: both ends, once the client heard OPEN_OK. */
+export async function openedStream(
+  client: TunnelSession,
+  farm: TunnelSession,
+): Promise<{ stream: TunnelStream; farmEnd: TunnelStream }> {
+  const accepted = nextStream(farm);
+  const stream = client.openStream();
+  const farmEnd = await accepted;
+  farmEnd.accept();
+  await once(stream, 'connect');
+  return { stream, farmEnd };
 }
 
 /**

@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock, type Clock } from '../clock.js';
-import { hashOf, patternSource, sessionPair, until } from './session-harness.fixture.js';
-import type { TunnelSession } from './tunnel-session.js';
-import { WINDOW_GROWTH_MS, type TunnelStream } from './tunnel-stream.js';
+import { closingSessionPair, hashOf, openedStream, patternSource, until } from './session-harness.fixture.js';
+import { WINDOW_GROWTH_MS } from './tunnel-stream.js';
 
 /**
  * A stream's receive window grows for a reader that keeps up and stays put for one that does not. The
@@ -20,11 +19,7 @@ afterEach(() => {
 function setup(windowBytes: number, maxWindowBytes: number) {
   let now = 0;
   const clock: Clock = { ...systemClock, monotonic: () => now };
-  const p = sessionPair({ clock, windowBytes, maxWindowBytes });
-  cleanups.push(() => {
-    p.client.close('closed', 'test over');
-    p.farm.close('closed', 'test over');
-  });
+  const p = closingSessionPair(cleanups, { clock, windowBytes, maxWindowBytes });
   return {
     ...p,
     advance: (ms: number) => {
@@ -33,23 +28,10 @@ function setup(windowBytes: number, maxWindowBytes: number) {
   };
 }
 
-function nextStream(farm: TunnelSession): Promise<TunnelStream> {
-  return new Promise((resolve) => farm.events.once('stream', resolve));
-}
-
-async function openPair(client: TunnelSession, farm: TunnelSession) {
-  const accepted = nextStream(farm);
-  const stream = client.openStream();
-  const farmEnd = await accepted;
-  farmEnd.accept();
-  await once(stream, 'connect');
-  return { stream, farmEnd };
-}
-
 describe('stream receive window', () => {
   it('doubles up to the maximum while the reader takes whole windows faster than the growth period', async () => {
     const { client, farm } = setup(64 * 1024, 1024 * 1024);
-    const { stream, farmEnd } = await openPair(client, farm);
+    const { stream, farmEnd } = await openedStream(client, farm);
     const { source, sha256 } = patternSource(8 * 1024 * 1024);
     const received = hashOf(farmEnd); // reads as fast as frames come, and the clock never moves
     source.pipe(stream);
@@ -60,7 +42,7 @@ describe('stream receive window', () => {
 
   it('lets the sender run ahead by the grown window, not the first one', async () => {
     const { client, farm } = setup(64 * 1024, 1024 * 1024);
-    const { stream, farmEnd } = await openPair(client, farm);
+    const { stream, farmEnd } = await openedStream(client, farm);
     const grow = patternSource(4 * 1024 * 1024);
     const drained = new Promise<void>((resolve) => {
       let got = 0;
@@ -83,7 +65,7 @@ describe('stream receive window', () => {
 
   it('stays at its size for a reader slower than a window per growth period', async () => {
     const { client, farm, advance } = setup(64 * 1024, 1024 * 1024);
-    const { stream, farmEnd } = await openPair(client, farm);
+    const { stream, farmEnd } = await openedStream(client, farm);
     const { source, sha256 } = patternSource(1024 * 1024, 16 * 1024);
     const chunks: Buffer[] = [];
     farmEnd.on('data', (chunk: Buffer) => {

@@ -14,7 +14,15 @@ import {
 } from '../../protocol/tunnel-frame.js';
 import { systemClock } from '../clock.js';
 import { memoryPathPair } from './memory-path.fixture.js';
-import { hashOf, patternSource, quietStreamErrors, sessionPair, until } from './session-harness.fixture.js';
+import {
+  closingSessionPair,
+  hashOf,
+  nextStream,
+  patternSource,
+  quietStreamErrors,
+  type sessionPair,
+  until,
+} from './session-harness.fixture.js';
 import { TunnelSession } from './tunnel-session.js';
 import { StreamResetError, type TunnelStream } from './tunnel-stream.js';
 
@@ -25,19 +33,7 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-function pair(options: Parameters<typeof sessionPair>[0] = {}) {
-  const p = sessionPair(options);
-  cleanups.push(() => {
-    p.client.close('closed', 'test over');
-    p.farm.close('closed', 'test over');
-  });
-  return p;
-}
-
-/** The next stream the farm is offered. */
-function nextStream(farm: TunnelSession): Promise<TunnelStream> {
-  return new Promise((resolve) => farm.events.once('stream', resolve));
-}
+const pair = (options: Parameters<typeof sessionPair>[0] = {}) => closingSessionPair(cleanups, options);
 
 function errorOf(stream: TunnelStream): Promise<Error> {
   return new Promise((resolve) => stream.once('error', resolve));

@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { z } from 'zod';
-import { every, type Clock, type TimerHandle } from '../../lib/clock.js';
+import { at, every, type Clock, type TimerHandle } from '../../lib/clock.js';
 import { CloseCode } from '../../protocol/close-codes.js';
 import { describeIssues } from '../../protocol/messages.js';
 import {
@@ -49,9 +49,6 @@ export type ConnectionFault =
  * checks its control messages with the role's schema, hands binary frames on untouched, pings it
  * and drops it when it stops answering, and closes it with a code and a sentence on a fault.
  */
-/** setTimeout's longest delay: a later expiry is waited for in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export class TunnelConnection {
   /** Set once the peer's hello was accepted. */
   helloDone = false;
@@ -61,7 +58,7 @@ export class TunnelConnection {
   readonly connectedAt: number;
   private lastHeardMono: number;
   private helloTimer: TimerHandle | undefined;
-  private expiryTimer: TimerHandle | undefined;
+  private expiry: { stop(): void } | undefined;
   private readonly pinger: { stop(): void };
   private readonly schema: z.ZodType<FarmToBroker | ClientToBroker>;
 
@@ -84,7 +81,7 @@ export class TunnelConnection {
     ws.once('close', (code: number, reason: Buffer) => {
       this.closed = true;
       this.clock.clearTimeout(this.helloTimer);
-      this.clock.clearTimeout(this.expiryTimer);
+      this.expiry?.stop();
       this.pinger.stop();
       this.handler.closed(this, code, reason.toString('utf8'));
     });
@@ -157,17 +154,13 @@ export class TunnelConnection {
    * is refused at the upgrade (401), which `farmlink connect` reports and exits on.
    */
   private scheduleExpiry(expiresAt: number): void {
-    const delay = expiresAt - this.clock.now();
-    if (delay > MAX_TIMER_MS) {
-      this.expiryTimer = this.clock.setTimeout(() => this.scheduleExpiry(expiresAt), MAX_TIMER_MS, { unref: true });
-      return;
-    }
-    this.expiryTimer = this.clock.setTimeout(
+    this.expiry = at(
+      this.clock,
+      expiresAt,
       () => {
-        const at = new Date(expiresAt).toISOString();
-        this.fail('token_expired', CloseCode.TOKEN_EXPIRED, `token expired at ${at}; connect again with a new token`);
+        const when = new Date(expiresAt).toISOString();
+        this.fail('token_expired', CloseCode.TOKEN_EXPIRED, `token expired at ${when}; connect again with a new token`);
       },
-      Math.max(0, delay),
       { unref: true },
     );
   }
